@@ -1,0 +1,488 @@
+"""images.yaml: parsed once into frozen models, validated with one clear line per problem."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import re
+import string
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator import eol
+from orchestrator.errors import ConfigError
+
+Method = Literal["source", "python-build", "deadsnakes"]
+VariantName = Literal["runtime", "dev"]
+METHODS: tuple[str, ...] = typing.get_args(Method)
+VARIANTS: tuple[str, ...] = typing.get_args(VariantName)
+TAG_FIELDS = ("minor", "version", "variant", "distro", "method", "date")
+
+_VERSION_RE = re.compile(r"^3\.\d{1,2}(\.\d{1,3})?$")
+_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Publish(_Model):
+    registry: str = Field(description="Registry host[:port] images are pushed to")
+    repository: str = Field(description="Repository in that registry, e.g. org/python")
+    org: str = Field(
+        "org", pattern=_NAME_RE,
+        description="Install prefix /opt/<org>/python/X.Y and label namespace org.<org>.base-image",
+    )
+
+
+class PyenvSource(_Model):
+    version: str = Field(description="pyenv release whose python-build is used")
+    url: str = Field(
+        "https://github.com/pyenv/pyenv/archive/refs/tags/v{version}.tar.gz",
+        description="Release tarball URL template ({version})",
+    )
+
+
+class DeadsnakesSource(_Model):
+    ppa: str = "deadsnakes/ppa"
+    key_fingerprint: str = Field(
+        "F23C5A6CF475977595C89F51BA6932366A755776", pattern=r"^[0-9A-F]{40}$"
+    )
+    key_url: str = "https://keyserver.ubuntu.com/pks/lookup?op=get&search=0x{fingerprint}"
+    archive: str = "https://ppa.launchpadcontent.net/{ppa}/ubuntu"
+
+
+class Sources(_Model):
+    python: str = Field(
+        "https://www.python.org/ftp/python/",
+        description="Base URL laid out like python.org's /ftp/python/ (X.Y.Z/Python-X.Y.Z.tar.xz)",
+    )
+    python_keys: str = Field(
+        "https://keys.openpgp.org/vks/v1/by-fingerprint/{fingerprint}",
+        description="URL template of a release manager's OpenPGP key ({fingerprint})",
+    )
+    pyenv: PyenvSource = PyenvSource(version="2.6.30")
+    base_registry: str = Field(
+        "docker.io", description="Registry (or pull-through mirror) base images come from"
+    )
+    pypi: str = Field("https://pypi.org/simple", description="Index for the dev tooling")
+    deadsnakes: DeadsnakesSource = DeadsnakesSource()
+
+
+class Packages(_Model):
+    runtime: tuple[str, ...] = Field(description="Shared libraries and files every image needs")
+    build: tuple[str, ...] = Field(description="Compilers and -dev packages for building CPython")
+    dev: tuple[str, ...] = Field(description="What the dev variant adds for building wheels")
+
+
+class Distro(_Model):
+    family: Literal["debian", "ubuntu"]
+    release: str = Field(description='Release number, e.g. "12" or "24.04"')
+    image: str = Field(description="Base image reference without registry, e.g. debian:bookworm-slim")
+    eol: dt.date | None = Field(None, description="End of support; default: the built-in table")
+    methods: tuple[Method, ...] = Field(min_length=1)
+    system_python: str | None = Field(
+        None, description="The minor the distro itself ships (the PPA does not publish it)"
+    )
+    packages: Packages
+
+
+class PythonEntry(_Model):
+    version: str = Field(description='"3.13" (newest patch, resolved by lock) or "3.13.5" (pinned)')
+    configure_opts: tuple[str, ...] = ()
+
+
+class Variant(_Model):
+    size_budget_mb: int = Field(gt=0, description="Uncompressed image size budget (MB)")
+
+
+class CellRule(_Model):
+    distro: str | None = None
+    python: str | None = None
+    method: Method | None = None
+    variant: VariantName | None = None
+
+
+class TagTemplate(_Model):
+    template: str
+    only_default: bool = Field(
+        False, description="Only for the default distro and method (e.g. 3.13-runtime)"
+    )
+
+
+class Tags(_Model):
+    default_distro: str
+    default_method: Method = "source"
+    method_suffix: dict[Method, str] = {
+        "source": "",
+        "python-build": "pybuild",
+        "deadsnakes": "deadsnakes",
+    }
+    moving: tuple[TagTemplate, ...]
+    immutable: str = "{version}-{variant}-{distro}{method}-{date}"
+    date_format: str = "%Y%m%d"
+
+
+class Profile(_Model):
+    pgo: bool
+    lto: bool
+    cflags: str = ""
+    configure_opts: tuple[str, ...] = ()
+
+
+class Build(_Model):
+    network: Literal["host", "default", "none"] = "host"
+    builder: str | None = Field(None, description="buildx builder name (remote BuildKit)")
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    shared_libpython: bool = Field(
+        False, description="--enable-shared; default is a static interpreter (faster)"
+    )
+    keep_tkinter: bool = False
+    precompile: bool = Field(True, description="Ship stdlib bytecode (fast read-only start-up)")
+    output_dir: str = Field("generated", description="Where rendered Dockerfiles go")
+
+
+class User(_Model):
+    name: str = Field("app", pattern=_NAME_RE)
+    uid: int = Field(10001, ge=1, description="Must not be 0: runtime images run as non-root")
+    gid: int = Field(10001, ge=1)
+    home: str = "/home/app"
+
+
+class ImagesConfig(_Model):
+    schema_version: Literal[1]
+    publish: Publish
+    sources: Sources = Sources()
+    distros: dict[Annotated[str, Field(pattern=_NAME_RE)], Distro] = Field(min_length=1)
+    pythons: tuple[PythonEntry, ...] = Field(min_length=1)
+    max_pythons: int = Field(3, ge=1, description="add-python refuses to go beyond this")
+    variants: dict[VariantName, Variant]
+    include: tuple[CellRule, ...] = ()
+    exclude: tuple[CellRule, ...] = ()
+    tags: Tags
+    profiles: dict[str, Profile] = {
+        "release": Profile(pgo=True, lto=True),
+        "fast": Profile(pgo=False, lto=False),
+    }
+    default_profile: str = "release"
+    build: Build = Build()
+    runtime_user: User = User()
+    env: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    ca_certificates: tuple[str, ...] = Field(
+        (), description="Extra CA certificates (PEM files, relative to images.yaml) to trust"
+    )
+    dev_tools: tuple[str, ...] = Field(
+        ("build==1.3.0", "wheel==0.45.1", "auditwheel==6.4.2"),
+        description="pip requirements the dev variant installs (pin them)",
+    )
+
+    def python(self, minor: str) -> PythonEntry:
+        for p in self.pythons:
+            if minor_of(p.version) == minor:
+                return p
+        raise KeyError(minor)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without float resolution: 3.10 stays the string "3.10", never 3.1."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+
+Path_ = tuple[str | int, ...]
+
+
+def _build(node: yaml.Node, loader: _Loader, path: Path_, lines: dict[Path_, int], file: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for k_node, v_node in node.value:
+            key = loader.construct_object(k_node)
+            if key in out:
+                raise ConfigError(
+                    file, _fmt(path + (key,)), "duplicate key", "keep one of them",
+                    k_node.start_mark.line + 1,
+                )
+            out[key] = _build(v_node, loader, path + (str(key),), lines, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(n, loader, path + (i,), lines, file) for i, n in enumerate(node.value)]
+    return loader.construct_object(node)
+
+
+def _fmt(path: Path_) -> str:
+    text = ""
+    for p in path:
+        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
+    return text
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
+    """YAML -> plain data plus a map of key path -> line number."""
+    lines: dict[Path_, int] = {}
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            data = _build(node, loader, (), lines, file) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else None
+        problem = f"YAML syntax error: {exc.problem or exc}"
+        raise ConfigError(file, "", problem, "fix the YAML at that line", line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, "", f"YAML error: {exc}", "fix the YAML") from None
+    return data, lines
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated images.yaml: the model plus where it came from and what to warn about."""
+
+    config: ImagesConfig
+    path: Path
+    warnings: tuple[str, ...] = ()
+    lines: dict[Path_, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / self.config.build.output_dir
+
+    def line(self, path: Path_) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+def _model_for(annotation: Any) -> tuple[str, Any] | None:
+    """('model'|'list'|'dict', inner model class) for annotations that hold models."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            found = _model_for(a)
+            if found:
+                return found
+        return None
+    if origin is Annotated:
+        return _model_for(args[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ("model", annotation)
+    if origin in (tuple, list) and args and isinstance(args[0], type):
+        if issubclass(args[0], BaseModel):
+            return ("list", args[0])
+    if origin is dict and len(args) == 2 and isinstance(args[1], type):
+        if issubclass(args[1], BaseModel):
+            return ("dict", args[1])
+    return None
+
+
+def _check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, loaded: Loaded) -> None:
+    if not isinstance(data, dict):
+        return
+    fields = model.model_fields
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            fix = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(fields)}"
+            kpath = path + (str(key),)
+            raise ConfigError(file, _fmt(kpath), "unknown key", fix, loaded.line(kpath))
+        inner = _model_for(fields[key].annotation)
+        if inner is None:
+            continue
+        kind, cls = inner
+        sub = path + (key,)
+        if kind == "model":
+            _check_keys(value, cls, sub, file, loaded)
+        elif kind == "list" and isinstance(value, list):
+            for i, item in enumerate(value):
+                _check_keys(item, cls, sub + (i,), file, loaded)
+        elif kind == "dict" and isinstance(value, dict):
+            for k, item in value.items():
+                _check_keys(item, cls, sub + (str(k),), file, loaded)
+
+
+def _pydantic_error(exc: ValidationError, file: str, loaded: Loaded) -> ConfigError:
+    err = exc.errors()[0]
+    loc: Path_ = tuple(err["loc"])
+    msg = err["msg"]
+    fix = "see images.schema.json for the expected shape"
+    if err["type"] == "missing":
+        msg, fix = "required key is missing", f'add "{loc[-1]}"'
+        loc = loc[:-1] + (str(loc[-1]),)
+    elif err["type"] == "literal_error":
+        fix = "use one of the values listed"
+    return ConfigError(file, _fmt(loc), msg, fix, loaded.line(loc))
+
+
+def load(path: Path | str, today: dt.date) -> Loaded:
+    """Read, parse and fully validate images.yaml. Raises ConfigError (exit 2)."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found", "pass --config PATH or create it") from None
+    data, lines = parse_yaml(text, file)
+    return validate_data(data, path, today, lines)
+
+
+def validate_data(
+    data: Any, path: Path, today: dt.date, lines: dict[Path_, int] | None = None
+) -> Loaded:
+    file = str(path)
+    shell = Loaded(ImagesConfig.model_construct(), path, (), lines or {})
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "expected a mapping at the top level", "see images.schema.json")
+    _check_keys(data, ImagesConfig, (), file, shell)
+    try:
+        config = ImagesConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_error(exc, file, shell) from None
+    loaded = Loaded(config, path, (), lines or {})
+    warnings = _semantic_checks(loaded, today)
+    return Loaded(config, path, tuple(warnings), lines or {})
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+def minor_of(version: str) -> str:
+    v = Version(version)
+    return f"{v.major}.{v.minor}"
+
+
+def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
+    c, file = loaded.config, str(loaded.path)
+    warnings: list[str] = []
+
+    def err(path: Path_, problem: str, fix: str) -> ConfigError:
+        return ConfigError(file, _fmt(path), problem, fix, loaded.line(path))
+
+    seen: dict[str, int] = {}
+    for i, p in enumerate(c.pythons):
+        vpath: Path_ = ("pythons", i, "version")
+        if not _VERSION_RE.match(p.version):
+            raise err(vpath, f'"{p.version}" is not a CPython version', 'write "3.13" or "3.13.5"')
+        try:
+            Version(p.version)
+        except InvalidVersion:  # pragma: no cover - the regex already guards this
+            raise err(vpath, f'"{p.version}" is not a version', 'write "3.13"') from None
+        minor = minor_of(p.version)
+        if minor in seen:
+            raise err(vpath, f"Python {minor} is listed twice", f"remove pythons[{seen[minor]}] or this one")
+        seen[minor] = i
+        end = eol.python_eol(minor)
+        if end is None:
+            warnings.append(f"{file}: {_fmt(vpath)}: no EOL date known for Python {minor}")
+        else:
+            left = (end - today).days
+            if left < 0:
+                raise err(vpath, f"Python {minor} reached its end of life on {end}",
+                          f"remove it (orchestrator retire-python {minor})")
+            if left <= eol.WARN_DAYS:
+                warnings.append(f"{file}: {_fmt(vpath)}: Python {minor} reaches its end of life "
+                                f"on {end} ({left} days left); plan retire-python {minor}")
+
+    for name, d in c.distros.items():
+        dpath: Path_ = ("distros", name)
+        end = d.eol or eol.DISTRO_EOL.get(name)
+        if end is None:
+            raise err(dpath + ("eol",), "no end-of-life date known", "add eol: YYYY-MM-DD")
+        left = (end - today).days
+        if left < 0:
+            raise err(dpath, f"{name} reached its end of life on {end}", "remove it from distros")
+        if left <= eol.WARN_DAYS:
+            warnings.append(f"{file}: {_fmt(dpath)}: {name} reaches its end of life on {end} "
+                            f"({left} days left)")
+        for j, m in enumerate(d.methods):
+            if m == "deadsnakes" and d.family != "ubuntu":
+                raise err(dpath + ("methods", j), f"deadsnakes is an Ubuntu PPA and {name} is {d.family}",
+                          "use source or python-build on Debian")
+
+    if c.tags.default_distro not in c.distros:
+        raise err(("tags", "default_distro"), f'unknown distro "{c.tags.default_distro}"',
+                  _suggest(c.tags.default_distro, c.distros))
+    if c.default_profile not in c.profiles:
+        raise err(("default_profile",), f'unknown profile "{c.default_profile}"',
+                  _suggest(c.default_profile, c.profiles))
+    if c.runtime_user.uid == 0 or c.runtime_user.name == "root":
+        raise err(("runtime_user",), "the runtime user must not be root", "use a uid >= 1000")
+
+    fields = set(TAG_FIELDS)
+    for i, t in enumerate([*(m.template for m in c.tags.moving), c.tags.immutable]):
+        tpath: Path_ = ("tags", "moving", i, "template") if i < len(c.tags.moving) else ("tags", "immutable")
+        try:
+            names = {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}
+        except ValueError as exc:
+            raise err(tpath, f"bad template: {exc}", "use {minor}, {version}, {variant}, ...") from None
+        unknown = names - fields
+        if unknown:
+            raise err(tpath, f"unknown placeholder {{{sorted(unknown)[0]}}}",
+                      f"use {', '.join('{' + f + '}' for f in TAG_FIELDS)}")
+    if "{date}" not in c.tags.immutable or "{version}" not in c.tags.immutable:
+        raise err(("tags", "immutable"), "the immutable tag must contain {version} and {date}",
+                  'e.g. "{version}-{variant}-{distro}{method}-{date}"')
+
+    for k, rules in (("include", c.include), ("exclude", c.exclude)):
+        for i, r in enumerate(rules):
+            if r.distro is not None and r.distro not in c.distros:
+                raise err((k, i, "distro"), f'unknown distro "{r.distro}"', _suggest(r.distro, c.distros))
+            if r.python is not None and r.python not in seen:
+                raise err((k, i, "python"), f'Python "{r.python}" is not in pythons',
+                          _suggest(r.python, seen))
+            if k == "include" and (r.distro is None or r.python is None or r.method is None):
+                raise err((k, i), "an include rule needs distro, python and method",
+                          "name all three (variant is optional)")
+
+    for i, ca in enumerate(c.ca_certificates):
+        p = loaded.root / ca
+        if not p.is_file():
+            raise err(("ca_certificates", i), f"{ca}: no such file", "give a PEM file relative to images.yaml")
+        if "-----BEGIN CERTIFICATE-----" not in p.read_text(errors="replace"):
+            raise err(("ca_certificates", i), f"{ca} is not a PEM certificate", "give a PEM (.crt) file")
+
+    # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.
+    from orchestrator import matrix
+
+    matrix.check(loaded)
+    for w in matrix.warnings(loaded):
+        warnings.append(f"{file}: {w}")
+    return warnings
+
+
+def _suggest(word: str, options: typing.Iterable[str]) -> str:
+    opts = list(options)
+    close = difflib.get_close_matches(word, opts, n=1, cutoff=0.5)
+    return f'did you mean "{close[0]}"?' if close else f"one of: {', '.join(opts)}"
+
+
+def json_schema() -> str:
+    schema = ImagesConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "images.yaml"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

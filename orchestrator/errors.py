@@ -1,0 +1,79 @@
+"""The one error root. Every error carries its exit code; only ``cli.main`` exits."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # one or more cells failed (build, test or push)
+    BAD_INPUT = 2  # images.yaml / images.lock / command line is wrong
+    TOOL = 3  # an external command or the engine failed outside a cell
+    REGISTRY = 4  # registry unreachable or refused us
+
+
+class OrchestratorError(Exception):
+    """Root of every error the orchestrator raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.TOOL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(OrchestratorError):
+    """Bad images.yaml: ``file: key.path: problem; fix``."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, file: str, key: str, problem: str, fix: str = "", line: int | None = None):
+        where = f"{file}:{line}" if line else file
+        text = f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
+        if fix:
+            text += f"; {fix}"
+        super().__init__(text)
+        self.file, self.key, self.problem, self.fix, self.line = file, key, problem, fix, line
+
+
+class LockError(OrchestratorError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class UsageError(OrchestratorError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class SourceError(OrchestratorError):
+    """A configured source (python.org layout mirror, pyenv, base registry) did not answer as expected."""
+
+    exit_code = ExitCode.TOOL
+
+
+class CommandError(OrchestratorError):
+    """An external command exited non-zero."""
+
+    exit_code = ExitCode.TOOL
+
+    def __init__(self, argv: list[str], returncode: int, stderr: str, stdout: str = "") -> None:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        super().__init__(f"command failed (exit {returncode}): {' '.join(argv)}\n{tail}".rstrip())
+        self.argv, self.returncode, self.stderr, self.stdout = argv, returncode, stderr, stdout
+
+
+class EngineError(OrchestratorError):
+    """Docker / BuildKit is missing, not running, or refused an operation."""
+
+    exit_code = ExitCode.TOOL
+
+
+class RegistryError(OrchestratorError):
+    exit_code = ExitCode.REGISTRY
+
+
+class RegistryAuthError(RegistryError):
+    pass

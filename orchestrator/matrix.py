@@ -1,0 +1,184 @@
+"""Matrix expansion: distro x python x method x variant, plus includes, minus excludes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from orchestrator.config import CellRule, ImagesConfig, Loaded
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One image: stable id ``<minor>-<method>-<distro>-<variant>``."""
+
+    minor: str
+    method: str
+    distro: str
+    variant: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.minor}-{self.method}-{self.distro}-{self.variant}"
+
+    @property
+    def build_key(self) -> tuple[str, str, str]:
+        """What one CPython build (and prep) is shared by: (distro, minor, method)."""
+        return (self.distro, self.minor, self.method)
+
+    @property
+    def stage_suffix(self) -> str:
+        return f"{self.minor}-{self.method}"
+
+    @property
+    def target(self) -> str:
+        """The Dockerfile stage that produces this image."""
+        return f"{self.variant}-{self.stage_suffix}"
+
+    @property
+    def compiles(self) -> bool:
+        return self.method != "deadsnakes"
+
+
+def _matches(rule: CellRule, distro: str, minor: str, method: str, variant: str | None) -> bool:
+    return (
+        (rule.distro is None or rule.distro == distro)
+        and (rule.python is None or rule.python == minor)
+        and (rule.method is None or rule.method == method)
+        and (rule.variant is None or variant is None or rule.variant == variant)
+    )
+
+
+def python_minors(config: ImagesConfig) -> list[str]:
+    from orchestrator.config import minor_of
+
+    return [minor_of(p.version) for p in config.pythons]
+
+
+def expand(config: ImagesConfig) -> list[Cell]:
+    """All cells, sorted by (minor, method, distro, variant) for a stable order."""
+    minors = python_minors(config)
+    variants = list(config.variants)
+    cells: set[Cell] = set()
+    for distro, d in config.distros.items():
+        for minor in minors:
+            for method in d.methods:
+                for variant in variants:
+                    cells.add(Cell(minor, method, distro, variant))
+    for rule in config.include:
+        assert rule.distro and rule.python and rule.method
+        for variant in [rule.variant] if rule.variant else variants:
+            cells.add(Cell(rule.python, rule.method, rule.distro, variant))
+    cells = {
+        c for c in cells
+        if not any(_matches(r, c.distro, c.minor, c.method, c.variant) for r in config.exclude)
+    }
+    return sorted(cells, key=lambda c: (_minor_key(c.minor), c.method, c.distro, c.variant))
+
+
+def _minor_key(minor: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in minor.split("."))
+
+
+def select(cells: Iterable[Cell], patterns: Iterable[str] | None) -> list[Cell]:
+    """Cells whose id matches any of the --only globs (all cells when none given)."""
+    cells = list(cells)
+    pats = [p for p in (patterns or []) if p]
+    if not pats:
+        return cells
+    chosen = [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in pats)]
+    if not chosen:
+        raise UsageError(
+            f"--only {' '.join(pats)} matches no cell; ids look like {cells[0].id if cells else '-'}"
+            " (orchestrator plan lists them)"
+        )
+    return chosen
+
+
+def is_default(config: ImagesConfig, cell: Cell) -> bool:
+    return cell.distro == config.tags.default_distro and cell.method == config.tags.default_method
+
+
+def tags_for(config: ImagesConfig, cell: Cell, version: str, date: dt.date) -> tuple[list[str], str]:
+    """(moving tags, immutable tag) of a cell built from CPython ``version`` on ``date``."""
+    suffix = config.tags.method_suffix.get(cell.method, cell.method)  # type: ignore[call-overload]
+    fields = {
+        "minor": cell.minor,
+        "version": version,
+        "variant": cell.variant,
+        "distro": cell.distro,
+        "method": f"-{suffix}" if suffix and not (cell.method == config.tags.default_method) else "",
+        "date": date.strftime(config.tags.date_format),
+    }
+    moving = [
+        t.template.format(**fields)
+        for t in config.tags.moving
+        if not t.only_default or is_default(config, cell)
+    ]
+    return moving, config.tags.immutable.format(**fields)
+
+
+def _nominal_version(config: ImagesConfig, minor: str) -> str:
+    from orchestrator.config import minor_of
+
+    for p in config.pythons:
+        if minor_of(p.version) == minor:
+            return p.version if p.version.count(".") == 2 else f"{minor}.0"
+    return f"{minor}.0"
+
+
+def check(loaded: Loaded) -> None:
+    """Matrix-level validation: deadsnakes coverage, empty matrix, tag collisions."""
+    config, file = loaded.config, str(loaded.path)
+    cells = expand(config)
+    for c in cells:
+        d = config.distros[c.distro]
+        if c.method == "deadsnakes" and d.family != "ubuntu":
+            raise ConfigError(file, "include", f"deadsnakes is an Ubuntu PPA and {c.distro} is "
+                              f"{d.family}", "use source or python-build", loaded.line(("include",)))
+        if c.method == "deadsnakes" and d.system_python == c.minor:
+            raise ConfigError(
+                file, f"distros.{c.distro}.methods",
+                f"the deadsnakes PPA does not publish Python {c.minor} for {c.distro} "
+                f"(Ubuntu {d.release} ships {c.minor} itself)",
+                f'add exclude: [{{distro: {c.distro}, python: "{c.minor}", method: deadsnakes}}] '
+                "and use method source or python-build for it (or the distro's python3 package)",
+                loaded.line(("distros", c.distro, "methods")),
+            )
+    if not cells:
+        raise ConfigError(file, "exclude", "the matrix is empty: every cell is excluded",
+                          "remove an exclude rule or add a distro/python", loaded.line(("exclude",)))
+    owner: dict[str, Cell] = {}
+    date = dt.date(2000, 1, 1)
+    for c in cells:
+        moving, immutable = tags_for(config, c, _nominal_version(config, c.minor), date)
+        for tag in [*moving, immutable]:
+            other = owner.get(tag)
+            if other is not None and other != c:
+                raise ConfigError(
+                    file, "tags", f'cells {other.id} and {c.id} both produce the tag "{tag}"',
+                    "make the templates include {distro}, {method} and {variant}, "
+                    "or give the methods distinct method_suffix values",
+                    loaded.line(("tags",)),
+                )
+            owner[tag] = c
+
+
+def warnings(loaded: Loaded) -> list[str]:
+    config = loaded.config
+    cells = expand(config)
+    out = []
+    for minor in python_minors(config):
+        if not any(c.minor == minor and is_default(config, c) for c in cells):
+            out.append(
+                f"pythons: {minor} has no cell on the default distro/method "
+                f"({config.tags.default_distro}/{config.tags.default_method}); "
+                f"its short tags (e.g. {minor}-runtime) will not be published"
+            )
+    return out

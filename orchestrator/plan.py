@@ -1,0 +1,152 @@
+"""The plan: pure data, built before any side effect; printable as a table and as JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from orchestrator import eol, matrix
+from orchestrator.config import Loaded
+from orchestrator.errors import UsageError
+from orchestrator.lock import Lock
+from orchestrator.matrix import Cell
+from orchestrator.render import bake_target, profile_of
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    id: str
+    distro: str
+    python: str
+    version: str
+    method: str
+    variant: str
+    target: str
+    bake_target: str
+    dockerfile: str
+    build: str | None  # id of the CPython build it uses (None: deadsnakes, no compile)
+    base: str
+    repository: str
+    tags: tuple[str, ...]
+    immutable_tag: str
+    depends_on: str | None  # dev images depend on their runtime stage
+    size_budget_mb: int
+    python_eol_days: int | None
+    distro_eol_days: int | None
+
+    @property
+    def cell(self) -> Cell:
+        return Cell(self.python, self.method, self.distro, self.variant)
+
+
+@dataclass(frozen=True)
+class PlannedBuild:
+    id: str  # e.g. bookworm/python-3.13-source
+    distro: str
+    python: str
+    version: str
+    method: str
+    images: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: str
+    profile: str
+    date: str
+    shard: str
+    images: tuple[PlannedImage, ...]
+    builds: tuple[PlannedBuild, ...]
+
+    def image(self, image_id: str) -> PlannedImage:
+        return next(i for i in self.images if i.id == image_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def table(self) -> str:
+        rows = [("ID", "VERSION", "BUILD", "TAGS", "EOL(days)")]
+        for i in self.images:
+            eol_days = min(d for d in (i.python_eol_days, i.distro_eol_days, 10**6) if d is not None)
+            tags = ", ".join(i.tags[:2]) + (f" (+{len(i.tags) - 2})" if len(i.tags) > 2 else "")
+            rows.append((i.id, i.version, i.build or "-", tags,
+                         str(eol_days) if eol_days < 10**6 else "?"))
+        widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines.append(f"{len(self.images)} images, {len(self.builds)} CPython builds, "
+                     f"profile {self.profile}, shard {self.shard}")
+        return "\n".join(lines) + "\n"
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (1, 1)
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text}: expected I/N, e.g. 2/4") from None
+    if not 1 <= i <= n:
+        raise UsageError(f"--shard {text}: I must be between 1 and N")
+    return (i, n)
+
+
+def build(
+    loaded: Loaded,
+    lock: Lock,
+    *,
+    only: list[str] | None = None,
+    profile: str | None = None,
+    today: dt.date,
+    shard: str | None = None,
+) -> Plan:
+    config = loaded.config
+    profile_name = profile or config.default_profile
+    profile_of(config, profile_name)
+    cells = matrix.select(matrix.expand(config), only)
+    # Dev images need their runtime stage (built implicitly as part of the dev target).
+    shard_i, shard_n = parse_shard(shard)
+    # Shard by CPython build so that one compile never happens on two runners.
+    groups = sorted({_group(c) for c in cells})
+    mine = {g for k, g in enumerate(groups) if k % shard_n == shard_i - 1}
+    cells = [c for c in cells if _group(c) in mine]
+    repo = f"{config.publish.registry}/{config.publish.repository}"
+    images = []
+    builds: dict[str, list[str]] = {}
+    for c in cells:
+        version = lock.python(c.minor).version
+        moving, immutable = matrix.tags_for(config, c, version, today)
+        bid = f"{c.distro}/python-{c.stage_suffix}" if c.compiles else None
+        if bid:
+            builds.setdefault(bid, []).append(c.id)
+        runtime_id = Cell(c.minor, c.method, c.distro, "runtime").id
+        images.append(PlannedImage(
+            id=c.id, distro=c.distro, python=c.minor, version=version, method=c.method,
+            variant=c.variant, target=c.target, bake_target=bake_target(c),
+            dockerfile=f"{config.build.output_dir}/{c.distro}/Dockerfile", build=bid,
+            base=lock.base(c.distro).pinned, repository=repo, tags=tuple(moving),
+            immutable_tag=immutable,
+            depends_on=runtime_id if c.variant == "dev" and any(x.id == runtime_id for x in cells)
+            else None,
+            size_budget_mb=config.variants[c.variant].size_budget_mb,  # type: ignore[index]
+            python_eol_days=eol.days_left(eol.python_eol(c.minor), today),
+            distro_eol_days=eol.days_left(
+                config.distros[c.distro].eol or eol.DISTRO_EOL.get(c.distro), today),
+        ))
+    by_id = {i.id: i for i in images}
+    planned_builds = tuple(
+        PlannedBuild(bid, first.distro, first.python, first.version, first.method, tuple(ids))
+        for bid, ids in sorted(builds.items())
+        for first in [by_id[ids[0]]]
+    )
+    return Plan(str(loaded.path), profile_name, today.isoformat(), f"{shard_i}/{shard_n}",
+                tuple(images), planned_builds)
+
+
+def _group(c: Cell) -> str:
+    return f"{c.distro}/{c.stage_suffix}"
+

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# host-services.sh - start/stop/status of the build-host services set up by
+# scripts/provision-host.sh:
+#
+#   dockerd   Docker daemon (BuildKit builder); starts its own containerd
+#   registry  Debian's docker-registry on ${ORCH_REGISTRY} (127.0.0.1:5000)
+#   mirror    python3 -m http.server serving ${ORCH_MIRROR_DIR} on
+#             127.0.0.1:${ORCH_MIRROR_PORT}
+#
+# Usage: host-services.sh {start|stop|restart|status} [dockerd|registry|mirror ...]
+#        (no service names = all of them; started in the order above,
+#        stopped in reverse order)
+#
+# Every service is started detached (setsid nohup) with its log in
+# ${ORCH_HOST_LOG_DIR} and its pid file in ${ORCH_HOST_RUN_DIR}. A service
+# that already answers its health check is left alone, even if it was not
+# started by this script (status says so). `stop` only signals the pid from
+# our own pid file, after checking the process is the expected program.
+#
+# Environment (same defaults as provision-host.sh):
+#   ORCH_HOST_STATE    state dir                  (/var/lib/orchestrator-host)
+#   ORCH_HOST_ETC      config dir                 (/etc/orchestrator-host)
+#   ORCH_HOST_LOG_DIR  logs                       (/var/log/orchestrator-host)
+#   ORCH_HOST_RUN_DIR  pid files                  (/run/orchestrator-host)
+#   ORCH_MIRROR_DIR    mirror document root       (/srv/orchestrator-mirror)
+#   ORCH_MIRROR_PORT   mirror port on 127.0.0.1   (8700)
+#   ORCH_REGISTRY      registry host:port         (127.0.0.1:5000)
+set -euo pipefail
+
+ORCH_HOST_STATE=${ORCH_HOST_STATE:-/var/lib/orchestrator-host}
+ORCH_HOST_ETC=${ORCH_HOST_ETC:-/etc/orchestrator-host}
+ORCH_HOST_LOG_DIR=${ORCH_HOST_LOG_DIR:-/var/log/orchestrator-host}
+ORCH_HOST_RUN_DIR=${ORCH_HOST_RUN_DIR:-/run/orchestrator-host}
+ORCH_MIRROR_DIR=${ORCH_MIRROR_DIR:-/srv/orchestrator-mirror}
+ORCH_MIRROR_PORT=${ORCH_MIRROR_PORT:-8700}
+ORCH_REGISTRY=${ORCH_REGISTRY:-127.0.0.1:5000}
+REGISTRY_CONFIG=${ORCH_REGISTRY_CONFIG:-${ORCH_HOST_ETC}/registry.yml}
+
+# Daemons need the sbin dirs (containerd, runc, iptables) whatever the caller's PATH.
+export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
+
+ALL_SERVICES=(dockerd registry mirror)
+CMD=()
+
+say() { printf '[host-services] %s\n' "$*"; }
+die() { printf '[host-services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+pidfile() { printf '%s/%s.pid\n' "$ORCH_HOST_RUN_DIR" "$1"; }
+logfile() { printf '%s/%s.log\n' "$ORCH_HOST_LOG_DIR" "$1"; }
+
+# Program name expected in /proc/<pid>/cmdline for each service (guards
+# against signalling an unrelated process that reused a stale pid).
+expected_prog() {
+    case $1 in
+        dockerd) echo dockerd ;;
+        registry) echo docker-registry ;;
+        mirror) echo http.server ;;
+    esac
+}
+
+healthy() {
+    case $1 in
+        dockerd) timeout 10 docker info >/dev/null 2>&1 ;;
+        registry) curl -fsS -m 5 -o /dev/null "http://${ORCH_REGISTRY}/v2/" 2>/dev/null ;;
+        mirror) curl -fsS -m 5 -o /dev/null "http://127.0.0.1:${ORCH_MIRROR_PORT}/" 2>/dev/null ;;
+    esac
+}
+
+start_timeout() {
+    case $1 in
+        dockerd) echo 60 ;;
+        *) echo 20 ;;
+    esac
+}
+
+# Prints the pid from our pid file if that process is alive and is the
+# expected program; returns 1 otherwise.
+managed_pid() {
+    local pf pid
+    pf=$(pidfile "$1")
+    [[ -r $pf ]] || return 1
+    pid=$(<"$pf")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(expected_prog "$1")" || return 1
+    echo "$pid"
+}
+
+# Sets the global array CMD to the service's command line.
+service_cmd() {
+    case $1 in
+        dockerd)
+            command -v dockerd >/dev/null || die "dockerd not installed (run provision-host.sh)"
+            CMD=(dockerd)
+            ;;
+        registry)
+            command -v docker-registry >/dev/null || die "docker-registry not installed (run provision-host.sh)"
+            [[ -r $REGISTRY_CONFIG ]] || die "registry config $REGISTRY_CONFIG missing (run provision-host.sh)"
+            CMD=(docker-registry serve "$REGISTRY_CONFIG")
+            ;;
+        mirror)
+            [[ -d $ORCH_MIRROR_DIR ]] || die "mirror dir $ORCH_MIRROR_DIR missing (run provision-host.sh)"
+            # The distro python, not a pyenv shim.
+            local py=/usr/bin/python3
+            [[ -x $py ]] || py=$(command -v python3) || die "python3 not found"
+            CMD=("$py" -m http.server "$ORCH_MIRROR_PORT" --bind 127.0.0.1 --directory "$ORCH_MIRROR_DIR")
+            ;;
+    esac
+}
+
+wait_healthy() {
+    local svc=$1 pid=$2 deadline
+    deadline=$((SECONDS + $(start_timeout "$svc")))
+    until healthy "$svc"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            say "$svc (pid $pid) exited; last log lines:"
+            tail -n 30 "$(logfile "$svc")" >&2 || true
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            say "$svc (pid $pid) not healthy after $(start_timeout "$svc")s; last log lines:"
+            tail -n 30 "$(logfile "$svc")" >&2 || true
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+start_one() {
+    local svc=$1 pid
+    if pid=$(managed_pid "$svc"); then
+        if healthy "$svc" || wait_healthy "$svc" "$pid"; then
+            say "$svc: already running (pid $pid), skipped"
+            return 0
+        fi
+        die "$svc: pid $pid is running but not healthy"
+    fi
+    if healthy "$svc"; then
+        say "$svc: already answering (not started by host-services), skipped"
+        return 0
+    fi
+    service_cmd "$svc"
+    mkdir -p "$ORCH_HOST_LOG_DIR" "$ORCH_HOST_RUN_DIR"
+    # setsid: own session, so the service outlives the calling shell/job;
+    # nohup + redirections: no tty, no inherited pipes.
+    printf '\n==== %s starting %s: %s\n' "$(date -u +%FT%TZ)" "$svc" "${CMD[*]}" >>"$(logfile "$svc")"
+    setsid nohup "${CMD[@]}" >>"$(logfile "$svc")" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$(pidfile "$svc")"
+    if wait_healthy "$svc" "$pid"; then
+        say "$svc: started (pid $pid, log $(logfile "$svc"))"
+    else
+        die "$svc: failed to start"
+    fi
+}
+
+stop_one() {
+    local svc=$1 pid i
+    if ! pid=$(managed_pid "$svc"); then
+        rm -f "$(pidfile "$svc")"
+        if healthy "$svc"; then
+            say "$svc: running but not started by host-services (no pid file), left alone"
+        else
+            say "$svc: not running, skipped"
+        fi
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    # dockerd may take a while (it stops containers and its containerd).
+    for ((i = 0; i < 80; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "$svc: pid $pid ignored SIGTERM for 40s, sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 1
+    fi
+    rm -f "$(pidfile "$svc")"
+    say "$svc: stopped (pid $pid)"
+}
+
+status_one() {
+    local svc=$1 pid state
+    if healthy "$svc"; then state=up; else state=down; fi
+    if pid=$(managed_pid "$svc"); then
+        say "$svc: $state (pid $pid, log $(logfile "$svc"))"
+    elif [[ $state == up ]]; then
+        say "$svc: up (not started by host-services)"
+    else
+        say "$svc: down"
+    fi
+    [[ $state == up ]]
+}
+
+main() {
+    local action=${1:-}
+    [[ $# -gt 0 ]] && shift
+    local services=("$@") svc rc=0
+    ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+    for svc in "${services[@]}"; do
+        case $svc in
+            dockerd | registry | mirror) ;;
+            docker) die "unknown service 'docker' (did you mean dockerd?)" ;;
+            *) die "unknown service '$svc' (expected: ${ALL_SERVICES[*]})" ;;
+        esac
+    done
+    case $action in
+        start)
+            for svc in "${services[@]}"; do start_one "$svc"; done
+            ;;
+        stop)
+            for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop_one "${services[i]}"; done
+            ;;
+        restart)
+            for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop_one "${services[i]}"; done
+            for svc in "${services[@]}"; do start_one "$svc"; done
+            ;;
+        status)
+            for svc in "${services[@]}"; do status_one "$svc" || rc=1; done
+            return "$rc"
+            ;;
+        *)
+            echo "usage: $0 {start|stop|restart|status} [dockerd|registry|mirror ...]" >&2
+            return 2
+            ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,839 @@
+#!/usr/bin/env bash
+# provision-host.sh - turn a bare Debian 12 (bookworm) machine into a build
+# host for the base-image orchestrator. Idempotent: every step checks whether
+# its result is already there and says "skip" if so; safe to re-run.
+#
+# Steps:
+#   1 packages   apt-get install docker.io debootstrap docker-registry ...
+#   2 buildkit   docker.io/docker-cli/docker-buildx .debs from Debian 13 (trixie)
+#                -> dockerd 26.1 + buildx 0.13 (separate apt state, host apt
+#                config untouched)
+#   3 dockerd    start dockerd (detached) unless `docker info` answers;
+#                check BuildKit is the builder
+#   4 registry   docker-registry on ${ORCH_REGISTRY} (loopback only)
+#   5 images     debootstrap minbase bookworm + trixie, slimmed like the
+#                official debian:*-slim, docker import + push
+#                ${ORCH_REGISTRY}/debian:{bookworm,trixie}-slim
+#   6 mirror     CPython source mirror laid out like python.org/ftp/python,
+#                filled from Debian source packages (upstream tarballs), served
+#                on 127.0.0.1:${ORCH_MIRROR_PORT}
+#   7 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv
+#   8 smoke      `docker buildx build --network host` reaching the mirror
+#   summary      versions, registry catalog, image digests, mirror sha256s
+#
+# Usage: provision-host.sh [STEP ...]   (default: all steps; STEP is a number
+#        or name above; the summary is always printed)
+#
+# Environment overrides:
+#   ORCH_HOST_STATE    state dir (apt state, rootfs, registry storage)
+#                                                  default /var/lib/orchestrator-host
+#   ORCH_MIRROR_DIR    mirror document root        default /srv/orchestrator-mirror
+#   ORCH_MIRROR_PORT   mirror port on 127.0.0.1    default 8700
+#   ORCH_REGISTRY      registry host:port          default 127.0.0.1:5000
+#                      (must be a loopback address: it is trusted over plain
+#                      HTTP by dockerd without "insecure-registries")
+#   ORCH_HOST_ETC      config dir (registry.yml)   default /etc/orchestrator-host
+#   ORCH_HOST_LOG_DIR  service logs                default /var/log/orchestrator-host
+#   ORCH_HOST_RUN_DIR  service pid files           default /run/orchestrator-host
+#   ORCH_DEBIAN_MIRROR Debian archive              default http://deb.debian.org/debian
+#   ORCH_DEBIAN_SECURITY_MIRROR                    default http://deb.debian.org/debian-security
+#   ORCH_PYENV_ROOT    pyenv checkout              default /root/.pyenv
+set -euo pipefail
+
+ORCH_HOST_STATE=${ORCH_HOST_STATE:-/var/lib/orchestrator-host}
+ORCH_MIRROR_DIR=${ORCH_MIRROR_DIR:-/srv/orchestrator-mirror}
+ORCH_MIRROR_PORT=${ORCH_MIRROR_PORT:-8700}
+ORCH_REGISTRY=${ORCH_REGISTRY:-127.0.0.1:5000}
+ORCH_HOST_ETC=${ORCH_HOST_ETC:-/etc/orchestrator-host}
+ORCH_HOST_LOG_DIR=${ORCH_HOST_LOG_DIR:-/var/log/orchestrator-host}
+ORCH_HOST_RUN_DIR=${ORCH_HOST_RUN_DIR:-/run/orchestrator-host}
+ORCH_DEBIAN_MIRROR=${ORCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ORCH_DEBIAN_SECURITY_MIRROR=${ORCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+ORCH_PYENV_ROOT=${ORCH_PYENV_ROOT:-/root/.pyenv}
+export ORCH_HOST_STATE ORCH_MIRROR_DIR ORCH_MIRROR_PORT ORCH_REGISTRY \
+    ORCH_HOST_ETC ORCH_HOST_LOG_DIR ORCH_HOST_RUN_DIR
+
+export DEBIAN_FRONTEND=noninteractive
+export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
+# Do not let the caller's locale/umask leak into generated files.
+export LC_ALL=C.UTF-8
+umask 022
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HOST_SERVICES=${SCRIPT_DIR}/host-services.sh
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+HOST_PACKAGES=(docker.io debootstrap docker-registry gnupg curl ca-certificates
+    xz-utils dpkg-dev jq python3)
+TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
+WANT_BUILDX=0.13
+WANT_DOCKERD=26.1
+BASE_SUITES=(bookworm trixie)
+
+# CPython sources: "<source pkg>=<debian version>" ; upstream version.
+PY_SOURCES=(
+    "python3.11=3.11.2-6+deb12u8 3.11.2"
+    "python3.13=3.13.5-2+deb13u5 3.13.5"
+    "python3.13=3.13.15-1 3.13.15"
+)
+# Upstream tarball whose sha256 must match pyenv's pin (hard failure).
+PY_PINNED_CHECK=3.13.5
+# Release-manager key (Thomas Wouters, 3.12/3.13) shipped by Debian in
+# debian/upstream/signing-key.asc of python3.13.
+PY_KEY_FPR=7169605F62C751356D054A26A821E680E5FA6305
+PY_KEY_FROM=3.13.5
+
+# ----------------------------------------------------------------- helpers
+say() { printf '[provision] %s\n' "$*"; }
+did() { printf '[provision]   done: %s\n' "$*"; }
+skip() { printf '[provision]   skip: %s\n' "$*"; }
+warn() { printf '[provision]   WARNING: %s\n' "$*" >&2; }
+die() {
+    printf '[provision] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+TMP_DIRS=()
+cleanup() {
+    local d
+    for d in "${TMP_DIRS[@]}"; do
+        [[ -d $d ]] || continue
+        # gpg may have spawned an agent for a temporary GNUPGHOME.
+        [[ -d $d/gnupg ]] && gpgconf --homedir "$d/gnupg" --kill all >/dev/null 2>&1 || true
+        rm -rf --one-file-system "$d"
+    done
+}
+trap cleanup EXIT
+mktempdir() {
+    local d
+    d=$(mktemp -d "${TMPDIR:-/tmp}/provision-host.XXXXXX")
+    TMP_DIRS+=("$d")
+    printf '%s\n' "$d"
+}
+
+declare -A STEP_TIME=()
+STEP_ORDER=()
+STEP_T0=0
+now() { date +%s.%N; }
+step_begin() {
+    STEP_ORDER+=("$1")
+    STEP_T0=$(now)
+    say "== step $1"
+}
+step_end() {
+    local t
+    t=$(awk -v a="$STEP_T0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+    STEP_TIME[$1]=$t
+    say "== step $1 finished in ${t}s"
+}
+
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) == "ii " ]]
+}
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+
+sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Writes stdin to $1 only if the content differs; returns 0 if it changed.
+write_if_changed() {
+    local dst=$1 tmp
+    tmp=$(mktemp "${dst}.XXXXXX")
+    cat >"$tmp"
+    if [[ -f $dst ]] && cmp -s "$tmp" "$dst"; then
+        rm -f "$tmp"
+        return 1
+    fi
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$dst"
+    return 0
+}
+
+APT_UPDATED=0
+host_apt_update() {
+    if ((APT_UPDATED)); then return 0; fi
+    say "  apt-get update (host sources)"
+    apt-get update -qq
+    APT_UPDATED=1
+}
+
+# apt-get against a private sources list and private lists/cache directories,
+# so the host's /etc/apt and /var/lib/apt/lists stay untouched.
+private_apt() {
+    local dir=$1
+    shift
+    apt-get -q \
+        -o Dir::Etc::SourceList="$dir/sources.list" \
+        -o Dir::Etc::SourceParts="$dir/sources.list.d" \
+        -o Dir::Etc::Preferences=/dev/null \
+        -o Dir::Etc::PreferencesParts="$dir/preferences.d" \
+        -o Dir::State::Lists="$dir/lists" \
+        -o Dir::Cache="$dir/cache" \
+        "$@"
+}
+private_apt_init() {
+    local dir=$1
+    mkdir -p "$dir/sources.list.d" "$dir/preferences.d" "$dir/lists/partial" \
+        "$dir/cache/archives/partial" "$dir/download"
+    # apt downloads as the unprivileged _apt user when it can write there.
+    if getent passwd _apt >/dev/null; then
+        chown _apt:root "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/download"
+    fi
+}
+# True if the private lists are missing or older than $2 seconds.
+private_apt_stale() {
+    local dir=$1 max_age=$2 newest
+    newest=$(find "$dir/lists" -maxdepth 1 -name '*Release' -printf '%T@\n' 2>/dev/null | sort -n | tail -n1)
+    [[ -z $newest ]] && return 0
+    (($(date +%s) - ${newest%.*} > max_age))
+}
+
+registry_has_tag() { # repo tag
+    curl -fsS -m 10 -o /dev/null -I \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+        -H 'Accept: application/vnd.oci.image.index.v1+json' \
+        "http://${ORCH_REGISTRY}/v2/$1/manifests/$2" 2>/dev/null
+}
+registry_digest() { # repo tag
+    curl -fsS -m 10 -I \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        "http://${ORCH_REGISTRY}/v2/$1/manifests/$2" 2>/dev/null |
+        tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }'
+}
+
+# --------------------------------------------------------------- 1 packages
+step_packages() {
+    local missing=() p
+    for p in "${HOST_PACKAGES[@]}"; do
+        pkg_installed "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]} == 0)); then
+        skip "all host packages installed (${HOST_PACKAGES[*]})"
+        return 0
+    fi
+    host_apt_update
+    say "  installing: ${missing[*]}"
+    # No service is started by the maintainer scripts on hosts without an
+    # init system; we start everything ourselves (host-services.sh).
+    apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}" </dev/null
+    did "installed ${missing[*]}"
+}
+
+# --------------------------------------------------------------- 2 buildkit
+buildkit_upgraded() {
+    local v p
+    for p in "${TRIXIE_DEBS[@]}"; do pkg_installed "$p" || return 1; done
+    v=$(pkg_version docker.io)
+    [[ $v == "$WANT_DOCKERD".* ]] || return 1
+    v=$(pkg_version docker-buildx)
+    [[ $v == "$WANT_BUILDX".* ]] || return 1
+}
+
+step_buildkit() {
+    local dir=$ORCH_HOST_STATE/apt-trixie p debs=()
+    if buildkit_upgraded; then
+        skip "trixie docker packages installed (docker.io $(pkg_version docker.io), docker-cli $(pkg_version docker-cli), docker-buildx $(pkg_version docker-buildx))"
+    else
+        private_apt_init "$dir"
+        write_if_changed "$dir/sources.list" <<EOF || true
+# Debian 13 (trixie), used only by provision-host.sh to fetch docker .debs.
+deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie main
+deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie-updates main
+deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_SECURITY_MIRROR} trixie-security main
+EOF
+        if private_apt_stale "$dir" 86400; then
+            say "  apt-get update (private trixie lists in $dir)"
+            private_apt "$dir" update -qq
+        fi
+        rm -f "$dir"/download/*.deb
+        say "  apt-get download ${TRIXIE_DEBS[*]} (trixie)"
+        (cd "$dir/download" && private_apt "$dir" download "${TRIXIE_DEBS[@]}")
+        # Order matters: dpkg handles the archives in the given order, and
+        # docker-cli Breaks docker.io (<< 26.1.4) - the docker.io upgrade has
+        # to be unpacked first (no --auto-deconfigure/--force-* needed then).
+        for p in "${TRIXIE_DEBS[@]}"; do
+            debs+=("$(compgen -G "$dir/download/${p}_*.deb")") || die "apt-get download did not fetch $p"
+        done
+        for p in "${debs[@]}"; do
+            say "    $(dpkg-deb -f "$p" Package Version | paste -sd' ')  deps: $(dpkg-deb -f "$p" Depends)"
+        done
+        say "  dpkg -i ${debs[*]##*/}"
+        # confold: keep any local edits of /etc/default/docker etc.
+        if ! dpkg -i --force-confdef --force-confold "${debs[@]}" </dev/null; then
+            die "dpkg -i of the trixie docker packages failed (see above); not forcing dependencies"
+        fi
+        buildkit_upgraded || die "trixie docker packages not at the expected versions after dpkg -i"
+        did "installed docker.io $(pkg_version docker.io), docker-cli $(pkg_version docker-cli), docker-buildx $(pkg_version docker-buildx)"
+    fi
+    # /usr/local/bin/docker (if any) comes first on PATH: it must still find
+    # the buildx plugin in /usr/libexec/docker/cli-plugins.
+    local bx
+    bx=$(docker buildx version 2>&1) || die "\`docker buildx version\` failed ($(command -v docker)): $bx"
+    # e.g. "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3" (Debian) or "... v0.13.1 ..."
+    [[ $bx =~ [[:space:]]v?${WANT_BUILDX//./\.}\. ]] || die "\`docker buildx version\` is not ${WANT_BUILDX}.x: $bx (client $(command -v docker))"
+    say "  docker ($(command -v docker)) sees: $bx"
+    say "  $(dockerd --version)"
+    [[ $(dockerd --version) == *" ${WANT_DOCKERD}."* ]] || die "dockerd is not ${WANT_DOCKERD}.x"
+}
+
+# ---------------------------------------------------------------- 3 dockerd
+step_dockerd() {
+    mkdir -p "$ORCH_HOST_LOG_DIR" "$ORCH_HOST_RUN_DIR"
+    # No daemon.json needed: BuildKit is the default builder of dockerd >= 23
+    # and 127.0.0.0/8 is an insecure (plain HTTP) registry range by default.
+    "$HOST_SERVICES" start dockerd
+    local sv insecure
+    sv=$(docker version --format '{{.Server.Version}}')
+    [[ $sv == "$WANT_DOCKERD".* ]] || die "running dockerd is $sv, expected ${WANT_DOCKERD}.x (stop the old daemon and re-run)"
+    insecure=$(docker info --format '{{json .RegistryConfig.InsecureRegistryCIDRs}}')
+    say "  dockerd $sv, storage driver $(docker info --format '{{.Driver}}'), insecure registry CIDRs: $insecure"
+    [[ $insecure == *'"127.0.0.0/8"'* ]] || die "127.0.0.0/8 is not an insecure registry range; add \"insecure-registries\": [\"${ORCH_REGISTRY}\"] to /etc/docker/daemon.json"
+    local builder
+    builder=$(docker buildx inspect 2>&1 | awk '/^Driver:/ { print $2; exit }') || true
+    [[ $builder == docker ]] || die "default buildx builder does not use the docker driver (got '$builder')"
+    say "  default builder: $(docker buildx inspect | awk '/^Name:/ {n=$2} /^BuildKit version:/ {v=$3} END {print n " (driver docker, BuildKit " v ")"}')"
+}
+
+# --------------------------------------------------------------- 4 registry
+step_registry() {
+    local cfg=$ORCH_HOST_ETC/registry.yml store=$ORCH_HOST_STATE/registry pid ours=""
+    case ${ORCH_REGISTRY%:*} in
+        127.* | localhost | '[::1]') ;;
+        *) die "ORCH_REGISTRY=$ORCH_REGISTRY is not a loopback address" ;;
+    esac
+    mkdir -p "$ORCH_HOST_ETC" "$store"
+    if write_if_changed "$cfg" <<EOF; then
+# Written by provision-host.sh: local registry for the base-image
+# orchestrator, loopback only.
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: ${store}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: ${ORCH_REGISTRY}
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+EOF
+        did "wrote $cfg"
+        if pid=$(cat "$ORCH_HOST_RUN_DIR/registry.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+            "$HOST_SERVICES" stop registry
+        fi
+    else
+        skip "$cfg up to date"
+    fi
+    # A registry started by the distro (or anyone) with another config would
+    # listen on *:5000; stop it.
+    ours=$(cat "$ORCH_HOST_RUN_DIR/registry.pid" 2>/dev/null || true)
+    for pid in $(pgrep -x docker-registry || true); do
+        [[ $pid == "$ours" ]] && continue
+        if ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$cfg"; then
+            say "  stopping foreign docker-registry pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline"))"
+            kill "$pid" || true
+            sleep 1
+        fi
+    done
+    "$HOST_SERVICES" start registry
+    if command -v ss >/dev/null; then
+        say "  listening: $(ss -Hltn "sport = :${ORCH_REGISTRY##*:}" | awk '{print $4}' | paste -sd' ')"
+    fi
+}
+
+# ----------------------------------------------------------------- 5 images
+# Official debian:*-slim style configuration, written into a rootfs.
+write_slim_config() {
+    local root=$1 suite=$2
+    mkdir -p "$root/etc/dpkg/dpkg.cfg.d" "$root/etc/apt/apt.conf.d" "$root/etc/apt/sources.list.d"
+    cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+# Slim image: documentation, manual pages and translations are not installed
+# (keeps later "apt-get install" in containers slim as well).
+path-exclude /usr/share/doc/*
+# copyright files are kept for license compliance
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/man/*
+EOF
+    cat >"$root/etc/dpkg/dpkg.cfg.d/docker-apt-speedup" <<'EOF'
+# No fsync per file: containers are thrown away rather than recovered.
+force-unsafe-io
+EOF
+    cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+# Drop downloaded .debs and the binary package caches after every dpkg/apt
+# run so they never end up in an image layer.
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+    cat >"$root/etc/apt/apt.conf.d/docker-autoremove-suggests" <<'EOF'
+# Let "apt-get purge --auto-remove" remove packages that are only kept
+# because something else Suggests them (e.g. build deps such as dpkg-dev,
+# make, gcc after a source build).
+Apt::AutoRemove::SuggestsImportant "false";
+EOF
+    cat >"$root/etc/apt/apt.conf.d/docker-no-languages" <<'EOF'
+# No Translation-* indexes.
+Acquire::Languages "none";
+EOF
+    cat >"$root/etc/apt/apt.conf.d/docker-gzip-indexes" <<'EOF'
+# Keep downloaded package indexes compressed on disk.
+Acquire::GzipIndexes "true";
+EOF
+    rm -f "$root/etc/apt/sources.list"
+    cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: ${suite} ${suite}-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: ${suite}-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+}
+
+# Remove what the dpkg excludes above would not have installed.
+slim_rootfs() {
+    local root=$1 d
+    for d in usr/share/doc usr/share/groff usr/share/info usr/share/linda \
+        usr/share/lintian usr/share/locale usr/share/man; do
+        [[ -d $root/$d ]] || continue
+        find "$root/$d" -mindepth 1 ! -type d ! -path "$root/usr/share/doc/*/copyright" -delete
+        find "$root/$d" -mindepth 1 -depth -type d -empty -delete
+    done
+    # No package lists, caches, logs or host identity in the image.
+    rm -rf "${root:?}"/var/lib/apt/lists/*
+    rm -f "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/archives/partial/* \
+        "$root"/var/cache/apt/*.bin "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
+        "$root"/var/cache/ldconfig/aux-cache
+    rm -f "$root"/var/log/bootstrap.log "$root"/var/log/dpkg.log "$root"/var/log/alternatives.log \
+        "$root"/var/log/apt/*
+    rm -rf "${root:?}"/tmp/* "${root:?}"/var/tmp/*
+    rm -f "$root/etc/resolv.conf"
+    echo localhost >"$root/etc/hostname"
+    [[ -e $root/etc/machine-id ]] && : >"$root/etc/machine-id"
+    return 0
+}
+
+# Unmount anything left mounted below $1 (an interrupted debootstrap).
+umount_below() {
+    local m
+    findmnt -rn -o TARGET | awk -v p="$1/" 'index($0, p) == 1' | sort -r | while read -r m; do
+        umount -l "$m" || true
+    done
+}
+
+build_rootfs() {
+    local suite=$1 root=$2 tmp=$2.tmp
+    if [[ -d $tmp ]]; then
+        say "  removing partial rootfs $tmp"
+        umount_below "$tmp"
+        rm -rf --one-file-system "$tmp"
+    fi
+    say "  debootstrap --variant=minbase $suite (log: $ORCH_HOST_LOG_DIR/debootstrap-$suite.log)"
+    mkdir -p "$ORCH_HOST_LOG_DIR"
+    if ! debootstrap --variant=minbase --arch="$(dpkg --print-architecture)" \
+        --keyring="$KEYRING" "$suite" "$tmp" "$ORCH_DEBIAN_MIRROR" \
+        >"$ORCH_HOST_LOG_DIR/debootstrap-$suite.log" 2>&1; then
+        tail -n 30 "$ORCH_HOST_LOG_DIR/debootstrap-$suite.log" >&2
+        umount_below "$tmp"
+        die "debootstrap $suite failed"
+    fi
+    umount_below "$tmp"
+    write_slim_config "$tmp" "$suite"
+    slim_rootfs "$tmp"
+    mv "$tmp" "$root"
+    did "rootfs $root ($(du -sh --apparent-size "$root" | cut -f1))"
+}
+
+step_images() {
+    local suite tag repo=debian image root
+    for suite in "${BASE_SUITES[@]}"; do
+        tag=${suite}-slim
+        image=${ORCH_REGISTRY}/${repo}:${tag}
+        if registry_has_tag "$repo" "$tag"; then
+            skip "$image already in the registry ($(registry_digest "$repo" "$tag"))"
+            continue
+        fi
+        if ! docker image inspect "$image" >/dev/null 2>&1; then
+            root=$ORCH_HOST_STATE/rootfs/$suite
+            if [[ -d $root ]]; then
+                skip "rootfs $root exists"
+            else
+                mkdir -p "$ORCH_HOST_STATE/rootfs"
+                build_rootfs "$suite" "$root"
+            fi
+            say "  docker import $image"
+            tar -C "$root" --numeric-owner --one-file-system --xattrs \
+                --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf - . |
+                docker import --change 'CMD ["bash"]' \
+                    --message "debootstrap --variant=minbase $suite, slimmed (provision-host.sh)" \
+                    - "$image" >/dev/null
+            did "imported $image ($(image_size "$image"))"
+        else
+            skip "$image present in the local image store"
+        fi
+        say "  docker push $image"
+        docker push -q "$image" >/dev/null
+        registry_has_tag "$repo" "$tag" || die "push of $image did not land in the registry"
+        did "pushed $image ($(registry_digest "$repo" "$tag"))"
+    done
+}
+
+# ----------------------------------------------------------------- 6 mirror
+# sha256 pinned by pyenv's python-build definition for a given tarball name,
+# empty if pyenv has none.
+pyenv_pin() { # version tarball-name
+    local def=$ORCH_PYENV_ROOT/plugins/python-build/share/python-build/$1
+    [[ -r $def ]] || return 0
+    grep -o "/$2#[0-9a-f]\{64\}" "$def" | head -n1 | sed 's/.*#//'
+}
+
+# Fetches the needed files of one Debian source package version into $cache
+# (URIs and hashes from `apt-get source --print-uris`, i.e. from the signed
+# Sources index); sets FETCHED to the local paths.
+FETCHED=()
+fetch_source_files() { # dir cache spec want-debian-tarball
+    local dir=$1 cache=$2 spec=$3 want_debian=$4 uri name size hash algo sumcmd out
+    FETCHED=()
+    out=$(private_apt "$dir" source --print-uris --only-source "$spec" 2>&1) ||
+        die "apt-get source --print-uris $spec failed: $out"
+    while read -r uri name size hash; do
+        uri=${uri//\'/}
+        case $name in
+            *.dsc | *.orig.tar.* | *.orig-*.tar.*) ;;
+            *.debian.tar.*) ((want_debian)) || continue ;;
+            *) continue ;;
+        esac
+        algo=${hash%%:*}
+        hash=${hash#*:}
+        case $algo in
+            SHA512) sumcmd=sha512sum ;;
+            SHA256) sumcmd=sha256sum ;;
+            SHA1) sumcmd=sha1sum ;;
+            MD5Sum) sumcmd=md5sum ;;
+            *) die "unknown hash type '$algo' for $name" ;;
+        esac
+        if [[ -f $cache/$name ]] && [[ $($sumcmd "$cache/$name" | cut -d' ' -f1) == "$hash" ]]; then
+            skip "$name already downloaded"
+        else
+            say "  downloading $name ($size bytes)"
+            curl -fsS --retry 3 -o "$cache/$name.part" "$uri"
+            [[ $($sumcmd "$cache/$name.part" | cut -d' ' -f1) == "$hash" ]] ||
+                die "$name: $algo mismatch against the Debian Sources index"
+            mv -f "$cache/$name.part" "$cache/$name"
+            did "downloaded $name ($algo verified)"
+        fi
+        FETCHED+=("$cache/$name")
+    done < <(grep "^'" <<<"$out")
+}
+
+# Installs $1 as $2 unless an identical file is already there.
+mirror_put() {
+    local src=$1 dst=$2
+    if [[ -f $dst ]] && cmp -s "$src" "$dst"; then
+        skip "$dst present"
+        return 0
+    fi
+    mkdir -p "$(dirname "$dst")"
+    cp "$src" "$dst.part"
+    chmod 0644 "$dst.part"
+    mv -f "$dst.part" "$dst"
+    did "$dst"
+}
+
+gpg_verify_tarball() { # tarball
+    local gh status
+    gh=$(mktempdir)/gnupg
+    mkdir -m 0700 "$gh"
+    gpg --homedir "$gh" --batch --quiet --import "$ORCH_MIRROR_DIR/ftp/python/keys/$PY_KEY_FPR.asc" 2>/dev/null
+    status=$(gpg --homedir "$gh" --batch --status-fd 1 --verify "$1.asc" "$1" 2>/dev/null) ||
+        die "gpg --verify ${1##*/} failed"
+    grep -q "^\[GNUPG:\] VALIDSIG .* ${PY_KEY_FPR}\$" <<<"$status" ||
+        die "gpg --verify ${1##*/}: signature is not by $PY_KEY_FPR"
+    gpgconf --homedir "$gh" --kill all >/dev/null 2>&1 || true
+    did "gpg --verify ${1##*/}: good signature by $PY_KEY_FPR (offline, temporary GNUPGHOME)"
+}
+
+step_mirror() {
+    local dir=$ORCH_HOST_STATE/apt-src cache=$ORCH_HOST_STATE/src-cache
+    local ftp=$ORCH_MIRROR_DIR/ftp/python entry spec ver pkg f base dst need_fetch
+    local key_dst=$ftp/keys/$PY_KEY_FPR.asc debian_tar=""
+    mkdir -p "$cache" "$ftp/keys"
+
+    # Which versions still need their Debian source files?
+    need_fetch=0
+    for entry in "${PY_SOURCES[@]}"; do
+        ver=${entry##* }
+        if ! compgen -G "$ftp/$ver/Python-$ver.t*" >/dev/null; then need_fetch=1; fi
+    done
+    [[ -f $key_dst ]] || need_fetch=1
+
+    if ((need_fetch)); then
+        private_apt_init "$dir"
+        write_if_changed "$dir/sources.list" <<EOF || true
+# Source packages only, used by provision-host.sh to get upstream CPython
+# tarballs (Debian .orig tarballs are the upstream release tarballs).
+deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} bookworm main
+deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} bookworm-updates main
+deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_SECURITY_MIRROR} bookworm-security main
+deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie main
+deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie-updates main
+deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_SECURITY_MIRROR} trixie-security main
+deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} sid main
+EOF
+        if private_apt_stale "$dir" 86400; then
+            say "  apt-get update (private deb-src lists in $dir)"
+            private_apt "$dir" update -qq
+        fi
+    else
+        skip "all CPython tarballs and the signing key are in the mirror; no Debian downloads"
+    fi
+
+    for entry in "${PY_SOURCES[@]}"; do
+        spec=${entry% *}
+        ver=${entry##* }
+        pkg=${spec%%=*}
+        if ((need_fetch)); then
+            local want_debian=0
+            [[ $ver == "$PY_KEY_FROM" && ! -f $key_dst ]] && want_debian=1
+            fetch_source_files "$dir" "$cache" "$spec" "$want_debian"
+            ((${#FETCHED[@]})) || die "no source files for $spec"
+            for f in "${FETCHED[@]}"; do
+                base=${f##*/}
+                case $base in
+                    "${pkg}_${ver}.orig.tar.gz") dst=$ftp/$ver/Python-$ver.tgz ;;
+                    "${pkg}_${ver}.orig.tar.xz") dst=$ftp/$ver/Python-$ver.tar.xz ;;
+                    "${pkg}_${ver}.orig.tar.gz.asc") dst=$ftp/$ver/Python-$ver.tgz.asc ;;
+                    "${pkg}_${ver}.orig.tar.xz.asc") dst=$ftp/$ver/Python-$ver.tar.xz.asc ;;
+                    *.debian.tar.*)
+                        debian_tar=$f
+                        continue
+                        ;;
+                    *) continue ;;
+                esac
+                mirror_put "$f" "$dst"
+            done
+        fi
+        # Upstream identity: compare with pyenv's pinned sha256.
+        local found=0 name pin actual
+        for f in "$ftp/$ver/Python-$ver.tgz" "$ftp/$ver/Python-$ver.tar.xz"; do
+            [[ -f $f ]] || continue
+            found=1
+            name=${f##*/}
+            pin=$(pyenv_pin "$ver" "$name")
+            actual=$(sha256 "$f")
+            if [[ -z $pin ]]; then
+                if [[ $ver == "$PY_PINNED_CHECK" ]]; then
+                    die "pyenv has no sha256 pin for $name (needed to check $PY_PINNED_CHECK)"
+                fi
+                say "  $name sha256 $actual (no pyenv definition to compare with)"
+            elif [[ $pin == "$actual" ]]; then
+                did "$name sha256 matches pyenv's pin ($actual)"
+            else
+                die "$name sha256 $actual != pyenv pin $pin - not the upstream tarball"
+            fi
+        done
+        ((found)) || die "no tarball for CPython $ver in $ftp/$ver"
+    done
+
+    # Release-manager signing key, from debian/upstream/signing-key.asc.
+    if [[ -f $key_dst ]]; then
+        skip "$key_dst present"
+    else
+        [[ -n $debian_tar ]] || die "no debian tarball for $PY_KEY_FROM to take the signing key from"
+        local gh
+        gh=$(mktempdir)/gnupg
+        mkdir -m 0700 "$gh"
+        tar -xOf "$debian_tar" debian/upstream/signing-key.asc >"${gh%/gnupg}/signing-key.asc" ||
+            die "$debian_tar has no debian/upstream/signing-key.asc"
+        gpg --homedir "$gh" --batch --quiet --import "${gh%/gnupg}/signing-key.asc" 2>/dev/null
+        gpg --homedir "$gh" --batch --with-colons --list-keys "$PY_KEY_FPR" >/dev/null 2>&1 ||
+            die "debian/upstream/signing-key.asc of $PY_KEY_FROM does not contain $PY_KEY_FPR"
+        gpg --homedir "$gh" --batch --armor --export "$PY_KEY_FPR" >"$key_dst.part"
+        mv -f "$key_dst.part" "$key_dst"
+        chmod 0644 "$key_dst"
+        gpgconf --homedir "$gh" --kill all >/dev/null 2>&1 || true
+        did "$key_dst ($(gpg --show-keys --with-colons "$key_dst" 2>/dev/null | awk -F: '$1 == "uid" { print $10; exit }'))"
+    fi
+    for entry in "${PY_SOURCES[@]}"; do
+        ver=${entry##* }
+        for f in "$ftp/$ver/Python-$ver.tar.xz" "$ftp/$ver/Python-$ver.tgz"; do
+            [[ -f $f && -f $f.asc ]] && gpg_verify_tarball "$f"
+        done
+    done
+
+    # Checksums of everything served (the http.server directory listings
+    # give python.org-like "3.13.5/" links).
+    if (cd "$ORCH_MIRROR_DIR" && find . -type f ! -name SHA256SUMS ! -name '*.part' -printf '%P\n' |
+        sort | xargs -r -d '\n' sha256sum) | write_if_changed "$ORCH_MIRROR_DIR/SHA256SUMS"; then
+        did "$ORCH_MIRROR_DIR/SHA256SUMS"
+    else
+        skip "$ORCH_MIRROR_DIR/SHA256SUMS up to date"
+    fi
+
+    "$HOST_SERVICES" start mirror
+    local url=http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/
+    curl -fsS "$url" | grep -q "href=\"${PY_PINNED_CHECK}/\"" || die "$url does not list ${PY_PINNED_CHECK}/"
+    curl -fsS -o /dev/null -I "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz" ||
+        die "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz not served"
+    did "mirror answers at $url"
+}
+
+# ------------------------------------------------------------------ 7 pyenv
+step_pyenv() {
+    local root=$ORCH_PYENV_ROOT ver out tmp how
+    [[ -x $root/libexec/pyenv---version ]] ||
+        die "pyenv checkout $root not found: it is needed for the python-build release tarball and is not on PyPI (pip download cannot get it); clone pyenv to $root or set ORCH_PYENV_ROOT"
+    ver=$(sed -n 's/^version="\([^"]*\)".*/\1/p' "$root/libexec/pyenv---version" | head -n1)
+    [[ -n $ver ]] || die "cannot read the pyenv version from $root/libexec/pyenv---version"
+    out=$ORCH_MIRROR_DIR/pyenv/pyenv-$ver.tar.gz
+    mkdir -p "$(dirname "$out")"
+    tmp=$(mktempdir)/pyenv.tar.gz
+    if command -v git >/dev/null && git -C "$root" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+        how="git archive $(git -C "$root" rev-parse --short HEAD)"
+        if [[ -n $(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+            warn "$root has uncommitted changes; the tarball contains HEAD only"
+        fi
+        git -C "$root" archive --format=tar --prefix="pyenv-$ver/" HEAD | gzip -9n >"$tmp"
+    else
+        how="tar of the working tree"
+        tar -C "$(dirname "$root")" --exclude=.git --sort=name --mtime=@0 --owner=0 --group=0 \
+            --numeric-owner --transform="s,^$(basename "$root"),pyenv-$ver," \
+            -cf - "$(basename "$root")" | gzip -9n >"$tmp"
+    fi
+    if [[ -f $out ]] && cmp -s "$tmp" "$out"; then
+        skip "$out up to date ($how)"
+    else
+        cp "$tmp" "$out.part"
+        chmod 0644 "$out.part"
+        mv -f "$out.part" "$out"
+        did "$out ($how)"
+    fi
+    say "  sha256 $(sha256 "$out")  $out"
+    say "  URL http://127.0.0.1:${ORCH_MIRROR_PORT}/pyenv/pyenv-$ver.tar.gz"
+    # The mirror's SHA256SUMS also covers the pyenv tarball.
+    if (cd "$ORCH_MIRROR_DIR" && find . -type f ! -name SHA256SUMS ! -name '*.part' -printf '%P\n' |
+        sort | xargs -r -d '\n' sha256sum) | write_if_changed "$ORCH_MIRROR_DIR/SHA256SUMS"; then
+        did "$ORCH_MIRROR_DIR/SHA256SUMS updated"
+    fi
+}
+
+# ------------------------------------------------------------------ 8 smoke
+step_smoke() {
+    local ctx
+    ctx=$(mktempdir)
+    cat >"$ctx/Dockerfile" <<EOF
+FROM ${ORCH_REGISTRY}/debian:bookworm-slim
+# --network host: RUN steps reach the loopback mirror.
+RUN exec 3<>/dev/tcp/127.0.0.1/${ORCH_MIRROR_PORT} \\
+ && printf 'HEAD /ftp/python/ HTTP/1.0\\r\\n\\r\\n' >&3 \\
+ && head -n1 <&3 | grep -q ' 200 ' \\
+ && test -f /etc/apt/apt.conf.d/docker-autoremove-suggests \\
+ && test ! -e /usr/share/man/man1 \\
+ && echo smoke-ok
+EOF
+    say "  docker buildx build --network host --no-cache (FROM ${ORCH_REGISTRY}/debian:bookworm-slim)"
+    if ! docker buildx build --progress=plain --network host --no-cache --pull \
+        --output type=cacheonly "$ctx" >"$ORCH_HOST_LOG_DIR/smoke-build.log" 2>&1; then
+        tail -n 30 "$ORCH_HOST_LOG_DIR/smoke-build.log" >&2
+        die "smoke build failed"
+    fi
+    grep -q smoke-ok "$ORCH_HOST_LOG_DIR/smoke-build.log" || die "smoke build did not print smoke-ok"
+    did "BuildKit build with --network host reached http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/"
+}
+
+# ---------------------------------------------------------------- summary
+# Output of a command, or "$1" if it fails.
+or_else() {
+    local fallback=$1 out
+    shift
+    if out=$("$@" 2>/dev/null) && [[ -n $out ]]; then printf '%s' "$out"; else printf '%s' "$fallback"; fi
+}
+image_size() {
+    docker image inspect --format '{{.Size}}' "$1" 2>/dev/null | awk '{ printf "%.1f MB", $1 / 1e6 }'
+}
+
+summary() {
+    local suite d h f
+    say "================ summary"
+    say "docker client : $(command -v docker) $(or_else '?' docker version --format '{{.Client.Version}}')"
+    say "docker server : $(or_else 'not running' docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+    say "dockerd       : $(or_else '?' dockerd --version)"
+    say "buildx        : $(or_else '?' docker buildx version)"
+    say "containerd    : $(or_else '?' containerd --version)"
+    say "runc          : $(or_else '?' runc --version | head -n1)"
+    say "registry      : http://${ORCH_REGISTRY}/v2/_catalog -> $(or_else 'not answering' curl -fsS -m 5 "http://${ORCH_REGISTRY}/v2/_catalog")"
+    for suite in "${BASE_SUITES[@]}"; do
+        d=$(registry_digest debian "${suite}-slim" || true)
+        say "image         : ${ORCH_REGISTRY}/debian:${suite}-slim ${d:-not in registry} $(image_size "${ORCH_REGISTRY}/debian:${suite}-slim")"
+    done
+    say "mirror        : http://127.0.0.1:${ORCH_MIRROR_PORT}/ (root ${ORCH_MIRROR_DIR})"
+    if [[ -f $ORCH_MIRROR_DIR/SHA256SUMS ]]; then
+        while read -r h f; do
+            say "  ${h}  http://127.0.0.1:${ORCH_MIRROR_PORT}/${f}"
+        done <"$ORCH_MIRROR_DIR/SHA256SUMS"
+    fi
+    "$HOST_SERVICES" status || true
+    if ((${#STEP_ORDER[@]})); then
+        local s line=""
+        for s in "${STEP_ORDER[@]}"; do line+="${s}=${STEP_TIME[$s]:-?}s "; done
+        say "step timings  : $line"
+    fi
+}
+
+# ------------------------------------------------------------------- main
+main() {
+    [[ $(id -u) == 0 ]] || die "must run as root"
+    [[ -r /etc/debian_version ]] || die "not a Debian system"
+    local all=(packages buildkit dockerd registry images mirror pyenv smoke) steps=() s n
+    for s in "$@"; do
+        case $s in
+            [1-8]) steps+=("${all[s - 1]}") ;;
+            packages | buildkit | dockerd | registry | images | mirror | pyenv | smoke) steps+=("$s") ;;
+            -h | --help)
+                sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+                exit 0
+                ;;
+            *) die "unknown step '$s' (expected 1-8 or ${all[*]})" ;;
+        esac
+    done
+    ((${#steps[@]})) || steps=("${all[@]}")
+    local t0
+    t0=$(now)
+    n=0
+    for s in "${all[@]}"; do
+        n=$((n + 1))
+        [[ " ${steps[*]} " == *" $s "* ]] || continue
+        step_begin "$n-$s"
+        "step_$s"
+        step_end "$n-$s"
+    done
+    summary
+    say "total $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
+}
+
+main "$@"

@@ -52,13 +52,13 @@ class PythonLock:
 class PyenvLock:
     version: str
     url: str
-    sha256: str | None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
 class BaseLock:
     image: str  # full reference without digest
-    digest: str | None
+    digest: str | None = None
 
     @property
     def pinned(self) -> str:

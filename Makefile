@@ -1,0 +1,42 @@
+# Base-image orchestrator: developer entry points. `make help` lists them.
+PY ?= .venv/bin/python
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: help install lint typecheck test test-unit test-e2e render-check provision demo bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+.venv/bin/python:
+	python3 -m venv .venv
+
+install: .venv/bin/python ## create .venv and install the package with dev tools
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+
+lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --check
+	$(PY) -m ruff check orchestrator tests bench
+	$(PY) -m mypy
+	$(PY) -m orchestrator validate
+	$(PY) -m orchestrator render --check
+
+typecheck:
+	$(PY) -m mypy
+
+test: ## unit tests (no Docker needed)
+	$(PY) -m pytest -m "not docker" -q
+
+test-e2e: ## integration + e2e: real dockerd, BuildKit, registry (run scripts/provision-host.sh first)
+	$(PY) -m pytest -m docker -q -x
+
+provision: ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror)
+	bash scripts/provision-host.sh
+
+demo: install provision ## the main job on the built-in local default: lock, build, test, push
+	$(PY) -m orchestrator release --config tests/e2e/images.yaml --profile fast
+
+bench: ## benchmarks (size, start-up, speed, rebuild cost, overhead) -> bench/results.json
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .orchestrator .pytest_cache .mypy_cache .ruff_cache

@@ -166,6 +166,21 @@ def parser() -> argparse.ArgumentParser:
 def _extend_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    common: argparse.ArgumentParser, sel: argparse.ArgumentParser) -> None:
     """Commands owned by other modules register their arguments here."""
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"orchestrator.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"orchestrator.{name}":
+                raise
+            continue
+        module.register(sub, common, sel)
+
+
+# Modules that own commands: each has register(sub, common, sel) adding its sub-parsers
+# and handlers (via @command).
+_COMMAND_MODULES = ("versions", "pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,6 +220,8 @@ def _build(node: yaml.Node, loader: _Loader, path: Path_, lines: dict[Path_, int
                     k_node.start_mark.line + 1,
                 )
             out[key] = _build(v_node, loader, path + (str(key),), lines, file)
+            # A key path points at its key's line, not where a block value starts (next line).
+            lines[path + (str(key),)] = k_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(n, loader, path + (i,), lines, file) for i, n in enumerate(node.value)]

@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from orchestrator import eol, log
 from orchestrator.config import ImagesConfig, Loaded, minor_of
-from orchestrator.errors import LockError, SourceError
+from orchestrator.errors import LockError, SourceError, UsageError
 from orchestrator.registry import Registry, split_ref
 
 _log = log.get("lock")
@@ -167,6 +167,10 @@ def check_against(loaded: Loaded, lock: Lock) -> None:
 Fetch = Callable[[str], bytes]
 
 
+class NotReleased(SourceError):
+    """The source answered, but has no such release (or no source tarball for it)."""
+
+
 def http_get(url: str, timeout: float = 60.0) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -202,14 +206,14 @@ class PythonOrgIndex:
     def resolve(self, minor: str, pinned: str | None) -> PythonLock:
         candidates = [Version(pinned)] if pinned else list(reversed(self.versions(minor)))
         if not candidates:
-            raise SourceError(f"no Python {minor}.x release found at {self.base} (sources.python)")
+            raise NotReleased(f"no Python {minor}.x release found at {self.base} (sources.python)")
         for v in candidates:
             folder = f"{self.base.rstrip('/')}/{v}/"
             try:
                 files = set(_listing(self.fetch, folder))
             except SourceError:
                 if pinned:
-                    raise SourceError(f"Python {v} is not released at {self.base} "
+                    raise NotReleased(f"Python {v} is not released at {self.base} "
                                       "(no such folder)") from None
                 continue
             for ext in (".tar.xz", ".tgz"):
@@ -222,8 +226,8 @@ class PythonOrgIndex:
                     _log.info("resolved python", version=str(v), url=url, sha256=sha)
                     return PythonLock(str(v), url, sha, sig, key, "python.org layout")
             if pinned:
-                raise SourceError(f"Python {v}: no source tarball in {folder}")
-        raise SourceError(f"no Python {minor}.x source tarball found at {self.base}")
+                raise NotReleased(f"Python {v}: no source tarball in {folder}")
+        raise NotReleased(f"no Python {minor}.x source tarball found at {self.base}")
 
     def _key(self, minor: str) -> SigningKey | None:
         fpr = eol.PYTHON_SIGNING_KEY.get(minor)
@@ -251,9 +255,12 @@ class PyenvDefinitions:
     def resolve(self, minor: str, pinned: str | None) -> PythonLock:
         versions = [Version(pinned)] if pinned else self.versions(minor)
         if not versions:
-            raise SourceError(f"no Python {minor}.x definition in {self.root}")
+            raise NotReleased(f"no Python {minor}.x definition in {self.root}")
         v = versions[-1]
-        text = (self.root / "plugins/python-build/share/python-build" / str(v)).read_text()
+        definition = self.root / "plugins/python-build/share/python-build" / str(v)
+        if not definition.is_file():
+            raise NotReleased(f"no Python {v} definition in {self.root} (pyenv too old?)")
+        text = definition.read_text()
         m = re.search(rf'install_package "Python-{re.escape(str(v))}" "([^"#]+)#([0-9a-f]{{64}})"', text)
         if not m:
             raise SourceError(f"python-build definition {v} has no pinned tarball")
@@ -315,6 +322,14 @@ def update(
     """Fill what is missing; with ``upgrade`` also re-resolve (newest patch, new digests)."""
     config = loaded.config
     selected = set(only or [])
+    if selected and not upgrade:
+        raise UsageError("--only selects what --upgrade re-resolves; add --upgrade "
+                         "(without it, lock only fills what is missing)")
+    known = {minor_of(p.version) for p in config.pythons} | set(config.distros)
+    unknown = sorted(selected - known)
+    if unknown:
+        raise UsageError(f"--only {unknown[0]}: not a Python minor or distro in {loaded.path} "
+                         f"(known: {', '.join(sorted(known, key=_name_sort))})")
 
     def wanted(name: str) -> bool:
         return not selected or name in selected
@@ -340,9 +355,7 @@ def update(
         else:
             bases[name] = cur_b
 
-    methods = {m for d in config.distros.values() for m in d.methods} | {
-        r.method for r in config.include if r.method
-    }
+    methods = methods_used(config)
     pyenv = old.pyenv
     if "python-build" in methods:
         src = config.sources.pyenv
@@ -358,6 +371,32 @@ def update(
 
     new = Lock(pythons, bases, pyenv, ds)
     return new, diff(old, new)
+
+
+def _name_sort(name: str) -> tuple[int, tuple[int, ...], str]:
+    """Python minors first (numerically), then distro names."""
+    if re.fullmatch(r"\d+\.\d+", name):
+        return (0, _minor_sort((name, None)), "")
+    return (1, (), name)
+
+
+def methods_used(config: ImagesConfig) -> set[str]:
+    """Build methods some cell of the matrix may use (distro methods and include rules)."""
+    return {m for d in config.distros.values() for m in d.methods} | {
+        r.method for r in config.include if r.method
+    }
+
+
+def prune(config: ImagesConfig, lock: Lock) -> Lock:
+    """Drop lock entries images.yaml no longer needs (what `lock` itself would drop)."""
+    minors = {minor_of(p.version) for p in config.pythons}
+    methods = methods_used(config)
+    return Lock(
+        {k: v for k, v in lock.pythons.items() if k in minors},
+        {k: v for k, v in lock.bases.items() if k in config.distros},
+        lock.pyenv if "python-build" in methods else None,
+        lock.deadsnakes if "deadsnakes" in methods else None,
+    )
 
 
 def diff(old: Lock, new: Lock) -> list[Change]:

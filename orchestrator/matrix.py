@@ -101,11 +101,29 @@ def select(cells: Iterable[Cell], patterns: Iterable[str] | None) -> list[Cell]:
     return chosen
 
 
-def is_default(config: ImagesConfig, cell: Cell) -> bool:
-    return cell.distro == config.tags.default_distro and cell.method == config.tags.default_method
+def default_method(config: ImagesConfig, minor: str, cells: list[Cell] | None = None) -> str | None:
+    """The method behind a minor's short tags (3.13-runtime) on the default distro.
+
+    tags.default_method when the matrix has it for this minor, else the first of the default
+    distro's methods that it has (e.g. 3.11 built only with python-build).
+    """
+    distro = config.tags.default_distro
+    have = {c.method for c in (cells if cells is not None else expand(config))
+            if c.distro == distro and c.minor == minor}
+    if config.tags.default_method in have:
+        return config.tags.default_method
+    order = list(config.distros[distro].methods) + sorted(have)
+    return next((m for m in order if m in have), None)
 
 
-def tags_for(config: ImagesConfig, cell: Cell, version: str, date: dt.date) -> tuple[list[str], str]:
+def is_default(config: ImagesConfig, cell: Cell, cells: list[Cell] | None = None) -> bool:
+    return (cell.distro == config.tags.default_distro
+            and cell.method == default_method(config, cell.minor, cells))
+
+
+def tags_for(
+    config: ImagesConfig, cell: Cell, version: str, date: dt.date, cells: list[Cell] | None = None
+) -> tuple[list[str], str]:
     """(moving tags, immutable tag) of a cell built from CPython ``version`` on ``date``."""
     suffix = config.tags.method_suffix.get(cell.method, cell.method)  # type: ignore[call-overload]
     fields = {
@@ -119,9 +137,9 @@ def tags_for(config: ImagesConfig, cell: Cell, version: str, date: dt.date) -> t
     moving = [
         t.template.format(**fields)
         for t in config.tags.moving
-        if not t.only_default or is_default(config, cell)
+        if not t.only_default or is_default(config, cell, cells)
     ]
-    return moving, config.tags.immutable.format(**fields)
+    return list(dict.fromkeys(moving)), config.tags.immutable.format(**fields)
 
 
 def _nominal_version(config: ImagesConfig, minor: str) -> str:
@@ -157,7 +175,7 @@ def check(loaded: Loaded) -> None:
     owner: dict[str, Cell] = {}
     date = dt.date(2000, 1, 1)
     for c in cells:
-        moving, immutable = tags_for(config, c, _nominal_version(config, c.minor), date)
+        moving, immutable = tags_for(config, c, _nominal_version(config, c.minor), date, cells)
         for tag in [*moving, immutable]:
             other = owner.get(tag)
             if other is not None and other != c:
@@ -175,7 +193,7 @@ def warnings(loaded: Loaded) -> list[str]:
     cells = expand(config)
     out = []
     for minor in python_minors(config):
-        if not any(c.minor == minor and is_default(config, c) for c in cells):
+        if not any(c.minor == minor and is_default(config, c, cells) for c in cells):
             out.append(
                 f"pythons: {minor} has no cell on the default distro/method "
                 f"({config.tags.default_distro}/{config.tags.default_method}); "

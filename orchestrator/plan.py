@@ -107,7 +107,8 @@ def build(
     config = loaded.config
     profile_name = profile or config.default_profile
     profile_of(config, profile_name)
-    cells = matrix.select(matrix.expand(config), only)
+    all_cells = matrix.expand(config)
+    cells = matrix.select(all_cells, only)
     # Dev images need their runtime stage (built implicitly as part of the dev target).
     shard_i, shard_n = parse_shard(shard)
     # Shard by CPython build so that one compile never happens on two runners.
@@ -119,7 +120,7 @@ def build(
     builds: dict[str, list[str]] = {}
     for c in cells:
         version = lock.python(c.minor).version
-        moving, immutable = matrix.tags_for(config, c, version, today)
+        moving, immutable = matrix.tags_for(config, c, version, today, all_cells)
         bid = f"{c.distro}/python-{c.stage_suffix}" if c.compiles else None
         if bid:
             builds.setdefault(bid, []).append(c.id)

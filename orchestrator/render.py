@@ -225,7 +225,7 @@ def bake(loaded: Loaded, lock: Lock, cells: list[Cell]) -> dict[str, Any]:
     ns = label_namespace(config)
     for c in cells:
         version = _image_version(lock, c)
-        moving, _ = matrix.tags_for(config, c, version, _NO_DATE)
+        moving, _ = matrix.tags_for(config, c, version, _NO_DATE, cells)
         repo = f"{config.publish.registry}/{config.publish.repository}"
         labels = common_labels(config, lock, c.distro)
         labels.update({
@@ -315,3 +315,37 @@ def check(loaded: Loaded, files: dict[Path, bytes]) -> list[str]:
             problems.append(f"{root / rel}: stale")
     problems += [f"{root / rel}: no longer generated" for rel in stale(loaded, files)]
     return problems
+
+
+def stage_closure(dockerfile_text: str, target: str) -> str:
+    """The text of ``target`` and every stage it builds on (FROM / COPY --from), in file order.
+
+    Hashing this instead of the whole file keeps a cell's fingerprint stable when an
+    unrelated cell's stages change (e.g. another Python version is added).
+    """
+    stages: dict[str, list[str]] = {}
+    order: list[str] = []
+    deps: dict[str, set[str]] = {}
+    current = ""
+    for line in dockerfile_text.splitlines():
+        words = line.split()
+        if words[:1] == ["FROM"]:
+            current = words[3] if len(words) >= 4 and words[2].upper() == "AS" else words[1]
+            order.append(current)
+            stages[current] = []
+            deps[current] = {words[1]}
+        if not current:
+            continue
+        stages[current].append(line)
+        for w in words:
+            if w.startswith("--from="):
+                deps[current].add(w.removeprefix("--from="))
+    needed: set[str] = set()
+    todo = [target]
+    while todo:
+        s = todo.pop()
+        if s in needed or s not in stages:
+            continue
+        needed.add(s)
+        todo.extend(deps[s])
+    return "\n".join("\n".join(stages[s]) for s in order if s in needed) + "\n"

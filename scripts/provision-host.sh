@@ -99,7 +99,7 @@ cleanup() {
     for d in "${TMP_DIRS[@]}"; do
         [[ -d $d ]] || continue
         # gpg may have spawned an agent for a temporary GNUPGHOME.
-        [[ -d $d/gnupg ]] && gpgconf --homedir "$d/gnupg" --kill all >/dev/null 2>&1 || true
+        if [[ -d $d/gnupg ]]; then gpgconf --homedir "$d/gnupg" --kill all >/dev/null 2>&1 || true; fi
         rm -rf --one-file-system "$d"
     done
 }
@@ -470,8 +470,9 @@ build_rootfs() {
 }
 
 step_images() {
-    local suite tag repo=debian image root
+    local suite tag repo=debian image root t0
     for suite in "${BASE_SUITES[@]}"; do
+        t0=$(now)
         tag=${suite}-slim
         image=${ORCH_REGISTRY}/${repo}:${tag}
         if registry_has_tag "$repo" "$tag"; then
@@ -499,7 +500,7 @@ step_images() {
         say "  docker push $image"
         docker push -q "$image" >/dev/null
         registry_has_tag "$repo" "$tag" || die "push of $image did not land in the registry"
-        did "pushed $image ($(registry_digest "$repo" "$tag"))"
+        did "pushed $image ($(registry_digest "$repo" "$tag")) - $suite took $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
     done
 }
 
@@ -576,6 +577,18 @@ gpg_verify_tarball() { # tarball
         die "gpg --verify ${1##*/}: signature is not by $PY_KEY_FPR"
     gpgconf --homedir "$gh" --kill all >/dev/null 2>&1 || true
     did "gpg --verify ${1##*/}: good signature by $PY_KEY_FPR (offline, temporary GNUPGHOME)"
+}
+
+# $ORCH_MIRROR_DIR/SHA256SUMS: checksums of every file served.
+update_sha256sums() {
+    local sums
+    sums=$(cd "$ORCH_MIRROR_DIR" && find . -type f ! -name 'SHA256SUMS*' ! -name '*.part' -printf '%P\n' |
+        LC_ALL=C sort | xargs -r -d '\n' sha256sum)
+    if write_if_changed "$ORCH_MIRROR_DIR/SHA256SUMS" <<<"$sums"; then
+        did "$ORCH_MIRROR_DIR/SHA256SUMS"
+    else
+        skip "$ORCH_MIRROR_DIR/SHA256SUMS up to date"
+    fi
 }
 
 step_mirror() {
@@ -686,14 +699,9 @@ EOF
         done
     done
 
-    # Checksums of everything served (the http.server directory listings
-    # give python.org-like "3.13.5/" links).
-    if (cd "$ORCH_MIRROR_DIR" && find . -type f ! -name SHA256SUMS ! -name '*.part' -printf '%P\n' |
-        sort | xargs -r -d '\n' sha256sum) | write_if_changed "$ORCH_MIRROR_DIR/SHA256SUMS"; then
-        did "$ORCH_MIRROR_DIR/SHA256SUMS"
-    else
-        skip "$ORCH_MIRROR_DIR/SHA256SUMS up to date"
-    fi
+    # (http.server's own directory listings give python.org-like "3.13.5/"
+    # links, so no index files are written.)
+    update_sha256sums
 
     "$HOST_SERVICES" start mirror
     local url=http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/
@@ -718,12 +726,12 @@ step_pyenv() {
         if [[ -n $(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
             warn "$root has uncommitted changes; the tarball contains HEAD only"
         fi
-        git -C "$root" archive --format=tar --prefix="pyenv-$ver/" HEAD | gzip -9n >"$tmp"
+        git -C "$root" archive --format=tar --prefix="pyenv-$ver/" HEAD | gzip -n >"$tmp"
     else
         how="tar of the working tree"
         tar -C "$(dirname "$root")" --exclude=.git --sort=name --mtime=@0 --owner=0 --group=0 \
             --numeric-owner --transform="s,^$(basename "$root"),pyenv-$ver," \
-            -cf - "$(basename "$root")" | gzip -9n >"$tmp"
+            -cf - "$(basename "$root")" | gzip -n >"$tmp"
     fi
     if [[ -f $out ]] && cmp -s "$tmp" "$out"; then
         skip "$out up to date ($how)"
@@ -735,11 +743,7 @@ step_pyenv() {
     fi
     say "  sha256 $(sha256 "$out")  $out"
     say "  URL http://127.0.0.1:${ORCH_MIRROR_PORT}/pyenv/pyenv-$ver.tar.gz"
-    # The mirror's SHA256SUMS also covers the pyenv tarball.
-    if (cd "$ORCH_MIRROR_DIR" && find . -type f ! -name SHA256SUMS ! -name '*.part' -printf '%P\n' |
-        sort | xargs -r -d '\n' sha256sum) | write_if_changed "$ORCH_MIRROR_DIR/SHA256SUMS"; then
-        did "$ORCH_MIRROR_DIR/SHA256SUMS updated"
-    fi
+    update_sha256sums
 }
 
 # ------------------------------------------------------------------ 8 smoke
@@ -748,6 +752,7 @@ step_smoke() {
     ctx=$(mktempdir)
     cat >"$ctx/Dockerfile" <<EOF
 FROM ${ORCH_REGISTRY}/debian:bookworm-slim
+SHELL ["/bin/bash", "-c"]
 # --network host: RUN steps reach the loopback mirror.
 RUN exec 3<>/dev/tcp/127.0.0.1/${ORCH_MIRROR_PORT} \\
  && printf 'HEAD /ftp/python/ HTTP/1.0\\r\\n\\r\\n' >&3 \\

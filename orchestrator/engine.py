@@ -1,0 +1,293 @@
+"""The engine boundary: the only module that imports docker (docker-py) and python_on_whales.
+
+BuildKit builds go through python-on-whales (buildx bake / build); containers, image
+inspection and pushes through docker-py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+
+from orchestrator import log
+from orchestrator.errors import EngineError, RegistryError
+
+_log = log.get("engine")
+HINT = "start the engine (scripts/provision-host.sh starts dockerd, the registry and the mirror)"
+
+_STEP = re.compile(r"^#(\d+) \[([^\]]+?) +\d+/\d+\] (RUN|ADD) (.*)$")
+_DONE = re.compile(r"^#(\d+) (DONE|CACHED|ERROR)")
+
+
+@dataclass
+class BuildLog:
+    """Reads BuildKit plain progress to tell which stages really ran (not CACHED)."""
+
+    lines: list[str] = field(default_factory=list)
+    steps: dict[str, tuple[str, str]] = field(default_factory=dict)  # vertex -> (stage, cmd)
+    executed: list[tuple[str, str]] = field(default_factory=list)  # (stage, cmd) that ran
+    cached: list[tuple[str, str]] = field(default_factory=list)
+
+    def feed(self, line: str) -> None:
+        self.lines.append(line)
+        m = _STEP.match(line)
+        if m:
+            self.steps[m.group(1)] = (m.group(2), f"{m.group(3)} {m.group(4)}")
+            return
+        d = _DONE.match(line)
+        if d and d.group(1) in self.steps:
+            step = self.steps.pop(d.group(1))
+            if d.group(2) == "DONE":
+                self.executed.append(step)
+            elif d.group(2) == "CACHED":
+                self.cached.append(step)
+
+    def compiled_stages(self) -> list[str]:
+        """Stages python-* whose compile step ran in this build."""
+        return sorted({stage for stage, cmd in self.executed
+                       if stage.startswith("python-") and cmd.startswith("RUN")
+                       and ("./configure" in cmd or "python-build" in cmd)})
+
+    def ran(self, stage: str) -> bool:
+        return any(s == stage for s, _ in self.executed)
+
+    def error_summary(self) -> str:
+        interesting = [ln for ln in self.lines if "ERROR" in ln or "error:" in ln.lower()
+                       or "checksum" in ln.lower() or "digest mismatch" in ln.lower()]
+        return "\n".join((interesting or self.lines)[-12:])
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    image_id: str
+    seconds: float
+    compiled: tuple[str, ...]
+    ran_stages: tuple[str, ...]
+    log_path: Path
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    exit_code: int
+    output: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    size: int
+    labels: dict[str, str]
+    layers: tuple[str, ...]  # diff ids
+    env: tuple[str, ...]
+    user: str
+
+
+class Engine:
+    def __init__(self, builder: str | None = None) -> None:
+        self.builder = builder
+        self.whales = DockerClient()
+        try:
+            self.client = docker.from_env(timeout=600)
+            self.client.ping()
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"no Docker engine answers ({exc}); {HINT}") from None
+
+    # ------------------------------------------------------------------ checks
+
+    def check_buildx(self) -> str:
+        try:
+            version = str(self.whales.buildx.version()["version"])
+        except DockerException as exc:
+            raise EngineError(f"docker buildx is not available ({exc}); {HINT}") from None
+        return version
+
+    # ------------------------------------------------------------------ build
+
+    def bake(
+        self,
+        bake_file: Path,
+        target: str,
+        *,
+        overrides: dict[str, str],
+        log_path: Path,
+        on_line: Callable[[str], None] | None = None,
+    ) -> BuildOutcome:
+        """Build one bake target into the engine's image store; log kept at ``log_path``."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        meta = log_path.with_suffix(".metadata.json")
+        meta.unlink(missing_ok=True)
+        blog = BuildLog()
+        start = time.monotonic()
+        cwd = os.getcwd()
+        with log_path.open("w") as fh:
+            try:
+                os.chdir(bake_file.parent)  # bake resolves contexts relative to the cwd
+                stream = self.whales.buildx.bake(
+                    targets=[target], files=[bake_file], builder=self.builder, load=True,
+                    progress="plain", set=overrides, metadata_file=meta, stream_logs=True,
+                )
+                for raw in stream:
+                    line = str(raw).rstrip("\n")
+                    fh.write(line + "\n")
+                    blog.feed(line)
+                    if on_line:
+                        on_line(line)
+            except DockerException as exc:
+                fh.write(f"\n{exc}\n")
+                raise BuildFailed(blog.error_summary() or str(exc), log_path) from None
+            finally:
+                os.chdir(cwd)
+        seconds = time.monotonic() - start
+        image_id = ""
+        if meta.exists():
+            data = json.loads(meta.read_text())
+            image_id = data.get(target, {}).get("containerimage.config.digest", "")
+        if not image_id:
+            raise BuildFailed("BuildKit reported no image (metadata file empty)", log_path)
+        return BuildOutcome(image_id, seconds, tuple(blog.compiled_stages()),
+                            tuple(sorted({s for s, _ in blog.executed})), log_path)
+
+    def build_dockerfile(self, dockerfile: str, tag: str, *, network: str | None,
+                         log_path: Path, context: Path | None = None) -> str:
+        """Build a small Dockerfile (labels pass, downstream app tests). Returns the image id."""
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = context or Path(tmp)
+            df = Path(tmp) / "Dockerfile"
+            df.write_text(dockerfile)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("w") as fh:
+                try:
+                    for raw in self.whales.buildx.build(
+                        ctx, file=df, tags=[tag], load=True, network=network, progress="plain",
+                        builder=self.builder, stream_logs=True,
+                    ):
+                        fh.write(str(raw))
+                except DockerException as exc:
+                    fh.write(f"\n{exc}\n")
+                    raise BuildFailed(_tail(log_path), log_path) from None
+        return self.inspect(tag).id
+
+    # ------------------------------------------------------------------ images
+
+    def inspect(self, ref: str) -> ImageInfo:
+        try:
+            img = self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            raise EngineError(f"image {ref} is not in the engine's store") from None
+        attrs: dict[str, Any] = img.attrs
+        cfg = attrs.get("Config") or {}
+        return ImageInfo(
+            id=attrs["Id"], size=int(attrs.get("Size", 0)), labels=dict(cfg.get("Labels") or {}),
+            layers=tuple(attrs.get("RootFS", {}).get("Layers", [])),
+            env=tuple(cfg.get("Env") or []), user=str(cfg.get("User") or ""),
+        )
+
+    def exists(self, ref: str) -> bool:
+        try:
+            self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def tag(self, image: str, ref: str) -> None:
+        repo, _, tag = ref.rpartition(":")
+        if not self.client.images.get(image).tag(repo, tag):
+            raise EngineError(f"could not tag {image} as {ref}")
+
+    def remove(self, ref: str) -> None:
+        try:
+            self.client.images.remove(ref, noprune=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+    def push(self, ref: str, attempts: int = 4, backoff: float = 1.0) -> str:
+        """Push ``ref`` (repo:tag); returns the manifest digest. Retries connection errors."""
+        repo, _, tag = ref.rpartition(":")
+        last = ""
+        for attempt in range(1, attempts + 1):
+            digest = ""
+            last = ""
+            try:
+                for item in self.client.api.push(repo, tag, stream=True, decode=True):
+                    if "error" in item or "errorDetail" in item:
+                        last = str(item.get("error") or item.get("errorDetail"))
+                    aux = item.get("aux") or {}
+                    digest = aux.get("Digest", digest)
+            except (docker.errors.APIError, OSError) as exc:
+                last = str(exc)
+            if digest and not last:
+                return str(digest)
+            if "unauthorized" in last.lower() or "denied" in last.lower():
+                host = repo.split("/")[0]
+                raise RegistryError(f"push {ref}: registry {host} refused us ({last}); "
+                                    f"run `docker login {host}`")
+            if attempt < attempts:
+                _log.warning("push retry", ref=ref, attempt=attempt, error=last)
+                time.sleep(backoff * 2 ** (attempt - 1))
+        raise RegistryError(f"push {ref} failed after {attempts} attempts: {last}")
+
+    # ------------------------------------------------------------------ containers
+
+    def run(
+        self,
+        image: str,
+        argv: list[str],
+        *,
+        user: str | None = None,
+        read_only: bool = False,
+        network: str | None = "host",
+        timeout: float = 300,
+        env: dict[str, str] | None = None,
+    ) -> RunOutcome:
+        """Run a throwaway container; always removed, killed after ``timeout`` seconds."""
+        start = time.monotonic()
+        container = self.client.containers.create(
+            image, argv, user=user, read_only=read_only, network_mode=network,
+            environment=env or {}, tmpfs={"/tmp": "rw,exec,size=512m"} if read_only else None,
+        )
+        try:
+            container.start()
+            try:
+                result = container.wait(timeout=timeout)
+                code = int(result.get("StatusCode", -1))
+            except Exception:  # noqa: BLE001 - requests' timeout types vary; kill on any
+                container.kill()
+                code = 124
+            out = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            if code == 124:
+                out += f"\n[killed after {timeout}s]"
+        finally:
+            container.remove(force=True)
+        return RunOutcome(code, out, time.monotonic() - start)
+
+    @contextmanager
+    def temp_tag(self, image: str, ref: str) -> Iterator[str]:
+        self.tag(image, ref)
+        try:
+            yield ref
+        finally:
+            self.remove(ref)
+
+
+class BuildFailed(EngineError):
+    def __init__(self, summary: str, log_path: Path) -> None:
+        super().__init__(f"build failed (log: {log_path}):\n{summary}")
+        self.summary, self.log_path = summary, log_path
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])

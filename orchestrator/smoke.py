@@ -1,0 +1,212 @@
+"""Smoke tests: every built image is checked in throwaway containers before it may be pushed."""
+
+from __future__ import annotations
+
+import textwrap
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator import log
+from orchestrator.plan import PlannedImage
+
+if TYPE_CHECKING:
+    from orchestrator.engine import Engine
+
+_log = log.get("smoke")
+
+STDLIB = ["ssl", "sqlite3", "ctypes", "zlib", "lzma", "bz2", "uuid", "decimal", "_decimal",
+          "hashlib", "venv", "zoneinfo", "json", "asyncio"]
+DEV_STDLIB = ["readline", "curses"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    argv: list[str]
+    expect: Callable[[int, str], str | None]  # returns a problem or None
+    user: str | None = None
+    variants: tuple[str, ...] = ("runtime", "dev")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    image: str
+    check: str
+    ok: bool
+    problem: str
+    output: str
+    seconds: float
+
+    def describe(self) -> str:
+        out = textwrap.indent(self.output.strip()[-2000:], "    ")
+        return f"{self.image}: check {self.check} failed: {self.problem}\n{out}"
+
+
+def _exit0(code: int, out: str) -> str | None:
+    return None if code == 0 else f"exit code {code}"
+
+
+def _sh(script: str) -> list[str]:
+    return ["/bin/sh", "-ec", script]
+
+
+def _py(script: str) -> list[str]:
+    return ["python3", "-c", textwrap.dedent(script)]
+
+
+def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str) -> list[Check]:
+    version = img.version
+    exact = img.method != "deadsnakes"
+
+    def version_ok(code: int, out: str) -> str | None:
+        got = out.strip().removeprefix("Python ").strip()
+        if code != 0:
+            return f"exit code {code}"
+        if exact and got != version:
+            return f"python3 --version is {got}, images.lock says {version}"
+        if not got.startswith(img.python + "."):
+            return f"python3 --version is {got}, expected {img.python}.x"
+        return None
+
+    modules = STDLIB + (DEV_STDLIB if img.variant == "dev" else [])
+    imports = f"""
+        import importlib, hashlib, ssl, zoneinfo, sqlite3, decimal
+        for m in {modules!r}:
+            importlib.import_module(m)
+        hashlib.sha3_256(b"x"); hashlib.blake2b(b"x")
+        assert zoneinfo.ZoneInfo("Europe/Paris").key == "Europe/Paris"
+        assert decimal.__file__ is None or "_pydecimal" not in decimal.__file__
+        assert ssl.create_default_context().cert_store_stats()["x509_ca"] > 0, "empty CA store"
+        print("ok", ssl.OPENSSL_VERSION, sqlite3.sqlite_version)
+    """
+    tls = f"""
+        import socket, ssl
+        ctx = ssl.create_default_context()
+        with socket.create_connection(({tls_host!r}, 443), timeout=20) as s:
+            with ctx.wrap_socket(s, server_hostname={tls_host!r}) as t:
+                print("verified", t.version(), t.getpeercert()["subject"])
+    """
+    ldd = f"""
+        bad=0
+        for f in $(find {prefix} -type f \\( -name '*.so*' -o -perm -u+x \\)); do
+          if [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+            if ldd "$f" 2>&1 | grep -q 'not found'; then echo "$f:"; ldd "$f" | grep 'not found'; bad=1; fi
+          fi
+        done
+        exit $bad
+    """
+    checks = [
+        Check("python-version", ["python3", "--version"], version_ok),
+        Check("on-path", _sh("command -v python3 && command -v python"
+                              + (" && command -v pip" if img.variant == "dev" else "")), _exit0),
+        Check("stdlib-imports", _py(imports), _exit0),
+        Check("tls-verify", _py(tls), _exit0),
+        Check("ldd-resolves", _sh(ldd), _exit0, user="0") if exact else None,
+        Check("runs-as-non-root", ["id", "-u"],
+              lambda c, o: None if c == 0 and o.strip() == str(uid)
+              else f"default user is uid {o.strip()}, expected {uid}"),
+        Check("python-tree-read-only",
+              _sh(f"w=$(find {prefix} -writable -print -quit 2>/dev/null); "
+                  f'[ -z "$w" ] || {{ echo "writable: $w"; exit 1; }}'),
+              _exit0) if exact else None,
+        Check("no-compilers", _sh(
+            "for t in gcc cc c++ g++ make as ld; do if command -v $t; then echo \"found $t\"; "
+            "exit 1; fi; done; for p in gcc make binutils libc6-dev; do "
+            "if dpkg-query -W -f '${Status}' $p 2>/dev/null | grep -q 'ok installed'; then "
+            "echo \"package $p installed\"; exit 1; fi; done"), _exit0, variants=("runtime",)),
+        Check("no-package-caches", _sh(
+            "n=$(find /var/lib/apt/lists /var/cache/apt /root/.cache /home/*/.cache "
+            "-mindepth 1 \\( -type f -o -type l \\) 2>/dev/null | grep -v '/lock$' | wc -l); "
+            "[ \"$n\" -eq 0 ] || { find /var/lib/apt/lists /var/cache/apt -type f | head; exit 1; }"),
+            _exit0, user="0", variants=("runtime",)),
+        Check("dev-c-extension-wheel", _sh(_wheel_script()), _exit0, variants=("dev",)),
+    ]
+    return [c for c in checks if c is not None and img.variant in c.variants]
+
+
+def _wheel_script() -> str:
+    return textwrap.dedent("""\
+        cd "$(mktemp -d)"
+        mkdir -p pkg && cd pkg
+        cat > spam.c <<'EOF'
+        #define PY_SSIZE_T_CLEAN
+        #include <Python.h>
+        static PyObject *add(PyObject *s, PyObject *a) {
+          long x, y; if (!PyArg_ParseTuple(a, "ll", &x, &y)) return NULL;
+          return PyLong_FromLong(x + y);
+        }
+        static PyMethodDef M[] = {{"add", add, METH_VARARGS, ""}, {NULL, NULL, 0, NULL}};
+        static struct PyModuleDef D = {PyModuleDef_HEAD_INIT, "spam", NULL, -1, M};
+        PyMODINIT_FUNC PyInit_spam(void) { return PyModule_Create(&D); }
+        EOF
+        cat > setup.py <<'EOF'
+        from setuptools import Extension, setup
+        setup(name="spam", version="1.0", ext_modules=[Extension("spam", ["spam.c"])])
+        EOF
+        python3 -m build --wheel --outdir dist . > build.log 2>&1 || { tail -30 build.log; exit 1; }
+        auditwheel repair --wheel-dir wheelhouse dist/*.whl
+        ls wheelhouse
+        python3 -m venv ../venv
+        ../venv/bin/pip install --no-index --quiet wheelhouse/*.whl
+        ../venv/bin/python -c "import spam; assert spam.add(2, 3) == 5; print('spam ok')"
+    """)
+
+
+def run_checks(engine: Engine, image_ref: str, img: PlannedImage, *, uid: int, prefix: str,
+               tls_url: str, timeout: float = 600) -> list[CheckResult]:
+    tls_host = urllib.parse.urlparse(tls_url).hostname or "pypi.org"
+    results = []
+    for check in checks_for(img, uid=uid, prefix=prefix, tls_host=tls_host):
+        outcome = engine.run(image_ref, check.argv, user=check.user, timeout=timeout)
+        problem = check.expect(outcome.exit_code, outcome.output)
+        results.append(CheckResult(img.id, check.name, problem is None, problem or "",
+                                   outcome.output, outcome.seconds))
+        _log.info("check", image=img.id, check=check.name, ok=problem is None,
+                  seconds=round(outcome.seconds, 1))
+    return results
+
+
+def size_check(img: PlannedImage, size_bytes: int) -> CheckResult:
+    mb = size_bytes / 1e6
+    ok = mb <= img.size_budget_mb
+    return CheckResult(img.id, "size-budget", ok,
+                       "" if ok else f"{mb:.1f} MB exceeds the budget of {img.size_budget_mb} MB "
+                       "(variants.<name>.size_budget_mb in images.yaml)", f"{mb:.1f} MB", 0.0)
+
+
+def downstream_app(dev_ref: str, runtime_ref: str, prefix: str) -> str:
+    """A two-stage app: venv with a compiled dependency built in dev, run in runtime."""
+    return textwrap.dedent(f"""\
+        FROM {dev_ref} AS build
+        USER root
+        RUN python3 -m venv /app/venv \\
+         && /app/venv/bin/pip install --no-cache-dir --no-binary markupsafe markupsafe==3.0.2 \\
+         && /app/venv/bin/python -c "import markupsafe._speedups"
+        FROM {runtime_ref}
+        COPY --from=build /app/venv /app/venv
+        CMD ["/app/venv/bin/python", "-c", "import markupsafe, markupsafe._speedups as s, sys; \\
+        print('app ok', sys.prefix, s.__file__); assert sys.base_prefix == '{prefix}'"]
+    """)
+
+
+def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedImage,
+              prefix: str, network: str | None, log_dir: Path) -> CheckResult:
+    from orchestrator.engine import BuildFailed
+
+    tag = f"orchestrator-app-check/{runtime.id}:latest"
+    try:
+        engine.build_dockerfile(downstream_app(dev_ref, runtime_ref, prefix), tag,
+                                network=network, log_path=log_dir / f"{runtime.id}.app.log")
+    except BuildFailed as exc:
+        return CheckResult(runtime.id, "dev-venv-runs-in-runtime", False, "app build failed",
+                           exc.summary, 0.0)
+    try:
+        out = engine.run(tag, [], timeout=120)
+    finally:
+        engine.remove(tag)
+    ok = out.exit_code == 0 and "app ok" in out.output
+    return CheckResult(runtime.id, "dev-venv-runs-in-runtime", ok,
+                       "" if ok else f"exit code {out.exit_code}", out.output, out.seconds)

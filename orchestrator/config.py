@@ -273,11 +273,16 @@ class Loaded:
         return self.root / self.config.build.output_dir
 
     def line(self, path: Path_) -> int | None:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return None
+        return _line(self.lines, path)
+
+
+def _line(lines: dict[Path_, int], path: Path_) -> int | None:
+    """Line of the deepest known key on ``path``."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None
 
 
 def _model_for(annotation: Any) -> tuple[str, Any] | None:
@@ -294,16 +299,14 @@ def _model_for(annotation: Any) -> tuple[str, Any] | None:
         return _model_for(args[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return ("model", annotation)
-    if origin in (tuple, list) and args and isinstance(args[0], type):
-        if issubclass(args[0], BaseModel):
-            return ("list", args[0])
-    if origin is dict and len(args) == 2 and isinstance(args[1], type):
-        if issubclass(args[1], BaseModel):
-            return ("dict", args[1])
+    if origin in (tuple, list) and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return ("list", args[0])
+    if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+        return ("dict", args[1])
     return None
 
 
-def _check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, loaded: Loaded) -> None:
+def _check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, lines: dict[Path_, int]) -> None:
     if not isinstance(data, dict):
         return
     fields = model.model_fields
@@ -312,23 +315,23 @@ def _check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, loade
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             fix = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(fields)}"
             kpath = path + (str(key),)
-            raise ConfigError(file, _fmt(kpath), "unknown key", fix, loaded.line(kpath))
+            raise ConfigError(file, _fmt(kpath), "unknown key", fix, _line(lines, kpath))
         inner = _model_for(fields[key].annotation)
         if inner is None:
             continue
         kind, cls = inner
         sub = path + (key,)
         if kind == "model":
-            _check_keys(value, cls, sub, file, loaded)
+            _check_keys(value, cls, sub, file, lines)
         elif kind == "list" and isinstance(value, list):
             for i, item in enumerate(value):
-                _check_keys(item, cls, sub + (i,), file, loaded)
+                _check_keys(item, cls, sub + (i,), file, lines)
         elif kind == "dict" and isinstance(value, dict):
             for k, item in value.items():
-                _check_keys(item, cls, sub + (str(k),), file, loaded)
+                _check_keys(item, cls, sub + (str(k),), file, lines)
 
 
-def _pydantic_error(exc: ValidationError, file: str, loaded: Loaded) -> ConfigError:
+def _pydantic_error(exc: ValidationError, file: str, lines: dict[Path_, int]) -> ConfigError:
     err = exc.errors()[0]
     loc: Path_ = tuple(err["loc"])
     msg = err["msg"]
@@ -338,7 +341,7 @@ def _pydantic_error(exc: ValidationError, file: str, loaded: Loaded) -> ConfigEr
         loc = loc[:-1] + (str(loc[-1]),)
     elif err["type"] == "literal_error":
         fix = "use one of the values listed"
-    return ConfigError(file, _fmt(loc), msg, fix, loaded.line(loc))
+    return ConfigError(file, _fmt(loc), msg, fix, _line(lines, loc))
 
 
 def load(path: Path | str, today: dt.date) -> Loaded:
@@ -357,14 +360,14 @@ def validate_data(
     data: Any, path: Path, today: dt.date, lines: dict[Path_, int] | None = None
 ) -> Loaded:
     file = str(path)
-    shell = Loaded(ImagesConfig.model_construct(), path, (), lines or {})
+    lines = lines or {}
     if not isinstance(data, dict):
         raise ConfigError(file, "", "expected a mapping at the top level", "see images.schema.json")
-    _check_keys(data, ImagesConfig, (), file, shell)
+    _check_keys(data, ImagesConfig, (), file, lines)
     try:
         config = ImagesConfig.model_validate(data)
     except ValidationError as exc:
-        raise _pydantic_error(exc, file, shell) from None
+        raise _pydantic_error(exc, file, lines) from None
     loaded = Loaded(config, path, (), lines or {})
     warnings = _semantic_checks(loaded, today)
     return Loaded(config, path, tuple(warnings), lines or {})
@@ -462,10 +465,11 @@ def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
                           "name all three (variant is optional)")
 
     for i, ca in enumerate(c.ca_certificates):
-        p = loaded.root / ca
-        if not p.is_file():
-            raise err(("ca_certificates", i), f"{ca}: no such file", "give a PEM file relative to images.yaml")
-        if "-----BEGIN CERTIFICATE-----" not in p.read_text(errors="replace"):
+        pem = loaded.root / ca
+        if not pem.is_file():
+            raise err(("ca_certificates", i), f"{ca}: no such file",
+                      "give a PEM file relative to images.yaml")
+        if "-----BEGIN CERTIFICATE-----" not in pem.read_text(errors="replace"):
             raise err(("ca_certificates", i), f"{ca} is not a PEM certificate", "give a PEM (.crt) file")
 
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.

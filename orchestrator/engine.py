@@ -6,6 +6,7 @@ inspection and pushes through docker-py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -110,7 +111,8 @@ class Engine:
 
     def check_buildx(self) -> str:
         try:
-            version = str(self.whales.buildx.version()["version"])
+            info: Any = self.whales.buildx.version()
+            version = str(info["version"])
         except DockerException as exc:
             raise EngineError(f"docker buildx is not available ({exc}); {HINT}") from None
         return version
@@ -132,7 +134,7 @@ class Engine:
         meta.unlink(missing_ok=True)
         blog = BuildLog()
         start = time.monotonic()
-        cwd = os.getcwd()
+        cwd = Path.cwd()
         with log_path.open("w") as fh:
             try:
                 os.chdir(bake_file.parent)  # bake resolves contexts relative to the cwd
@@ -155,7 +157,8 @@ class Engine:
         image_id = ""
         if meta.exists():
             data = json.loads(meta.read_text())
-            image_id = data.get(target, {}).get("containerimage.config.digest", "")
+            entry = data.get(target) or {}
+            image_id = str(entry.get("containerimage.config.digest", "")) if isinstance(entry, dict) else ""
         if not image_id:
             raise BuildFailed("BuildKit reported no image (metadata file empty)", log_path)
         return BuildOutcome(image_id, seconds, tuple(blog.compiled_stages()),
@@ -171,10 +174,11 @@ class Engine:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("w") as fh:
                 try:
-                    for raw in self.whales.buildx.build(
+                    stream: Any = self.whales.buildx.build(
                         ctx, file=df, tags=[tag], load=True, network=network, progress="plain",
                         builder=self.builder, stream_logs=True,
-                    ):
+                    )
+                    for raw in stream:
                         fh.write(str(raw))
                 except DockerException as exc:
                     fh.write(f"\n{exc}\n")
@@ -209,10 +213,8 @@ class Engine:
             raise EngineError(f"could not tag {image} as {ref}")
 
     def remove(self, ref: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref, noprune=True)
-        except docker.errors.ImageNotFound:
-            pass
 
     def push(self, ref: str, attempts: int = 4, backoff: float = 1.0) -> str:
         """Push ``ref`` (repo:tag); returns the manifest digest. Retries connection errors."""
@@ -264,7 +266,7 @@ class Engine:
             try:
                 result = container.wait(timeout=timeout)
                 code = int(result.get("StatusCode", -1))
-            except Exception:  # noqa: BLE001 - requests' timeout types vary; kill on any
+            except Exception:
                 container.kill()
                 code = 124
             out = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")

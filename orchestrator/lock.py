@@ -291,7 +291,7 @@ def resolve_base(ref: str, registry_for: Callable[[str], Registry]) -> BaseLock:
     host, repo, tag = split_ref(ref)
     try:
         digest = registry_for(host).digest(repo, tag)
-    except Exception as exc:  # noqa: BLE001 - any registry failure leaves the digest unlocked
+    except Exception as exc:
         _log.warning("base image digest not resolved", image=ref, error=str(exc))
         return BaseLock(ref, None)
     if digest is None:

@@ -131,7 +131,7 @@ def tags_for(
         "version": version,
         "variant": cell.variant,
         "distro": cell.distro,
-        "method": f"-{suffix}" if suffix and not (cell.method == config.tags.default_method) else "",
+        "method": f"-{suffix}" if suffix and cell.method != config.tags.default_method else "",
         "date": date.strftime(config.tags.date_format),
     }
     moving = [

@@ -210,11 +210,11 @@ def _failed_stage(log_path: Path) -> str | None:
 
 def _explain_build_failure(summary: str, stage: str | None) -> str:
     low = summary.lower()
-    if "checksum" in low or "digest mismatch" in low or "sha256" in low and "mismatch" in low:
+    if "checksum" in low or "digest mismatch" in low or ("sha256" in low and "mismatch" in low):
         return (f"a downloaded source does not match the sha256 pinned in images.lock "
                 f"(stage {stage}): the mirror serves different bytes. Check the mirror; if the "
                 f"release really changed, run `orchestrator lock --upgrade`.\n{summary}")
-    if "validsig" in low or "gpg" in low and "verify" in low:
+    if "validsig" in low or ("gpg" in low and "verify" in low):
         return f"the CPython tarball's OpenPGP signature did not verify (stage {stage}).\n{summary}"
     return f"stage {stage or '?'} failed\n{summary}"
 
@@ -296,10 +296,7 @@ def do_test(run: Run) -> None:
 
 def do_push(run: Run, all_or_nothing: bool) -> None:
     registry = run.registry()
-    try:
-        registry.ping()
-    except RegistryAuthError:
-        raise
+    registry.ping()
     ready: list[tuple[PlannedImage, CellState]] = []
     for img in run.plan.images:
         res = run.report.cell(img.id)

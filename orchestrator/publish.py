@@ -90,16 +90,16 @@ def _labels(registry: Registry, repo: str, ref: str) -> dict[str, str] | None:
 
 
 def current_state(registry: Registry, repo: str, img: PlannedImage,
-                  fp_key: str) -> tuple[bool, dict[str, str] | None]:
-    """(all public tags already carry this content?, labels of the precise tag if any)."""
-    fps = []
-    precise = None
+                  fp_key: str) -> tuple[list[str | None], dict[str, str] | None]:
+    """(fingerprint each public tag carries now, labels of the first existing tag)."""
+    fps: list[str | None] = []
+    precise: dict[str, str] | None = None
     for tag in img.tags:
         labels = _labels(registry, repo, tag)
         fps.append(labels.get(fp_key) if labels else None)
         if labels is not None and precise is None:
             precise = labels
-    return fps, precise  # type: ignore[return-value]
+    return fps, precise
 
 
 def push_candidate(

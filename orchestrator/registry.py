@@ -118,7 +118,8 @@ class Registry:
                         authed = True
                         self._authenticate(exc.headers.get("WWW-Authenticate", ""), scope)
                         continue
-                    raise RegistryAuthError(f"{method} {url}: HTTP {exc.code}: {self._login_hint()}") from None
+                    hint = self._login_hint()
+                    raise RegistryAuthError(f"{method} {url}: HTTP {exc.code}: {hint}") from None
                 if exc.code >= 500 and attempt < self.attempts:
                     self._wait(attempt, f"HTTP {exc.code}", url)
                     continue

@@ -112,7 +112,7 @@ class Engine:
     def check_buildx(self) -> str:
         try:
             info: Any = self.whales.buildx.version()
-            version = str(info["version"])
+            version = str(info["version"]) if isinstance(info, dict) else str(info).strip()
         except DockerException as exc:
             raise EngineError(f"docker buildx is not available ({exc}); {HINT}") from None
         return version

@@ -87,15 +87,36 @@ PY_KEY_FROM=3.13.5
 say() { printf '[provision] %s\n' "$*"; }
 did() { printf '[provision]   done: %s\n' "$*"; }
 skip() { printf '[provision]   skip: %s\n' "$*"; }
+ok() { printf '[provision]   ok: %s\n' "$*"; }
 warn() { printf '[provision]   WARNING: %s\n' "$*" >&2; }
 die() {
     printf '[provision] ERROR: %s\n' "$*" >&2
     exit 1
 }
 
+# While we install packages, keep maintainer scripts from starting distro
+# services (docker.io, containerd, docker-registry on *:5000): all services are
+# started by host-services.sh with our own configuration. Uses a temporary
+# /usr/sbin/policy-rc.d unless the host already has one.
+POLICY_RC_D=/usr/sbin/policy-rc.d
+POLICY_RC_D_TEMP=0
+block_service_starts() {
+    [[ -e $POLICY_RC_D ]] && return 0
+    printf '#!/bin/sh\n# temporary, written by provision-host.sh\nexit 101\n' >"$POLICY_RC_D"
+    chmod 0755 "$POLICY_RC_D"
+    POLICY_RC_D_TEMP=1
+}
+unblock_service_starts() {
+    if ((POLICY_RC_D_TEMP)); then
+        rm -f "$POLICY_RC_D"
+        POLICY_RC_D_TEMP=0
+    fi
+}
+
 TMP_DIRS=()
 cleanup() {
     local d
+    unblock_service_starts
     for d in "${TMP_DIRS[@]}"; do
         [[ -d $d ]] || continue
         # gpg may have spawned an agent for a temporary GNUPGHOME.
@@ -215,11 +236,11 @@ step_packages() {
     fi
     host_apt_update
     say "  installing: ${missing[*]}"
-    # No service is started by the maintainer scripts on hosts without an
-    # init system; we start everything ourselves (host-services.sh).
+    block_service_starts
     apt-get install -y -q --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
         "${missing[@]}" </dev/null
+    unblock_service_starts
     did "installed ${missing[*]}"
 }
 
@@ -263,9 +284,11 @@ EOF
         done
         say "  dpkg -i ${debs[*]##*/}"
         # confold: keep any local edits of /etc/default/docker etc.
+        block_service_starts
         if ! dpkg -i --force-confdef --force-confold "${debs[@]}" </dev/null; then
             die "dpkg -i of the trixie docker packages failed (see above); not forcing dependencies"
         fi
+        unblock_service_starts
         buildkit_upgraded || die "trixie docker packages not at the expected versions after dpkg -i"
         did "installed docker.io $(pkg_version docker.io), docker-cli $(pkg_version docker-cli), docker-buildx $(pkg_version docker-buildx)"
     fi
@@ -339,7 +362,11 @@ EOF
         skip "$cfg up to date"
     fi
     # A registry started by the distro (or anyone) with another config would
-    # listen on *:5000; stop it.
+    # listen on *:5000; stop it (and keep systemd from starting it at boot).
+    if [[ -d /run/systemd/system ]] && systemctl is-enabled -q docker-registry.service 2>/dev/null; then
+        say "  systemctl disable --now docker-registry.service (distro instance, config /etc/docker/registry)"
+        systemctl disable --now docker-registry.service || true
+    fi
     ours=$(cat "$ORCH_HOST_RUN_DIR/registry.pid" 2>/dev/null || true)
     for pid in $(pgrep -x docker-registry || true); do
         [[ $pid == "$ours" ]] && continue
@@ -576,7 +603,7 @@ gpg_verify_tarball() { # tarball
     grep -q "^\[GNUPG:\] VALIDSIG .* ${PY_KEY_FPR}\$" <<<"$status" ||
         die "gpg --verify ${1##*/}: signature is not by $PY_KEY_FPR"
     gpgconf --homedir "$gh" --kill all >/dev/null 2>&1 || true
-    did "gpg --verify ${1##*/}: good signature by $PY_KEY_FPR (offline, temporary GNUPGHOME)"
+    ok "gpg --verify ${1##*/}: good signature by $PY_KEY_FPR (offline, temporary GNUPGHOME)"
 }
 
 # $ORCH_MIRROR_DIR/SHA256SUMS: checksums of every file served.
@@ -665,7 +692,7 @@ EOF
                 fi
                 say "  $name sha256 $actual (no pyenv definition to compare with)"
             elif [[ $pin == "$actual" ]]; then
-                did "$name sha256 matches pyenv's pin ($actual)"
+                ok "$name sha256 matches pyenv's pin ($actual)"
             else
                 die "$name sha256 $actual != pyenv pin $pin - not the upstream tarball"
             fi
@@ -708,7 +735,7 @@ EOF
     curl -fsS "$url" | grep -q "href=\"${PY_PINNED_CHECK}/\"" || die "$url does not list ${PY_PINNED_CHECK}/"
     curl -fsS -o /dev/null -I "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz" ||
         die "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz not served"
-    did "mirror answers at $url"
+    ok "mirror answers at $url"
 }
 
 # ------------------------------------------------------------------ 7 pyenv
@@ -768,7 +795,7 @@ EOF
         die "smoke build failed"
     fi
     grep -q smoke-ok "$ORCH_HOST_LOG_DIR/smoke-build.log" || die "smoke build did not print smoke-ok"
-    did "BuildKit build with --network host reached http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/"
+    ok "BuildKit build with --network host reached http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/"
 }
 
 # ---------------------------------------------------------------- summary

@@ -23,11 +23,14 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 typecheck:
 	$(PY) -m mypy
 
-test: ## unit tests (no Docker needed)
+test: install lint provision ## everything CI runs: lint, provision, unit + e2e tests (one pytest run)
+	$(PY) -m pytest -q
+
+test-unit: ## unit tests only (no Docker needed, seconds)
 	$(PY) -m pytest -m "not docker" -q
 
-test-e2e: ## integration + e2e: real dockerd, BuildKit, registry (run scripts/provision-host.sh first)
-	$(PY) -m pytest -m docker -q -x
+test-e2e: ## integration + e2e only: real dockerd, BuildKit, registry (after `make provision`)
+	$(PY) -m pytest -m docker -q
 
 provision: ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror)
 	bash scripts/provision-host.sh

@@ -122,7 +122,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(f"{loaded.output_dir}: up to date ({len(files)} files)")
         return 0
     changed = render_mod.write(loaded, files)
-    print(f"{loaded.output_dir}: {len(changed)} file(s) written, {len(files) - len(changed)} unchanged")
+    # write() also returns the stale files it removed; those are neither written nor unchanged.
+    written = sum(1 for rel in changed if rel in files)
+    removed = len(changed) - written
+    print(f"{loaded.output_dir}: {written} file(s) written, {len(files) - written} unchanged"
+          + (f", {removed} removed" if removed else ""))
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import tempfile
 import time
@@ -119,28 +118,40 @@ class Engine:
 
     # ------------------------------------------------------------------ build
 
-    def bake(
+    def build(
         self,
-        bake_file: Path,
-        target: str,
+        context: Path,
         *,
-        overrides: dict[str, str],
+        dockerfile: Path,
+        target: str,
+        tags: list[str],
+        args: dict[str, str],
+        labels: dict[str, str],
+        network: str | None,
+        cache_from: list[str],
+        cache_to: list[str],
         log_path: Path,
         on_line: Callable[[str], None] | None = None,
     ) -> BuildOutcome:
-        """Build one bake target into the engine's image store; log kept at ``log_path``."""
+        """Build one stage into the engine's image store; the plain log is kept at ``log_path``.
+
+        Uses ``buildx build`` with the values of the target in docker-bake.json: bake 0.13
+        cannot set a target's network, and builds need ``--network host`` to reach mirrors
+        served on loopback.
+        """
         log_path.parent.mkdir(parents=True, exist_ok=True)
         meta = log_path.with_suffix(".metadata.json")
         meta.unlink(missing_ok=True)
         blog = BuildLog()
         start = time.monotonic()
-        cwd = Path.cwd()
         with log_path.open("w") as fh:
             try:
-                os.chdir(bake_file.parent)  # bake resolves contexts relative to the cwd
-                stream = self.whales.buildx.bake(
-                    targets=[target], files=[bake_file], builder=self.builder, load=True,
-                    progress="plain", set=overrides, metadata_file=meta, stream_logs=True,
+                stream: Any = self.whales.buildx.build(
+                    context, file=dockerfile, target=target, tags=tags, build_args=args,
+                    labels=labels, network=network, load=True, progress="plain",
+                    builder=self.builder, metadata_file=meta, stream_logs=True,
+                    cache_from=cache_from[0] if len(cache_from) == 1 else None,
+                    cache_to=cache_to[0] if cache_to else None,
                 )
                 for raw in stream:
                     line = str(raw).rstrip("\n")
@@ -151,14 +162,11 @@ class Engine:
             except DockerException as exc:
                 fh.write(f"\n{exc}\n")
                 raise BuildFailed(blog.error_summary() or str(exc), log_path) from None
-            finally:
-                os.chdir(cwd)
         seconds = time.monotonic() - start
         image_id = ""
         if meta.exists():
             data = json.loads(meta.read_text())
-            entry = data.get(target) or {}
-            image_id = str(entry.get("containerimage.config.digest", "")) if isinstance(entry, dict) else ""
+            image_id = str(data.get("containerimage.config.digest", ""))
         if not image_id:
             raise BuildFailed("BuildKit reported no image (metadata file empty)", log_path)
         return BuildOutcome(image_id, seconds, tuple(blog.compiled_stages()),

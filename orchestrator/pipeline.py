@@ -134,6 +134,7 @@ def do_build(run: Run) -> None:
     problems = render.check(run.loaded, files)
     if problems:
         raise UsageError(f"generated files are stale ({problems[0]}); run `orchestrator render`")
+    bake = json.loads(bake_file.read_text())
     for img in build_order(run.plan.images):
         res = run.report.cell(img.id)
         blocked = _blocked_by(run, img)
@@ -146,24 +147,23 @@ def do_build(run: Run) -> None:
                      "run `orchestrator lock` where its registry is reachable")
             _record_failure(run, img, "base", res.message)
             continue
-        t = img.bake_target
-        overrides = {
-            f"{t}.tags": candidate_ref(img.id, "unlabelled"),
-            f"{t}.args.SECURITY_REFRESH": run.security_refresh,
-        }
+        spec = bake["target"][img.bake_target]
+        args = dict(spec.get("args", {}))
+        args["SECURITY_REFRESH"] = run.security_refresh
         prof = render.profile_of(config, run.plan.profile)
         if img.build:
-            overrides[f"{t}.args.PYTHON_PGO"] = "1" if prof.pgo else ""
-            overrides[f"{t}.args.PYTHON_LTO"] = "1" if prof.lto else ""
-        if config.build.cache_from:
-            overrides[f"{t}.cache-from"] = ",".join(config.build.cache_from)
-        if config.build.cache_to:
-            overrides[f"{t}.cache-to"] = ",".join(config.build.cache_to)
+            args["PYTHON_PGO"] = "1" if prof.pgo else ""
+            args["PYTHON_LTO"] = "1" if prof.lto else ""
         log_path = run.work / "logs" / f"{img.id}.build.log"
         _log.info("build", image=img.id, target=img.target, log=str(log_path))
+        context = bake_file.parent / spec["context"]
         try:
-            outcome = run.engine.bake(bake_file, t, overrides=overrides, log_path=log_path,
-                                      on_line=_progress(img.id))
+            outcome = run.engine.build(
+                context, dockerfile=context / spec.get("dockerfile", "Dockerfile"),
+                target=spec["target"], tags=[candidate_ref(img.id, "unlabelled")], args=args,
+                labels=spec.get("labels", {}), network=run.network,
+                cache_from=list(config.build.cache_from), cache_to=list(config.build.cache_to),
+                log_path=log_path, on_line=_progress(img.id))
         except BuildFailed as exc:
             stage = _failed_stage(exc.log_path)
             res.fail("build", _explain_build_failure(exc.summary, stage))

@@ -146,16 +146,6 @@ def _insert_item(text: str, root: yaml.MappingNode, key: str, pos: int, item: st
     """
     nl = _newline(text)
     found = _top(root, key)
-    if found is not None and isinstance(found[1], yaml.ScalarNode) and found[1].tag.endswith(":null"):
-        k, v = found
-        if v.value == "":  # "key:" (maybe with a comment): keep the line, add the item below it
-            at = _line_end(text, k.end_mark.index)
-            line = f"{prefix}{item}{comment}{nl}"
-            if at == len(text) and not text.endswith("\n"):
-                line = nl + line[: -len(nl)]
-            return text[:at] + line + text[at:]
-        start, end = _line_start(text, k.start_mark.index), _line_end(text, _end(text, v))
-        return text[:start] + f"{key}:{nl}{prefix}{item}{comment}{nl}" + text[end:]
     if found is None:
         anchors = [kv for kv in (_top(root, k) for k in after_keys) if kv is not None]
         if not anchors:
@@ -203,7 +193,12 @@ def _remove_item(text: str, root: yaml.MappingNode, key: str, index: int) -> str
     items = seq.value
     if len(items) == 1:  # drop "key:" and its list (include/exclude default to none)
         start = _line_start(text, k.start_mark.index)
-        return text[:start] + text[_line_end(text, _end(text, seq)):]
+        end = _line_end(text, _end(text, seq))
+        blank_before = start == 0 or not text[_line_start(text, start - 1):start].strip()
+        after = text[end:_line_end(text, end)]
+        if blank_before and after and not after.strip():
+            end += len(after)  # do not leave two blank lines where the block was
+        return text[:start] + text[end:]
     if seq.flow_style:
         if index < len(items) - 1:
             return text[:items[index].start_mark.index] + text[items[index + 1].start_mark.index:]

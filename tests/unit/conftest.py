@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from orchestrator import config, settings
 from orchestrator import lock as lock_mod
@@ -25,6 +26,15 @@ def fixed_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[setting
     settings.override(fixed)
     yield fixed
     settings._settings = old
+
+
+@pytest.fixture(autouse=True)
+def reset_logging() -> Iterator[None]:
+    """cli.main() points structlog at the sys.stderr of its moment (a capture that pytest
+    closes after the test); later tests that log must not write to that closed file."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

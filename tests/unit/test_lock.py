@@ -1,0 +1,483 @@
+"""images.lock: round trip, update against fake python.org / registry / pyenv, checks."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator import config, eol
+from orchestrator import lock as lock_mod
+from orchestrator.errors import LockError, SourceError, UsageError
+from orchestrator.lock import (
+    BaseLock,
+    DeadsnakesLock,
+    Lock,
+    PyenvDefinitions,
+    PyenvLock,
+    PythonLock,
+    PythonOrgIndex,
+    SigningKey,
+)
+from orchestrator.registry import Registry
+from tests.unit.helpers import REPO, TODAY, edit, write_config
+
+BASE = "https://mirror.test/ftp/python/"
+KEYS = "https://keys.test/by-fingerprint/{fingerprint}"
+PYENV_URL = "https://github.com/pyenv/pyenv/archive/refs/tags/v2.6.30.tar.gz"
+KEY_313: str = eol.PYTHON_SIGNING_KEY["3.13"] or ""
+KEY_BYTES = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\nfake key\n-----END PGP PUBLIC KEY BLOCK-----\n"
+DEBIAN_DIGEST = "sha256:" + "d" * 64
+UBUNTU_DIGEST = "sha256:" + "u" * 64
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tarball(version: str) -> bytes:
+    return f"CPython {version} source tarball".encode()
+
+
+def listing(*names: str) -> bytes:
+    """An autoindex page like python.org's /ftp/python/."""
+    rows = "\n".join(f'<a href="{n}">{n}</a>                 01-Jan-2026 00:00    -' for n in names)
+    return f'<html><body><h1>Index</h1><pre><a href="../">../</a>\n{rows}\n</pre></body></html>'.encode()
+
+
+@dataclass
+class FakePythonOrg:
+    """Serves a python.org-like tree from memory; unknown URLs fail like http_get does."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
+
+    def add_release(self, version: str, *, asc: bool) -> None:
+        folder = f"{BASE}{version}/"
+        names = [f"Python-{version}.tar.xz", f"Python-{version}.tgz"]
+        if asc:
+            names += [f"Python-{version}.tar.xz.asc", f"Python-{version}.tgz.asc"]
+        else:
+            names += [f"Python-{version}.tar.xz.sigstore"]
+        self.files[folder] = listing(*names)
+        self.files[folder + f"Python-{version}.tar.xz"] = tarball(version)
+        self.files[folder + f"Python-{version}.tgz"] = b"gzip " + tarball(version)
+
+    def __call__(self, url: str) -> bytes:
+        self.fetched.append(url)
+        try:
+            return self.files[url]
+        except KeyError:
+            raise SourceError(f"cannot fetch {url}: HTTP Error 404: Not Found") from None
+
+
+@pytest.fixture
+def python_org() -> FakePythonOrg:
+    org = FakePythonOrg()
+    for v in ("3.12.9", "3.13.5", "3.13.15"):
+        org.add_release(v, asc=True)
+    for v in ("3.14.0", "3.14.2"):
+        org.add_release(v, asc=False)
+    # 3.13.16 is listed but its folder is not there yet; 3.13.0rc1 and 3.130.1 are not 3.13.x.
+    org.files[BASE] = listing("3.12.9/", "3.13.0rc1/", "3.13.5/", "3.13.15/", "3.13.16/",
+                              "3.130.1/", "3.14.0/", "3.14.2/", "index-windows.json")
+    org.files[KEYS.format(fingerprint=KEY_313)] = KEY_BYTES
+    org.files[PYENV_URL] = b"pyenv 2.6.30 release tarball"
+    return org
+
+
+class FakeRegistry(Registry):
+    """digest() from a table; no network."""
+
+    def __init__(self, host: str, digests: dict[tuple[str, str], str | None], fail: bool = False):
+        super().__init__(host)
+        self.digests = digests
+        self.fail = fail
+        self.asked: list[tuple[str, str]] = []
+
+    def digest(self, repo: str, ref: str) -> str | None:
+        self.asked.append((repo, ref))
+        if self.fail:
+            raise OSError("connection refused")
+        return self.digests.get((repo, ref))
+
+
+@dataclass
+class FakeRegistries:
+    fail: bool = False
+    hosts: list[str] = field(default_factory=list)
+    digests: dict[tuple[str, str], str | None] = field(default_factory=lambda: {
+        ("library/debian", "bookworm-slim"): DEBIAN_DIGEST,
+        ("library/ubuntu", "24.04"): UBUNTU_DIGEST,
+    })
+
+    def __call__(self, host: str) -> Registry:
+        self.hosts.append(host)
+        return FakeRegistry(host, self.digests, self.fail)
+
+
+def _loaded(tmp_path: Path, text: str) -> config.Loaded:
+    return config.load(write_config(tmp_path, text), today=TODAY)
+
+
+def _with_314(minimal_text: str) -> str:
+    return edit(minimal_text, '  - version: "3.13"\n', '  - version: "3.13"\n  - version: "3.14"\n')
+
+
+def _update(
+    loaded: config.Loaded, old: Lock, org: FakePythonOrg, *, upgrade: bool = False,
+    only: list[str] | None = None, registries: FakeRegistries | None = None,
+) -> tuple[Lock, list[lock_mod.Change]]:
+    return lock_mod.update(
+        loaded, old, upgrade=upgrade, only=only, index=PythonOrgIndex(BASE, KEYS, org),
+        registry_for=registries or FakeRegistries(), fetch=org,
+    )
+
+
+# --------------------------------------------------------------------------- file format
+
+
+def test_repo_lock_round_trips_byte_identical() -> None:
+    text = (REPO / "images.lock").read_text()
+    assert Lock.from_dict(yaml.safe_load(text)).dumps() == text
+
+
+def test_round_trip_of_a_full_lock() -> None:
+    lock = Lock(
+        pythons={
+            "3.13": PythonLock("3.13.5", f"{BASE}3.13.5/Python-3.13.5.tar.xz", "a" * 64,
+                               f"{BASE}3.13.5/Python-3.13.5.tar.xz.asc",
+                               SigningKey(KEY_313, "https://k/" + KEY_313, "b" * 64), "python.org layout"),
+            "3.9": PythonLock("3.9.25", f"{BASE}3.9.25/Python-3.9.25.tgz", "c" * 64),
+        },
+        bases={"noble": BaseLock("docker.io/library/ubuntu:24.04", UBUNTU_DIGEST),
+               "bookworm": BaseLock("docker.io/library/debian:bookworm-slim")},
+        pyenv=PyenvLock("2.6.30", PYENV_URL, None),
+        deadsnakes=DeadsnakesLock("deadsnakes/ppa", "F" * 40, "https://keyserver/F"),
+    )
+    text = lock.dumps()
+    assert text.startswith(lock_mod.HEADER)
+    back = Lock.from_dict(yaml.safe_load(text))
+    assert back == lock
+    assert back.dumps() == text
+    # Minors sort numerically, distros by name; unset values are left out.
+    data = yaml.safe_load(text)
+    assert list(data["pythons"]) == ["3.9", "3.13"]
+    assert list(data["bases"]) == ["bookworm", "noble"]
+    assert "digest" not in data["bases"]["bookworm"]
+    assert "sha256" not in data["pyenv"]
+    assert lock.python("3.9").filename == "Python-3.9.25.tgz"
+    assert lock.base("noble").pinned == f"docker.io/library/ubuntu:24.04@{UBUNTU_DIGEST}"
+    assert lock.base("bookworm").pinned == "docker.io/library/debian:bookworm-slim"
+
+
+def test_malformed_lock() -> None:
+    with pytest.raises(LockError) as info:
+        Lock.from_dict({"pythons": {"3.13": {"version": "3.13.5"}}}, "x.lock")
+    assert str(info.value).startswith("x.lock: malformed (")
+    assert str(info.value).endswith("); regenerate it with `orchestrator lock`")
+
+
+def test_missing_entries_name_the_fix() -> None:
+    with pytest.raises(LockError, match=r"^images.lock: pythons.3.15: not locked; run `orchestrator lock`$"):
+        Lock().python("3.15")
+    with pytest.raises(LockError, match=r"^images.lock: bases.sid: not locked; run `orchestrator lock`$"):
+        Lock().base("sid")
+
+
+def test_read(tmp_path: Path, minimal_text: str) -> None:
+    loaded = _loaded(tmp_path, minimal_text)
+    assert lock_mod.lock_path(loaded) == tmp_path / "images.lock"
+    with pytest.raises(LockError) as info:
+        lock_mod.read(loaded)
+    assert str(info.value) == (f"{tmp_path / 'images.lock'}: missing; run "
+                               f"`orchestrator lock --config {tmp_path / 'images.yaml'}`")
+    assert lock_mod.read(loaded, required=False) == Lock()
+    (tmp_path / "images.lock").write_text("pythons: [unclosed\n")
+    with pytest.raises(LockError, match="not valid YAML"):
+        lock_mod.read(loaded)
+
+
+# --------------------------------------------------------------------------- update
+
+
+def test_update_fills_missing_entries(tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    loaded = _loaded(tmp_path, _with_314(minimal_text))
+    registries = FakeRegistries()
+    new, changes = _update(loaded, Lock(), python_org, registries=registries)
+
+    assert list(new.pythons) == ["3.12", "3.13", "3.14"]
+    p313 = new.pythons["3.13"]
+    # Newest patch by version, not by string (3.13.15 > 3.13.5); 3.13.16 has no folder yet.
+    assert p313 == PythonLock(
+        version="3.13.15",
+        url=f"{BASE}3.13.15/Python-3.13.15.tar.xz",
+        sha256=sha(tarball("3.13.15")),
+        signature_url=f"{BASE}3.13.15/Python-3.13.15.tar.xz.asc",
+        signing_key=SigningKey(KEY_313, KEYS.format(fingerprint=KEY_313), sha(KEY_BYTES)),
+        resolved_from="python.org layout",
+    )
+    # 3.14 is signed with Sigstore only (PEP 761): no .asc and no OpenPGP key.
+    assert new.pythons["3.14"] == PythonLock("3.14.2", f"{BASE}3.14.2/Python-3.14.2.tar.xz",
+                                             sha(tarball("3.14.2")), None, None, "python.org layout")
+    assert new.pythons["3.12"].version == "3.12.9"
+
+    assert new.bases == {
+        "bookworm": BaseLock("docker.io/library/debian:bookworm-slim", DEBIAN_DIGEST),
+        "noble": BaseLock("docker.io/library/ubuntu:24.04", UBUNTU_DIGEST),
+    }
+    assert registries.hosts == ["docker.io", "docker.io"]
+    assert new.pyenv == PyenvLock("2.6.30", PYENV_URL, sha(b"pyenv 2.6.30 release tarball"))
+    assert new.deadsnakes == DeadsnakesLock(
+        "deadsnakes/ppa", "F23C5A6CF475977595C89F51BA6932366A755776",
+        "https://keyserver.ubuntu.com/pks/lookup?op=get&search=0xF23C5A6CF475977595C89F51BA6932366A755776",
+    )
+    assert [str(c) for c in changes] == [
+        f"python 3.12: (none) -> 3.12.9 ({sha(tarball('3.12.9'))[:12]})",
+        f"python 3.13: (none) -> 3.13.15 ({sha(tarball('3.13.15'))[:12]})",
+        f"python 3.14: (none) -> 3.14.2 ({sha(tarball('3.14.2'))[:12]})",
+        f"base bookworm: (none) -> docker.io/library/debian:bookworm-slim@{DEBIAN_DIGEST}",
+        f"base noble: (none) -> docker.io/library/ubuntu:24.04@{UBUNTU_DIGEST}",
+        f"pyenv: (none) -> 2.6.30 ({sha(b'pyenv 2.6.30 release tarball')[:12]})",
+        "deadsnakes key: (none) -> F23C5A6CF475977595C89F51BA6932366A755776",
+    ]
+    # The result is complete for images.yaml.
+    lock_mod.check_against(loaded, new)
+    assert lock_mod.unresolved(new) == []
+
+
+def _old_lock_with_3135(tmp_path: Path, minimal_text: str, org: FakePythonOrg) -> tuple[config.Loaded, Lock]:
+    loaded = _loaded(tmp_path, minimal_text)
+    full, _ = _update(loaded, Lock(), org)
+    old313 = PythonOrgIndex(BASE, KEYS, org).resolve("3.13", "3.13.5")
+    return loaded, Lock({**full.pythons, "3.13": old313}, full.bases, full.pyenv, full.deadsnakes)
+
+
+def test_update_without_upgrade_keeps_existing_entries(
+    tmp_path: Path, minimal_text: str, python_org: FakePythonOrg
+) -> None:
+    loaded, old = _old_lock_with_3135(tmp_path, minimal_text, python_org)
+    python_org.fetched.clear()
+    new, changes = _update(loaded, old, python_org)
+    assert new == old
+    assert changes == []
+    assert python_org.fetched == []  # nothing was missing: no source was asked
+
+
+def test_upgrade_bumps_to_the_newest_patch(
+    tmp_path: Path, minimal_text: str, python_org: FakePythonOrg
+) -> None:
+    loaded, old = _old_lock_with_3135(tmp_path, minimal_text, python_org)
+    new, changes = _update(loaded, old, python_org, upgrade=True)
+    assert new.pythons["3.13"].version == "3.13.15"
+    assert [str(c) for c in changes] == [
+        f"python 3.13: 3.13.5 ({sha(tarball('3.13.5'))[:12]}) -> 3.13.15 ({sha(tarball('3.13.15'))[:12]})"
+    ]
+
+
+def test_upgrade_only_some_names(tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    loaded, old = _old_lock_with_3135(tmp_path, minimal_text, python_org)
+    new, _ = _update(loaded, old, python_org, upgrade=True, only=["3.12"])
+    assert new.pythons["3.13"].version == "3.13.5"
+    new, _ = _update(loaded, old, python_org, upgrade=True, only=["3.13"])
+    assert new.pythons["3.13"].version == "3.13.15"
+
+
+def test_only_needs_upgrade_and_known_names(
+    tmp_path: Path, minimal_text: str, python_org: FakePythonOrg
+) -> None:
+    loaded = _loaded(tmp_path, minimal_text)
+    with pytest.raises(UsageError, match="add --upgrade"):
+        _update(loaded, Lock(), python_org, only=["3.13"])
+    with pytest.raises(UsageError) as info:
+        _update(loaded, Lock(), python_org, upgrade=True, only=["3.11"])
+    assert str(info.value) == (f"--only 3.11: not a Python minor or distro in {loaded.path} "
+                               "(known: 3.12, 3.13, bookworm, noble)")
+
+
+def test_pinned_version_is_honoured(tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    text = edit(minimal_text, '  - version: "3.13"\n', '  - version: "3.13.5"\n')
+    loaded = _loaded(tmp_path, text)
+    new, _ = _update(loaded, Lock(), python_org, upgrade=True)
+    assert new.pythons["3.13"].version == "3.13.5"
+    assert new.pythons["3.13"].sha256 == sha(tarball("3.13.5"))
+    # A lock holding another patch is stale for the pin and is re-resolved even without --upgrade.
+    newer = Lock({**new.pythons, "3.13": PythonOrgIndex(BASE, KEYS, python_org).resolve("3.13", None)},
+                 new.bases, new.pyenv, new.deadsnakes)
+    assert newer.pythons["3.13"].version == "3.13.15"
+    again, changes = _update(loaded, newer, python_org)
+    assert again.pythons["3.13"].version == "3.13.5"
+    assert [c.what for c in changes] == ["python 3.13"]
+
+
+def test_pinned_version_not_released(python_org: FakePythonOrg) -> None:
+    with pytest.raises(lock_mod.NotReleased) as info:
+        PythonOrgIndex(BASE, KEYS, python_org).resolve("3.13", "3.13.99")
+    assert str(info.value) == f"Python 3.13.99 is not released at {BASE} (no such folder)"
+
+
+def test_minor_without_releases(python_org: FakePythonOrg) -> None:
+    with pytest.raises(lock_mod.NotReleased) as info:
+        PythonOrgIndex(BASE, KEYS, python_org).resolve("3.15", None)
+    assert str(info.value) == f"no Python 3.15.x release found at {BASE} (sources.python)"
+
+
+def test_a_key_that_is_not_armored_is_refused(python_org: FakePythonOrg) -> None:
+    python_org.files[KEYS.format(fingerprint=KEY_313)] = b"<html>rate limited</html>"
+    with pytest.raises(SourceError, match="is not an armored OpenPGP key"):
+        PythonOrgIndex(BASE, KEYS, python_org).resolve("3.13", None)
+
+
+def test_gzip_tarball_when_there_is_no_xz(python_org: FakePythonOrg) -> None:
+    python_org.files[f"{BASE}3.12.9/"] = listing("Python-3.12.9.tgz", "Python-3.12.9.tgz.asc")
+    got = PythonOrgIndex(BASE, KEYS, python_org).resolve("3.12", None)
+    assert got.url == f"{BASE}3.12.9/Python-3.12.9.tgz"
+    assert got.signature_url == got.url + ".asc"
+    assert got.sha256 == sha(b"gzip " + tarball("3.12.9"))
+
+
+def test_unreachable_registry_leaves_the_digest_unpinned(
+    tmp_path: Path, minimal_text: str, python_org: FakePythonOrg
+) -> None:
+    loaded = _loaded(tmp_path, minimal_text)
+    new, _ = _update(loaded, Lock(), python_org, registries=FakeRegistries(fail=True))
+    assert new.bases["bookworm"] == BaseLock("docker.io/library/debian:bookworm-slim", None)
+    assert lock_mod.unresolved(new) == ["bases.bookworm.digest", "bases.noble.digest"]
+    # Next time (registry back) the missing digests are filled without --upgrade.
+    again, changes = _update(loaded, new, python_org)
+    assert again.bases["bookworm"].digest == DEBIAN_DIGEST
+    assert [c.what for c in changes] == ["base bookworm", "base noble"]
+
+
+def test_base_image_not_in_registry() -> None:
+    registries = FakeRegistries(digests={})
+    with pytest.raises(SourceError) as info:
+        lock_mod.resolve_base("docker.io/library/debian:sid-slim", registries)
+    assert str(info.value) == ("base image docker.io/library/debian:sid-slim not found in its registry "
+                               "(sources.base_registry)")
+
+
+def test_base_ref_uses_the_configured_registry(tmp_path: Path, minimal_text: str) -> None:
+    text = edit(minimal_text, "distros:\n", "sources:\n  base_registry: mirror.test:5000/\ndistros:\n")
+    loaded = _loaded(tmp_path, text)
+    assert lock_mod.base_ref(loaded.config, "noble") == "mirror.test:5000/library/ubuntu:24.04"
+    registries = FakeRegistries(digests={("library/ubuntu", "24.04"): UBUNTU_DIGEST})
+    assert lock_mod.resolve_base("mirror.test:5000/library/ubuntu:24.04", registries).digest == UBUNTU_DIGEST
+    assert registries.hosts == ["mirror.test:5000"]
+
+
+def test_no_pyenv_or_deadsnakes_when_no_cell_uses_them(
+    tmp_path: Path, minimal_text: str, python_org: FakePythonOrg
+) -> None:
+    text = edit(minimal_text, "    methods: [source, deadsnakes]\n", "    methods: [source]\n")
+    text = edit(text, '  - {distro: bookworm, python: "3.13", method: python-build}\n', "")
+    text = edit(text, '  - {distro: noble, python: "3.12", method: deadsnakes}\n', "")
+    text = text.replace("include:\nexclude:\n", "")
+    loaded = _loaded(tmp_path, text)
+    new, _ = _update(loaded, Lock(), python_org)
+    assert new.pyenv is None
+    assert new.deadsnakes is None
+    assert PYENV_URL not in python_org.fetched
+
+
+# --------------------------------------------------------------------------- check_against
+
+
+def test_check_against(tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    loaded = _loaded(tmp_path, minimal_text)
+    good, _ = _update(loaded, Lock(), python_org)
+    lock_mod.check_against(loaded, good)
+    path = tmp_path / "images.lock"
+
+    no_313 = lock_mod.without_python(good, "3.13")
+    with pytest.raises(LockError) as info:
+        lock_mod.check_against(loaded, no_313)
+    assert str(info.value) == (f"{path}: pythons.3.13: missing for images.yaml's 3.13; "
+                               "run `orchestrator lock`")
+
+    no_noble = Lock(good.pythons, {"bookworm": good.bases["bookworm"]}, good.pyenv, good.deadsnakes)
+    with pytest.raises(LockError) as info:
+        lock_mod.check_against(loaded, no_noble)
+    assert str(info.value) == f"{path}: bases.noble: missing; run `orchestrator lock`"
+
+    pinned = _loaded(tmp_path, edit(minimal_text, '  - version: "3.13"\n', '  - version: "3.13.5"\n'))
+    with pytest.raises(LockError) as info:
+        lock_mod.check_against(pinned, good)
+    assert str(info.value) == (f"{path}: pythons.3.13: locked 3.13.15 but images.yaml pins 3.13.5; "
+                               "run `orchestrator lock`")
+
+
+def test_repo_lock_covers_images_yaml(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    lock_mod.check_against(repo_loaded, repo_lock)
+
+
+# --------------------------------------------------------------------------- pyenv definitions
+
+
+def _definition(version: str, url: str, digest: str) -> str:
+    nodot = "".join(version.split(".")[:2])
+    return (f'prefer_openssl3\nexport PYTHON_BUILD_CONFIGURE_WITH_OPENSSL=1\n'
+            f'install_package "openssl-3.5.0" "https://github.com/openssl/openssl/releases/download/'
+            f'openssl-3.5.0/openssl-3.5.0.tar.gz#{"e" * 64}" mac_openssl --if has_broken_mac_openssl\n'
+            f'install_package "Python-{version}" "{url}#{digest}" standard verify_py{nodot} '
+            "copy_python_gdb ensurepip\n")
+
+
+@pytest.fixture
+def pyenv_root(tmp_path: Path) -> Path:
+    root = tmp_path / "pyenv-2.6.30"
+    defs = root / "plugins/python-build/share/python-build"
+    defs.mkdir(parents=True)
+    for v in ("3.13.5", "3.13.10", "3.14.0"):
+        (defs / v).write_text(_definition(v, f"https://www.python.org/ftp/python/{v}/Python-{v}.tar.xz",
+                                          sha(v.encode())))
+    # Neither is a 3.13.x release: free-threaded and development definitions.
+    (defs / "3.13.11t").write_text(_definition("3.13.11", "https://x/Python-3.13.11.tar.xz", "1" * 64))
+    (defs / "3.13-dev").write_text('install_git "Python-3.13-dev" "https://github.com/python/cpython" 3.13\n')
+    (defs / "3.12.1").write_text('install_package "Python-3.12.1" "https://x/Python-3.12.1.tar.xz"\n')
+    return root
+
+
+def test_pyenv_definitions_newest_patch(pyenv_root: Path) -> None:
+    index = PyenvDefinitions(pyenv_root, KEYS)
+    assert [str(v) for v in index.versions("3.13")] == ["3.13.5", "3.13.10"]
+    url = "https://www.python.org/ftp/python/3.13.10/Python-3.13.10.tar.xz"
+    assert index.resolve("3.13", None) == PythonLock(
+        "3.13.10", url, sha(b"3.13.10"), url + ".asc",
+        SigningKey(KEY_313, KEYS.format(fingerprint=KEY_313), None), "pyenv definitions (pyenv-2.6.30)",
+    )
+
+
+def test_pyenv_definitions_pinned_and_sigstore_only(pyenv_root: Path) -> None:
+    index = PyenvDefinitions(pyenv_root, KEYS)
+    assert index.resolve("3.13", "3.13.5").sha256 == sha(b"3.13.5")
+    p314 = index.resolve("3.14", None)
+    assert (p314.version, p314.signature_url, p314.signing_key) == ("3.14.0", None, None)
+
+
+def test_pyenv_definitions_errors(pyenv_root: Path) -> None:
+    index = PyenvDefinitions(pyenv_root, KEYS)
+    with pytest.raises(lock_mod.NotReleased, match=r"^no Python 3\.15\.x definition in "):
+        index.resolve("3.15", None)
+    too_old = r"^no Python 3\.13\.99 definition in .*\(pyenv too old\?\)$"
+    with pytest.raises(lock_mod.NotReleased, match=too_old):
+        index.resolve("3.13", "3.13.99")
+    with pytest.raises(SourceError, match=r"^python-build definition 3\.12\.1 has no pinned tarball$"):
+        index.resolve("3.12", None)
+
+
+def test_update_from_pyenv_definitions(
+    tmp_path: Path, minimal_text: str, pyenv_root: Path, python_org: FakePythonOrg
+) -> None:
+    text = edit(minimal_text, '  - version: "3.12"\n', "")
+    text = edit(text, 'exclude:\n  - {distro: noble, python: "3.12", method: deadsnakes}\n', "exclude: []\n")
+    text = edit(text, 'system_python: "3.12"', 'system_python: "3.11"')
+    loaded = _loaded(tmp_path, text)
+    new, _ = lock_mod.update(loaded, Lock(), upgrade=False, only=None,
+                             index=PyenvDefinitions(pyenv_root, KEYS),
+                             registry_for=FakeRegistries(), fetch=python_org)
+    assert new.pythons["3.13"].version == "3.13.10"
+    assert new.pythons["3.13"].resolved_from == "pyenv definitions (pyenv-2.6.30)"

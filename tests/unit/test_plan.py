@@ -1,0 +1,190 @@
+"""The plan: every image once, CPython builds shared, dev after runtime, shards, --only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from orchestrator import config, matrix, plan
+from orchestrator.errors import ConfigError, UsageError
+from orchestrator.lock import Lock
+from orchestrator.plan import Plan, PlannedBuild, PlannedImage
+from tests.unit.helpers import REPO, TODAY, run_cli
+
+
+def _plan(loaded: config.Loaded, lock: Lock, **kw: Any) -> Plan:
+    return plan.build(loaded, lock, today=TODAY, **kw)
+
+
+def _from_json(text: str) -> Plan:
+    data = json.loads(text)
+    images = tuple(PlannedImage(**{**i, "tags": tuple(i["tags"])}) for i in data.pop("images"))
+    builds = tuple(PlannedBuild(**{**b, "images": tuple(b["images"])}) for b in data.pop("builds"))
+    return Plan(**data, images=images, builds=builds)
+
+
+def test_plan_covers_the_matrix(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    p = _plan(repo_loaded, repo_lock)
+    cells = matrix.expand(repo_loaded.config)
+    assert [i.id for i in p.images] == [c.id for c in cells]
+    assert [i.cell for i in p.images] == cells
+    assert (p.profile, p.date, p.shard) == ("release", "2026-11-21", "1/1")
+
+
+def test_table_lists_every_image(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    p = _plan(repo_loaded, repo_lock)
+    lines = p.table().splitlines()
+    assert lines[0].split() == ["ID", "VERSION", "BUILD", "TAGS", "EOL(days)"]
+    assert [line.split()[0] for line in lines[1:-1]] == [i.id for i in p.images]
+    assert lines[-1] == "24 images, 10 CPython builds, profile release, shard 1/1"
+    row = next(line for line in lines if line.startswith("3.13-source-bookworm-runtime "))
+    assert row.split()[1:4] == ["3.13.13", "bookworm/python-3.13-source", "3.13-runtime,"]
+    assert row.split()[-1] == str((dt.date(2028, 6, 30) - TODAY).days)  # the distro ends first
+    deadsnakes = next(line for line in lines if line.startswith("3.13-deadsnakes-noble-runtime "))
+    assert deadsnakes.split()[2] == "-"
+
+
+def test_json_round_trips(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    p = _plan(repo_loaded, repo_lock)
+    data = json.loads(p.to_json())
+    assert set(data) == {"config", "profile", "date", "shard", "images", "builds"}
+    assert len(data["images"]) == 24
+    assert _from_json(p.to_json()) == p
+
+
+def test_image_fields(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    image = _plan(repo_loaded, repo_lock).image("3.13-python-build-bookworm-dev")
+    assert image == PlannedImage(
+        id="3.13-python-build-bookworm-dev", distro="bookworm", python="3.13", version="3.13.13",
+        method="python-build", variant="dev", target="dev-3.13-python-build",
+        bake_target="3_13-python-build-bookworm-dev", dockerfile="generated/bookworm/Dockerfile",
+        build="bookworm/python-3.13-python-build", base="docker.io/library/debian:bookworm-slim",
+        repository="registry.example.org/org/python",
+        tags=("3.13-dev-bookworm-pybuild", "3.13.13-dev-bookworm-pybuild"),
+        immutable_tag="3.13.13-dev-bookworm-pybuild-20261121",
+        depends_on="3.13-python-build-bookworm-runtime", size_budget_mb=520,
+        python_eol_days=(dt.date(2029, 10, 31) - TODAY).days,
+        distro_eol_days=(dt.date(2028, 6, 30) - TODAY).days,
+    )
+
+
+def test_one_build_per_distro_python_method_with_a_compile(
+    repo_loaded: config.Loaded, repo_lock: Lock
+) -> None:
+    p = _plan(repo_loaded, repo_lock)
+    cells = matrix.expand(repo_loaded.config)
+    keys = {c.build_key for c in cells if c.compiles}
+    assert len(p.builds) == len(keys) == 10
+    assert {(b.distro, b.python, b.method) for b in p.builds} == keys
+    assert all(b.method != "deadsnakes" for b in p.builds)
+    for b in p.builds:
+        assert b.id == f"{b.distro}/python-{b.python}-{b.method}"
+        assert b.version == repo_lock.python(b.python).version
+        assert list(b.images) == [i.id for i in p.images if i.build == b.id]
+        assert sorted(p.image(i).variant for i in b.images) == ["dev", "runtime"]
+    for i in p.images:
+        assert (i.build is None) == (i.method == "deadsnakes")
+
+
+def test_dev_depends_on_its_runtime(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    p = _plan(repo_loaded, repo_lock)
+    ids = [i.id for i in p.images]
+    for i in p.images:
+        if i.variant == "dev":
+            runtime = f"{i.python}-{i.method}-{i.distro}-runtime"
+            assert i.depends_on == runtime
+            assert runtime in ids
+        else:
+            assert i.depends_on is None
+
+
+def test_dev_alone_depends_on_nothing_planned(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    # The dev target builds its runtime stage itself; only a planned image is a dependency.
+    p = _plan(repo_loaded, repo_lock, only=["*-dev"])
+    assert p.images and all(i.variant == "dev" and i.depends_on is None for i in p.images)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 13])
+def test_shards_partition_the_images_by_build(repo_loaded: config.Loaded, repo_lock: Lock, n: int) -> None:
+    full = _plan(repo_loaded, repo_lock)
+    shards = [_plan(repo_loaded, repo_lock, shard=f"{i}/{n}") for i in range(1, n + 1)]
+    assert [s.shard for s in shards] == [f"{i}/{n}" for i in range(1, n + 1)]
+    seen: dict[str, int] = {}
+    for k, s in enumerate(shards):
+        for i in s.images:
+            assert i.id not in seen, f"{i.id} in shards {seen[i.id] + 1} and {k + 1}"
+            seen[i.id] = k
+    assert sorted(seen) == sorted(i.id for i in full.images)
+    # All images of one build (and a dev with its runtime) run on the same shard.
+    for b in full.builds:
+        assert len({seen[i] for i in b.images}) == 1, b.id
+    for i in full.images:
+        if i.depends_on:
+            assert seen[i.id] == seen[i.depends_on]
+    # Each compile is planned exactly once over all shards.
+    assert sorted(b.id for s in shards for b in s.builds) == sorted(b.id for b in full.builds)
+    if n <= len(full.builds):
+        assert all(s.images for s in shards)
+
+
+def test_shard_and_only_combine(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    only = ["3.13-*"]
+    selected = {i.id for i in _plan(repo_loaded, repo_lock, only=only).images}
+    halves = [_plan(repo_loaded, repo_lock, only=only, shard=f"{i}/2") for i in (1, 2)]
+    ids = [i.id for h in halves for i in h.images]
+    assert sorted(ids) == sorted(selected)
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0/2", "--shard 0/2: I must be between 1 and N"),
+        ("3/2", "--shard 3/2: I must be between 1 and N"),
+        ("1/0", "--shard 1/0: I must be between 1 and N"),
+        ("2", "--shard 2: expected I/N, e.g. 2/4"),
+        ("a/b", "--shard a/b: expected I/N, e.g. 2/4"),
+    ],
+)
+def test_bad_shard(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        plan.parse_shard(text)
+    assert str(info.value) == message
+
+
+def test_only_filters(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    p = _plan(repo_loaded, repo_lock, only=["3.13-*-bookworm-*", "3.14-deadsnakes-noble-runtime"])
+    assert [i.id for i in p.images] == [
+        "3.13-python-build-bookworm-dev",
+        "3.13-python-build-bookworm-runtime",
+        "3.13-source-bookworm-dev",
+        "3.13-source-bookworm-runtime",
+        "3.14-deadsnakes-noble-runtime",
+    ]
+    assert [b.id for b in p.builds] == ["bookworm/python-3.13-python-build", "bookworm/python-3.13-source"]
+    with pytest.raises(UsageError, match="matches no cell"):
+        _plan(repo_loaded, repo_lock, only=["3.13-*-sid-*"])
+
+
+def test_profile(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    assert _plan(repo_loaded, repo_lock, profile="fast").profile == "fast"
+    with pytest.raises(ConfigError, match=r'unknown profile "turbo"; use one of: release, fast$'):
+        _plan(repo_loaded, repo_lock, profile="turbo")
+
+
+def test_plan_command(capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = str(REPO / "images.yaml")
+    code, out, _ = run_cli(["plan", "--config", cfg, "--json", "--only", "3.12-*", "--shard", "2/3"], capsys)
+    assert code == 0
+    p = _from_json(out)
+    assert p.shard == "2/3"
+    assert p.images and all(i.python == "3.12" for i in p.images)
+    code, out, _ = run_cli(["plan", "--config", cfg], capsys)
+    assert code == 0
+    assert out.splitlines()[-1] == "24 images, 10 CPython builds, profile release, shard 1/1"
+    code, _, err = run_cli(["plan", "--config", cfg, "--shard", "5/4"], capsys)
+    assert code == 2
+    assert err.splitlines()[-1] == "error: --shard 5/4: I must be between 1 and N"

@@ -1,0 +1,198 @@
+"""End-to-end fixtures: a real dockerd + BuildKit, the local registry and the local mirrors.
+
+The host is made by scripts/provision-host.sh (`make provision`). Nothing here is faked:
+images are built by BuildKit, run in containers and pushed to the registry on 127.0.0.1:5000.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.registry import Registry
+
+REPO = Path(__file__).resolve().parents[2]
+E2E_CONFIG = REPO / "tests" / "e2e" / "images.yaml"
+MIRROR_DIR = Path(os.environ.get("ORCH_MIRROR_DIR", "/srv/orchestrator-mirror"))
+MIRROR_URL = "http://127.0.0.1:8700"
+APT_DIR = MIRROR_DIR / "apt-e2e"
+APT_LIST = f"deb [trusted=yes] {MIRROR_URL}/apt-e2e ./"
+REGISTRY = "127.0.0.1:5000"
+DISTROS = ("bookworm", "trixie")
+
+
+@dataclass
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    report: dict[str, Any]
+
+    def cells(self) -> dict[str, dict[str, Any]]:
+        return {c["id"]: c for c in self.report.get("cells", [])}
+
+    def explain(self) -> str:
+        return f"exit {self.rc}\nstdout:\n{self.stdout[-4000:]}\nstderr:\n{self.stderr[-6000:]}"
+
+
+def orch(*args: str, config: Path, report: Path | None = None, env: dict[str, str] | None = None,
+         timeout: float = 5400) -> Result:
+    """Run `python -m orchestrator` as a user would; returns exit code, output and report."""
+    argv = [sys.executable, "-m", "orchestrator", *args, "--config", str(config)]
+    if report is not None:
+        argv += ["--report", str(report)]
+    start = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env={**os.environ, "ORCH_LOG_FORMAT": "console", **(env or {})},
+                          check=False)
+    data = json.loads(report.read_text()) if report is not None and report.exists() else {}
+    return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start, data)
+
+
+def registry() -> Registry:
+    return Registry(REGISTRY, attempts=2, backoff=0.2)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def host() -> None:
+    problems = []
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        problems.append("no Docker engine answers")
+    if not _answers(f"http://{REGISTRY}/v2/"):
+        problems.append(f"no registry on {REGISTRY}")
+    if not _answers(f"{MIRROR_URL}/ftp/python/"):
+        problems.append(f"no CPython mirror on {MIRROR_URL}")
+    if problems:
+        pytest.fail("; ".join(problems) + ": run `make provision` (scripts/provision-host.sh)")
+
+
+def write_apt_repo(debs: list[Path]) -> None:
+    """A flat, trusted apt repository at {MIRROR_URL}/apt-e2e (the e2e bases list it)."""
+    APT_DIR.mkdir(parents=True, exist_ok=True)
+    for old in APT_DIR.glob("*.deb"):
+        old.unlink()
+    stanzas = []
+    for deb in debs:
+        target = APT_DIR / deb.name
+        target.write_bytes(deb.read_bytes())
+        fields = subprocess.run(["dpkg-deb", "-f", str(target)], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        data = target.read_bytes()
+        stanzas.append(f"{fields}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
+                       f"SHA256: {hashlib.sha256(data).hexdigest()}\n")
+    packages = "\n".join(stanzas).encode()
+    (APT_DIR / "Packages").write_bytes(packages)
+    (APT_DIR / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+    lines = ["Origin: orchestrator-e2e", "Label: orchestrator-e2e", "Suite: e2e", "SHA256:"]
+    for name in ("Packages", "Packages.gz"):
+        blob = (APT_DIR / name).read_bytes()
+        lines.append(f" {hashlib.sha256(blob).hexdigest()} {len(blob)} {name}")
+    (APT_DIR / "Release").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="session")
+def e2e_bases(host: None) -> dict[str, str]:
+    """Base images = the provisioned slim bases + one apt source for simulated security fixes.
+
+    Built once per machine (skipped when the registry has them), so their digests, and
+    with them the BuildKit cache of every CPython compile, stay stable across test runs.
+    """
+    if not (APT_DIR / "Release").exists():
+        write_apt_repo([])
+    refs = {}
+    reg = registry()
+    for distro in DISTROS:
+        ref = f"{REGISTRY}/e2e/debian:{distro}-slim"
+        if reg.digest("e2e/debian", f"{distro}-slim") is None:
+            dockerfile = (f"FROM {REGISTRY}/debian:{distro}-slim\n"
+                          f"RUN echo '{APT_LIST}' > /etc/apt/sources.list.d/e2e-security.list\n")
+            subprocess.run(["docker", "buildx", "build", "--network", "host", "--load", "-t", ref,
+                            "-"], input=dockerfile, text=True, check=True, capture_output=True)
+            subprocess.run(["docker", "push", ref], check=True, capture_output=True)
+        refs[distro] = ref
+    return refs
+
+
+def make_config(dest: Path, repository: str, **replace: str) -> Path:
+    """A copy of tests/e2e/images.yaml using the e2e bases and its own repository."""
+    text = E2E_CONFIG.read_text()
+    text = text.replace("repository: org/python", f"repository: {repository}")
+    text = text.replace("image: debian:", "image: e2e/debian:")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "images.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_id() -> str:
+    return time.strftime("%Y%m%d%H%M%S")
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory, e2e_bases: dict[str, str],
+              session_id: str) -> Path:
+    ws = tmp_path_factory.mktemp("e2e")
+    config = make_config(ws, f"e2e-{session_id}/python")
+    for step in (("lock",), ("render",)):
+        res = orch(*step, config=config)
+        assert res.rc == 0, res.explain()
+    return config
+
+
+@pytest.fixture(scope="session")
+def release(workspace: Path) -> Result:
+    """The first release of the e2e matrix into a fresh repository."""
+    return orch("release", config=workspace, report=workspace.parent / "release.json")
+
+
+class Server:
+    """A static HTTP server on 127.0.0.1 (random port), for a private copy of a mirror."""
+
+    def __init__(self, root: Path) -> None:
+        handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(root))  # noqa: E731
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[type[Server]]:
+    yield Server

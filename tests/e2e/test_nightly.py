@@ -1,0 +1,237 @@
+"""Issue: nightly security rebuilds and safe publishing (runs after test_release's release)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import REGISTRY, REPO, Result, orch, registry, write_apt_repo
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def _repo(config: Path) -> str:
+    return str(yaml.safe_load(config.read_text())["publish"]["repository"])
+
+
+def _tag_digests(config: Path) -> dict[str, str | None]:
+    reg, repo = registry(), _repo(config)
+    return {t: reg.digest(repo, t) for t in reg.tags(repo)}
+
+
+def _sibling(config: Path, dest: Path, **replace: str) -> Path:
+    """Same lock, generated files and work dir as ``config``, with images.yaml edited."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(config.with_suffix(".lock"), dest / "images.lock")
+    shutil.copytree(config.parent / "generated", dest / "generated", dirs_exist_ok=True)
+    text = config.read_text()
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    (dest / "images.yaml").write_text(text)
+    return dest / "images.yaml"
+
+
+@pytest.fixture(scope="module")
+def noop_nightly(release: Result, workspace: Path) -> tuple[Result, dict[str, str | None]]:
+    assert release.rc == 0, release.explain()
+    before = _tag_digests(workspace)
+    res = orch("nightly", config=workspace, report=workspace.parent / "nightly-noop.json")
+    return res, before
+
+
+def test_nightly_with_no_upstream_change_moves_no_tag(
+    noop_nightly: tuple[Result, dict[str, str | None]], workspace: Path, release: Result,
+) -> None:
+    res, before = noop_nightly
+    assert res.rc == 0, res.explain()
+    for cid, cell in res.cells().items():
+        assert cell["status"] == "unchanged", (cid, cell["message"])
+        assert cell["tags_moved"] == [], cid
+    assert res.report["compiles"] == []
+    assert _tag_digests(workspace) == before
+    print(f"\nnightly no-op: {res.seconds:.0f}s vs first release {release.seconds:.0f}s "
+          f"({100 * res.seconds / release.seconds:.0f}%)")
+
+
+def _netbase_deb(image: str, dest: Path) -> tuple[Path, str]:
+    """A newer netbase (same files, version +e2e1): a 'security update' served locally."""
+    versions = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", image, "dpkg-query", "-W", "-f",
+         "${Version}", "netbase"], capture_output=True, text=True, check=True).stdout.strip()
+    new_version = f"{versions}+e2e1"
+    root = dest / "netbase"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "etc").mkdir()
+    for name in ("protocols", "services", "rpc", "ethertypes"):
+        out = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "cat",
+                              f"/etc/{name}"], capture_output=True, check=False)
+        if out.returncode == 0:
+            (root / "etc" / name).write_bytes(out.stdout)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: netbase\nVersion: {new_version}\nArchitecture: all\n"
+        "Maintainer: e2e <e2e@localhost>\nDescription: netbase, e2e security update\n")
+    deb = dest / f"netbase_{new_version}_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb, new_version
+
+
+def test_security_update_rebuilds_without_compiling_and_failed_cells_keep_tags(
+    noop_nightly: tuple[Result, dict[str, str | None]], workspace: Path, release: Result,
+    tmp_path: Path,
+) -> None:
+    """A newer package appears in the distro archive: the nightly picks it up.
+
+    The dev images are forced to fail their smoke test (a 1 MB size budget): their tags must
+    stay where they were while the runtime images publish. A second nightly with the normal
+    budget then publishes the dev images.
+    """
+    assert release.rc == 0, release.explain()
+    repo, reg = _repo(workspace), registry()
+    before = _tag_digests(workspace)
+    cells0 = release.cells()
+    runtime_ref = f"{REGISTRY}/{repo}@{cells0['3.13-source-bookworm-runtime']['digest']}"
+    deb, new_version = _netbase_deb(runtime_ref, tmp_path)
+    failing = _sibling(workspace, tmp_path / "failing",
+                       **{"dev: {size_budget_mb: 600}": "dev: {size_budget_mb: 1}"})
+    shutil.copytree(workspace.parent / ".orchestrator", tmp_path / "failing" / ".orchestrator",
+                    dirs_exist_ok=True)
+    try:
+        write_apt_repo([deb])
+        res = orch("nightly", config=failing, report=tmp_path / "nightly-sec.json")
+        assert res.rc == 1, res.explain()
+        after = _tag_digests(workspace)
+        for cid, cell in res.cells().items():
+            old = cells0[cid]
+            if cid.endswith("-dev"):
+                assert cell["status"] == "failed" and cell["phase"] == "test", cid
+                assert "size-budget" in cell["message"], cid
+                assert cell["tags_moved"] == []
+            else:
+                assert cell["status"] == "ok", (cid, cell["message"])
+                assert cell["publish"] == "updated"
+                assert any(c.startswith("netbase ") and c.endswith(f"-> {new_version}")
+                           for c in cell["package_changes"]), cell["package_changes"]
+                assert cell["digest"] != old["digest"]
+                # the CPython tree layer kept its digest: only the apt layers changed
+                old_layers = reg.layer_digests(repo, old["digest"])
+                new_layers = reg.layer_digests(repo, cell["digest"])
+                assert old_layers[-1] == new_layers[-1], "python tree layer changed"
+                assert old_layers[0] == new_layers[0], "base layer changed"
+                assert old_layers[1] != new_layers[1], "security layer did not change"
+        assert res.report["compiles"] == []
+        for tag, digest in after.items():
+            owner = next((c for c, cell in cells0.items()
+                          if cell["digest"] == before.get(tag)), None)
+            if owner and owner.endswith("-dev"):
+                assert digest == before[tag], f"{tag} moved although its cell failed"
+            elif tag in before:
+                assert digest != before[tag] or tag.endswith(cells0[owner or ""].get(
+                    "immutable_tag", "")), tag
+
+        res2 = orch("nightly", config=workspace, report=tmp_path / "nightly-sec2.json")
+        assert res2.rc == 0, res2.explain()
+        for cid, cell in res2.cells().items():
+            if cid.endswith("-dev"):
+                assert cell["publish"] == "updated", (cid, cell)
+                assert any(c.startswith("netbase ") for c in cell["package_changes"])
+            else:
+                assert cell["status"] == "unchanged", (cid, cell["message"])
+        assert res2.report["compiles"] == []
+    finally:
+        write_apt_repo([])
+
+
+def _tested_ids(config: Path) -> set[str]:
+    state = config.parent / ".orchestrator" / "state"
+    return {json.loads(p.read_text())["tested_image_id"] for p in state.glob("*.json")}
+
+
+def test_registry_outage_mid_push_leaves_no_untested_tag_and_rerun_completes(
+    release: Result, workspace: Path, tmp_path: Path, session_id: str,
+) -> None:
+    assert release.rc == 0, release.explain()
+    config = _sibling(workspace, tmp_path / "outage", **{
+        f"repository: e2e-{session_id}/python": f"repository: e2e-{session_id}/outage"})
+    only = ["--only", "3.13-source-*"]
+    for step in ("build", "test"):
+        res = orch(step, *only, config=config, report=tmp_path / f"{step}.json")
+        assert res.rc == 0, res.explain()
+    tested = _tested_ids(config)
+    repo, reg = _repo(config), registry()
+    services = REPO / "scripts" / "host-services.sh"
+    argv = ["python", "-m", "orchestrator", "push", *only, "--config", str(config)]
+    import sys
+
+    argv[0] = sys.executable
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not reg.tags(repo):
+            time.sleep(0.2)
+        subprocess.run(["bash", str(services), "stop", "registry"], check=True,
+                       capture_output=True)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        subprocess.run(["bash", str(services), "start", "registry"], check=True,
+                       capture_output=True)
+    assert proc.returncode != 0, (out, err)
+    assert "127.0.0.1:5000" in err + out
+
+    def config_digests() -> dict[str, str]:
+        out = {}
+        for tag in reg.tags(repo):
+            found = reg.manifest(repo, tag)
+            assert found is not None
+            out[tag] = json.loads(found[0])["config"]["digest"]
+        return out
+
+    partial = config_digests()
+    assert set(partial.values()) <= tested, "a tag points at an image that was not tested"
+    res = orch("push", *only, config=config, report=tmp_path / "push2.json")
+    assert res.rc == 0, res.explain()
+    final = config_digests()
+    assert set(final.values()) <= tested
+    assert len(final) == sum(len(c["tags_moved"]) for c in res.cells().values()) + len(partial) - \
+        sum(1 for t in partial if t in {x for c in res.cells().values() for x in c["tags_moved"]})
+    for cell in res.cells().values():
+        assert cell["status"] == "ok", cell
+
+
+def test_registry_requiring_login_gives_a_clear_error(
+    release: Result, workspace: Path, tmp_path: Path,
+) -> None:
+    bcrypt = pytest.importorskip("bcrypt")
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("ci:" + bcrypt.hashpw(b"secret", bcrypt.gensalt()).decode() + "\n")
+    reg_cfg = tmp_path / "registry.yml"
+    reg_cfg.write_text(yaml.safe_dump({
+        "version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}},
+        "http": {"addr": "127.0.0.1:5001"},
+        "auth": {"htpasswd": {"realm": "e2e", "path": str(htpasswd)}},
+    }))
+    server = subprocess.Popen(["docker-registry", "serve", str(reg_cfg)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        config = _sibling(workspace, tmp_path / "auth",
+                          **{"registry: 127.0.0.1:5000": "registry: 127.0.0.1:5001"})
+        shutil.copytree(workspace.parent / ".orchestrator", tmp_path / "auth" / ".orchestrator",
+                        dirs_exist_ok=True)
+        res = orch("push", "--only", "3.13-source-bookworm-runtime", config=config,
+                   env={"DOCKER_CONFIG": str(tmp_path / "no-docker-config")})
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert res.rc == 4, res.explain()
+    assert "Traceback" not in res.stderr
+    assert "registry 127.0.0.1:5001 refused" in res.stderr
+    assert "docker login 127.0.0.1:5001" in res.stderr

@@ -1,0 +1,170 @@
+"""Issue: real BuildKit builds, end to end: build, smoke-test, push to a real registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator import config as config_mod
+from orchestrator import lock as lock_mod
+from orchestrator import plan as plan_mod
+from orchestrator import smoke
+from orchestrator.engine import Engine
+from tests.e2e.conftest import MIRROR_DIR, Result, Server, make_config, orch, registry
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def _plan(config: Path) -> plan_mod.Plan:
+    import datetime as dt
+
+    loaded = config_mod.load(config, dt.date.today())
+    return plan_mod.build(loaded, lock_mod.read(loaded), today=dt.date.today())
+
+
+def _repo(config: Path) -> str:
+    return str(yaml.safe_load(config.read_text())["publish"]["repository"])
+
+
+def test_release_builds_tests_and_publishes_every_cell(release: Result, workspace: Path) -> None:
+    assert release.rc == 0, release.explain()
+    cells = release.cells()
+    expected = {i.id for i in _plan(workspace).images}
+    assert set(cells) == expected and len(expected) == 8
+    for cid, cell in cells.items():
+        assert cell["status"] == "ok", (cid, cell["message"])
+        assert cell["publish"] == "new", cid
+        assert cell["digest"].startswith("sha256:"), cid
+        checks = {c["check"]: c["ok"] for c in cell["checks"]}
+        assert checks and all(checks.values()), (cid, checks)
+        assert "python-version" in checks and "stdlib-imports" in checks and "tls-verify" in checks
+    # the dev/runtime promise was checked for every runtime image
+    for cid, cell in cells.items():
+        names = {c["check"] for c in cell["checks"]}
+        if cid.endswith("-runtime"):
+            assert "dev-venv-runs-in-runtime" in names, cid
+            assert {"no-compilers", "runs-as-non-root", "python-tree-read-only"} <= names
+        else:
+            assert "dev-c-extension-wheel" in names, cid
+
+
+def test_registry_holds_every_tag_at_the_reported_digest(release: Result, workspace: Path) -> None:
+    assert release.rc == 0, release.explain()
+    reg, repo = registry(), _repo(workspace)
+    cells = release.cells()
+    wanted = set()
+    for img in _plan(workspace).images:
+        digest = cells[img.id]["digest"]
+        for tag in (*img.tags, cells[img.id]["immutable_tag"]):
+            wanted.add(tag)
+            assert reg.digest(repo, tag) == digest, (img.id, tag)
+    assert set(reg.tags(repo)) == wanted
+    # spot-check the tag family the README promises
+    assert {"3.13-runtime", "3.13-dev", "3.13-runtime-trixie", "3.13.15-runtime-bookworm",
+            "3.11-runtime", "3.11-runtime-bookworm-pybuild"} <= wanted
+
+
+def test_dev_shares_all_runtime_layers(release: Result, workspace: Path) -> None:
+    assert release.rc == 0, release.explain()
+    reg, repo = registry(), _repo(workspace)
+    cells = release.cells()
+    for cid in cells:
+        if not cid.endswith("-runtime"):
+            continue
+        runtime = reg.layer_digests(repo, cells[cid]["digest"])
+        dev = reg.layer_digests(repo, cells[cid.replace("-runtime", "-dev")]["digest"])
+        assert runtime and dev[: len(runtime)] == runtime, cid
+        assert len(dev) > len(runtime)
+
+
+def test_each_cpython_is_compiled_at_most_once(release: Result, workspace: Path) -> None:
+    """Counted from BuildKit's own log: a python-* stage whose configure/python-build step
+    ran (DONE) rather than being CACHED. Across the run no build may appear twice."""
+    assert release.rc == 0, release.explain()
+    per_cell = [c for cell in release.cells().values() for c in cell["compiled"]]
+    assert len(per_cell) == len(set(per_cell)), per_cell
+    builds = {b.id for b in _plan(workspace).builds}
+    assert set(per_cell) <= builds
+    assert sorted(release.report["compiles"]) == sorted(per_cell)
+
+
+def test_images_carry_labels_and_locked_version(release: Result, workspace: Path) -> None:
+    assert release.rc == 0, release.explain()
+    reg, repo = registry(), _repo(workspace)
+    lock = yaml.safe_load((workspace.parent / "images.lock").read_text())
+    for img in _plan(workspace).images:
+        cfg = reg.image_config(repo, release.cells()[img.id]["digest"])
+        assert cfg is not None
+        labels = cfg["config"]["Labels"]
+        assert labels["org.opencontainers.image.version"] == lock["pythons"][img.python]["version"]
+        assert labels["org.opencontainers.image.base.digest"] == lock["bases"][img.distro]["digest"]
+        assert labels["org.org.base-image.fingerprint"].startswith("sha256:")
+        assert "libssl" in labels["org.org.base-image.packages"]
+        for key in ("source", "revision", "created", "base.name"):
+            assert labels[f"org.opencontainers.image.{key}"], key
+        assert cfg["config"]["User"] == "10001:10001"
+
+
+def test_smoke_test_catches_a_compiler_put_into_runtime(release: Result, workspace: Path,
+                                                        tmp_path: Path) -> None:
+    """Put gcc into a runtime image by hand: the no-compilers check must fail and say so."""
+    assert release.rc == 0, release.explain()
+    img = next(i for i in _plan(workspace).images if i.id == "3.13-source-bookworm-runtime")
+    digest = release.cells()[img.id]["digest"]
+    tainted = "orchestrator-e2e/tainted-runtime:latest"
+    dockerfile = (f"FROM 127.0.0.1:5000/{_repo(workspace)}@{digest}\nUSER root\n"
+                  "RUN printf '#!/bin/sh\\necho fake gcc\\n' > /usr/local/bin/gcc "
+                  "&& chmod +x /usr/local/bin/gcc\nUSER 10001:10001\n")
+    subprocess.run(["docker", "buildx", "build", "--network", "host", "--load", "-t", tainted, "-"],
+                   input=dockerfile, text=True, check=True, capture_output=True)
+    engine = Engine()
+    try:
+        results = smoke.run_checks(engine, tainted, img, uid=10001, prefix="/opt/org/python/3.13",
+                                   tls_url="https://pypi.org/simple")
+    finally:
+        engine.remove(tainted)
+    failed = {r.check: r for r in results if not r.ok}
+    assert set(failed) == {"no-compilers"}, {k: v.output for k, v in failed.items()}
+    text = failed["no-compilers"].describe()
+    assert text.startswith("3.13-source-bookworm-runtime: check no-compilers failed")
+    assert "/usr/local/bin/gcc" in text
+
+
+def test_broken_tarball_checksum_fails_clearly_and_pushes_nothing(
+    e2e_bases: dict[str, str], tmp_path: Path, session_id: str,
+) -> None:
+    """The mirror starts serving different bytes than images.lock pinned: no image, no tag."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(MIRROR_DIR / "ftp" / "python" / "3.13.5", mirror / "ftp" / "python" / "3.13.5")
+    shutil.copytree(MIRROR_DIR / "ftp" / "python" / "keys", mirror / "ftp" / "python" / "keys")
+    repo = f"e2e-{session_id}/broken"
+    with Server(mirror) as server:
+        config = make_config(
+            tmp_path / "ws", repo,
+            **{"http://127.0.0.1:8700/ftp/python/": f"{server.url}/ftp/python/",
+               '- version: "3.13"  ': '- version: "3.13.5"  ',
+               '  - version: "3.11"': '  - version: "3.11.2"'})
+        # 3.11 is not in this private mirror: drop it from the matrix before locking
+        text = config.read_text().replace('  - version: "3.11.2"', "").replace(
+            '  - {python: "3.11", method: source}\n', "")
+        config.write_text(text)
+        assert orch("lock", config=config).rc == 0
+        tarball = mirror / "ftp" / "python" / "3.13.5" / "Python-3.13.5.tar.xz"
+        tarball.write_bytes(tarball.read_bytes()[:-4096] + b"\0" * 4096)  # same size, other bytes
+        res = orch("release", "--only", "3.13-source-bookworm-*", config=config,
+                   report=tmp_path / "report.json")
+    assert res.rc == 1, res.explain()
+    cells = res.cells()
+    assert cells["3.13-source-bookworm-runtime"]["status"] == "failed"
+    assert cells["3.13-source-bookworm-runtime"]["phase"] == "build"
+    assert "does not match the sha256 pinned in images.lock" in cells[
+        "3.13-source-bookworm-runtime"]["message"]
+    assert cells["3.13-source-bookworm-dev"]["status"] == "aborted"
+    assert registry().tags(repo) == []
+    summary = json.dumps(res.report)
+    assert "Python-3.13.5.tar.xz" in summary or "python-3.13-source" in summary

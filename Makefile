@@ -19,6 +19,7 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 	$(PY) -m mypy
 	$(PY) -m orchestrator validate
 	$(PY) -m orchestrator render --check
+	.venv/bin/hadolint generated/*/Dockerfile
 
 typecheck:
 	$(PY) -m mypy

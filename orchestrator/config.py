@@ -153,8 +153,8 @@ class Build(_Model):
 
 class User(_Model):
     name: str = Field("app", pattern=_NAME_RE)
-    uid: int = Field(10001, ge=1, description="Must not be 0: runtime images run as non-root")
-    gid: int = Field(10001, ge=1)
+    uid: int = Field(10001, ge=0, description="Must not be 0: runtime images run as non-root")
+    gid: int = Field(10001, ge=0)
     home: str = "/home/app"
 
 

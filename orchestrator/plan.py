@@ -12,7 +12,7 @@ from orchestrator.config import Loaded
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
-from orchestrator.render import bake_target, profile_of
+from orchestrator.render import bake_target, image_version, profile_of
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def build(
     images = []
     builds: dict[str, list[str]] = {}
     for c in cells:
-        version = lock.python(c.minor).version
+        version = image_version(lock, c)
         moving, immutable = matrix.tags_for(config, c, version, today, all_cells)
         bid = f"{c.distro}/python-{c.stage_suffix}" if c.compiles else None
         if bid:

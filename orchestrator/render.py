@@ -6,6 +6,7 @@ network, the engine or the clock.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ import jinja2
 
 from orchestrator import matrix
 from orchestrator.config import ImagesConfig, Loaded, Profile
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, UsageError
 from orchestrator.lock import Lock, check_against
 from orchestrator.matrix import Cell
 
@@ -95,6 +96,7 @@ def bake_target(cell: Cell) -> str:
     return cell.id.replace(".", "_")
 
 
+@functools.cache
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(STAGES_DIR)),
@@ -121,8 +123,8 @@ def profile_of(config: ImagesConfig, name: str | None) -> Profile:
     try:
         return config.profiles[name]
     except KeyError:
-        raise ConfigError("images.yaml", "profiles", f'unknown profile "{name}"',
-                          f"use one of: {', '.join(config.profiles)}") from None
+        raise UsageError(f'--profile {name}: no such profile in images.yaml (profiles:); '
+                         f"use one of: {', '.join(config.profiles)}") from None
 
 
 def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list[BuildUnit]:
@@ -149,8 +151,9 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
     return list(seen.values())
 
 
-def _image_version(lock: Lock, cell: Cell) -> str:
-    return lock.python(cell.minor).version
+def image_version(lock: Lock, cell: Cell) -> str:
+    """The CPython version an image carries: the locked patch; the PPA's own (X.Y) for deadsnakes."""
+    return lock.python(cell.minor).version if cell.compiles else cell.minor
 
 
 def image_path(config: ImagesConfig, minor: str) -> str:
@@ -173,7 +176,7 @@ def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> st
     mine = [c for c in cells if c.distro == distro]
     images: dict[tuple[str, str], ImageSpec] = {}
     for c in mine:
-        spec = ImageSpec(c, _image_version(lock, c), prefix_for(config, c.minor),
+        spec = ImageSpec(c, image_version(lock, c), prefix_for(config, c.minor),
                          image_path(config, c.minor))
         images.setdefault((c.stage_suffix, c.variant), spec)
     # dev images build FROM their runtime stage, so a dev cell implies the runtime stage.
@@ -224,7 +227,7 @@ def bake(loaded: Loaded, lock: Lock, cells: list[Cell]) -> dict[str, Any]:
     groups: dict[str, list[str]] = {"default": []}
     ns = label_namespace(config)
     for c in cells:
-        version = _image_version(lock, c)
+        version = image_version(lock, c)
         moving, _ = matrix.tags_for(config, c, version, _NO_DATE, cells)
         repo = f"{config.publish.registry}/{config.publish.repository}"
         labels = common_labels(config, lock, c.distro)

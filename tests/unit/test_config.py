@@ -204,8 +204,8 @@ CASES = [
     Case(
         "root-runtime-user-by-uid",
         "uid: 10001,", "uid: 0,",
-        lambda f, t: f"{f}:{line_of(t, 'runtime_user:')}: runtime_user.uid: Input should be "
-                     "greater than or equal to 1; see images.schema.json for the expected shape",
+        lambda f, t: f"{f}:{line_of(t, 'runtime_user:')}: runtime_user: the runtime user must "
+                     "not be root; use a uid >= 1000",
     ),
     Case(
         "ca-certificate-missing",

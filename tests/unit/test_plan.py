@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from orchestrator import config, matrix, plan
-from orchestrator.errors import ConfigError, UsageError
+from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.plan import Plan, PlannedBuild, PlannedImage
 from tests.unit.helpers import REPO, TODAY, run_cli
@@ -171,7 +171,8 @@ def test_only_filters(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
 
 def test_profile(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
     assert _plan(repo_loaded, repo_lock, profile="fast").profile == "fast"
-    with pytest.raises(ConfigError, match=r'unknown profile "turbo"; use one of: release, fast$'):
+    with pytest.raises(UsageError, match=r"--profile turbo: no such profile in images.yaml "
+                       r"\(profiles:\); use one of: release, fast$"):
         _plan(repo_loaded, repo_lock, profile="turbo")
 
 

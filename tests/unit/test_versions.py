@@ -347,7 +347,7 @@ def test_add_python_writes_yaml_lock_generated_and_prints_the_plan_diff(
             f"({sha(tarball('Python-3.15.0.tar.xz'))[:12]})") in lines
     assert "    signature  none (Python 3.15 releases are signed with Sigstore only, no .asc)" in lines
     assert "+  - version: \"3.15\"" in lines  # the images.yaml diff
-    assert "plan: +8 image(s), -0 image(s); moving tags +18, -0" in lines
+    assert "plan: +8 image(s), -0 image(s); moving tags +16, -0" in lines
     assert ("+ 3.15-source-bookworm-runtime 3.15.0 3.15-runtime, 3.15-runtime-bookworm, "
             "3.15.0-runtime-bookworm, 3.15.0-runtime-bookworm-<date>") in [" ".join(x.split()) for x in lines]
     assert any(line.startswith("  + 3.15-deadsnakes-noble-dev ") for line in lines)
@@ -409,7 +409,7 @@ def test_retire_python_output_and_lock(
     lock = Lock.from_dict(yaml.safe_load((root / "images.lock").read_text()))
     assert sorted(lock.pythons) == ["3.12", "3.14"] and lock.pyenv is None
     assert lock.deadsnakes is not None  # noble still uses deadsnakes for 3.14
-    assert "plan: +0 image(s), -10 image(s); moving tags +0, -22" in out
+    assert "plan: +0 image(s), -10 image(s); moving tags +0, -20" in out
     assert ("  - 3.13-python-build-bookworm-runtime  3.13.13  3.13-runtime-bookworm-pybuild, "
             "3.13.13-runtime-bookworm-pybuild, 3.13.13-runtime-bookworm-pybuild-<date>") in out
     assert out.rstrip().endswith(

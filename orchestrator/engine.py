@@ -150,8 +150,8 @@ class Engine:
                     context, file=dockerfile, target=target, tags=tags, build_args=args,
                     labels=labels, network=network, load=True, progress="plain",
                     builder=self.builder, metadata_file=meta, stream_logs=True,
-                    cache_from=cache_from[0] if len(cache_from) == 1 else None,
-                    cache_to=cache_to[0] if cache_to else None,
+                    cache_from=[_cache_spec(c) for c in cache_from] or None,
+                    cache_to=_cache_spec(cache_to[0]) if cache_to else None,
                 )
                 for raw in stream:
                     line = str(raw).rstrip("\n")
@@ -166,7 +166,10 @@ class Engine:
         image_id = ""
         if meta.exists():
             data = json.loads(meta.read_text())
-            image_id = str(data.get("containerimage.config.digest", ""))
+            # The config digest is the image id; with the containerd image store only the
+            # manifest digest may be reported, which the engine also resolves.
+            image_id = str(data.get("containerimage.config.digest")
+                           or data.get("containerimage.digest", ""))
         if not image_id:
             raise BuildFailed("BuildKit reported no image (metadata file empty)", log_path)
         return BuildOutcome(image_id, seconds, tuple(blog.compiled_stages()),
@@ -297,6 +300,11 @@ class BuildFailed(EngineError):
     def __init__(self, summary: str, log_path: Path) -> None:
         super().__init__(f"build failed (log: {log_path}):\n{summary}")
         self.summary, self.log_path = summary, log_path
+
+
+def _cache_spec(text: str) -> dict[str, str]:
+    """'type=registry,ref=r/cache,mode=max' -> the dict python-on-whales expects."""
+    return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
 
 
 def _tail(path: Path, n: int = 15) -> str:

@@ -36,8 +36,12 @@ test-e2e: ## integration + e2e only: real dockerd, BuildKit, registry (after `ma
 provision: ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror)
 	bash scripts/provision-host.sh
 
-demo: install provision ## the main job on the built-in local default: lock, build, test, push
-	$(PY) -m orchestrator release --config tests/e2e/images.yaml --profile fast
+E2E := tests/e2e/images.yaml
+
+demo: install provision ## the main job on the built-in local default: lock, render, build, test, push
+	$(PY) -m orchestrator lock --config $(E2E)
+	$(PY) -m orchestrator render --config $(E2E)
+	$(PY) -m orchestrator release --config $(E2E)
 
 bench: ## benchmarks (size, start-up, speed, rebuild cost, overhead) -> bench/results.json
 	$(PY) bench/run.py

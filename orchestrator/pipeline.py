@@ -261,6 +261,9 @@ def do_test(run: Run) -> None:
         res = run.report.cell(img.id)
         if res.status in (Status.FAILED, Status.ABORTED):
             continue
+        if img.depends_on and run.report.cell(img.depends_on).status is Status.FAILED:
+            res.abort(f"its runtime image {img.depends_on} failed; dev is published only with it")
+            continue
         st = run.load_state(img.id)
         ref = candidate_ref(img.id)
         if not st.image_id or not run.engine.exists(ref) or run.engine.inspect(ref).id != st.image_id:

@@ -1,4 +1,5 @@
-"""Issue: nightly security rebuilds and safe publishing (runs after test_release's release)."""
+"""Issue: nightly security rebuilds and safe publishing. Runs after test_release.py (file order):
+it moves tags that test_release.py asserts on."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ demo: install provision ## the main job on the built-in local default: lock, ren
 	$(PY) -m orchestrator release --config $(E2E)
 
 bench: ## benchmarks (size, start-up, speed, rebuild cost, overhead) -> bench/results.json
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .orchestrator .pytest_cache .mypy_cache .ruff_cache

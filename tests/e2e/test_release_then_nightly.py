@@ -69,12 +69,21 @@ def test_nightly_with_no_upstream_change_moves_no_tag(
           f"({100 * res.seconds / release.seconds:.0f}%)")
 
 
-def _netbase_deb(image: str, dest: Path) -> tuple[Path, str]:
-    """A newer netbase (same files, version +e2e1): a 'security update' served locally."""
-    versions = subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", image, "dpkg-query", "-W", "-f",
-         "${Version}", "netbase"], capture_output=True, text=True, check=True).stdout.strip()
-    new_version = f"{versions}+e2e1"
+def _netbase_deb(images: list[str], dest: Path) -> tuple[Path, str]:
+    """A newer netbase than any of ``images`` has (same files, version +e2e1): a 'security
+    update' served by the local archive that every e2e base lists."""
+    def installed(image: str) -> str:
+        return subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", image, "dpkg-query", "-W", "-f",
+             "${Version}", "netbase"], capture_output=True, text=True, check=True).stdout.strip()
+
+    versions = [installed(i) for i in images]
+    newest = versions[0]
+    for v in versions[1:]:
+        if subprocess.run(["dpkg", "--compare-versions", v, "gt", newest], check=False).returncode == 0:
+            newest = v
+    new_version = f"{newest}+e2e1"
+    image = images[versions.index(newest)]
     root = dest / "netbase"
     (root / "DEBIAN").mkdir(parents=True)
     (root / "etc").mkdir()
@@ -106,8 +115,9 @@ def test_security_update_rebuilds_without_compiling_and_failed_cells_keep_tags(
     repo, reg = _repo(workspace), registry()
     before = _tag_digests(workspace)
     cells0 = release.cells()
-    runtime_ref = f"{REGISTRY}/{repo}@{cells0['3.13-source-bookworm-runtime']['digest']}"
-    deb, new_version = _netbase_deb(runtime_ref, tmp_path)
+    deb, new_version = _netbase_deb(
+        [f"{REGISTRY}/{repo}@{cells0[f'3.13-source-{d}-runtime']['digest']}"
+         for d in ("bookworm", "trixie")], tmp_path)
     failing = _sibling(workspace, tmp_path / "failing",
                        **{"dev: {size_budget_mb: 600}": "dev: {size_budget_mb: 1}"})
     shutil.copytree(workspace.parent / ".orchestrator", tmp_path / "failing" / ".orchestrator",

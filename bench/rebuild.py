@@ -1,0 +1,86 @@
+"""Rebuild cost of the e2e matrix (tests/e2e/images.yaml: 8 images, 4 CPython compiles).
+
+cold        ``orchestrator build`` with nothing reusable in BuildKit's cache;
+no-op       the same command again, same inputs;
+refresh     ``orchestrator build --security-refresh <new token>`` (the nightly's change).
+
+A cold build without wiping the shared BuildKit state (other jobs use it; a separate
+builder would need the moby/buildkit image, which is not available here): the workspace's
+base images are per-run clones of 127.0.0.1:5000/debian:{bookworm,trixie}-slim with one
+extra layer holding the run id (``/etc/bench-cold-run``), pushed as
+``127.0.0.1:5000/bench-cold-<run id>/debian:*``. A new label alone is not enough: BuildKit
+keys an image source on the chain id of its layers, so a relabelled base hits the cache of
+the original (checked: it did). With a new layer every stage built on the base misses the
+cache: apt installs, CPython compiles and pip installs all run. (The CPython tarballs'
+downloads are cache hits: they do not depend on the base.) The build counts as cold only if
+it compiled every CPython build unit of the matrix.
+
+Each step is timed as the wall time of the command and carries its report's ``compiles``.
+With ``--quick``, no cold build is run: the first build of the fast workspace is used as
+"cold" and is marked as such (it is cold only if it compiled).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common import REGISTRY, log, run, run_retry
+from images import Workspace, make_workspace, orchestrator_lines, summarize_build
+
+DISTROS = ("bookworm", "trixie")
+
+
+def clone_bases(run_id: str, digests: dict[str, str]) -> str:
+    """Push clones of the provisioned bases with one new layer; returns the repository prefix."""
+    prefix = f"bench-cold-{run_id}"
+    for distro in DISTROS:
+        src = f"{REGISTRY}/debian:{distro}-slim"
+        if distro in digests:
+            src = f"{src}@{digests[distro]}"
+        dst = f"{REGISTRY}/{prefix}/debian:{distro}-slim"
+        dockerfile = f'FROM {src}\nRUN echo "{run_id}" > /etc/bench-cold-run\n'
+        log(f"rebuild: base clone {dst} (FROM {src})")
+        run(["docker", "buildx", "build", "--network", "host", "--load", "-t", dst, "-"],
+            input_text=dockerfile, timeout=600)
+        run_retry(["docker", "push", "--quiet", dst], timeout=600)
+    return prefix
+
+
+def _step(ws: Workspace, name: str, *args: str) -> dict[str, Any]:
+    code, timing, report = ws.orch("build", "-v", *args, step=name, report=True,
+                                   show=orchestrator_lines)
+    summary = summarize_build(code, timing, report)
+    if code != 0:
+        summary["error"] = f"exit {code}; see {ws.dir / 'logs' / f'{name}.log'}"
+    return summary
+
+
+def measure(work: Path, run_id: str, *, quick: bool, base_digests: dict[str, str],
+            fast_ws: Workspace | None) -> dict[str, Any]:
+    result: dict[str, Any] = {"matrix": "tests/e2e/images.yaml (all cells, default profile)"}
+    if quick:
+        if fast_ws is None:
+            raise RuntimeError("--quick rebuild needs the fast workspace")
+        ws = fast_ws
+        result["cold_method"] = ("--quick: no cold build; 'cold' is the first full-matrix build "
+                                 "of the bench workspace, which reuses BuildKit's cache")
+    else:
+        prefix = clone_bases(run_id, base_digests)
+        ws = make_workspace(work / "cold", "cold", repository=f"bench-cold-{run_id}/python",
+                            base_prefix=prefix)
+        result["cold_method"] = (f"bases cloned with one extra layer holding the run id ({prefix}/debian:*): "
+                                 "a new layer chain, so no stage can reuse BuildKit's cache; BuildKit state "
+                                 "not wiped")
+    steps: list[tuple[str, tuple[str, ...]]] = [
+        ("cold", ()), ("noop", ()), ("refresh", ("--security-refresh", f"bench-{run_id}"))]
+    for name, args in steps:
+        log(f"rebuild: {name} build of the e2e matrix")
+        result[name] = _step(ws, name, *args)
+    cold = result["cold"]["seconds"]
+    for name in ("noop", "refresh"):
+        result[name]["ratio_to_cold"] = round(result[name]["seconds"] / cold, 4) if cold else None
+    units = {cid.rsplit("-", 1)[0] for cid in result["cold"]["cells"]}  # one compile per build unit
+    result["cold"]["expected_compiles"] = len(units)
+    result["cold"]["is_cold"] = len(result["cold"]["compiles"]) == len(units)
+    return result

@@ -1,0 +1,83 @@
+"""Start-up: a fresh interpreter in a fresh, read-only, non-root container, every time.
+
+Each sample is one ``docker run --rm --read-only --user 10001 --network none`` whose shell
+reads the clock (``date +%s%N``) right before and right after ``python3 -c ...``: the
+figure is the interpreter's wall time inside the container, without the container's own
+start-up. With the root filesystem read-only (and no tmpfs), no image can write bytecode,
+so an image that ships none recompiles every module it imports, every time. Samples are
+interleaved (round i runs every image, in an order rotated by i) so that load from other
+jobs on this machine spreads over all images alike; one untimed warm-up run per image and
+command comes first (page cache). The time of the whole ``docker run`` is kept too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from typing import Any
+
+from common import loadavg, log
+from images import BenchImage
+
+UID = "10001"
+COMMANDS = {
+    "pass": "pass",
+    "imports": "import json, ssl, sqlite3, asyncio",
+}
+SCRIPT = ('t0=$(date +%s%N); python3 -c "$BENCH_CMD" || exit 97; t1=$(date +%s%N); '
+          'echo "BENCH_NS $((t1 - t0))"')
+
+
+def sample(ref: str, code: str) -> tuple[float, float]:
+    """(ms inside the container, ms for the whole docker run)."""
+    argv = ["docker", "run", "--rm", "--read-only", "--user", UID, "--network", "none",
+            "-e", f"BENCH_CMD={code}", "--entrypoint", "/bin/sh", ref, "-c", SCRIPT]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    outer = (time.perf_counter() - t0) * 1000
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH_NS "):
+            return int(line.split()[1]) / 1e6, outer
+    raise RuntimeError(f"{ref}: python3 -c {code!r} failed (exit {proc.returncode}): "
+                       f"{(proc.stderr or proc.stdout)[-800:]}")
+
+
+def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
+    subjects = [img for img in images.values() if not (img.kind == "ours" and img.variant == "dev")]
+    if not subjects:
+        raise RuntimeError("no images to measure (the build section failed?)")
+    inner: dict[str, dict[str, list[float]]] = {i.key: {c: [] for c in COMMANDS} for i in subjects}
+    outer: dict[str, dict[str, list[float]]] = {i.key: {c: [] for c in COMMANDS} for i in subjects}
+    loads = [loadavg()]
+    log(f"startup: warm-up, then {runs} interleaved rounds x {len(subjects)} images x "
+        f"{len(COMMANDS)} commands")
+    for img in subjects:
+        for code in COMMANDS.values():
+            sample(img.ref, code)
+    for r in range(runs):
+        order = subjects[r % len(subjects):] + subjects[:r % len(subjects)]
+        for img in order:
+            for name, code in COMMANDS.items():
+                i_ms, o_ms = sample(img.ref, code)
+                inner[img.key][name].append(round(i_ms, 2))
+                outer[img.key][name].append(round(o_ms, 1))
+        loads.append(loadavg())
+        log(f"startup: round {r + 1}/{runs}: " + ", ".join(
+            f"{k} {statistics.median(v['imports']):.0f} ms" for k, v in inner.items()))
+    result: dict[str, Any] = {
+        "method": "docker run --rm --read-only --user 10001 --network none; "
+                  "date +%s%N around python3 -c inside the container",
+        "runs": runs, "commands": COMMANDS, "loadavg_per_round": loads, "images": {},
+    }
+    for img in subjects:
+        result["images"][img.key] = {
+            name: {
+                "median_ms": round(statistics.median(vals), 2),
+                "min_ms": min(vals), "max_ms": max(vals),
+                "docker_run_median_ms": round(statistics.median(outer[img.key][name]), 1),
+                "samples_ms": vals,
+            }
+            for name, vals in inner[img.key].items()
+        }
+    return result

@@ -297,7 +297,7 @@ def do_test(run: Run) -> None:
 # --------------------------------------------------------------------------- push
 
 
-def do_push(run: Run, all_or_nothing: bool) -> None:
+def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
     registry = run.registry()
     registry.ping()
     ready: list[tuple[PlannedImage, CellState]] = []
@@ -339,6 +339,7 @@ def do_push(run: Run, all_or_nothing: bool) -> None:
         res.publish, res.digest = out.outcome, out.digest
         res.immutable_tag, res.package_changes = out.immutable_tag, list(out.package_changes)
         res.compressed_bytes = out.compressed_bytes
+        res.repository, res.tags = f"{run.repo_host}/{run.repo}", list(img.tags)
         pushed.append((img, out))
     if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
         for img, _ in pushed:
@@ -348,6 +349,11 @@ def do_push(run: Run, all_or_nothing: bool) -> None:
         res = run.report.cell(img.id)
         if out.outcome == "unchanged":
             res.status, res.phase, res.message = Status.UNCHANGED, "push", "content unchanged"
+            continue
+        if stage_only:
+            res.tags_moved = [out.immutable_tag]
+            res.status, res.phase = Status.OK, "staged"
+            res.message = "pushed by digest; public tags move with `orchestrator promote`"
             continue
         try:
             res.tags_moved = [out.immutable_tag, *publish.move_tags(registry, run.repo, out.digest,
@@ -411,7 +417,7 @@ def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
     if "test" in phases:
         do_test(run)
     if "push" in phases:
-        do_push(run, getattr(args, "all_or_nothing", False))
+        do_push(run, getattr(args, "all_or_nothing", False), getattr(args, "stage_only", False))
     return _finish(run, args, start)
 
 
@@ -441,6 +447,45 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     return _run_phases(args, "nightly", ["build", "test", "push"], refresh)
 
 
+@command("promote")
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Move the public tags of images staged by `--stage-only` runs (e.g. one per CI shard)."""
+    start = time.monotonic()
+    loaded = load_config(args)
+    cells: list[dict[str, Any]] = []
+    for path in args.reports:
+        try:
+            cells += json.loads(Path(path).read_text())["cells"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"{path}: not a report written by --report ({exc})") from None
+    report = Report("promote", "", settings.get().today.isoformat())
+    bad = [c["id"] for c in cells if c["status"] in (Status.FAILED, Status.ABORTED)]
+    registry = registry_for(loaded.config.publish.registry)
+    for c in cells:
+        res = report.cell(c["id"])
+        res.digest, res.publish, res.tags = c.get("digest", ""), c.get("publish", ""), c.get("tags", [])
+        if c["status"] in (Status.FAILED, Status.ABORTED):
+            res.status, res.message = Status(c["status"]), c.get("message", "")
+        elif c.get("phase") != "staged":
+            res.status, res.message = Status.SKIPPED, f"nothing staged ({c['status']})"
+        elif args.all_or_nothing and bad:
+            res.status = Status.SKIPPED
+            res.message = f"--all-or-nothing: {len(bad)} cell(s) failed ({bad[0]}...), no tag moved"
+        else:
+            repo = c["repository"].split("/", 1)[1]
+            try:
+                res.tags_moved = publish.move_tags(registry, repo, c["digest"], tuple(c["tags"]))
+                res.status, res.phase = Status.OK, "promote"
+            except OrchestratorError as exc:
+                res.fail("promote", str(exc))
+    report.seconds = round(time.monotonic() - start, 1)
+    out = Path(args.report) if args.report else Path(".orchestrator/report-promote.json")
+    report.write_json(out)
+    report.write_junit(out.with_suffix(".xml"))
+    sys.stdout.write(report.table())
+    return report.exit_code
+
+
 def register(sub: Any, common: argparse.ArgumentParser, sel: argparse.ArgumentParser) -> None:
     helps = {
         "build": "build the selected cells with BuildKit (shared stages built once)",
@@ -465,3 +510,12 @@ def register(sub: Any, common: argparse.ArgumentParser, sel: argparse.ArgumentPa
         if name in ("push", "release", "nightly"):
             p.add_argument("--all-or-nothing", action="store_true",
                            help="move no tag at all when any cell failed")
+            p.add_argument("--stage-only", action="store_true",
+                           help="push tested images by digest (immutable tag) but move no public "
+                                "tag; `orchestrator promote REPORT...` moves them later")
+    p = sub.add_parser("promote", parents=[common],
+                       help="move the public tags of images staged by --stage-only runs")
+    p.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports of the staging runs")
+    p.add_argument("--all-or-nothing", action="store_true",
+                   help="move nothing when any cell in any report failed")
+    p.add_argument("--report", metavar="FILE", help="write the promote report here")

@@ -32,6 +32,8 @@ class CellResult:
     compressed_bytes: int = 0
     fingerprint: str = ""
     publish: str = ""  # new | updated | unchanged | "" (not published)
+    repository: str = ""  # registry/repository the image goes to
+    tags: list[str] = field(default_factory=list)  # the public tags this image should carry
     tags_moved: list[str] = field(default_factory=list)
     immutable_tag: str = ""
     package_changes: list[str] = field(default_factory=list)

@@ -258,3 +258,36 @@ def test_registry_requiring_login_gives_a_clear_error(
     assert "Traceback" not in res.stderr
     assert "registry 127.0.0.1:5001 refused" in res.stderr
     assert "docker login 127.0.0.1:5001" in res.stderr
+
+
+def test_stage_only_then_promote_moves_public_tags_once(
+    release: Result, workspace: Path, tmp_path: Path, session_id: str,
+) -> None:
+    """CI shards push by digest (--stage-only); one promote moves the tags, or none at all."""
+    assert release.rc == 0, release.explain()
+    config = _sibling(workspace, tmp_path / "staged", **{
+        f"repository: e2e-{session_id}/python": f"repository: e2e-{session_id}/staged"})
+    reg, repo = registry(), _repo(config)
+    staged = orch("release", "--stage-only", "--only", "3.13-source-*", config=config,
+                  report=tmp_path / "staged.json")
+    assert staged.rc == 0, staged.explain()
+    cells = staged.cells()
+    assert {c["phase"] for c in cells.values()} == {"staged"}
+    assert set(reg.tags(repo)) == {c["immutable_tag"] for c in cells.values()}
+
+    failed = json.loads((tmp_path / "staged.json").read_text())
+    failed["cells"].append({**failed["cells"][0], "id": "3.11-python-build-trixie-dev",
+                            "status": "failed", "phase": "test", "message": "forced"})
+    (tmp_path / "with-failure.json").write_text(json.dumps(failed))
+    refused = orch("promote", str(tmp_path / "with-failure.json"), "--all-or-nothing",
+                   config=config, report=tmp_path / "promote-refused.json")
+    assert refused.rc == 1, refused.explain()
+    assert set(reg.tags(repo)) == {c["immutable_tag"] for c in cells.values()}
+
+    promoted = orch("promote", str(tmp_path / "staged.json"), config=config,
+                    report=tmp_path / "promote.json")
+    assert promoted.rc == 0, promoted.explain()
+    for cid, cell in cells.items():
+        assert promoted.cells()[cid]["tags_moved"] == cell["tags"]
+        for tag in cell["tags"]:
+            assert reg.digest(repo, tag) == cell["digest"], (cid, tag)

@@ -462,7 +462,8 @@ def test_nightly_report_merge(tmp_path: Path, jobs: dict[str, dict[str, Any]],
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
            "REPORT_KIND": job["variables"]["REPORT_KIND"], "SHARDS": str(shards),
            "REPORT_DIR": ".orchestrator/reports"}
-    script = "\n".join(_flatten(job["script"]))
+    # the merge/judge step only; promote (which needs a registry) is checked separately
+    script = "\n".join(s for s in _flatten(job["script"]) if "orchestrator promote" not in s)
     res = subprocess.run(["sh", "-ec", script], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=60, check=False)
     assert (res.returncode == 0) is expect_ok, res.stdout + res.stderr
@@ -474,6 +475,20 @@ def test_nightly_report_merge(tmp_path: Path, jobs: dict[str, dict[str, Any]],
         assert "FAILED: 3.13-source-bookworm-dev: failed" in res.stderr
     if case == "shard-missing":
         assert f"3 of {shards} shard reports found" in res.stderr
+
+
+@pytest.mark.parametrize("kind", ["nightly", "release"])
+def test_shards_only_stage_and_the_report_job_promotes_once(jobs: dict[str, dict[str, Any]],
+                                                            kind: str) -> None:
+    """Shards push by digest only; public tags move in one job, after the merge passed."""
+    shard_script = " ".join(_flatten(jobs[kind]["script"]))
+    assert f"orchestrator {kind}" in shard_script and "--stage-only" in shard_script
+    steps = _flatten(jobs[f"{kind}:report"]["script"])
+    promote = [i for i, s in enumerate(steps) if "orchestrator promote" in s]
+    merge = [i for i, s in enumerate(steps) if "shard reports found" in s]
+    assert len(promote) == 1 and merge and merge[0] < promote[0]
+    assert "--all-or-nothing" in steps[promote[0]]
+    assert "$REPORT_KIND-*-of-*.json" in steps[promote[0]]
 
 
 @pytest.mark.parametrize("export", [False, True])

@@ -52,6 +52,7 @@ class Run:
     work: Path
     security_refresh: str = "0"
     network: str | None = "host"
+    verbose: bool = False  # -v: stream every BuildKit line, not only step starts
     engine: Any = None
     failed_stages: dict[str, str] = field(default_factory=dict)  # stage key -> reason
 
@@ -163,7 +164,7 @@ def do_build(run: Run) -> None:
                 target=spec["target"], tags=[candidate_ref(img.id, "unlabelled")], args=args,
                 labels=spec.get("labels", {}), network=run.network,
                 cache_from=list(config.build.cache_from), cache_to=list(config.build.cache_to),
-                log_path=log_path, on_line=_progress(img.id))
+                log_path=log_path, on_line=_progress(img.id, run.verbose))
         except BuildFailed as exc:
             stage = _failed_stage(exc.log_path)
             res.fail("build", _explain_build_failure(exc.summary, stage))
@@ -183,10 +184,8 @@ def do_build(run: Run) -> None:
         res.status, res.phase = Status.OK, "build"
 
 
-def _progress(image_id: str) -> Any:
+def _progress(image_id: str, verbose: bool) -> Any:
     from orchestrator.engine import _STEP
-
-    verbose = settings.get().log_format == "console" and "-v" in sys.argv
 
     def on_line(line: str) -> None:
         if verbose:
@@ -380,7 +379,7 @@ def _make_run(args: argparse.Namespace, command_name: str) -> Run:
     for img in plan.images:
         report.cell(img.id)
     work = st.work_dir if st.work_dir.is_absolute() else loaded.root / st.work_dir
-    run = Run(loaded, lock, plan, report, work)
+    run = Run(loaded, lock, plan, report, work, verbose=args.verbose)
     network = getattr(args, "network", None) or loaded.config.build.network
     run.network = None if network == "default" else network
     return run

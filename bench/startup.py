@@ -1,9 +1,11 @@
 """Start-up: a fresh interpreter in a fresh, read-only, non-root container, every time.
 
-Each sample is one ``docker run --rm --read-only --user 10001 --network none`` whose shell
-reads the clock (``date +%s%N``) right before and right after ``python3 -c ...``: the
-figure is the interpreter's wall time inside the container, without the container's own
-start-up. With the root filesystem read-only (and no tmpfs), no image can write bytecode,
+Each sample is one ``docker run --rm --read-only --user 10001 --network none`` whose bash
+reads the clock (``$EPOCHREALTIME``, a shell variable: no process of its own) right before
+and right after ``python3 -c ...``: the figure is the interpreter's wall time inside the
+container, without the container's own start-up. (The first version read it with
+``date +%s%N``, whose own fork and exec, ~1-2 ms, were counted in every sample of every
+image alike and so pulled every ratio towards 1.) With the root filesystem read-only (and no tmpfs), no image can write bytecode,
 so an image that ships none recompiles every module it imports, every time. Samples are
 interleaved (round i runs every image, in an order rotated by i) so that load from other
 jobs on this machine spreads over all images alike; one untimed warm-up run per image and
@@ -25,20 +27,21 @@ COMMANDS = {
     "pass": "pass",
     "imports": "import json, ssl, sqlite3, asyncio",
 }
-SCRIPT = ('t0=$(date +%s%N); python3 -c "$BENCH_CMD" || exit 97; t1=$(date +%s%N); '
-          'echo "BENCH_NS $((t1 - t0))"')
+SCRIPT = ('t0=$EPOCHREALTIME; python3 -c "$BENCH_CMD" || exit 97; t1=$EPOCHREALTIME; '
+          'echo "BENCH_T $t0 $t1"')
 
 
 def sample(ref: str, code: str) -> tuple[float, float]:
     """(ms inside the container, ms for the whole docker run)."""
     argv = ["docker", "run", "--rm", "--read-only", "--user", UID, "--network", "none",
-            "-e", f"BENCH_CMD={code}", "--entrypoint", "/bin/sh", ref, "-c", SCRIPT]
+            "-e", f"BENCH_CMD={code}", "--entrypoint", "/bin/bash", ref, "-c", SCRIPT]
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     outer = (time.perf_counter() - t0) * 1000
     for line in proc.stdout.splitlines():
-        if line.startswith("BENCH_NS "):
-            return int(line.split()[1]) / 1e6, outer
+        if line.startswith("BENCH_T "):
+            t0, t1 = (float(x.replace(",", ".")) for x in line.split()[1:3])
+            return (t1 - t0) * 1000, outer
     raise RuntimeError(f"{ref}: python3 -c {code!r} failed (exit {proc.returncode}): "
                        f"{(proc.stderr or proc.stdout)[-800:]}")
 
@@ -67,7 +70,7 @@ def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
             f"{k} {statistics.median(v['imports']):.0f} ms" for k, v in inner.items()))
     result: dict[str, Any] = {
         "method": "docker run --rm --read-only --user 10001 --network none; "
-                  "date +%s%N around python3 -c inside the container",
+                  "bash $EPOCHREALTIME around python3 -c inside the container",
         "runs": runs, "commands": COMMANDS, "loadavg_per_round": loads, "images": {},
     }
     for img in subjects:

@@ -79,6 +79,11 @@ class Sources(_Model):
 
 class Packages(_Model):
     runtime: tuple[str, ...] = Field(description="Shared libraries and files every image needs")
+    runtime_for_python: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='Extra runtime packages only images of one Python minor need, e.g. '
+        '{"3.12": [libnsl2]} for the nis module (removed in 3.13)',
+    )
     build: tuple[str, ...] = Field(description="Compilers and -dev packages for building CPython")
     dev: tuple[str, ...] = Field(description="What the dev variant adds for building wheels")
 
@@ -424,6 +429,10 @@ def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
         if left <= eol.WARN_DAYS:
             warnings.append(f"{file}: {_fmt(dpath)}: {name} reaches its end of life on {end} "
                             f"({left} days left)")
+        for minor in d.packages.runtime_for_python:
+            ppath: Path_ = dpath + ("packages", "runtime_for_python", minor)
+            if not re.fullmatch(r"3\.\d+", minor):
+                raise err(ppath, f'"{minor}" is not a Python minor version', 'write it as "3.12"')
         for j, m in enumerate(d.methods):
             if m == "deadsnakes" and d.family != "ubuntu":
                 raise err(dpath + ("methods", j), f"deadsnakes is an Ubuntu PPA and {name} is {d.family}",

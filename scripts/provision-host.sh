@@ -69,6 +69,10 @@ TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 WANT_BUILDX=0.13
 WANT_DOCKERD=26.1
 BASE_SUITES=(bookworm trixie)
+# Bump when the base image recipe changes: hosts provisioned with an older recipe rebuild
+# their base images. 2: the suite's -updates/-security packages are applied (as in the
+# official debian:*-slim images, which are regenerated with them).
+BASE_RECIPE=2
 
 # CPython sources: "<source pkg>=<debian version>" ; upstream version.
 PY_SOURCES=(
@@ -473,6 +477,27 @@ umount_below() {
     done
 }
 
+# Apply the suite's -updates and -security packages, as the official slim images have
+# them: a base without them stores every upgraded package twice (old in the base layer,
+# new in the image's security-updates layer).
+upgrade_rootfs() {
+    local root=$1 suite=$2 rc=0
+    say "  apt-get upgrade in $suite (log: $ORCH_HOST_LOG_DIR/upgrade-$suite.log)"
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    mount -t proc proc "$root/proc"
+    {
+        chroot "$root" apt-get update &&
+            DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get upgrade -y --no-install-recommends &&
+            chroot "$root" apt-get clean
+    } >"$ORCH_HOST_LOG_DIR/upgrade-$suite.log" 2>&1 || rc=$?
+    umount_below "$root"
+    if [[ $rc -ne 0 ]]; then
+        tail -n 30 "$ORCH_HOST_LOG_DIR/upgrade-$suite.log" >&2
+        die "apt-get upgrade in the $suite rootfs failed"
+    fi
+    did "$suite rootfs upgraded ($(grep -c '^Setting up ' "$ORCH_HOST_LOG_DIR/upgrade-$suite.log" || true) packages set up)"
+}
+
 build_rootfs() {
     local suite=$1 root=$2 tmp=$2.tmp
     if [[ -d $tmp ]]; then
@@ -491,18 +516,27 @@ build_rootfs() {
     fi
     umount_below "$tmp"
     write_slim_config "$tmp" "$suite"
+    upgrade_rootfs "$tmp" "$suite"
     slim_rootfs "$tmp"
     mv "$tmp" "$root"
     did "rootfs $root ($(du -sh --apparent-size "$root" | cut -f1))"
 }
 
 step_images() {
-    local suite tag repo=debian image root t0
+    local suite tag repo=debian image root t0 marker
     for suite in "${BASE_SUITES[@]}"; do
         t0=$(now)
         tag=${suite}-slim
         image=${ORCH_REGISTRY}/${repo}:${tag}
-        if registry_has_tag "$repo" "$tag"; then
+        marker=$ORCH_HOST_STATE/rootfs/$suite.recipe
+        if [[ "$(cat "$marker" 2>/dev/null)" != "$BASE_RECIPE" ]]; then
+            say "  $suite base recipe changed (now $BASE_RECIPE): rebuilding it"
+            if [[ -d $ORCH_HOST_STATE/rootfs/$suite ]]; then
+                umount_below "$ORCH_HOST_STATE/rootfs/$suite"
+                rm -rf --one-file-system "${ORCH_HOST_STATE:?}/rootfs/$suite"
+            fi
+            docker image rm -f "$image" >/dev/null 2>&1 || true
+        elif registry_has_tag "$repo" "$tag"; then
             skip "$image already in the registry ($(registry_digest "$repo" "$tag"))"
             continue
         fi
@@ -527,6 +561,7 @@ step_images() {
         say "  docker push $image"
         docker push -q "$image" >/dev/null
         registry_has_tag "$repo" "$tag" || die "push of $image did not land in the registry"
+        echo "$BASE_RECIPE" >"$marker"
         did "pushed $image ($(registry_digest "$repo" "$tag")) - $suite took $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
     done
 }

@@ -91,6 +91,14 @@ CASES = [
                      "end of life on 2026-10-31; remove it (orchestrator retire-python 3.10)",
     ),
     Case(
+        "runtime-for-python-key-is-not-a-minor",
+        "      runtime: [ca-certificates, libssl3]\n",
+        '      runtime: [ca-certificates, libssl3]\n      runtime_for_python: {"3.x": [libnsl2]}\n',
+        lambda f, t: f"{f}:{line_of(t, 'runtime_for_python')}: "
+                     'distros.bookworm.packages.runtime_for_python.3.x: "3.x" is not a Python '
+                     'minor version; write it as "3.12"',
+    ),
+    Case(
         "deadsnakes-on-debian",
         "    methods: [source]\n", "    methods: [source, deadsnakes]\n",
         lambda f, t: f"{f}:{line_of(t, 'methods: [source, deadsnakes]')}: "

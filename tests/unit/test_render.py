@@ -310,6 +310,66 @@ def test_stage_graph(repo_render: Rendered) -> None:
         assert set(graph) <= closure | {graph["base"]}, set(graph) - closure
 
 
+def _runs(body: str) -> list[str]:
+    """Every RUN instruction of a stage, continuation lines joined."""
+    return re.findall(r"^RUN (?:.*\\\n)*.*$", body, re.MULTILINE)
+
+
+def test_apt_runs_use_per_distro_cache_mounts_and_leave_nothing_in_the_layer(
+    repo_render: Rendered,
+) -> None:
+    """Every apt RUN mounts the distro's lists/archives caches (so a refresh downloads only
+    what changed), never wipes them, puts docker-clean back, and leaves no .bin caches."""
+    _, _, files = repo_render
+    seen = 0
+    for distro, text in _dockerfiles(files).items():
+        for name in stages(text):
+            for run in _runs(stage_body(text, name)):
+                if "apt-get update" not in run:
+                    continue
+                seen += 1
+                assert (f"--mount=type=cache,id=apt-lists-{distro},target=/var/lib/apt/lists,"
+                        "sharing=locked") in run
+                assert (f"--mount=type=cache,id=apt-archives-{distro},target=/var/cache/apt/archives,"
+                        "sharing=locked") in run
+                assert "rm -rf /var/lib/apt/lists" not in run, (distro, name)
+                aside = "mv /etc/apt/apt.conf.d/docker-clean /etc/apt/docker-clean.off"
+                back = "mv /etc/apt/docker-clean.off /etc/apt/apt.conf.d/docker-clean"
+                last = "apt-get install" if "apt-get install" in run else "apt-get upgrade"
+                assert run.index(aside) < run.index("apt-get update")
+                assert run.rindex(back) > run.rindex(last)
+                assert "rm -rf /var/cache/apt/*.bin" in run
+    assert seen >= 3 * 4
+
+
+def test_runtime_tree_has_no_pip_and_no_test_modules(repo_render: Rendered) -> None:
+    """pip (all of site-packages) and the headers move to the dev tree; test extension modules go."""
+    _, _, files = repo_render
+    for text in _dockerfiles(files).values():
+        for name in stages(text):
+            if not name.startswith("prep-"):
+                continue
+            body = stage_body(text, name)
+            assert ('find "$L"/site-packages -mindepth 1 -maxdepth 1 ! -name README.txt \\\n'
+                    "      -exec mv -t \"$D\"/lib/python") in body
+            assert '"$L"/lib-dynload/{_test,_ctypes_test,_xxtestfuzz,xxlimited,xxsubtype}*' in body
+            assert 'mv "$P"/bin/pip* "$D"/bin/' in body
+            # the bytecode of what moved is compiled for where it will live in the dev image
+            assert '-d "$L"/site-packages "$D"/lib/python' in body
+
+
+def test_runtime_packages_for_one_python_only_go_into_its_images(tmp_path: Path) -> None:
+    loaded, _, files = _render(_copy_repo(tmp_path))
+    assert loaded.config.distros["bookworm"].packages.runtime_for_python == {"3.12": ("libnsl2",)}
+    text = _dockerfiles(files)["bookworm"]
+    assert "libnsl2" not in stage_body(text, "runtime-base")
+    for name in stages(text):
+        if name.startswith("runtime-") and name != "runtime-base":
+            body = stage_body(text, name)
+            assert ("      libnsl2 \\\n" in body) == name.startswith("runtime-3.12-"), name
+    assert "libnsl2" not in _dockerfiles(files)["trixie"]
+
+
 def test_images_run_as_the_numeric_non_root_user(
     repo_render: Rendered,
 ) -> None:
@@ -432,7 +492,7 @@ def test_features_fixture(features_render: Rendered) -> None:
     assert f"ADD --checksum=sha256:{lock.pyenv.sha256} {lock.pyenv.url} " in bookworm
     assert "--enable-shared LDFLAGS=-Wl,-rpath=/opt/acme/python/3.13/lib" in bookworm
     assert "--with-computed-gotos --without-doc-strings" in bookworm  # profile, then python's own
-    assert '"$P"/lib/python3.13/{idlelib,turtledemo} ' in bookworm  # keep_tkinter
+    assert 'rm -rf "$L"/{idlelib,turtledemo} ' in bookworm  # keep_tkinter
     assert "compileall" not in bookworm  # precompile: false
     assert "ARG PYTHON_PGO=\nARG PYTHON_LTO=1\n" in bookworm
     # jammy only has deadsnakes cells: nothing is compiled there.

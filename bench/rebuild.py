@@ -15,6 +15,12 @@ cache: apt installs, CPython compiles and pip installs all run. (The CPython tar
 downloads are cache hits: they do not depend on the base.) The build counts as cold only if
 it compiled every CPython build unit of the matrix.
 
+The stages keep apt's lists and .debs and pip's downloads in BuildKit cache mounts (shared
+by every build on the engine, like a CI runner's persistent builder). Before the cold build
+those mounts are emptied (``docker builder prune --filter type=exec.cachemount``), so cold
+downloads everything; the no-op and refresh builds then find what cold left there, as the
+nightly after a release does.
+
 Each step is timed as the wall time of the command and carries its report's ``compiles``.
 With ``--quick``, no cold build is run: the first build of the fast workspace is used as
 "cold" and is marked as such (it is cold only if it compiled).
@@ -74,6 +80,10 @@ def measure(work: Path, run_id: str, *, quick: bool, base_digests: dict[str, str
                                  "not wiped")
     steps: list[tuple[str, tuple[str, ...]]] = [
         ("cold", ()), ("noop", ()), ("refresh", ("--security-refresh", f"bench-{run_id}"))]
+    if not quick:
+        log("rebuild: emptying BuildKit cache mounts (apt lists/archives, pip) before the cold build")
+        run(["docker", "builder", "prune", "--force", "--filter", "type=exec.cachemount"], timeout=600)
+        result["cold_method"] += "; BuildKit cache mounts (apt, pip downloads) emptied first"
     for name, args in steps:
         log(f"rebuild: {name} build of the e2e matrix")
         result[name] = _step(ws, name, *args)

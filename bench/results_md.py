@@ -129,8 +129,8 @@ def _startup_md(st: dict[str, Any] | None) -> list[str]:
     rows = []
     for key, cmds in st["images"].items():
         for cmd, v in cmds.items():
-            rows.append([key, f"`{st['commands'][cmd]}`", f"{v['median_ms']:.1f}", f"{v['min_ms']:.1f}",
-                         f"{v['max_ms']:.1f}", f"{v['docker_run_median_ms']:.0f}"])
+            rows.append([key, f"`{st['commands'].get(cmd, cmd)}`", f"{v['median_ms']:.1f}",
+                         f"{v['min_ms']:.1f}", f"{v['max_ms']:.1f}", f"{v['docker_run_median_ms']:.0f}"])
     out += _table(["image", "command", "median ms", "min ms", "max ms", "whole docker run, median ms"], rows)
     out.append(f"Load average per round: {st['loadavg_per_round']}")
     return [*out, ""]

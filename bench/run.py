@@ -303,8 +303,8 @@ def _startup_figures(results: dict[str, Any], profiles: tuple[str, ...]) -> list
                             None if ratio is None else ratio <= target,
                             f"{o:.1f} ms vs {r:.1f} ms (medians)" if ratio is not None else ""))
     for key, vals in imgs.items():
-        for cmd in startup.COMMANDS:
-            out.append(_fig("startup", f"startup.{key}.{cmd}.ms", f"{key}: `{startup.COMMANDS[cmd]}`",
+        for cmd in (*startup.COMMANDS, *startup.DIAGNOSTIC):
+            out.append(_fig("startup", f"startup.{key}.{cmd}.ms", f"{key}: `{startup.label(cmd)}`",
                             _get(vals, cmd, "median_ms"), "ms (median)", "", None,
                             f"docker run total {_get(vals, cmd, 'docker_run_median_ms')} ms"))
     return out

@@ -5,8 +5,9 @@ reads the clock (``$EPOCHREALTIME``, a shell variable: no process of its own) ri
 and right after ``python3 -c ...``: the figure is the interpreter's wall time inside the
 container, without the container's own start-up. (The first version read it with
 ``date +%s%N``, whose own fork and exec, ~1-2 ms, were counted in every sample of every
-image alike and so pulled every ratio towards 1.) With the root filesystem read-only (and no tmpfs), no image can write bytecode,
-so an image that ships none recompiles every module it imports, every time. Samples are
+image alike and so pulled every ratio towards 1.) With the root filesystem read-only (and
+no tmpfs), no image can write bytecode, so an image that ships none recompiles every module
+it imports, every time. Samples are
 interleaved (round i runs every image, in an order rotated by i) so that load from other
 jobs on this machine spreads over all images alike; one untimed warm-up run per image and
 command comes first (page cache). The time of the whole ``docker run`` is kept too.
@@ -27,14 +28,24 @@ COMMANDS = {
     "pass": "pass",
     "imports": "import json, ssl, sqlite3, asyncio",
 }
-SCRIPT = ('t0=$EPOCHREALTIME; python3 -c "$BENCH_CMD" || exit 97; t1=$EPOCHREALTIME; '
+# Measured alongside, no target: the interpreter's core initialisation without the site
+# module (`python3 -S -c pass`), the floor under `pass` that no image layout can lower.
+DIAGNOSTIC = {"pass-no-site": "pass"}
+FLAGS = {"pass-no-site": "-S"}
+
+
+def label(name: str) -> str:
+    code = COMMANDS.get(name) or DIAGNOSTIC[name]
+    return " ".join(x for x in ("python3", FLAGS.get(name, ""), "-c", repr(code)) if x)
+SCRIPT = ('t0=$EPOCHREALTIME; python3 $BENCH_FLAGS -c "$BENCH_CMD" || exit 97; t1=$EPOCHREALTIME; '
           'echo "BENCH_T $t0 $t1"')
 
 
-def sample(ref: str, code: str) -> tuple[float, float]:
+def sample(ref: str, code: str, flags: str = "") -> tuple[float, float]:
     """(ms inside the container, ms for the whole docker run)."""
     argv = ["docker", "run", "--rm", "--read-only", "--user", UID, "--network", "none",
-            "-e", f"BENCH_CMD={code}", "--entrypoint", "/bin/bash", ref, "-c", SCRIPT]
+            "-e", f"BENCH_CMD={code}", "-e", f"BENCH_FLAGS={flags}",
+            "--entrypoint", "/bin/bash", ref, "-c", SCRIPT]
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     outer = (time.perf_counter() - t0) * 1000
@@ -50,19 +61,20 @@ def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
     subjects = [img for img in images.values() if not (img.kind == "ours" and img.variant == "dev")]
     if not subjects:
         raise RuntimeError("no images to measure (the build section failed?)")
-    inner: dict[str, dict[str, list[float]]] = {i.key: {c: [] for c in COMMANDS} for i in subjects}
-    outer: dict[str, dict[str, list[float]]] = {i.key: {c: [] for c in COMMANDS} for i in subjects}
+    every = {**COMMANDS, **DIAGNOSTIC}
+    inner: dict[str, dict[str, list[float]]] = {i.key: {c: [] for c in every} for i in subjects}
+    outer: dict[str, dict[str, list[float]]] = {i.key: {c: [] for c in every} for i in subjects}
     loads = [loadavg()]
     log(f"startup: warm-up, then {runs} interleaved rounds x {len(subjects)} images x "
         f"{len(COMMANDS)} commands")
     for img in subjects:
-        for code in COMMANDS.values():
-            sample(img.ref, code)
+        for name, code in every.items():
+            sample(img.ref, code, FLAGS.get(name, ""))
     for r in range(runs):
         order = subjects[r % len(subjects):] + subjects[:r % len(subjects)]
         for img in order:
-            for name, code in COMMANDS.items():
-                i_ms, o_ms = sample(img.ref, code)
+            for name, code in every.items():
+                i_ms, o_ms = sample(img.ref, code, FLAGS.get(name, ""))
                 inner[img.key][name].append(round(i_ms, 2))
                 outer[img.key][name].append(round(o_ms, 1))
         loads.append(loadavg())
@@ -71,7 +83,8 @@ def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "method": "docker run --rm --read-only --user 10001 --network none; "
                   "bash $EPOCHREALTIME around python3 -c inside the container",
-        "runs": runs, "commands": COMMANDS, "loadavg_per_round": loads, "images": {},
+        "runs": runs, "commands": {name: label(name) for name in every},
+        "loadavg_per_round": loads, "images": {},
     }
     for img in subjects:
         result["images"][img.key] = {

@@ -123,14 +123,19 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str) -> li
             "[ \"$n\" -eq 0 ] || { find /var/lib/apt/lists /var/cache/apt -type f | head; exit 1; }"),
             _exit0, user="0", variants=("runtime",)),
         Check("dev-c-extension-wheel", _sh(_wheel_script()), _exit0, variants=("dev",)),
-        # pip ships in dev only; a venv made in the runtime still gets pip from ensurepip.
+        # pip and ensurepip ship in dev only: the runtime makes venvs without pip (or runs
+        # one built in dev, as downstream-app checks); dev makes venvs with pip.
         Check("pip-only-in-dev", _py(
-            "import importlib.util as u, sys; s = u.find_spec('pip'); "
-            "sys.exit(f'pip is importable from {s.origin}' if s else 0)"),
+            "import importlib.util as u, sys\n"
+            "found = [f'{m} at {s.origin}' for m in ('pip', 'ensurepip') if (s := u.find_spec(m))]\n"
+            "sys.exit('importable in the runtime: ' + ', '.join(found) if found else 0)"),
             _exit0, variants=("runtime",)) if exact else None,
+        Check("venv", _sh(
+            'd=$(mktemp -d) && python3 -m venv --without-pip "$d/v" && "$d/v/bin/python" -c "import sys; '
+            'assert sys.prefix != sys.base_prefix"'), _exit0, variants=("runtime",)),
         Check("venv-with-pip", _sh(
             'd=$(mktemp -d) && python3 -m venv "$d/v" && "$d/v/bin/python" -m pip --version'),
-            _exit0),
+            _exit0, variants=("dev",)),
     ]
     return [c for c in checks if c is not None and img.variant in c.variants]
 

@@ -343,7 +343,8 @@ def test_apt_runs_use_per_distro_cache_mounts_and_leave_nothing_in_the_layer(
 
 
 def test_runtime_tree_has_no_pip_and_no_test_modules(repo_render: Rendered) -> None:
-    """pip (all of site-packages) and the headers move to the dev tree; test extension modules go."""
+    """pip (all of site-packages), ensurepip and the headers move to the dev tree; test
+    extension modules go."""
     _, _, files = repo_render
     for text in _dockerfiles(files).values():
         for name in stages(text):
@@ -354,8 +355,10 @@ def test_runtime_tree_has_no_pip_and_no_test_modules(repo_render: Rendered) -> N
                     "      -exec mv -t \"$D\"/lib/python") in body
             assert '"$L"/lib-dynload/{_test,_ctypes_test,_xxtestfuzz,xxlimited,xxsubtype}*' in body
             assert 'mv "$P"/bin/pip* "$D"/bin/' in body
+            assert 'mv "$L"/ensurepip "$D"/lib/python' in body
             # the bytecode of what moved is compiled for where it will live in the dev image
-            assert '-d "$L"/site-packages "$D"/lib/python' in body
+            assert 'for d in site-packages ensurepip; do' in body
+            assert '-d "$L/$d" "$D/lib/python' in body
 
 
 def test_runtime_packages_for_one_python_only_go_into_its_images(tmp_path: Path) -> None:

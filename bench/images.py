@@ -119,7 +119,7 @@ class Workspace:
     @property
     def env(self) -> dict[str, str]:
         return {"ORCH_LOG_FORMAT": "console", "ORCH_WORK_DIR": str(self.dir / ".orchestrator"),
-                "BENCH_CANDIDATE": CANDIDATE}
+                "ORCH_CANDIDATE_PREFIX": CANDIDATE}
 
     def lock(self) -> dict[str, Any]:
         data: dict[str, Any] = yaml.safe_load((self.dir / "images.lock").read_text())
@@ -127,8 +127,8 @@ class Workspace:
 
     def orch(self, *args: str, step: str, report: bool = False,
              show: Callable[[str], bool] | None = None) -> tuple[int, Timing, dict[str, Any]]:
-        """Run one orchestrator command (bench/orch.py = ``python -m orchestrator``)."""
-        argv = [PY, str(BENCH / "orch.py"), *args, "--config", str(self.config)]
+        """Run one ``python -m orchestrator`` command, candidates under ``bench-candidate/``."""
+        argv = [PY, "-m", "orchestrator", *args, "--config", str(self.config)]
         report_path = self.dir / f"report-{step}.json"
         if report:
             report_path.unlink(missing_ok=True)

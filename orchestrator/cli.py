@@ -189,7 +189,11 @@ _COMMAND_MODULES = ("versions", "pipeline")
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    st = settings.get()
+    try:
+        st = settings.get()
+    except OrchestratorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
     log.configure(args.log_format or st.log_format, args.verbose)
     try:
         return COMMANDS[args.command](args)

@@ -27,7 +27,6 @@ from orchestrator.registry import Registry
 from orchestrator.report import Report, Status
 
 _log = log.get("pipeline")
-CANDIDATE = "orchestrator-candidate"
 SHARED_STAGES = {"base", "security-updates", "runtime-base", "build-deps"}
 
 
@@ -87,7 +86,7 @@ class Run:
 
 
 def candidate_ref(cell_id: str, suffix: str = "latest") -> str:
-    return f"{CANDIDATE}/{cell_id}:{suffix}"
+    return f"{settings.get().candidate_prefix}/{cell_id}:{suffix}"
 
 
 def _prefix(run: Run, img: PlannedImage) -> str:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from orchestrator.errors import UsageError
+
+# A Docker repository path: lowercase components separated by "/".
+_REPO_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 
 @dataclass(frozen=True)
@@ -16,6 +22,9 @@ class Settings:
     docker_config: Path  # where registry credentials live (DOCKER_CONFIG)
     revision: str  # VCS revision for the org.opencontainers.image.revision label
     work_dir: Path  # build logs, metadata, reports (ORCH_WORK_DIR)
+    # Local repository for built, not yet published images (ORCH_CANDIDATE_PREFIX): pipelines
+    # sharing one Docker engine need different ones, or they re-point each other's candidates.
+    candidate_prefix: str = "orchestrator-candidate"
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -24,7 +33,11 @@ class Settings:
         fmt = env.get("ORCH_LOG_FORMAT") or ("json" if ci else "console")
         raw_date = env.get("ORCH_DATE")
         if raw_date:
-            today = dt.datetime.strptime(raw_date, "%Y%m%d").replace(tzinfo=dt.UTC).date()
+            try:
+                today = dt.datetime.strptime(raw_date, "%Y%m%d").replace(tzinfo=dt.UTC).date()
+            except ValueError:
+                raise UsageError(f"environment: ORCH_DATE={raw_date!r} is not a date; "
+                                 "set it as YYYYMMDD (e.g. 20261121) or unset it") from None
         elif env.get("SOURCE_DATE_EPOCH"):
             today = dt.datetime.fromtimestamp(int(env["SOURCE_DATE_EPOCH"]), dt.UTC).date()
         else:
@@ -32,7 +45,12 @@ class Settings:
         docker_config = Path(env.get("DOCKER_CONFIG", str(Path.home() / ".docker")))
         revision = env.get("CI_COMMIT_SHA") or env.get("ORCH_REVISION") or ""
         work_dir = Path(env.get("ORCH_WORK_DIR", ".orchestrator"))
-        return cls(ci, fmt, today, docker_config, revision, work_dir)
+        candidate = env.get("ORCH_CANDIDATE_PREFIX") or "orchestrator-candidate"
+        if not _REPO_RE.fullmatch(candidate):
+            raise UsageError(f"environment: ORCH_CANDIDATE_PREFIX={candidate!r} is not a repository "
+                             "name; use lowercase letters, digits, '.', '_', '-' and '/' "
+                             "(e.g. ci-job-1234/candidate)")
+        return cls(ci, fmt, today, docker_config, revision, work_dir, candidate)
 
 
 _settings: Settings | None = None

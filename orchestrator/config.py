@@ -28,6 +28,7 @@ TAG_FIELDS = ("minor", "version", "variant", "distro", "method", "date")
 
 _VERSION_RE = re.compile(r"^3\.\d{1,2}(\.\d{1,3})?$")
 _NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
+_MODULE_RE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
 class _Model(BaseModel):
@@ -153,6 +154,18 @@ class Build(_Model):
     )
     keep_tkinter: bool = False
     precompile: bool = Field(True, description="Ship stdlib bytecode (fast read-only start-up)")
+    freeze_modules: tuple[Annotated[str, Field(pattern=_MODULE_RE)], ...] = Field(
+        (),
+        description="Stdlib modules every start-up imports that CPython does not freeze itself "
+        "(e.g. encodings, encodings.aliases, encodings.utf_8, linecache): frozen into the "
+        "interpreter by CPython's own Tools/build/freeze_modules.py (method source only); "
+        "the .py/.pyc stay on disk for -X frozen_modules=off",
+    )
+    pie: bool = Field(
+        True,
+        description="Link the interpreter as a position-independent executable; false links it "
+        "-no-pie like Debian's own python3: no start-up relocations, libraries/heap/stack keep ASLR",
+    )
     output_dir: str = Field("generated", description="Where rendered Dockerfiles go")
 
 
@@ -346,6 +359,9 @@ def _pydantic_error(exc: ValidationError, file: str, lines: dict[Path_, int]) ->
         loc = loc[:-1] + (str(loc[-1]),)
     elif err["type"] == "literal_error":
         fix = "use one of the values listed"
+    elif err["type"] == "string_pattern_mismatch" and "freeze_modules" in loc:
+        msg = f"{err['input']!r} is not a module name"
+        fix = 'use a dotted stdlib module name, e.g. "encodings.utf_8"'
     return ConfigError(file, _fmt(loc), msg, fix, _line(lines, loc))
 
 

@@ -35,6 +35,9 @@ class PlannedImage:
     size_budget_mb: int
     python_eol_days: int | None
     distro_eol_days: int | None
+    # Stdlib modules frozen into the interpreter beyond CPython's own (build.freeze_modules;
+    # source builds only): the smoke tests check they really load frozen.
+    frozen_modules: tuple[str, ...] = ()
 
     @property
     def cell(self) -> Cell:
@@ -137,6 +140,7 @@ def build(
             python_eol_days=eol.days_left(eol.python_eol(c.minor), today),
             distro_eol_days=eol.days_left(
                 config.distros[c.distro].eol or eol.DISTRO_EOL.get(c.distro), today),
+            frozen_modules=config.build.freeze_modules if c.method == "source" else (),
         ))
     by_id = {i.id: i for i in images}
     planned_builds = tuple(

@@ -46,6 +46,7 @@ class BuildUnit:
     key_fingerprint: str | None
     configure: tuple[str, ...]
     cflags: str
+    freeze_modules: tuple[str, ...] = ()  # frozen in addition to CPython's own (source only)
 
     @property
     def suffix(self) -> str:
@@ -138,6 +139,9 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
         configure = list(DEFAULT_CONFIGURE)
         if config.build.shared_libpython:
             configure += ["--enable-shared", f"LDFLAGS=-Wl,-rpath={prefix_for(config, c.minor)}/lib"]
+        if not config.build.pie:
+            # Only the interpreter's own links: not exported to extension builds via LDFLAGS.
+            configure += ["LDFLAGS_NODIST=-no-pie"]
         configure += [*profile.configure_opts, *entry.configure_opts]
         key = p.signing_key
         seen[c.build_key] = BuildUnit(
@@ -147,6 +151,7 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
             key_url=key.url if key else None, key_sha256=key.sha256 if key else None,
             key_fingerprint=key.fingerprint if key else None,
             configure=tuple(configure), cflags=profile.cflags,
+            freeze_modules=config.build.freeze_modules if c.method == "source" else (),
         )
     return list(seen.values())
 

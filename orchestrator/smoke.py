@@ -130,6 +130,20 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str) -> li
             "found = [f'{m} at {s.origin}' for m in ('pip', 'ensurepip') if (s := u.find_spec(m))]\n"
             "sys.exit('importable in the runtime: ' + ', '.join(found) if found else 0)"),
             _exit0, variants=("runtime",)) if exact else None,
+        # build.freeze_modules: each listed module loads frozen from the interpreter, and
+        # the stdlib on disk still serves it when freezing is switched off.
+        Check("startup-modules-frozen", _py(
+            "import importlib.util as u, subprocess, sys\n"
+            f"mods = {list(img.frozen_modules)!r}\n"
+            "bad = [f'{m} from {s.origin if s else None}' for m in mods\n"
+            "       if (s := u.find_spec(m)) is None or s.origin != 'frozen']\n"
+            "off = subprocess.run([sys.executable, '-X', 'frozen_modules=off', '-c',\n"
+            "    'import sys; ' + '; '.join(f'import {m}' for m in mods) + '; '\n"
+            "    'sys.exit(0 if all(sys.modules[m].__spec__.origin != \"frozen\" for m in '\n"
+            "    + repr(mods) + ') else 3)'])\n"
+            "bad += [] if off.returncode == 0 else [f'-X frozen_modules=off exit {off.returncode}']\n"
+            "sys.exit('not frozen: ' + ', '.join(bad) if bad else 0)"),
+            _exit0) if img.frozen_modules else None,
         Check("venv", _sh(
             'd=$(mktemp -d) && python3 -m venv --without-pip "$d/v" && "$d/v/bin/python" -c "import sys; '
             'assert sys.prefix != sys.base_prefix"'), _exit0, variants=("runtime",)),

@@ -72,6 +72,13 @@ CASES = [
     ),
     *[_bad_version(bad) for bad in ("3.x", "4.0", "3.13.5.1")],
     Case(
+        "freeze-modules-not-a-module-name",
+        "runtime_user:", "build:\n  freeze_modules: [encodings, encodings/utf_8]\nruntime_user:",
+        lambda f, t: f'{f}:{line_of(t, "freeze_modules:")}: build.freeze_modules[1]: '
+                     "'encodings/utf_8' is not a module name; "
+                     'use a dotted stdlib module name, e.g. "encodings.utf_8"',
+    ),
+    Case(
         "python-listed-twice",
         '  - version: "3.13"\n', '  - version: "3.13"\n  - version: "3.13.5"\n',
         lambda f, t: f'{f}:{line_of(t, "3.13.5")}: pythons[2].version: Python 3.13 is listed '

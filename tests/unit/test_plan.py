@@ -21,7 +21,9 @@ def _plan(loaded: config.Loaded, lock: Lock, **kw: Any) -> Plan:
 
 def _from_json(text: str) -> Plan:
     data = json.loads(text)
-    images = tuple(PlannedImage(**{**i, "tags": tuple(i["tags"])}) for i in data.pop("images"))
+    images = tuple(PlannedImage(**{**i, "tags": tuple(i["tags"]),
+                                   "frozen_modules": tuple(i["frozen_modules"])})
+                   for i in data.pop("images"))
     builds = tuple(PlannedBuild(**{**b, "images": tuple(b["images"])}) for b in data.pop("builds"))
     return Plan(**data, images=images, builds=builds)
 
@@ -69,6 +71,21 @@ def test_image_fields(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
         python_eol_days=(dt.date(2029, 10, 31) - TODAY).days,
         distro_eol_days=(dt.date(2028, 6, 30) - TODAY).days,
     )
+
+
+def test_only_source_images_carry_the_frozen_modules_and_get_their_smoke_check(
+    repo_loaded: config.Loaded, repo_lock: Lock
+) -> None:
+    from orchestrator.smoke import checks_for
+
+    wanted = repo_loaded.config.build.freeze_modules
+    assert wanted
+    for image in _plan(repo_loaded, repo_lock).images:
+        expected = wanted if image.method == "source" else ()
+        assert image.frozen_modules == expected, image.id
+        names = [c.name for c in checks_for(image, uid=10001, prefix="/opt/org/python/3.13",
+                                             tls_host="pypi.org")]
+        assert ("startup-modules-frozen" in names) == bool(expected), image.id
 
 
 def test_one_build_per_distro_python_method_with_a_compile(

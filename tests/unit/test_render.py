@@ -575,3 +575,107 @@ def test_hadolint_config_still_reports_other_rules(tmp_path: Path, dockerfile: s
     )
     assert proc.returncode != 0
     assert finding in proc.stdout + proc.stderr
+
+
+FREEZE_RE = re.compile(r"^ && python3 -c '([^']+)' ([\w. ]+) \\$", re.MULTILINE)
+
+
+def test_source_builds_freeze_the_configured_start_up_modules(repo_render: Rendered) -> None:
+    loaded, _, files = repo_render
+    wanted = loaded.config.build.freeze_modules
+    assert wanted == ("encodings", "encodings.aliases", "encodings.utf_8", "linecache")
+    for distro, text in _dockerfiles(files).items():
+        sources = [n for n in stages(text) if re.fullmatch(r"python-\d+\.\d+-source", n)]
+        for name in stages(text):
+            if not name.startswith("python-"):
+                continue
+            body = stage_body(text, name)
+            found = FREEZE_RE.findall(body)
+            if name in sources:
+                assert [tuple(m.split()) for _, m in found] == [wanted], name
+                # before configure, which turns Makefile.pre.in into the Makefile
+                assert body.index("python3 -c") < body.index("./configure"), name
+            else:
+                assert not found, f"{distro}/{name}: only source builds freeze"
+        # CPython's freeze script needs a Python: in build-deps only, never in runtime stages
+        build_deps = stage_body(text, "build-deps")
+        assert ("      python3-minimal \\\n" in build_deps) == bool(sources), distro
+        assert "python3-minimal" not in stage_body(text, "runtime-base")
+
+
+def test_interpreter_links_without_pie_only_when_asked(tmp_path: Path) -> None:
+    _, _, files = _render(REPO / "images.yaml")
+    for text in _dockerfiles(files).values():
+        for name in stages(text):
+            if re.fullmatch(r"python-\d+\.\d+-(source|python-build)", name):
+                assert "LDFLAGS_NODIST=-no-pie" in stage_body(text, name), name
+    cfg = _copy_repo(tmp_path)
+    cfg.write_text(cfg.read_text().replace("  pie: false", "  pie: true"))
+    _, _, files = _render(cfg)
+    for text in _dockerfiles(files).values():
+        assert "-no-pie" not in text
+        assert "LDFLAGS_NODIST" not in text
+
+
+def _freeze_script(repo_render: Rendered) -> str:
+    text = _dockerfiles(repo_render[2])["bookworm"]
+    found = FREEZE_RE.findall(stage_body(text, "python-3.13-source"))
+    assert found
+    return str(found[0][0])
+
+
+FAKE_FREEZE_MODULES = '''\
+import json
+FROZEN = [("startup", ["abc", "<encodings.*>", "codecs"])]
+class M:
+    def __init__(self, name): self.name = name
+def parse_frozen_specs():
+    for _, specs in FROZEN:
+        for s in specs:
+            if s == "<encodings.*>":
+                yield M("encodings"); yield M("encodings.utf_8")
+            else:
+                yield M(s.strip("<>"))
+def main():
+    json.dump(FROZEN, open("frozen.json", "w"))
+'''
+
+
+@pytest.mark.parametrize("tools", ["Tools/build", "Tools/scripts"])
+def test_freeze_script_adds_only_what_cpython_does_not_freeze(
+    repo_render: Rendered, tmp_path: Path, tools: str
+) -> None:
+    """The one-liner in python-*-source, run against a stand-in for CPython's freeze_modules.py."""
+    (tmp_path / tools).mkdir(parents=True)
+    (tmp_path / tools / "freeze_modules.py").write_text(FAKE_FREEZE_MODULES)
+    (tmp_path / "Lib" / "encodings").mkdir(parents=True)
+    (tmp_path / "Lib" / "encodings" / "aliases.py").write_text("")
+    (tmp_path / "Lib" / "linecache.py").write_text("")
+    (tmp_path / "Lib" / "xml").mkdir()
+    script = _freeze_script(repo_render)
+    proc = subprocess.run([sys.executable, "-c", script, "encodings", "encodings.aliases",
+                           "encodings.utf_8", "linecache", "xml"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    frozen = json.loads((tmp_path / "frozen.json").read_text())
+    # already frozen upstream (encodings, encodings.utf_8) are not added twice; packages get <>
+    assert frozen[-1] == ["build.freeze_modules", ["encodings.aliases", "linecache", "<xml>"]]
+    assert proc.stdout.strip() == "frozen in addition: encodings.aliases linecache xml"
+
+
+def test_freeze_script_fails_on_a_module_this_cpython_lacks(
+    repo_render: Rendered, tmp_path: Path
+) -> None:
+    (tmp_path / "Tools" / "build").mkdir(parents=True)
+    (tmp_path / "Tools" / "build" / "freeze_modules.py").write_text(FAKE_FREEZE_MODULES)
+    (tmp_path / "Lib").mkdir()
+    proc = subprocess.run([sys.executable, "-c", _freeze_script(repo_render), "linecache"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "build.freeze_modules: not in this CPython: linecache"
+    assert not (tmp_path / "frozen.json").exists()
+    (tmp_path / "Tools" / "build" / "freeze_modules.py").unlink()
+    proc = subprocess.run([sys.executable, "-c", _freeze_script(repo_render), "linecache"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert "no freeze_modules.py in Tools/build or Tools/scripts" in proc.stderr

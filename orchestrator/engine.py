@@ -30,6 +30,8 @@ HINT = "start the engine (scripts/provision-host.sh starts dockerd, the registry
 
 _STEP = re.compile(r"^#(\d+) \[([^\]]+?) +\d+/\d+\] (RUN|ADD) (.*)$")
 _DONE = re.compile(r"^#(\d+) (DONE|CACHED|ERROR)")
+_HEADER = re.compile(r"^#\d+ \[[^\]]+\] ")
+_EXCERPT = re.compile(r"^ *\d+ \| ")
 
 
 @dataclass
@@ -65,9 +67,13 @@ class BuildLog:
         return any(s == stage for s, _ in self.executed)
 
     def error_summary(self) -> str:
-        interesting = [ln for ln in self.lines if "ERROR" in ln or "error:" in ln.lower()
+        """The lines that say what went wrong. Step headers (``#7 [stage 1/2] ADD
+        --checksum=...``) and BuildKit's Dockerfile excerpt (`` 156 | >>> RUN ...``) echo the
+        instructions, not their outcome, so they never count as evidence."""
+        said = [ln for ln in self.lines if not (_HEADER.match(ln) or _EXCERPT.match(ln))]
+        interesting = [ln for ln in said if "ERROR" in ln or "error:" in ln.lower()
                        or "checksum" in ln.lower() or "digest mismatch" in ln.lower()]
-        return "\n".join((interesting or self.lines)[-12:])
+        return "\n".join((interesting or said)[-12:])
 
 
 @dataclass(frozen=True)

@@ -199,9 +199,13 @@ def _failed_stage(log_path: Path) -> str | None:
     import re
 
     text = log_path.read_text(errors="replace")
-    m = re.findall(r"^#\d+ \[([^\] ]+) +\d+/\d+\].*\n(?:.*\n)*?#\d+ ERROR", text, re.M)
-    if m:
-        return str(m[-1])
+    # The stage of the step that failed: "#11 ERROR: ..." names vertex 11, whose header
+    # "#11 [python-3.13-source 2/2] RUN ..." names its stage.
+    errors = re.findall(r"^#(\d+) ERROR", text, re.M)
+    if errors:
+        m = re.search(rf"^#{errors[-1]} \[([^\] ]+) +\d+/\d+\]", text, re.M)
+        if m:
+            return m.group(1)
     m2 = re.search(r"target stage \"?([\w.-]+)", text)
     return m2.group(1) if m2 else None
 

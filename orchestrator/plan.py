@@ -38,6 +38,8 @@ class PlannedImage:
     # Stdlib modules frozen into the interpreter beyond CPython's own (build.freeze_modules;
     # source builds only): the smoke tests check they really load frozen.
     frozen_modules: tuple[str, ...] = ()
+    # build.pie for interpreters we compile; None for deadsnakes (the PPA's own binary).
+    pie: bool | None = None
 
     @property
     def cell(self) -> Cell:
@@ -141,6 +143,7 @@ def build(
             distro_eol_days=eol.days_left(
                 config.distros[c.distro].eol or eol.DISTRO_EOL.get(c.distro), today),
             frozen_modules=config.build.freeze_modules if c.method == "source" else (),
+            pie=config.build.pie if c.compiles else None,
         ))
     by_id = {i.id: i for i in images}
     planned_builds = tuple(

@@ -144,6 +144,14 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str) -> li
             "bad += [] if off.returncode == 0 else [f'-X frozen_modules=off exit {off.returncode}']\n"
             "sys.exit('not frozen: ' + ', '.join(bad) if bad else 0)"),
             _exit0) if img.frozen_modules else None,
+        # build.pie: the ELF type of the interpreter (ET_EXEC 2 = -no-pie, ET_DYN 3 = PIE).
+        Check("interpreter-link", _py(
+            "import os, sys\n"
+            "e_type = open(os.path.realpath(sys.executable), 'rb').read(18)[16]\n"
+            f"want = {3 if img.pie else 2}\n"
+            "sys.exit(0 if e_type == want else f'{sys.executable}: ELF type {e_type}, "
+            f"expected {{want}} (build.pie: {str(img.pie).lower()})')"),
+            _exit0) if img.pie is not None else None,
         Check("venv", _sh(
             'd=$(mktemp -d) && python3 -m venv --without-pip "$d/v" && "$d/v/bin/python" -c "import sys; '
             'assert sys.prefix != sys.base_prefix"'), _exit0, variants=("runtime",)),

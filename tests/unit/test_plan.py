@@ -69,7 +69,7 @@ def test_image_fields(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
         immutable_tag="3.13.13-dev-bookworm-pybuild-20261121",
         depends_on="3.13-python-build-bookworm-runtime", size_budget_mb=520,
         python_eol_days=(dt.date(2029, 10, 31) - TODAY).days,
-        distro_eol_days=(dt.date(2028, 6, 30) - TODAY).days,
+        distro_eol_days=(dt.date(2028, 6, 30) - TODAY).days, frozen_modules=(), pie=False,
     )
 
 
@@ -86,6 +86,8 @@ def test_only_source_images_carry_the_frozen_modules_and_get_their_smoke_check(
         names = [c.name for c in checks_for(image, uid=10001, prefix="/opt/org/python/3.13",
                                              tls_host="pypi.org")]
         assert ("startup-modules-frozen" in names) == bool(expected), image.id
+        assert image.pie == (None if image.method == "deadsnakes" else False), image.id
+        assert ("interpreter-link" in names) == (image.method != "deadsnakes"), image.id
 
 
 def test_one_build_per_distro_python_method_with_a_compile(

@@ -612,12 +612,13 @@ def test_interpreter_links_without_pie_only_when_asked(tmp_path: Path) -> None:
                 # configure's own Linux value plus -no-pie, for the interpreter's link only:
                 # -no-pie in LDFLAGS would also reach the -shared links of extension modules
                 assert 'LINKFORSHARED="-Xlinker -export-dynamic -no-pie"' in body, name
+                assert 'CFLAGS_NODIST="-fno-pie"' in body, name
                 assert "LDFLAGS_NODIST" not in body and "LDFLAGS=-no-pie" not in body
     cfg = _copy_repo(tmp_path)
     cfg.write_text(cfg.read_text().replace("  pie: false", "  pie: true"))
     _, _, files = _render(cfg)
     for text in _dockerfiles(files).values():
-        assert "-no-pie" not in text
+        assert "-no-pie" not in text and "-fno-pie" not in text
         assert "LINKFORSHARED" not in text
 
 

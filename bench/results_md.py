@@ -133,6 +133,13 @@ def _startup_md(st: dict[str, Any] | None) -> list[str]:
                          f"{v['min_ms']:.1f}", f"{v['max_ms']:.1f}", f"{v['docker_run_median_ms']:.0f}"])
     out += _table(["image", "command", "median ms", "min ms", "max ms", "whole docker run, median ms"], rows)
     out.append(f"Load average per round: {st['loadavg_per_round']}")
+    out.append("")
+    imports = st.get("startup_imports") or {}
+    if imports:
+        out += ["### What a bare `python3 -c pass` imports, and from where", ""]
+        rows = [[key, str(v["modules"]), str(len(v["frozen"])), str(len(v["built_in"])),
+                 ", ".join(v["path_finder"]) or "-"] for key, v in imports.items()]
+        out += _table(["image", "modules", "frozen", "built in", "through the path finder"], rows)
     return [*out, ""]
 
 

@@ -15,6 +15,7 @@ command comes first (page cache). The time of the whole ``docker run`` is kept t
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import time
@@ -29,7 +30,8 @@ COMMANDS = {
     "imports": "import json, ssl, sqlite3, asyncio",
 }
 # Measured alongside, no target: the interpreter's core initialisation without the site
-# module (`python3 -S -c pass`), the floor under `pass` that no image layout can lower.
+# module (`python3 -S -c pass`): what `pass` costs before site and its imports (os,
+# _collections_abc, stat, posixpath) run.
 DIAGNOSTIC = {"pass-no-site": "pass"}
 FLAGS = {"pass-no-site": "-S"}
 
@@ -55,6 +57,36 @@ def sample(ref: str, code: str, flags: str = "") -> tuple[float, float]:
             return (t1 - t0) * 1000, outer
     raise RuntimeError(f"{ref}: python3 -c {code!r} failed (exit {proc.returncode}): "
                        f"{(proc.stderr or proc.stdout)[-800:]}")
+
+
+# Where every module a bare `python3 -c pass` has imported came from (read before the probe
+# imports anything itself): frozen into the interpreter, built in, or found by the path finder
+# (a .py, compiled at every start when no bytecode can be written, or a .pyc).
+ORIGINS = ("import sys\n"
+           "seen = {n: getattr(getattr(m, '__spec__', None), 'origin', None)\n"
+           "        for n, m in list(sys.modules.items())}\n"
+           "import json\n"
+           "print('BENCH_MODS ' + json.dumps(seen))")
+
+
+def startup_imports(ref: str) -> dict[str, Any]:
+    argv = ["docker", "run", "--rm", "--read-only", "--user", UID, "--network", "none",
+            "--entrypoint", "python3", ref, "-c", ORIGINS]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_MODS ")), None)
+    if line is None:
+        raise RuntimeError(f"{ref}: start-up import probe failed (exit {proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout)[-800:]}")
+    seen: dict[str, str | None] = json.loads(line.removeprefix("BENCH_MODS "))
+    seen.pop("__main__", None)
+    by_path = sorted(n for n, o in seen.items() if o not in ("frozen", "built-in", None))
+    return {
+        "modules": len(seen),
+        "frozen": sorted(n for n, o in seen.items() if o == "frozen"),
+        "built_in": sorted(n for n, o in seen.items() if o == "built-in"),
+        "path_finder": by_path,
+        "path_finder_sources": {n: seen[n] for n in by_path},
+    }
 
 
 def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
@@ -86,6 +118,7 @@ def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
         "runs": runs, "commands": {name: label(name) for name in every},
         "loadavg_per_round": loads, "images": {},
     }
+    result["startup_imports"] = {img.key: startup_imports(img.ref) for img in subjects}
     for img in subjects:
         result["images"][img.key] = {
             name: {

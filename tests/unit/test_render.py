@@ -609,9 +609,9 @@ def test_interpreter_links_without_pie_only_when_asked(tmp_path: Path) -> None:
         for name in stages(text):
             if re.fullmatch(r"python-\d+\.\d+-(source|python-build)", name):
                 body = stage_body(text, name)
-                # configure's own Linux value plus -no-pie, for the interpreter's link only:
-                # -no-pie in LDFLAGS would also reach the -shared links of extension modules
-                assert 'LINKFORSHARED="-Xlinker -export-dynamic -no-pie"' in body, name
+                # executables only (LINKCC): -no-pie in LDFLAGS would also reach the -shared
+                # links of extension modules; escaped $ leaves $(CC) to make, not the shell
+                assert 'LINKCC="\\$(PURIFY) \\$(CC) -fno-pie -no-pie"' in body, name
                 assert 'CFLAGS_NODIST="-fno-pie"' in body, name
                 assert "LDFLAGS_NODIST" not in body and "LDFLAGS=-no-pie" not in body
     cfg = _copy_repo(tmp_path)
@@ -619,7 +619,7 @@ def test_interpreter_links_without_pie_only_when_asked(tmp_path: Path) -> None:
     _, _, files = _render(cfg)
     for text in _dockerfiles(files).values():
         assert "-no-pie" not in text and "-fno-pie" not in text
-        assert "LINKFORSHARED" not in text
+        assert "LINKCC" not in text and "CFLAGS_NODIST" not in text
 
 
 def _freeze_script(repo_render: Rendered) -> str:

@@ -163,8 +163,9 @@ class Build(_Model):
     )
     pie: bool = Field(
         True,
-        description="Link the interpreter as a position-independent executable; false links it "
-        "-no-pie like Debian's own python3: no start-up relocations, libraries/heap/stack keep ASLR",
+        description="Build the interpreter as a position-independent executable; false compiles "
+        "it -fno-pie and links it -no-pie like Debian's own python3: no start-up relocations, "
+        "libraries/heap/stack keep ASLR",
     )
     output_dir: str = Field("generated", description="Where rendered Dockerfiles go")
 

@@ -12,7 +12,7 @@ from orchestrator.config import Loaded
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
-from orchestrator.render import bake_target, image_version, profile_of
+from orchestrator.render import bake_target, frozen_modules_for, image_version, pie_for, profile_of
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,7 @@ class PlannedImage:
     # Stdlib modules frozen into the interpreter beyond CPython's own (build.freeze_modules;
     # source builds only): the smoke tests check they really load frozen.
     frozen_modules: tuple[str, ...] = ()
-    # build.pie for interpreters we compile; None for deadsnakes (the PPA's own binary).
-    pie: bool | None = None
+    pie: bool | None = None  # build.pie; None: not our compile (deadsnakes)
 
     @property
     def cell(self) -> Cell:
@@ -142,8 +141,7 @@ def build(
             python_eol_days=eol.days_left(eol.python_eol(c.minor), today),
             distro_eol_days=eol.days_left(
                 config.distros[c.distro].eol or eol.DISTRO_EOL.get(c.distro), today),
-            frozen_modules=config.build.freeze_modules if c.method == "source" else (),
-            pie=config.build.pie if c.compiles else None,
+            frozen_modules=frozen_modules_for(config, c), pie=pie_for(config, c),
         ))
     by_id = {i.id: i for i in images}
     planned_builds = tuple(

@@ -146,6 +146,16 @@ def profile_of(config: ImagesConfig, name: str | None) -> Profile:
                          f"use one of: {', '.join(config.profiles)}") from None
 
 
+def frozen_modules_for(config: ImagesConfig, cell: Cell) -> tuple[str, ...]:
+    """build.freeze_modules reach only interpreters compiled from source (not pyenv's recipe)."""
+    return config.build.freeze_modules if cell.method == "source" else ()
+
+
+def pie_for(config: ImagesConfig, cell: Cell) -> bool | None:
+    """build.pie for interpreters we compile; None for deadsnakes (the PPA's own binary)."""
+    return config.build.pie if cell.compiles else None
+
+
 def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list[BuildUnit]:
     profile = profile_of(config, None)
     seen: dict[tuple[str, str, str], BuildUnit] = {}
@@ -166,8 +176,8 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
             key_url=key.url if key else None, key_sha256=key.sha256 if key else None,
             key_fingerprint=key.fingerprint if key else None,
             configure=tuple(configure), cflags=profile.cflags,
-            freeze_modules=config.build.freeze_modules if c.method == "source" else (),
-            build_env=() if config.build.pie else NO_PIE_ENV,
+            freeze_modules=frozen_modules_for(config, c),
+            build_env=NO_PIE_ENV if pie_for(config, c) is False else (),
         )
     return list(seen.values())
 

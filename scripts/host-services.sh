@@ -35,6 +35,10 @@ ORCH_MIRROR_DIR=${ORCH_MIRROR_DIR:-/srv/orchestrator-mirror}
 ORCH_MIRROR_PORT=${ORCH_MIRROR_PORT:-8700}
 ORCH_REGISTRY=${ORCH_REGISTRY:-127.0.0.1:5000}
 REGISTRY_CONFIG=${ORCH_REGISTRY_CONFIG:-${ORCH_HOST_ETC}/registry.yml}
+# dockerd runs on the containerd image store (multi-platform images, OCI indexes, registry
+# build cache with the default `docker` buildx driver). Its own config file, so a host's
+# /etc/docker/daemon.json is neither needed nor touched.
+DOCKERD_CONFIG=${ORCH_DOCKERD_CONFIG:-${ORCH_HOST_ETC}/dockerd.json}
 
 # Daemons need the sbin dirs (containerd, runc, iptables) whatever the caller's PATH.
 export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
@@ -86,12 +90,18 @@ managed_pid() {
     echo "$pid"
 }
 
+write_dockerd_config() {
+    printf '%s\n' '{"features": {"containerd-snapshotter": true}}' >"$DOCKERD_CONFIG"
+}
+
 # Sets the global array CMD to the service's command line.
 service_cmd() {
     case $1 in
         dockerd)
             command -v dockerd >/dev/null || die "dockerd not installed (run provision-host.sh)"
-            CMD=(dockerd)
+            mkdir -p "$(dirname "$DOCKERD_CONFIG")"
+            [[ -r $DOCKERD_CONFIG ]] || write_dockerd_config
+            CMD=(dockerd --config-file "$DOCKERD_CONFIG")
             ;;
         registry)
             command -v docker-registry >/dev/null || die "docker-registry not installed (run provision-host.sh)"

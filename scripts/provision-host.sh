@@ -309,10 +309,26 @@ EOF
 
 # ---------------------------------------------------------------- 3 dockerd
 step_dockerd() {
-    mkdir -p "$ORCH_HOST_LOG_DIR" "$ORCH_HOST_RUN_DIR"
-    # No daemon.json needed: BuildKit is the default builder of dockerd >= 23
-    # and 127.0.0.0/8 is an insecure (plain HTTP) registry range by default.
+    mkdir -p "$ORCH_HOST_LOG_DIR" "$ORCH_HOST_RUN_DIR" "$ORCH_HOST_ETC"
+    # BuildKit is the default builder of dockerd >= 23 and 127.0.0.0/8 is an insecure
+    # (plain HTTP) registry range by default. The one setting we need is the containerd
+    # image store, in dockerd's own config file (host-services.sh passes --config-file).
+    local cfg=$ORCH_HOST_ETC/dockerd.json
+    printf '%s\n' '{"features": {"containerd-snapshotter": true}}' | write_if_changed "$cfg" \
+        && say "  wrote $cfg (containerd image store)" || true
+    if docker info >/dev/null 2>&1 && [[ $(docker info --format '{{.DriverStatus}}') != *io.containerd.snapshotter* ]]; then
+        # Migration from the classic store: nothing is carried over. The classic store's
+        # images stay on disk under /var/lib/docker/image (invisible to the new store); the
+        # base images are pulled again from the local registry by digest, everything else
+        # is rebuilt (BuildKit's cache is per store).
+        say "  dockerd runs on the classic image store: restarting it on the containerd store"
+        "$HOST_SERVICES" stop dockerd
+        docker info >/dev/null 2>&1 && die "a dockerd not started by host-services.sh runs on the classic store; stop it and re-run"
+    fi
     "$HOST_SERVICES" start dockerd
+    local dt
+    dt=$(docker info --format '{{.DriverStatus}}')
+    [[ $dt == *io.containerd.snapshotter.v1* ]] || die "dockerd does not use the containerd image store (driver status: $dt)"
     local sv insecure
     sv=$(docker version --format '{{.Server.Version}}')
     [[ $sv == "$WANT_DOCKERD".* ]] || die "running dockerd is $sv, expected ${WANT_DOCKERD}.x (stop the old daemon and re-run)"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import __version__, log, settings
+from orchestrator import cache as cache_mod
 from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
@@ -75,8 +76,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     lock = lock_mod.read(loaded)
     lock_mod.check_against(loaded, lock)
-    plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile,
-                          today=settings.get().today, shard=args.shard)
+    st = settings.get()
+    plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
+                          shard=args.shard, ci=st.ci, cache=cache_mod.options_from(args))
     sys.stdout.write(plan.to_json() if args.json else plan.table())
     return 0
 
@@ -154,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("plan", parents=[common, sel], help="show what would be built and tagged")
     s.add_argument("--json", action="store_true")
     s.add_argument("--shard", metavar="I/N", help="only shard I of N (split by CPython build)")
+    cache_mod.add_arguments(s)
     s = sub.add_parser("lock", parents=[common], help="resolve and pin sources into images.lock")
     s.add_argument("--upgrade", action="store_true", help="bump patch versions and digests")
     s.add_argument("--only", dest="only_names", action="append", metavar="NAME",

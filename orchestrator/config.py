@@ -144,11 +144,37 @@ class Profile(_Model):
     configure_opts: tuple[str, ...] = ()
 
 
+CACHE_FIELDS = ("registry", "repository", "profile", "distro", "cell")
+
+
+class Cache(_Model):
+    """A BuildKit registry cache per cell, shared by every engine (CI runner) that can reach
+    the registry. Needs an engine that exports caches: dockerd on the containerd image store
+    (the `docker` buildx driver) or a docker-container/remote builder."""
+
+    ref: str = Field(
+        "{registry}/{repository}/cache:{profile}-{cell}",
+        description="Cache image reference template: {registry} {repository} (publish.*), "
+        "{profile}, {distro}, {cell} (a cell id). One ref per cell: an export replaces the "
+        "whole ref, so two cells must never share one",
+    )
+    mode: Literal["min", "max"] = Field(
+        "max", description="max also exports the intermediate stages (the CPython compile)"
+    )
+    export: Literal["ci", "always", "never"] = Field(
+        "ci", description="When builds write the cache: ci = when CI is set (override with "
+        "--cache-to / --no-cache-export)",
+    )
+    read_also: tuple[str, ...] = Field(
+        (), description="Further refs (same placeholders) every build imports, e.g. another "
+        "profile's cache",
+    )
+
+
 class Build(_Model):
     network: Literal["host", "default", "none"] = "host"
     builder: str | None = Field(None, description="buildx builder name (remote BuildKit)")
-    cache_from: tuple[str, ...] = ()
-    cache_to: tuple[str, ...] = ()
+    cache: Cache | None = Field(None, description="Registry build cache shared by CI runners")
     shared_libpython: bool = Field(
         False, description="--enable-shared; default is a static interpreter (faster)"
     )
@@ -498,6 +524,17 @@ def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
         if "-----BEGIN CERTIFICATE-----" not in pem.read_text(errors="replace"):
             raise err(("ca_certificates", i), f"{ca} is not a PEM certificate", "give a PEM (.crt) file")
 
+    if c.build.cache is not None:
+        refs = [("ref",), *(("read_also", i) for i in range(len(c.build.cache.read_also)))]
+        for rpath, text in zip(refs, [c.build.cache.ref, *c.build.cache.read_also], strict=True):
+            problem = check_cache_template(text)
+            if problem:
+                raise err(("build", "cache", *rpath), problem,
+                          'e.g. "{registry}/{repository}/cache:{profile}-{cell}"')
+        if "{cell}" not in c.build.cache.ref:
+            raise err(("build", "cache", "ref"), "the cache ref must contain {cell}",
+                      "an export replaces the whole ref: give every cell its own")
+
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.
     from orchestrator import matrix
 
@@ -505,6 +542,25 @@ def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
     for w in matrix.warnings(loaded):
         warnings.append(f"{file}: {w}")
     return warnings
+
+
+def check_cache_template(template: str) -> str | None:
+    """A problem with a build.cache ref template (or a --cache-from/--cache-to REF), or None."""
+    names: set[str] = set()
+    try:
+        for _, name, spec, conv in string.Formatter().parse(template):
+            if name is None:
+                continue
+            if spec or conv:
+                return f"{{{name}}} takes no format spec or conversion"
+            names.add(name)
+    except ValueError as exc:
+        return f"bad template: {exc}"
+    unknown = names - set(CACHE_FIELDS)
+    if unknown:
+        return f"unknown placeholder {{{sorted(unknown)[0]}}} (known: " + ", ".join(
+            "{" + f + "}" for f in CACHE_FIELDS) + ")"
+    return None
 
 
 def _suggest(word: str, options: typing.Iterable[str]) -> str:

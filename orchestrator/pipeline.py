@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import cache as cache_mod
 from orchestrator import lock as lock_mod
 from orchestrator import log, matrix, publish, render, settings, smoke
 from orchestrator import plan as plan_mod
@@ -162,7 +163,7 @@ def do_build(run: Run) -> None:
                 context, dockerfile=context / spec.get("dockerfile", "Dockerfile"),
                 target=spec["target"], tags=[candidate_ref(img.id, "unlabelled")], args=args,
                 labels=spec.get("labels", {}), network=run.network,
-                cache_from=list(config.build.cache_from), cache_to=list(config.build.cache_to),
+                cache_from=img.cache.cache_from(), cache_to=img.cache.cache_to(),
                 log_path=log_path, on_line=_progress(img.id, run.verbose))
         except BuildFailed as exc:
             stage = _failed_stage(exc.log_path)
@@ -377,7 +378,8 @@ def _make_run(args: argparse.Namespace, command_name: str) -> Run:
     lock_mod.check_against(loaded, lock)
     st = settings.get()
     plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
-                          shard=getattr(args, "shard", None))
+                          shard=getattr(args, "shard", None), ci=st.ci,
+                          cache=cache_mod.options_from(args))
     report = Report(command_name, plan.profile, plan.date)
     for img in plan.images:
         report.cell(img.id)
@@ -506,6 +508,7 @@ def register(sub: Any, common: argparse.ArgumentParser, sel: argparse.ArgumentPa
             p.add_argument("--network", choices=["host", "default", "none"],
                            help="build network (default: build.network in images.yaml)")
             p.add_argument("--builder", help="buildx builder (remote BuildKit, k8s driver)")
+            cache_mod.add_arguments(p)
             p.add_argument("--security-refresh", metavar="TOKEN",
                            help="value that busts the security-updates cache "
                                 "(nightly: the current time)")

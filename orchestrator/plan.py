@@ -7,7 +7,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from orchestrator import cache as cache_mod
 from orchestrator import eol, matrix
+from orchestrator.cache import DEFAULT_OPTIONS, NO_CACHE, CacheOptions, CellCache
 from orchestrator.config import Loaded
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
@@ -39,6 +41,7 @@ class PlannedImage:
     # source builds only): the smoke tests check they really load frozen.
     frozen_modules: tuple[str, ...] = ()
     pie: bool | None = None  # build.pie; None: not our compile (deadsnakes)
+    cache: CellCache = NO_CACHE  # registry build cache refs (build.cache, --cache-*)
 
     @property
     def cell(self) -> Cell:
@@ -107,6 +110,8 @@ def build(
     profile: str | None = None,
     today: dt.date,
     shard: str | None = None,
+    ci: bool = False,
+    cache: CacheOptions = DEFAULT_OPTIONS,
 ) -> Plan:
     config = loaded.config
     profile_name = profile or config.default_profile
@@ -142,6 +147,7 @@ def build(
             distro_eol_days=eol.days_left(
                 config.distros[c.distro].eol or eol.DISTRO_EOL.get(c.distro), today),
             frozen_modules=frozen_modules_for(config, c), pie=pie_for(config, c),
+            cache=cache_mod.for_cell(config, c.id, c.distro, profile_name, ci=ci, options=cache),
         ))
     by_id = {i.id: i for i in images}
     planned_builds = tuple(

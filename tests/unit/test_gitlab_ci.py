@@ -15,7 +15,7 @@ import fnmatch
 import json
 import os
 import re
-import shutil
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -25,7 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator import cache as cache_mod
+from orchestrator import cli
 from orchestrator import config as config_mod
+from orchestrator.cache import CellCache
 from orchestrator.report import Report, Status
 from tests.unit.helpers import REPO, TODAY
 
@@ -351,7 +354,7 @@ def test_report_job_needs_every_shard(ci: dict[str, Any], jobs: dict[str, dict[s
                                       pipeline: Pipeline, shard_job: str, report_job: str) -> None:
     created = _pipeline(ci, jobs, pipeline)
     shard_instances = set().union(*(_instances(n, jobs[n]) for n in created
-                                    if _pipeline_commands(jobs[n])))
+                                    if PUBLISHING.search(_commands(jobs[n]))))
     assert shard_instances == _instances(shard_job, jobs[shard_job])
     assert len(shard_instances) == int(ci["variables"]["SHARDS"])
     report = jobs[report_job]
@@ -491,31 +494,61 @@ def test_shards_only_stage_and_the_report_job_promotes_once(jobs: dict[str, dict
     assert "$REPORT_KIND-*-of-*.json" in steps[promote[0]]
 
 
-@pytest.mark.parametrize("export", [False, True])
-def test_ci_config_adds_only_the_registry_cache(tmp_path: Path, ci: dict[str, Any], export: bool) -> None:
-    """The ci-config snippet writes images.ci.yaml (+ .lock) that differs from images.yaml only
-    in build.cache_from/cache_to, still validates, and leaves generated/ up to date."""
-    for name in ("images.yaml", "images.lock"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "generated", tmp_path / "generated")
-    env = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(REPO), "ORCH_PROFILE": "fast",
-           "CI_NODE_INDEX": "2", "CI_NODE_TOTAL": "4", "CACHE_REPO": "registry.test/g/p/cache",
-           "ORCH_CONFIG": ci["variables"]["ORCH_CONFIG"], "ORCH_CACHE_EXPORT": str(export).lower(),
-           "ORCH_DATE": TODAY.strftime("%Y%m%d"), "ORCH_LOG_FORMAT": "console"}
-    script = "\n".join(_flatten(ci[".snippets"]["ci-config"]))
-    res = subprocess.run(["sh", "-ec", script], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stdout + res.stderr
-    ci_config = tmp_path / env["ORCH_CONFIG"]
-    assert ci_config.with_suffix(".lock").read_bytes() == (REPO / "images.lock").read_bytes()
-    original = config_mod.load(REPO / "images.yaml", TODAY).config
-    derived = config_mod.load(ci_config, TODAY).config
-    ref = "registry.test/g/p/cache:fast-2-of-4"
-    assert derived.build.cache_from == (f"type=registry,ref={ref}",)
-    assert derived.build.cache_to == ((f"type=registry,ref={ref},mode=max",) if export else ())
-    strip = {"build": {"cache_from", "cache_to"}}
-    assert derived.model_dump(exclude=strip) == original.model_dump(exclude=strip)
-    check = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "render", "--check", "--config", str(ci_config)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert check.returncode == 0, check.stdout + check.stderr
+def _rule_variables(job: dict[str, Any], p: Pipeline) -> dict[str, str]:
+    """The `variables:` of the first rule of ``job`` that matches pipeline ``p``."""
+    for rule in job["rules"]:
+        if "if" in rule and not _if(rule["if"], p.env):
+            continue
+        if "changes" in rule and not _changes(rule["changes"], p):
+            continue
+        return {k: str(v) for k, v in rule.get("variables", {}).items()}
+    return {}
+
+
+def _cache_of(ci: dict[str, Any], job: dict[str, Any], p: Pipeline, cell: str) -> CellCache:
+    """Parse the job's orchestrator command line with the orchestrator's own parser and
+    resolve the cache refs of one cell as the run would (CI=true, images.yaml's build.cache)."""
+    variables = _variables(ci, job, CI_REGISTRY_IMAGE="registry.test/g/p", CI_NODE_INDEX="1",
+                           CI_NODE_TOTAL="4", CI_PIPELINE_ID="7", REPORT_DIR="r",
+                           **_rule_variables(job, p))
+    line = _expand(_pipeline_commands(job)[0], variables)
+    argv = shlex.split(line.split("-m orchestrator", 1)[1].split(" || ")[0])
+    args = cli.parser().parse_args(argv)
+    loaded = config_mod.load(REPO / "images.yaml", TODAY)
+    profile = args.profile or loaded.config.default_profile
+    return cache_mod.for_cell(loaded.config, cell, "bookworm", profile, ci=True,
+                              options=cache_mod.options_from(args))
+
+
+CELL = "3.13-source-bookworm-runtime"
+
+
+def test_merge_requests_read_the_default_branch_cache_and_never_write(
+        ci: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
+    mr = _cache_of(ci, jobs["build:fast"], MR, CELL)
+    main = _cache_of(ci, jobs["build:fast"], PUSH_MAIN_OTHER, CELL)
+    ref = f"registry.test/g/p/cache:fast-{CELL}"
+    assert mr == CellCache((ref,), None, "max")
+    assert main.read == (ref,) and main.write == ref, "the default branch keeps the MR cache warm"
+    assert "build:fast" in _pipeline(ci, jobs, PUSH_MAIN_OTHER)
+
+
+@pytest.mark.parametrize(("job", "pipeline"), [("nightly", SCHEDULE), ("release", PUSH_MAIN_LOCK)])
+def test_publishing_shards_import_and_export_their_cells_cache(
+        ci: dict[str, Any], jobs: dict[str, dict[str, Any]], job: str, pipeline: Pipeline) -> None:
+    cache = _cache_of(ci, jobs[job], pipeline, CELL)
+    ref = f"registry.test/g/p/cache:release-{CELL}"
+    assert cache.read == (ref,) and cache.write == ref
+    assert cache.cache_to() == [f"type=registry,ref={ref},mode=max"]
+    other = _cache_of(ci, jobs[job], pipeline, "3.12-source-bookworm-dev")
+    assert other.write != cache.write, "two cells must never export to one ref"
+
+
+def test_dind_runs_on_the_containerd_image_store(jobs: dict[str, dict[str, Any]]) -> None:
+    for name in ("build:fast", "nightly", "release"):
+        service = jobs[name]["services"][0]
+        entry = " ".join(service["entrypoint"])
+        assert '{"features": {"containerd-snapshotter": true}}' in entry, name
+        assert "exec dockerd-entrypoint.sh" in entry, name
+        assert "io.containerd.snapshotter" in _commands(jobs[name]), \
+            f"{name} must fail early on a dind without the containerd store"

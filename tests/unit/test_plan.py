@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from orchestrator import config, matrix, plan
+from orchestrator.cache import CellCache
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.plan import Plan, PlannedBuild, PlannedImage
@@ -22,7 +23,9 @@ def _plan(loaded: config.Loaded, lock: Lock, **kw: Any) -> Plan:
 def _from_json(text: str) -> Plan:
     data = json.loads(text)
     images = tuple(PlannedImage(**{**i, "tags": tuple(i["tags"]),
-                                   "frozen_modules": tuple(i["frozen_modules"])})
+                                   "frozen_modules": tuple(i["frozen_modules"]),
+                                   "cache": CellCache(**{**i["cache"],
+                                                         "read": tuple(i["cache"]["read"])})})
                    for i in data.pop("images"))
     builds = tuple(PlannedBuild(**{**b, "images": tuple(b["images"])}) for b in data.pop("builds"))
     return Plan(**data, images=images, builds=builds)

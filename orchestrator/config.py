@@ -22,6 +22,8 @@ from orchestrator.errors import ConfigError
 
 Method = Literal["source", "python-build", "deadsnakes"]
 VariantName = Literal["runtime", "dev"]
+Platform = Literal["linux/amd64", "linux/arm64"]
+PLATFORMS: tuple[str, ...] = typing.get_args(Platform)
 METHODS: tuple[str, ...] = typing.get_args(Method)
 VARIANTS: tuple[str, ...] = typing.get_args(VariantName)
 TAG_FIELDS = ("minor", "version", "variant", "distro", "method", "date")
@@ -99,6 +101,10 @@ class Distro(_Model):
         None, description="The minor the distro itself ships (the PPA does not publish it)"
     )
     packages: Packages
+    platforms: tuple[Platform, ...] | None = Field(
+        None, min_length=1,
+        description="Platforms of this distro's images; default: the top-level platforms",
+    )
 
 
 class PythonEntry(_Model):
@@ -194,6 +200,12 @@ class Build(_Model):
         "libraries/heap/stack keep ASLR",
     )
     output_dir: str = Field("generated", description="Where rendered Dockerfiles go")
+    native_platform: Platform = Field(
+        "linux/amd64",
+        description="The platform of the machines that build (CI runners). CPython for other "
+        "platforms is cross-compiled from it (method source); their apt steps run under "
+        "emulation (QEMU binfmt)",
+    )
 
 
 class User(_Model):
@@ -214,6 +226,10 @@ class ImagesConfig(_Model):
     include: tuple[CellRule, ...] = ()
     exclude: tuple[CellRule, ...] = ()
     tags: Tags
+    platforms: tuple[Platform, ...] = Field(
+        ("linux/amd64",), min_length=1,
+        description="Platforms every image is built for; each tag is one OCI index listing them",
+    )
     profiles: dict[str, Profile] = {
         "release": Profile(pgo=True, lto=True),
         "fast": Profile(pgo=False, lto=False),
@@ -523,6 +539,19 @@ def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
                       "give a PEM file relative to images.yaml")
         if "-----BEGIN CERTIFICATE-----" not in pem.read_text(errors="replace"):
             raise err(("ca_certificates", i), f"{ca} is not a PEM certificate", "give a PEM (.crt) file")
+
+    for ppath, plats in [(("platforms",), c.platforms),
+                         *((("distros", n, "platforms"), d.platforms) for n, d in c.distros.items()
+                           if d.platforms is not None)]:
+        if plats is not None and len(set(plats)) != len(plats):
+            raise err(ppath, "a platform is listed twice", "list each platform once")
+    for name, d in c.distros.items():
+        plats = d.platforms or c.platforms
+        if "python-build" in d.methods and any(p != c.build.native_platform for p in plats):
+            warnings.append(
+                f"{file}: {_fmt(('distros', name, 'methods'))}: python-build cannot cross-compile: "
+                f"its images on {name} are built for {c.build.native_platform} only (use method "
+                f"source for {', '.join(p for p in plats if p != c.build.native_platform)})")
 
     if c.build.cache is not None:
         refs = [("ref",), *(("read_also", i) for i in range(len(c.build.cache.read_also)))]

@@ -32,6 +32,7 @@ _STEP = re.compile(r"^#(\d+) \[([^\]]+?) +\d+/\d+\] (RUN|ADD) (.*)$")
 _DONE = re.compile(r"^#(\d+) (DONE|CACHED|ERROR)")
 _HEADER = re.compile(r"^#\d+ \[[^\]]+\] ")
 _EXCERPT = re.compile(r"^ *\d+ \| ")
+_PUSHED = re.compile(r"^(\S+): digest: (sha256:[0-9a-f]{64}) size: \d+$")
 
 
 @dataclass
@@ -138,6 +139,7 @@ class Engine:
         cache_to: list[str],
         log_path: Path,
         on_line: Callable[[str], None] | None = None,
+        platforms: list[str] | None = None,
     ) -> BuildOutcome:
         """Build one stage into the engine's image store; the plain log is kept at ``log_path``.
 
@@ -156,6 +158,7 @@ class Engine:
                     context, file=dockerfile, target=target, tags=tags, build_args=args,
                     labels=labels, network=network, load=True, progress="plain",
                     builder=self.builder, metadata_file=meta, stream_logs=True,
+                    platforms=platforms or None,
                     cache_from=[_cache_spec(c) for c in cache_from] or None,
                     cache_to=_cache_spec(cache_to[0]) if cache_to else None,
                 )
@@ -182,7 +185,8 @@ class Engine:
                             tuple(sorted({s for s, _ in blog.executed})), log_path)
 
     def build_dockerfile(self, dockerfile: str, tag: str, *, network: str | None,
-                         log_path: Path, context: Path | None = None) -> str:
+                         log_path: Path, context: Path | None = None,
+                         platforms: list[str] | None = None) -> str:
         """Build a small Dockerfile (labels pass, downstream app tests). Returns the image id."""
         with tempfile.TemporaryDirectory() as tmp:
             ctx = context or Path(tmp)
@@ -193,7 +197,7 @@ class Engine:
                 try:
                     stream: Any = self.whales.buildx.build(
                         ctx, file=df, tags=[tag], load=True, network=network, progress="plain",
-                        builder=self.builder, stream_logs=True,
+                        builder=self.builder, stream_logs=True, platforms=platforms or None,
                     )
                     for raw in stream:
                         fh.write(str(raw))
@@ -226,7 +230,11 @@ class Engine:
 
     def tag(self, image: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
-        if not self.client.images.get(image).tag(repo, tag):
+        try:
+            tagged = self.client.images.get(image).tag(repo, tag)
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"could not tag {image} as {ref}: {exc}") from None
+        if not tagged:
             raise EngineError(f"could not tag {image} as {ref}")
 
     def remove(self, ref: str) -> None:
@@ -246,10 +254,17 @@ class Engine:
                         last = str(item.get("error") or item.get("errorDetail"))
                     aux = item.get("aux") or {}
                     digest = aux.get("Digest", digest)
+                    # The containerd image store reports no aux record, only the status line
+                    # "<tag>: digest: sha256:... size: N" (the classic store sends both).
+                    said = _PUSHED.match(str(item.get("status", "")))
+                    if said and said.group(1) == tag:
+                        digest = digest or said.group(2)
             except (docker.errors.APIError, OSError) as exc:
                 last = str(exc)
             if digest and not last:
                 return str(digest)
+            if not digest and not last:
+                last = "the engine reported no digest for the push"
             if "unauthorized" in last.lower() or "denied" in last.lower():
                 host = repo.split("/")[0]
                 raise RegistryError(f"push {ref}: registry {host} refused us ({last}); "
@@ -271,26 +286,36 @@ class Engine:
         network: str | None = "host",
         timeout: float = 300,
         env: dict[str, str] | None = None,
+        platform: str | None = None,
     ) -> RunOutcome:
-        """Run a throwaway container; always removed, killed after ``timeout`` seconds."""
+        """Run a throwaway container (of ``platform``'s image of a multi-platform ``image``);
+        always removed, killed after ``timeout`` seconds."""
         start = time.monotonic()
-        container = self.client.containers.create(
-            image, argv, user=user, read_only=read_only, network_mode=network,
-            environment=env or {}, tmpfs={"/tmp": "rw,exec,size=512m"} if read_only else None,
-        )
+        try:
+            container = self.client.containers.create(
+                image, argv, user=user, read_only=read_only, network_mode=network,
+                environment=env or {}, tmpfs={"/tmp": "rw,exec,size=512m"} if read_only else None,
+                platform=platform,
+            )
+        except docker.errors.DockerException as exc:
+            where = f" ({platform})" if platform else ""
+            raise EngineError(f"cannot create a container of {image}{where}: {exc}") from None
         try:
             container.start()
             try:
                 result = container.wait(timeout=timeout)
                 code = int(result.get("StatusCode", -1))
-            except Exception:
+            except OSError:  # requests' ReadTimeout/ConnectionError: the wait timed out
                 container.kill()
                 code = 124
             out = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             if code == 124:
                 out += f"\n[killed after {timeout}s]"
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"container of {image} ({' '.join(argv)[:80]}): {exc}") from None
         finally:
-            container.remove(force=True)
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
         return RunOutcome(code, out, time.monotonic() - start)
 
     @contextmanager

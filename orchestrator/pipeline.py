@@ -41,6 +41,8 @@ class CellState:
     packages: dict[str, str] = field(default_factory=dict)
     tested_image_id: str = ""
     size_bytes: int = 0
+    fingerprints: dict[str, str] = field(default_factory=dict)  # platform -> fingerprint
+    sizes: dict[str, int] = field(default_factory=dict)  # platform -> unpacked bytes
 
 
 @dataclass
@@ -164,7 +166,8 @@ def do_build(run: Run) -> None:
                 target=spec["target"], tags=[candidate_ref(img.id, "unlabelled")], args=args,
                 labels=spec.get("labels", {}), network=run.network,
                 cache_from=img.cache.cache_from(), cache_to=img.cache.cache_to(),
-                log_path=log_path, on_line=_progress(img.id, run.verbose))
+                log_path=log_path, on_line=_progress(img.id, run.verbose),
+                platforms=list(img.platforms))
         except BuildFailed as exc:
             stage = _failed_stage(exc.log_path)
             res.fail("build", _explain_build_failure(exc.summary, stage))
@@ -223,36 +226,49 @@ def _explain_build_failure(summary: str, stage: str | None) -> str:
 
 
 def _label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> None:
-    """Read the real contents, compute the fingerprint, bake it (and dates) into labels."""
-    engine = run.engine
-    contents = publish.read_contents(engine, unlabelled_id, _prefix(run, img))
-    dockerfile = (run.loaded.output_dir / img.distro / "Dockerfile").read_text()
-    certs = b"".join((run.loaded.root / c).read_bytes() for c in run.config.ca_certificates)
+    """Read the real contents of every platform's image, compute its fingerprint, and bake it
+    (and dates) into that platform's labels: one stage per platform, FROM the unlabelled
+    candidate, picked by TARGETARCH."""
     import hashlib
 
+    engine = run.engine
+    unlabelled = candidate_ref(img.id, "unlabelled")
+    dockerfile = (run.loaded.output_dir / img.distro / "Dockerfile").read_text()
+    certs = b"".join((run.loaded.root / c).read_bytes() for c in run.config.ca_certificates)
     stages_hash = hashlib.sha256(render.stage_closure(dockerfile, img.target).encode()
                                  + certs).hexdigest()
-    fp = publish.fingerprint(base_digest, contents, stages_hash)
+    contents = {p: publish.read_contents(engine, unlabelled, _prefix(run, img), platform=p)
+                for p in img.platforms}
+    fps = {p: publish.fingerprint(base_digest, c, stages_hash) for p, c in contents.items()}
     ns = _ns(run)
     created = dt.datetime.combine(settings.get().today, dt.time(), dt.UTC).isoformat()
-    labels = {
-        f"{ns}.fingerprint": fp,
-        f"{ns}.packages": contents.packages_label(),
-        f"{ns}.python-tree": contents.tree_hash,
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.revision": settings.get().revision or "unknown",
-        "org.opencontainers.image.ref.name": img.tags[0] if img.tags else img.immutable_tag,
-    }
-    lines = [f"FROM {candidate_ref(img.id, 'unlabelled')}"]
-    lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
+    lines = []
+    for plat, c in contents.items():
+        labels = {
+            f"{ns}.fingerprint": fps[plat],
+            f"{ns}.packages": c.packages_label(),
+            f"{ns}.python-tree": c.tree_hash,
+            "org.opencontainers.image.created": created,
+            "org.opencontainers.image.revision": settings.get().revision or "unknown",
+            "org.opencontainers.image.ref.name": img.tags[0] if img.tags else img.immutable_tag,
+        }
+        if img.optimizations:
+            labels[f"{ns}.optimizations"] = img.optimizations[plat]
+        lines += [f"FROM {unlabelled} AS labelled-{plat.rsplit('/', 1)[1]}"]
+        lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
+    lines += ["FROM labelled-${TARGETARCH}"]
     image_id = engine.build_dockerfile("\n".join(lines) + "\n", candidate_ref(img.id),
-                                       network=None,
+                                       network=None, platforms=list(img.platforms),
                                        log_path=run.work / "logs" / f"{img.id}.label.log")
-    info = engine.inspect(image_id)
-    st = CellState(img.id, image_id, fp, contents.packages, "", info.size)
+    native = img.platforms[0]
+    sizes = {p: c.unpacked_bytes for p, c in contents.items()}
+    combined = publish.combined_fingerprint(fps)
+    st = CellState(img.id, image_id, combined, contents[native].packages, "", sizes[native],
+                   fps, sizes)
     run.save_state(st)
     res = run.report.cell(img.id)
-    res.image_id, res.fingerprint, res.size_bytes = image_id, fp, info.size
+    res.image_id, res.fingerprint, res.size_bytes = image_id, combined, sizes[native]
+    res.platforms, res.sizes = list(img.platforms), sizes
 
 
 # --------------------------------------------------------------------------- test
@@ -273,15 +289,25 @@ def do_test(run: Run) -> None:
             res.fail("test", "no built image for this cell; run `orchestrator build` first")
             continue
         start = time.monotonic()
-        results = smoke.run_checks(run.engine, ref, img, uid=config.runtime_user.uid,
-                                   prefix=_prefix(run, img), tls_url=config.sources.pypi)
-        results.append(smoke.size_check(img, st.size_bytes))
-        if img.variant == "runtime":
-            dev_id = matrix.Cell(img.python, img.method, img.distro, "dev").id
-            dev_state = run.load_state(dev_id)
-            if dev_state.image_id and run.report.cell(dev_id).status is not Status.FAILED:
+        results = []
+        dev_id = matrix.Cell(img.python, img.method, img.distro, "dev").id
+        dev_state = run.load_state(dev_id)
+        with_app = (img.variant == "runtime" and bool(dev_state.image_id)
+                    and run.report.cell(dev_id).status is not Status.FAILED)
+        for plat in img.platforms:
+            # Every check on every platform (arm64 under emulation: generous timeouts).
+            native = plat == config.build.native_platform
+            results += smoke.run_checks(run.engine, ref, img, uid=config.runtime_user.uid,
+                                        prefix=_prefix(run, img), tls_url=config.sources.pypi,
+                                        platform=plat, timeout=600 if native else 1800,
+                                        label=None if native else plat)
+            results.append(smoke.size_check(img, st.sizes.get(plat, st.size_bytes),
+                                            label=None if native else plat))
+            if with_app:
                 results.append(smoke.app_check(run.engine, candidate_ref(dev_id), ref, img,
-                                               _prefix(run, img), run.network, run.work / "logs"))
+                                               _prefix(run, img), run.network,
+                                               run.work / "logs", platform=plat,
+                                               label=None if native else plat))
         res.checks = [{"check": r.check, "ok": r.ok, "problem": r.problem,
                        "seconds": round(r.seconds, 1)} for r in results]
         res.seconds["test"] = round(time.monotonic() - start, 1)
@@ -329,8 +355,9 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
         res = run.report.cell(img.id)
         start = time.monotonic()
         try:
+            fps = st.fingerprints or {img.platforms[0]: st.fingerprint}
             out = publish.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
-                                         candidate_ref(img.id), st.fingerprint,
+                                         candidate_ref(img.id), fps,
                                          publish.Contents(st.packages, ""),
                                          f"{ns}.fingerprint", f"{ns}.packages")
         except RegistryAuthError:
@@ -341,7 +368,8 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
         res.seconds["push"] = round(time.monotonic() - start, 1)
         res.publish, res.digest = out.outcome, out.digest
         res.immutable_tag, res.package_changes = out.immutable_tag, list(out.package_changes)
-        res.compressed_bytes = out.compressed_bytes
+        res.compressed_bytes = out.compressed.get(img.platforms[0], 0)
+        res.compressed = out.compressed
         res.repository, res.tags = f"{run.repo_host}/{run.repo}", list(img.tags)
         pushed.append((img, out))
     if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):

@@ -14,7 +14,15 @@ from orchestrator.config import Loaded
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
-from orchestrator.render import bake_target, frozen_modules_for, image_version, pie_for, profile_of
+from orchestrator.render import (
+    bake_target,
+    frozen_modules_for,
+    image_version,
+    optimizations_for,
+    pie_for,
+    platforms_for,
+    profile_of,
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,11 @@ class PlannedImage:
     frozen_modules: tuple[str, ...] = ()
     pie: bool | None = None  # build.pie; None: not our compile (deadsnakes)
     cache: CellCache = NO_CACHE  # registry build cache refs (build.cache, --cache-*)
+    # Platforms of this image (one OCI index per tag); the first is the native one.
+    platforms: tuple[str, ...] = ("linux/amd64",)
+    # What the compile of each platform was built with (label .optimizations): cross builds
+    # cannot run PGO.
+    optimizations: dict[str, str] | None = None
 
     @property
     def cell(self) -> Cell:
@@ -77,11 +90,12 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def table(self) -> str:
-        rows = [("ID", "VERSION", "BUILD", "TAGS", "EOL(days)")]
+        rows = [("ID", "VERSION", "BUILD", "PLATFORMS", "TAGS", "EOL(days)")]
         for i in self.images:
             eol_days = min(d for d in (i.python_eol_days, i.distro_eol_days, 10**6) if d is not None)
             tags = ", ".join(i.tags[:2]) + (f" (+{len(i.tags) - 2})" if len(i.tags) > 2 else "")
-            rows.append((i.id, i.version, i.build or "-", tags,
+            plats = ",".join(p.removeprefix("linux/") for p in i.platforms)
+            rows.append((i.id, i.version, i.build or "-", plats, tags,
                          str(eol_days) if eol_days < 10**6 else "?"))
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -148,6 +162,8 @@ def build(
                 config.distros[c.distro].eol or eol.DISTRO_EOL.get(c.distro), today),
             frozen_modules=frozen_modules_for(config, c), pie=pie_for(config, c),
             cache=cache_mod.for_cell(config, c.id, c.distro, profile_name, ci=ci, options=cache),
+            platforms=platforms_for(config, c),
+            optimizations=optimizations_for(config, c, profile_name),
         ))
     by_id = {i.id: i for i in images}
     planned_builds = tuple(

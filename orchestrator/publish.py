@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import log
-from orchestrator.errors import RegistryError
+from orchestrator.errors import EngineError, RegistryError
 from orchestrator.registry import Registry
 
 if TYPE_CHECKING:
@@ -28,29 +28,46 @@ _log = log.get("publish")
 class Contents:
     packages: dict[str, str]
     tree_hash: str
+    # Bytes of every file in the image (du --apparent-size of its root filesystem): one meaning
+    # on both image stores (the containerd store's `docker images` size also counts the
+    # compressed blobs) and per platform of a multi-platform image.
+    unpacked_bytes: int = 0
 
     def packages_label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in sorted(self.packages.items()))
 
 
-def read_contents(engine: Engine, image_ref: str, prefix: str) -> Contents:
-    """Installed packages and a hash of the Python tree (bytecode excluded: derived data)."""
+def read_contents(engine: Engine, image_ref: str, prefix: str,
+                  platform: str | None = None) -> Contents:
+    """Installed packages, a hash of the Python tree (bytecode excluded: derived data) and
+    the unpacked size, read in a throwaway container of ``platform``'s image."""
     script = (
         "dpkg-query -W -f '${Package}=${Version}\\n'; echo '----'; "
         f"cd / && find {prefix.lstrip('/')} \\( -type f -o -type l \\) ! -name '*.pyc' -print0 "
-        "| sort -z | xargs -0 sha256sum | sha256sum"
+        "| sort -z | xargs -0 sha256sum | sha256sum; echo '----'; du -sxb /"
     )
-    out = engine.run(image_ref, ["/bin/sh", "-ec", script], user="0", network="none", timeout=300)
-    if out.exit_code != 0 or "----" not in out.output:
-        raise RegistryError(f"could not read the contents of {image_ref}: {out.output[-500:]}")
-    pkg_text, _, tree = out.output.partition("----")
+    out = engine.run(image_ref, ["/bin/sh", "-ec", script], user="0", network="none", timeout=600,
+                     platform=platform)
+    where = f" ({platform})" if platform else ""
+    if out.exit_code != 0 or out.output.count("----") != 2:
+        raise EngineError(f"could not read the contents of {image_ref}{where}: "
+                          f"{out.output[-500:]}")
+    pkg_text, tree, du = out.output.split("----")
     packages = dict(line.split("=", 1) for line in pkg_text.split() if "=" in line)
-    return Contents(packages, tree.split()[0])
+    return Contents(packages, tree.split()[0], int(du.split()[0]))
 
 
 def fingerprint(base_digest: str, contents: Contents, stages_hash: str) -> str:
     doc = json.dumps({"base": base_digest, "packages": contents.packages,
                       "tree": contents.tree_hash, "stages": stages_hash}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(doc.encode()).hexdigest()
+
+
+def combined_fingerprint(fps: dict[str, str]) -> str:
+    """One fingerprint over every platform's (the report and the state show it)."""
+    if len(fps) == 1:
+        return next(iter(fps.values()))
+    doc = json.dumps(fps, sort_keys=True)
     return "sha256:" + hashlib.sha256(doc.encode()).hexdigest()
 
 
@@ -79,41 +96,52 @@ class Published:
     digest: str
     immutable_tag: str
     package_changes: tuple[str, ...]
-    compressed_bytes: int
+    compressed: dict[str, int]  # platform -> config + layers as stored in the registry
 
 
-def _labels(registry: Registry, repo: str, ref: str) -> dict[str, str] | None:
-    cfg = registry.image_config(repo, ref)
-    if cfg is None:
+def platform_fingerprints(registry: Registry, repo: str, ref: str,
+                          fp_key: str) -> dict[str, str | None] | None:
+    """{platform: fingerprint label} of a published tag or digest (None: it does not exist)."""
+    configs = registry.platform_configs(repo, ref)
+    if configs is None:
         return None
+    return {plat: _labels_of(cfg).get(fp_key) for plat, cfg in configs.items()}
+
+
+def _labels_of(cfg: dict[str, Any]) -> dict[str, str]:
     return dict((cfg.get("config") or cfg.get("container_config") or {}).get("Labels") or {})
 
 
-def current_state(registry: Registry, repo: str, img: PlannedImage,
-                  fp_key: str) -> tuple[list[str | None], dict[str, str] | None]:
-    """(fingerprint each public tag carries now, labels of the first existing tag)."""
-    fps: list[str | None] = []
+def current_state(registry: Registry, repo: str, img: PlannedImage, fp_key: str,
+                  ) -> tuple[list[dict[str, str | None] | None], dict[str, str] | None]:
+    """(per-platform fingerprints each public tag carries now, labels of the first existing
+    tag on the native platform, for the package diff)."""
+    fps: list[dict[str, str | None] | None] = []
     precise: dict[str, str] | None = None
     for tag in img.tags:
-        labels = _labels(registry, repo, tag)
-        fps.append(labels.get(fp_key) if labels else None)
-        if labels is not None and precise is None:
-            precise = labels
+        configs = registry.platform_configs(repo, tag)
+        fps.append(None if configs is None
+                   else {plat: _labels_of(cfg).get(fp_key) for plat, cfg in configs.items()})
+        if configs and precise is None:
+            first = configs.get(img.platforms[0]) if img.platforms else None
+            precise = _labels_of(first or next(iter(configs.values())))
     return fps, precise
 
 
 def push_candidate(
     engine: Engine, registry: Registry, host: str, repo: str, img: PlannedImage,
-    candidate: str, fp: str, contents: Contents, fp_key: str, pkg_key: str,
+    candidate: str, fps: dict[str, str], contents: Contents, fp_key: str, pkg_key: str,
 ) -> Published:
-    """Push the tested candidate under its immutable tag; move nothing yet."""
-    fps, precise = current_state(registry, repo, img, fp_key)
-    if fps and all(f == fp for f in fps):
+    """Push the tested candidate (one OCI index when it has several platforms) under its
+    immutable tag; move nothing yet. Unchanged: every public tag already holds, on every
+    platform, the content fingerprint we built (the same set of platforms too)."""
+    current, precise = current_state(registry, repo, img, fp_key)
+    if current and all(c == fps for c in current):
         digest = registry.digest(repo, img.tags[-1]) or ""
-        return Published("unchanged", digest, "", (), registry.manifest_size(repo, digest) or 0)
+        return Published("unchanged", digest, "", (), _compressed(registry, repo, digest))
     old_pkgs = parse_packages(precise.get(pkg_key, "")) if precise else {}
     changes = tuple(package_changes(old_pkgs, contents.packages)) if precise else ()
-    immutable = _free_immutable(registry, repo, img.immutable_tag, fp, fp_key)
+    immutable = _free_immutable(registry, repo, img.immutable_tag, fps, fp_key)
     ref = f"{host}/{repo}:{immutable}"
     existing = registry.digest(repo, immutable)
     if existing:  # an interrupted earlier run already pushed this very content
@@ -124,15 +152,20 @@ def push_candidate(
         if registry.digest(repo, immutable) != digest:
             raise RegistryError(f"{ref}: registry digest differs from the pushed {digest}")
     return Published("updated" if precise else "new", digest, immutable, changes,
-                     registry.manifest_size(repo, digest) or 0)
+                     _compressed(registry, repo, digest))
 
 
-def _free_immutable(registry: Registry, repo: str, tag: str, fp: str, fp_key: str) -> str:
+def _compressed(registry: Registry, repo: str, digest: str) -> dict[str, int]:
+    return registry.platform_sizes(repo, digest) if digest else {}
+
+
+def _free_immutable(registry: Registry, repo: str, tag: str, fps: dict[str, str],
+                    fp_key: str) -> str:
     """The dated tag, or tag.N when that date's tag already holds other content."""
     for n in range(0, 100):
         candidate = tag if n == 0 else f"{tag}.{n}"
-        labels = _labels(registry, repo, candidate)
-        if labels is None or labels.get(fp_key) == fp:
+        there = platform_fingerprints(registry, repo, candidate, fp_key)
+        if there is None or there == fps:
             return candidate
     raise RegistryError(f"{repo}:{tag}: 100 releases on one day; refusing to add more")
 

@@ -219,6 +219,48 @@ class Registry:
         cfg: dict[str, Any] = json.loads(self.blob(repo, doc["config"]["digest"]))
         return cfg
 
+    def platform_manifests(self, repo: str, ref: str) -> dict[str, str] | None:
+        """{"linux/arm64": manifest digest, ...} of a tag or digest (None: not there). An index
+        lists its platforms (attestation manifests, platform unknown/unknown, are left out); a
+        single-platform image is read from its config."""
+        found = self.manifest(repo, ref)
+        if found is None:
+            return None
+        body, mtype, digest = found
+        doc = json.loads(body)
+        if mtype in INDEX_TYPES or "manifests" in doc:
+            out = {}
+            for m in doc["manifests"]:
+                plat = m.get("platform") or {}
+                name = f"{plat.get('os', '?')}/{plat.get('architecture', '?')}"
+                if plat.get("variant"):
+                    name += "/" + plat["variant"]
+                if name != "unknown/unknown":
+                    out[name] = m["digest"]
+            return out
+        cfg = json.loads(self.blob(repo, doc["config"]["digest"]))
+        return {f"{cfg.get('os', 'linux')}/{cfg.get('architecture', 'amd64')}": digest}
+
+    def platform_configs(self, repo: str, ref: str) -> dict[str, dict[str, Any]] | None:
+        """{platform: image config} of a tag or digest (None: not there)."""
+        manifests = self.platform_manifests(repo, ref)
+        if manifests is None:
+            return None
+        out = {}
+        for plat, digest in manifests.items():
+            found = self.manifest(repo, digest)
+            if found is None:
+                raise RegistryError(f"{self.host}/{repo}@{digest} ({plat}) is listed by {ref} "
+                                    "but missing")
+            doc = json.loads(found[0])
+            out[plat] = json.loads(self.blob(repo, doc["config"]["digest"]))
+        return out
+
+    def platform_sizes(self, repo: str, ref: str) -> dict[str, int]:
+        """{platform: compressed size (config + layers as stored)}; empty when not there."""
+        return {plat: self.manifest_size(repo, digest) or 0
+                for plat, digest in (self.platform_manifests(repo, ref) or {}).items()}
+
     def manifest_size(self, repo: str, ref: str) -> int | None:
         """Compressed size: config + layers as stored in the registry."""
         found = self.manifest(repo, ref)

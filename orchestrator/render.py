@@ -6,8 +6,10 @@ network, the engine or the clock.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
+import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +38,31 @@ DEFAULT_CONFIGURE = ("--enable-loadable-sqlite-extensions", "--with-ensurepip=in
 
 
 @dataclass(frozen=True)
+class Arch:
+    """A target architecture as Debian, the GNU toolchain and readelf name it."""
+
+    name: str  # Debian / OCI architecture: amd64, arm64
+    platform: str  # linux/arm64
+    triplet: str  # GNU multiarch triplet: aarch64-linux-gnu
+    elf_machine: str  # readelf --file-header "Machine:"
+
+
+ARCHES = {
+    "linux/amd64": Arch("amd64", "linux/amd64", "x86_64-linux-gnu", "Advanced Micro Devices X86-64"),
+    "linux/arm64": Arch("arm64", "linux/arm64", "aarch64-linux-gnu", "AArch64"),
+}
+
+
+@dataclass(frozen=True)
+class Alias:
+    """Stage python-<suffix>-<build>-to-<target> is FROM ``source``."""
+
+    build: str
+    target: str
+    source: str
+
+
+@dataclass(frozen=True)
 class BuildUnit:
     """One CPython build (and its prep) on one distro, shared by every image that needs it."""
 
@@ -56,6 +83,17 @@ class BuildUnit:
     freeze_modules: tuple[str, ...] = ()  # frozen in addition to CPython's own (source only)
     # Variables configure reads from the environment (build.pie: false sets them).
     build_env: tuple[tuple[str, str], ...] = ()
+    cross_arches: tuple[Arch, ...] = ()  # cross-compiled from the native platform (source only)
+    native: str = "amd64"  # build.native_platform's architecture
+
+    @property
+    def aliases(self) -> tuple[Alias, ...]:
+        """Which compile feeds each (build arch, target arch): native for the same arch (an
+        arm64 runner compiles arm64 natively), the cross stage from the native platform."""
+        same = tuple(Alias(a.name, a.name, f"python-{self.suffix}") for a in ARCHES.values())
+        cross = tuple(Alias(self.native, a.name, f"python-{self.suffix}-cross-{a.name}")
+                      for a in self.cross_arches)
+        return same + cross
 
     @property
     def suffix(self) -> str:
@@ -120,6 +158,7 @@ def _env() -> jinja2.Environment:
     env.filters["shquote"] = lambda v: shlex.quote(str(v))
     env.filters["dq"] = _double_quoted
     env.filters["kvlines"] = _kvlines
+    env.filters["envassign"] = lambda pairs: "".join(f"{k}={_double_quoted(v)} " for k, v in pairs)
     return env
 
 
@@ -156,12 +195,51 @@ def pie_for(config: ImagesConfig, cell: Cell) -> bool | None:
     return config.build.pie if cell.compiles else None
 
 
+def platforms_for(config: ImagesConfig, cell: Cell) -> tuple[str, ...]:
+    """The platforms a cell's images are built for: the distro's (or the top-level) platforms;
+    python-build cannot cross-compile, so its cells get only the native platform."""
+    plats = config.distros[cell.distro].platforms or config.platforms
+    if cell.method == "python-build":
+        return tuple(p for p in plats if p == config.build.native_platform)
+    return tuple(plats)
+
+
+def optimizations_for(config: ImagesConfig, cell: Cell, profile: str) -> dict[str, str] | None:
+    """{platform: "pgo+lto" | "lto" | "pgo" | "none"} of a compiled cell under ``profile``:
+    cross-compiled platforms cannot run PGO (it runs the target). None: not our compile."""
+    if not cell.compiles:
+        return None
+    prof = profile_of(config, profile)
+    out = {}
+    for plat in platforms_for(config, cell):
+        pgo = prof.pgo and plat == config.build.native_platform
+        out[plat] = "+".join(x for x, on in (("pgo", pgo), ("lto", prof.lto)) if on) or "none"
+    return out
+
+
+def cross_arches_for(config: ImagesConfig, cells: Iterable[Cell]) -> tuple[Arch, ...]:
+    """Architectures CPython is cross-compiled for, among ``cells`` (method source only)."""
+    native = config.build.native_platform
+    plats = {p for c in cells if c.method == "source" for p in platforms_for(config, c)}
+    return tuple(ARCHES[p] for p in sorted(plats) if p != native)
+
+
+def cross_dev_packages(config: ImagesConfig, distro: str) -> tuple[str, ...]:
+    """The build packages a cross compile needs for the target architecture: every -dev
+    library of packages.build (libc6-dev comes with crossbuild-essential-<arch>; dpkg-dev is
+    a build-platform tool)."""
+    return tuple(p for p in config.distros[distro].packages.build
+                 if p.endswith("-dev") and p not in ("libc6-dev", "dpkg-dev"))
+
+
 def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list[BuildUnit]:
     profile = profile_of(config, None)
     seen: dict[tuple[str, str, str], BuildUnit] = {}
+    cells = list(cells)
     for c in cells:
         if not c.compiles or c.build_key in seen:
             continue
+        same_build = [x for x in cells if x.build_key == c.build_key]
         p = lock.python(c.minor)
         entry = config.python(c.minor)
         configure = list(DEFAULT_CONFIGURE)
@@ -178,6 +256,8 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
             configure=tuple(configure), cflags=profile.cflags,
             freeze_modules=frozen_modules_for(config, c),
             build_env=NO_PIE_ENV if pie_for(config, c) is False else (),
+            cross_arches=cross_arches_for(config, same_build),
+            native=ARCHES[config.build.native_platform].name,
         )
     return list(seen.values())
 
@@ -225,6 +305,8 @@ def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> st
         "base": lock.base(distro),
         "ca_certificates": [Path(p).name for p in config.ca_certificates],
         "builds": build_units(config, lock, mine),
+        "cross_arches": cross_arches_for(config, mine),
+        "cross_dev_packages": cross_dev_packages(config, distro),
         "profile": profile_of(config, None),
         "pyenv": lock.pyenv,
         "deadsnakes": ({**vars(lock.deadsnakes), "archive": config.sources.deadsnakes.archive.format(
@@ -309,6 +391,8 @@ def render_all(loaded: Loaded, lock: Lock) -> dict[Path, bytes]:
             out[Path(distro) / "Dockerfile"] = dockerfile(loaded, lock, distro, cells).encode()
             for ca in loaded.config.ca_certificates:
                 out[Path(distro) / "certs" / Path(ca).name] = (loaded.root / ca).read_bytes()
+            for script in sorted((STAGES_DIR / "scripts").iterdir()):
+                out[Path(distro) / "scripts" / script.name] = script.read_bytes()
     out[Path(BAKE_FILE)] = (json.dumps(bake(loaded, lock, cells), indent=2) + "\n").encode()
     return out
 
@@ -340,7 +424,7 @@ def _rendered_before(root: Path, rel: Path) -> bool:
         return True
     if len(parts) == 2 and parts[1] == "Dockerfile":
         return _MARK in (root / rel).read_bytes()[:512]
-    if len(parts) == 3 and parts[1] == "certs":
+    if len(parts) == 3 and parts[1] in ("certs", "scripts"):
         dockerfile = Path(parts[0]) / "Dockerfile"
         return (root / dockerfile).is_file() and _rendered_before(root, dockerfile)
     return False
@@ -383,10 +467,11 @@ def stage_closure(dockerfile_text: str, target: str) -> str:
     for line in dockerfile_text.splitlines():
         words = line.split()
         if words[:1] == ["FROM"]:
-            current = words[3] if len(words) >= 4 and words[2].upper() == "AS" else words[1]
+            args = [w for w in words[1:] if not w.startswith("--")]  # FROM --platform=...
+            current = args[2] if len(args) >= 3 and args[1].upper() == "AS" else args[0]
             order.append(current)
             stages[current] = []
-            deps[current] = {words[1]}
+            deps[current] = {args[0]}
         if not current:
             continue
         stages[current].append(line)
@@ -397,6 +482,10 @@ def stage_closure(dockerfile_text: str, target: str) -> str:
     todo = [target]
     while todo:
         s = todo.pop()
+        if "${" in s:  # FROM python-X-${BUILDARCH}-to-${TARGETARCH}: every stage it can be
+            pattern = re.sub(r"\$\{[^}]*\}", "*", s)
+            todo.extend(name for name in stages if fnmatch.fnmatchcase(name, pattern))
+            continue
         if s in needed or s not in stages:
             continue
         needed.add(s)

@@ -28,8 +28,11 @@ class CellResult:
     message: str = ""
     image_id: str = ""
     digest: str = ""
-    size_bytes: int = 0
-    compressed_bytes: int = 0
+    size_bytes: int = 0  # unpacked, native platform
+    compressed_bytes: int = 0  # in the registry, native platform
+    platforms: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # platform -> unpacked bytes
+    compressed: dict[str, int] = field(default_factory=dict)  # platform -> compressed bytes
     fingerprint: str = ""
     publish: str = ""  # new | updated | unchanged | "" (not published)
     repository: str = ""  # registry/repository the image goes to

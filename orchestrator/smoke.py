@@ -190,24 +190,31 @@ def _wheel_script() -> str:
     """)
 
 
+def _named(check: str, label: str | None) -> str:
+    """Checks of a non-native platform carry it in their name: `stdlib-imports [linux/arm64]`."""
+    return f"{check} [{label}]" if label else check
+
+
 def run_checks(engine: Engine, image_ref: str, img: PlannedImage, *, uid: int, prefix: str,
-               tls_url: str, timeout: float = 600) -> list[CheckResult]:
+               tls_url: str, timeout: float = 600, platform: str | None = None,
+               label: str | None = None) -> list[CheckResult]:
     tls_host = urllib.parse.urlparse(tls_url).hostname or "pypi.org"
     results = []
     for check in checks_for(img, uid=uid, prefix=prefix, tls_host=tls_host):
-        outcome = engine.run(image_ref, check.argv, user=check.user, timeout=timeout)
+        outcome = engine.run(image_ref, check.argv, user=check.user, timeout=timeout,
+                             platform=platform)
         problem = check.expect(outcome.exit_code, outcome.output)
-        results.append(CheckResult(img.id, check.name, problem is None, problem or "",
-                                   outcome.output, outcome.seconds))
-        _log.info("check", image=img.id, check=check.name, ok=problem is None,
-                  seconds=round(outcome.seconds, 1))
+        results.append(CheckResult(img.id, _named(check.name, label), problem is None,
+                                   problem or "", outcome.output, outcome.seconds))
+        _log.info("check", image=img.id, check=check.name, platform=platform,
+                  ok=problem is None, seconds=round(outcome.seconds, 1))
     return results
 
 
-def size_check(img: PlannedImage, size_bytes: int) -> CheckResult:
+def size_check(img: PlannedImage, size_bytes: int, label: str | None = None) -> CheckResult:
     mb = size_bytes / 1e6
     ok = mb <= img.size_budget_mb
-    return CheckResult(img.id, "size-budget", ok,
+    return CheckResult(img.id, _named("size-budget", label), ok,
                        "" if ok else f"{mb:.1f} MB exceeds the budget of {img.size_budget_mb} MB "
                        "(variants.<name>.size_budget_mb in images.yaml)", f"{mb:.1f} MB", 0.0)
 
@@ -228,20 +235,23 @@ def downstream_app(dev_ref: str, runtime_ref: str, prefix: str) -> str:
 
 
 def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedImage,
-              prefix: str, network: str | None, log_dir: Path) -> CheckResult:
+              prefix: str, network: str | None, log_dir: Path, platform: str | None = None,
+              label: str | None = None) -> CheckResult:
     from orchestrator.engine import BuildFailed
 
-    tag = f"orchestrator-app-check/{runtime.id}:latest"
+    name = _named("dev-venv-runs-in-runtime", label)
+    arch = (platform or "native").rsplit("/", 1)[-1]
+    tag = f"orchestrator-app-check/{runtime.id}:{arch}"
     try:
         engine.build_dockerfile(downstream_app(dev_ref, runtime_ref, prefix), tag,
-                                network=network, log_path=log_dir / f"{runtime.id}.app.log")
+                                network=network, platforms=[platform] if platform else None,
+                                log_path=log_dir / f"{runtime.id}.{arch}.app.log")
     except BuildFailed as exc:
-        return CheckResult(runtime.id, "dev-venv-runs-in-runtime", False, "app build failed",
-                           exc.summary, 0.0)
+        return CheckResult(runtime.id, name, False, "app build failed", exc.summary, 0.0)
     try:
-        out = engine.run(tag, [], timeout=120)
+        out = engine.run(tag, [], timeout=600, platform=platform)
     finally:
         engine.remove(tag)
     ok = out.exit_code == 0 and "app ok" in out.output
-    return CheckResult(runtime.id, "dev-venv-runs-in-runtime", ok,
+    return CheckResult(runtime.id, name, ok,
                        "" if ok else f"exit code {out.exit_code}", out.output, out.seconds)

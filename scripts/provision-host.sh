@@ -5,20 +5,25 @@
 #
 # Steps:
 #   1 packages   apt-get install docker.io debootstrap docker-registry ...
-#   2 buildkit   docker.io/docker-cli/docker-buildx .debs from Debian 13 (trixie)
+#   2 qemu       qemu-user-static + binfmt_misc: arm64 containers and RUN steps
+#                under emulation (linux/arm64 images are built on this amd64 host)
+#   3 buildkit   docker.io/docker-cli/docker-buildx .debs from Debian 13 (trixie)
 #                -> dockerd 26.1 + buildx 0.13 (separate apt state, host apt
 #                config untouched)
-#   3 dockerd    start dockerd (detached) unless `docker info` answers;
-#                check BuildKit is the builder
-#   4 registry   docker-registry on ${ORCH_REGISTRY} (loopback only)
-#   5 images     debootstrap minbase bookworm + trixie, slimmed like the
-#                official debian:*-slim, docker import + push
-#                ${ORCH_REGISTRY}/debian:{bookworm,trixie}-slim
-#   6 mirror     CPython source mirror laid out like python.org/ftp/python,
+#   4 dockerd    start dockerd (detached) on the containerd image store unless
+#                it answers on it already; check BuildKit is the builder and
+#                lists linux/arm64
+#   5 registry   docker-registry on ${ORCH_REGISTRY} (loopback only)
+#   6 images     debootstrap minbase bookworm + trixie for amd64 and arm64
+#                (arm64: --foreign, second stage under qemu), slimmed like the
+#                official debian:*-slim, docker import --platform, pushed as
+#                one OCI index ${ORCH_REGISTRY}/debian:{bookworm,trixie}-slim
+#   7 mirror     CPython source mirror laid out like python.org/ftp/python,
 #                filled from Debian source packages (upstream tarballs), served
 #                on 127.0.0.1:${ORCH_MIRROR_PORT}
-#   7 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv
-#   8 smoke      `docker buildx build --network host` reaching the mirror
+#   8 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv
+#   9 smoke      `docker buildx build --network host` reaching the mirror, and an
+#                arm64 RUN under emulation
 #   summary      versions, registry catalog, image digests, mirror sha256s
 #
 # Usage: provision-host.sh [STEP ...]   (default: all steps; STEP is a number
@@ -64,15 +69,17 @@ HOST_SERVICES=${SCRIPT_DIR}/host-services.sh
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 HOST_PACKAGES=(docker.io debootstrap docker-registry gnupg curl ca-certificates
-    xz-utils dpkg-dev jq python3)
+    xz-utils dpkg-dev jq python3 qemu-user-static binfmt-support)
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 WANT_BUILDX=0.13
 WANT_DOCKERD=26.1
 BASE_SUITES=(bookworm trixie)
+BASE_ARCHES=(amd64 arm64)
 # Bump when the base image recipe changes: hosts provisioned with an older recipe rebuild
 # their base images. 2: the suite's -updates/-security packages are applied (as in the
 # official debian:*-slim images, which are regenerated with them).
-BASE_RECIPE=2
+# 3: one rootfs per architecture (amd64, arm64), published as one multi-platform index.
+BASE_RECIPE=3
 
 # CPython sources: "<source pkg>=<debian version>" ; upstream version.
 PY_SOURCES=(
@@ -248,7 +255,27 @@ step_packages() {
     did "installed ${missing[*]}"
 }
 
-# --------------------------------------------------------------- 2 buildkit
+# ------------------------------------------------------------------- 2 qemu
+# arm64 containers (runtime stages' apt steps, smoke tests) run under qemu-user via
+# binfmt_misc. The F flag (qemu-user-static registers it) lets containers and chroots use the
+# host's interpreter without a copy inside them. CPython itself is cross-compiled, never
+# compiled under emulation.
+step_qemu() {
+    if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+        did "mounted binfmt_misc"
+    fi
+    if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
+        update-binfmts --enable qemu-aarch64 || die "update-binfmts --enable qemu-aarch64 failed"
+        did "enabled qemu-aarch64"
+    fi
+    local entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+    [[ $(head -n1 "$entry") == enabled ]] || die "$entry is not enabled"
+    grep -q '^flags: .*F' "$entry" || die "$entry lacks the F (fix binary) flag: $(grep flags "$entry")"
+    ok "binfmt qemu-aarch64: $(grep '^interpreter' "$entry"), $(grep '^flags' "$entry")"
+}
+
+# --------------------------------------------------------------- 3 buildkit
 buildkit_upgraded() {
     local v p
     for p in "${TRIXIE_DEBS[@]}"; do pkg_installed "$p" || return 1; done
@@ -307,7 +334,7 @@ EOF
     [[ $(dockerd --version) == *" ${WANT_DOCKERD}."* ]] || die "dockerd is not ${WANT_DOCKERD}.x"
 }
 
-# ---------------------------------------------------------------- 3 dockerd
+# ---------------------------------------------------------------- 4 dockerd
 step_dockerd() {
     mkdir -p "$ORCH_HOST_LOG_DIR" "$ORCH_HOST_RUN_DIR" "$ORCH_HOST_ETC"
     # BuildKit is the default builder of dockerd >= 23 and 127.0.0.0/8 is an insecure
@@ -329,6 +356,10 @@ step_dockerd() {
     local dt
     dt=$(docker info --format '{{.DriverStatus}}')
     [[ $dt == *io.containerd.snapshotter.v1* ]] || die "dockerd does not use the containerd image store (driver status: $dt)"
+    local plats
+    plats=$(docker buildx inspect 2>/dev/null | awk '/^Platforms:/ { sub(/^Platforms: */, ""); print }')
+    [[ $plats == *linux/arm64* ]] || die "BuildKit does not list linux/arm64 (platforms: $plats); is binfmt qemu-aarch64 enabled (step qemu)?"
+    say "  image store: containerd snapshotter; BuildKit platforms: $plats"
     local sv insecure
     sv=$(docker version --format '{{.Server.Version}}')
     [[ $sv == "$WANT_DOCKERD".* ]] || die "running dockerd is $sv, expected ${WANT_DOCKERD}.x (stop the old daemon and re-run)"
@@ -341,7 +372,7 @@ step_dockerd() {
     say "  default builder: $(docker buildx inspect | awk '/^Name:/ {n=$2} /^BuildKit version:/ {v=$3} END {print n " (driver docker, BuildKit " v ")"}')"
 }
 
-# --------------------------------------------------------------- 4 registry
+# --------------------------------------------------------------- 5 registry
 step_registry() {
     local cfg=$ORCH_HOST_ETC/registry.yml store=$ORCH_HOST_STATE/registry pid ours=""
     case ${ORCH_REGISTRY%:*} in
@@ -402,7 +433,7 @@ EOF
     fi
 }
 
-# ----------------------------------------------------------------- 5 images
+# ----------------------------------------------------------------- 6 images
 # Official debian:*-slim style configuration, written into a rootfs.
 write_slim_config() {
     local root=$1 suite=$2
@@ -515,20 +546,25 @@ upgrade_rootfs() {
 }
 
 build_rootfs() {
-    local suite=$1 root=$2 tmp=$2.tmp
+    local suite=$1 arch=$2 root=$3 tmp=$3.tmp log
+    log=$ORCH_HOST_LOG_DIR/debootstrap-$suite-$arch.log
     if [[ -d $tmp ]]; then
         say "  removing partial rootfs $tmp"
         umount_below "$tmp"
         rm -rf --one-file-system "$tmp"
     fi
-    say "  debootstrap --variant=minbase $suite (log: $ORCH_HOST_LOG_DIR/debootstrap-$suite.log)"
     mkdir -p "$ORCH_HOST_LOG_DIR"
-    if ! debootstrap --variant=minbase --arch="$(dpkg --print-architecture)" \
-        --keyring="$KEYRING" "$suite" "$tmp" "$ORCH_DEBIAN_MIRROR" \
-        >"$ORCH_HOST_LOG_DIR/debootstrap-$suite.log" 2>&1; then
-        tail -n 30 "$ORCH_HOST_LOG_DIR/debootstrap-$suite.log" >&2
-        umount_below "$tmp"
-        die "debootstrap $suite failed"
+    if [[ $arch == "$(dpkg --print-architecture)" ]]; then
+        say "  debootstrap --variant=minbase $suite (log: $log)"
+        debootstrap --variant=minbase --arch="$arch" --keyring="$KEYRING" \
+            "$suite" "$tmp" "$ORCH_DEBIAN_MIRROR" >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
+    else
+        # A foreign architecture: unpack here, run the second stage under qemu (binfmt).
+        say "  debootstrap --variant=minbase --arch=$arch --foreign $suite + second stage under qemu (log: $log)"
+        debootstrap --variant=minbase --arch="$arch" --foreign --keyring="$KEYRING" \
+            "$suite" "$tmp" "$ORCH_DEBIAN_MIRROR" >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
+        chroot "$tmp" /debootstrap/debootstrap --second-stage >>"$log" 2>&1 \
+            || debootstrap_failed "$tmp" "$log"
     fi
     umount_below "$tmp"
     write_slim_config "$tmp" "$suite"
@@ -538,51 +574,69 @@ build_rootfs() {
     did "rootfs $root ($(du -sh --apparent-size "$root" | cut -f1))"
 }
 
+debootstrap_failed() {
+    tail -n 30 "$2" >&2
+    umount_below "$1"
+    die "debootstrap failed (log: $2)"
+}
+
+# One image per architecture (tag <suite>-slim-<arch>), then one OCI index <suite>-slim
+# listing them: `lock` pins the index digest and every FROM resolves it per platform.
 step_images() {
-    local suite tag repo=debian image root t0 marker
+    local suite arch tag repo=debian t0 marker srcs
     for suite in "${BASE_SUITES[@]}"; do
         t0=$(now)
         tag=${suite}-slim
-        image=${ORCH_REGISTRY}/${repo}:${tag}
         marker=$ORCH_HOST_STATE/rootfs/$suite.recipe
         if [[ "$(cat "$marker" 2>/dev/null)" != "$BASE_RECIPE" ]]; then
             say "  $suite base recipe changed (now $BASE_RECIPE): rebuilding it"
-            if [[ -d $ORCH_HOST_STATE/rootfs/$suite ]]; then
-                umount_below "$ORCH_HOST_STATE/rootfs/$suite"
-                rm -rf --one-file-system "${ORCH_HOST_STATE:?}/rootfs/$suite"
-            fi
-            docker image rm -f "$image" >/dev/null 2>&1 || true
+            for arch in "" "${BASE_ARCHES[@]/#/-}"; do
+                if [[ -d $ORCH_HOST_STATE/rootfs/$suite$arch ]]; then
+                    umount_below "$ORCH_HOST_STATE/rootfs/$suite$arch"
+                    rm -rf --one-file-system "${ORCH_HOST_STATE:?}/rootfs/$suite$arch"
+                fi
+                docker image rm -f "${ORCH_REGISTRY}/${repo}:${tag}${arch}" >/dev/null 2>&1 || true
+            done
         elif registry_has_tag "$repo" "$tag"; then
-            skip "$image already in the registry ($(registry_digest "$repo" "$tag"))"
+            skip "${ORCH_REGISTRY}/${repo}:${tag} already in the registry ($(registry_digest "$repo" "$tag"))"
             continue
         fi
-        if ! docker image inspect "$image" >/dev/null 2>&1; then
-            root=$ORCH_HOST_STATE/rootfs/$suite
-            if [[ -d $root ]]; then
-                skip "rootfs $root exists"
-            else
-                mkdir -p "$ORCH_HOST_STATE/rootfs"
-                build_rootfs "$suite" "$root"
-            fi
-            say "  docker import $image"
-            tar -C "$root" --numeric-owner --one-file-system --xattrs \
-                --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf - . |
-                docker import --change 'CMD ["bash"]' \
-                    --message "debootstrap --variant=minbase $suite, slimmed (provision-host.sh)" \
-                    - "$image" >/dev/null
-            did "imported $image ($(image_size "$image"))"
-        else
-            skip "$image present in the local image store"
-        fi
-        say "  docker push $image"
-        docker push -q "$image" >/dev/null
-        registry_has_tag "$repo" "$tag" || die "push of $image did not land in the registry"
+        srcs=()
+        for arch in "${BASE_ARCHES[@]}"; do
+            base_image_for "$suite" "$arch"
+            srcs+=("${ORCH_REGISTRY}/${repo}:${tag}-${arch}")
+        done
+        say "  docker buildx imagetools create -t ${ORCH_REGISTRY}/${repo}:${tag} ${srcs[*]}"
+        docker buildx imagetools create -t "${ORCH_REGISTRY}/${repo}:${tag}" "${srcs[@]}" >/dev/null 2>&1 \
+            || die "imagetools create ${ORCH_REGISTRY}/${repo}:${tag} failed"
+        registry_has_tag "$repo" "$tag" || die "the index ${repo}:${tag} did not land in the registry"
         echo "$BASE_RECIPE" >"$marker"
-        did "pushed $image ($(registry_digest "$repo" "$tag")) - $suite took $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
+        did "pushed ${ORCH_REGISTRY}/${repo}:${tag} ($(registry_digest "$repo" "$tag"): ${BASE_ARCHES[*]}) - $suite took $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
     done
 }
 
-# ----------------------------------------------------------------- 6 mirror
+base_image_for() {
+    local suite=$1 arch=$2 repo=debian image root
+    image=${ORCH_REGISTRY}/${repo}:${suite}-slim-${arch}
+    root=$ORCH_HOST_STATE/rootfs/$suite-$arch
+    if [[ -d $root ]]; then
+        skip "rootfs $root exists"
+    else
+        mkdir -p "$ORCH_HOST_STATE/rootfs"
+        build_rootfs "$suite" "$arch" "$root"
+    fi
+    say "  docker import --platform linux/$arch $image"
+    tar -C "$root" --numeric-owner --one-file-system --xattrs \
+        --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf - . |
+        docker import --platform "linux/$arch" --change 'CMD ["bash"]' \
+            --message "debootstrap --variant=minbase $suite ($arch), slimmed (provision-host.sh)" \
+            - "$image" >/dev/null
+    did "imported $image ($(image_size "$image"))"
+    docker push -q "$image" >/dev/null
+    registry_has_tag "$repo" "${suite}-slim-${arch}" || die "push of $image did not land in the registry"
+}
+
+# ----------------------------------------------------------------- 7 mirror
 # sha256 pinned by pyenv's python-build definition for a given tarball name,
 # empty if pyenv has none.
 pyenv_pin() { # version tarball-name
@@ -789,7 +843,7 @@ EOF
     ok "mirror answers at $url"
 }
 
-# ------------------------------------------------------------------ 7 pyenv
+# ------------------------------------------------------------------ 8 pyenv
 step_pyenv() {
     local root=$ORCH_PYENV_ROOT ver out tmp how
     [[ -x $root/libexec/pyenv---version ]] ||
@@ -824,7 +878,7 @@ step_pyenv() {
     update_sha256sums
 }
 
-# ------------------------------------------------------------------ 8 smoke
+# ------------------------------------------------------------------ 9 smoke
 step_smoke() {
     local ctx
     ctx=$(mktempdir)
@@ -847,6 +901,14 @@ EOF
     fi
     grep -q smoke-ok "$ORCH_HOST_LOG_DIR/smoke-build.log" || die "smoke build did not print smoke-ok"
     ok "BuildKit build with --network host reached http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/"
+    printf 'FROM %s/debian:bookworm-slim\nRUN [ "$(uname -m)" = aarch64 ] && dpkg --print-architecture\n' \
+        "$ORCH_REGISTRY" >"$ctx/Dockerfile"
+    if ! docker buildx build --progress=plain --platform linux/arm64 --no-cache \
+        --output type=cacheonly "$ctx" >"$ORCH_HOST_LOG_DIR/smoke-build-arm64.log" 2>&1; then
+        tail -n 30 "$ORCH_HOST_LOG_DIR/smoke-build-arm64.log" >&2
+        die "arm64 smoke build (RUN under qemu) failed"
+    fi
+    ok "linux/arm64 RUN under emulation: uname -m = aarch64, dpkg arch $(grep -o 'arm64$' "$ORCH_HOST_LOG_DIR/smoke-build-arm64.log" | tail -n1)"
 }
 
 # ---------------------------------------------------------------- summary
@@ -892,16 +954,16 @@ summary() {
 main() {
     [[ $(id -u) == 0 ]] || die "must run as root"
     [[ -r /etc/debian_version ]] || die "not a Debian system"
-    local all=(packages buildkit dockerd registry images mirror pyenv smoke) steps=() s n
+    local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke) steps=() s n
     for s in "$@"; do
         case $s in
-            [1-8]) steps+=("${all[s - 1]}") ;;
-            packages | buildkit | dockerd | registry | images | mirror | pyenv | smoke) steps+=("$s") ;;
+            [1-9]) steps+=("${all[s - 1]}") ;;
+            packages | qemu | buildkit | dockerd | registry | images | mirror | pyenv | smoke) steps+=("$s") ;;
             -h | --help)
                 sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
                 exit 0
                 ;;
-            *) die "unknown step '$s' (expected 1-8 or ${all[*]})" ;;
+            *) die "unknown step '$s' (expected 1-9 or ${all[*]})" ;;
         esac
     done
     ((${#steps[@]})) || steps=("${all[@]}")

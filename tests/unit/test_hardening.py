@@ -1,0 +1,232 @@
+"""interpreter-hardening: each property is read from real ELF files that the host's gcc (and, when
+installed, aarch64-linux-gnu-gcc) compiles at test time with and without the hardening flags."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator import hardening
+from orchestrator.hardening import Failure, Policy, Waiver, analyze, check_tree, files_from_tar
+
+# A stack array (stack protector), a printf and a strcpy into a known-size buffer (FORTIFY).
+PROG = r"""
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  char buf[64]; strcpy(buf, argv[0]); printf("%s %d\n", buf, argc); return 0; }
+"""
+LIB = r"""
+#include <stdio.h>
+#include <string.h>
+int spam_format(char *out, int x) { char buf[32]; snprintf(buf, sizeof buf, "%d-%d", x, x); strcpy(out, buf);
+                                    return printf("%s %d\n", buf, x); }
+"""
+# memcpy of an unknown size stays memcpy under FORTIFY: nothing to fortify, nothing to protect.
+COPY_ONLY = r"""
+#include <string.h>
+void spam_copy(char *d, const char *s, unsigned long n) { memcpy(d, s, n); }
+"""
+COMPILE_HARDENED = ["-O2", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"]
+HARDENED = COMPILE_HARDENED + ["-Wl,-z,relro,-z,now", "-fcf-protection"]
+ARM_HARDENED = COMPILE_HARDENED + ["-Wl,-z,relro,-z,now", "-mbranch-protection=standard"]
+ARM_PLAIN = ["-O2", "-fno-stack-protector", "-U_FORTIFY_SOURCE", "-Wl,-z,norelro,-z,lazy"]
+PLAIN = ARM_PLAIN + ["-fcf-protection=none"]
+EXE_PIE, EXE_NO_PIE, SHARED = ["-fPIE", "-pie"], ["-fno-pie", "-no-pie"], ["-fPIC", "-shared"]
+DYNLOAD = "lib/python3.13/lib-dynload/_spam.cpython-313-x86_64-linux-gnu.so"
+
+Compile = Callable[[str, list[str]], bytes]
+
+
+def _compiler(cc: str, tmp: Path) -> Compile:
+    def compile_(source: str, flags: list[str]) -> bytes:
+        n = len(list(tmp.iterdir()))
+        src, out = tmp / f"s{n}.c", tmp / f"o{n}"
+        src.write_text(source)
+        subprocess.run([cc, *flags, str(src), "-o", str(out)], check=True, capture_output=True)
+        return out.read_bytes()
+    return compile_
+
+
+@pytest.fixture(scope="module")
+def gcc(tmp_path_factory: pytest.TempPathFactory) -> Compile:
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc on this host")
+    return _compiler("gcc", tmp_path_factory.mktemp("gcc"))
+
+
+@pytest.fixture(scope="module")
+def arm_gcc(tmp_path_factory: pytest.TempPathFactory) -> Compile:
+    if not shutil.which("aarch64-linux-gnu-gcc"):
+        pytest.skip("no aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)")
+    return _compiler("aarch64-linux-gnu-gcc", tmp_path_factory.mktemp("arm"))
+
+
+def test_hardened_pie_has_every_property(gcc: Compile) -> None:
+    r = analyze(gcc(PROG, HARDENED + EXE_PIE), "bin/python3.13")
+    assert (r.machine, r.kind, r.stack_protector, r.fortify) == ("EM_X86_64", "pie", True, "fortified")
+    assert {"__printf_chk", "__strcpy_chk"} <= set(r.chk_functions) and not r.unfortified
+    assert (r.relro, r.bind_now, r.relro_level) == (True, True, "full")
+    assert all(r.has(p) for p in ("pie", "stack-protector", "fortify", "relro", "bind-now"))
+    assert r.has("bti") is None and r.has("pac") is None  # not an aarch64 file
+
+
+def test_unhardened_executable_lacks_each_property(gcc: Compile) -> None:
+    r = analyze(gcc(PROG, PLAIN + EXE_NO_PIE), "bin/python3.13")
+    assert (r.kind, r.stack_protector, r.fortify, r.chk_functions) == ("exec", False, "missing", ())
+    assert "printf" in r.unfortified
+    assert (r.relro, r.bind_now, r.relro_level, r.features) == (False, False, "none", frozenset())
+    assert [p for p in hardening.PROPERTIES if r.has(p) is False] == [
+        "pie", "stack-protector", "fortify", "relro", "bind-now", "ibt", "shstk"]
+
+
+def test_lazy_binding_is_partial_relro(gcc: Compile) -> None:
+    r = analyze(gcc(LIB, COMPILE_HARDENED + ["-Wl,-z,relro,-z,lazy"] + SHARED))
+    assert (r.kind, r.relro, r.bind_now, r.relro_level) == ("shared", True, False, "partial")
+    assert r.has("pie") is None  # shared objects are position-independent by construction
+    assert "DF_1_NOW" in r.why_not("bind-now")
+
+
+def test_nothing_fortifiable_is_not_missing(gcc: Compile) -> None:
+    for flags in (HARDENED, PLAIN):
+        r = analyze(gcc(COPY_ONLY, flags + SHARED))
+        assert (r.fortify, r.has("fortify"), r.stack_protector) == ("none-fortifiable", True, False)
+
+
+@pytest.mark.parametrize(("mode", "features"), [
+    ("full", {"ibt", "shstk"}), ("branch", {"ibt"}), ("return", {"shstk"}), ("none", set())])
+def test_cet_bits_from_the_gnu_property_note(gcc: Compile, mode: str, features: set[str]) -> None:
+    # -nostartfiles: Debian 12's crti.o/crtn.o carry no property note, so with them the linker
+    # (rightly) drops IBT/SHSTK from every output; without them every input is marked.
+    r = analyze(gcc(COPY_ONLY, ["-O2", f"-fcf-protection={mode}", "-nostartfiles"] + SHARED))
+    assert r.features == features
+    assert r.has("ibt") is ("ibt" in features) and r.has("shstk") is ("shstk" in features)
+
+
+def _tree(exe: bytes, so: bytes) -> list[tuple[str, bytes]]:
+    return [("bin/python3.13", exe), (DYNLOAD, so)]
+
+
+def test_tree_fails_naming_the_unhardened_extension_and_each_property(gcc: Compile) -> None:
+    result = check_tree(_tree(gcc(PROG, HARDENED + EXE_PIE), gcc(LIB, PLAIN + SHARED)))
+    assert not result.ok
+    assert [(f.path, f.property) for f in result.failures] == [
+        (DYNLOAD, "stack-protector"), (DYNLOAD, "fortify"), (DYNLOAD, "relro"), (DYNLOAD, "bind-now")]
+    assert str(result.failures[1]) == (
+        f"{DYNLOAD}: fortify missing (no __*_chk imports, but calls printf, snprintf)")
+    assert result.summary.startswith("files=2 pie=yes relro=none stack-protector=1/2 fortify=1/2 ")
+
+
+def test_tree_passes_when_hardened(gcc: Compile) -> None:
+    cet = ["-nostartfiles"]  # see test_cet_bits_from_the_gnu_property_note
+    result = check_tree(_tree(gcc(PROG, HARDENED + EXE_PIE), gcc(LIB, HARDENED + SHARED + cet)),
+                        Policy(required=hardening.DEFAULT_REQUIRED | {"pie"}))
+    assert result.ok, result.failures
+    assert result.summary == ("files=2 pie=yes relro=full stack-protector=all fortify=all cet=none "
+                              "not-in-elf=stack-clash,frame-pointers")  # the PIE's crt1.o has no CET note
+    cet_only = check_tree([(DYNLOAD, gcc(LIB, HARDENED + SHARED + cet))],
+                          Policy(required=frozenset({"ibt", "shstk"})))
+    assert cet_only.ok and " cet=ibt+shstk " in cet_only.summary
+
+
+def test_policy_pie_applies_to_executables_and_waivers_need_a_reason(gcc: Compile) -> None:
+    tree = _tree(gcc(PROG, HARDENED + EXE_NO_PIE), gcc(COPY_ONLY, PLAIN + SHARED))
+    result = check_tree(tree, Policy(required=frozenset({"pie", "stack-protector"})))
+    assert [str(f) for f in result.failures] == [
+        "bin/python3.13: pie missing (ET_EXEC: linked -no-pie)",
+        f"{DYNLOAD}: stack-protector missing (imports neither __stack_chk_fail nor __stack_chk_guard)"]
+    waived = Policy(required=frozenset({"pie", "stack-protector"}), waivers=(
+        Waiver("pie", "start-up time: build.pie is false"),
+        Waiver("stack-protector", "one memcpy, no stack buffer", files="*/lib-dynload/_spam.*.so")))
+    assert check_tree(tree, waived).ok
+    with pytest.raises(ValueError, match="needs a reason"):
+        Waiver("pie", " ")
+    with pytest.raises(ValueError, match="unknown hardening properties"):
+        Policy(required=frozenset({"stack-clash"}))
+
+
+def test_unreadable_files_and_an_empty_tree_fail() -> None:
+    bad = check_tree([("bin/python3.13", b"\x7fELF\x02\x01garbage")])
+    assert [(f.path, f.property) for f in bad.failures] == [("bin/python3.13", "readable-elf")]
+    empty = check_tree([])
+    assert [f.property for f in empty.failures] == ["elf-files"]
+
+
+def _tar(members: dict[str, bytes | str], hardlinks: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+        for name, target in hardlinks.items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.LNKTYPE, target
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def _chunks(data: bytes, size: int = 777) -> Iterator[bytes]:
+    return (data[i:i + size] for i in range(0, len(data), size))
+
+
+@pytest.mark.parametrize(("root", "prefix"), [
+    ("opt/org/python/3.13/", "/opt/org/python/3.13"),  # container.export()
+    ("3.13/", "3.13"),  # container.get_archive("/opt/org/python/3.13")
+    ("./", ""),  # an archive of the prefix's contents
+])
+def test_files_from_tar_yields_the_layout_by_magic(gcc: Compile, root: str, prefix: str) -> None:
+    exe, so = gcc(PROG, HARDENED + EXE_PIE), gcc(COPY_ONLY, HARDENED + SHARED)
+    dynload = "lib/python3.13/lib-dynload/"
+    members: dict[str, bytes | str] = {
+        "usr/bin/python3.11": exe,  # outside the prefix (export case)
+        root + "bin/python3.13": exe, root + "bin/python3": "python3.13", root + "bin/pip3": b"#!/bin/sh\n",
+        root + "lib/libpython3.13.so.1.0": so, root + "lib/libpython3.13.so": "libpython3.13.so.1.0",
+        root + dynload + "_ssl.cpython-313-x86_64-linux-gnu.so": so,
+        root + dynload + "notes.so": b"not an ELF file",
+        root + "lib/python3.13/site-packages/x.so": so,  # not part of the checked layout
+    }
+    if root == "./":
+        del members["usr/bin/python3.11"]
+    ssl = root + dynload + "_ssl.cpython-313-x86_64-linux-gnu.so"
+    data = _tar(members, {root + dynload + "_hard.so": ssl})  # a hard link, after its target
+    for stream in (io.BytesIO(data), _chunks(data)):
+        got = dict(files_from_tar(stream, prefix))
+        assert sorted(got) == ["bin/python3.13", "lib/libpython3.13.so.1.0", dynload + "_hard.so",
+                               dynload + "_ssl.cpython-313-x86_64-linux-gnu.so"]
+        assert got["bin/python3.13"] == exe and got[dynload + "_hard.so"] == so
+
+
+def test_arm64_stack_protector_and_branch_protection(arm_gcc: Compile) -> None:
+    r = analyze(arm_gcc(PROG, ARM_HARDENED + EXE_PIE))
+    assert (r.machine, r.kind, r.stack_protector, r.fortify, r.relro_level) == (
+        "EM_AARCH64", "pie", True, "fortified", "full")
+    assert r.has("ibt") is None
+    lib = analyze(arm_gcc(LIB, ARM_HARDENED + ["-nostartfiles"] + SHARED))
+    assert lib.features == {"bti", "pac"} and lib.stack_protector
+    plain = arm_gcc(LIB, ARM_PLAIN + ["-mbranch-protection=none"] + SHARED)
+    assert analyze(plain).features == frozenset()
+    result = check_tree([(DYNLOAD, plain)], Policy(required=hardening.DEFAULT_REQUIRED | {"bti"}))
+    assert [f.property for f in result.failures] == ["stack-protector", "fortify", "relro", "bind-now", "bti"]
+    assert " branch-protection=none " in result.summary
+
+
+def test_debian_python311_is_non_pie_with_stack_protector_and_fortify() -> None:
+    exe = Path("/usr/bin/python3.11")
+    if not exe.is_file():
+        pytest.skip("no /usr/bin/python3.11 on this host")
+    r = hardening.analyze_file(exe)
+    assert (r.kind, r.stack_protector, r.fortify, r.relro_level) == ("exec", True, "fortified", "partial")
+    assert len(r.chk_functions) >= 10
+    failures = check_tree([("bin/python3.11", exe.read_bytes())]).failures
+    assert failures == (Failure("bin/python3.11", "bind-now", r.why_not("bind-now")),)

@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help install lint typecheck test test-unit test-e2e render-check provision demo bench clean
+.PHONY: help install lint typecheck test test-full test-unit test-e2e render-check provision demo bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,12 +20,16 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 	$(PY) -m orchestrator validate
 	$(PY) -m orchestrator render --check
 	.venv/bin/hadolint generated/*/Dockerfile
+	.venv/bin/shellcheck stages/scripts/*.sh scripts/*.sh
 
 typecheck:
 	$(PY) -m mypy
 
 test: install lint provision ## everything CI runs: lint, provision, unit + e2e tests (one pytest run)
 	$(PY) -m pytest -q
+
+test-full: install lint provision ## `make test` plus the cells CI leaves out for time (arm64 on trixie too)
+	ORCH_E2E_FULL=1 $(PY) -m pytest -q
 
 test-unit: ## unit tests only (no Docker needed, seconds)
 	$(PY) -m pytest -m "not docker" -q

@@ -148,6 +148,30 @@ class Profile(_Model):
     lto: bool
     cflags: str = ""
     configure_opts: tuple[str, ...] = ()
+    frame_pointers: bool = Field(
+        False, description="-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer, as the official "
+        "images build (perf and eBPF profilers can walk the stack); costs a few percent (make bench)",
+    )
+
+
+HardeningFeature = Literal["stack-protector", "fortify", "relro", "bind-now", "stack-clash",
+                           "cf-protection"]
+# images.yaml's names -> dpkg-buildflags' hardening features (DEB_BUILD_MAINT_OPTIONS)
+DPKG_HARDENING = {"stack-protector": "stackprotector", "fortify": "fortify", "relro": "relro",
+                  "bind-now": "bindnow", "stack-clash": "stackclash",
+                  "cf-protection": "cfprotection"}
+
+
+class Hardening(_Model):
+    """Every compile takes the distro's hardening flags from dpkg-buildflags
+    (DEB_BUILD_MAINT_OPTIONS=hardening=+all: stack protector strong, _FORTIFY_SOURCE,
+    RELRO + BIND_NOW, stack-clash protection, -fcf-protection / branch protection where the
+    distro's dpkg knows it), so a distro's policy flows through. PIE is build.pie's choice."""
+
+    disable: dict[HardeningFeature, Annotated[str, Field(min_length=10)]] = Field(
+        default_factory=dict,
+        description="Features to turn off, each with the reason (at least 10 characters)",
+    )
 
 
 CACHE_FIELDS = ("registry", "repository", "profile", "distro", "cell")
@@ -200,6 +224,7 @@ class Build(_Model):
         "libraries/heap/stack keep ASLR",
     )
     output_dir: str = Field("generated", description="Where rendered Dockerfiles go")
+    hardening: Hardening = Hardening()
     native_platform: Platform = Field(
         "linux/amd64",
         description="The platform of the machines that build (CI runners). CPython for other "
@@ -231,7 +256,7 @@ class ImagesConfig(_Model):
         description="Platforms every image is built for; each tag is one OCI index listing them",
     )
     profiles: dict[str, Profile] = {
-        "release": Profile(pgo=True, lto=True),
+        "release": Profile(pgo=True, lto=True, frame_pointers=True),
         "fast": Profile(pgo=False, lto=False),
     }
     default_profile: str = "release"

@@ -318,6 +318,22 @@ class Engine:
                 container.remove(force=True)
         return RunOutcome(code, out, time.monotonic() - start)
 
+    def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:
+        """A tar archive of ``path`` in ``image`` (``platform``'s image of an index), read from
+        a created, never started container: needs no shell or tool in the image."""
+        try:
+            container = self.client.containers.create(image, ["/nonexistent"], platform=platform)
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"cannot create a container of {image} ({platform}): {exc}") from None
+        try:
+            stream, _ = container.get_archive(path)
+            return b"".join(stream)
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"cannot read {path} from {image} ({platform}): {exc}") from None
+        finally:
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+
     @contextmanager
     def temp_tag(self, image: str, ref: str) -> Iterator[str]:
         self.tag(image, ref)

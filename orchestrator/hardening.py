@@ -3,12 +3,18 @@
 pyelftools reads the files, nothing runs in the image (``files_from_tar`` takes the tar stream of
 ``container.get_archive``/``export``). pie: ET_EXEC vs ET_DYN with DF_1_PIE (or PT_INTERP and no
 DT_SONAME, for old linkers). stack-protector: imports __stack_chk_fail or __stack_chk_guard (strong
-vs plain is invisible; -strong may find nothing to protect in a tiny file). fortify: imports some
-__*_chk (or __open_2-style); without any, ``missing`` if it imports an ALWAYS_FORTIFIED function,
-else ``none-fortifiable`` (memcpy, strcpy, read... stay plain under FORTIFY when the size is
-unknown). relro: PT_GNU_RELRO; bind-now: DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW (both: full RELRO).
-ibt/shstk (x86-64), bti/pac (aarch64): FEATURE_1_AND bits of the GNU property note in PT_NOTE.
-Stack-clash protection and frame pointers leave no trace in ELF headers: NOT_IN_ELF, not guessed.
+vs plain is invisible), or every unit recorded by -frecord-gcc-switches has -fstack-protector
+(-strong: a function without arrays or address-taken locals gets no canary, so small modules
+legitimately import neither). fortify: imports some __*_chk (or __open_2-style), or recorded
+-D_FORTIFY_SOURCE (GCC does not record -D); without either, ``missing`` if it imports an
+ALWAYS_FORTIFIED function, else ``none-fortifiable`` (memcpy, strcpy, read... stay plain under
+FORTIFY when the size is unknown). relro: PT_GNU_RELRO; bind-now: DT_BIND_NOW, DF_BIND_NOW or
+DF_1_NOW (both: full RELRO). ibt/shstk (x86-64), bti/pac (aarch64): FEATURE_1_AND bits of the GNU
+property note in PT_NOTE. stack-clash, frame-pointers: leave no trace in the ELF file, so only the
+recorded switches show them (no section: ``unknown``, never a pass). cf-protection ("compiled with
+-fcf-protection / -mbranch-protection"): the note's bits or the recorded switches (Debian 12's crt
+files carry no note, so the linker drops the bits). See hardening_switches for what the record
+can and cannot show (LTO, GCC < 11).
 """
 
 from __future__ import annotations
@@ -31,10 +37,21 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 from elftools.elf.segments import NoteSegment
 
+from orchestrator.hardening_switches import (
+    NO_SWITCHES,
+    RULES,
+    SWITCH_PROPERTIES,
+    Switches,
+    Verdict,
+    read_switches,
+)
+
 ELF_MAGIC = b"\x7fELF"
-PROPERTIES = ("pie", "stack-protector", "fortify", "relro", "bind-now", "ibt", "shstk", "bti", "pac")
+PROPERTIES = ("pie", "stack-protector", "fortify", "relro", "bind-now", "ibt", "shstk", "bti", "pac",
+              *SWITCH_PROPERTIES)
 DEFAULT_REQUIRED = frozenset({"stack-protector", "fortify", "relro", "bind-now"})
-NOT_IN_ELF = ("stack-clash", "frame-pointers")  # code generation only: no header, note or symbol
+# What Policy.with_switches adds: the record (-frecord-gcc-switches) is then needed in every file.
+SWITCH_REQUIRED = frozenset(SWITCH_PROPERTIES)
 # e_machine: (summary key, GNU property type, {bit: property}); the linker ANDs it over all inputs.
 _FEATURES = {"EM_X86_64": ("cet", "GNU_PROPERTY_X86_FEATURE_1_AND", {1: "ibt", 2: "shstk"}),
              "EM_AARCH64": ("branch-protection", "GNU_PROPERTY_AARCH64_FEATURE_1_AND", {1: "bti", 2: "pac"})}
@@ -50,6 +67,7 @@ _LAYOUT = re.compile(r"bin/python3\.\d+t?|lib/libpython[^/]*\.so[^/]*"
 
 Kind = Literal["exec", "pie", "shared"]
 Fortify = Literal["fortified", "missing", "none-fortifiable"]
+Status = Literal["yes", "no", "unknown", "n/a"]
 
 
 @dataclass(frozen=True)
@@ -57,42 +75,68 @@ class ElfReport:
     path: str
     machine: str  # e_machine as pyelftools names it: EM_X86_64, EM_AARCH64, ...
     kind: Kind
-    stack_protector: bool
-    fortify: Fortify
+    stack_protector: bool  # imports __stack_chk_fail/__stack_chk_guard (has() also reads switches)
+    fortify: Fortify  # from the imports alone
     chk_functions: tuple[str, ...]  # the __*_chk imports
     unfortified: tuple[str, ...]  # plain imports of ALWAYS_FORTIFIED functions
     relro: bool
     bind_now: bool
     features: frozenset[str]  # ibt/shstk or bti/pac from the GNU property note
+    switches: Switches = NO_SWITCHES  # .GCC.command.line: .section (exists), .options, .verdict()
 
     @property
     def relro_level(self) -> Literal["full", "partial", "none"]:
         return "none" if not self.relro else "full" if self.bind_now else "partial"
 
-    def has(self, prop: str) -> bool | None:
-        """Whether the file has ``prop`` (one of PROPERTIES); None when it does not apply."""
+    def recorded(self, prop: str) -> tuple[Verdict, str]:
+        """What the recorded switches say of ``prop`` (stack-protector, fortify, SWITCH_PROPERTIES)."""
+        return self.switches.verdict(prop, self.machine)
+
+    def status(self, prop: str) -> Status:
+        """``prop`` (one of PROPERTIES): yes; no; unknown (only the absent or undecidable record could
+        show it); n/a (pie of a shared object, CPU features of another architecture)."""
         if prop == "pie":
-            return None if self.kind == "shared" else self.kind == "pie"
+            return "n/a" if self.kind == "shared" else "yes" if self.kind == "pie" else "no"
         if prop in {"ibt", "shstk", "bti", "pac"}:
             applies = prop in _FEATURES.get(self.machine, ("", "", {}))[2].values()
-            return prop in self.features if applies else None
-        return {"stack-protector": self.stack_protector, "fortify": self.fortify != "missing",
-                "relro": self.relro, "bind-now": self.bind_now}[prop]
+            return "n/a" if not applies else "yes" if prop in self.features else "no"
+        if prop == "cf-protection" and self.machine not in _FEATURES:
+            return "n/a"
+        if prop in SWITCH_PROPERTIES:
+            note = prop == "cf-protection" and bool(self.features)  # the linker ANDs the inputs' bits
+            return "yes" if note else self.recorded(prop)[0]
+        direct = {"stack-protector": self.stack_protector, "fortify": self.fortify != "missing",
+                  "relro": self.relro, "bind-now": self.bind_now}[prop]
+        evidence = prop in {"stack-protector", "fortify"} and self.recorded(prop)[0] == "yes"
+        return "yes" if direct or evidence else "no"
+
+    def has(self, prop: str) -> bool | None:
+        """Whether the file is shown to have ``prop``; None when it does not apply. False covers both
+        "no" and "unknown" (a required property nothing shows is missing); status() tells which."""
+        status = self.status(prop)
+        return None if status == "n/a" else status == "yes"
 
     def why_not(self, prop: str) -> str:
         have = "+".join(sorted(self.features)) or "none"
+        switches = self.recorded(prop)[1] if prop in RULES else ""
         return {
             "pie": "ET_EXEC: linked -no-pie",
-            "stack-protector": "imports neither __stack_chk_fail nor __stack_chk_guard",
-            "fortify": "no __*_chk imports, but calls " + ", ".join(self.unfortified[:5]),
+            "stack-protector": f"imports neither __stack_chk_fail nor __stack_chk_guard, and {switches}",
+            "fortify": f"no __*_chk imports, but calls {', '.join(self.unfortified[:5])}; and {switches}",
             "relro": "no PT_GNU_RELRO segment",
             "bind-now": "no DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW: lazy binding, partial RELRO at best",
+            "stack-clash": f"{self.status(prop)}: {switches}",
+            "frame-pointers": f"{self.status(prop)}: {switches}",
+            "cf-protection": f"{self.status(prop)}: GNU property note has no bits, and {switches}",
         }.get(prop, f"GNU property note lacks {prop} (has: {have})")
 
     def describe(self) -> str:
-        return (f"{self.path}: {self.machine} {self.kind} relro={self.relro_level} stack-protector="
-                f"{'yes' if self.stack_protector else 'no'} fortify={self.fortify} features="
-                + ("+".join(sorted(self.features)) or "none"))
+        extra = [f"{p}={self.status(p)}" for p in SWITCH_PROPERTIES if self.status(p) != "n/a"]
+        return " ".join([
+            f"{self.path}: {self.machine} {self.kind} relro={self.relro_level} stack-protector="
+            f"{'yes' if self.has('stack-protector') else 'no'} fortify={self.fortify} features="
+            + ("+".join(sorted(self.features)) or "none"),
+            f"switches={'recorded' if self.switches.section else 'none'}", *extra])
 
 
 def analyze(data: bytes, path: str = "<bytes>") -> ElfReport:
@@ -125,7 +169,7 @@ def _analyze(elf: ELFFile, path: str) -> ElfReport:
         fortify=fortify, chk_functions=chk, unfortified=plain,
         relro=any(True for _ in elf.iter_segments("PT_GNU_RELRO")),
         bind_now="DT_BIND_NOW" in tags or bool(flags & 0x8) or bool(flags_1 & 0x1),
-        features=_features(elf, machine))
+        features=_features(elf, machine), switches=read_switches(elf))
 
 
 def _dynamic_tags(elf: ELFFile) -> dict[str, int]:
@@ -176,7 +220,9 @@ class Waiver:
 
 @dataclass(frozen=True)
 class Policy:
-    """Properties each file must have where they apply (pie: executables; ibt/shstk/bti/pac: arch)."""
+    """Properties each file must have where they apply (pie: executables; ibt/shstk/bti/pac: arch;
+    cf-protection: x86-64, aarch64). Requiring SWITCH_REQUIRED (``DEFAULT_REQUIRED | SWITCH_REQUIRED``
+    or a part of it) needs files compiled with -frecord-gcc-switches: without the record they fail."""
 
     required: frozenset[str] = DEFAULT_REQUIRED
     waivers: tuple[Waiver, ...] = ()
@@ -233,7 +279,9 @@ def check_tree(files: Iterable[tuple[str, bytes]], policy: Policy | None = None)
 
 def summarize(reports: Iterable[ElfReport]) -> str:
     """A label: weakest RELRO, the loader's AND of CPU features, counts, e.g. ``files=42 pie=no
-    relro=full stack-protector=all fortify=30/42 fortify-none-fortifiable=12 cet=ibt+shstk ...``."""
+    relro=full stack-protector=all fortify=30/42 fortify-none-fortifiable=12 cet=ibt+shstk
+    switches=all stack-clash=all frame-pointers=40/42 cf-protection=unknown``. Counts are of files
+    shown to have it; ``unknown``: no file could show it (switches: files with the record)."""
     reps = list(reports)
     n = len(reps)
     parts = [f"files={n}"]
@@ -241,7 +289,7 @@ def summarize(reports: Iterable[ElfReport]) -> str:
         parts.append("pie=" + ("mixed" if len(pies) > 1 else "yes" if True in pies else "no"))
     if reps:
         parts.append("relro=" + min((r.relro_level for r in reps), key=("none", "partial", "full").index))
-        for key, k in (("stack-protector", sum(r.stack_protector for r in reps)),
+        for key, k in (("stack-protector", sum(bool(r.has("stack-protector")) for r in reps)),
                        ("fortify", sum(r.fortify == "fortified" for r in reps))):
             parts.append(f"{key}=" + ("all" if k == n else f"{k}/{n}"))
         if unneeded := sum(r.fortify == "none-fortifiable" for r in reps):
@@ -249,7 +297,15 @@ def summarize(reports: Iterable[ElfReport]) -> str:
     for machine, (key, _, _) in _FEATURES.items():
         if sets := [r.features for r in reps if r.machine == machine]:
             parts.append(f"{key}=" + ("+".join(sorted(frozenset.intersection(*sets))) or "none"))
-    return " ".join(parts + ["not-in-elf=" + ",".join(NOT_IN_ELF)])
+    if reps:
+        k = sum(r.switches.section for r in reps)
+        parts.append("switches=" + ("all" if k == n else "none" if not k else f"{k}/{n}"))
+    for prop in SWITCH_PROPERTIES:
+        if statuses := [s for r in reps if (s := r.status(prop)) != "n/a"]:
+            k, m = statuses.count("yes"), len(statuses)
+            value = "all" if k == m else "unknown" if statuses.count("unknown") == m else f"{k}/{m}"
+            parts.append(f"{prop}={value}")
+    return " ".join(parts)
 
 
 class _Chunks:

@@ -153,10 +153,8 @@ def do_build(run: Run) -> None:
         spec = bake["target"][img.bake_target]
         args = dict(spec.get("args", {}))
         args["SECURITY_REFRESH"] = run.security_refresh
-        prof = render.profile_of(config, run.plan.profile)
         if img.build:
-            args["PYTHON_PGO"] = "1" if prof.pgo else ""
-            args["PYTHON_LTO"] = "1" if prof.lto else ""
+            args |= render.profile_args(config, run.plan.profile)
         log_path = run.work / "logs" / f"{img.id}.build.log"
         _log.info("build", image=img.id, target=img.target, log=str(log_path))
         context = bake_file.parent / spec["context"]
@@ -254,6 +252,9 @@ def _label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) ->
         }
         if img.optimizations:
             labels[f"{ns}.optimizations"] = img.optimizations[plat]
+        if img.build:  # what the compiled tree really has, read from its ELF files
+            labels[f"{ns}.hardening"] = smoke.tree_hardening(
+                engine, unlabelled, _prefix(run, img), plat).summary
         lines += [f"FROM {unlabelled} AS labelled-{plat.rsplit('/', 1)[1]}"]
         lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
     lines += ["FROM labelled-${TARGETARCH}"]
@@ -303,6 +304,10 @@ def do_test(run: Run) -> None:
                                         label=None if native else plat)
             results.append(smoke.size_check(img, st.sizes.get(plat, st.size_bytes),
                                             label=None if native else plat))
+            if img.build:
+                results.append(smoke.hardening_check(
+                    run.engine, ref, img, _prefix(run, img), plat,
+                    config.build.hardening.disable, label=None if native else plat))
             if with_app:
                 results.append(smoke.app_check(run.engine, candidate_ref(dev_id), ref, img,
                                                _prefix(run, img), run.network,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
+import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import log
+from orchestrator import hardening, log
 from orchestrator.plan import PlannedImage
 
 if TYPE_CHECKING:
@@ -255,3 +257,33 @@ def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedIm
     ok = out.exit_code == 0 and "app ok" in out.output
     return CheckResult(runtime.id, name, ok,
                        "" if ok else f"exit code {out.exit_code}", out.output, out.seconds)
+
+
+def hardening_policy(disabled: Iterable[str]) -> hardening.Policy:
+    """What every ELF file of a tree we compiled must have (build.hardening.disable waives a
+    feature for all files, with its reason)."""
+    off = set(disabled)
+    return hardening.Policy(required=frozenset(p for p in hardening.DEFAULT_REQUIRED
+                                               if p not in off))
+
+
+def tree_hardening(engine: Engine, image_ref: str, prefix: str, platform: str | None,
+                   policy: hardening.Policy | None = None) -> hardening.TreeResult:
+    """Read the interpreter, libpython and every lib-dynload module of the image's tree
+    (through the engine's archive API: no shell or tool in the image) and check them."""
+    data = engine.read_tree(image_ref, prefix, platform)
+    files = hardening.files_from_tar(io.BytesIO(data), prefix.rstrip("/").rsplit("/", 1)[-1])
+    return hardening.check_tree(files, policy)
+
+
+def hardening_check(engine: Engine, image_ref: str, img: PlannedImage, prefix: str,
+                    platform: str | None, disabled: Iterable[str],
+                    label: str | None = None) -> CheckResult:
+    """interpreter-hardening: every ELF file of the tree has the required protections."""
+    start = time.monotonic()
+    result = tree_hardening(engine, image_ref, prefix, platform, hardening_policy(disabled))
+    problem = "; ".join(str(f) for f in result.failures[:20])
+    if len(result.failures) > 20:
+        problem += f"; and {len(result.failures) - 20} more"
+    return CheckResult(img.id, _named("interpreter-hardening", label), result.ok, problem,
+                       result.summary, time.monotonic() - start)

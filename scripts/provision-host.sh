@@ -901,6 +901,7 @@ EOF
     fi
     grep -q smoke-ok "$ORCH_HOST_LOG_DIR/smoke-build.log" || die "smoke build did not print smoke-ok"
     ok "BuildKit build with --network host reached http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/"
+    # shellcheck disable=SC2016 # $(uname -m) runs in the arm64 build, not here
     printf 'FROM %s/debian:bookworm-slim\nRUN [ "$(uname -m)" = aarch64 ] && dpkg --print-architecture\n' \
         "$ORCH_REGISTRY" >"$ctx/Dockerfile"
     if ! docker buildx build --progress=plain --platform linux/arm64 --no-cache \

@@ -126,14 +126,27 @@ def e2e_bases(host: None) -> dict[str, str]:
     reg = registry()
     for distro in DISTROS:
         ref = f"{REGISTRY}/e2e/debian:{distro}-slim"
-        if reg.digest("e2e/debian", f"{distro}-slim") is None:
-            dockerfile = (f"FROM {REGISTRY}/debian:{distro}-slim\n"
-                          f"RUN echo '{APT_LIST}' > /etc/apt/sources.list.d/e2e-security.list\n")
-            subprocess.run(["docker", "buildx", "build", "--network", "host", "--load", "-t", ref,
-                            "-"], input=dockerfile, text=True, check=True, capture_output=True)
-            subprocess.run(["docker", "push", ref], check=True, capture_output=True)
+        base = reg.platform_manifests("debian", f"{distro}-slim") or {}
+        have = reg.platform_manifests("e2e/debian", f"{distro}-slim") or {}
+        base_digest = reg.digest("debian", f"{distro}-slim")
+        if set(have) != set(base) or _built_from(reg, distro) != base_digest:
+            # one index like the provisioned base (amd64 + arm64; the arm64 RUN under QEMU)
+            dockerfile = (f"FROM {REGISTRY}/debian:{distro}-slim@{base_digest}\n"
+                          f"RUN echo '{APT_LIST}' > /etc/apt/sources.list.d/e2e-security.list\n"
+                          f'LABEL org.orchestrator.e2e.base="{base_digest}"\n')
+            subprocess.run(["docker", "buildx", "build", "--network", "host", "--platform",
+                            ",".join(sorted(base)), "--push", "-t", ref, "-"],
+                           input=dockerfile, text=True, check=True, capture_output=True)
         refs[distro] = ref
     return refs
+
+
+def _built_from(reg: Registry, distro: str) -> str | None:
+    """The provisioned base digest an e2e base was built from (its label)."""
+    configs = reg.platform_configs("e2e/debian", f"{distro}-slim") or {}
+    for cfg in configs.values():
+        return str((cfg.get("config") or {}).get("Labels", {}).get("org.orchestrator.e2e.base"))
+    return None
 
 
 def make_config(dest: Path, repository: str, **replace: str) -> Path:
@@ -141,6 +154,8 @@ def make_config(dest: Path, repository: str, **replace: str) -> Path:
     text = E2E_CONFIG.read_text()
     text = text.replace("repository: org/python", f"repository: {repository}")
     text = text.replace("image: debian:", "image: e2e/debian:")
+    if os.environ.get("ORCH_E2E_FULL"):  # make test-full: arm64 on every distro
+        text = text.replace("    platforms: [linux/amd64]\n", "")
     for old, new in replace.items():
         assert old in text, old
         text = text.replace(old, new)

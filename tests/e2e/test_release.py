@@ -70,16 +70,21 @@ def test_registry_holds_every_tag_at_the_reported_digest(release: Result, worksp
 
 
 def test_dev_shares_all_runtime_layers(release: Result, workspace: Path) -> None:
+    """Per platform: the dev manifest starts with every layer of the runtime manifest."""
     assert release.rc == 0, release.explain()
     reg, repo = registry(), _repo(workspace)
     cells = release.cells()
     for cid in cells:
         if not cid.endswith("-runtime"):
             continue
-        runtime = reg.layer_digests(repo, cells[cid]["digest"])
-        dev = reg.layer_digests(repo, cells[cid.replace("-runtime", "-dev")]["digest"])
-        assert runtime and dev[: len(runtime)] == runtime, cid
-        assert len(dev) > len(runtime)
+        runtimes = reg.platform_manifests(repo, cells[cid]["digest"]) or {}
+        devs = reg.platform_manifests(repo, cells[cid.replace("-runtime", "-dev")]["digest"]) or {}
+        assert runtimes and set(runtimes) == set(devs), cid
+        for plat, manifest in runtimes.items():
+            runtime = reg.layer_digests(repo, manifest)
+            dev = reg.layer_digests(repo, devs[plat])
+            assert runtime and dev[: len(runtime)] == runtime, (cid, plat)
+            assert len(dev) > len(runtime), (cid, plat)
 
 
 def test_each_cpython_is_compiled_at_most_once(release: Result, workspace: Path) -> None:

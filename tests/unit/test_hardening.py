@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from orchestrator import hardening
-from orchestrator.hardening import Failure, Policy, Waiver, analyze, check_tree, files_from_tar
+from orchestrator.hardening import (
+    SWITCH_REQUIRED,
+    Failure,
+    Policy,
+    Waiver,
+    analyze,
+    check_tree,
+    files_from_tar,
+)
+from orchestrator.hardening_switches import Switches, parse_switches
 
 # A stack array (stack protector), a printf and a strcpy into a known-size buffer (FORTIFY).
 PROG = r"""
@@ -54,6 +63,25 @@ def _compiler(cc: str, tmp: Path) -> Compile:
     return compile_
 
 
+def _run(*cmd: str | Path) -> None:
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+
+
+def _link(cc: str, tmp: Path, units: list[tuple[str, list[str]]], flags: list[str]) -> bytes:
+    """Compile each (source, flags) to an object, link them with ``flags``, strip --strip-unneeded."""
+    n = len(list(tmp.iterdir()))
+    objs = []
+    for i, (source, unit_flags) in enumerate(units):
+        src, obj = tmp / f"u{n}_{i}.c", tmp / f"u{n}_{i}.o"
+        src.write_text(source)
+        _run(cc, *unit_flags, "-c", src, "-o", obj)
+        objs.append(obj)
+    out = tmp / f"l{n}.so"
+    _run(cc, *flags, *objs, "-o", out)
+    _run(cc.replace("gcc", "strip"), "--strip-unneeded", out)
+    return out.read_bytes()
+
+
 @pytest.fixture(scope="module")
 def gcc(tmp_path_factory: pytest.TempPathFactory) -> Compile:
     if not shutil.which("gcc"):
@@ -83,7 +111,9 @@ def test_unhardened_executable_lacks_each_property(gcc: Compile) -> None:
     assert "printf" in r.unfortified
     assert (r.relro, r.bind_now, r.relro_level, r.features) == (False, False, "none", frozenset())
     assert [p for p in hardening.PROPERTIES if r.has(p) is False] == [
-        "pie", "stack-protector", "fortify", "relro", "bind-now", "ibt", "shstk"]
+        "pie", "stack-protector", "fortify", "relro", "bind-now", "ibt", "shstk", "stack-clash",
+        "frame-pointers", "cf-protection"]
+    assert r.switches == Switches() and r.status("stack-clash") == "unknown"  # no record: not "no"
 
 
 def test_lazy_binding_is_partial_relro(gcc: Compile) -> None:
@@ -128,8 +158,9 @@ def test_tree_passes_when_hardened(gcc: Compile) -> None:
     result = check_tree(_tree(gcc(PROG, HARDENED + EXE_PIE), gcc(LIB, HARDENED + SHARED + cet)),
                         Policy(required=hardening.DEFAULT_REQUIRED | {"pie"}))
     assert result.ok, result.failures
-    assert result.summary == ("files=2 pie=yes relro=full stack-protector=all fortify=all cet=none "
-                              "not-in-elf=stack-clash,frame-pointers")  # the PIE's crt1.o has no CET note
+    assert result.summary == (  # the PIE's crt1.o has no CET note; the .so's is cf-protection's proof
+        "files=2 pie=yes relro=full stack-protector=all fortify=all cet=none switches=none "
+        "stack-clash=unknown frame-pointers=unknown cf-protection=1/2")
     cet_only = check_tree([(DYNLOAD, gcc(LIB, HARDENED + SHARED + cet))],
                           Policy(required=frozenset({"ibt", "shstk"})))
     assert cet_only.ok and " cet=ibt+shstk " in cet_only.summary
@@ -140,7 +171,9 @@ def test_policy_pie_applies_to_executables_and_waivers_need_a_reason(gcc: Compil
     result = check_tree(tree, Policy(required=frozenset({"pie", "stack-protector"})))
     assert [str(f) for f in result.failures] == [
         "bin/python3.13: pie missing (ET_EXEC: linked -no-pie)",
-        f"{DYNLOAD}: stack-protector missing (imports neither __stack_chk_fail nor __stack_chk_guard)"]
+        f"{DYNLOAD}: stack-protector missing (imports neither __stack_chk_fail nor __stack_chk_guard, "
+        "and no .GCC.command.line section to show -fstack-protector-strong, -all or -fstack-protector "
+        "(compile with -frecord-gcc-switches))"]
     waived = Policy(required=frozenset({"pie", "stack-protector"}), waivers=(
         Waiver("pie", "start-up time: build.pie is false"),
         Waiver("stack-protector", "one memcpy, no stack buffer", files="*/lib-dynload/_spam.*.so")))
@@ -148,7 +181,7 @@ def test_policy_pie_applies_to_executables_and_waivers_need_a_reason(gcc: Compil
     with pytest.raises(ValueError, match="needs a reason"):
         Waiver("pie", " ")
     with pytest.raises(ValueError, match="unknown hardening properties"):
-        Policy(required=frozenset({"stack-clash"}))
+        Policy(required=frozenset({"stack-smashing"}))
 
 
 def test_unreadable_files_and_an_empty_tree_fail() -> None:

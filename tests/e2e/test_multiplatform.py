@@ -1,0 +1,73 @@
+"""linux/amd64 + linux/arm64: one OCI index per tag, arm64 CPython cross-compiled on amd64,
+its apt steps and every smoke check run under QEMU."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import REGISTRY, Result, registry
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+BOTH = {"linux/amd64", "linux/arm64"}
+
+
+def _repo(config: Path) -> str:
+    return str(yaml.safe_load(config.read_text())["publish"]["repository"])
+
+
+def test_source_cells_publish_one_index_with_both_platforms(release: Result,
+                                                            workspace: Path) -> None:
+    assert release.rc == 0, release.explain()
+    reg, repo = registry(), _repo(workspace)
+    for cid, cell in release.cells().items():
+        manifests = reg.platform_manifests(repo, cell["digest"])
+        want = BOTH if cid.startswith("3.13-source-bookworm") else {"linux/amd64"}
+        assert manifests is not None and set(manifests) == want, (cid, manifests)
+        assert set(cell["platforms"]) == want and set(cell["sizes"]) == want, cid
+        for tag in cell["tags"]:  # every tag is the same index
+            assert reg.digest(repo, tag) == cell["digest"], (cid, tag)
+
+
+def test_arm64_image_runs_under_qemu_and_passed_every_check(release: Result,
+                                                           workspace: Path) -> None:
+    assert release.rc == 0, release.explain()
+    repo = _repo(workspace)
+    for cid in ("3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"):
+        cell = release.cells()[cid]
+        ref = f"{REGISTRY}/{repo}:{cell['tags'][0]}"
+        out = subprocess.run(
+            ["docker", "run", "--rm", "--pull", "always", "--platform", "linux/arm64", ref,
+             "python3", "-c", "import platform, ssl, sqlite3; print(platform.machine())"],
+            capture_output=True, text=True, timeout=600, check=False)
+        assert out.returncode == 0 and out.stdout.strip() == "aarch64", (cid, out.stderr)
+        checks = {c["check"]: c["ok"] for c in cell["checks"]}
+        native = {name for name in checks if "[" not in name}
+        arm = {name.removesuffix(" [linux/arm64]") for name in checks if name.endswith("[linux/arm64]")}
+        assert native and arm == native, (cid, native ^ arm)  # every check on both platforms
+        assert all(checks.values()), (cid, checks)
+    runtime_checks = {c["check"] for c in release.cells()["3.13-source-bookworm-runtime"]["checks"]}
+    assert "dev-venv-runs-in-runtime [linux/arm64]" in runtime_checks
+    assert "interpreter-hardening [linux/arm64]" in runtime_checks
+
+
+def test_labels_say_how_each_platform_was_compiled_and_hardened(release: Result,
+                                                               workspace: Path) -> None:
+    assert release.rc == 0, release.explain()
+    reg, repo = registry(), _repo(workspace)
+    cell = release.cells()["3.13-source-bookworm-runtime"]
+    configs = reg.platform_configs(repo, cell["digest"])
+    assert configs is not None and set(configs) == BOTH
+    fps = set()
+    for plat, cfg in configs.items():
+        labels = cfg["config"]["Labels"]
+        assert cfg["architecture"] == plat.split("/")[1]
+        assert labels["org.org.base-image.optimizations"] == "none"  # fast profile: no PGO/LTO
+        hardening = labels["org.org.base-image.hardening"]
+        assert "relro=full" in hardening and "stack-protector" in hardening, (plat, hardening)
+        fps.add(labels["org.org.base-image.fingerprint"])
+    assert len(fps) == 2, "each platform carries its own content fingerprint"

@@ -1,6 +1,9 @@
 """Image sizes: on disk, compressed (as stored by the registry), layer overlap, Python tree.
 
-- on disk: the engine's ``Size`` of the image (uncompressed layers);
+- on disk: the bytes of every file in the image (``du -sxb /`` of its root filesystem in a
+  throwaway container): the same meaning on the classic and the containerd image store,
+  whose ``docker images`` size also counts the compressed blobs (orchestrator.publish reads
+  sizes the same way);
 - compressed: each image is pushed to ``127.0.0.1:5000/bench/...`` and the manifest's
   config + layer sizes are summed (gzip, as ``docker push`` stores them);
 - added over the base: the layers after the base image's own (checked by diff id);
@@ -69,10 +72,17 @@ def layers_of(img: BenchImage, registry: Registry, repo: str, tag_name: str) -> 
         })
     return {
         "ref": img.ref, "image_id": info["Id"], "pushed_as": f"{REGISTRY}/{repo}:{tag_name}",
-        "manifest_digest": found[2], "disk_bytes": int(info.get("Size", 0)),
+        "manifest_digest": found[2], "disk_bytes": unpacked_bytes(img.ref),
         "compressed_bytes": int(manifest["config"]["size"]) + sum(x["compressed"] for x in layers),
         "layers": layers,
     }
+
+
+def unpacked_bytes(ref: str) -> int:
+    """Apparent size of the image's root filesystem, as a container of it sees it."""
+    out = run(["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint",
+               "/bin/sh", ref, "-c", "du -sxb /"])
+    return int(out.split()[0])
 
 
 def _sum(layers: list[dict[str, Any]], key: str) -> int | None:

@@ -50,7 +50,7 @@ ELF_MAGIC = b"\x7fELF"
 PROPERTIES = ("pie", "stack-protector", "fortify", "relro", "bind-now", "ibt", "shstk", "bti", "pac",
               *SWITCH_PROPERTIES)
 DEFAULT_REQUIRED = frozenset({"stack-protector", "fortify", "relro", "bind-now"})
-# What Policy.with_switches adds: the record (-frecord-gcc-switches) is then needed in every file.
+# Policy(required=DEFAULT_REQUIRED | SWITCH_REQUIRED): every file then needs -frecord-gcc-switches.
 SWITCH_REQUIRED = frozenset(SWITCH_PROPERTIES)
 # e_machine: (summary key, GNU property type, {bit: property}); the linker ANDs it over all inputs.
 _FEATURES = {"EM_X86_64": ("cet", "GNU_PROPERTY_X86_FEATURE_1_AND", {1: "ibt", 2: "shstk"}),
@@ -122,7 +122,7 @@ class ElfReport:
         return {
             "pie": "ET_EXEC: linked -no-pie",
             "stack-protector": f"imports neither __stack_chk_fail nor __stack_chk_guard, and {switches}",
-            "fortify": f"no __*_chk imports, but calls {', '.join(self.unfortified[:5])}; and {switches}",
+            "fortify": f"no __*_chk imports, but calls {', '.join(self.unfortified[:5])}",  # -D unrecorded
             "relro": "no PT_GNU_RELRO segment",
             "bind-now": "no DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW: lazy binding, partial RELRO at best",
             "stack-clash": f"{self.status(prop)}: {switches}",

@@ -305,9 +305,12 @@ def do_test(run: Run) -> None:
             results.append(smoke.size_check(img, st.sizes.get(plat, st.size_bytes),
                                             label=None if native else plat))
             if img.build:
-                results.append(smoke.hardening_check(
-                    run.engine, ref, img, _prefix(run, img), plat,
-                    config.build.hardening.disable, label=None if native else plat))
+                policy = smoke.hardening_policy(
+                    config.build.hardening.disable,
+                    lto="lto" in (img.optimizations or {}).get(plat, ""),
+                    frame_pointers=render.profile_of(config, run.plan.profile).frame_pointers)
+                results.append(smoke.hardening_check(run.engine, ref, img, _prefix(run, img), plat,
+                                                     policy, label=None if native else plat))
             if with_app:
                 results.append(smoke.app_check(run.engine, candidate_ref(dev_id), ref, img,
                                                _prefix(run, img), run.network,

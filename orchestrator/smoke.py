@@ -259,12 +259,23 @@ def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedIm
                        "" if ok else f"exit code {out.exit_code}", out.output, out.seconds)
 
 
-def hardening_policy(disabled: Iterable[str]) -> hardening.Policy:
-    """What every ELF file of a tree we compiled must have (build.hardening.disable waives a
-    feature for all files, with its reason)."""
-    off = set(disabled)
-    return hardening.Policy(required=frozenset(p for p in hardening.DEFAULT_REQUIRED
-                                               if p not in off))
+LTO_WAIVER = ("LTO: gcc records the link-time options, not each function's, and a small module "
+              "without arrays has no canary to import; the interpreter itself must show one")
+
+
+def hardening_policy(disabled: Iterable[str], *, lto: bool,
+                     frame_pointers: bool) -> hardening.Policy:
+    """What every ELF file of a tree we compiled must have. Stack-clash protection, frame
+    pointers and cf-protection leave no trace but the -frecord-gcc-switches record, which LTO
+    builds make untrustworthy: those are required only without LTO (the label still says what
+    could be shown). build.hardening.disable waives a feature for every file."""
+    required = set(hardening.DEFAULT_REQUIRED)
+    waivers: tuple[hardening.Waiver, ...] = ()
+    if lto:
+        waivers = (hardening.Waiver("stack-protector", LTO_WAIVER, "lib/python*/lib-dynload/*"),)
+    else:
+        required |= {"stack-clash", "cf-protection"} | ({"frame-pointers"} if frame_pointers else set())
+    return hardening.Policy(required=frozenset(required - set(disabled)), waivers=waivers)
 
 
 def tree_hardening(engine: Engine, image_ref: str, prefix: str, platform: str | None,
@@ -277,11 +288,11 @@ def tree_hardening(engine: Engine, image_ref: str, prefix: str, platform: str | 
 
 
 def hardening_check(engine: Engine, image_ref: str, img: PlannedImage, prefix: str,
-                    platform: str | None, disabled: Iterable[str],
+                    platform: str | None, policy: hardening.Policy,
                     label: str | None = None) -> CheckResult:
     """interpreter-hardening: every ELF file of the tree has the required protections."""
     start = time.monotonic()
-    result = tree_hardening(engine, image_ref, prefix, platform, hardening_policy(disabled))
+    result = tree_hardening(engine, image_ref, prefix, platform, policy)
     problem = "; ".join(str(f) for f in result.failures[:20])
     if len(result.failures) > 20:
         problem += f"; and {len(result.failures) - 20} more"

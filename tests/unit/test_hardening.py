@@ -19,6 +19,7 @@ from orchestrator.hardening import (
     Policy,
     Waiver,
     analyze,
+    check_report,
     check_tree,
     files_from_tar,
 )
@@ -263,3 +264,146 @@ def test_debian_python311_is_non_pie_with_stack_protector_and_fortify() -> None:
     assert len(r.chk_functions) >= 10
     failures = check_tree([("bin/python3.11", exe.read_bytes())]).failures
     assert failures == (Failure("bin/python3.11", "bind-now", r.why_not("bind-now")),)
+
+
+
+# -frecord-gcc-switches (.GCC.command.line): what the record shows, on files strip --strip-unneeded.
+ADD = "int spam_add(int a, int b) { return a + b; }\n"  # no array, no address taken: no canary
+VLA = "extern void use(char *);\nint spam_vla(int n) { char b[n]; use(b); return b[0]; }\n"
+RECORD = ["-frecord-gcc-switches"]
+NOW = ["-Wl,-z,relro,-z,now"]
+Link = Callable[[list[tuple[str, list[str]]], list[str]], bytes]
+
+
+def _linker(cc: str, tmp_path_factory: pytest.TempPathFactory) -> Link:
+    if not shutil.which(cc):
+        pytest.skip(f"no {cc} on this host")
+    tmp = tmp_path_factory.mktemp(cc)
+    return lambda units, flags: _link(cc, tmp, units, flags)
+
+
+@pytest.fixture(scope="module")
+def link(tmp_path_factory: pytest.TempPathFactory) -> Link:
+    return _linker("gcc", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def arm_link(tmp_path_factory: pytest.TempPathFactory) -> Link:
+    return _linker("aarch64-linux-gnu-gcc", tmp_path_factory)
+
+
+def test_record_survives_strip_one_string_per_unit_identical_ones_merged(link: Link) -> None:
+    hard = ["-O2", "-fPIC", "-fstack-protector-strong", "-fstack-clash-protection", *RECORD]
+    soft = ["-O0", "-fPIC", "-fno-stack-protector", *RECORD]
+    r = analyze(link([(ADD, hard), (COPY_ONLY, soft), (LIB, hard)], SHARED))
+    assert r.switches.section and len(r.switches.strings) == 2  # the two hard units: one string
+    assert all(s.startswith("GNU C17 ") for s in r.switches.strings)
+    assert r.switches.units == r.switches.strings and not r.switches.lto_units
+    assert {"-O2", "-O0", "-fstack-clash-protection", "-fno-stack-protector"} <= r.switches.options
+    assert r.status("stack-clash") == "no"  # per unit, not "seen somewhere"
+    assert r.why_not("stack-clash").startswith(
+        "no: 1 of 2 recorded units lack -fstack-clash-protection: 'GNU C17 ")
+    assert r.stack_protector and r.recorded("stack-protector")[0] == "no"  # LIB: import; -O0 unit: -fno-
+
+
+def test_small_module_without_arrays_passes_stack_protector_only_with_the_record(link: Link) -> None:
+    flags = ["-O2", "-fPIC", "-fstack-protector-strong"]
+    recorded = link([(ADD, flags + RECORD)], SHARED + NOW)
+    r = analyze(recorded, DYNLOAD)
+    assert not r.stack_protector and r.has("stack-protector")  # no import, but every unit recorded -strong
+    assert r.fortify == "none-fortifiable" and check_tree([(DYNLOAD, recorded)]).ok
+    bare = analyze(link([(ADD, flags)], SHARED + NOW), DYNLOAD)
+    assert bare.switches == Switches() and bare.has("stack-protector") is False
+    assert [str(f) for f in check_report(bare, Policy())] == [
+        f"{DYNLOAD}: stack-protector missing (imports neither __stack_chk_fail nor __stack_chk_guard, and "
+        "no .GCC.command.line section to show -fstack-protector-strong, -all or -fstack-protector "
+        "(compile with -frecord-gcc-switches))"]
+
+
+@pytest.mark.parametrize(("flags", "prop", "status"), [
+    (["-fstack-protector"], "stack-protector", "yes"),
+    (["-fstack-protector-all", "-fno-stack-protector"], "stack-protector", "no"),  # last one wins
+    (["-fstack-protector-explicit"], "stack-protector", "no"),
+    (["-fstack-clash-protection"], "stack-clash", "yes"),
+    (["-fstack-clash-protection", "-fno-stack-clash-protection"], "stack-clash", "no"),
+    ([], "stack-clash", "no"),
+    (["-fno-omit-frame-pointer"], "frame-pointers", "yes"),
+    (["-fno-omit-frame-pointer", "-fomit-frame-pointer"], "frame-pointers", "no"),
+    (["-fcf-protection"], "cf-protection", "yes"),  # recorded as =full
+    (["-fcf-protection=return"], "cf-protection", "yes"),  # crt files: no note bits, the record shows it
+    (["-fcf-protection=none"], "cf-protection", "no"),
+])
+def test_each_recorded_flag_on_x86_64(link: Link, flags: list[str], prop: str, status: str) -> None:
+    r = analyze(link([(COPY_ONLY, ["-O2", "-fPIC", *flags, *RECORD])], SHARED))
+    assert (r.status(prop), r.features) == (status, frozenset())
+    unrecorded = analyze(link([(COPY_ONLY, ["-O2", "-fPIC", *flags])], SHARED))
+    assert unrecorded.status(prop) == ("no" if prop == "stack-protector" else "unknown")
+    assert unrecorded.has(prop) is False  # unknown is never a pass
+
+
+def test_gcc_records_no_fortify_define_so_fortify_stays_import_based(link: Link) -> None:
+    r = analyze(link([(LIB, ["-O2", "-fPIC", "-D_FORTIFY_SOURCE=2", *RECORD])], SHARED))
+    assert not any("FORTIFY" in o for o in r.switches.options) and r.switches.section
+    assert (r.fortify, r.recorded("fortify")[0]) == ("fortified", "no")
+
+
+@pytest.mark.parametrize(("unit", "fortify"), [
+    ("-O2 -D_FORTIFY_SOURCE=2", "yes"), ("-Og -D_FORTIFY_SOURCE=3", "yes"), ("-D_FORTIFY_SOURCE=2", "no"),
+    ("-O2 -O0 -D_FORTIFY_SOURCE=2", "no"), ("-O2 -D_FORTIFY_SOURCE=1", "no"),
+    ("-O2 -D_FORTIFY_SOURCE=2 -U_FORTIFY_SOURCE", "no"),
+])
+def test_fortify_rule_for_a_toolchain_that_records_defines(unit: str, fortify: str) -> None:
+    assert parse_switches(f"GNU C17 12.2.0 {unit}\0".encode()).verdict("fortify", "EM_X86_64")[0] == fortify
+
+
+def test_undelimitable_or_link_time_records_are_unknown_never_a_pass() -> None:
+    old = parse_switches(b"-O2\0-fstack-clash-protection\0")  # GCC < 11: one option a string, merged
+    assert old.verdict("stack-clash", "EM_X86_64")[0] == "unknown" and old.unparsed
+    assert parse_switches(b"").verdict("stack-clash", "EM_X86_64")[0] == "unknown"
+    lto = parse_switches(b"GNU GIMPLE 12.2.0 -O2 -fstack-clash-protection -fcf-protection=full -fltrans\0")
+    assert lto.verdict("stack-clash", "EM_X86_64")[0] == "unknown"
+    assert lto.verdict("cf-protection", "EM_X86_64")[0] == "yes"  # merged by lto-wrapper: trusted
+    mixed = parse_switches(b"GNU C17 12.2.0 -O2\0GNU GIMPLE 12.2.0 -O2 -fstack-clash-protection\0")
+    assert mixed.verdict("stack-clash", "EM_X86_64")[0] == "no"
+
+
+def test_lto_records_the_link_time_options_not_the_functions_own(link: Link) -> None:
+    lto = ["-O2", "-fPIC", "-flto", *RECORD]
+    data = link([(PROG.replace("main", "spam_main"), lto + ["-fno-stack-protector"])],
+                SHARED + lto + ["-fstack-protector-strong"])
+    r = analyze(data)
+    assert not r.stack_protector  # compiled without: no canary, although the link line had -strong
+    assert "-fstack-protector-strong" in r.switches.options and r.switches.lto_units
+    assert r.has("stack-protector") is False and "link-time" in r.why_not("stack-protector")
+
+
+def test_policy_requires_the_recorded_properties(link: Link) -> None:
+    full = ["-O2", "-fPIC", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fstack-clash-protection",
+            "-fno-omit-frame-pointer", "-fcf-protection"]
+    policy = Policy(required=hardening.DEFAULT_REQUIRED | SWITCH_REQUIRED)
+    hardened = check_tree([(DYNLOAD, link([(ADD, full + RECORD), (VLA, full + RECORD)], SHARED + NOW))],
+                          policy)
+    assert hardened.ok, hardened.failures
+    assert hardened.summary.endswith(
+        " cet=none switches=all stack-clash=all frame-pointers=all cf-protection=all")
+    bare = check_tree([(DYNLOAD, link([(ADD, full), (VLA, full)], SHARED + NOW))], policy)
+    assert [(f.property, f.detail.split(":")[0]) for f in bare.failures] == [
+        ("stack-clash", "unknown"), ("frame-pointers", "unknown"), ("cf-protection", "unknown")]
+    assert "no .GCC.command.line section to show -fstack-clash-protection" in bare.failures[0].detail
+    assert check_tree([(DYNLOAD, link([(ADD, full), (VLA, full)], SHARED + NOW))]).ok  # default policy
+    assert bare.summary.endswith(" switches=none stack-clash=unknown frame-pointers=unknown "
+                                 "cf-protection=unknown")
+
+
+def test_arm64_recorded_branch_protection_stack_clash_and_frame_pointers(arm_link: Link) -> None:
+    flags = ["-O2", "-fPIC", "-fstack-clash-protection", "-fno-omit-frame-pointer", *RECORD]
+    r = analyze(arm_link([(ADD, flags + ["-mbranch-protection=standard"])], SHARED + NOW))
+    assert r.machine == "EM_AARCH64" and r.switches.section
+    assert [r.status(p) for p in ("stack-clash", "frame-pointers", "cf-protection")] == ["yes"] * 3
+    assert r.has("bti") is False  # Debian 12's aarch64 crt files carry no note either
+    for branch, status in (("pac-ret+leaf", "yes"), ("bti", "yes"), ("none", "no")):
+        other = analyze(arm_link([(ADD, flags + [f"-mbranch-protection={branch}"])], SHARED))
+        assert other.status("cf-protection") == status, branch
+    bare = analyze(arm_link([(ADD, ["-O2", "-fPIC", "-mbranch-protection=standard"])], SHARED))
+    assert bare.status("cf-protection") == "unknown" and bare.has("cf-protection") is False
+    assert r.has("ibt") is None and analyze(arm_link([(ADD, flags)], SHARED)).status("cf-protection") == "no"

@@ -28,7 +28,10 @@ from orchestrator.errors import EngineError, RegistryError
 _log = log.get("engine")
 HINT = "start the engine (scripts/provision-host.sh starts dockerd, the registry and the mirror)"
 
-_STEP = re.compile(r"^#(\d+) \[([^\]]+?) +\d+/\d+\] (RUN|ADD) (.*)$")
+# A step header: "#12 [python-3.13-source 2/2] RUN ..."; in a multi-platform build BuildKit
+# puts the target platform first: "#12 [linux/arm64 python-3.13-source-cross-arm64 2/2] RUN".
+PLATFORM_PREFIX = r"(?:[a-z0-9]+/[a-z0-9]+(?:/v\d+)? )?"
+_STEP = re.compile(rf"^#(\d+) \[{PLATFORM_PREFIX}([^\] ]+) +\d+/\d+\] (RUN|ADD) (.*)$")
 _DONE = re.compile(r"^#(\d+) (DONE|CACHED|ERROR)")
 _HEADER = re.compile(r"^#\d+ \[[^\]]+\] ")
 _EXCERPT = re.compile(r"^ *\d+ \| ")

@@ -28,7 +28,7 @@ from orchestrator.registry import Registry
 from orchestrator.report import Report, Status
 
 _log = log.get("pipeline")
-SHARED_STAGES = {"base", "security-updates", "runtime-base", "build-deps"}
+SHARED_STAGES = {"base", "build-base", "security-updates", "runtime-base", "build-deps"}
 
 
 @dataclass
@@ -120,7 +120,7 @@ def _blocked_by(run: Run, img: PlannedImage) -> str | None:
 
 def _record_failure(run: Run, img: PlannedImage, stage: str | None, reason: str) -> None:
     suffix = f"{img.python}-{img.method}"
-    if stage in SHARED_STAGES or stage is None:
+    if stage in SHARED_STAGES or stage is None or stage.startswith("build-deps-cross-"):
         run.failed_stages[img.distro] = f"{img.id}: {stage or 'build'} failed"
     elif stage.split("-", 1)[0] in ("python", "prep", "tree", "devtree", "deadsnakes"):
         run.failed_stages[f"{img.distro}/{suffix}"] = f"{img.id}: stage {stage} failed"
@@ -200,12 +200,14 @@ def _progress(image_id: str, verbose: bool) -> Any:
 def _failed_stage(log_path: Path) -> str | None:
     import re
 
+    from orchestrator.engine import PLATFORM_PREFIX
+
     text = log_path.read_text(errors="replace")
     # The stage of the step that failed: "#11 ERROR: ..." names vertex 11, whose header
     # "#11 [python-3.13-source 2/2] RUN ..." names its stage.
     errors = re.findall(r"^#(\d+) ERROR", text, re.M)
     if errors:
-        m = re.search(rf"^#{errors[-1]} \[([^\] ]+) +\d+/\d+\]", text, re.M)
+        m = re.search(rf"^#{errors[-1]} \[{PLATFORM_PREFIX}([^\] ]+) +\d+/\d+\]", text, re.M)
         if m:
             return m.group(1)
     m2 = re.search(r"target stage \"?([\w.-]+)", text)

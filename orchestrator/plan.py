@@ -16,6 +16,7 @@ from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
 from orchestrator.render import (
     bake_target,
+    cross_arches_for,
     frozen_modules_for,
     image_version,
     optimizations_for,
@@ -147,6 +148,9 @@ def build(
         bid = f"{c.distro}/python-{c.stage_suffix}" if c.compiles else None
         if bid:
             builds.setdefault(bid, []).append(c.id)
+            # a cross compile for each other platform is a build of its own (its own stage)
+            for arch in cross_arches_for(config, [c]):
+                builds.setdefault(f"{bid}-cross-{arch.name}", []).append(c.id)
         runtime_id = Cell(c.minor, c.method, c.distro, "runtime").id
         images.append(PlannedImage(
             id=c.id, distro=c.distro, python=c.minor, version=version, method=c.method,

@@ -227,10 +227,12 @@ registry_has_tag() { # repo tag
         -H 'Accept: application/vnd.oci.image.index.v1+json' \
         "http://${ORCH_REGISTRY}/v2/$1/manifests/$2" 2>/dev/null
 }
-registry_digest() { # repo tag
+registry_digest() { # repo tag (an index's own digest for a multi-platform tag)
     curl -fsS -m 10 -I \
         -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
         -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+        -H 'Accept: application/vnd.oci.image.index.v1+json' \
         "http://${ORCH_REGISTRY}/v2/$1/manifests/$2" 2>/dev/null |
         tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }'
 }

@@ -73,3 +73,32 @@ def test_a_checksum_mismatch_is_explained(tmp_path: Path) -> None:
     assert message.startswith("a downloaded source does not match the sha256 pinned in "
                               "images.lock (stage python-3.13-source)")
     assert "digest mismatch sha256:0d1f9c2b" in message
+
+
+# A multi-platform build: BuildKit puts the target platform before the stage name.
+MULTI_PLATFORM = """\
+#11 [linux/amd64 python-3.13-source 2/2] RUN --mount=type=bind,source=scripts,target=/usr/src/scripts     mkdir -p /usr/src/python  && ./configure --prefix=/opt/org/python/3.13
+#11 DONE 301.2s
+#19 [linux/arm64 python-3.13-source-cross-arm64 3/3] RUN --mount=type=bind,source=scripts,target=/usr/src/scripts     mkdir -p /usr/src/python  && CONFIG_SITE=/usr/src/scripts/config.site ./configure --host=aarch64-linux-gnu
+#19 240.0 checking for --with-build-python... /opt/build-python/bin/python3.13
+#19 250.0 configure: error: cannot run C compiled programs.
+#19 ERROR: process "/bin/bash -o pipefail -c mkdir -p /usr/src/python" did not complete successfully: exit code: 1
+#21 [linux/arm64 runtime-base 1/1] RUN apt-get update
+#21 CACHED
+"""
+
+
+def test_multi_platform_step_headers_name_the_stage_not_the_platform(tmp_path: Path) -> None:
+    blog = BuildLog()
+    for line in MULTI_PLATFORM.splitlines():
+        blog.feed(line)
+    assert blog.compiled_stages() == ["python-3.13-source"]  # the cross compile failed
+    assert ("runtime-base", "RUN apt-get update") in blog.cached
+    log = tmp_path / "build.log"
+    log.write_text(MULTI_PLATFORM)
+    assert _failed_stage(log) == "python-3.13-source-cross-arm64"
+    done = MULTI_PLATFORM.replace("#19 ERROR: process", "#19 DONE 300.0s\n#99 ERROR: x")
+    blog = BuildLog()
+    for line in done.splitlines():
+        blog.feed(line)
+    assert blog.compiled_stages() == ["python-3.13-source", "python-3.13-source-cross-arm64"]

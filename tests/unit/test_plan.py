@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator import config, matrix, plan
+from orchestrator import config, matrix, plan, render
+from orchestrator import lock as lock_mod
 from orchestrator.cache import CellCache
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.plan import Plan, PlannedBuild, PlannedImage
-from tests.unit.helpers import REPO, TODAY, run_cli
+from tests.unit.helpers import REPO, TODAY, edit, run_cli, write_config
+
+BOTH_PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
 def _plan(loaded: config.Loaded, lock: Lock, **kw: Any) -> Plan:
@@ -24,6 +28,7 @@ def _from_json(text: str) -> Plan:
     data = json.loads(text)
     images = tuple(PlannedImage(**{**i, "tags": tuple(i["tags"]),
                                    "frozen_modules": tuple(i["frozen_modules"]),
+                                   "platforms": tuple(i["platforms"]),
                                    "cache": CellCache(**{**i["cache"],
                                                          "read": tuple(i["cache"]["read"])})})
                    for i in data.pop("images"))
@@ -42,14 +47,19 @@ def test_plan_covers_the_matrix(repo_loaded: config.Loaded, repo_lock: Lock) -> 
 def test_table_lists_every_image(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
     p = _plan(repo_loaded, repo_lock)
     lines = p.table().splitlines()
-    assert lines[0].split() == ["ID", "VERSION", "BUILD", "TAGS", "EOL(days)"]
+    assert lines[0].split() == ["ID", "VERSION", "BUILD", "PLATFORMS", "TAGS", "EOL(days)"]
     assert [line.split()[0] for line in lines[1:-1]] == [i.id for i in p.images]
     assert lines[-1] == "24 images, 10 CPython builds, profile release, shard 1/1"
     row = next(line for line in lines if line.startswith("3.13-source-bookworm-runtime "))
-    assert row.split()[1:4] == ["3.13.13", "bookworm/python-3.13-source", "3.13-runtime,"]
+    assert row.split()[1:5] == ["3.13.13", "bookworm/python-3.13-source", "amd64,arm64", "3.13-runtime,"]
     assert row.split()[-1] == str((dt.date(2028, 6, 30) - TODAY).days)  # the distro ends first
     deadsnakes = next(line for line in lines if line.startswith("3.13-deadsnakes-noble-runtime "))
-    assert deadsnakes.split()[2] == "-"
+    assert deadsnakes.split()[2:4] == ["-", "amd64,arm64"]
+    pybuild = next(line for line in lines if line.startswith("3.13-python-build-bookworm-runtime "))
+    assert pybuild.split()[2:4] == ["bookworm/python-3.13-python-build", "amd64"]
+    # the column starts at the same offset on every row
+    at = lines[0].index("PLATFORMS")
+    assert row[at:].startswith("amd64,arm64 ") and pybuild[at:].startswith("amd64 ")
 
 
 def test_json_round_trips(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
@@ -57,6 +67,9 @@ def test_json_round_trips(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
     data = json.loads(p.to_json())
     assert set(data) == {"config", "profile", "date", "shard", "images", "builds"}
     assert len(data["images"]) == 24
+    runtime = next(i for i in data["images"] if i["id"] == "3.13-source-bookworm-runtime")
+    assert runtime["platforms"] == list(BOTH_PLATFORMS)
+    assert runtime["optimizations"] == {"linux/amd64": "pgo+lto", "linux/arm64": "lto"}
     assert _from_json(p.to_json()) == p
 
 
@@ -73,6 +86,7 @@ def test_image_fields(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
         depends_on="3.13-python-build-bookworm-runtime", size_budget_mb=520,
         python_eol_days=(dt.date(2029, 10, 31) - TODAY).days,
         distro_eol_days=(dt.date(2028, 6, 30) - TODAY).days, frozen_modules=(), pie=False,
+        platforms=("linux/amd64",), optimizations={"linux/amd64": "pgo+lto"},
     )
 
 
@@ -211,3 +225,78 @@ def test_plan_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["plan", "--config", cfg, "--shard", "5/4"], capsys)
     assert code == 2
     assert err.splitlines()[-1] == "error: --shard 5/4: I must be between 1 and N"
+
+
+# --------------------------------------------------------------------------- platforms
+
+
+def test_python_build_cells_get_the_native_platform_only(
+    repo_loaded: config.Loaded, repo_lock: Lock
+) -> None:
+    """python-build cannot cross-compile: its images are built for build.native_platform only;
+    source and deadsnakes images for every platform."""
+    cfg = repo_loaded.config
+    assert cfg.platforms == BOTH_PLATFORMS
+    assert cfg.build.native_platform == "linux/amd64"
+    images = _plan(repo_loaded, repo_lock).images
+    assert {i.method for i in images} == {"source", "python-build", "deadsnakes"}
+    for i in images:
+        expected = ("linux/amd64",) if i.method == "python-build" else BOTH_PLATFORMS
+        assert i.platforms == expected, i.id
+        assert render.platforms_for(cfg, i.cell) == expected, i.id
+
+
+def _both_methods_on_bookworm(tmp_path: Path) -> Path:
+    """The repo's images.yaml with python-build among bookworm's methods (not an include)."""
+    text = (REPO / "images.yaml").read_text()
+    text = edit(text, "    eol: 2028-06-30             # end of Debian LTS\n    methods: [source]\n",
+                "    eol: 2028-06-30\n    methods: [source, python-build]\n")
+    text = edit(text, "include:                        # one pyenv python-build image, for teams that "
+                "want pyenv parity\n  - {distro: bookworm, python: \"3.13\", method: python-build}\n", "")
+    (tmp_path / "images.lock").write_bytes((REPO / "images.lock").read_bytes())
+    return write_config(tmp_path, text)
+
+
+def test_validate_warns_once_that_python_build_cells_stay_native(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _both_methods_on_bookworm(tmp_path)
+    warning = (f"{path}: distros.bookworm.methods: python-build cannot cross-compile: its images on "
+               "bookworm are built for linux/amd64 only (use method source for linux/arm64)")
+    loaded = config.load(path, today=TODAY)
+    assert loaded.warnings == (warning,)
+    code, out, err = run_cli(["validate", "--config", str(path)], capsys)
+    assert code == 0
+    assert out == f"{path}: OK ({len(matrix.expand(loaded.config))} images, 1 warnings)\n"
+    warned = [line for line in err.splitlines() if "cross-compile" in line]
+    assert len(warned) == 1 and warned[0].endswith(warning)
+    # the plan agrees: every python-build image of bookworm is amd64 only
+    p = plan.build(loaded, lock_mod.read(loaded), today=TODAY)
+    pybuild = [i for i in p.images if i.method == "python-build"]
+    assert pybuild and all(i.platforms == ("linux/amd64",) for i in pybuild)
+    # one platform: nothing to warn about
+    path.write_text(edit(path.read_text(), "platforms: [linux/amd64, linux/arm64]\n",
+                         "platforms: [linux/amd64]\n"))
+    assert config.load(path, today=TODAY).warnings == ()
+
+
+@pytest.mark.xfail(strict=True, reason="config._semantic_checks only looks at distros.<d>.methods: a "
+                   "python-build cell from include: (as in images.yaml) is narrowed to the native "
+                   "platform by render.platforms_for without a warning")
+def test_validate_warns_for_python_build_cells_from_include_too(repo_loaded: config.Loaded) -> None:
+    assert any("python-build cannot cross-compile" in w for w in repo_loaded.warnings)
+
+
+def test_optimizations_per_platform(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    """What each platform's compile was built with: the cross compile cannot run PGO."""
+    release = {i.id: i for i in _plan(repo_loaded, repo_lock, profile="release").images}
+    fast = {i.id: i for i in _plan(repo_loaded, repo_lock, profile="fast").images}
+    for image_id, i in release.items():
+        if i.method == "source":
+            assert i.optimizations == {"linux/amd64": "pgo+lto", "linux/arm64": "lto"}, image_id
+            assert fast[image_id].optimizations == {"linux/amd64": "none", "linux/arm64": "none"}
+        elif i.method == "python-build":
+            assert i.optimizations == {"linux/amd64": "pgo+lto"}, image_id
+            assert fast[image_id].optimizations == {"linux/amd64": "none"}
+        else:  # deadsnakes: not our compile
+            assert i.optimizations is None and fast[image_id].optimizations is None, image_id

@@ -212,13 +212,15 @@ class FaultProxy:
             self.records.append(Record(req.method, req.target, action, status))
 
     def _handle(self, req: Request, conn: socket.socket) -> None:
+        """Apply the rule that fires, if any. The record is written before the client can see
+        the outcome, so a test that got its answer can count on ``records``."""
         rule = self._pick(req)
         action = "forward"
         if rule is not None:
             rule.hit.set()
             if rule.action == "status":
-                _send_status(conn, rule)
                 self._record(req, "status", rule.status)
+                _send_status(conn, rule)
                 return
             if rule.action == "stall":
                 rule.release.wait(self.max_hold if rule.hold is None
@@ -230,33 +232,37 @@ class FaultProxy:
                 _reset(conn)
                 return
         try:
-            status = self._forward(req, conn)
-        except OSError:
-            self._record(req, "upstream-error", 0)
+            self._forward(req, conn, action)
+        except (OSError, ValueError, IndexError):
             _reset(conn)
-            return
-        self._record(req, action, status)
 
-    def _forward(self, req: Request, conn: socket.socket) -> int:
-        """Send the request upstream (Connection: close) and relay the answer; its status."""
-        with socket.create_connection(self.upstream, timeout=self.io_timeout) as up:
-            head = [f"{req.method} {req.target} HTTP/1.1"]
-            head += [f"{k}: {v}" for k, v in req.headers if k.lower() not in _HOP]
-            if req.body or req.method in ("POST", "PUT", "PATCH"):
-                head.append(f"Content-Length: {len(req.body)}")
-            head.append("Connection: close")
-            up.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + req.body)
-            with up.makefile("rb") as rfile:
-                status_line = rfile.readline(MAX_LINE)
-                status = int(status_line.split()[1])
-                out = [status_line]
-                for line in _head_lines(rfile):
-                    if line.split(b":", 1)[0].strip().lower() not in (b"connection", b"keep-alive"):
-                        out.append(line)
-                conn.sendall(b"".join(out) + b"Connection: close\r\n\r\n")
-                while chunk := rfile.read1(65536):
-                    conn.sendall(chunk)
-        return status
+    def _forward(self, req: Request, conn: socket.socket, action: str) -> None:
+        """Send the request upstream (Connection: close) and relay the answer."""
+        recorded = False
+        try:
+            with socket.create_connection(self.upstream, timeout=self.io_timeout) as up:
+                head = [f"{req.method} {req.target} HTTP/1.1"]
+                head += [f"{k}: {v}" for k, v in req.headers if k.lower() not in _HOP]
+                if req.body or req.method in ("POST", "PUT", "PATCH"):
+                    head.append(f"Content-Length: {len(req.body)}")
+                head.append("Connection: close")
+                up.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + req.body)
+                with up.makefile("rb") as rfile:
+                    status_line = rfile.readline(MAX_LINE)
+                    out = [status_line]
+                    for line in _head_lines(rfile):
+                        if line.split(b":", 1)[0].strip().lower() not in (b"connection",
+                                                                          b"keep-alive"):
+                            out.append(line)
+                    self._record(req, action, int(status_line.split()[1]))
+                    recorded = True
+                    conn.sendall(b"".join(out) + b"Connection: close\r\n\r\n")
+                    while chunk := rfile.read1(65536):
+                        conn.sendall(chunk)
+        except (OSError, ValueError, IndexError):
+            if not recorded:
+                self._record(req, "upstream-error", 0)
+            raise
 
 
 # ---------------------------------------------------------------------- HTTP bits

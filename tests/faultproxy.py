@@ -1,9 +1,12 @@
 """A fault-injecting HTTP proxy for tests: loopback only, bounded, every fault on cue.
 
-Put it in front of a registry (or any HTTP/1.1 server) and give it rules::
+Put it in front of a registry (or any HTTP/1.1 server) and give it rules (each line is an
+example on its own)::
 
     with FaultProxy("127.0.0.1:5000") as proxy:
         proxy.add(Rule("reset", after=3))               # "down" after 3 requests went through
+        mark = proxy.add(Rule("forward", method="PUT", path=r"/manifests/", nth=1))
+        proxy.add(Rule("reset", armed_by=mark))         # "down" right after the first manifest PUT
         proxy.add(Rule("status", method="PUT", path=r"/manifests/", nth=2, status=500))
         stall = proxy.add(Rule("stall", path=r"/blobs/uploads/"))
         ...  # talk to proxy.address; stall.hit.wait() says a request is being held
@@ -13,7 +16,8 @@ Every request is read in full before a rule is applied, so a fault never depends
 Rules are checked in order; each rule counts the requests its ``method`` and ``path`` regexes
 match (``matched``); it fires on a matching request when more than ``after`` matched before it,
 it is the ``nth`` match (if given) and it fired fewer than ``times`` times (if given). The first
-rule that fires decides what happens to the request; with none it is forwarded. Each client
+rule that fires decides what happens to the request; with none it is forwarded (action
+"forward" marks a request, e.g. to arm another rule with ``armed_by``). Each client
 connection carries one request (answers say ``Connection: close``). ``records`` lists what
 happened to every request; ``count()`` counts them.
 
@@ -40,7 +44,7 @@ _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "co
 _REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable"}
 
-Action = Literal["status", "reset", "stall"]
+Action = Literal["status", "reset", "stall", "forward"]
 
 
 class ProxyError(Exception):
@@ -60,6 +64,7 @@ class Rule:
     body: bytes = b'{"errors":[{"code":"UNKNOWN","message":"injected by faultproxy"}]}'
     hold: float | None = None  # action "stall": seconds, None = until released
     then: Literal["forward", "reset"] = "forward"  # action "stall": after the hold
+    armed_by: Rule | None = None  # counts and fires only once that rule has fired
     matched: int = 0
     fired: int = 0
     hit: threading.Event = field(default_factory=threading.Event)  # set each time it fires
@@ -198,8 +203,9 @@ class FaultProxy:
     def _pick(self, req: Request) -> Rule | None:
         with self._lock:
             chosen = None
-            for rule in self.rules:
-                if not rule.matches(req.method, req.target):
+            armed = [r.armed_by is None or r.armed_by.fired > 0 for r in self.rules]  # before this one
+            for rule, ready in zip(self.rules, armed, strict=True):
+                if not ready or not rule.matches(req.method, req.target):
                     continue
                 rule.matched += 1
                 if chosen is None and rule.due():

@@ -94,6 +94,21 @@ def test_after_n_requests_every_connection_is_reset(upstream: Any) -> None:
     assert [p for _, p, _ in seen] == ["/1", "/2"]
 
 
+def test_a_marker_rule_arms_another_one(upstream: Any) -> None:
+    """'Down right after the first manifest PUT': the PUT itself passes, everything after is reset."""
+    address, seen = upstream
+    with FaultProxy(address) as proxy:
+        mark = proxy.add(Rule("forward", method="PUT", path="/manifests/", nth=1))
+        down = proxy.add(Rule("reset", armed_by=mark))
+        assert call(proxy.address, "GET", "/v2/r/manifests/a")[0] == 200  # not armed yet
+        assert call(proxy.address, "PUT", "/v2/r/manifests/a", b"1")[0] == 200  # the mark
+        for method in ("GET", "PUT"):
+            with pytest.raises(ConnectionError):
+                call(proxy.address, method, "/v2/r/manifests/a", b"2")
+        assert (mark.fired, down.matched, down.fired) == (1, 2, 2)
+    assert [(m, p) for m, p, _ in seen] == [("GET", "/v2/r/manifests/a"), ("PUT", "/v2/r/manifests/a")]
+
+
 def test_the_nth_matching_request_gets_the_status_and_never_reaches_upstream(upstream: Any) -> None:
     address, seen = upstream
     with FaultProxy(address) as proxy:

@@ -82,6 +82,7 @@ class FakeEngine:
     registry_for: Callable[[str], Registry]
     images: dict[str, FakeImage] = field(default_factory=dict)  # local ref -> image
     pushed: list[str] = field(default_factory=list)  # refs pushed, in order
+    after_push: Callable[[str], None] | None = None  # called with the ref after each push
 
     def load(self, ref: str, image: FakeImage) -> None:
         """What a build leaves behind: ``ref`` names ``image`` in the local store."""
@@ -119,6 +120,8 @@ class FakeEngine:
             upload_blob(reg, repo, blob)
         digest = reg.put_manifest(repo, tag, img.manifest(), MANIFEST)
         self.pushed.append(ref)
+        if self.after_push is not None:
+            self.after_push(ref)
         return digest
 
 

@@ -97,6 +97,30 @@ def test_only_tested_cells_are_pushed_or_tagged(pub: Publisher, fake: FakeRegist
     assert run.report.exit_code == ExitCode.FAILED
 
 
+def test_no_tag_moves_when_the_immutable_tag_no_longer_holds_what_was_pushed(
+        pub: Publisher, fake: FakeRegistry) -> None:
+    """Another pipeline pushes other content under the same dated tag right after our push:
+    the cell fails and its public tags never point at the image nobody here tested."""
+    run = pub.run()
+    engine: FakeEngine = run.engine
+    racer = image_for(run, RT13, "someone else's build")
+    target = run.plan.image(RT13).immutable_tag
+
+    def race(ref: str) -> None:
+        if ref.endswith(f":{target}"):
+            engine.after_push = None
+            engine.load("racer", racer)
+            with engine.temp_tag("racer", ref):
+                engine.push(ref)
+
+    engine.after_push = race
+    do_push(run, all_or_nothing=False)
+    res = run.report.cell(RT13)
+    assert (res.status, res.phase) == (Status.FAILED, "push")
+    assert "registry digest differs from the pushed" in res.message
+    assert fake.tags(REPO) == {**expected_tags(run, (DEV13, RT14, DEV14)), target: racer.digest}
+
+
 def test_nothing_is_pushed_when_every_public_tag_carries_the_fingerprint(
         pub: Publisher, fake: FakeRegistry) -> None:
     do_push(pub.run(), all_or_nothing=False)

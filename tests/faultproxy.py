@@ -110,6 +110,7 @@ class FaultProxy:
         self._server: socket.socket | None = None
         self._threads: set[threading.Thread] = set()
         self._clients: set[socket.socket] = set()
+        self._idle = threading.Condition(self._lock)  # notified when a connection ends
 
     # ------------------------------------------------------------------ control
 
@@ -155,6 +156,11 @@ class FaultProxy:
                 rule.release.set()
             self.rules.clear()
 
+    def wait_idle(self, timeout: float = 10) -> bool:
+        """Wait until no client connection is open (each freed its slot); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._clients, timeout)
+
     def count(self, method: str = ".*", path: str = "", action: str = "forward") -> int:
         with self._lock:
             return sum(1 for r in self.records if re.fullmatch(method, r.method)
@@ -194,11 +200,12 @@ class FaultProxy:
         except (OSError, ProxyError, ValueError):
             pass
         finally:
-            with self._lock:
-                self._clients.discard(conn)
-                self._threads.discard(threading.current_thread())
             conn.close()
             self._slots.release()
+            with self._idle:
+                self._clients.discard(conn)
+                self._threads.discard(threading.current_thread())
+                self._idle.notify_all()
 
     def _pick(self, req: Request) -> Rule | None:
         with self._lock:

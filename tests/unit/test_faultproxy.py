@@ -205,6 +205,7 @@ def test_connections_beyond_the_bound_are_closed_at_once(upstream: Any) -> None:
             call(proxy.address, timeout=5)
         stall.release.set()
         t.join(10)
+        assert proxy.wait_idle(10)
         assert call(proxy.address)[0] == 200  # the slot is free again
 
 

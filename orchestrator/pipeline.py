@@ -384,6 +384,7 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
         pushed.append((img, out))
     if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
         for img, _ in pushed:
+            run.report.cell(img.id).status = Status.SKIPPED
             run.report.cell(img.id).message = "--all-or-nothing: a push failed, no tag moved"
         return
     for img, out in pushed:
@@ -399,6 +400,8 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
         try:
             res.tags_moved = [out.immutable_tag, *publish.move_tags(registry, run.repo, out.digest,
                                                                      img.tags)]
+        except RegistryAuthError:
+            raise  # as during pushes: refused credentials stop the run (exit 4)
         except OrchestratorError as exc:
             res.fail("tag", str(exc))
             continue
@@ -421,11 +424,16 @@ def _make_run(args: argparse.Namespace, command_name: str) -> Run:
     report = Report(command_name, plan.profile, plan.date)
     for img in plan.images:
         report.cell(img.id)
-    work = st.work_dir if st.work_dir.is_absolute() else loaded.root / st.work_dir
-    run = Run(loaded, lock, plan, report, work, verbose=args.verbose)
+    run = Run(loaded, lock, plan, report, work_dir(loaded), verbose=args.verbose)
     network = getattr(args, "network", None) or loaded.config.build.network
     run.network = None if network == "default" else network
     return run
+
+
+def work_dir(loaded: Loaded) -> Path:
+    """ORCH_WORK_DIR (logs, state, reports); a relative one is relative to images.yaml's dir."""
+    wd = settings.get().work_dir
+    return wd if wd.is_absolute() else loaded.root / wd
 
 
 def _engine(run: Run, args: argparse.Namespace) -> None:
@@ -518,10 +526,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
             try:
                 res.tags_moved = publish.move_tags(registry, repo, c["digest"], tuple(c["tags"]))
                 res.status, res.phase = Status.OK, "promote"
+            except RegistryAuthError:
+                raise  # refused credentials: exit 4 with the login hint
             except OrchestratorError as exc:
                 res.fail("promote", str(exc))
     report.seconds = round(time.monotonic() - start, 1)
-    out = Path(args.report) if args.report else Path(".orchestrator/report-promote.json")
+    out = Path(args.report) if args.report else work_dir(loaded) / "report-promote.json"
     report.write_json(out)
     report.write_junit(out.with_suffix(".xml"))
     sys.stdout.write(report.table())

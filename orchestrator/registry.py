@@ -125,12 +125,16 @@ class Registry:
                     continue
                 return Response(exc.code, dict(exc.headers.items()), body)
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                why = (f"no answer within {self.timeout:g}s" if isinstance(reason, TimeoutError)
+                       else str(reason))
                 if attempt < self.attempts:
-                    self._wait(attempt, str(getattr(exc, "reason", exc)), url)
+                    self._wait(attempt, why, url)
                     continue
                 raise RegistryError(
-                    f"registry {self.host} unreachable after {self.attempts} attempts ({exc}); "
-                    "check that it runs and the address in images.yaml (publish.registry)"
+                    f"{method} {url}: registry {self.host} unreachable after {self.attempts} "
+                    f"attempts ({why}); check that it runs and the address in images.yaml "
+                    "(publish.registry)"
                 ) from None
         raise RegistryError(f"{method} {url}: gave up after {self.attempts} attempts")
 

@@ -1,0 +1,147 @@
+"""A fake image engine for publish tests: small synthetic images, pushed over the registry API.
+
+It has the methods the push path uses (``exists``, ``inspect``, ``tag``, ``remove``,
+``temp_tag``, ``push``). ``push`` writes the image's blobs (HEAD, POST + PUT upload) and its
+manifest (PUT by tag, as ``docker push`` does) through an ``orchestrator.registry.Registry``
+client, so the client's retry and auth handling, and any fault proxy in between, are exercised
+for real. Images are deterministic: the same (name, seed, labels) always gives the same digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from orchestrator.errors import EngineError, RegistryError
+from orchestrator.registry import Registry, split_ref
+
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG = "application/vnd.docker.container.image.v1+json"
+LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class FakeImage:
+    config: bytes
+    layers: tuple[bytes, ...]
+
+    @property
+    def id(self) -> str:
+        return sha256(self.config)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels: dict[str, str] = json.loads(self.config)["config"]["Labels"]
+        return labels
+
+    @property
+    def size(self) -> int:
+        return sum(len(x) for x in self.layers)
+
+    def manifest(self) -> bytes:
+        doc = {
+            "schemaVersion": 2, "mediaType": MANIFEST,
+            "config": {"mediaType": CONFIG, "size": len(self.config), "digest": sha256(self.config)},
+            "layers": [{"mediaType": LAYER, "size": len(x), "digest": sha256(x)} for x in self.layers],
+        }
+        return json.dumps(doc, indent=3).encode()
+
+    @property
+    def digest(self) -> str:
+        """The manifest digest the registry will report for this image."""
+        return sha256(self.manifest())
+
+
+def synthetic_image(name: str, seed: str, labels: dict[str, str]) -> FakeImage:
+    """A base layer shared by every image, and one layer of its own."""
+    layers = (b"shared base layer\n", f"{name} {seed}\n".encode())
+    config = {
+        "architecture": "amd64", "os": "linux", "config": {"Labels": dict(sorted(labels.items()))},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(x) for x in layers]},
+    }
+    return FakeImage(json.dumps(config, sort_keys=True).encode(), layers)
+
+
+@dataclass(frozen=True)
+class FakeInfo:
+    id: str
+    size: int
+    labels: dict[str, str]
+
+
+@dataclass
+class FakeEngine:
+    registry_for: Callable[[str], Registry]
+    images: dict[str, FakeImage] = field(default_factory=dict)  # local ref -> image
+    pushed: list[str] = field(default_factory=list)  # refs pushed, in order
+    after_push: Callable[[str], None] | None = None  # called with the ref after each push
+
+    def load(self, ref: str, image: FakeImage) -> None:
+        """What a build leaves behind: ``ref`` names ``image`` in the local store."""
+        self.images[ref] = image
+
+    def exists(self, ref: str) -> bool:
+        return ref in self.images
+
+    def inspect(self, ref: str) -> FakeInfo:
+        if ref not in self.images:
+            raise EngineError(f"image {ref} is not in the engine's store")
+        img = self.images[ref]
+        return FakeInfo(img.id, img.size, img.labels)
+
+    def tag(self, image: str, ref: str) -> None:
+        self.images[ref] = self.images[image]
+
+    def remove(self, ref: str) -> None:
+        self.images.pop(ref, None)
+
+    @contextmanager
+    def temp_tag(self, image: str, ref: str) -> Iterator[str]:
+        self.tag(image, ref)
+        try:
+            yield ref
+        finally:
+            self.remove(ref)
+
+    def push(self, ref: str) -> str:
+        """Blobs first, then the manifest under ``ref``'s tag; returns the manifest digest."""
+        img = self.images[ref]
+        host, repo, tag = split_ref(ref)
+        reg = self.registry_for(host)
+        for blob in (*img.layers, img.config):
+            upload_blob(reg, repo, blob)
+        digest = reg.put_manifest(repo, tag, img.manifest(), MANIFEST)
+        self.pushed.append(ref)
+        if self.after_push is not None:
+            self.after_push(ref)
+        return digest
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
+
+
+def upload_blob(reg: Registry, repo: str, data: bytes) -> str:
+    """Upload one blob unless the repository has it (monolithic: POST, then PUT ?digest=)."""
+    digest = sha256(data)
+    scope = f"repository:{repo}:pull,push"
+    if reg.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=scope).status == 200:
+        return digest
+    start = reg.request("POST", f"/v2/{repo}/blobs/uploads/", data=b"", scope=scope)
+    if start.status != 202:
+        raise RegistryError(f"POST {reg.host}/{repo} blob upload: HTTP {start.status} {start.body[:200]!r}")
+    loc = urllib.parse.urlsplit(_header(start.headers, "Location"))
+    query = (loc.query + "&" if loc.query else "") + urllib.parse.urlencode({"digest": digest})
+    done = reg.request("PUT", f"{loc.path}?{query}", {"Content-Type": "application/octet-stream"},
+                       data, scope=scope)
+    if done.status != 201:
+        raise RegistryError(f"PUT {reg.host}/{repo} blob {digest}: HTTP {done.status} {done.body[:200]!r}")
+    return digest

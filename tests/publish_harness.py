@@ -1,0 +1,114 @@
+"""Publish runs without Docker: the real push path (pipeline.do_push, publish.*, Registry) with
+synthetic candidates in a FakeEngine, against any registry address (fake, fault proxy, real).
+
+The matrix is the unit tests' features fixture (its registry and repository replaced) cut to
+the four bookworm source cells: 3.13/3.14 x runtime/dev, two public tags each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import config as config_mod
+from orchestrator import lock as lock_mod
+from orchestrator import plan as plan_mod
+from orchestrator import render
+from orchestrator.pipeline import CellState, Run, candidate_ref
+from orchestrator.plan import PlannedImage
+from orchestrator.registry import Registry
+from orchestrator.report import Report, Status
+from tests.fake_engine import FakeEngine, FakeImage, synthetic_image
+
+FEATURES = Path(__file__).resolve().parent / "unit" / "fixtures" / "features"
+TODAY = dt.date(2026, 11, 21)
+ONLY = ["3.1[34]-source-bookworm-*"]
+IMMUTABLE_PUT = r"/manifests/[^/]*-20261121(\.\d+)?$"  # a manifest PUT to a dated tag
+PUBLIC_PUT = r"/manifests/3\.1[34]-(runtime|dev)(-bookworm)?$"  # a manifest PUT that moves a tag
+
+
+def write_config(dest: Path, registry: str, repository: str) -> Path:
+    """A copy of the features fixture publishing to ``registry``/``repository``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    text = (FEATURES / "images.yaml").read_text()
+    old = 'publish: {registry: "localhost:5000", repository: team/python, org: acme}'
+    assert old in text, "the features fixture changed its publish line"
+    text = text.replace(old, f'publish: {{registry: "{registry}", repository: {repository}, org: acme}}')
+    (dest / "images.yaml").write_text(text)
+    shutil.copy(FEATURES / "images.lock", dest / "images.lock")
+    shutil.copytree(FEATURES / "certs", dest / "certs", dirs_exist_ok=True)
+    return dest / "images.yaml"
+
+
+@dataclass
+class HarnessRun(Run):
+    """A pipeline Run whose registry client comes from the test (no-op sleeps, short timeouts)."""
+
+    client: Callable[[], Registry] | None = None
+
+    def registry(self) -> Registry:
+        assert self.client is not None
+        return self.client()
+
+
+def fingerprint(cell_id: str, seed: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{cell_id} {seed}".encode()).hexdigest()
+
+
+def image_for(run: Run, cell_id: str, seed: str) -> FakeImage:
+    """The candidate a build of ``cell_id`` gives for ``seed`` (deterministic)."""
+    ns = render.label_namespace(run.config)
+    labels = {f"{ns}.fingerprint": fingerprint(cell_id, seed), f"{ns}.packages": f"libfoo={seed}"}
+    return synthetic_image(cell_id, seed, labels)
+
+
+@dataclass
+class Publisher:
+    """Makes push runs of one config against one registry address; remembers every sleep."""
+
+    config: Path
+    host: str
+    work: Path
+    attempts: int = 3
+    timeout: float = 10.0
+    sleeps: list[float] = field(default_factory=list)
+    only: list[str] = field(default_factory=lambda: list(ONLY))
+
+    def client(self, host: str | None = None) -> Registry:
+        assert host in (None, self.host), f"pushing to {host}, not {self.host}"
+        return Registry(self.host, attempts=self.attempts, backoff=0.5, timeout=self.timeout,
+                        sleep=self.sleeps.append)
+
+    def run(self, seed: str = "1", seeds: dict[str, str] | None = None,
+            untested: tuple[str, ...] = (), failed: tuple[str, ...] = ()) -> HarnessRun:
+        """A push-only run whose candidates were built (and tested unless ``untested``) from
+        ``seeds`` (per cell; ``seed`` for the others); cells in ``failed`` failed their tests."""
+        loaded = config_mod.load(self.config, TODAY)
+        lock = lock_mod.read(loaded)
+        plan = plan_mod.build(loaded, lock, only=self.only, today=TODAY)
+        report = Report("push", plan.profile, plan.date)
+        run = HarnessRun(loaded, lock, plan, report, self.work, engine=FakeEngine(self.client),
+                         client=self.client)
+        for img in plan.images:
+            stage(run, img, (seeds or {}).get(img.id, seed), tested=img.id not in untested)
+            if img.id in failed:
+                report.cell(img.id).fail("test", "smoke test failed (simulated)")
+        return run
+
+    def images(self, run: Run, seed: str = "1",
+               seeds: dict[str, str] | None = None) -> dict[str, FakeImage]:
+        return {i.id: image_for(run, i.id, (seeds or {}).get(i.id, seed)) for i in run.plan.images}
+
+
+def stage(run: Run, img: PlannedImage, seed: str, tested: bool = True) -> FakeImage:
+    """What build (and test) leave behind: the candidate in the engine and the cell's state."""
+    image = image_for(run, img.id, seed)
+    run.engine.load(candidate_ref(img.id), image)
+    run.save_state(CellState(img.id, image.id, fingerprint(img.id, seed), {"libfoo": seed},
+                             image.id if tested else "", image.size))
+    run.report.cell(img.id).status = Status.OK
+    return image

@@ -1,0 +1,152 @@
+"""--stage-only pushes, then `orchestrator promote REPORT...` moves the public tags: against the
+in-memory registry, through the real command line (in-process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import settings
+from orchestrator.pipeline import do_push
+from orchestrator.report import Status
+from tests.fake_registry import FakeRegistry
+from tests.publish_harness import HarnessRun, Publisher, image_for, write_config
+from tests.unit.helpers import run_cli
+
+REPO = "team/python"
+RT13, DEV13 = "3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"
+RT14, DEV14 = "3.14-source-bookworm-runtime", "3.14-source-bookworm-dev"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeRegistry]:
+    with FakeRegistry() as registry:
+        yield registry
+
+
+@pytest.fixture
+def pub(tmp_path: Path, fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> Publisher:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # promote must not write into the current directory
+    return Publisher(write_config(tmp_path / "cfg", fake.address, REPO), fake.address,
+                     tmp_path / "work")
+
+
+def stage(pub: Publisher, report: Path, **kw: Any) -> HarnessRun:
+    run = pub.run(**kw)
+    do_push(run, all_or_nothing=False, stage_only=True)
+    run.report.write_json(report)
+    return run
+
+
+def promote(pub: Publisher, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code, out, err = run_cli(["promote", *args, "--config", str(pub.config)], capsys)
+    return code, out + err
+
+
+def immutables(run: HarnessRun, cells: tuple[str, ...]) -> dict[str, str]:
+    return {run.plan.image(c).immutable_tag: image_for(run, c, "1").digest for c in cells}
+
+
+def public(run: HarnessRun, cells: tuple[str, ...]) -> dict[str, str]:
+    return {t: image_for(run, c, "1").digest for c in cells for t in run.plan.image(c).tags}
+
+
+def promote_report(pub: Publisher) -> dict[str, dict[str, Any]]:
+    """The report promote wrote to the work dir (ORCH_WORK_DIR, default .orchestrator)."""
+    data = json.loads((pub.config.parent / ".orchestrator" / "report-promote.json").read_text())
+    return {c["id"]: c for c in data["cells"]}
+
+
+def test_stage_only_pushes_the_immutable_tags_and_promote_moves_the_public_ones(
+        pub: Publisher, fake: FakeRegistry, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cells = (RT13, DEV13, RT14, DEV14)
+    run = stage(pub, tmp_path / "staged.json")
+    for img in run.plan.images:
+        res = run.report.cell(img.id)
+        assert (res.status, res.phase, res.tags_moved) == (Status.OK, "staged", [img.immutable_tag])
+    assert fake.tags(REPO) == immutables(run, cells)
+    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    assert code == 0, out
+    assert fake.tags(REPO) == {**immutables(run, cells), **public(run, cells)}
+    cells_out = promote_report(pub)
+    for img in run.plan.images:
+        assert cells_out[img.id]["status"] == "ok"
+        assert cells_out[img.id]["tags_moved"] == list(img.tags)
+    assert not (Path.cwd() / ".orchestrator").exists()
+    code, _ = promote(pub, capsys, str(tmp_path / "staged.json"))  # again: nothing to move
+    assert code == 0 and all(c["tags_moved"] == [] for c in promote_report(pub).values())
+
+
+def test_promote_takes_the_reports_of_several_shards(
+        pub: Publisher, fake: FakeRegistry, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    pub.only = ["3.13-source-bookworm-*"]
+    a = stage(pub, tmp_path / "shard1.json")
+    pub.only = ["3.14-source-bookworm-*"]
+    b = stage(pub, tmp_path / "shard2.json")
+    code, out = promote(pub, capsys, str(tmp_path / "shard1.json"), str(tmp_path / "shard2.json"))
+    assert code == 0, out
+    assert fake.tags(REPO) == {**immutables(a, (RT13, DEV13)), **public(a, (RT13, DEV13)),
+                               **immutables(b, (RT14, DEV14)), **public(b, (RT14, DEV14))}
+
+
+@pytest.mark.parametrize("all_or_nothing", [False, True])
+def test_promote_of_a_report_naming_a_failed_cell(
+        pub: Publisher, fake: FakeRegistry, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], all_or_nothing: bool) -> None:
+    run = stage(pub, tmp_path / "staged.json", failed=(DEV14,))
+    good = (RT13, DEV13, RT14)
+    assert fake.tags(REPO) == immutables(run, good)
+    flags = ["--all-or-nothing"] if all_or_nothing else []
+    code, out = promote(pub, capsys, str(tmp_path / "staged.json"), *flags)
+    assert code == 1, out  # a failed cell fails the promote too
+    cells = promote_report(pub)
+    assert cells[DEV14]["status"] == "failed"
+    if all_or_nothing:
+        assert fake.tags(REPO) == immutables(run, good)  # not one public tag
+        for cid in good:
+            assert cells[cid]["status"] == "skipped"
+            assert cells[cid]["message"].startswith(f"--all-or-nothing: 1 cell(s) failed ({DEV14}")
+    else:
+        assert fake.tags(REPO) == {**immutables(run, good), **public(run, good)}
+        assert {cells[c]["status"] for c in good} == {"ok"}
+
+
+def test_promote_writes_its_report_under_orch_work_dir(
+        pub: Publisher, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stage(pub, tmp_path / "staged.json")
+    work = tmp_path / "elsewhere"
+    settings.override(dataclasses.replace(settings.get(), work_dir=work))
+    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    assert code == 0, out
+    data = json.loads((work / "report-promote.json").read_text())
+    assert data["command"] == "promote" and len(data["cells"]) == 4
+    assert (work / "report-promote.xml").exists()
+    assert not (Path.cwd() / ".orchestrator").exists()
+    assert not (pub.config.parent / ".orchestrator").exists()
+
+
+def test_promote_refused_by_the_registry_exits_4_with_the_login_hint(
+        pub: Publisher, fake: FakeRegistry, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run = stage(pub, tmp_path / "staged.json")
+    fake.credentials = ("ci", "s3cret")  # e.g. the CI token expired between stage and promote
+    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    assert code == 4, out
+    assert f"run `docker login {fake.address}`" in out and "Traceback" not in out
+    assert fake.tags(REPO) == immutables(run, (RT13, DEV13, RT14, DEV14))
+
+
+def test_a_report_that_is_not_one_is_a_usage_error(
+        pub: Publisher, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.json").write_text('{"no": "cells"}')
+    code, out = promote(pub, capsys, str(tmp_path / "bad.json"))
+    assert code == 2 and "not a report written by --report" in out

@@ -1,0 +1,154 @@
+"""The registry client against the in-memory registry, with faults injected by the proxy:
+auth refusals, retries with backoff on 5xx and connection resets, stalled requests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
+from orchestrator.registry import Registry
+from tests.fake_engine import FakeEngine, synthetic_image
+from tests.fake_registry import FakeRegistry
+from tests.faultproxy import FaultProxy, Rule
+
+REPO = "team/python"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeRegistry]:
+    with FakeRegistry() as registry:
+        yield registry
+
+
+@pytest.fixture
+def proxy(fake: FakeRegistry) -> Iterator[FaultProxy]:
+    with FaultProxy(fake.address) as p:
+        yield p
+
+
+def client(host: str, sleeps: list[float], attempts: int = 5, timeout: float = 10,
+           credentials: tuple[str, str] | None = None) -> Registry:
+    return Registry(host, credentials, attempts=attempts, backoff=0.5, timeout=timeout,
+                    sleep=sleeps.append)
+
+
+def push(host: str, tag: str, sleeps: list[float], seed: str = "1", **kw: object) -> str:
+    engine = FakeEngine(lambda h: client(h, sleeps, **kw))  # type: ignore[arg-type]
+    engine.load("candidate", synthetic_image("cell", seed, {"k": seed}))
+    with engine.temp_tag("candidate", f"{host}/{REPO}:{tag}") as ref:
+        return engine.push(ref)
+
+
+def test_the_fake_registry_round_trips_through_the_real_client(fake: FakeRegistry) -> None:
+    sleeps: list[float] = []
+    digest = push(fake.address, "1.0", sleeps)
+    reg = client(fake.address, sleeps)
+    assert reg.digest(REPO, "1.0") == digest == synthetic_image("cell", "1", {"k": "1"}).digest
+    assert reg.image_config(REPO, "1.0")["config"]["Labels"] == {"k": "1"}  # type: ignore[index]
+    reg.tag(REPO, digest, "latest")
+    assert reg.tags(REPO) == ["1.0", "latest"]
+    assert reg.manifest(REPO, "nope") is None and reg.tags("other/repo") == []
+    assert reg.manifest_size(REPO, digest) == sum(
+        len(b) for b in (b"shared base layer\n", b"cell 1\n")) + len(
+        synthetic_image("cell", "1", {"k": "1"}).config)
+    with pytest.raises(RegistryError, match="not in the registry"):
+        reg.tag(REPO, "sha256:" + "0" * 64, "x")
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_is_retried_with_exponential_backoff(fake: FakeRegistry, proxy: FaultProxy,
+                                                 status: int) -> None:
+    sleeps: list[float] = []
+    digest = push(fake.address, "1.0", sleeps)
+    proxy.add(Rule("status", method="GET", path="/manifests/", status=status, times=3))
+    assert client(proxy.address, sleeps).digest(REPO, "1.0") == digest
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert proxy.count(action="status") == 3 and proxy.count(path="/manifests/") == 1
+
+
+def test_5xx_on_every_attempt_is_a_registry_error(fake: FakeRegistry, proxy: FaultProxy) -> None:
+    sleeps: list[float] = []
+    proxy.add(Rule("status", method="GET", path="/manifests/", status=500))
+    with pytest.raises(RegistryError, match=r"GET manifest .*: HTTP 500") as err:
+        client(proxy.address, sleeps, attempts=3).digest(REPO, "1.0")
+    assert err.value.exit_code == ExitCode.REGISTRY and int(err.value.exit_code) == 4
+    assert sleeps == [0.5, 1.0] and proxy.count(action="status") == 3
+
+
+def test_connection_resets_are_retried(fake: FakeRegistry, proxy: FaultProxy) -> None:
+    sleeps: list[float] = []
+    proxy.add(Rule("reset", method="PUT", times=2))  # the first blob PUT, then its retry
+    digest = push(proxy.address, "1.0", sleeps)
+    assert sleeps == [0.5, 1.0]
+    assert fake.tags(REPO) == {"1.0": digest}
+    assert proxy.count(action="reset") == 2
+
+
+def test_a_registry_that_stays_down_is_unreachable_with_exit_code_4(proxy: FaultProxy) -> None:
+    sleeps: list[float] = []
+    proxy.add(Rule("reset"))
+    with pytest.raises(RegistryError, match=r"GET http://127\.0\.0\.1:\d+/v2/: registry .* "
+                       r"unreachable after 4 attempts .*check that it runs") as err:
+        client(proxy.address, sleeps, attempts=4).ping()
+    assert type(err.value) is RegistryError and err.value.exit_code == 4
+    assert sleeps == [0.5, 1.0, 2.0] and proxy.count(action="reset") == 4
+
+
+def test_404_is_an_answer_not_retried(fake: FakeRegistry, proxy: FaultProxy) -> None:
+    sleeps: list[float] = []
+    assert client(proxy.address, sleeps).digest(REPO, "missing") is None
+    assert sleeps == [] and proxy.count() == 1
+
+
+def test_401_without_credentials_names_the_registry_and_how_to_log_in() -> None:
+    with FakeRegistry(credentials=("ci", "s3cret")) as fake:
+        with pytest.raises(RegistryAuthError) as err:
+            client(fake.address, []).ping()
+        assert f"run `docker login {fake.address}`" in str(err.value)
+        assert err.value.exit_code == ExitCode.REGISTRY
+        with pytest.raises(RegistryAuthError, match=r"HTTP 401: .*docker login"):
+            client(fake.address, [], credentials=("ci", "wrong")).ping()
+        sleeps: list[float] = []
+        digest = push(fake.address, "1.0", sleeps, credentials=("ci", "s3cret"))
+        assert fake.tags(REPO) == {"1.0": digest} and sleeps == []
+
+
+def test_403_on_a_push_is_an_auth_error_at_once(fake: FakeRegistry) -> None:
+    fake.read_only = True
+    sleeps: list[float] = []
+    with pytest.raises(RegistryAuthError, match=r"POST .*: HTTP 403: .*docker login"):
+        push(fake.address, "1.0", sleeps)
+    assert sleeps == [] and fake.tags(REPO) == {}
+
+
+def test_a_401_injected_by_the_proxy_is_an_auth_error(fake: FakeRegistry,
+                                                      proxy: FaultProxy) -> None:
+    proxy.add(Rule("status", method="PUT", path="/manifests/", status=401,
+                   headers={"WWW-Authenticate": 'Basic realm="proxy"'}))
+    with pytest.raises(RegistryAuthError, match="docker login"):
+        push(proxy.address, "1.0", [])
+    assert fake.tags(REPO) == {}
+
+
+def test_a_stalled_request_times_out_with_a_clear_error(fake: FakeRegistry,
+                                                        proxy: FaultProxy) -> None:
+    stall = proxy.add(Rule("stall", method="GET", path="/manifests/", then="reset"))
+    sleeps: list[float] = []
+    start = time.monotonic()
+    with pytest.raises(RegistryError, match=r"GET http://127\.0\.0\.1:\d+/v2/team/python/manifests/"
+                       r"1\.0: registry .* unreachable after 2 attempts \(no answer within 0\.3s\)"):
+        client(proxy.address, sleeps, attempts=2, timeout=0.3).digest(REPO, "1.0")
+    assert time.monotonic() - start < 5
+    assert stall.fired == 2 and sleeps == [0.5]
+
+
+def test_a_stalled_blob_upload_fails_the_push_and_writes_no_tag(fake: FakeRegistry,
+                                                                proxy: FaultProxy) -> None:
+    proxy.add(Rule("stall", method="PUT", path="/blobs/uploads/", then="reset"))
+    with pytest.raises(RegistryError, match=r"PUT .*/blobs/uploads/.*no answer within 0\.3s"):
+        push(proxy.address, "1.0", [], attempts=2, timeout=0.3)
+    assert fake.tags(REPO) == {} and fake.writes(REPO) == []

@@ -49,7 +49,8 @@ def test_table_lists_every_image(repo_loaded: config.Loaded, repo_lock: Lock) ->
     lines = p.table().splitlines()
     assert lines[0].split() == ["ID", "VERSION", "BUILD", "PLATFORMS", "TAGS", "EOL(days)"]
     assert [line.split()[0] for line in lines[1:-1]] == [i.id for i in p.images]
-    assert lines[-1] == "24 images, 10 CPython builds, profile release, shard 1/1"
+    # 10 native compiles and 9 cross compiles (one per source build, for linux/arm64)
+    assert lines[-1] == "24 images, 19 CPython builds, profile release, shard 1/1"
     row = next(line for line in lines if line.startswith("3.13-source-bookworm-runtime "))
     assert row.split()[1:5] == ["3.13.13", "bookworm/python-3.13-source", "amd64,arm64", "3.13-runtime,"]
     assert row.split()[-1] == str((dt.date(2028, 6, 30) - TODAY).days)  # the distro ends first
@@ -113,14 +114,25 @@ def test_one_build_per_distro_python_method_with_a_compile(
     p = _plan(repo_loaded, repo_lock)
     cells = matrix.expand(repo_loaded.config)
     keys = {c.build_key for c in cells if c.compiles}
-    assert len(p.builds) == len(keys) == 10
-    assert {(b.distro, b.python, b.method) for b in p.builds} == keys
+    native = [b for b in p.builds if "-cross-" not in b.id]
+    assert len(native) == len(keys) == 10
+    assert {(b.distro, b.python, b.method) for b in native} == keys
     assert all(b.method != "deadsnakes" for b in p.builds)
-    for b in p.builds:
+    for b in native:
         assert b.id == f"{b.distro}/python-{b.python}-{b.method}"
         assert b.version == repo_lock.python(b.python).version
         assert list(b.images) == [i.id for i in p.images if i.build == b.id]
         assert sorted(p.image(i).variant for i in b.images) == ["dev", "runtime"]
+    # A cross compile is a build of its own: one per source build and other platform, for
+    # the same images as the native compile it takes its build Python from.
+    cross = {b.id: b for b in p.builds if "-cross-" in b.id}
+    assert sorted(cross) == sorted(f"{b.id}-cross-arm64" for b in native if b.method == "source")
+    assert len(p.builds) == 19
+    for b in native:
+        if b.method == "source":
+            c = cross[f"{b.id}-cross-arm64"]
+            assert (c.distro, c.python, c.version, c.method, c.images) == (
+                b.distro, b.python, b.version, b.method, b.images)
     for i in p.images:
         assert (i.build is None) == (i.method == "deadsnakes")
 
@@ -160,9 +172,14 @@ def test_shards_partition_the_images_by_build(repo_loaded: config.Loaded, repo_l
     for i in full.images:
         if i.depends_on:
             assert seen[i.id] == seen[i.depends_on]
-    # Each compile is planned exactly once over all shards.
+    # Each compile is planned exactly once over all shards, a cross compile on the shard of
+    # the native one it needs (its build Python).
     assert sorted(b.id for s in shards for b in s.builds) == sorted(b.id for b in full.builds)
-    if n <= len(full.builds):
+    for s in shards:
+        ids = {b.id for b in s.builds}
+        assert all(b.partition("-cross-")[0] in ids for b in ids), s.shard
+    # shards split the native compiles: as many of them as shards, no shard is idle
+    if n <= len([b for b in full.builds if "-cross-" not in b.id]):
         assert all(s.images for s in shards)
 
 
@@ -200,7 +217,8 @@ def test_only_filters(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
         "3.13-source-bookworm-runtime",
         "3.14-deadsnakes-noble-runtime",
     ]
-    assert [b.id for b in p.builds] == ["bookworm/python-3.13-python-build", "bookworm/python-3.13-source"]
+    assert [b.id for b in p.builds] == ["bookworm/python-3.13-python-build", "bookworm/python-3.13-source",
+                                        "bookworm/python-3.13-source-cross-arm64"]
     with pytest.raises(UsageError, match="matches no cell"):
         _plan(repo_loaded, repo_lock, only=["3.13-*-sid-*"])
 
@@ -221,7 +239,7 @@ def test_plan_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert p.images and all(i.python == "3.12" for i in p.images)
     code, out, _ = run_cli(["plan", "--config", cfg], capsys)
     assert code == 0
-    assert out.splitlines()[-1] == "24 images, 10 CPython builds, profile release, shard 1/1"
+    assert out.splitlines()[-1] == "24 images, 19 CPython builds, profile release, shard 1/1"
     code, _, err = run_cli(["plan", "--config", cfg, "--shard", "5/4"], capsys)
     assert code == 2
     assert err.splitlines()[-1] == "error: --shard 5/4: I must be between 1 and N"
@@ -238,12 +256,14 @@ def test_python_build_cells_get_the_native_platform_only(
     cfg = repo_loaded.config
     assert cfg.platforms == BOTH_PLATFORMS
     assert cfg.build.native_platform == "linux/amd64"
-    images = _plan(repo_loaded, repo_lock).images
-    assert {i.method for i in images} == {"source", "python-build", "deadsnakes"}
-    for i in images:
+    p = _plan(repo_loaded, repo_lock)
+    assert {i.method for i in p.images} == {"source", "python-build", "deadsnakes"}
+    for i in p.images:
         expected = ("linux/amd64",) if i.method == "python-build" else BOTH_PLATFORMS
         assert i.platforms == expected, i.id
         assert render.platforms_for(cfg, i.cell) == expected, i.id
+    # and so no cross compile
+    assert not [b.id for b in p.builds if b.method == "python-build" and "-cross-" in b.id]
 
 
 def _both_methods_on_bookworm(tmp_path: Path) -> Path:

@@ -344,7 +344,8 @@ def test_validate_command_prints_warnings_and_exits_0(
         {"ORCH_DATE": "20270901", "ORCH_LOG_FORMAT": "console", "DOCKER_CONFIG": str(tmp_path)}))
     code, out, err = run_cli(["validate", "--config", str(path)], capsys)
     assert code == 0
-    assert out == f"{path}: OK (18 images, 1 warnings)\n"
+    assert out == (f"{path}: valid (18 images, 1 warnings), but {tmp_path / 'images.lock'} is missing: "
+                   f"run `orchestrator lock --config {path}` before plan, render or build\n")
     assert "Python 3.11 reaches its end of life on 2027-10-31 (60 days left)" in err
 
 

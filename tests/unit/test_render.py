@@ -220,7 +220,8 @@ def test_render_check_after_editing_images_yaml(tmp_path: Path, capsys: pytest.C
 def test_render_needs_a_lock_covering_images_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = _copy_repo(tmp_path)
     text = (tmp_path / "images.lock").read_text()
-    (tmp_path / "images.lock").write_text(text.replace("'3.14':", "'3.11':"))
+    (tmp_path / "images.lock").write_text(text.replace("'3.14':", "'3.11':")
+                                          .replace("version: 3.14.4", "version: 3.11.14"))
     code, _, err = run_cli(["render", "--check", "--config", str(cfg)], capsys)
     assert code == 2
     assert err.splitlines()[-1] == (f"error: {tmp_path / 'images.lock'}: pythons.3.14: missing for "

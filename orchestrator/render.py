@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from orchestrator import matrix
+from orchestrator import matrix, quoting
 from orchestrator.config import ImagesConfig, Loaded, Profile
 from orchestrator.errors import ConfigError, UsageError
 from orchestrator.lock import Lock, check_against
@@ -116,25 +115,19 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["q"] = lambda v: json.dumps(str(v), ensure_ascii=False)
-    env.filters["shquote"] = lambda v: shlex.quote(str(v))
-    env.filters["dq"] = _double_quoted
+    # Each filter quotes for one context (see quoting.py); none lets a value leave its word.
+    env.filters["q"] = quoting.dockerfile_value
+    env.filters["shquote"] = quoting.shell_word
+    env.filters["dq"] = quoting.double_quoted
+    env.filters["dqi"] = quoting.in_double_quotes
     env.filters["kvlines"] = _kvlines
     return env
-
-
-def _double_quoted(v: object) -> str:
-    """A shell double-quoted word whose $ and ` stay literal (make, not the shell, expands them)."""
-    text = str(v)
-    for ch in ("\\", '"', "$", "`"):
-        text = text.replace(ch, "\\" + ch)
-    return f'"{text}"'
 
 
 def _kvlines(pairs: Iterable[tuple[str, str]], indent: int) -> str:
     """ENV/LABEL key="value" pairs, one per continuation line."""
     sep = " \\\n" + " " * indent
-    return sep.join(f"{k}={json.dumps(str(v), ensure_ascii=False)}" for k, v in pairs)
+    return sep.join(f"{quoting.dockerfile_key(k)}={quoting.dockerfile_value(v)}" for k, v in pairs)
 
 
 def profile_of(config: ImagesConfig, name: str | None) -> Profile:

@@ -245,6 +245,8 @@ class Loaded:
 
 def load(path: Path | str, today: dt.date) -> Loaded:
     """Read, parse and fully validate images.yaml. Raises ConfigError (exit 2)."""
+    if not str(path):
+        raise ConfigError("--config ''", "", "the path is empty", "pass --config PATH (e.g. images.yaml)")
     path = Path(path)
     text = yamlsafe.read_text(path, "pass --config PATH or create it")
     data, lines = parse_yaml(text, str(path))

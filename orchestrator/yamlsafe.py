@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import yaml
 from orchestrator.errors import ConfigError, raise_all
 
 Path_ = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[^\s\x00-\x1f\x7f\"]+")
 MAX_NODES = 100_000
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -49,17 +52,20 @@ Loader.yaml_implicit_resolvers = {
 
 
 def fmt(path: Path_) -> str:
+    """("distros", "bookworm", "methods", 0) -> distros.bookworm.methods[0]; odd keys are quoted."""
     text = ""
     for p in path:
-        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
+        if isinstance(p, int):
+            text += f"[{p}]"
+            continue
+        name = p if p and _PLAIN_KEY.fullmatch(p) else json.dumps(p)
+        text += f".{name}" if text else name
     return text
 
 
 def read_text(path: Path, fix: str) -> str:
     """The file as UTF-8 text, or a one-line ConfigError naming the file and the fix."""
     file = str(path)
-    if not file or file == ".":
-        raise ConfigError(file or "''", "", "is not a file", fix)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -13,7 +13,7 @@ import string
 
 Problem = tuple[str, str] | None
 
-DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9][a-z0-9-]*)?")
+DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LABEL_KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 ABS_PATH = re.compile(r"/(?:[A-Za-z0-9._+@-]+/?)*")
@@ -59,7 +59,7 @@ def match(rx: re.Pattern[str], value: str, what: str, fix: str) -> Problem:
 
 def deb_package(value: str) -> Problem:
     return match(DEB_PACKAGE, value, "a Debian package name",
-                 "use lowercase letters, digits, '+', '-', '.' (e.g. libssl3), optionally :arch")
+                 "use lowercase letters, digits, '+', '-', '.' (e.g. libssl3)")
 
 
 def env_key(value: str) -> Problem:

@@ -12,7 +12,7 @@ from orchestrator import config
 from orchestrator.errors import ConfigError, ExitCode
 from tests.unit.helpers import TODAY, edit, line_of, run_cli, write_config
 
-PKG_FIX = "use lowercase letters, digits, '+', '-', '.' (e.g. libssl3), optionally :arch"
+PKG_FIX = "use lowercase letters, digits, '+', '-', '.' (e.g. libssl3)"
 TAG_FIX = "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 CONTROL_FIX = "remove it (newlines and tabs cannot be written into a Dockerfile value)"
 TEMPLATE = '{template: "{minor}-{variant}-{distro}{method}"}'

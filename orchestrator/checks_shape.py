@@ -130,3 +130,12 @@ def pydantic_errors(exc: ValidationError, file: str, lines: dict[Path_, int]) ->
             fix = 'use a dotted stdlib module name, e.g. "encodings.utf_8"'
         out.setdefault(loc, ConfigError(file, fmt(loc), msg, fix, line(lines, loc)))
     return list(out.values())
+
+
+def not_reported(errors: list[ConfigError], reported: list[ConfigError]) -> list[ConfigError]:
+    """pydantic's errors minus what is said already: the same key ("quote it"), or a missing key
+    next to an unknown one (the typo "famly" is the problem, not the missing "family")."""
+    keys = {p.key for p in reported}
+    typo_in = {p.key.rpartition(".")[0] for p in reported if p.problem == "unknown key"}
+    return [e for e in errors if e.key not in keys
+            and not (e.problem == "required key is missing" and e.key.rpartition(".")[0] in typo_in)]

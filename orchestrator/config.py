@@ -264,12 +264,13 @@ def validate_data(
     problems: list[ConfigError] = []
     checks_shape.check_keys(data, ImagesConfig, (), file, lines, problems)
     checks_shape.check_scalars(data, ImagesConfig, (), file, lines, problems)
-    raise_all(problems)
     try:
         config = ImagesConfig.model_validate(data)
     except ValidationError as exc:
-        raise_all(checks_shape.pydantic_errors(exc, file, lines))
+        raise_all(problems + checks_shape.not_reported(checks_shape.pydantic_errors(exc, file, lines),
+                                                       problems))
         raise  # pragma: no cover - pydantic_errors always has one
+    raise_all(problems)
     loaded = Loaded(config, path, (), lines)
     from orchestrator import checks_values
 

@@ -224,3 +224,18 @@ def test_merge_key_of_a_scalar_is_refused(tmp_path: Path, minimal_text: str) -> 
         config.load(path, today=TODAY)
     assert str(info.value) == (f"{path}:{line_of(text, 'env:')}: env.<<: a merge key (<<) needs a mapping "
                                "or a list of mappings; merge an anchored mapping: <<: *name")
+
+
+def test_every_shape_problem_at_once(tmp_path: Path) -> None:
+    text = ("schema_version: 1\npublish: {registry: r.test, repository: x}\ndistros: 5\npythons: \"3.13\"\n"
+            "variants: {runtime: {size_budget_mb: yes}}\ntags: {default_distro: x, moving: [], colour: 1}\n")
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path, today=TODAY)
+    shape = "see images.schema.json for the expected shape"
+    assert info.value.lines() == [
+        f'{path}:6: tags.colour: unknown key; known keys: {", ".join(config.Tags.model_fields)}',
+        f"{path}:5: variants.runtime.size_budget_mb: yes is a boolean, not a number; write a number",
+        f"{path}:3: distros: Input should be a valid dictionary; {shape}",
+        f"{path}:4: pythons: Input should be a valid tuple; {shape}",
+    ]

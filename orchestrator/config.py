@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator import checks_shape, yamlsafe
 from orchestrator.errors import ConfigError, raise_all
-from orchestrator.yamlsafe import Lines, Path_, fmt
+from orchestrator.yamlsafe import Lines, Path_
 
 Method = Literal["source", "python-build", "deadsnakes"]
 VariantName = Literal["runtime", "dev"]
@@ -212,7 +212,6 @@ class ImagesConfig(_Model):
 # --------------------------------------------------------------------------- loading
 
 
-_fmt = fmt
 _line = checks_shape.line
 
 

@@ -48,16 +48,21 @@ def registry_for(host: str) -> Registry:
 @command("validate")
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_config(args)
-    lock = lock_mod.read(loaded, required=False)
-    if lock_mod.lock_path(loaded).exists():
-        lock_mod.check_against(loaded, lock)
-        for item in lock_mod.unresolved(lock):
-            _log.warning(f"{lock_mod.lock_path(loaded)}: {item}: not pinned (its source was not "
-                         "reachable when the lock was written); run `orchestrator lock` where it is")
     from orchestrator import matrix
 
     n = len(matrix.expand(loaded.config))
-    print(f"{loaded.path}: OK ({n} images, {len(loaded.warnings)} warnings)")
+    path = lock_mod.lock_path(loaded)
+    if not path.exists() and not path.is_symlink():
+        print(f"{loaded.path}: valid ({n} images, {len(loaded.warnings)} warnings), but {path} is missing: "
+              f"run `orchestrator lock --config {loaded.path}` before plan, render or build")
+        return 0
+    lock = lock_mod.read(loaded)
+    lock_mod.check_against(loaded, lock)
+    unresolved = lock_mod.unresolved(lock)
+    for item in unresolved:
+        _log.warning(f"{path}: {item}: not pinned (its source was not "
+                     "reachable when the lock was written); run `orchestrator lock` where it is")
+    print(f"{loaded.path}: OK ({n} images, {len(loaded.warnings) + len(unresolved)} warnings)")
     return 0
 
 
@@ -201,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except OrchestratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import re
 import string
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator import eol
-from orchestrator.errors import ConfigError
+from orchestrator import checks_shape, yamlsafe
+from orchestrator.errors import ConfigError, raise_all
+from orchestrator.yamlsafe import Lines, Path_
 
 Method = Literal["source", "python-build", "deadsnakes"]
 VariantName = Literal["runtime", "dev"]
@@ -282,63 +280,12 @@ class ImagesConfig(_Model):
 # --------------------------------------------------------------------------- loading
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without float resolution: 3.10 stays the string "3.10", never 3.1."""
+_line = checks_shape.line
 
 
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
-}
-
-Path_ = tuple[str | int, ...]
-
-
-def _build(node: yaml.Node, loader: _Loader, path: Path_, lines: dict[Path_, int], file: str) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for k_node, v_node in node.value:
-            key = loader.construct_object(k_node)
-            if key in out:
-                raise ConfigError(
-                    file, _fmt(path + (key,)), "duplicate key", "keep one of them",
-                    k_node.start_mark.line + 1,
-                )
-            out[key] = _build(v_node, loader, path + (str(key),), lines, file)
-            # A key path points at its key's line, not where a block value starts (next line).
-            lines[path + (str(key),)] = k_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(n, loader, path + (i,), lines, file) for i, n in enumerate(node.value)]
-    return loader.construct_object(node)
-
-
-def _fmt(path: Path_) -> str:
-    text = ""
-    for p in path:
-        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
-    return text
-
-
-def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
-    """YAML -> plain data plus a map of key path -> line number."""
-    lines: dict[Path_, int] = {}
-    try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-            data = _build(node, loader, (), lines, file) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark else None
-        problem = f"YAML syntax error: {exc.problem or exc}"
-        raise ConfigError(file, "", problem, "fix the YAML at that line", line) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(file, "", f"YAML error: {exc}", "fix the YAML") from None
-    return data, lines
+def parse_yaml(text: str, file: str) -> tuple[Any, Lines]:
+    """YAML -> plain data plus a map of key path -> line number (see yamlsafe)."""
+    return yamlsafe.parse(text, file)
 
 
 @dataclass(frozen=True)
@@ -362,86 +309,13 @@ class Loaded:
         return _line(self.lines, path)
 
 
-def _line(lines: dict[Path_, int], path: Path_) -> int | None:
-    """Line of the deepest known key on ``path``."""
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return None
-
-
-def _model_for(annotation: Any) -> tuple[str, Any] | None:
-    """('model'|'list'|'dict', inner model class) for annotations that hold models."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for a in args:
-            found = _model_for(a)
-            if found:
-                return found
-        return None
-    if origin is Annotated:
-        return _model_for(args[0])
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return ("model", annotation)
-    if origin in (tuple, list) and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
-        return ("list", args[0])
-    if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
-        return ("dict", args[1])
-    return None
-
-
-def _check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, lines: dict[Path_, int]) -> None:
-    if not isinstance(data, dict):
-        return
-    fields = model.model_fields
-    for key, value in data.items():
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
-            fix = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(fields)}"
-            kpath = path + (str(key),)
-            raise ConfigError(file, _fmt(kpath), "unknown key", fix, _line(lines, kpath))
-        inner = _model_for(fields[key].annotation)
-        if inner is None:
-            continue
-        kind, cls = inner
-        sub = path + (key,)
-        if kind == "model":
-            _check_keys(value, cls, sub, file, lines)
-        elif kind == "list" and isinstance(value, list):
-            for i, item in enumerate(value):
-                _check_keys(item, cls, sub + (i,), file, lines)
-        elif kind == "dict" and isinstance(value, dict):
-            for k, item in value.items():
-                _check_keys(item, cls, sub + (str(k),), file, lines)
-
-
-def _pydantic_error(exc: ValidationError, file: str, lines: dict[Path_, int]) -> ConfigError:
-    err = exc.errors()[0]
-    loc: Path_ = tuple(err["loc"])
-    msg = err["msg"]
-    fix = "see images.schema.json for the expected shape"
-    if err["type"] == "missing":
-        msg, fix = "required key is missing", f'add "{loc[-1]}"'
-        loc = loc[:-1] + (str(loc[-1]),)
-    elif err["type"] == "literal_error":
-        fix = "use one of the values listed"
-    elif err["type"] == "string_pattern_mismatch" and "freeze_modules" in loc:
-        msg = f"{err['input']!r} is not a module name"
-        fix = 'use a dotted stdlib module name, e.g. "encodings.utf_8"'
-    return ConfigError(file, _fmt(loc), msg, fix, _line(lines, loc))
-
-
 def load(path: Path | str, today: dt.date) -> Loaded:
     """Read, parse and fully validate images.yaml. Raises ConfigError (exit 2)."""
+    if not str(path):
+        raise ConfigError("--config ''", "", "the path is empty", "pass --config PATH (e.g. images.yaml)")
     path = Path(path)
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", "file not found", "pass --config PATH or create it") from None
-    data, lines = parse_yaml(text, file)
+    text = yamlsafe.read_text(path, "pass --config PATH or create it")
+    data, lines = parse_yaml(text, str(path))
     return validate_data(data, path, today, lines)
 
 
@@ -449,17 +323,27 @@ def validate_data(
     data: Any, path: Path, today: dt.date, lines: dict[Path_, int] | None = None
 ) -> Loaded:
     file = str(path)
-    lines = lines or {}
+    if not isinstance(lines, Lines):
+        plain, lines = lines or {}, Lines()
+        lines.update(plain)
     if not isinstance(data, dict):
         raise ConfigError(file, "", "expected a mapping at the top level", "see images.schema.json")
-    _check_keys(data, ImagesConfig, (), file, lines)
+    problems: list[ConfigError] = []
+    checks_shape.check_keys(data, ImagesConfig, (), file, lines, problems)
+    checks_shape.check_scalars(data, ImagesConfig, (), file, lines, problems)
     try:
         config = ImagesConfig.model_validate(data)
     except ValidationError as exc:
-        raise _pydantic_error(exc, file, lines) from None
-    loaded = Loaded(config, path, (), lines or {})
+        raise_all(problems + checks_shape.not_reported(checks_shape.pydantic_errors(exc, file, lines),
+                                                       problems))
+        raise  # pragma: no cover - pydantic_errors always has one
+    raise_all(problems)
+    loaded = Loaded(config, path, (), lines)
+    from orchestrator import checks_values
+
+    raise_all(checks_values.check(loaded))
     warnings = _semantic_checks(loaded, today)
-    return Loaded(config, path, tuple(warnings), lines or {})
+    return Loaded(config, path, tuple(warnings), lines)
 
 
 # --------------------------------------------------------------------------- semantics
@@ -471,131 +355,10 @@ def minor_of(version: str) -> str:
 
 
 def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
-    c, file = loaded.config, str(loaded.path)
-    warnings: list[str] = []
+    """Every semantic problem (one line each) or the warnings; see checks_semantic."""
+    from orchestrator import checks_semantic
 
-    def err(path: Path_, problem: str, fix: str) -> ConfigError:
-        return ConfigError(file, _fmt(path), problem, fix, loaded.line(path))
-
-    seen: dict[str, int] = {}
-    for i, p in enumerate(c.pythons):
-        vpath: Path_ = ("pythons", i, "version")
-        if not _VERSION_RE.match(p.version):
-            raise err(vpath, f'"{p.version}" is not a CPython version', 'write "3.13" or "3.13.5"')
-        try:
-            Version(p.version)
-        except InvalidVersion:  # pragma: no cover - the regex already guards this
-            raise err(vpath, f'"{p.version}" is not a version', 'write "3.13"') from None
-        minor = minor_of(p.version)
-        if minor in seen:
-            raise err(vpath, f"Python {minor} is listed twice", f"remove pythons[{seen[minor]}] or this one")
-        seen[minor] = i
-        end = eol.python_eol(minor)
-        if end is None:
-            warnings.append(f"{file}: {_fmt(vpath)}: no EOL date known for Python {minor}")
-        else:
-            left = (end - today).days
-            if left < 0:
-                raise err(vpath, f"Python {minor} reached its end of life on {end}",
-                          f"remove it (orchestrator retire-python {minor})")
-            if left <= eol.WARN_DAYS:
-                warnings.append(f"{file}: {_fmt(vpath)}: Python {minor} reaches its end of life "
-                                f"on {end} ({left} days left); plan retire-python {minor}")
-
-    for name, d in c.distros.items():
-        dpath: Path_ = ("distros", name)
-        end = d.eol or eol.DISTRO_EOL.get(name)
-        if end is None:
-            raise err(dpath + ("eol",), "no end-of-life date known", "add eol: YYYY-MM-DD")
-        left = (end - today).days
-        if left < 0:
-            raise err(dpath, f"{name} reached its end of life on {end}", "remove it from distros")
-        if left <= eol.WARN_DAYS:
-            warnings.append(f"{file}: {_fmt(dpath)}: {name} reaches its end of life on {end} "
-                            f"({left} days left)")
-        for minor in d.packages.runtime_for_python:
-            ppath: Path_ = dpath + ("packages", "runtime_for_python", minor)
-            if not re.fullmatch(r"3\.\d+", minor):
-                raise err(ppath, f'"{minor}" is not a Python minor version', 'write it as "3.12"')
-        for j, m in enumerate(d.methods):
-            if m == "deadsnakes" and d.family != "ubuntu":
-                raise err(dpath + ("methods", j), f"deadsnakes is an Ubuntu PPA and {name} is {d.family}",
-                          "use source or python-build on Debian")
-
-    if c.tags.default_distro not in c.distros:
-        raise err(("tags", "default_distro"), f'unknown distro "{c.tags.default_distro}"',
-                  _suggest(c.tags.default_distro, c.distros))
-    if c.default_profile not in c.profiles:
-        raise err(("default_profile",), f'unknown profile "{c.default_profile}"',
-                  _suggest(c.default_profile, c.profiles))
-    if c.runtime_user.uid == 0 or c.runtime_user.name == "root":
-        raise err(("runtime_user",), "the runtime user must not be root", "use a uid >= 1000")
-
-    fields = set(TAG_FIELDS)
-    for i, t in enumerate([*(m.template for m in c.tags.moving), c.tags.immutable]):
-        tpath: Path_ = ("tags", "moving", i, "template") if i < len(c.tags.moving) else ("tags", "immutable")
-        try:
-            names = {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}
-        except ValueError as exc:
-            raise err(tpath, f"bad template: {exc}", "use {minor}, {version}, {variant}, ...") from None
-        unknown = names - fields
-        if unknown:
-            raise err(tpath, f"unknown placeholder {{{sorted(unknown)[0]}}}",
-                      f"use {', '.join('{' + f + '}' for f in TAG_FIELDS)}")
-    if "{date}" not in c.tags.immutable or "{version}" not in c.tags.immutable:
-        raise err(("tags", "immutable"), "the immutable tag must contain {version} and {date}",
-                  'e.g. "{version}-{variant}-{distro}{method}-{date}"')
-
-    for k, rules in (("include", c.include), ("exclude", c.exclude)):
-        for i, r in enumerate(rules):
-            if r.distro is not None and r.distro not in c.distros:
-                raise err((k, i, "distro"), f'unknown distro "{r.distro}"', _suggest(r.distro, c.distros))
-            if r.python is not None and r.python not in seen:
-                raise err((k, i, "python"), f'Python "{r.python}" is not in pythons',
-                          _suggest(r.python, seen))
-            if k == "include" and (r.distro is None or r.python is None or r.method is None):
-                raise err((k, i), "an include rule needs distro, python and method",
-                          "name all three (variant is optional)")
-
-    for i, ca in enumerate(c.ca_certificates):
-        pem = loaded.root / ca
-        if not pem.is_file():
-            raise err(("ca_certificates", i), f"{ca}: no such file",
-                      "give a PEM file relative to images.yaml")
-        if "-----BEGIN CERTIFICATE-----" not in pem.read_text(errors="replace"):
-            raise err(("ca_certificates", i), f"{ca} is not a PEM certificate", "give a PEM (.crt) file")
-
-    for ppath, plats in [(("platforms",), c.platforms),
-                         *((("distros", n, "platforms"), d.platforms) for n, d in c.distros.items()
-                           if d.platforms is not None)]:
-        if plats is not None and len(set(plats)) != len(plats):
-            raise err(ppath, "a platform is listed twice", "list each platform once")
-    for name, d in c.distros.items():
-        plats = d.platforms or c.platforms
-        if "python-build" in d.methods and any(p != c.build.native_platform for p in plats):
-            warnings.append(
-                f"{file}: {_fmt(('distros', name, 'methods'))}: python-build cannot cross-compile: "
-                f"its images on {name} are built for {c.build.native_platform} only (use method "
-                f"source for {', '.join(p for p in plats if p != c.build.native_platform)})")
-
-    if c.build.cache is not None:
-        refs = [("ref",), *(("read_also", i) for i in range(len(c.build.cache.read_also)))]
-        for rpath, text in zip(refs, [c.build.cache.ref, *c.build.cache.read_also], strict=True):
-            problem = check_cache_template(text)
-            if problem:
-                raise err(("build", "cache", *rpath), problem,
-                          'e.g. "{registry}/{repository}/cache:{profile}-{cell}"')
-        if "{cell}" not in c.build.cache.ref:
-            raise err(("build", "cache", "ref"), "the cache ref must contain {cell}",
-                      "an export replaces the whole ref: give every cell its own")
-
-    # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.
-    from orchestrator import matrix
-
-    matrix.check(loaded)
-    for w in matrix.warnings(loaded):
-        warnings.append(f"{file}: {w}")
-    return warnings
+    return checks_semantic.check(loaded, today)
 
 
 def check_cache_template(template: str) -> str | None:
@@ -615,12 +378,6 @@ def check_cache_template(template: str) -> str | None:
         return f"unknown placeholder {{{sorted(unknown)[0]}}} (known: " + ", ".join(
             "{" + f + "}" for f in CACHE_FIELDS) + ")"
     return None
-
-
-def _suggest(word: str, options: typing.Iterable[str]) -> str:
-    opts = list(options)
-    close = difflib.get_close_matches(word, opts, n=1, cutoff=0.5)
-    return f'did you mean "{close[0]}"?' if close else f"one of: {', '.join(opts)}"
 
 
 def json_schema() -> str:

@@ -25,6 +25,10 @@ class OrchestratorError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def lines(self) -> list[str]:
+        """What the CLI prints after "error: " (one entry per line it prefixes)."""
+        return [self.message]
+
 
 class ConfigError(OrchestratorError):
     """Bad images.yaml: ``file: key.path: problem; fix``."""
@@ -38,6 +42,28 @@ class ConfigError(OrchestratorError):
             text += f"; {fix}"
         super().__init__(text)
         self.file, self.key, self.problem, self.fix, self.line = file, key, problem, fix, line
+
+
+class ConfigProblems(ConfigError):
+    """Several problems in one file, found in one pass: one line each (the CLI prints them all)."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        first = problems[0]
+        super().__init__(first.file, first.key, first.problem, first.fix, first.line)
+        self.problems = problems
+        self.message = "\n".join(str(p) for p in problems)
+        self.args = (self.message,)
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+def raise_all(problems: list[ConfigError]) -> None:
+    """Raise the one problem as itself, several as ConfigProblems; nothing when empty."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigProblems(problems)
 
 
 class LockError(OrchestratorError):

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from packaging.version import Version
 
-from orchestrator import eol, log
+from orchestrator import checks_lock, eol, log, yamlsafe
 from orchestrator.config import ImagesConfig, Loaded, minor_of
-from orchestrator.errors import LockError, SourceError, UsageError
+from orchestrator.errors import LockError, SourceError, UsageError, raise_all
 from orchestrator.registry import Registry, split_ref
 
 _log = log.get("lock")
@@ -134,15 +134,15 @@ def lock_path(loaded: Loaded) -> Path:
 
 def read(loaded: Loaded, required: bool = True) -> Lock:
     path = lock_path(loaded)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         if required:
             raise LockError(f"{path}: missing; run `orchestrator lock --config {loaded.path}`")
         return Lock()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise LockError(f"{path}: not valid YAML ({exc}); regenerate with `orchestrator lock`") from None
-    return Lock.from_dict(data, str(path))
+    # Read like images.yaml (UTF-8 only, bounded aliases), then checked: one line per problem.
+    text = yamlsafe.read_text(path, "move it aside and run `orchestrator lock`")
+    data, lines = yamlsafe.parse(text, str(path))
+    raise_all(checks_lock.check(data, lines, str(path)))
+    return Lock.from_dict(data or {}, str(path))
 
 
 def check_against(loaded: Loaded, lock: Lock) -> None:

@@ -125,8 +125,19 @@ def tags_for(
     config: ImagesConfig, cell: Cell, version: str, date: dt.date, cells: list[Cell] | None = None
 ) -> tuple[list[str], str]:
     """(moving tags, immutable tag) of a cell built from CPython ``version`` on ``date``."""
+    fields = tag_fields(config, cell, version, date)
+    moving = [
+        t.template.format(**fields)
+        for t in config.tags.moving
+        if not t.only_default or is_default(config, cell, cells)
+    ]
+    return list(dict.fromkeys(moving)), config.tags.immutable.format(**fields)
+
+
+def tag_fields(config: ImagesConfig, cell: Cell, version: str, date: dt.date) -> dict[str, str]:
+    """The values of the tag template placeholders ({minor}, {version}, ...) for one cell."""
     suffix = config.tags.method_suffix.get(cell.method, cell.method)  # type: ignore[call-overload]
-    fields = {
+    return {
         "minor": cell.minor,
         "version": version,
         "variant": cell.variant,
@@ -134,12 +145,6 @@ def tags_for(
         "method": f"-{suffix}" if suffix and cell.method != config.tags.default_method else "",
         "date": date.strftime(config.tags.date_format),
     }
-    moving = [
-        t.template.format(**fields)
-        for t in config.tags.moving
-        if not t.only_default or is_default(config, cell, cells)
-    ]
-    return list(dict.fromkeys(moving)), config.tags.immutable.format(**fields)
 
 
 def _nominal_version(config: ImagesConfig, minor: str) -> str:

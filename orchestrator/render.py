@@ -10,7 +10,6 @@ import fnmatch
 import functools
 import json
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from orchestrator import matrix
+from orchestrator import matrix, quoting
 from orchestrator.config import DPKG_HARDENING, ImagesConfig, Loaded, Profile
 from orchestrator.errors import ConfigError, UsageError
 from orchestrator.lock import Lock, check_against
@@ -105,7 +104,9 @@ class BuildUnit:
     key_url: str | None
     key_sha256: str | None
     key_fingerprint: str | None
-    configure: tuple[str, ...]
+    configure: tuple[str, ...]  # ours; the profile's (build arg) and the Python's own follow
+    entry_configure: tuple[str, ...]  # pythons[].configure_opts: last, so they win
+    ldflags: str  # after the hardening LDFLAGS (shared libpython: its rpath)
     cflags: str  # the default profile's (PYTHON_EXTRA_CFLAGS default); others come as build args
     freeze_modules: tuple[str, ...] = ()  # frozen in addition to CPython's own (source only)
     # Variables configure reads from the environment (build.pie: false sets them).
@@ -181,26 +182,21 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["q"] = lambda v: json.dumps(str(v), ensure_ascii=False)
-    env.filters["shquote"] = lambda v: shlex.quote(str(v))
-    env.filters["dq"] = _double_quoted
+    # Each filter quotes for one context (see quoting.py); none lets a value leave its word.
+    env.filters["q"] = quoting.dockerfile_value
+    env.filters["shquote"] = quoting.shell_word
+    env.filters["dq"] = quoting.double_quoted
+    env.filters["dqi"] = quoting.in_double_quotes
     env.filters["kvlines"] = _kvlines
-    env.filters["envassign"] = lambda pairs: "".join(f"{k}={_double_quoted(v)} " for k, v in pairs)
+    env.filters["envassign"] = lambda pairs: "".join(
+        f"{k}={quoting.double_quoted(v)} " for k, v in pairs)
     return env
-
-
-def _double_quoted(v: object) -> str:
-    """A shell double-quoted word whose $ and ` stay literal (make, not the shell, expands them)."""
-    text = str(v)
-    for ch in ("\\", '"', "$", "`"):
-        text = text.replace(ch, "\\" + ch)
-    return f'"{text}"'
 
 
 def _kvlines(pairs: Iterable[tuple[str, str]], indent: int) -> str:
     """ENV/LABEL key="value" pairs, one per continuation line."""
     sep = " \\\n" + " " * indent
-    return sep.join(f"{k}={json.dumps(str(v), ensure_ascii=False)}" for k, v in pairs)
+    return sep.join(f"{quoting.dockerfile_key(k)}={quoting.dockerfile_value(v)}" for k, v in pairs)
 
 
 def profile_of(config: ImagesConfig, name: str | None) -> Profile:
@@ -225,10 +221,12 @@ def pie_for(config: ImagesConfig, cell: Cell) -> bool | None:
 def platforms_for(config: ImagesConfig, cell: Cell) -> tuple[str, ...]:
     """The platforms a cell's images are built for: the distro's (or the top-level) platforms;
     python-build cannot cross-compile, so its cells get only the native platform."""
+    native = config.build.native_platform
     plats = config.distros[cell.distro].platforms or config.platforms
-    if cell.method == "python-build":
-        return tuple(p for p in plats if p == config.build.native_platform)
-    return tuple(plats)
+    if cell.method == "python-build":  # validation refuses a distro without the native one
+        return tuple(p for p in plats if p == native)
+    # the native platform first: reports, size budgets and package diffs read it
+    return tuple(sorted(plats, key=lambda p: (p != native, p)))
 
 
 def optimizations_for(config: ImagesConfig, cell: Cell, profile: str) -> dict[str, str] | None:
@@ -270,9 +268,10 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
         p = lock.python(c.minor)
         entry = config.python(c.minor)
         configure = list(DEFAULT_CONFIGURE)
+        ldflags = ""
         if config.build.shared_libpython:
-            configure += ["--enable-shared", f"LDFLAGS=-Wl,-rpath={prefix_for(config, c.minor)}/lib"]
-        configure += list(entry.configure_opts)
+            configure += ["--enable-shared"]
+            ldflags = f"-Wl,-rpath={prefix_for(config, c.minor)}/lib"
         key = p.signing_key
         seen[c.build_key] = BuildUnit(
             distro=c.distro, minor=c.minor, method=c.method, version=p.version,
@@ -280,7 +279,8 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
             signature_url=p.signature_url if key else None,
             key_url=key.url if key else None, key_sha256=key.sha256 if key else None,
             key_fingerprint=key.fingerprint if key else None,
-            configure=tuple(configure), cflags=profile_cflags(profile),
+            configure=tuple(configure), entry_configure=entry.configure_opts,
+            ldflags=ldflags, cflags=profile_cflags(profile),
             freeze_modules=frozen_modules_for(config, c),
             build_env=NO_PIE_ENV if pie_for(config, c) is False else (),
             cross_arches=cross_arches_for(config, same_build),
@@ -385,6 +385,7 @@ def bake(loaded: Loaded, lock: Lock, cells: list[Cell]) -> dict[str, Any]:
             "context": c.distro,
             "dockerfile": "Dockerfile",
             "target": c.target,
+            "platforms": list(platforms_for(config, c)),
             "tags": [f"{repo}:{t}" for t in moving],
             "labels": dict(sorted(labels.items())),
             "args": args,

@@ -39,7 +39,7 @@ class Settings:
                 raise UsageError(f"environment: ORCH_DATE={raw_date!r} is not a date; "
                                  "set it as YYYYMMDD (e.g. 20261121) or unset it") from None
         elif env.get("SOURCE_DATE_EPOCH"):
-            today = dt.datetime.fromtimestamp(int(env["SOURCE_DATE_EPOCH"]), dt.UTC).date()
+            today = _epoch_date(env["SOURCE_DATE_EPOCH"])
         else:
             today = dt.datetime.now(dt.UTC).date()
         docker_config = Path(env.get("DOCKER_CONFIG", str(Path.home() / ".docker")))
@@ -51,6 +51,14 @@ class Settings:
                              "name; use lowercase letters, digits, '.', '_', '-' and '/' "
                              "(e.g. ci-job-1234/candidate)")
         return cls(ci, fmt, today, docker_config, revision, work_dir, candidate)
+
+
+def _epoch_date(raw: str) -> dt.date:
+    try:
+        return dt.datetime.fromtimestamp(int(raw), dt.UTC).date()
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(f"environment: SOURCE_DATE_EPOCH={raw!r} is not a Unix timestamp; set it to "
+                         "seconds since 1970 (e.g. $(git log -1 --format=%ct)) or unset it") from None
 
 
 _settings: Settings | None = None

@@ -2,7 +2,7 @@
 # Sourced by the CPython compile stages (rendered next to the Dockerfile by `orchestrator
 # render`, bind-mounted into the RUN, never in an image):
 #
-#   . /usr/src/scripts/hardening-flags.sh ARCH
+#   HARDENING_ARCH=ARCH; . /usr/src/scripts/hardening-flags.sh
 #
 # sets HARDENING_CFLAGS (compiler + preprocessor flags) and HARDENING_LDFLAGS for a compile
 # whose code runs on the Debian architecture ARCH (amd64, arm64). The flags come from the
@@ -15,7 +15,7 @@
 #                  (arm64: BTI + PAC)
 # HARDENING_DISABLE lists the features images.yaml turned off (space separated), so they are
 # not added back.
-arch=${1:?usage: . hardening-flags.sh ARCH}
+arch=${HARDENING_ARCH:?set HARDENING_ARCH (amd64, arm64) before sourcing hardening-flags.sh}
 # CPython picks its own optimisation level (OPT); no debug info in the images.
 export DEB_CFLAGS_MAINT_STRIP="${DEB_CFLAGS_MAINT_STRIP:-} -g -O2"
 

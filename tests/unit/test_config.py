@@ -142,10 +142,15 @@ CASES = [
                      "end of life on 2026-01-31; remove it from distros",
     ),
     Case(
+        # Every problem is reported: the rename also leaves default_distro and include dangling.
         "distro-without-known-eol",
         "  bookworm:\n", "  forky:\n",
         lambda f, t: f"{f}:{line_of(t, '  forky:')}: distros.forky.eol: no end-of-life date "
-                     "known; add eol: YYYY-MM-DD",
+                     "known; add eol: YYYY-MM-DD\n"
+                     f"{f}:{line_of(t, 'default_distro:')}: tags.default_distro: unknown distro "
+                     '"bookworm"; one of: forky, noble\n'
+                     f"{f}:{line_of(t, '{distro: bookworm, python')}: include[0].distro: unknown "
+                     'distro "bookworm"; one of: forky, noble',
     ),
     Case(
         "empty-matrix",
@@ -252,7 +257,7 @@ def test_bad_config_gives_one_exact_line(tmp_path: Path, minimal_text: str, case
     with pytest.raises(ConfigError) as info:
         config.load(path, today=TODAY)
     assert str(info.value) == case.expected(str(path), text)
-    assert "\n" not in str(info.value)
+    assert info.value.lines() == case.expected(str(path), text).splitlines()  # one line per problem
     assert info.value.exit_code == ExitCode.BAD_INPUT
 
 
@@ -264,7 +269,7 @@ def test_validate_command_exits_2_with_the_line(
     code, out, err = run_cli(["validate", "--config", str(path)], capsys)
     assert code == 2
     assert out == ""
-    assert err == f"error: {case.expected(str(path), text)}\n"
+    assert err == "".join(f"error: {line}\n" for line in case.expected(str(path), text).splitlines())
     assert "Traceback" not in err
 
 
@@ -290,7 +295,10 @@ def test_minimal_fixture_is_valid() -> None:
 
 
 def test_repo_images_yaml_is_valid(repo_loaded: config.Loaded) -> None:
-    assert repo_loaded.warnings == ()
+    # the only warning: python-build cannot cross-compile, its include'd cell stays amd64
+    assert [w.split(": ", 1)[1] for w in repo_loaded.warnings] == [
+        "include[0]: python-build cannot cross-compile: its images on bookworm are built for "
+        "linux/amd64 only (use method source for linux/arm64)"]
     assert repo_loaded.config.tags.default_distro == "bookworm"
 
 
@@ -344,7 +352,8 @@ def test_validate_command_prints_warnings_and_exits_0(
         {"ORCH_DATE": "20270901", "ORCH_LOG_FORMAT": "console", "DOCKER_CONFIG": str(tmp_path)}))
     code, out, err = run_cli(["validate", "--config", str(path)], capsys)
     assert code == 0
-    assert out == f"{path}: OK (18 images, 1 warnings)\n"
+    assert out == (f"{path}: valid (18 images, 1 warnings), but {tmp_path / 'images.lock'} is missing: "
+                   f"run `orchestrator lock --config {path}` before plan, render or build\n")
     assert "Python 3.11 reaches its end of life on 2027-10-31 (60 days left)" in err
 
 

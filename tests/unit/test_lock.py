@@ -11,7 +11,7 @@ import yaml
 
 from orchestrator import config, eol
 from orchestrator import lock as lock_mod
-from orchestrator.errors import LockError, SourceError, UsageError
+from orchestrator.errors import ConfigError, LockError, SourceError, UsageError
 from orchestrator.lock import (
     BaseLock,
     DeadsnakesLock,
@@ -197,8 +197,10 @@ def test_read(tmp_path: Path, minimal_text: str) -> None:
                                f"`orchestrator lock --config {tmp_path / 'images.yaml'}`")
     assert lock_mod.read(loaded, required=False) == Lock()
     (tmp_path / "images.lock").write_text("pythons: [unclosed\n")
-    with pytest.raises(LockError, match="not valid YAML"):
+    with pytest.raises(ConfigError) as bad:
         lock_mod.read(loaded)
+    assert str(bad.value) == (f"{tmp_path / 'images.lock'}:2: YAML syntax error: expected ',' or ']', "
+                              "but got '<stream end>'; fix the YAML at that line")
 
 
 # --------------------------------------------------------------------------- update

@@ -700,7 +700,7 @@ distros:
     release: "13"
     image: library/debian:trixie-slim
     methods: [source]
-    packages: {runtime: [a], build: [b], dev: [c]}
+    packages: {runtime: [libc6], build: [gcc], dev: [g++]}
 pythons:
   - version: "3.12"
   - version: "3.14"

@@ -1,0 +1,111 @@
+"""Matrix-level checks of images.yaml: the tags the templates produce are valid OCI tags,
+max_pythons holds, and include/exclude rules that do nothing are warned about."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from orchestrator import grammar, matrix
+from orchestrator.errors import ConfigError
+from orchestrator.matrix import Cell
+from orchestrator.yamlsafe import Path_, fmt
+
+if TYPE_CHECKING:
+    from orchestrator.config import CellRule, ImagesConfig, Loaded
+
+# A date whose every strftime field is as wide as it gets (two-digit month, day, hour...).
+_SAMPLE_DATE = dt.datetime(2026, 12, 31, 23, 59, 59)
+
+
+def check(loaded: Loaded) -> list[ConfigError]:
+    c, file = loaded.config, str(loaded.path)
+    problems: list[ConfigError] = []
+
+    def add(path: Path_, problem: str, fix: str) -> None:
+        problems.append(ConfigError(file, fmt(path), problem, fix, loaded.line(path)))
+
+    if not c.variants:
+        add(("variants",), "no variant is listed, so the matrix is empty",
+            "add runtime (and dev), e.g. variants: {runtime: {size_budget_mb: 160}}")
+    if len(c.pythons) > c.max_pythons:
+        add(("pythons",), f"{len(c.pythons)} Pythons are listed but max_pythons is {c.max_pythons}",
+            "retire one (orchestrator retire-python X.Y) or raise max_pythons")
+    for method, suffix in c.tags.method_suffix.items():
+        if not grammar.TAG_PART.fullmatch(suffix):
+            add(("tags", "method_suffix", method), f'"{suffix}" cannot be part of a tag',
+                "use letters, digits, '.', '_' and '-' only")
+    try:
+        sample = _SAMPLE_DATE.strftime(c.tags.date_format)
+    except ValueError as exc:
+        sample, why = "", str(exc)
+    else:
+        why = f'gives "{sample}"'
+    if not sample or not grammar.TAG_PART.fullmatch(sample):
+        add(("tags", "date_format"), f'"{c.tags.date_format}" {why}, which cannot be part of a tag',
+            'use strftime fields joined by letters, digits, ".", "_", "-", e.g. "%Y%m%d"')
+    if problems:
+        return problems
+    problems += _template_tags(loaded)
+    return problems
+
+
+def _template_tags(loaded: Loaded) -> list[ConfigError]:
+    """Each template, filled in for every cell (with a two-digit patch), must give OCI tags."""
+    c, file = loaded.config, str(loaded.path)
+    cells = matrix.expand(c)
+    templates: list[tuple[Path_, str, bool]] = [
+        (("tags", "moving", i, "template"), t.template, t.only_default) for i, t in enumerate(c.tags.moving)
+    ]
+    templates.append((("tags", "immutable"), c.tags.immutable, False))
+    problems = []
+    for path, template, only_default in templates:
+        for cell in cells:
+            if only_default and not matrix.is_default(c, cell, cells):
+                continue
+            tag = template.format(**matrix.tag_fields(c, cell, f"{cell.minor}.99", _SAMPLE_DATE.date()))
+            bad = grammar.oci_tag(tag)
+            if bad:
+                problems.append(ConfigError(file, fmt(path), f"for {cell.id}: {bad[0]}", bad[1],
+                                            loaded.line(path)))
+                break
+    return problems
+
+
+def _added_by(rule: CellRule, c: ImagesConfig) -> set[Cell]:
+    assert rule.distro and rule.python and rule.method
+    variants = [rule.variant] if rule.variant else list(c.variants)
+    return {Cell(rule.python, rule.method, rule.distro, v) for v in variants}
+
+
+def warnings(loaded: Loaded) -> list[str]:
+    """include rules that add nothing or are excluded again; exclude rules that match nothing."""
+    c, file = loaded.config, str(loaded.path)
+    minors = matrix.python_minors(c)
+    product = {Cell(m, meth, name, v) for name, d in c.distros.items() for m in minors
+               for meth in d.methods for v in c.variants}
+    everything = set(product)
+    out = []
+    for i, rule in enumerate(c.include):
+        added = _added_by(rule, c)
+        everything |= added
+        if added <= product:
+            out.append(f"{file}: include[{i}]: adds no cell ({rule.distro}/{rule.python}/{rule.method} "
+                       "is in the matrix already); remove it")
+            continue
+        for j, ex in enumerate(c.exclude):
+            if all(_matches(ex, cell) for cell in added - product):
+                out.append(f"{file}: include[{i}] and exclude[{j}] cancel each other (every cell "
+                           "the include adds is excluded); remove both or narrow the exclude")
+                break
+    for j, ex in enumerate(c.exclude):
+        if not any(_matches(ex, cell) for cell in everything):
+            out.append(f"{file}: exclude[{j}]: matches no cell; remove it or fix its "
+                       "distro/python/method/variant")
+    return out
+
+
+def _matches(rule: CellRule, cell: Cell) -> bool:
+    return all(want is None or want == have for want, have in (
+        (rule.distro, cell.distro), (rule.python, cell.minor), (rule.method, cell.method),
+        (rule.variant, cell.variant)))

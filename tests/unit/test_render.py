@@ -702,7 +702,10 @@ def test_features_fixture(features_render: Rendered) -> None:
     bake = _bake(files)
     assert all("network" not in t for t in bake["target"].values())  # network: default
     assert bake["target"]["3_13-source-bookworm-runtime"]["args"] == {
-        "PYTHON_LTO": "1", "PYTHON_PGO": "", "SECURITY_REFRESH": "0"}
+        "PYTHON_LTO": "1", "PYTHON_PGO": "", "SECURITY_REFRESH": "0",
+        "PYTHON_EXTRA_CFLAGS": "-O2 -fno-omit-frame-pointer",
+        "PYTHON_PROFILE_CONFIGURE": "--with-computed-gotos"}
+    assert bake["target"]["3_13-source-bookworm-runtime"]["platforms"] == ["linux/amd64"]
     assert bake["target"]["3_13-source-bookworm-runtime"]["tags"] == [
         "localhost:5000/team/python:3.13-runtime", "localhost:5000/team/python:3.13-runtime-bookworm"]
     assert loaded.output_dir == FIXTURES / "features" / "out"

@@ -149,13 +149,32 @@ def _built_from(reg: Registry, distro: str) -> str | None:
     return None
 
 
+FULL = bool(os.environ.get("ORCH_E2E_FULL"))  # make test-full
+BOTH_PLATFORMS = "platforms: [linux/amd64, linux/arm64]\n"
+
+
 def make_config(dest: Path, repository: str, **replace: str) -> Path:
-    """A copy of tests/e2e/images.yaml using the e2e bases and its own repository."""
+    return _make_config(dest, repository, False, replace)
+
+
+def make_multiplatform_config(dest: Path, repository: str) -> Path:
+    return _make_config(dest, repository, True, {})
+
+
+def _make_config(dest: Path, repository: str, arm64: bool, replace: dict[str, str]) -> Path:
+    """A copy of tests/e2e/images.yaml using the e2e bases and its own repository.
+
+    amd64 only unless ``arm64`` (or `make test-full`): the release/nightly tests run the whole
+    matrix several times, and every arm64 step runs under QEMU; test_multiplatform.py releases
+    the arm64 cells once (`make test-full`: every cell, every distro, both platforms)."""
     text = E2E_CONFIG.read_text()
     text = text.replace("repository: org/python", f"repository: {repository}")
     text = text.replace("image: debian:", "image: e2e/debian:")
-    if os.environ.get("ORCH_E2E_FULL"):  # make test-full: arm64 on every distro
+    if FULL:
         text = text.replace("    platforms: [linux/amd64]\n", "")
+    elif not arm64:
+        assert BOTH_PLATFORMS in text
+        text = text.replace(BOTH_PLATFORMS, "platforms: [linux/amd64]\n")
     for old, new in replace.items():
         assert old in text, old
         text = text.replace(old, new)
@@ -179,6 +198,20 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, e2e_bases: dict[str, str
         res = orch(*step, config=config)
         assert res.rc == 0, res.explain()
     return config
+
+
+@pytest.fixture(scope="session")
+def multiplatform(e2e_bases: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+                  session_id: str) -> tuple[Path, Result]:
+    """The bookworm source cells released for linux/amd64 + linux/arm64 into a repository of
+    their own (the amd64 stages come from the build cache of the main release)."""
+    ws = tmp_path_factory.mktemp("multiplatform")
+    config = make_multiplatform_config(ws, f"e2e-{session_id}/multi")
+    for step in (("lock",), ("render",)):
+        res = orch(*step, config=config)
+        assert res.rc == 0, res.explain()
+    only = [] if FULL else ["--only", "3.13-source-bookworm-*"]
+    return config, orch("release", *only, config=config, report=ws / "release.json")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import REGISTRY, Result, registry
+from tests.e2e.conftest import FULL, REGISTRY, Result, registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -20,21 +20,27 @@ def _repo(config: Path) -> str:
     return str(yaml.safe_load(config.read_text())["publish"]["repository"])
 
 
-def test_source_cells_publish_one_index_with_both_platforms(release: Result,
-                                                            workspace: Path) -> None:
+def test_source_cells_publish_one_index_with_both_platforms(
+        multiplatform: tuple[Path, Result]) -> None:
+    workspace, release = multiplatform
     assert release.rc == 0, release.explain()
     reg, repo = registry(), _repo(workspace)
+    assert {c["id"] for c in release.report["cells"]} >= {"3.13-source-bookworm-runtime",
+                                                          "3.13-source-bookworm-dev"}
+    assert "bookworm/python-3.13-source-cross-arm64" in release.report["compiles"] or FULL or \
+        release.report["compiles"] == [], release.report["compiles"]
     for cid, cell in release.cells().items():
         manifests = reg.platform_manifests(repo, cell["digest"])
-        want = BOTH if cid.startswith("3.13-source-bookworm") else {"linux/amd64"}
+        want = {"linux/amd64"} if "python-build" in cid else BOTH
         assert manifests is not None and set(manifests) == want, (cid, manifests)
         assert set(cell["platforms"]) == want and set(cell["sizes"]) == want, cid
         for tag in cell["tags"]:  # every tag is the same index
             assert reg.digest(repo, tag) == cell["digest"], (cid, tag)
 
 
-def test_arm64_image_runs_under_qemu_and_passed_every_check(release: Result,
-                                                           workspace: Path) -> None:
+def test_arm64_image_runs_under_qemu_and_passed_every_check(
+        multiplatform: tuple[Path, Result]) -> None:
+    workspace, release = multiplatform
     assert release.rc == 0, release.explain()
     repo = _repo(workspace)
     for cid in ("3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"):
@@ -55,8 +61,9 @@ def test_arm64_image_runs_under_qemu_and_passed_every_check(release: Result,
     assert "interpreter-hardening [linux/arm64]" in runtime_checks
 
 
-def test_labels_say_how_each_platform_was_compiled_and_hardened(release: Result,
-                                                               workspace: Path) -> None:
+def test_labels_say_how_each_platform_was_compiled_and_hardened(
+        multiplatform: tuple[Path, Result]) -> None:
+    workspace, release = multiplatform
     assert release.rc == 0, release.explain()
     reg, repo = registry(), _repo(workspace)
     cell = release.cells()["3.13-source-bookworm-runtime"]
@@ -71,3 +78,19 @@ def test_labels_say_how_each_platform_was_compiled_and_hardened(release: Result,
         assert "relro=full" in hardening and "stack-protector" in hardening, (plat, hardening)
         fps.add(labels["org.org.base-image.fingerprint"])
     assert len(fps) == 2, "each platform carries its own content fingerprint"
+
+
+def test_dev_and_runtime_share_layers_per_platform(multiplatform: tuple[Path, Result]) -> None:
+    workspace, release = multiplatform
+    assert release.rc == 0, release.explain()
+    reg, repo = registry(), _repo(workspace)
+    cells = release.cells()
+    runtimes = reg.platform_manifests(repo, cells["3.13-source-bookworm-runtime"]["digest"]) or {}
+    devs = reg.platform_manifests(repo, cells["3.13-source-bookworm-dev"]["digest"]) or {}
+    assert set(runtimes) == set(devs) == BOTH
+    for plat in BOTH:
+        runtime, dev = reg.layer_digests(repo, runtimes[plat]), reg.layer_digests(repo, devs[plat])
+        assert runtime and dev[: len(runtime)] == runtime and len(dev) > len(runtime), plat
+    # the CPython tree layer differs between the platforms (arm64 code), the stages do not
+    assert reg.layer_digests(repo, runtimes["linux/amd64"]) != \
+        reg.layer_digests(repo, runtimes["linux/arm64"])

@@ -25,7 +25,8 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 typecheck:
 	$(PY) -m mypy
 
-test: install lint provision ## everything CI runs: lint, provision, unit + e2e tests (one pytest run)
+test: install lint ## everything CI runs: lint, provision, unit + e2e tests (one pytest run)
+	ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
 	$(PY) -m pytest -q
 
 test-full: install lint provision ## `make test` plus the cells CI leaves out for time (arm64 on trixie too)

@@ -14,7 +14,8 @@
 #                it answers on it already; check BuildKit is the builder and
 #                lists linux/arm64
 #   5 registry   docker-registry on ${ORCH_REGISTRY} (loopback only)
-#   6 images     debootstrap minbase bookworm + trixie for amd64 and arm64
+#   6 images     debootstrap minbase bookworm + trixie for amd64 (and arm64:
+#                ORCH_ARM64_SUITES)
 #                (arm64: --foreign, second stage under qemu), slimmed like the
 #                official debian:*-slim, docker import --platform, pushed as
 #                one OCI index ${ORCH_REGISTRY}/debian:{bookworm,trixie}-slim
@@ -43,6 +44,7 @@
 #   ORCH_DEBIAN_MIRROR Debian archive              default http://deb.debian.org/debian
 #   ORCH_DEBIAN_SECURITY_MIRROR                    default http://deb.debian.org/debian-security
 #   ORCH_PYENV_ROOT    pyenv checkout              default /root/.pyenv
+#   ORCH_ARM64_SUITES  suites with an arm64 base   default "bookworm trixie"
 set -euo pipefail
 
 ORCH_HOST_STATE=${ORCH_HOST_STATE:-/var/lib/orchestrator-host}
@@ -74,7 +76,9 @@ TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 WANT_BUILDX=0.13
 WANT_DOCKERD=26.1
 BASE_SUITES=(bookworm trixie)
-BASE_ARCHES=(amd64 arm64)
+# Suites that also get an arm64 base (the others: amd64 only). `make test` builds arm64 on
+# bookworm only (CI budget); `make test-full` and `make demo` ask for every suite.
+read -r -a ARM64_SUITES <<<"${ORCH_ARM64_SUITES:-bookworm trixie}"
 # Bump when the base image recipe changes: hosts provisioned with an older recipe rebuild
 # their base images. 2: the suite's -updates/-security packages are applied (as in the
 # official debian:*-slim images, which are regenerated with them).
@@ -585,26 +589,35 @@ debootstrap_failed() {
 # One image per architecture (tag <suite>-slim-<arch>), then one OCI index <suite>-slim
 # listing them: `lock` pins the index digest and every FROM resolves it per platform.
 step_images() {
-    local suite arch tag repo=debian t0 marker srcs
+    local suite arch tag repo=debian t0 marker srcs arches recipe
     for suite in "${BASE_SUITES[@]}"; do
         t0=$(now)
         tag=${suite}-slim
+        arches=(amd64)
+        # arm64 when asked for, or kept when an earlier run made it (never narrowed: a new
+        # index digest would invalidate every build cache of the suite)
+        if [[ " ${ARM64_SUITES[*]} " == *" $suite "* ]] || registry_has_tag "$repo" "${tag}-arm64"; then
+            arches+=(arm64)
+        fi
+        recipe="$BASE_RECIPE ${arches[*]}"
         marker=$ORCH_HOST_STATE/rootfs/$suite.recipe
-        if [[ "$(cat "$marker" 2>/dev/null)" != "$BASE_RECIPE" ]]; then
-            say "  $suite base recipe changed (now $BASE_RECIPE): rebuilding it"
-            for arch in "" "${BASE_ARCHES[@]/#/-}"; do
-                if [[ -d $ORCH_HOST_STATE/rootfs/$suite$arch ]]; then
-                    umount_below "$ORCH_HOST_STATE/rootfs/$suite$arch"
-                    rm -rf --one-file-system "${ORCH_HOST_STATE:?}/rootfs/$suite$arch"
-                fi
-                docker image rm -f "${ORCH_REGISTRY}/${repo}:${tag}${arch}" >/dev/null 2>&1 || true
-            done
+        if [[ "$(cat "$marker" 2>/dev/null)" != "$recipe" ]]; then
+            say "  $suite base recipe changed (now $recipe): rebuilding the index"
+            if [[ "$(cut -d' ' -f1 "$marker" 2>/dev/null)" != "$BASE_RECIPE" ]]; then
+                for arch in "" -amd64 -arm64; do  # a new recipe: new rootfs too
+                    if [[ -d $ORCH_HOST_STATE/rootfs/$suite$arch ]]; then
+                        umount_below "$ORCH_HOST_STATE/rootfs/$suite$arch"
+                        rm -rf --one-file-system "${ORCH_HOST_STATE:?}/rootfs/$suite$arch"
+                    fi
+                    docker image rm -f "${ORCH_REGISTRY}/${repo}:${tag}${arch}" >/dev/null 2>&1 || true
+                done
+            fi
         elif registry_has_tag "$repo" "$tag"; then
             skip "${ORCH_REGISTRY}/${repo}:${tag} already in the registry ($(registry_digest "$repo" "$tag"))"
             continue
         fi
         srcs=()
-        for arch in "${BASE_ARCHES[@]}"; do
+        for arch in "${arches[@]}"; do
             base_image_for "$suite" "$arch"
             srcs+=("${ORCH_REGISTRY}/${repo}:${tag}-${arch}")
         done
@@ -612,8 +625,8 @@ step_images() {
         docker buildx imagetools create -t "${ORCH_REGISTRY}/${repo}:${tag}" "${srcs[@]}" >/dev/null 2>&1 \
             || die "imagetools create ${ORCH_REGISTRY}/${repo}:${tag} failed"
         registry_has_tag "$repo" "$tag" || die "the index ${repo}:${tag} did not land in the registry"
-        echo "$BASE_RECIPE" >"$marker"
-        did "pushed ${ORCH_REGISTRY}/${repo}:${tag} ($(registry_digest "$repo" "$tag"): ${BASE_ARCHES[*]}) - $suite took $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
+        echo "$recipe" >"$marker"
+        did "pushed ${ORCH_REGISTRY}/${repo}:${tag} ($(registry_digest "$repo" "$tag"): ${arches[*]}) - $suite took $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
     done
 }
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Result, make_config, orch, registry
+from tests.e2e.conftest import FULL, Result, make_config, orch, registry
 from tests.e2e.engines import Dockerd
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.full,
+              pytest.mark.skipif(not FULL, reason="two cold engines: make test-full (CI budget)")]
 
 SHARD = ["--only", "3.13-source-trixie-*"]  # one CPython build (runtime + dev)
 RUNTIME = "3.13-source-trixie-runtime"

@@ -174,9 +174,9 @@ def _make_config(dest: Path, repository: str, arm64: bool, replace: dict[str, st
         text = text.replace("    platforms: [linux/amd64]\n", "")
     else:  # CI budget: 3.11 via python-build is built on bookworm only (make test-full: trixie too)
         text = text.replace("exclude:\n", 'exclude:\n  - {python: "3.11", distro: trixie}\n', 1)
-    elif not arm64:
-        assert BOTH_PLATFORMS in text
-        text = text.replace(BOTH_PLATFORMS, "platforms: [linux/amd64]\n")
+        if not arm64:
+            assert BOTH_PLATFORMS in text
+            text = text.replace(BOTH_PLATFORMS, "platforms: [linux/amd64]\n")
     for old, new in replace.items():
         assert old in text, old
         text = text.replace(old, new)

@@ -28,29 +28,68 @@ With ``--quick``, no cold build is run: the first build of the fast workspace is
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from common import REGISTRY, log, run, run_retry
+from common import REGISTRY, log, run
 from images import Workspace, make_workspace, orchestrator_lines, summarize_build
 
 DISTROS = ("bookworm", "trixie")
 
 
 def clone_bases(run_id: str, digests: dict[str, str]) -> str:
-    """Push clones of the provisioned bases with one new layer; returns the repository prefix."""
+    """Push clones of the provisioned bases with one new layer, for every platform the base
+    index has (arm64 RUN under QEMU); returns the repository prefix."""
+    from orchestrator.registry import Registry
+
+    registry = Registry(REGISTRY)
     prefix = f"bench-cold-{run_id}"
     for distro in DISTROS:
         src = f"{REGISTRY}/debian:{distro}-slim"
+        platforms = sorted(registry.platform_manifests("debian", f"{distro}-slim") or {"linux/amd64": ""})
         if distro in digests:
             src = f"{src}@{digests[distro]}"
         dst = f"{REGISTRY}/{prefix}/debian:{distro}-slim"
         dockerfile = f'FROM {src}\nRUN echo "{run_id}" > /etc/bench-cold-run\n'
-        log(f"rebuild: base clone {dst} (FROM {src})")
-        run(["docker", "buildx", "build", "--network", "host", "--load", "-t", dst, "-"],
-            input_text=dockerfile, timeout=600)
-        run_retry(["docker", "push", "--quiet", dst], timeout=600)
+        log(f"rebuild: base clone {dst} (FROM {src}, {', '.join(platforms)})")
+        run(["docker", "buildx", "build", "--network", "host", "--platform",
+                   ",".join(platforms), "--push", "-t", dst, "-"], input_text=dockerfile, timeout=900)
     return prefix
+
+
+_VERTEX = re.compile(r"^#(\d+) \[(?:[a-z0-9]+/[a-z0-9]+ )?(python-[^\] ]+) \d+/\d+\] RUN (.*)$")
+_DONE = re.compile(r"^#(\d+) DONE ([0-9.]+)s$")
+
+
+def compile_seconds(log_text: str) -> dict[str, float]:
+    """{compile stage: seconds} of the CPython compiles (configure / python-build RUN steps)
+    that ran in a BuildKit plain log, native and cross alike."""
+    steps: dict[str, str] = {}
+    out: dict[str, float] = {}
+    for line in log_text.splitlines():
+        m = _VERTEX.match(line)
+        if m and ("./configure" in m.group(3) or "python-build" in m.group(3)):
+            steps[m.group(1)] = m.group(2)
+            continue
+        d = _DONE.match(line)
+        if d and d.group(1) in steps:
+            out[steps[d.group(1)]] = float(d.group(2))
+    return out
+
+
+def cross_compile(ws: Workspace) -> dict[str, Any]:
+    """The arm64 cross compile's wall time against the native compile of the same CPython,
+    read from the cold build's BuildKit logs (one per cell)."""
+    found: dict[str, float] = {}
+    for path in sorted((ws.dir / ".orchestrator" / "logs").glob("*.build.log")):
+        distro = path.name.split("-")[2] if path.name.count("-") >= 3 else "?"
+        for stage, seconds in compile_seconds(path.read_text(errors="replace")).items():
+            found[f"{distro}/{stage}"] = seconds
+    pairs = {k: (found[k.removesuffix("-cross-arm64")], v) for k, v in found.items()
+             if k.endswith("-cross-arm64") and k.removesuffix("-cross-arm64") in found}
+    return {"compile_seconds": found,
+            "ratios": {k: round(cross / native, 3) for k, (native, cross) in pairs.items()}}
 
 
 def _step(ws: Workspace, name: str, *args: str) -> dict[str, Any]:
@@ -91,6 +130,9 @@ def measure(work: Path, run_id: str, *, quick: bool, base_digests: dict[str, str
     for name in ("noop", "refresh"):
         result[name]["ratio_to_cold"] = round(result[name]["seconds"] / cold, 4) if cold else None
     units = {cid.rsplit("-", 1)[0] for cid in result["cold"]["cells"]}  # one compile per build unit
-    result["cold"]["expected_compiles"] = len(units)
-    result["cold"]["is_cold"] = len(result["cold"]["compiles"]) == len(units)
+    cross = [c for c in result["cold"]["compiles"] if "-cross-" in c]
+    result["cold"]["expected_compiles"] = len(units) + len(cross)
+    result["cold"]["is_cold"] = len(result["cold"]["compiles"]) - len(cross) == len(units)
+    if not quick:
+        result["cross"] = cross_compile(ws)
     return result

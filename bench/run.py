@@ -47,6 +47,7 @@ TARGETS = {
     "speed_geomean": 1.0,
     "noop_ratio": 0.05,
     "refresh_ratio": 0.10,
+    "cross_ratio": 1.5,
     "overhead_seconds": overhead.TARGET_SECONDS,
 }
 
@@ -358,6 +359,13 @@ def _rebuild_figures(results: dict[str, Any]) -> list[dict[str, Any]]:
     n2 = len(noop["compiles"]) if "compiles" in noop else None
     out.append(_fig("rebuild", "rebuild.noop.compiles", "no-op rebuild: CPython compiles", n2, "compiles",
                     "", None))
+    cross = rb.get("cross", {})
+    for build, ratio in sorted(cross.get("ratios", {}).items()):
+        native = cross["compile_seconds"].get(build.removesuffix("-cross-arm64"))
+        out.append(_fig("rebuild", f"rebuild.cross.{build}", f"arm64 cross compile / amd64 compile "
+                        f"({build.removesuffix('-cross-arm64')})", ratio, "x native",
+                        f"<= {TARGETS['cross_ratio']}x", ratio <= TARGETS["cross_ratio"],
+                        f"cross {cross['compile_seconds'][build]} s, native {native} s (cold build)"))
     return out
 
 

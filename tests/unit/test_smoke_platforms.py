@@ -1,0 +1,78 @@
+"""Smoke checks per platform and the hardening policy, without Docker."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator import config, hardening, plan, smoke
+from orchestrator.lock import Lock
+from tests.unit.helpers import TODAY
+
+PREFIX = "/opt/org/python/3.13"
+
+
+def _images(repo_loaded: config.Loaded, repo_lock: Lock) -> list[plan.PlannedImage]:
+    return list(plan.build(repo_loaded, repo_lock, today=TODAY).images)
+
+
+def test_every_check_runs_on_every_platform_under_the_same_name(
+        repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    for img in _images(repo_loaded, repo_lock):
+        native = smoke.checks_for(img, uid=10001, prefix=PREFIX, tls_host="pypi.org")
+        emulated = smoke.checks_for(img, uid=10001, prefix=PREFIX, tls_host="pypi.org",
+                                    emulated=True)
+        assert [c.name for c in native] == [c.name for c in emulated], img.id
+        differ = {c.name for c, e in zip(native, emulated, strict=True) if c.argv != e.argv}
+        assert differ == ({"dev-c-extension-wheel", "venv-with-pip"} if img.variant == "dev"
+                          else set()), img.id
+
+
+def test_emulated_c_extension_check_uses_the_sysconfig_toolchain(tmp_path: Path) -> None:
+    """Run the emulated variant here with the host's Python and gcc: it compiles, links and
+    imports the module with exactly what sysconfig names (the cross build rewrites CC)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc on this host")
+    script = smoke._emulated_wheel_script()
+    assert "python3 -m build" not in script and "ensurepip" not in script
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(sys.executable)
+    proc = subprocess.run(["/bin/sh", "-ec", script], capture_output=True, text=True, check=False,
+                          env={"PATH": f"{bindir}:/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "spam ok" in proc.stdout
+
+
+def test_downstream_app_builds_from_source_natively_and_takes_the_wheel_under_emulation() -> None:
+    native = smoke.downstream_app("dev:x", "runtime:x", PREFIX)
+    emulated = smoke.downstream_app("dev:x", "runtime:x", PREFIX, emulated=True)
+    assert "--no-binary markupsafe" in native and "--only-binary" not in native
+    assert "--only-binary markupsafe" in emulated
+    for text in (native, emulated):
+        assert "python3 -m venv --without-pip /app/venv" in text
+        assert "pip --python /app/venv/bin/python install" in text
+
+
+def test_hardening_policy_without_lto_requires_what_the_recorded_switches_show() -> None:
+    policy = smoke.hardening_policy({}, lto=False, frame_pointers=True)
+    assert policy.required == hardening.DEFAULT_REQUIRED | {"stack-clash", "cf-protection",
+                                                            "frame-pointers"}
+    assert policy.waivers == ()
+    off = smoke.hardening_policy({"fortify": "a documented reason"}, lto=False,
+                                 frame_pointers=False)
+    assert "fortify" not in off.required and "frame-pointers" not in off.required
+
+
+def test_hardening_policy_under_lto_waives_module_canaries_with_the_reason() -> None:
+    policy = smoke.hardening_policy({}, lto=True, frame_pointers=True)
+    assert policy.required == hardening.DEFAULT_REQUIRED  # nothing the LTO record cannot show
+    (waiver,) = policy.waivers
+    assert waiver.property == "stack-protector" and "LTO" in waiver.reason
+    assert waiver.covers("lib/python3.13/lib-dynload/_json.cpython-313-x86_64-linux-gnu.so",
+                         "stack-protector")
+    assert not waiver.covers("bin/python3.13", "stack-protector")

@@ -299,6 +299,7 @@ def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedIm
                        "" if ok else f"exit code {out.exit_code}", out.output, out.seconds)
 
 
+SHIM_WAIVER = "the stable-ABI shim libpython3.so has no code of its own (it re-exports libpython3.X)"
 LTO_WAIVER = ("LTO: gcc records the link-time options, not each function's, and a small module "
               "without arrays has no canary to import; the interpreter itself must show one")
 
@@ -310,9 +311,13 @@ def hardening_policy(disabled: Iterable[str], *, lto: bool,
     builds make untrustworthy: those are required only without LTO (the label still says what
     could be shown). build.hardening.disable waives a feature for every file."""
     required = set(hardening.DEFAULT_REQUIRED)
-    waivers: tuple[hardening.Waiver, ...] = ()
+    # libpython3.so (shared builds, e.g. pyenv's python-build) is the stable-ABI shim: no code
+    # of its own, only a DT_NEEDED on libpython3.X.so, so nothing to protect or record.
+    waivers = tuple(hardening.Waiver(prop, SHIM_WAIVER, "lib/libpython3.so")
+                    for prop in ("stack-protector", "stack-clash", "cf-protection",
+                                 "frame-pointers"))
     if lto:
-        waivers = (hardening.Waiver("stack-protector", LTO_WAIVER, "lib/python*/lib-dynload/*"),)
+        waivers += (hardening.Waiver("stack-protector", LTO_WAIVER, "lib/python*/lib-dynload/*"),)
     else:
         required |= {"stack-clash", "cf-protection"} | ({"frame-pointers"} if frame_pointers else set())
     return hardening.Policy(required=frozenset(required - set(disabled)), waivers=waivers)

@@ -156,7 +156,8 @@ def test_broken_tarball_checksum_fails_clearly_and_pushes_nothing(
                '  - version: "3.11"': '  - version: "3.11.2"'})
         # 3.11 is not in this private mirror: drop it from the matrix before locking
         text = config.read_text().replace('  - version: "3.11.2"', "").replace(
-            '  - {python: "3.11", method: source}\n', "")
+            '  - {python: "3.11", method: source}\n', "").replace(
+            '  - {python: "3.11", distro: trixie}\n', "")
         config.write_text(text)
         assert orch("lock", config=config).rc == 0
         tarball = mirror / "ftp" / "python" / "3.13.5" / "Python-3.13.5.tar.xz"

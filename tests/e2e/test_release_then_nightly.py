@@ -121,7 +121,7 @@ def test_security_update_rebuilds_without_compiling_and_failed_cells_keep_tags(
     budget then publishes the dev images.
     """
     assert release.rc == 0, release.explain()
-    repo, reg = _repo(workspace), registry()
+    repo = _repo(workspace)
     before = _tag_digests(workspace)
     cells0 = release.cells()
     deb, new_version = _netbase_deb(

@@ -7,6 +7,8 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -203,7 +205,14 @@ def test_registry_requiring_login_gives_a_clear_error(
     server = subprocess.Popen(["docker-registry", "serve", str(reg_cfg)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30  # wait until it answers (401), never a fixed sleep
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:5001/v2/", timeout=2)
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.2)
         config = _sibling(workspace, tmp_path / "auth",
                           **{"registry: 127.0.0.1:5000": "registry: 127.0.0.1:5001"})
         shutil.copytree(workspace.parent / ".orchestrator", tmp_path / "auth" / ".orchestrator",

@@ -59,13 +59,30 @@ def _py(script: str) -> list[str]:
     return ["python3", "-c", textwrap.dedent(script)]
 
 
+def python_home(img: PlannedImage, prefix: str) -> str:
+    """sys.base_prefix of the image's interpreter: the prefix we install to, or /usr for
+    deadsnakes (the PPA's packages install /usr/bin/python3.X; the prefix holds only the
+    python/python3 links that PATH finds)."""
+    return "/usr" if img.method == "deadsnakes" else prefix
+
+
+def python_files(img: PlannedImage, prefix: str) -> list[str]:
+    """The interpreter's own files: the whole prefix, or the PPA package's binary and stdlib."""
+    if img.method == "deadsnakes":
+        return [f"/usr/bin/python{img.python}", f"/usr/lib/python{img.python}"]
+    return [prefix]
+
+
 def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
                emulated: bool = False) -> list[Check]:
     """The checks of one image. ``emulated`` (a platform the host runs under QEMU): the two
     checks that run pip end to end do the same thing with less pip, which under emulation
     took minutes per venv (see _emulated_wheel_script and venv-with-pip)."""
     version = img.version
-    exact = img.method != "deadsnakes"
+    exact = img.method != "deadsnakes"  # the PPA's patch release is not in images.lock
+    files = " ".join(python_files(img, prefix))
+    # deadsnakes: python3.X-venv (the venv module) carries ensurepip; pip itself is dev only
+    no_pip = ("pip", "ensurepip") if exact else ("pip",)
 
     def version_ok(code: int, out: str) -> str | None:
         got = out.strip().removeprefix("Python ").strip()
@@ -97,7 +114,7 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
     """
     ldd = f"""
         bad=0
-        for f in $(find {prefix} -type f \\( -name '*.so*' -o -perm -u+x \\)); do
+        for f in $(find {files} -type f \\( -name '*.so*' -o -perm -u+x \\)); do
           if [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
             if ldd "$f" 2>&1 | grep -q 'not found'; then echo "$f:"; ldd "$f" | grep 'not found'; bad=1; fi
           fi
@@ -110,14 +127,14 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
                               + (" && command -v pip" if img.variant == "dev" else "")), _exit0),
         Check("stdlib-imports", _py(imports), _exit0),
         Check("tls-verify", _py(tls), _exit0),
-        Check("ldd-resolves", _sh(ldd), _exit0, user="0") if exact else None,
+        Check("ldd-resolves", _sh(ldd), _exit0, user="0"),
         Check("runs-as-non-root", ["id", "-u"],
               lambda c, o: None if c == 0 and o.strip() == str(uid)
               else f"default user is uid {o.strip()}, expected {uid}"),
         Check("python-tree-read-only",
-              _sh(f"w=$(find {prefix} -writable -print -quit 2>/dev/null); "
+              _sh(f"w=$(find {files} -writable -print -quit 2>/dev/null); "
                   f'[ -z "$w" ] || {{ echo "writable: $w"; exit 1; }}'),
-              _exit0) if exact else None,
+              _exit0),
         Check("no-compilers", _sh(
             "for t in gcc cc c++ g++ make as ld; do if command -v $t; then echo \"found $t\"; "
             "exit 1; fi; done; for p in gcc make binutils libc6-dev; do "
@@ -134,9 +151,9 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
         # one built in dev, as downstream-app checks); dev makes venvs with pip.
         Check("pip-only-in-dev", _py(
             "import importlib.util as u, sys\n"
-            "found = [f'{m} at {s.origin}' for m in ('pip', 'ensurepip') if (s := u.find_spec(m))]\n"
+            f"found = [f'{{m}} at {{s.origin}}' for m in {no_pip!r} if (s := u.find_spec(m))]\n"
             "sys.exit('importable in the runtime: ' + ', '.join(found) if found else 0)"),
-            _exit0, variants=("runtime",)) if exact else None,
+            _exit0, variants=("runtime",)),
         # build.freeze_modules: each listed module loads frozen from the interpreter, and
         # the stdlib on disk still serves it when freezing is switched off.
         Check("startup-modules-frozen", _py(
@@ -285,7 +302,8 @@ def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedIm
     arch = (platform or "native").rsplit("/", 1)[-1]
     tag = f"orchestrator-app-check/{runtime.id}:{arch}"
     try:
-        engine.build_dockerfile(downstream_app(dev_ref, runtime_ref, prefix, emulated=bool(label)), tag,
+        engine.build_dockerfile(downstream_app(dev_ref, runtime_ref, python_home(runtime, prefix),
+                                               emulated=bool(label)), tag,
                                 network=network, platforms=[platform] if platform else None,
                                 log_path=log_dir / f"{runtime.id}.{arch}.app.log")
     except BuildFailed as exc:

@@ -14,14 +14,16 @@
 #                it answers on it already; check BuildKit is the builder and
 #                lists linux/arm64
 #   5 registry   docker-registry on ${ORCH_REGISTRY} (loopback only)
-#   6 images     debootstrap minbase bookworm + trixie for amd64 (and arm64:
-#                ORCH_ARM64_SUITES)
-#                (arm64: --foreign, second stage under qemu), slimmed like the
-#                official debian:*-slim, docker import --platform, pushed as
-#                one OCI index ${ORCH_REGISTRY}/debian:{bookworm,trixie}-slim
+#   6 images     debootstrap minbase bookworm + trixie (Debian) and noble + resolute
+#                (Ubuntu, with trixie's debootstrap and Ubuntu's keyring) for amd64
+#                (and arm64: ORCH_ARM64_SUITES; --foreign, second stage under qemu),
+#                slimmed like the official debian:*-slim / ubuntu:* images, docker
+#                import --platform, pushed as one OCI index per suite:
+#                ${ORCH_REGISTRY}/debian:<suite>-slim, ${ORCH_REGISTRY}/ubuntu:<suite>
 #   7 mirror     CPython source mirror laid out like python.org/ftp/python,
 #                filled from Debian source packages (upstream tarballs), served
-#                on 127.0.0.1:${ORCH_MIRROR_PORT}
+#                on 127.0.0.1:${ORCH_MIRROR_PORT}; a deadsnakes-shaped test PPA
+#                (scripts/provision-ubuntu.sh)
 #   8 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv
 #   9 smoke      `docker buildx build --network host` reaching the mirror, and an
 #                arm64 RUN under emulation
@@ -44,7 +46,10 @@
 #   ORCH_DEBIAN_MIRROR Debian archive              default http://deb.debian.org/debian
 #   ORCH_DEBIAN_SECURITY_MIRROR                    default http://deb.debian.org/debian-security
 #   ORCH_PYENV_ROOT    pyenv checkout              default /root/.pyenv
+#   ORCH_BASE_SUITES   suites with a base image    default "bookworm trixie noble resolute"
 #   ORCH_ARM64_SUITES  suites with an arm64 base   default "bookworm trixie"
+#   ORCH_UBUNTU_MIRROR, ORCH_UBUNTU_SECURITY_MIRROR, ORCH_UBUNTU_PORTS_MIRROR
+#                      Ubuntu archives (defaults: archive/security/ports.ubuntu.com)
 set -euo pipefail
 
 ORCH_HOST_STATE=${ORCH_HOST_STATE:-/var/lib/orchestrator-host}
@@ -69,15 +74,19 @@ umask 022
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HOST_SERVICES=${SCRIPT_DIR}/host-services.sh
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+# shellcheck source=scripts/provision-ubuntu.sh
+source "$SCRIPT_DIR/provision-ubuntu.sh"
 
 HOST_PACKAGES=(docker.io debootstrap docker-registry gnupg curl ca-certificates
-    xz-utils dpkg-dev jq python3 qemu-user-static binfmt-support)
+    xz-utils dpkg-dev apt-utils jq python3 qemu-user-static binfmt-support)
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 WANT_BUILDX=0.13
 WANT_DOCKERD=26.1
-BASE_SUITES=(bookworm trixie)
+# Suites with a base image. `make test` asks for bookworm + noble (CI budget); bases made by an
+# earlier run are kept.
+read -r -a BASE_SUITES <<<"${ORCH_BASE_SUITES:-bookworm trixie noble resolute}"
 # Suites that also get an arm64 base (the others: amd64 only). `make test` builds arm64 on
-# bookworm only (CI budget); `make test-full` and `make demo` ask for every suite.
+# bookworm only (CI budget); `make test-full` and `make demo` ask for every Debian suite.
 read -r -a ARM64_SUITES <<<"${ORCH_ARM64_SUITES:-bookworm trixie}"
 # Bump when the base image recipe changes: hosts provisioned with an older recipe rebuild
 # their base images. 2: the suite's -updates/-security packages are applied (as in the
@@ -90,6 +99,8 @@ PY_SOURCES=(
     "python3.11=3.11.2-6+deb12u8 3.11.2"
     "python3.13=3.13.5-2+deb13u5 3.13.5"
     "python3.13=3.13.15-1 3.13.15"
+    "python3.14=3.14.10-1 3.14.10"
+    "python3.15=3.15.2-1 3.15.2"
 )
 # Upstream tarball whose sha256 must match pyenv's pin (hard failure).
 PY_PINNED_CHECK=3.13.5
@@ -296,17 +307,7 @@ step_buildkit() {
     if buildkit_upgraded; then
         skip "trixie docker packages installed (docker.io $(pkg_version docker.io), docker-cli $(pkg_version docker-cli), docker-buildx $(pkg_version docker-buildx))"
     else
-        private_apt_init "$dir"
-        write_if_changed "$dir/sources.list" <<EOF || true
-# Debian 13 (trixie), used only by provision-host.sh to fetch docker .debs.
-deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie main
-deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie-updates main
-deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_SECURITY_MIRROR} trixie-security main
-EOF
-        if private_apt_stale "$dir" 86400; then
-            say "  apt-get update (private trixie lists in $dir)"
-            private_apt "$dir" update -qq
-        fi
+        trixie_apt_init "$dir"
         rm -f "$dir"/download/*.deb
         say "  apt-get download ${TRIXIE_DEBS[*]} (trixie)"
         (cd "$dir/download" && private_apt "$dir" download "${TRIXIE_DEBS[@]}")
@@ -483,6 +484,10 @@ EOF
 # Keep downloaded package indexes compressed on disk.
 Acquire::GzipIndexes "true";
 EOF
+    if is_ubuntu_suite "$suite"; then
+        write_ubuntu_sources "$root" "$suite" "$3"
+        return 0
+    fi
     rm -f "$root/etc/apt/sources.list"
     cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb
@@ -560,7 +565,9 @@ build_rootfs() {
         rm -rf --one-file-system "$tmp"
     fi
     mkdir -p "$ORCH_HOST_LOG_DIR"
-    if [[ $arch == "$(dpkg --print-architecture)" ]]; then
+    if is_ubuntu_suite "$suite"; then
+        ubuntu_debootstrap "$suite" "$arch" "$tmp" "$log"
+    elif [[ $arch == "$(dpkg --print-architecture)" ]]; then
         say "  debootstrap --variant=minbase $suite (log: $log)"
         debootstrap --variant=minbase --arch="$arch" --keyring="$KEYRING" \
             "$suite" "$tmp" "$ORCH_DEBIAN_MIRROR" >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
@@ -573,7 +580,7 @@ build_rootfs() {
             || debootstrap_failed "$tmp" "$log"
     fi
     umount_below "$tmp"
-    write_slim_config "$tmp" "$suite"
+    write_slim_config "$tmp" "$suite" "$arch"
     upgrade_rootfs "$tmp" "$suite"
     slim_rootfs "$tmp"
     mv "$tmp" "$root"
@@ -589,15 +596,20 @@ debootstrap_failed() {
 # One image per architecture (tag <suite>-slim-<arch>), then one OCI index <suite>-slim
 # listing them: `lock` pins the index digest and every FROM resolves it per platform.
 step_images() {
-    local suite arch tag repo=debian t0 marker srcs arches recipe
+    local suite arch tag repo t0 marker srcs arches recipe
     for suite in "${BASE_SUITES[@]}"; do
         t0=$(now)
-        tag=${suite}-slim
+        repo=$(suite_repo "$suite")
+        tag=$(suite_tag "$suite")
         arches=(amd64)
         # arm64 when asked for, or kept when an earlier run made it (never narrowed: a new
         # index digest would invalidate every build cache of the suite)
         if [[ " ${ARM64_SUITES[*]} " == *" $suite "* ]] || registry_has_tag "$repo" "${tag}-arm64"; then
-            arches+=(arm64)
+            if is_ubuntu_suite "$suite" && ! ubuntu_ports_reachable; then
+                warn "no arm64 base for $suite: ${ORCH_UBUNTU_PORTS_MIRROR} does not answer (Ubuntu publishes arm64 only there)"
+            else
+                arches+=(arm64)
+            fi
         fi
         recipe="$BASE_RECIPE ${arches[*]}"
         marker=$ORCH_HOST_STATE/rootfs/$suite.recipe
@@ -631,8 +643,10 @@ step_images() {
 }
 
 base_image_for() {
-    local suite=$1 arch=$2 repo=debian image root
-    image=${ORCH_REGISTRY}/${repo}:${suite}-slim-${arch}
+    local suite=$1 arch=$2 repo tag image root
+    repo=$(suite_repo "$suite")
+    tag=$(suite_tag "$suite")
+    image=${ORCH_REGISTRY}/${repo}:${tag}-${arch}
     root=$ORCH_HOST_STATE/rootfs/$suite-$arch
     if [[ -d $root ]]; then
         skip "rootfs $root exists"
@@ -648,7 +662,7 @@ base_image_for() {
             - "$image" >/dev/null
     did "imported $image ($(image_size "$image"))"
     docker push -q "$image" >/dev/null
-    registry_has_tag "$repo" "${suite}-slim-${arch}" || die "push of $image did not land in the registry"
+    registry_has_tag "$repo" "${tag}-${arch}" || die "push of $image did not land in the registry"
 }
 
 # ----------------------------------------------------------------- 7 mirror
@@ -856,6 +870,10 @@ EOF
     curl -fsS -o /dev/null -I "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz" ||
         die "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz not served"
     ok "mirror answers at $url"
+    build_test_ppa
+    url=http://127.0.0.1:${ORCH_MIRROR_PORT}/ppa/deadsnakes/ppa/ubuntu/dists/${PPA_SUITE}/InRelease
+    curl -fsS -o /dev/null "$url" || die "$url not served"
+    ok "test PPA answers at $url"
 }
 
 # ------------------------------------------------------------------ 8 pyenv
@@ -949,8 +967,8 @@ summary() {
     say "runc          : $(or_else '?' runc --version | head -n1)"
     say "registry      : http://${ORCH_REGISTRY}/v2/_catalog -> $(or_else 'not answering' curl -fsS -m 5 "http://${ORCH_REGISTRY}/v2/_catalog")"
     for suite in "${BASE_SUITES[@]}"; do
-        d=$(registry_digest debian "${suite}-slim" || true)
-        say "image         : ${ORCH_REGISTRY}/debian:${suite}-slim ${d:-not in registry} $(image_size "${ORCH_REGISTRY}/debian:${suite}-slim")"
+        d=$(registry_digest "$(suite_repo "$suite")" "$(suite_tag "$suite")" || true)
+        say "image         : ${ORCH_REGISTRY}/$(suite_repo "$suite"):$(suite_tag "$suite") ${d:-not in registry}"
     done
     say "mirror        : http://127.0.0.1:${ORCH_MIRROR_PORT}/ (root ${ORCH_MIRROR_DIR})"
     if [[ -f $ORCH_MIRROR_DIR/SHA256SUMS ]]; then

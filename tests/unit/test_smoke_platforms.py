@@ -76,3 +76,28 @@ def test_hardening_policy_under_lto_waives_module_canaries_with_the_reason() -> 
     assert waiver.covers("lib/python3.13/lib-dynload/_json.cpython-313-x86_64-linux-gnu.so",
                          "stack-protector")
     assert not waiver.covers("bin/python3.13", "stack-protector")
+
+
+def test_deadsnakes_checks_look_at_the_ppa_interpreter_not_the_prefix(
+        repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+    """deadsnakes installs /usr/bin/python3.X and /usr/lib/python3.X (the prefix only links
+    to it): ldd, read-only and the venv promise look there; the runtime may carry ensurepip
+    (python3.X-venv ships it) but never pip."""
+    images = {i.id: i for i in _images(repo_loaded, repo_lock)}
+    ds = images["3.13-deadsnakes-noble-runtime"]
+    src = images["3.13-source-noble-runtime"]
+    assert smoke.python_files(ds, PREFIX) == ["/usr/bin/python3.13", "/usr/lib/python3.13"]
+    assert smoke.python_files(src, PREFIX) == [PREFIX]
+    assert smoke.python_home(ds, PREFIX) == "/usr" and smoke.python_home(src, PREFIX) == PREFIX
+    checks = {c.name: " ".join(c.argv) for c in
+              smoke.checks_for(ds, uid=10001, prefix=PREFIX, tls_host="pypi.org")}
+    assert "find /usr/bin/python3.13 /usr/lib/python3.13 -type f" in checks["ldd-resolves"]
+    assert "find /usr/bin/python3.13 /usr/lib/python3.13 -writable" in checks[
+        "python-tree-read-only"]
+    assert "('pip',)" in checks["pip-only-in-dev"]
+    src_checks = {c.name: " ".join(c.argv) for c in
+                  smoke.checks_for(src, uid=10001, prefix=PREFIX, tls_host="pypi.org")}
+    assert "('pip', 'ensurepip')" in src_checks["pip-only-in-dev"]
+    assert f"find {PREFIX} -type f" in src_checks["ldd-resolves"]
+    app = smoke.downstream_app("dev:x", "runtime:x", smoke.python_home(ds, PREFIX))
+    assert "sys.base_prefix == '/usr'" in app

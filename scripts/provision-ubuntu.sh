@@ -1,0 +1,195 @@
+# shellcheck shell=bash
+# provision-ubuntu.sh - the Ubuntu parts of provision-host.sh (sourced by it; uses its helpers):
+#   * trixie's debootstrap and ubuntu-keyring, unpacked (never installed) into
+#     ${ORCH_HOST_STATE}/trixie-tools: Debian 12's debootstrap (1.0.128) has no noble/resolute
+#     scripts, and Debian 12 has no Ubuntu archive keyring;
+#   * Ubuntu base rootfs (noble, resolute) from Ubuntu's archive over plain HTTP, verified with
+#     that keyring;
+#   * a deadsnakes-shaped PPA on the mirror (dists/<suite>/main/binary-amd64, signed InRelease,
+#     pool/), holding Ubuntu's own python3.X packages re-versioned like the PPA's, signed with the
+#     test-only key tests/e2e/ppa/signing-key.secret.asc.
+# arm64: Ubuntu publishes arm64 on ports.ubuntu.com, which does not resolve on this kind of
+# machine (`curl: (6) Could not resolve host: ports.ubuntu.com`; archive.ubuntu.com has no
+# binary-arm64): Ubuntu bases are amd64 unless ORCH_UBUNTU_PORTS_MIRROR answers.
+
+ORCH_UBUNTU_MIRROR=${ORCH_UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}
+ORCH_UBUNTU_SECURITY_MIRROR=${ORCH_UBUNTU_SECURITY_MIRROR:-http://security.ubuntu.com/ubuntu}
+ORCH_UBUNTU_PORTS_MIRROR=${ORCH_UBUNTU_PORTS_MIRROR:-http://ports.ubuntu.com/ubuntu-ports}
+UBUNTU_SUITES=(noble resolute)
+UBUNTU_COMPONENTS=(main universe)
+TRIXIE_TOOLS=${ORCH_HOST_STATE}/trixie-tools
+TRIXIE_TOOL_DEBS=(debootstrap ubuntu-keyring)
+UBUNTU_KEYRING=${TRIXIE_TOOLS}/root/usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+# The test PPA: which suite carries which minor (each its own system Python: what the real
+# PPA rebuilds for other releases; see tests/e2e/images.yaml).
+PPA_SUITE=noble
+PPA_MINOR=3.12
+PPA_PACKAGES=(python3.12 python3.12-minimal python3.12-venv python3.12-dev libpython3.12-minimal
+    libpython3.12-stdlib libpython3.12t64 libpython3.12-dev)
+PPA_VERSION_SUFFIX=+deadsnakes.e2e1 # the PPA's own builds carry a suffix too (e.g. -1+noble1)
+PPA_RECIPE=1
+PPA_KEY=${SCRIPT_DIR}/../tests/e2e/ppa/signing-key.secret.asc
+
+is_ubuntu_suite() { [[ " ${UBUNTU_SUITES[*]} " == *" $1 "* ]]; }
+# Registry repository and tag of a suite's base: debian:<suite>-slim, ubuntu:<suite>.
+suite_repo() { if is_ubuntu_suite "$1"; then echo ubuntu; else echo debian; fi; }
+suite_tag() { if is_ubuntu_suite "$1"; then echo "$1"; else echo "$1-slim"; fi; }
+
+ubuntu_ports_reachable() {
+    curl -fsS -m 15 -o /dev/null "${ORCH_UBUNTU_PORTS_MIRROR}/dists/noble/InRelease" 2>/dev/null
+}
+
+trixie_apt_init() {
+    local dir=$1
+    private_apt_init "$dir"
+    write_if_changed "$dir/sources.list" <<EOF || true
+# Debian 13 (trixie), used only by provision-host.sh to fetch .debs.
+deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie main
+deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie-updates main
+deb [signed-by=${KEYRING}] ${ORCH_DEBIAN_SECURITY_MIRROR} trixie-security main
+EOF
+    if private_apt_stale "$dir" 86400; then
+        say "  apt-get update (private trixie lists in $dir)"
+        private_apt "$dir" update -qq
+    fi
+}
+
+# trixie's debootstrap + ubuntu-keyring, unpacked with dpkg-deb -x (not installed).
+trixie_tools() {
+    local dir=$ORCH_HOST_STATE/apt-trixie p
+    if [[ -x $TRIXIE_TOOLS/root/usr/sbin/debootstrap && -s $UBUNTU_KEYRING ]]; then
+        return 0
+    fi
+    trixie_apt_init "$dir"
+    rm -rf "$TRIXIE_TOOLS"
+    mkdir -p "$TRIXIE_TOOLS/root"
+    rm -f "$dir"/download/*.deb
+    say "  apt-get download ${TRIXIE_TOOL_DEBS[*]} (trixie), unpacked into $TRIXIE_TOOLS"
+    (cd "$dir/download" && private_apt "$dir" download "${TRIXIE_TOOL_DEBS[@]}")
+    for p in "${TRIXIE_TOOL_DEBS[@]}"; do
+        p=$(compgen -G "$dir/download/${p}_*.deb") || die "apt-get download did not fetch $p"
+        dpkg-deb -x "$p" "$TRIXIE_TOOLS/root"
+        say "    $(dpkg-deb -f "$p" Package Version | paste -sd' ')"
+    done
+    [[ -s $UBUNTU_KEYRING ]] || die "ubuntu-keyring did not provide $UBUNTU_KEYRING"
+}
+
+# debootstrap an Ubuntu suite into $3 (the "gutsy" script: what every Ubuntu suite from gutsy
+# on links to, so a suite newer than the debootstrap release works too).
+ubuntu_debootstrap() {
+    local suite=$1 arch=$2 tmp=$3 log=$4 mirror=$ORCH_UBUNTU_MIRROR
+    local components
+    components=$(
+        IFS=,
+        echo "${UBUNTU_COMPONENTS[*]}"
+    )
+    trixie_tools
+    [[ $arch == amd64 ]] || mirror=$ORCH_UBUNTU_PORTS_MIRROR
+    say "  debootstrap (trixie's $(dpkg-deb -f "$(compgen -G "$ORCH_HOST_STATE/apt-trixie/download/debootstrap_*.deb" | head -n1)" Version 2>/dev/null || echo '?')) --variant=minbase --arch=$arch $suite from $mirror (log: $log)"
+    DEBOOTSTRAP_DIR=$TRIXIE_TOOLS/root/usr/share/debootstrap \
+        "$TRIXIE_TOOLS/root/usr/sbin/debootstrap" --variant=minbase --arch="$arch" \
+        --components="$components" --keyring="$UBUNTU_KEYRING" \
+        "$suite" "$tmp" "$mirror" "$TRIXIE_TOOLS/root/usr/share/debootstrap/scripts/gutsy" \
+        >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
+    # apt in the image verifies with the same keyring (Ubuntu's apt depends on ubuntu-keyring;
+    # copied in case a minbase lacks it)
+    if [[ ! -s $tmp/usr/share/keyrings/ubuntu-archive-keyring.gpg ]]; then
+        install -D -m 0644 "$UBUNTU_KEYRING" "$tmp/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+    fi
+}
+
+# deb822 sources like the official ubuntu:* images (main + universe, -updates, -security).
+write_ubuntu_sources() {
+    local root=$1 suite=$2 arch=$3 uri=$ORCH_UBUNTU_MIRROR sec=$ORCH_UBUNTU_SECURITY_MIRROR
+    if [[ $arch != amd64 ]]; then
+        uri=$ORCH_UBUNTU_PORTS_MIRROR
+        sec=$ORCH_UBUNTU_PORTS_MIRROR
+    fi
+    rm -f "$root/etc/apt/sources.list"
+    cat >"$root/etc/apt/sources.list.d/ubuntu.sources" <<EOF
+Types: deb
+URIs: ${uri}/
+Suites: ${suite} ${suite}-updates
+Components: ${UBUNTU_COMPONENTS[*]}
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+Types: deb
+URIs: ${sec}/
+Suites: ${suite}-security
+Components: ${UBUNTU_COMPONENTS[*]}
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+EOF
+}
+
+# ------------------------------------------------------------ the test PPA
+# ${ORCH_MIRROR_DIR}/ppa/deadsnakes/ppa/ubuntu laid out like ppa.launchpadcontent.net, and the
+# key at ${ORCH_MIRROR_DIR}/ppa-keys/<FPR>.asc (tests/e2e/images.yaml pins the fingerprint).
+build_test_ppa() {
+    local root=$ORCH_MIRROR_DIR/ppa/deadsnakes/ppa/ubuntu dir=$ORCH_HOST_STATE/apt-ubuntu
+    local marker fpr gh work p deb ver new pool
+    [[ -r $PPA_KEY ]] || die "test PPA key $PPA_KEY is missing"
+    gh=$(mktempdir)/gnupg
+    mkdir -m 0700 "$gh"
+    gpg --homedir "$gh" --batch --quiet --import "$PPA_KEY" 2>/dev/null || die "cannot import $PPA_KEY"
+    fpr=$(gpg --homedir "$gh" --batch --with-colons --list-secret-keys | awk -F: '/^fpr/ { print $10; exit }')
+    marker="$PPA_RECIPE $fpr $PPA_SUITE $PPA_MINOR ${PPA_PACKAGES[*]}"
+    if [[ "$(cat "$root/.recipe" 2>/dev/null)" == "$marker" ]]; then
+        skip "test PPA $root ($PPA_SUITE: python$PPA_MINOR, key $fpr)"
+        return 0
+    fi
+    trixie_tools
+    private_apt_init "$dir"
+    write_if_changed "$dir/sources.list" <<EOF || true
+# Ubuntu ${PPA_SUITE}, used only by provision-host.sh to fetch the python${PPA_MINOR} .debs
+# that the test PPA re-publishes.
+deb [signed-by=${UBUNTU_KEYRING}] ${ORCH_UBUNTU_MIRROR} ${PPA_SUITE} ${PPA_SUITE}-updates main universe
+deb [signed-by=${UBUNTU_KEYRING}] ${ORCH_UBUNTU_SECURITY_MIRROR} ${PPA_SUITE}-security main universe
+EOF
+    if private_apt_stale "$dir" 86400; then
+        say "  apt-get update (private Ubuntu $PPA_SUITE lists in $dir)"
+        private_apt "$dir" update -qq
+    fi
+    rm -f "$dir"/download/*.deb
+    say "  apt-get download ${PPA_PACKAGES[*]} ($PPA_SUITE)"
+    (cd "$dir/download" && private_apt "$dir" download "${PPA_PACKAGES[@]}")
+    rm -rf "$root.tmp"
+    pool=$root.tmp/pool/main/p/python$PPA_MINOR
+    mkdir -p "$pool" "$root.tmp/dists/$PPA_SUITE/main/binary-amd64"
+    work=$(mktempdir)
+    for p in "${PPA_PACKAGES[@]}"; do
+        deb=$(compgen -G "$dir/download/${p}_*_*.deb") || die "apt-get download did not fetch $p"
+        ver=$(dpkg-deb -f "$deb" Version)
+        new=$ver$PPA_VERSION_SUFFIX
+        rm -rf "$work/pkg"
+        dpkg-deb -R "$deb" "$work/pkg"
+        # the version, and every exact dependency on the same source's packages
+        sed -i -e "s/^Version: .*/Version: ${new}/" -e "s/(= ${ver//./\\.})/(= ${new})/g" \
+            "$work/pkg/DEBIAN/control"
+        dpkg-deb --build -Zxz "$work/pkg" "$pool/${p}_${new}_$(dpkg-deb -f "$deb" Architecture).deb" >/dev/null
+    done
+    (
+        cd "$root.tmp" || exit 1
+        apt-ftparchive packages pool >"dists/$PPA_SUITE/main/binary-amd64/Packages"
+        gzip -9n -k "dists/$PPA_SUITE/main/binary-amd64/Packages"
+        apt-ftparchive \
+            -o APT::FTPArchive::Release::Origin="LP-PPA-deadsnakes-e2e" \
+            -o APT::FTPArchive::Release::Label="deadsnakes (test copy)" \
+            -o APT::FTPArchive::Release::Suite="$PPA_SUITE" \
+            -o APT::FTPArchive::Release::Codename="$PPA_SUITE" \
+            -o APT::FTPArchive::Release::Architectures="amd64" \
+            -o APT::FTPArchive::Release::Components="main" \
+            release "dists/$PPA_SUITE" >"$work/Release"
+        mv "$work/Release" "dists/$PPA_SUITE/Release"
+        gpg --homedir "$gh" --batch --yes --local-user "$fpr" --clearsign \
+            -o "dists/$PPA_SUITE/InRelease" "dists/$PPA_SUITE/Release"
+        gpg --homedir "$gh" --batch --yes --local-user "$fpr" --armor --detach-sign \
+            -o "dists/$PPA_SUITE/Release.gpg" "dists/$PPA_SUITE/Release"
+    )
+    echo "$marker" >"$root.tmp/.recipe"
+    rm -rf "$root"
+    mv "$root.tmp" "$root"
+    mkdir -p "$ORCH_MIRROR_DIR/ppa-keys"
+    gpg --homedir "$gh" --batch --armor --export "$fpr" >"$ORCH_MIRROR_DIR/ppa-keys/$fpr.asc"
+    did "test PPA $root: $(find "$root/pool" -name '*.deb' | wc -l) packages for $PPA_SUITE (python$PPA_MINOR $new), InRelease signed by $fpr"
+}

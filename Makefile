@@ -26,7 +26,7 @@ typecheck:
 	$(PY) -m mypy
 
 test: install lint ## everything CI runs: lint, provision, unit + e2e tests (one pytest run)
-	ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
+	ORCH_BASE_SUITES="bookworm noble" ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
 	$(PY) -m pytest -q
 
 test-full: install lint provision ## `make test` plus the cells CI leaves out for time (arm64 on trixie too)

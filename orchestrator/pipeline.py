@@ -186,32 +186,21 @@ def do_build(run: Run) -> None:
 
 
 def _progress(image_id: str, verbose: bool) -> Any:
-    from orchestrator.engine import _STEP
+    from orchestrator.engine import is_progress_line
 
     def on_line(line: str) -> None:
         if verbose:
             print(f"[{image_id}] {line}", file=sys.stderr)
-        elif _STEP.match(line) or " ERROR" in line[:12]:
+        elif is_progress_line(line):
             _log.info("step", image=image_id, line=line[:160])
 
     return on_line
 
 
 def _failed_stage(log_path: Path) -> str | None:
-    import re
+    from orchestrator.engine import failed_stage
 
-    from orchestrator.engine import PLATFORM_PREFIX
-
-    text = log_path.read_text(errors="replace")
-    # The stage of the step that failed: "#11 ERROR: ..." names vertex 11, whose header
-    # "#11 [python-3.13-source 2/2] RUN ..." names its stage.
-    errors = re.findall(r"^#(\d+) ERROR", text, re.M)
-    if errors:
-        m = re.search(rf"^#{errors[-1]} \[{PLATFORM_PREFIX}([^\] ]+) +\d+/\d+\]", text, re.M)
-        if m:
-            return m.group(1)
-    m2 = re.search(r"target stage \"?([\w.-]+)", text)
-    return m2.group(1) if m2 else None
+    return failed_stage(log_path)
 
 
 def _explain_build_failure(summary: str, stage: str | None) -> str:
@@ -437,9 +426,9 @@ def work_dir(loaded: Loaded) -> Path:
 
 
 def _engine(run: Run, args: argparse.Namespace) -> None:
-    from orchestrator.engine import Engine
+    from orchestrator.engine.docker_engine import DockerEngine
 
-    run.engine = Engine(builder=getattr(args, "builder", None) or run.config.build.builder)
+    run.engine = DockerEngine(builder=getattr(args, "builder", None) or run.config.build.builder)
     run.engine.check_buildx()
 
 

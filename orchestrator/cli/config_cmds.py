@@ -9,7 +9,7 @@ from pathlib import Path
 from orchestrator import cache as cache_mod
 from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
-from orchestrator import log, matrix, settings
+from orchestrator import lock_sources, log, matrix, settings
 from orchestrator import plan as plan_mod
 from orchestrator import registry as registry_mod
 from orchestrator import render as render_mod
@@ -61,12 +61,12 @@ def cmd_lock(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     old = lock_mod.read(loaded, required=False)
     src = loaded.config.sources
-    index: lock_mod.PythonOrgIndex | lock_mod.PyenvDefinitions
+    index: lock_sources.PythonOrgIndex | lock_sources.PyenvDefinitions
     if args.from_pyenv:
-        index = lock_mod.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
+        index = lock_sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
     else:
-        index = lock_mod.PythonOrgIndex(src.python, src.python_keys)
-    new, changes = lock_mod.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
+        index = lock_sources.PythonOrgIndex(src.python, src.python_keys)
+    new, changes = lock_sources.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
                                    index=index, registry_for=registry_mod.registry_for)
     path = lock_mod.write(loaded, new)
     for ch in changes:

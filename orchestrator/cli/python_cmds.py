@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator import lock as lock_mod
-from orchestrator import log, settings
+from orchestrator import lock_sources, log, settings
 from orchestrator.cli.common import SubParsers
 from orchestrator.config import ImagesConfig
 from orchestrator.versions import Index, IndexFor, Proposal, apply, propose_add, propose_retire, report
@@ -18,8 +17,8 @@ def _index_for(args: argparse.Namespace) -> IndexFor:
     def make(cfg: ImagesConfig) -> Index:
         src = cfg.sources
         if args.from_pyenv:
-            return lock_mod.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
-        return lock_mod.PythonOrgIndex(src.python, src.python_keys)
+            return lock_sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
+        return lock_sources.PythonOrgIndex(src.python, src.python_keys)
 
     return make
 

@@ -17,7 +17,7 @@ from packaging.version import Version
 from pydantic import ValidationError
 
 from orchestrator import config as config_mod
-from orchestrator import eol, log
+from orchestrator import eol, lock_sources, log
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import render as render_mod
@@ -34,7 +34,8 @@ _MINOR_RE = re.compile(r"^3\.\d{1,2}$")
 
 
 class Index(Protocol):
-    """Where CPython releases are looked up (``lock.PythonOrgIndex``, ``lock.PyenvDefinitions``)."""
+    """Where CPython releases are looked up (``lock_sources.PythonOrgIndex``,
+    ``lock_sources.PyenvDefinitions``)."""
 
     def versions(self, minor: str) -> list[Version]: ...
 
@@ -109,9 +110,9 @@ def parse_minor_arg(text: str) -> str:
 
 
 def _where(index: Index) -> str:
-    if isinstance(index, lock_mod.PythonOrgIndex):
+    if isinstance(index, lock_sources.PythonOrgIndex):
         return f"{index.base} (sources.python)"
-    if isinstance(index, lock_mod.PyenvDefinitions):
+    if isinstance(index, lock_sources.PyenvDefinitions):
         return f"{index.root} (pyenv definitions)"
     return repr(index)
 
@@ -128,7 +129,7 @@ def resolve_release(index: Index, minor: str, pinned: str | None) -> PythonLock:
                          f"is {available[-1]}")
     try:
         return index.resolve(minor, pinned)
-    except lock_mod.NotReleased as exc:
+    except lock_sources.NotReleased as exc:
         raise UsageError(f"Python {wanted} is not released at {where}: {exc}") from None
 
 

@@ -2,7 +2,7 @@
 lock --upgrade and EOL awareness.
 
 No network: CPython releases come from a fake python.org (``FakePythonOrg``) handed to the
-real ``lock.PythonOrgIndex`` as its ``fetch``. Golden files live in tests/golden/versions/;
+real ``lock_sources.PythonOrgIndex`` as its ``fetch``. Golden files live in tests/golden/versions/;
 their input is a snapshot of the repo's images.yaml/images.lock (images.yaml, images.lock
 there), so other edits to the org matrix do not break them. Regenerate with
 ``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_versions.py``.
@@ -21,12 +21,13 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from orchestrator import cli, config, eol, log, plan, versions
+from orchestrator import cli, config, eol, lock_sources, log, plan, versions
 from orchestrator import lock as lock_mod
 from orchestrator import registry as registry_mod
 from orchestrator.cli import python_cmds
 from orchestrator.errors import ConfigError, ExitCode, SourceError, UsageError
-from orchestrator.lock import Lock, PythonOrgIndex
+from orchestrator.lock import Lock
+from orchestrator.lock_sources import PythonOrgIndex
 from tests.unit.helpers import REPO, TODAY, edit, run_cli
 
 GOLDEN = REPO / "tests" / "golden" / "versions"
@@ -597,7 +598,7 @@ def _update(loaded: config.Loaded, old: Lock, fake: FakePythonOrg, *, upgrade: b
             only: list[str] | None = None, digests: dict[str, str] | None = None,
             ) -> tuple[Lock, list[lock_mod.Change]]:
     reg = FakeRegistry(DIGESTS if digests is None else digests)
-    return lock_mod.update(
+    return lock_sources.update(
         loaded, old, upgrade=upgrade, only=only,
         index=PythonOrgIndex(BASE, KEYS, fake), registry_for=lambda host: cast(Any, reg),
         fetch=fake)
@@ -671,7 +672,7 @@ def test_lock_only_is_checked(locked: tuple[config.Loaded, Lock], fake: FakePyth
 
 def test_lock_upgrade_cli(repo_copy: Path, fake: FakePythonOrg, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(lock_mod, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
+    monkeypatch.setattr(lock_sources, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
     monkeypatch.setattr(registry_mod, "registry_for", lambda host: FakeRegistry(DIGESTS))
     cfg = str(repo_copy)
     code, out, err = run_cli(["lock", "--config", cfg], capsys)

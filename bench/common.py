@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from orchestrator import runner
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -75,12 +76,11 @@ class CommandFailed(RuntimeError):
 def run(argv: Sequence[str], *, input_text: str | None = None, env: dict[str, str] | None = None,
         cwd: Path | None = None, check: bool = True, timeout: float | None = None) -> str:
     """Run a short command; returns stdout. Raises CommandFailed (with stderr) on failure."""
-    proc = subprocess.run(list(argv), input=input_text, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout,
-                          check=False)
-    if check and proc.returncode != 0:
-        raise CommandFailed(argv, proc.returncode, (proc.stderr or proc.stdout)[-3000:])
-    return proc.stdout
+    done = runner.run(argv, input=input_text, env={**os.environ, **(env or {})}, cwd=cwd,
+                      timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise CommandFailed(argv, done.returncode, (done.stderr or done.stdout)[-3000:])
+    return done.stdout
 
 
 def run_retry(argv: Sequence[str], *, attempts: int = 6, delay: float = 10.0,
@@ -109,19 +109,19 @@ def stream(argv: Sequence[str], *, log_path: Path, prefix: str, env: dict[str, s
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     last_echo = time.monotonic()
+
+    def on_line(line: str) -> None:
+        nonlocal last_echo
+        fh.write(line + "\n")
+        now = time.monotonic()
+        if show is None or show(line) or now - last_echo > heartbeat:
+            print(f"  [{prefix}] {line.rstrip()[:200]}", file=sys.stderr, flush=True)
+            last_echo = now
+
     with Timer() as t, log_path.open("w") as fh:
-        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env={**os.environ, **(env or {})}, cwd=cwd,
-                                bufsize=1, errors="replace")
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            fh.write(line)
-            now = time.monotonic()
-            if show is None or show(line.rstrip("\n")) or now - last_echo > heartbeat:
-                print(f"  [{prefix}] {line.rstrip()[:200]}", file=sys.stderr, flush=True)
-                last_echo = now
-        code = proc.wait()
-    return code, t.timing
+        done = runner.run(argv, env={**os.environ, **(env or {})}, cwd=cwd, check=False,
+                          on_line=on_line)
+    return done.returncode, t.timing
 
 
 # --------------------------------------------------------------------------- docker
@@ -133,8 +133,7 @@ def inspect(ref: str) -> dict[str, Any]:
 
 
 def image_exists(ref: str) -> bool:
-    proc = subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False)
-    return proc.returncode == 0
+    return runner.run(["docker", "image", "inspect", ref], check=False).returncode == 0
 
 
 def tag(image: str, ref: str) -> None:

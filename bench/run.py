@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import time
 import traceback
@@ -40,6 +39,10 @@ import startup
 from common import BENCH, REGISTRY, REPO, docker_version, loadavg, log, run, run_retry, write_json
 from images import BenchImage, Workspace
 from results_md import render_markdown
+
+from orchestrator import log as orch_log
+from orchestrator import runner
+from orchestrator.errors import CommandError
 
 SECTIONS = ("overhead", "build", "size", "startup", "speed", "rebuild")
 TARGETS = {
@@ -427,7 +430,11 @@ def rerender(path: Path) -> int:
 def preflight() -> list[str]:
     """What this host must provide; checked before anything is written."""
     problems = []
-    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+    try:
+        docker_ok = runner.run(["docker", "info"], check=False).returncode == 0
+    except CommandError:  # no docker binary
+        docker_ok = False
+    if not docker_ok:
         problems.append("no Docker engine answers")
     for what, url in (("registry", f"http://{REGISTRY}/v2/"), ("CPython mirror", images_mod.MIRROR)):
         try:
@@ -440,6 +447,7 @@ def preflight() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    orch_log.configure("console")  # the command runner logs each command at debug level only
     if args.render:
         return rerender(Path(args.render))
     problems = preflight()

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from common import BENCH, HOST_CA_BUNDLE, Timer, loadavg, log
 from images import BenchImage
+
+from orchestrator import runner
 
 WORKLOADS = BENCH / "workloads"
 UID = "10001"
@@ -40,7 +41,7 @@ def install_pyperf(reference: BenchImage, dest: Path) -> dict[str, Any]:
             "--target", "/pyperf", "pyperf"]
     log(f"speed: pip install pyperf (in {reference.ref}) -> {dest}")
     with Timer() as t:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        proc = runner.run(argv, timeout=600, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"pip install pyperf failed: {(proc.stderr or proc.stdout)[-1500:]}")
     installed = sorted(p.name for p in dest.glob("*.dist-info"))
@@ -55,7 +56,7 @@ def run_once(img: BenchImage, pyperf_dir: Path, pyperf_args: list[str]) -> dict[
             "-e", "HOME=/tmp", "--entrypoint", "python3", img.ref, "/bench/runner.py",
             *pyperf_args]
     with Timer() as t:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+        proc = runner.run(argv, timeout=3600, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
             data: dict[str, Any] = json.loads(line.removeprefix("BENCH-RESULT "))

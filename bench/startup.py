@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import time
 from typing import Any
 
 from common import loadavg, log
 from images import BenchImage
+
+from orchestrator import runner
 
 UID = "10001"
 COMMANDS = {
@@ -49,7 +50,7 @@ def sample(ref: str, code: str, flags: str = "") -> tuple[float, float]:
             "-e", f"BENCH_CMD={code}", "-e", f"BENCH_FLAGS={flags}",
             "--entrypoint", "/bin/bash", ref, "-c", SCRIPT]
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    proc = runner.run(argv, timeout=120, check=False)
     outer = (time.perf_counter() - t0) * 1000
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_T "):
@@ -72,7 +73,7 @@ ORIGINS = ("import sys\n"
 def startup_imports(ref: str) -> dict[str, Any]:
     argv = ["docker", "run", "--rm", "--read-only", "--user", UID, "--network", "none",
             "--entrypoint", "python3", ref, "-c", ORIGINS]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    proc = runner.run(argv, timeout=120, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_MODS ")), None)
     if line is None:
         raise RuntimeError(f"{ref}: start-up import probe failed (exit {proc.returncode}): "

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator import log
+from orchestrator import log, settings
 from orchestrator.errors import RegistryAuthError, RegistryError
 
 _log = log.get("registry")
@@ -293,3 +293,8 @@ class Registry:
         r = self.request("GET", "/v2/")
         if r.status not in (200, 401):
             raise RegistryError(f"registry {self.host} answered HTTP {r.status} on /v2/")
+
+
+def registry_for(host: str) -> Registry:
+    """A client for ``host`` with the credentials `docker login` stored for it."""
+    return Registry(host, docker_credentials(settings.get().docker_config, host))

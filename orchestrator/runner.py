@@ -40,15 +40,15 @@ def run(
     try:
         if on_line is None:
             proc = subprocess.run(
-                args, input=input, capture_output=True, text=True, timeout=timeout,
+                args, input=input, capture_output=True, text=True, errors="replace", timeout=timeout,
                 cwd=cwd, env=env, check=False,
             )
             out, err, code = proc.stdout, proc.stderr, proc.returncode
         else:
             lines: list[str] = []
             with subprocess.Popen(
-                args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                cwd=cwd, env=env, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                bufsize=1, cwd=cwd, env=env, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             ) as p:
                 if input is not None and p.stdin:
                     p.stdin.write(input)

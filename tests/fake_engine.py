@@ -1,7 +1,9 @@
 """A fake image engine for publish tests: small synthetic images, pushed over the registry API.
 
-It has the methods the push path uses (``exists``, ``inspect``, ``tag``, ``remove``,
-``temp_tag``, ``push``). ``push`` writes the image's blobs (HEAD, POST + PUT upload) and its
+It implements the ``orchestrator.engine.Engine`` protocol (mypy checks it, below). The push
+path's methods are real (``exists``, ``inspect``, ``tag``, ``remove``, ``temp_tag``,
+``push``); builds make synthetic images and containers run no program (their outcome
+comes from ``on_run``). ``push`` writes the image's blobs (HEAD, POST + PUT upload) and its
 manifest (PUT by tag, as ``docker push`` does) through an ``orchestrator.registry.Registry``
 client, so the client's retry and auth handling, and any fault proxy in between, are exercised
 for real. Images are deterministic: the same (name, seed, labels) always gives the same digest.
@@ -15,7 +17,10 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from orchestrator.engine import BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.registry import Registry, split_ref
 
@@ -70,19 +75,15 @@ def synthetic_image(name: str, seed: str, labels: dict[str, str]) -> FakeImage:
     return FakeImage(json.dumps(config, sort_keys=True).encode(), layers)
 
 
-@dataclass(frozen=True)
-class FakeInfo:
-    id: str
-    size: int
-    labels: dict[str, str]
-
-
 @dataclass
 class FakeEngine:
     registry_for: Callable[[str], Registry]
     images: dict[str, FakeImage] = field(default_factory=dict)  # local ref -> image
     pushed: list[str] = field(default_factory=list)  # refs pushed, in order
     after_push: Callable[[str], None] | None = None  # called with the ref after each push
+    # what a container run gives (image, argv) -> outcome; default: exit 0, no output
+    on_run: Callable[[str, list[str]], RunOutcome] | None = None
+    runs: list[tuple[str, list[str]]] = field(default_factory=list)  # (image, argv) run
 
     def load(self, ref: str, image: FakeImage) -> None:
         """What a build leaves behind: ``ref`` names ``image`` in the local store."""
@@ -91,11 +92,11 @@ class FakeEngine:
     def exists(self, ref: str) -> bool:
         return ref in self.images
 
-    def inspect(self, ref: str) -> FakeInfo:
+    def inspect(self, ref: str) -> ImageInfo:
         if ref not in self.images:
             raise EngineError(f"image {ref} is not in the engine's store")
         img = self.images[ref]
-        return FakeInfo(img.id, img.size, img.labels)
+        return ImageInfo(img.id, img.size, img.labels)
 
     def tag(self, image: str, ref: str) -> None:
         self.images[ref] = self.images[image]
@@ -123,6 +124,42 @@ class FakeEngine:
         if self.after_push is not None:
             self.after_push(ref)
         return digest
+
+
+    def build(self, context: Path, *, dockerfile: Path, target: str, tags: list[str],
+              args: dict[str, str], labels: dict[str, str], network: str | None,
+              cache_from: list[str], cache_to: list[str], log_path: Path,
+              on_line: Callable[[str], None] | None = None,
+              platforms: list[str] | None = None) -> BuildOutcome:
+        """A synthetic image of (target, args, labels) under every tag; nothing compiled."""
+        seed = json.dumps([str(dockerfile), target, sorted(args.items())])
+        image = synthetic_image(target, seed, labels)
+        for tag in tags:
+            self.load(tag, image)
+        return BuildOutcome(image.id, 0.0, (), (target,), log_path)
+
+    def build_dockerfile(self, dockerfile: str, tag: str, *, network: str | None,
+                         log_path: Path, context: Path | None = None,
+                         platforms: list[str] | None = None) -> str:
+        image = synthetic_image(tag, dockerfile, {})
+        self.load(tag, image)
+        return image.id
+
+    def run(self, image: str, argv: list[str], *, user: str | None = None,
+            read_only: bool = False, network: str | None = "host", timeout: float = 300,
+            env: dict[str, str] | None = None, platform: str | None = None) -> RunOutcome:
+        if image not in self.images:
+            raise EngineError(f"cannot create a container of {image}: no such image")
+        self.runs.append((image, argv))
+        return self.on_run(image, argv) if self.on_run else RunOutcome(0, "", 0.0)
+
+    def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:
+        raise EngineError(f"cannot read {path} from {image}: the fake engine has no files")
+
+
+if TYPE_CHECKING:
+    def _is_an_engine(engine: FakeEngine) -> Engine:
+        return engine  # mypy: the fake satisfies the Engine protocol
 
 
 def _header(headers: dict[str, str], name: str) -> str:

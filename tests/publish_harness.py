@@ -1,4 +1,4 @@
-"""Publish runs without Docker: the real push path (pipeline.do_push, publish.*, Registry) with
+"""Publish runs without Docker: the real push path (release.push.do_push, publish.*, Registry) with
 synthetic candidates in a FakeEngine, against any registry address (fake, fault proxy, real).
 
 The matrix is the unit tests' features fixture (its registry and repository replaced) cut to
@@ -18,9 +18,9 @@ from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import render
-from orchestrator.pipeline import CellState, Run, candidate_ref
 from orchestrator.plan import PlannedImage
 from orchestrator.registry import Registry
+from orchestrator.release.state import CellState, Run, candidate_ref
 from orchestrator.report import Report, Status
 from tests.fake_engine import FakeEngine, FakeImage, synthetic_image
 
@@ -46,8 +46,9 @@ def write_config(dest: Path, registry: str, repository: str) -> Path:
 
 @dataclass
 class HarnessRun(Run):
-    """A pipeline Run whose registry client comes from the test (no-op sleeps, short timeouts)."""
+    """A release Run whose registry client comes from the test (no-op sleeps, short timeouts)."""
 
+    engine: FakeEngine
     client: Callable[[], Registry] | None = None
 
     def registry(self) -> Registry:
@@ -104,7 +105,7 @@ class Publisher:
         return {i.id: image_for(run, i.id, (seeds or {}).get(i.id, seed)) for i in run.plan.images}
 
 
-def stage(run: Run, img: PlannedImage, seed: str, tested: bool = True) -> FakeImage:
+def stage(run: HarnessRun, img: PlannedImage, seed: str, tested: bool = True) -> FakeImage:
     """What build (and test) leave behind: the candidate in the engine and the cell's state."""
     image = image_for(run, img.id, seed)
     run.engine.load(candidate_ref(img.id), image)

@@ -14,7 +14,7 @@ from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import smoke
-from orchestrator.engine import Engine
+from orchestrator.engine.docker_engine import DockerEngine
 from tests.e2e.conftest import FULL, MIRROR_DIR, Result, Server, make_config, orch, registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -148,7 +148,7 @@ def test_smoke_test_catches_a_compiler_put_into_runtime(release: Result, workspa
                   "&& chmod +x /usr/local/bin/gcc\nUSER 10001:10001\n")
     subprocess.run(["docker", "buildx", "build", "--network", "host", "--load", "-t", tainted, "-"],
                    input=dockerfile, text=True, check=True, capture_output=True)
-    engine = Engine()
+    engine = DockerEngine()
     try:
         results = smoke.run_checks(engine, tainted, img, uid=10001, prefix="/opt/org/python/3.13",
                                    tls_url="https://pypi.org/simple")

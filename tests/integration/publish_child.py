@@ -1,4 +1,4 @@
-"""An orchestrator-like process for the kill -9 test: one push run (pipeline.do_push with the
+"""An orchestrator-like process for the kill -9 test: one push run (release.push.do_push with the
 fake engine's synthetic candidates), exactly as tests.publish_harness makes it in-process.
 
     python -m tests.integration.publish_child SPEC.json
@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from orchestrator.pipeline import do_push
+from orchestrator.release.push import do_push
 from tests.publish_harness import Publisher
 
 

@@ -1,7 +1,7 @@
 """Registry faults on cue, against the REAL local registry (127.0.0.1:5000) behind the fault proxy.
 
 Every test publishes a first release (seed 1) of four synthetic images with the real push path
-(pipeline.do_push, publish.*, the Registry client; blobs and manifests go up over the registry
+(release.push.do_push, publish.*, the Registry client; blobs and manifests go up over the registry
 API, no Docker build or push), then publishes new content (seed 2) while a fault hits, checks
 that every tag present points at a tested image of its own cell and that no tag was lost, and
 re-runs without the fault: the re-run must complete, reusing what already went up. Skipped only
@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import RegistryAuthError, RegistryError
-from orchestrator.pipeline import do_push
 from orchestrator.registry import Registry
+from orchestrator.release.push import do_push
 from orchestrator.report import Status
 from tests.faultproxy import FaultProxy, Rule
 from tests.publish_harness import (

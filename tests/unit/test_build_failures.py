@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.engine import BuildLog
-from orchestrator.pipeline import _explain_build_failure, _failed_stage
+from orchestrator.engine import BuildLog, failed_stage
+from orchestrator.release.build import explain_build_failure
 
 # Shape of BuildKit 0.13's plain progress for a compile that fails after an ADD --checksum
 # step succeeded (trimmed from a real log of this machine).
@@ -54,12 +54,12 @@ def test_a_compile_error_names_its_stage_and_is_not_called_a_checksum_mismatch(
 ) -> None:
     log = tmp_path / "build.log"
     log.write_text(COMPILE_ERROR)
-    stage = _failed_stage(log)
+    stage = failed_stage(log)
     assert stage == "python-3.13-source"
     summary = _summary(COMPILE_ERROR)
     assert "collect2: error: ld returned 1 exit status" in summary
     assert "--checksum" not in summary  # step headers and the Dockerfile excerpt are not evidence
-    message = _explain_build_failure(summary, stage)
+    message = explain_build_failure(summary, stage)
     assert message.startswith("stage python-3.13-source failed\n")
     assert "sha256 pinned" not in message
 
@@ -67,9 +67,9 @@ def test_a_compile_error_names_its_stage_and_is_not_called_a_checksum_mismatch(
 def test_a_checksum_mismatch_is_explained(tmp_path: Path) -> None:
     log = tmp_path / "build.log"
     log.write_text(CHECKSUM_ERROR)
-    stage = _failed_stage(log)
+    stage = failed_stage(log)
     assert stage == "python-3.13-source"
-    message = _explain_build_failure(_summary(CHECKSUM_ERROR), stage)
+    message = explain_build_failure(_summary(CHECKSUM_ERROR), stage)
     assert message.startswith("a downloaded source does not match the sha256 pinned in "
                               "images.lock (stage python-3.13-source)")
     assert "digest mismatch sha256:0d1f9c2b" in message
@@ -96,7 +96,7 @@ def test_multi_platform_step_headers_name_the_stage_not_the_platform(tmp_path: P
     assert ("runtime-base", "RUN apt-get update") in blog.cached
     log = tmp_path / "build.log"
     log.write_text(MULTI_PLATFORM)
-    assert _failed_stage(log) == "python-3.13-source-cross-arm64"
+    assert failed_stage(log) == "python-3.13-source-cross-arm64"
     done = MULTI_PLATFORM.replace("#19 ERROR: process", "#19 DONE 300.0s\n#99 ERROR: x")
     blog = BuildLog()
     for line in done.splitlines():

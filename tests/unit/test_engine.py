@@ -8,7 +8,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from orchestrator.engine import Engine
+from orchestrator.engine.docker_engine import DockerEngine
 from orchestrator.errors import EngineError, ExitCode, RegistryError
 
 DIGEST = "sha256:" + "ab" * 32
@@ -35,8 +35,8 @@ class FakeClient:
         self.containers = FakeContainers()
 
 
-def _engine(items: list[dict[str, Any]]) -> Engine:
-    engine = Engine.__new__(Engine)  # no daemon: only the attributes the methods use
+def _engine(items: list[dict[str, Any]]) -> DockerEngine:
+    engine = DockerEngine.__new__(DockerEngine)  # no daemon: only the attributes the methods use
     engine.client = FakeClient(items)  # type: ignore[assignment]
     engine.builder = None
     return engine

@@ -9,19 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import config, eol
+from orchestrator import config, eol, lock_sources
 from orchestrator import lock as lock_mod
 from orchestrator.errors import ConfigError, LockError, SourceError, UsageError
 from orchestrator.lock import (
     BaseLock,
     DeadsnakesLock,
     Lock,
-    PyenvDefinitions,
     PyenvLock,
     PythonLock,
-    PythonOrgIndex,
     SigningKey,
 )
+from orchestrator.lock_sources import PyenvDefinitions, PythonOrgIndex
 from orchestrator.registry import Registry
 from tests.unit.helpers import REPO, TODAY, edit, write_config
 
@@ -131,7 +130,7 @@ def _update(
     loaded: config.Loaded, old: Lock, org: FakePythonOrg, *, upgrade: bool = False,
     only: list[str] | None = None, registries: FakeRegistries | None = None,
 ) -> tuple[Lock, list[lock_mod.Change]]:
-    return lock_mod.update(
+    return lock_sources.update(
         loaded, old, upgrade=upgrade, only=only, index=PythonOrgIndex(BASE, KEYS, org),
         registry_for=registries or FakeRegistries(), fetch=org,
     )
@@ -316,13 +315,13 @@ def test_pinned_version_is_honoured(tmp_path: Path, minimal_text: str, python_or
 
 
 def test_pinned_version_not_released(python_org: FakePythonOrg) -> None:
-    with pytest.raises(lock_mod.NotReleased) as info:
+    with pytest.raises(lock_sources.NotReleased) as info:
         PythonOrgIndex(BASE, KEYS, python_org).resolve("3.13", "3.13.99")
     assert str(info.value) == f"Python 3.13.99 is not released at {BASE} (no such folder)"
 
 
 def test_minor_without_releases(python_org: FakePythonOrg) -> None:
-    with pytest.raises(lock_mod.NotReleased) as info:
+    with pytest.raises(lock_sources.NotReleased) as info:
         PythonOrgIndex(BASE, KEYS, python_org).resolve("3.15", None)
     assert str(info.value) == f"no Python 3.15.x release found at {BASE} (sources.python)"
 
@@ -357,7 +356,7 @@ def test_unreachable_registry_leaves_the_digest_unpinned(
 def test_base_image_not_in_registry() -> None:
     registries = FakeRegistries(digests={})
     with pytest.raises(SourceError) as info:
-        lock_mod.resolve_base("docker.io/library/debian:sid-slim", registries)
+        lock_sources.resolve_base("docker.io/library/debian:sid-slim", registries)
     assert str(info.value) == ("base image docker.io/library/debian:sid-slim not found in its registry "
                                "(sources.base_registry)")
 
@@ -365,9 +364,10 @@ def test_base_image_not_in_registry() -> None:
 def test_base_ref_uses_the_configured_registry(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, "distros:\n", "sources:\n  base_registry: mirror.test:5000/\ndistros:\n")
     loaded = _loaded(tmp_path, text)
-    assert lock_mod.base_ref(loaded.config, "noble") == "mirror.test:5000/library/ubuntu:24.04"
+    assert lock_sources.base_ref(loaded.config, "noble") == "mirror.test:5000/library/ubuntu:24.04"
     registries = FakeRegistries(digests={("library/ubuntu", "24.04"): UBUNTU_DIGEST})
-    assert lock_mod.resolve_base("mirror.test:5000/library/ubuntu:24.04", registries).digest == UBUNTU_DIGEST
+    ref = "mirror.test:5000/library/ubuntu:24.04"
+    assert lock_sources.resolve_base(ref, registries).digest == UBUNTU_DIGEST
     assert registries.hosts == ["mirror.test:5000"]
 
 
@@ -462,10 +462,10 @@ def test_pyenv_definitions_pinned_and_sigstore_only(pyenv_root: Path) -> None:
 
 def test_pyenv_definitions_errors(pyenv_root: Path) -> None:
     index = PyenvDefinitions(pyenv_root, KEYS)
-    with pytest.raises(lock_mod.NotReleased, match=r"^no Python 3\.15\.x definition in "):
+    with pytest.raises(lock_sources.NotReleased, match=r"^no Python 3\.15\.x definition in "):
         index.resolve("3.15", None)
     too_old = r"^no Python 3\.13\.99 definition in .*\(pyenv too old\?\)$"
-    with pytest.raises(lock_mod.NotReleased, match=too_old):
+    with pytest.raises(lock_sources.NotReleased, match=too_old):
         index.resolve("3.13", "3.13.99")
     with pytest.raises(SourceError, match=r"^python-build definition 3\.12\.1 has no pinned tarball$"):
         index.resolve("3.12", None)
@@ -478,7 +478,7 @@ def test_update_from_pyenv_definitions(
     text = edit(text, 'exclude:\n  - {distro: noble, python: "3.12", method: deadsnakes}\n', "exclude: []\n")
     text = edit(text, 'system_python: "3.12"', 'system_python: "3.11"')
     loaded = _loaded(tmp_path, text)
-    new, _ = lock_mod.update(loaded, Lock(), upgrade=False, only=None,
+    new, _ = lock_sources.update(loaded, Lock(), upgrade=False, only=None,
                              index=PyenvDefinitions(pyenv_root, KEYS),
                              registry_for=FakeRegistries(), fetch=python_org)
     assert new.pythons["3.13"].version == "3.13.10"

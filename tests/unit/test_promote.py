@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator import settings
-from orchestrator.pipeline import do_push
+from orchestrator.release.push import do_push
 from orchestrator.report import Status
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import HarnessRun, Publisher, image_for, write_config

@@ -1,4 +1,4 @@
-"""The push policy (pipeline.do_push over publish.*), against the in-memory registry: no Docker.
+"""The push policy (release.push.do_push over publish.*), against the in-memory registry: no Docker.
 
 Candidates are synthetic images in a fake engine; pushes go over the registry API through the
 real client, so what the registry holds afterwards is what a real push would leave.
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
-from orchestrator.pipeline import candidate_ref, do_push
+from orchestrator.release.push import do_push
+from orchestrator.release.state import candidate_ref
 from orchestrator.report import Status
 from tests.fake_engine import FakeEngine
 from tests.fake_registry import FakeRegistry

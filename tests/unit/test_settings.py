@@ -8,17 +8,18 @@ import sys
 
 import pytest
 
-from orchestrator import pipeline, settings
+from orchestrator import settings
 from orchestrator.errors import ExitCode, UsageError
+from orchestrator.release import state
 
 
 def test_candidate_prefix_defaults_and_is_used_for_candidate_refs() -> None:
     st = settings.Settings.from_environ({})
     assert st.candidate_prefix == "orchestrator-candidate"
     settings.override(settings.Settings.from_environ({"ORCH_CANDIDATE_PREFIX": "ci-job-42/cand"}))
-    assert pipeline.candidate_ref("3.13-source-bookworm-runtime") == (
+    assert state.candidate_ref("3.13-source-bookworm-runtime") == (
         "ci-job-42/cand/3.13-source-bookworm-runtime:latest")
-    assert pipeline.candidate_ref("3.13-source-bookworm-dev", "unlabelled") == (
+    assert state.candidate_ref("3.13-source-bookworm-dev", "unlabelled") == (
         "ci-job-42/cand/3.13-source-bookworm-dev:unlabelled")
 
 

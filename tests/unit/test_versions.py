@@ -1,7 +1,8 @@
-"""add-python / retire-python (orchestrator/versions.py), lock --upgrade and EOL awareness.
+"""add-python / retire-python (orchestrator/versions/, orchestrator/cli/python_cmds.py),
+lock --upgrade and EOL awareness.
 
 No network: CPython releases come from a fake python.org (``FakePythonOrg``) handed to the
-real ``lock.PythonOrgIndex`` as its ``fetch``. Golden files live in tests/golden/versions/;
+real ``lock_sources.PythonOrgIndex`` as its ``fetch``. Golden files live in tests/golden/versions/;
 their input is a snapshot of the repo's images.yaml/images.lock (images.yaml, images.lock
 there), so other edits to the org matrix do not break them. Regenerate with
 ``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_versions.py``.
@@ -20,10 +21,13 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from orchestrator import cli, config, eol, log, plan, versions
+from orchestrator import cli, config, eol, lock_sources, log, plan, versions
 from orchestrator import lock as lock_mod
+from orchestrator import registry as registry_mod
+from orchestrator.cli import python_cmds
 from orchestrator.errors import ConfigError, ExitCode, SourceError, UsageError
-from orchestrator.lock import Lock, PythonOrgIndex
+from orchestrator.lock import Lock
+from orchestrator.lock_sources import PythonOrgIndex
 from tests.unit.helpers import REPO, TODAY, edit, run_cli
 
 GOLDEN = REPO / "tests" / "golden" / "versions"
@@ -110,7 +114,7 @@ def fake() -> FakePythonOrg:
 @pytest.fixture
 def cli_fake(monkeypatch: pytest.MonkeyPatch, fake: FakePythonOrg) -> FakePythonOrg:
     """In-process CLI calls resolve CPython from the fake python.org."""
-    monkeypatch.setattr(versions, "_index_for", lambda args: fake_index_for(fake))
+    monkeypatch.setattr(python_cmds, "_index_for", lambda args: fake_index_for(fake))
     return fake
 
 
@@ -209,7 +213,7 @@ def test_live_repo_images_yaml_round_trips() -> None:
 
 
 def test_ruamel_would_reflow_this_file() -> None:
-    """Why versions.py edits text: a ruamel.yaml round trip is not byte-identical here."""
+    """Why versions/textedit.py edits text: a ruamel.yaml round trip is not byte-identical here."""
     import io
 
     from ruamel.yaml import YAML
@@ -490,7 +494,7 @@ def test_source_unreachable_is_not_a_refusal(
     def down(url: str) -> bytes:
         raise SourceError(f"cannot fetch {url}: [Errno 111] Connection refused")
 
-    monkeypatch.setattr(versions, "_index_for", lambda args: fake_index_for(cast(Any, down)))
+    monkeypatch.setattr(python_cmds, "_index_for", lambda args: fake_index_for(cast(Any, down)))
     repo_copy.write_text(edit(repo_copy.read_text(), "max_pythons: 3 ", "max_pythons: 4 "))
     before = snapshot(repo_copy.parent)
     code, _out, err = run_cli(["add-python", "3.15", "--config", str(repo_copy)], capsys)
@@ -549,8 +553,8 @@ def test_register_adds_the_commands() -> None:
         "add-python", "3.14", "x.yaml", True, None)
     args = p.parse_args(["retire-python", "3.11"])
     assert (args.command, args.minor, args.dry_run) == ("retire-python", "3.11", False)
-    assert cli.COMMANDS["add-python"] is versions.cmd_add_python
-    assert cli.COMMANDS["retire-python"] is versions.cmd_retire_python
+    assert cli.COMMANDS["add-python"] is python_cmds.cmd_add_python
+    assert cli.COMMANDS["retire-python"] is python_cmds.cmd_retire_python
 
 
 def test_add_from_pyenv_definitions(repo_copy: Path, tmp_path: Path,
@@ -594,7 +598,7 @@ def _update(loaded: config.Loaded, old: Lock, fake: FakePythonOrg, *, upgrade: b
             only: list[str] | None = None, digests: dict[str, str] | None = None,
             ) -> tuple[Lock, list[lock_mod.Change]]:
     reg = FakeRegistry(DIGESTS if digests is None else digests)
-    return lock_mod.update(
+    return lock_sources.update(
         loaded, old, upgrade=upgrade, only=only,
         index=PythonOrgIndex(BASE, KEYS, fake), registry_for=lambda host: cast(Any, reg),
         fetch=fake)
@@ -668,8 +672,8 @@ def test_lock_only_is_checked(locked: tuple[config.Loaded, Lock], fake: FakePyth
 
 def test_lock_upgrade_cli(repo_copy: Path, fake: FakePythonOrg, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(lock_mod, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
-    monkeypatch.setattr(cli, "registry_for", lambda host: FakeRegistry(DIGESTS))
+    monkeypatch.setattr(lock_sources, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
+    monkeypatch.setattr(registry_mod, "registry_for", lambda host: FakeRegistry(DIGESTS))
     cfg = str(repo_copy)
     code, out, err = run_cli(["lock", "--config", cfg], capsys)
     assert code == 0, err

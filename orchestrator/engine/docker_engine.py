@@ -1,4 +1,4 @@
-"""The engine boundary: the only module that imports docker (docker-py) and python_on_whales.
+"""The Docker engine: the only module that imports docker (docker-py) and python_on_whales.
 
 BuildKit builds go through python-on-whales (buildx bake / build); containers, image
 inspection and pushes through docker-py.
@@ -13,9 +13,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -23,90 +22,19 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from orchestrator import log
+from orchestrator.engine.buildlog import BuildLog
+from orchestrator.engine.types import BuildFailed, BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
 
 _log = log.get("engine")
 HINT = "start the engine (scripts/provision-host.sh starts dockerd, the registry and the mirror)"
 
-# A step header: "#12 [python-3.13-source 2/2] RUN ..."; in a multi-platform build BuildKit
-# puts the target platform first: "#12 [linux/arm64 python-3.13-source-cross-arm64 2/2] RUN".
-PLATFORM_PREFIX = r"(?:[a-z0-9]+/[a-z0-9]+(?:/v\d+)? )?"
-_STEP = re.compile(rf"^#(\d+) \[{PLATFORM_PREFIX}([^\] ]+) +\d+/\d+\] (RUN|ADD) (.*)$")
-_DONE = re.compile(r"^#(\d+) (DONE|CACHED|ERROR)")
-_HEADER = re.compile(r"^#\d+ \[[^\]]+\] ")
-_EXCERPT = re.compile(r"^ *\d+ \| ")
 _PUSHED = re.compile(r"^(\S+): digest: (sha256:[0-9a-f]{64}) size: \d+$")
 
 
-@dataclass
-class BuildLog:
-    """Reads BuildKit plain progress to tell which stages really ran (not CACHED)."""
+class DockerEngine:
+    """The ``Engine`` protocol over Docker: builds with buildx, the rest with docker-py."""
 
-    lines: list[str] = field(default_factory=list)
-    steps: dict[str, tuple[str, str]] = field(default_factory=dict)  # vertex -> (stage, cmd)
-    executed: list[tuple[str, str]] = field(default_factory=list)  # (stage, cmd) that ran
-    cached: list[tuple[str, str]] = field(default_factory=list)
-
-    def feed(self, line: str) -> None:
-        self.lines.append(line)
-        m = _STEP.match(line)
-        if m:
-            self.steps[m.group(1)] = (m.group(2), f"{m.group(3)} {m.group(4)}")
-            return
-        d = _DONE.match(line)
-        if d and d.group(1) in self.steps:
-            step = self.steps.pop(d.group(1))
-            if d.group(2) == "DONE":
-                self.executed.append(step)
-            elif d.group(2) == "CACHED":
-                self.cached.append(step)
-
-    def compiled_stages(self) -> list[str]:
-        """Stages python-* whose compile step ran in this build."""
-        return sorted({stage for stage, cmd in self.executed
-                       if stage.startswith("python-") and cmd.startswith("RUN")
-                       and ("./configure" in cmd or "python-build" in cmd)})
-
-    def ran(self, stage: str) -> bool:
-        return any(s == stage for s, _ in self.executed)
-
-    def error_summary(self) -> str:
-        """The lines that say what went wrong. Step headers (``#7 [stage 1/2] ADD
-        --checksum=...``) and BuildKit's Dockerfile excerpt (`` 156 | >>> RUN ...``) echo the
-        instructions, not their outcome, so they never count as evidence."""
-        said = [ln for ln in self.lines if not (_HEADER.match(ln) or _EXCERPT.match(ln))]
-        interesting = [ln for ln in said if "ERROR" in ln or "error:" in ln.lower()
-                       or "checksum" in ln.lower() or "digest mismatch" in ln.lower()]
-        return "\n".join((interesting or said)[-12:])
-
-
-@dataclass(frozen=True)
-class BuildOutcome:
-    image_id: str
-    seconds: float
-    compiled: tuple[str, ...]
-    ran_stages: tuple[str, ...]
-    log_path: Path
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    exit_code: int
-    output: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    id: str
-    size: int
-    labels: dict[str, str]
-    layers: tuple[str, ...]  # diff ids
-    env: tuple[str, ...]
-    user: str
-
-
-class Engine:
     def __init__(self, builder: str | None = None) -> None:
         self.builder = builder
         self.whales = DockerClient()
@@ -346,12 +274,6 @@ class Engine:
             self.remove(ref)
 
 
-class BuildFailed(EngineError):
-    def __init__(self, summary: str, log_path: Path) -> None:
-        super().__init__(f"build failed (log: {log_path}):\n{summary}")
-        self.summary, self.log_path = summary, log_path
-
-
 def _cache_spec(text: str) -> dict[str, str]:
     """'type=registry,ref=r/cache,mode=max' -> the dict python-on-whales expects."""
     return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
@@ -359,3 +281,8 @@ def _cache_spec(text: str) -> dict[str, str]:
 
 def _tail(path: Path, n: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+
+
+if TYPE_CHECKING:
+    def _is_an_engine(engine: DockerEngine) -> Engine:
+        return engine  # mypy: DockerEngine satisfies the Engine protocol

@@ -1,55 +1,26 @@
-"""Command line: ``python -m orchestrator <command>``. Only ``main()`` exits."""
+"""Commands on images.yaml and its products: validate, schema, plan, lock, render."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import __version__, log, settings
 from orchestrator import cache as cache_mod
 from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
+from orchestrator import lock_sources, log, matrix, settings
 from orchestrator import plan as plan_mod
+from orchestrator import registry as registry_mod
 from orchestrator import render as render_mod
-from orchestrator.config import Loaded
-from orchestrator.errors import ExitCode, OrchestratorError
-from orchestrator.registry import Registry, docker_credentials
+from orchestrator.cli.common import SubParsers, load_config
+from orchestrator.errors import ExitCode
 
 _log = log.get("cli")
 
-Handler = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, Handler] = {}
 
-
-def command(name: str) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
-        COMMANDS[name] = fn
-        return fn
-
-    return deco
-
-
-def load_config(args: argparse.Namespace) -> Loaded:
-    loaded = config_mod.load(args.config, settings.get().today)
-    for w in loaded.warnings:
-        _log.warning(w)
-    return loaded
-
-
-def registry_for(host: str) -> Registry:
-    return Registry(host, docker_credentials(settings.get().docker_config, host))
-
-
-# ----------------------------------------------------------------------------- commands
-
-
-@command("validate")
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_config(args)
-    from orchestrator import matrix
-
     n = len(matrix.expand(loaded.config))
     path = lock_mod.lock_path(loaded)
     if not path.exists() and not path.is_symlink():
@@ -66,7 +37,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("schema")
 def cmd_schema(args: argparse.Namespace) -> int:
     text = config_mod.json_schema()
     if args.output:
@@ -76,7 +46,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("plan")
 def cmd_plan(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     lock = lock_mod.read(loaded)
@@ -88,18 +57,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("lock")
 def cmd_lock(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     old = lock_mod.read(loaded, required=False)
     src = loaded.config.sources
-    index: lock_mod.PythonOrgIndex | lock_mod.PyenvDefinitions
+    index: lock_sources.PythonOrgIndex | lock_sources.PyenvDefinitions
     if args.from_pyenv:
-        index = lock_mod.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
+        index = lock_sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
     else:
-        index = lock_mod.PythonOrgIndex(src.python, src.python_keys)
-    new, changes = lock_mod.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
-                                   index=index, registry_for=registry_for)
+        index = lock_sources.PythonOrgIndex(src.python, src.python_keys)
+    new, changes = lock_sources.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
+                                   index=index, registry_for=registry_mod.registry_for)
     path = lock_mod.write(loaded, new)
     for ch in changes:
         print(f"  {ch}")
@@ -113,7 +81,6 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("render")
 def cmd_render(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     lock = lock_mod.read(loaded)
@@ -137,24 +104,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- parser
-
-
-def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default="images.yaml", help="path to images.yaml")
-    common.add_argument("--log-format", choices=["console", "json"],
-                        help="default: json when CI is set, else console")
-    common.add_argument("-v", "--verbose", action="store_true")
-    sel = argparse.ArgumentParser(add_help=False)
-    sel.add_argument("--only", action="append", metavar="GLOB",
-                     help="cell id glob, e.g. '3.13-*-bookworm-*' (repeatable)")
-    sel.add_argument("--profile", help="build profile from images.yaml (release, fast, ...)")
-
-    p = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
+                sel: argparse.ArgumentParser) -> None:
     sub.add_parser("validate", parents=[common], help="validate images.yaml (and images.lock)")
     s = sub.add_parser("schema", parents=[common], help="print the JSON Schema of images.yaml")
     s.add_argument("--output", "-o")
@@ -171,44 +122,3 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-render", action="store_true")
     s = sub.add_parser("render", parents=[common], help="write the generated Dockerfiles")
     s.add_argument("--check", action="store_true", help="exit non-zero when they are stale")
-    _extend_parser(sub, common, sel)
-    return p
-
-
-def _extend_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                   common: argparse.ArgumentParser, sel: argparse.ArgumentParser) -> None:
-    """Commands owned by other modules register their arguments here."""
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"orchestrator.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"orchestrator.{name}":
-                raise
-            continue
-        module.register(sub, common, sel)
-
-
-# Modules that own commands: each has register(sub, common, sel) adding its sub-parsers
-# and handlers (via @command).
-_COMMAND_MODULES = ("versions", "pipeline")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        st = settings.get()
-    except OrchestratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    log.configure(args.log_format or st.log_format, args.verbose)
-    try:
-        return COMMANDS[args.command](args)
-    except OrchestratorError as exc:
-        for line in exc.lines():
-            print(f"error: {line}", file=sys.stderr)
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130

@@ -1,0 +1,118 @@
+"""build, test, push, release, nightly, promote: the commands that use the engine and the
+registry (orchestrator.release does the work)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+
+from orchestrator import cache as cache_mod
+from orchestrator import registry as registry_mod
+from orchestrator import settings
+from orchestrator.cli.common import SubParsers, load_config
+from orchestrator.config import Loaded
+from orchestrator.engine import Engine
+from orchestrator.release import promote, reports, session
+from orchestrator.release.state import work_dir
+
+
+def _engine_for(args: argparse.Namespace, loaded: Loaded) -> Engine:
+    from orchestrator.engine.docker_engine import DockerEngine  # docker-py only when needed
+
+    engine = DockerEngine(builder=getattr(args, "builder", None) or loaded.config.build.builder)
+    engine.check_buildx()
+    return engine
+
+
+def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
+                refresh: str = "0") -> int:
+    start = time.monotonic()
+    loaded = load_config(args)
+    run = session.start_run(
+        loaded, name, lambda: _engine_for(args, loaded), only=args.only, profile=args.profile,
+        shard=getattr(args, "shard", None), cache=cache_mod.options_from(args),
+        network=getattr(args, "network", None), verbose=args.verbose, security_refresh=refresh)
+    session.run_phases(run, phases, all_or_nothing=getattr(args, "all_or_nothing", False),
+                       stage_only=getattr(args, "stage_only", False))
+    return session.finish(run, args.report, start)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    return _run_phases(args, "build", ["build"], args.security_refresh or "0")
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    return _run_phases(args, "test", ["test"])
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    return _run_phases(args, "push", ["push"])
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    return _run_phases(args, "release", ["build", "test", "push"], args.security_refresh or "0")
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    refresh = args.security_refresh or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return _run_phases(args, "nightly", ["build", "test", "push"], refresh)
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Move the public tags of images staged by `--stage-only` runs (e.g. one per CI shard)."""
+    start = time.monotonic()
+    loaded = load_config(args)
+    cells = promote.read_staged(args.reports)
+    registry = registry_mod.registry_for(loaded.config.publish.registry)
+    report = promote.promote(cells, registry, all_or_nothing=args.all_or_nothing,
+                             today=settings.get().today)
+    report.seconds = round(time.monotonic() - start, 1)
+    reports.write(report, reports.report_path(args.report, work_dir(loaded), "promote"))
+    sys.stdout.write(report.table())
+    return report.exit_code
+
+
+_HELPS = {
+    "build": "build the selected cells with BuildKit (shared stages built once)",
+    "test": "smoke-test built images in throwaway containers",
+    "push": "push tested images by digest, then move their tags",
+    "release": "build, test and push",
+    "nightly": "release with the security-updates layer refreshed; unchanged images are "
+               "not pushed",
+}
+
+
+def _add_phase_parser(sub: SubParsers, name: str, common: argparse.ArgumentParser,
+                      sel: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(name, parents=[common, sel], help=_HELPS[name])
+    p.add_argument("--report", metavar="FILE",
+                   help="write the JSON report here (JUnit XML next to it, .xml)")
+    p.add_argument("--shard", metavar="I/N", help="only shard I of N")
+    if name in ("build", "release", "nightly"):
+        p.add_argument("--network", choices=["host", "default", "none"],
+                       help="build network (default: build.network in images.yaml)")
+        p.add_argument("--builder", help="buildx builder (remote BuildKit, k8s driver)")
+        cache_mod.add_arguments(p)
+        p.add_argument("--security-refresh", metavar="TOKEN",
+                       help="value that busts the security-updates cache "
+                            "(nightly: the current time)")
+    if name in ("push", "release", "nightly"):
+        p.add_argument("--all-or-nothing", action="store_true",
+                       help="move no tag at all when any cell failed")
+        p.add_argument("--stage-only", action="store_true",
+                       help="push tested images by digest (immutable tag) but move no public "
+                            "tag; `orchestrator promote REPORT...` moves them later")
+
+
+def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
+                sel: argparse.ArgumentParser) -> None:
+    for name in _HELPS:
+        _add_phase_parser(sub, name, common, sel)
+    p = sub.add_parser("promote", parents=[common],
+                       help="move the public tags of images staged by --stage-only runs")
+    p.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports of the staging runs")
+    p.add_argument("--all-or-nothing", action="store_true",
+                   help="move nothing when any cell in any report failed")
+    p.add_argument("--report", metavar="FILE", help="write the promote report here")

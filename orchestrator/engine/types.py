@@ -1,0 +1,104 @@
+"""What the rest of the package may ask of an image engine: the ``Engine`` protocol and its
+result types. ``docker_engine.DockerEngine`` implements it over Docker; tests use
+``tests.fake_engine.FakeEngine``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.errors import EngineError
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    image_id: str
+    seconds: float
+    compiled: tuple[str, ...]
+    ran_stages: tuple[str, ...]
+    log_path: Path
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    exit_code: int
+    output: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    size: int
+    labels: dict[str, str]
+    layers: tuple[str, ...] = ()  # diff ids
+    env: tuple[str, ...] = ()
+    user: str = ""
+
+
+class BuildFailed(EngineError):
+    def __init__(self, summary: str, log_path: Path) -> None:
+        super().__init__(f"build failed (log: {log_path}):\n{summary}")
+        self.summary, self.log_path = summary, log_path
+
+
+class Engine(Protocol):
+    """Builds images, runs throwaway containers, and manages the local image store.
+
+    Every failure is an ``EngineError`` (``BuildFailed`` for builds) or, for pushes the
+    registry refuses, a ``RegistryError``: never an exception of a Docker client library.
+    """
+
+    def build(
+        self,
+        context: Path,
+        *,
+        dockerfile: Path,
+        target: str,
+        tags: list[str],
+        args: dict[str, str],
+        labels: dict[str, str],
+        network: str | None,
+        cache_from: list[str],
+        cache_to: list[str],
+        log_path: Path,
+        on_line: Callable[[str], None] | None = None,
+        platforms: list[str] | None = None,
+    ) -> BuildOutcome:
+        """Build one stage of a Dockerfile into the local store; the log goes to ``log_path``."""
+        ...
+
+    def build_dockerfile(self, dockerfile: str, tag: str, *, network: str | None,
+                         log_path: Path, context: Path | None = None,
+                         platforms: list[str] | None = None) -> str:
+        """Build a small Dockerfile given as text; returns the image id."""
+        ...
+
+    def inspect(self, ref: str) -> ImageInfo: ...
+
+    def exists(self, ref: str) -> bool: ...
+
+    def tag(self, image: str, ref: str) -> None: ...
+
+    def remove(self, ref: str) -> None: ...
+
+    def temp_tag(self, image: str, ref: str) -> AbstractContextManager[str]:
+        """``ref`` names ``image`` inside the ``with`` block only."""
+        ...
+
+    def push(self, ref: str) -> str:
+        """Push ``ref`` (repo:tag); returns the manifest digest."""
+        ...
+
+    def run(self, image: str, argv: list[str], *, user: str | None = None,
+            read_only: bool = False, network: str | None = "host", timeout: float = 300,
+            env: dict[str, str] | None = None, platform: str | None = None) -> RunOutcome:
+        """Run a throwaway container; always removed, killed after ``timeout`` seconds."""
+        ...
+
+    def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:
+        """A tar archive of ``path`` in ``image``, read without starting a container."""
+        ...

@@ -1,0 +1,120 @@
+"""The build phase: every selected cell built with BuildKit, shared stages once; a failed
+stage aborts the cells that need it, with what failed and why in words."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator import log, render
+from orchestrator.engine import BuildFailed, failed_stage, is_progress_line
+from orchestrator.errors import OrchestratorError, UsageError
+from orchestrator.plan import PlannedImage
+from orchestrator.release.label import label
+from orchestrator.release.state import Run, build_order, candidate_ref
+from orchestrator.report import CellResult, Status
+
+_log = log.get("pipeline")
+SHARED_STAGES = {"base", "build-base", "security-updates", "runtime-base", "build-deps"}
+
+
+def _blocked_by(run: Run, img: PlannedImage) -> str | None:
+    keys = [img.distro, f"{img.distro}/{img.python}-{img.method}",
+            f"{img.distro}/runtime-{img.python}-{img.method}"]
+    for k in keys:
+        if k in run.failed_stages:
+            return run.failed_stages[k]
+    return None
+
+
+def _record_failure(run: Run, img: PlannedImage, stage: str | None, reason: str) -> None:
+    suffix = f"{img.python}-{img.method}"
+    if stage in SHARED_STAGES or stage is None or stage.startswith("build-deps-cross-"):
+        run.failed_stages[img.distro] = f"{img.id}: {stage or 'build'} failed"
+    elif stage.split("-", 1)[0] in ("python", "prep", "tree", "devtree", "deadsnakes"):
+        run.failed_stages[f"{img.distro}/{suffix}"] = f"{img.id}: stage {stage} failed"
+    elif stage.startswith("runtime-"):
+        run.failed_stages[f"{img.distro}/runtime-{suffix}"] = f"{img.id}: stage {stage} failed"
+
+
+def do_build(run: Run) -> None:
+    bake_file = (run.loaded.output_dir / render.BAKE_FILE).resolve()
+    files = render.render_all(run.loaded, run.lock)
+    problems = render.check(run.loaded, files)
+    if problems:
+        raise UsageError(f"generated files are stale ({problems[0]}); run `orchestrator render`")
+    bake = json.loads(bake_file.read_text())
+    for img in build_order(run.plan.images):
+        res = run.report.cell(img.id)
+        blocked = _blocked_by(run, img)
+        if blocked:
+            res.abort(blocked)
+            continue
+        base = run.lock.base(img.distro)
+        if base.digest is None:
+            res.fail("build", f"base image {base.image} is not pinned in images.lock; "
+                     "run `orchestrator lock` where its registry is reachable")
+            _record_failure(run, img, "base", res.message)
+            continue
+        _build_cell(run, img, res, bake_file.parent, bake["target"][img.bake_target], base.digest)
+
+
+def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
+                spec: dict[str, Any], base_digest: str) -> None:
+    """Build one cell from its target in docker-bake.json, then label it."""
+    args = dict(spec.get("args", {}))
+    args["SECURITY_REFRESH"] = run.security_refresh
+    if img.build:
+        args |= render.profile_args(run.config, run.plan.profile)
+    log_path = run.work / "logs" / f"{img.id}.build.log"
+    _log.info("build", image=img.id, target=img.target, log=str(log_path))
+    context = bake_dir / spec["context"]
+    try:
+        outcome = run.engine.build(
+            context, dockerfile=context / spec.get("dockerfile", "Dockerfile"),
+            target=spec["target"], tags=[candidate_ref(img.id, "unlabelled")], args=args,
+            labels=spec.get("labels", {}), network=run.network,
+            cache_from=img.cache.cache_from(), cache_to=img.cache.cache_to(),
+            log_path=log_path, on_line=_progress(img.id, run.verbose),
+            platforms=list(img.platforms))
+    except BuildFailed as exc:
+        stage = failed_stage(exc.log_path)
+        res.fail("build", explain_build_failure(exc.summary, stage))
+        res.log = str(exc.log_path)
+        _record_failure(run, img, stage, res.message)
+        _log.error("build failed", image=img.id, stage=stage, log=str(exc.log_path))
+        return
+    res.seconds["build"] = round(outcome.seconds, 1)
+    res.compiled = [f"{img.distro}/{s}" for s in outcome.compiled]
+    run.report.compiles += [c for c in res.compiled if c not in run.report.compiles]
+    res.log = str(log_path)
+    try:
+        label(run, img, outcome.image_id, base_digest)
+    except OrchestratorError as exc:
+        res.fail("build", f"labelling failed: {exc}")
+        return
+    res.status, res.phase = Status.OK, "build"
+
+
+def _progress(image_id: str, verbose: bool) -> Callable[[str], None]:
+    def on_line(line: str) -> None:
+        if verbose:
+            print(f"[{image_id}] {line}", file=sys.stderr)
+        elif is_progress_line(line):
+            _log.info("step", image=image_id, line=line[:160])
+
+    return on_line
+
+
+def explain_build_failure(summary: str, stage: str | None) -> str:
+    low = summary.lower()
+    if "checksum" in low or "digest mismatch" in low or ("sha256" in low and "mismatch" in low):
+        return (f"a downloaded source does not match the sha256 pinned in images.lock "
+                f"(stage {stage}): the mirror serves different bytes. Check the mirror; if the "
+                f"release really changed, run `orchestrator lock --upgrade`.\n{summary}")
+    if "validsig" in low or ("gpg" in low and "verify" in low):
+        return f"the CPython tarball's OpenPGP signature did not verify (stage {stage}).\n{summary}"
+    return f"stage {stage or '?'} failed\n{summary}"

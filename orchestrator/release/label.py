@@ -1,0 +1,69 @@
+"""Fingerprint and relabel a built candidate: read what each platform's image really holds,
+compute its fingerprint, and bake it (with dates and hardening) into the image's labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from orchestrator import publish, render, settings, smoke
+from orchestrator.plan import PlannedImage
+from orchestrator.release.state import CellState, Run, candidate_ref
+
+
+def stages_hash(run: Run, img: PlannedImage) -> str:
+    """The hash of the Dockerfile stages ``img`` is built from, and of the CA certificates."""
+    dockerfile = (run.loaded.output_dir / img.distro / "Dockerfile").read_text()
+    certs = b"".join((run.loaded.root / c).read_bytes() for c in run.config.ca_certificates)
+    return hashlib.sha256(render.stage_closure(dockerfile, img.target).encode()
+                          + certs).hexdigest()
+
+
+def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
+            contents: publish.Contents, fingerprint: str) -> dict[str, str]:
+    ns = run.label_namespace
+    created = dt.datetime.combine(settings.get().today, dt.time(), dt.UTC).isoformat()
+    labels = {
+        f"{ns}.fingerprint": fingerprint,
+        f"{ns}.packages": contents.packages_label(),
+        f"{ns}.python-tree": contents.tree_hash,
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.revision": settings.get().revision or "unknown",
+        "org.opencontainers.image.ref.name": img.tags[0] if img.tags else img.immutable_tag,
+    }
+    if img.optimizations:
+        labels[f"{ns}.optimizations"] = img.optimizations[plat]
+    if img.build:  # what the compiled tree really has, read from its ELF files
+        labels[f"{ns}.hardening"] = smoke.tree_hardening(
+            run.engine, unlabelled, run.prefix(img), plat).summary
+    return labels
+
+
+def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> None:
+    """Read the real contents of every platform's image, compute its fingerprint, and bake it
+    (and dates) into that platform's labels: one stage per platform, FROM the unlabelled
+    candidate, picked by TARGETARCH."""
+    unlabelled = candidate_ref(img.id, "unlabelled")
+    stages = stages_hash(run, img)
+    contents = {p: publish.read_contents(run.engine, unlabelled, run.prefix(img), platform=p)
+                for p in img.platforms}
+    fps = {p: publish.fingerprint(base_digest, c, stages) for p, c in contents.items()}
+    lines = []
+    for plat, c in contents.items():
+        labels = _labels(run, img, unlabelled, plat, c, fps[plat])
+        lines += [f"FROM {unlabelled} AS labelled-{plat.rsplit('/', 1)[1]}"]
+        lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
+    lines += ["FROM labelled-${TARGETARCH}"]
+    image_id = run.engine.build_dockerfile("\n".join(lines) + "\n", candidate_ref(img.id),
+                                           network=None, platforms=list(img.platforms),
+                                           log_path=run.work / "logs" / f"{img.id}.label.log")
+    native = img.platforms[0]
+    sizes = {p: c.unpacked_bytes for p, c in contents.items()}
+    combined = publish.combined_fingerprint(fps)
+    st = CellState(img.id, image_id, combined, contents[native].packages, "", sizes[native],
+                   fps, sizes)
+    run.save_state(st)
+    res = run.report.cell(img.id)
+    res.image_id, res.fingerprint, res.size_bytes = image_id, combined, sizes[native]
+    res.platforms, res.sizes = list(img.platforms), sizes

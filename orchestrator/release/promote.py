@@ -1,0 +1,59 @@
+"""Promote: move the public tags of the images that `--stage-only` runs pushed by digest
+(e.g. one run per CI shard), as their reports say; never those of a failed cell."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestrator import publish
+from orchestrator.errors import OrchestratorError, RegistryAuthError, UsageError
+from orchestrator.registry import Registry
+from orchestrator.report import CellResult, Report, Status
+
+StagedCell = dict[str, Any]  # one cell of a JSON report written by a staging run
+
+
+def read_staged(paths: list[str]) -> list[StagedCell]:
+    """The cells of the staging runs' reports."""
+    cells: list[StagedCell] = []
+    for path in paths:
+        try:
+            cells += json.loads(Path(path).read_text())["cells"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"{path}: not a report written by --report ({exc})") from None
+    return cells
+
+
+def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[str],
+                  all_or_nothing: bool) -> None:
+    if c["status"] in (Status.FAILED, Status.ABORTED):
+        res.status, res.message = Status(c["status"]), c.get("message", "")
+    elif c.get("phase") != "staged":
+        res.status, res.message = Status.SKIPPED, f"nothing staged ({c['status']})"
+    elif all_or_nothing and bad:
+        res.status = Status.SKIPPED
+        res.message = f"--all-or-nothing: {len(bad)} cell(s) failed ({bad[0]}...), no tag moved"
+    else:
+        repo = c["repository"].split("/", 1)[1]
+        try:
+            res.tags_moved = publish.move_tags(registry, repo, c["digest"], tuple(c["tags"]))
+            res.status, res.phase = Status.OK, "promote"
+        except RegistryAuthError:
+            raise  # refused credentials: exit 4 with the login hint
+        except OrchestratorError as exc:
+            res.fail("promote", str(exc))
+
+
+def promote(cells: list[StagedCell], registry: Registry, *, all_or_nothing: bool,
+            today: dt.date) -> Report:
+    """Move the public tags of every staged cell; the report says what happened to each."""
+    report = Report("promote", "", today.isoformat())
+    bad = [c["id"] for c in cells if c["status"] in (Status.FAILED, Status.ABORTED)]
+    for c in cells:
+        res = report.cell(c["id"])
+        res.digest, res.publish, res.tags = c.get("digest", ""), c.get("publish", ""), c.get("tags", [])
+        _promote_cell(res, c, registry, bad, all_or_nothing)
+    return report

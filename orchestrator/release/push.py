@@ -1,0 +1,113 @@
+"""The push phase and its tag-move policy.
+
+Only tested candidates are pushed (by digest, under their immutable tag); an unchanged image
+is not pushed again; public tags move only after every push of the run went through
+(``--all-or-nothing``: only when no cell failed at all), and ``--stage-only`` leaves them to
+``promote``. Refused credentials stop the run (exit 4); any other registry error fails its
+cell only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from orchestrator import publish
+from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError
+from orchestrator.plan import PlannedImage
+from orchestrator.registry import Registry
+from orchestrator.release.state import CellState, Run, candidate_ref
+from orchestrator.report import Status
+
+Pushed = list[tuple[PlannedImage, publish.Published]]
+
+
+def _ready(run: Run) -> list[tuple[PlannedImage, CellState]]:
+    """The cells whose candidate is the image that passed its smoke tests."""
+    ready: list[tuple[PlannedImage, CellState]] = []
+    for img in run.plan.images:
+        res = run.report.cell(img.id)
+        if res.status in (Status.FAILED, Status.ABORTED):
+            continue
+        st = run.load_state(img.id)
+        ref = candidate_ref(img.id)
+        if not st.tested_image_id or not run.engine.exists(ref) \
+                or run.engine.inspect(ref).id != st.tested_image_id:
+            res.fail("push", "this image was not smoke-tested (or was rebuilt since); "
+                     "run `orchestrator test` first")
+            continue
+        ready.append((img, st))
+    return ready
+
+
+def _skip(run: Run, images: list[PlannedImage], message: str) -> None:
+    for img in images:
+        run.report.cell(img.id).status = Status.SKIPPED
+        run.report.cell(img.id).message = message
+
+
+def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellState]]) -> Pushed:
+    """Push every ready candidate under its immutable tag; no public tag moves here."""
+    ns = run.label_namespace
+    pushed: Pushed = []
+    for img, st in ready:
+        res = run.report.cell(img.id)
+        start = time.monotonic()
+        try:
+            fps = st.fingerprints or {img.platforms[0]: st.fingerprint}
+            out = publish.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
+                                         candidate_ref(img.id), fps,
+                                         publish.Contents(st.packages, ""),
+                                         f"{ns}.fingerprint", f"{ns}.packages")
+        except RegistryAuthError:
+            raise
+        except (OrchestratorError, EngineError) as exc:
+            res.fail("push", str(exc))
+            continue
+        res.seconds["push"] = round(time.monotonic() - start, 1)
+        res.publish, res.digest = out.outcome, out.digest
+        res.immutable_tag, res.package_changes = out.immutable_tag, list(out.package_changes)
+        res.compressed_bytes = out.compressed.get(img.platforms[0], 0)
+        res.compressed = out.compressed
+        res.repository, res.tags = f"{run.repo_host}/{run.repo}", list(img.tags)
+        pushed.append((img, out))
+    return pushed
+
+
+def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -> None:
+    for img, out in pushed:
+        res = run.report.cell(img.id)
+        if out.outcome == "unchanged":
+            res.status, res.phase, res.message = Status.UNCHANGED, "push", "content unchanged"
+            continue
+        if stage_only:
+            res.tags_moved = [out.immutable_tag]
+            res.status, res.phase = Status.OK, "staged"
+            res.message = "pushed by digest; public tags move with `orchestrator promote`"
+            continue
+        try:
+            res.tags_moved = [out.immutable_tag, *publish.move_tags(registry, run.repo, out.digest,
+                                                                     img.tags)]
+        except RegistryAuthError:
+            raise  # as during pushes: refused credentials stop the run (exit 4)
+        except OrchestratorError as exc:
+            res.fail("tag", str(exc))
+            continue
+        res.status, res.phase = Status.OK, "push"
+        if res.package_changes:
+            res.message = f"{len(res.package_changes)} package change(s)"
+
+
+def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
+    registry = run.registry()
+    registry.ping()
+    ready = _ready(run)
+    bad = [c for c in run.report.cells.values() if c.status in (Status.FAILED, Status.ABORTED)]
+    if all_or_nothing and bad:
+        _skip(run, [img for img, _ in ready],
+              f"--all-or-nothing: {len(bad)} cell(s) failed, nothing published")
+        return
+    pushed = _push_all(run, registry, ready)
+    if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
+        _skip(run, [img for img, _ in pushed], "--all-or-nothing: a push failed, no tag moved")
+        return
+    _move_tags(run, registry, pushed, stage_only)

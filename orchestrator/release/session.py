@@ -1,0 +1,63 @@
+"""A run of release phases from start to report: plan, engine, phases, report files."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Collection
+
+from orchestrator import cache as cache_mod
+from orchestrator import lock as lock_mod
+from orchestrator import plan as plan_mod
+from orchestrator import settings
+from orchestrator.config import Loaded
+from orchestrator.engine import Engine
+from orchestrator.release import reports
+from orchestrator.release.build import do_build
+from orchestrator.release.push import do_push
+from orchestrator.release.smoketest import do_test
+from orchestrator.release.state import Run, work_dir
+from orchestrator.report import Report, Status
+
+
+def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
+              only: list[str] | None, profile: str | None, shard: str | None,
+              cache: cache_mod.CacheOptions, network: str | None, verbose: bool = False,
+              security_refresh: str = "0") -> Run:
+    """Check the lock, plan, then start the engine (a config or lock problem is reported
+    before a missing engine). ``network`` None: build.network of images.yaml."""
+    lock = lock_mod.read(loaded)
+    lock_mod.check_against(loaded, lock)
+    st = settings.get()
+    plan = plan_mod.build(loaded, lock, only=only, profile=profile, today=st.today,
+                          shard=shard, ci=st.ci, cache=cache)
+    report = Report(command, plan.profile, plan.date)
+    for img in plan.images:
+        report.cell(img.id)
+    net = network or loaded.config.build.network
+    return Run(loaded, lock, plan, report, work_dir(loaded), engine(),
+               security_refresh=security_refresh, network=None if net == "default" else net,
+               verbose=verbose)
+
+
+def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,
+               stage_only: bool = False) -> None:
+    if "build" in phases:
+        do_build(run)
+    else:
+        for img in run.plan.images:
+            run.report.cell(img.id).status = Status.OK
+    if "test" in phases:
+        do_test(run)
+    if "push" in phases:
+        do_push(run, all_or_nothing, stage_only)
+
+
+def finish(run: Run, report_file: str | None, start: float) -> int:
+    """Write the report (JSON and JUnit), print its table; the run's exit code."""
+    run.report.seconds = round(time.monotonic() - start, 1)
+    out = reports.report_path(report_file, run.work, run.report.command)
+    xml = reports.write(run.report, out)
+    sys.stdout.write(run.report.table())
+    print(f"report: {out} (JUnit: {xml})")
+    return run.report.exit_code

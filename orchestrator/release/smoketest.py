@@ -1,0 +1,79 @@
+"""The test phase: every built candidate smoke-tested on each of its platforms, in throwaway
+containers; only a cell whose checks all pass may be pushed."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from orchestrator import log, matrix, render, smoke
+from orchestrator.plan import PlannedImage
+from orchestrator.release.state import Run, build_order, candidate_ref
+from orchestrator.report import Status
+
+_log = log.get("pipeline")
+
+
+def _platform_checks(run: Run, img: PlannedImage, ref: str, plat: str, size_bytes: int,
+                     app_dev_ref: str | None) -> list[smoke.CheckResult]:
+    """Every check on one platform (arm64 under emulation: generous timeouts)."""
+    config = run.config
+    native = plat == config.build.native_platform
+    label = None if native else plat
+    prefix = run.prefix(img)
+    results = smoke.run_checks(run.engine, ref, img, uid=config.runtime_user.uid,
+                               prefix=prefix, tls_url=config.sources.pypi,
+                               platform=plat, timeout=600 if native else 1800, label=label)
+    results.append(smoke.size_check(img, size_bytes, label=label))
+    if img.build:
+        policy = smoke.hardening_policy(
+            config.build.hardening.disable,
+            lto="lto" in (img.optimizations or {}).get(plat, ""),
+            frame_pointers=render.profile_of(config, run.plan.profile).frame_pointers)
+        results.append(smoke.hardening_check(run.engine, ref, img, prefix, plat, policy,
+                                             label=label))
+    if app_dev_ref:
+        results.append(smoke.app_check(run.engine, app_dev_ref, ref, img, prefix, run.network,
+                                       run.work / "logs", platform=plat, label=label))
+    return results
+
+
+def _app_dev_ref(run: Run, img: PlannedImage) -> str | None:
+    """The dev image to build the downstream app with, for a runtime image whose dev built."""
+    dev_id = matrix.Cell(img.python, img.method, img.distro, "dev").id
+    with_app = (img.variant == "runtime" and bool(run.load_state(dev_id).image_id)
+                and run.report.cell(dev_id).status is not Status.FAILED)
+    return candidate_ref(dev_id) if with_app else None
+
+
+def do_test(run: Run) -> None:
+    for img in build_order(run.plan.images):
+        res = run.report.cell(img.id)
+        if res.status in (Status.FAILED, Status.ABORTED):
+            continue
+        if img.depends_on and run.report.cell(img.depends_on).status is Status.FAILED:
+            res.abort(f"its runtime image {img.depends_on} failed; dev is published only with it")
+            continue
+        st = run.load_state(img.id)
+        ref = candidate_ref(img.id)
+        if not st.image_id or not run.engine.exists(ref) or run.engine.inspect(ref).id != st.image_id:
+            res.fail("test", "no built image for this cell; run `orchestrator build` first")
+            continue
+        start = time.monotonic()
+        app_dev = _app_dev_ref(run, img)
+        results = [r for plat in img.platforms
+                   for r in _platform_checks(run, img, ref, plat,
+                                             st.sizes.get(plat, st.size_bytes), app_dev)]
+        res.checks = [{"check": r.check, "ok": r.ok, "problem": r.problem,
+                       "seconds": round(r.seconds, 1)} for r in results]
+        res.seconds["test"] = round(time.monotonic() - start, 1)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            res.fail("test", "\n".join(r.describe() for r in failed))
+            for r in failed:
+                _log.error("smoke test failed", image=img.id, check=r.check, problem=r.problem)
+                print(r.describe(), file=sys.stderr)
+            continue
+        st.tested_image_id = st.image_id
+        run.save_state(st)
+        res.status, res.phase = Status.OK, "test"

@@ -1,0 +1,96 @@
+"""A run of the release phases, and what each phase leaves for the next (under the work dir)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from orchestrator import lock as lock_mod
+from orchestrator import render, settings
+from orchestrator.config import ImagesConfig, Loaded
+from orchestrator.engine import Engine
+from orchestrator.plan import Plan, PlannedImage
+from orchestrator.registry import Registry, registry_for
+from orchestrator.report import Report
+
+
+@dataclass
+class CellState:
+    """What `build` leaves for `test` and `push` (kept under the work dir)."""
+
+    id: str
+    image_id: str = ""
+    fingerprint: str = ""
+    packages: dict[str, str] = field(default_factory=dict)
+    tested_image_id: str = ""
+    size_bytes: int = 0
+    fingerprints: dict[str, str] = field(default_factory=dict)  # platform -> fingerprint
+    sizes: dict[str, int] = field(default_factory=dict)  # platform -> unpacked bytes
+
+
+@dataclass
+class Run:
+    loaded: Loaded
+    lock: lock_mod.Lock
+    plan: Plan
+    report: Report
+    work: Path
+    engine: Engine
+    security_refresh: str = "0"
+    network: str | None = "host"
+    verbose: bool = False  # -v: stream every BuildKit line, not only step starts
+    failed_stages: dict[str, str] = field(default_factory=dict)  # stage key -> reason
+
+    @property
+    def config(self) -> ImagesConfig:
+        return self.loaded.config
+
+    @property
+    def repo_host(self) -> str:
+        return self.config.publish.registry
+
+    @property
+    def repo(self) -> str:
+        return self.config.publish.repository
+
+    def state_path(self, cell_id: str) -> Path:
+        return self.work / "state" / f"{cell_id}.json"
+
+    def load_state(self, cell_id: str) -> CellState:
+        path = self.state_path(cell_id)
+        if path.exists():
+            return CellState(**json.loads(path.read_text()))
+        return CellState(cell_id)
+
+    def save_state(self, st: CellState) -> None:
+        path = self.state_path(st.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(st), indent=2))
+
+    def registry(self) -> Registry:
+        return registry_for(self.repo_host)
+
+    def prefix(self, img: PlannedImage) -> str:
+        """Where ``img``'s CPython lives in the image."""
+        return render.prefix_for(self.config, img.python)
+
+    @property
+    def label_namespace(self) -> str:
+        return render.label_namespace(self.config)
+
+
+def candidate_ref(cell_id: str, suffix: str = "latest") -> str:
+    return f"{settings.get().candidate_prefix}/{cell_id}:{suffix}"
+
+
+def work_dir(loaded: Loaded) -> Path:
+    """ORCH_WORK_DIR (logs, state, reports); a relative one is relative to images.yaml's dir."""
+    wd = settings.get().work_dir
+    return wd if wd.is_absolute() else loaded.root / wd
+
+
+def build_order(images: tuple[PlannedImage, ...]) -> list[PlannedImage]:
+    """Grouped by CPython build, runtime before dev (dev is FROM runtime)."""
+    return sorted(images, key=lambda i: (i.distro, i.build or i.id, i.python, i.method,
+                                         i.variant != "runtime"))

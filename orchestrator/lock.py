@@ -140,11 +140,23 @@ def read(loaded: Loaded, required: bool = True) -> Lock:
     return Lock.from_dict(data or {}, str(path))
 
 
+def compiled_minors(config: ImagesConfig) -> set[str]:
+    """Minors some cell compiles (source, python-build): the lock pins their tarballs. A minor
+    only deadsnakes serves is the PPA's package: nothing to pin but the PPA key."""
+    from orchestrator import matrix
+
+    return {c.minor for c in matrix.expand(config) if c.compiles}
+
+
 def check_against(loaded: Loaded, lock: Lock) -> None:
-    """The lock must cover every Python and distro in images.yaml, and honour pins."""
+    """The lock must cover every compiled Python and every distro in images.yaml, and honour
+    pins."""
     path = lock_path(loaded)
+    compiled = compiled_minors(loaded.config)
     for p in loaded.config.pythons:
         minor = minor_of(p.version)
+        if minor not in compiled:
+            continue
         locked = lock.pythons.get(minor)
         if locked is None:
             raise LockError(f"{path}: pythons.{minor}: missing for images.yaml's {p.version}; "

@@ -26,6 +26,7 @@ from orchestrator.lock import (
     PythonLock,
     SigningKey,
     _minor_sort,
+    compiled_minors,
     diff,
     methods_used,
 )
@@ -191,8 +192,11 @@ def _check_only(loaded: Loaded, selected: set[str], upgrade: bool) -> None:
 def _pythons(config: ImagesConfig, old: Lock, index: PythonOrgIndex | PyenvDefinitions,
              redo: Callable[[str], bool]) -> dict[str, PythonLock]:
     pythons: dict[str, PythonLock] = {}
+    compiled = compiled_minors(config)
     for p in config.pythons:
         minor = minor_of(p.version)
+        if minor not in compiled:  # deadsnakes only: the PPA's package, no tarball to pin
+            continue
         pinned = p.version if p.version.count(".") == 2 else None
         cur = old.pythons.get(minor)
         stale = cur is None or (pinned is not None and cur.version != pinned)

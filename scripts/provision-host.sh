@@ -99,9 +99,11 @@ PY_SOURCES=(
     "python3.11=3.11.2-6+deb12u8 3.11.2"
     "python3.13=3.13.5-2+deb13u5 3.13.5"
     "python3.13=3.13.15-1 3.13.15"
-    "python3.14=3.14.10-1 3.14.10"
-    "python3.15=3.15.2-1 3.15.2"
 )
+# Not here: python3.14 (3.14.9-1, 3.14.10-1) and python3.15 (3.15.2-1) are listed by sid's
+# Sources index, but their pool files answer 404 through this machine's archive proxy
+# (`curl -sI http://deb.debian.org/debian/pool/main/p/python3.14/python3.14_3.14.10-1.dsc`:
+# 404; python3.13_3.13.15-1.dsc: 200), so the mirror cannot carry 3.14/3.15 tarballs.
 # Upstream tarball whose sha256 must match pyenv's pin (hard failure).
 PY_PINNED_CHECK=3.13.5
 # Release-manager key (Thomas Wouters, 3.12/3.13) shipped by Debian in
@@ -703,7 +705,16 @@ fetch_source_files() { # dir cache spec want-debian-tarball
             skip "$name already downloaded"
         else
             say "  downloading $name ($size bytes)"
-            curl -fsS --retry 3 -o "$cache/$name.part" "$uri"
+            if ! curl -fsS --retry 3 -o "$cache/$name.part" "$uri"; then
+                # sid moves fast: a revision listed by lists fetched hours ago can be gone
+                say "  refreshing the deb-src lists (a file listed there is gone) and retrying"
+                private_apt "$dir" update -qq
+                out=$(private_apt "$dir" source --print-uris --only-source "$spec" 2>&1) ||
+                    die "apt-get source --print-uris $spec failed after a refresh: $out"
+                uri=$(awk -v n="$name" '$2 == n { gsub("\047", "", $1); print $1 }' <<<"$out")
+                [[ -n $uri ]] || die "$name is no longer in the Debian archive (pin another revision in PY_SOURCES)"
+                curl -fsS --retry 3 -o "$cache/$name.part" "$uri" || die "cannot download $uri"
+            fi
             [[ $($sumcmd "$cache/$name.part" | cut -d' ' -f1) == "$hash" ]] ||
                 die "$name: $algo mismatch against the Debian Sources index"
             mv -f "$cache/$name.part" "$cache/$name"

@@ -25,5 +25,5 @@ def test_without_renovate_ci_fails_and_a_developer_skips() -> None:
     assert conftest.ci({"CI": "true"}) and not conftest.ci({}) and not conftest.ci({"CI": "false"})
     with pytest.raises(pytest.fail.Exception, match="CI=true: Renovate's tests must run"):
         conftest.unavailable("npm install renovate@39.264.0 failed", in_ci=True)
-    with pytest.raises(pytest.skip.Exception, match="npm install renovate@39.264.0 failed"):
+    with pytest.raises(pytest.skip.Exception, match=r"npm install renovate@39\.264\.0 failed"):
         conftest.unavailable("npm install renovate@39.264.0 failed", in_ci=False)

@@ -1,9 +1,11 @@
 """Matrix-level checks of images.yaml: the tags the templates produce are valid OCI tags,
-max_pythons holds, and include/exclude rules that do nothing are warned about."""
+max_pythons holds; include/exclude rules that do nothing, and an immutable tag that update bots
+cannot order, are warned about."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING
 
 from orchestrator import grammar, matrix
@@ -63,13 +65,39 @@ def _template_tags(loaded: Loaded) -> list[ConfigError]:
         for cell in cells:
             if only_default and not matrix.is_default(c, cell, cells):
                 continue
-            tag = template.format(**matrix.tag_fields(c, cell, f"{cell.minor}.99", _SAMPLE_DATE.date()))
+            version, date = f"{cell.minor}.99", _SAMPLE_DATE.date()
+            tag = template.format(**matrix.tag_fields(c, cell, version, date))
+            if path == ("tags", "immutable"):  # its same-day re-releases too (publish stops at 99)
+                revision = matrix.revision_tag(matrix.immutable_revision(c, cell, version, date), 99)
+                tag = revision if grammar.oci_tag(tag) is None else tag
             bad = grammar.oci_tag(tag)
             if bad:
                 problems.append(ConfigError(file, fmt(path), f"for {cell.id}: {bad[0]}", bad[1],
                                             loaded.line(path)))
                 break
     return problems
+
+
+def tag_warnings(loaded: Loaded) -> list[str]:
+    """The immutable tag must carry the build date inside its leading version (numbers and dots).
+
+    Renovate's docker versioning and Dependabot read a tag as <numbers>[-<suffix>] and only
+    propose tags with the same suffix: a date after the first "-" makes every build of a cell a
+    different suffix, so a pinned immutable tag would never be updated.
+    """
+    c = loaded.config
+    cells = matrix.expand(c)
+    if not cells:
+        return []
+    cell, date = cells[0], _SAMPLE_DATE.date()
+    tag = c.tags.immutable.format(**matrix.tag_fields(c, cell, f"{cell.minor}.99", date))
+    head = tag.partition("-")[0]
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)*", head) and date.strftime(c.tags.date_format) in head:
+        return []
+    return [f'{loaded.path}: tags.immutable: "{tag}" does not start with the version and the date '
+            '(numbers and dots before the first "-"): Renovate and Dependabot read the rest as a '
+            "suffix, so pins of it never get updates; "
+            'use "{version}.{date}-{variant}-{distro}{method}" and a date_format of digits']
 
 
 def _added_by(rule: CellRule, c: ImagesConfig) -> set[Cell]:

@@ -50,7 +50,7 @@ def check(loaded: Loaded, today: dt.date) -> list[str]:
     matrix.check(loaded)
     for w in matrix.warnings(loaded):
         err.warnings.append(f"{err.file}: {w}")
-    return err.warnings + checks_matrix.warnings(loaded)
+    return err.warnings + checks_matrix.warnings(loaded) + checks_matrix.tag_warnings(loaded)
 
 
 def _check_pythons(err: _Problems, today: dt.date) -> dict[str, int]:
@@ -129,7 +129,7 @@ def _check_names_and_tags(err: _Problems) -> None:
                 f"use {', '.join('{' + f + '}' for f in TAG_FIELDS)}")
     if "{date}" not in c.tags.immutable or "{version}" not in c.tags.immutable:
         err(("tags", "immutable"), "the immutable tag must contain {version} and {date}",
-            'e.g. "{version}-{variant}-{distro}{method}-{date}"')
+            'e.g. "{version}.{date}-{variant}-{distro}{method}"')
 
 
 def _check_rules(err: _Problems, seen: dict[str, int] | None) -> None:

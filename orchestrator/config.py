@@ -137,7 +137,9 @@ class Tags(_Model):
         "deadsnakes": "deadsnakes",
     }
     moving: tuple[TagTemplate, ...]
-    immutable: str = "{version}-{variant}-{distro}{method}-{date}"
+    # The date inside the version (3.13.15.20261121-runtime-bookworm): Renovate and Dependabot
+    # read the text after the first "-" as a compatibility suffix (README: Keeping current).
+    immutable: str = "{version}.{date}-{variant}-{distro}{method}"
     date_format: str = "%Y%m%d"
 
 

@@ -134,6 +134,27 @@ def tags_for(
     return list(dict.fromkeys(moving)), config.tags.immutable.format(**fields)
 
 
+# Stands for the number of a same-day re-release in PlannedImage.immutable_revision; braces
+# cannot occur in an OCI tag, so the placeholder is never part of a real tag.
+REVISION = "{n}"
+
+
+def immutable_revision(config: ImagesConfig, cell: Cell, version: str, date: dt.date) -> str:
+    """The immutable tag of a re-release on the same day, with REVISION for its number (1, 2...).
+
+    {date} becomes <date>.<n>: 3.13.15.20261121.1-runtime-bookworm keeps the date inside the
+    version, where Renovate and Dependabot order it (the template
+    {version}-{variant}-{distro}{method}-{date} gives the former 3.13.15-runtime-bookworm-20261121.1).
+    """
+    fields = tag_fields(config, cell, version, date)
+    fields["date"] += "." + REVISION
+    return config.tags.immutable.format(**fields)
+
+
+def revision_tag(immutable_revision: str, n: int) -> str:
+    return immutable_revision.replace(REVISION, str(n))
+
+
 def tag_fields(config: ImagesConfig, cell: Cell, version: str, date: dt.date) -> dict[str, str]:
     """The values of the tag template placeholders ({minor}, {version}, ...) for one cell."""
     suffix = config.tags.method_suffix.get(cell.method, cell.method)  # type: ignore[call-overload]

@@ -42,6 +42,9 @@ class PlannedImage:
     repository: str
     tags: tuple[str, ...]
     immutable_tag: str
+    # The immutable tag of a same-day re-release with new content, "{n}" for its number
+    # (publish takes the first free one): <date> becomes <date>.<n>.
+    immutable_revision: str
     depends_on: str | None  # dev images depend on their runtime stage
     size_budget_mb: int
     python_eol_days: int | None
@@ -158,6 +161,7 @@ def build(
             dockerfile=f"{config.build.output_dir}/{c.distro}/Dockerfile", build=bid,
             base=lock.base(c.distro).pinned, repository=repo, tags=tuple(moving),
             immutable_tag=immutable,
+            immutable_revision=matrix.immutable_revision(config, c, version, today),
             depends_on=runtime_id if c.variant == "dev" and any(x.id == runtime_id for x in cells)
             else None,
             size_budget_mb=config.variants[c.variant].size_budget_mb,  # type: ignore[index]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import log
 from orchestrator.errors import EngineError, RegistryError
+from orchestrator.matrix import revision_tag
 from orchestrator.registry import Registry
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def push_candidate(
         return Published("unchanged", digest, "", (), _compressed(registry, repo, digest))
     old_pkgs = parse_packages(precise.get(pkg_key, "")) if precise else {}
     changes = tuple(package_changes(old_pkgs, contents.packages)) if precise else ()
-    immutable = _free_immutable(registry, repo, img.immutable_tag, fps, fp_key)
+    immutable = _free_immutable(registry, repo, img, fps, fp_key)
     ref = f"{host}/{repo}:{immutable}"
     existing = registry.digest(repo, immutable)
     if existing:  # an interrupted earlier run already pushed this very content
@@ -159,15 +160,15 @@ def _compressed(registry: Registry, repo: str, digest: str) -> dict[str, int]:
     return registry.platform_sizes(repo, digest) if digest else {}
 
 
-def _free_immutable(registry: Registry, repo: str, tag: str, fps: dict[str, str],
+def _free_immutable(registry: Registry, repo: str, img: PlannedImage, fps: dict[str, str],
                     fp_key: str) -> str:
-    """The dated tag, or tag.N when that date's tag already holds other content."""
+    """The dated tag, or its revision N (<date>.N) when that date's tag holds other content."""
     for n in range(0, 100):
-        candidate = tag if n == 0 else f"{tag}.{n}"
+        candidate = img.immutable_tag if n == 0 else revision_tag(img.immutable_revision, n)
         there = platform_fingerprints(registry, repo, candidate, fp_key)
         if there is None or there == fps:
             return candidate
-    raise RegistryError(f"{repo}:{tag}: 100 releases on one day; refusing to add more")
+    raise RegistryError(f"{repo}:{img.immutable_tag}: 100 releases on one day; refusing to add more")
 
 
 def move_tags(registry: Registry, repo: str, digest: str, tags: tuple[str, ...]) -> list[str]:

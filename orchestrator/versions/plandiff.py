@@ -13,7 +13,7 @@ from orchestrator.config import Loaded
 
 
 class _DatePlaceholder:
-    """Stands in for the build date in immutable tags: 3.15.0-runtime-bookworm-<date>."""
+    """Stands in for the build date in immutable tags: 3.15.0.<date>-runtime-bookworm."""
 
     def strftime(self, fmt: str) -> str:
         return "<date>"

@@ -194,7 +194,7 @@ CASES = [
         "immutable-tag-without-date",
         "runtime_user:", '  immutable: "{version}-{variant}-{distro}{method}"\nruntime_user:',
         lambda f, t: f"{f}:{line_of(t, 'immutable:')}: tags.immutable: the immutable tag must "
-                     'contain {version} and {date}; e.g. "{version}-{variant}-{distro}{method}-{date}"',
+                     'contain {version} and {date}; e.g. "{version}.{date}-{variant}-{distro}{method}"',
     ),
     Case(
         "unknown-default-distro",

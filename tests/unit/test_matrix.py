@@ -211,19 +211,19 @@ def test_plan_only_matching_nothing_exits_2(capsys: pytest.CaptureFixture[str]) 
     [
         (Cell("3.13", "source", "bookworm", "runtime"),
          ["3.13-runtime", "3.13-runtime-bookworm", "3.13.13-runtime-bookworm"],
-         "3.13.13-runtime-bookworm-20261121"),
+         "3.13.13.20261121-runtime-bookworm"),
         (Cell("3.13", "source", "bookworm", "dev"),
          ["3.13-dev", "3.13-dev-bookworm", "3.13.13-dev-bookworm"],
-         "3.13.13-dev-bookworm-20261121"),
+         "3.13.13.20261121-dev-bookworm"),
         (Cell("3.13", "python-build", "bookworm", "runtime"),
          ["3.13-runtime-bookworm-pybuild", "3.13.13-runtime-bookworm-pybuild"],
-         "3.13.13-runtime-bookworm-pybuild-20261121"),
+         "3.13.13.20261121-runtime-bookworm-pybuild"),
         (Cell("3.13", "source", "noble", "runtime"),
          ["3.13-runtime-noble", "3.13.13-runtime-noble"],
-         "3.13.13-runtime-noble-20261121"),
+         "3.13.13.20261121-runtime-noble"),
         (Cell("3.13", "deadsnakes", "noble", "dev"),
          ["3.13-dev-noble-deadsnakes", "3.13.13-dev-noble-deadsnakes"],
-         "3.13.13-dev-noble-deadsnakes-20261121"),
+         "3.13.13.20261121-dev-noble-deadsnakes"),
     ],
     ids=lambda v: v.id if isinstance(v, Cell) else None,
 )
@@ -250,8 +250,42 @@ def test_no_two_cells_share_a_tag(repo_loaded: config.Loaded, repo_lock: Lock) -
     assert len(owner) > 24
 
 
+@pytest.mark.parametrize(("template", "revision_2"), [
+    ("{version}.{date}-{variant}-{distro}{method}", "3.13.5.20261121.2-runtime-bookworm"),
+    ("{version}-{variant}-{distro}{method}-{date}", "3.13.5-runtime-bookworm-20261121.2"),
+])
+def test_a_same_day_re_release_numbers_the_date(tmp_path: Path, minimal_text: str, template: str,
+                                                revision_2: str) -> None:
+    cfg = _load(tmp_path, edit(minimal_text, "runtime_user:", f'  immutable: "{template}"\nruntime_user:'))
+    cell = Cell("3.13", "source", "bookworm", "runtime")
+    revision = matrix.immutable_revision(cfg, cell, "3.13.5", TODAY)
+    assert matrix.revision_tag(revision, 2) == revision_2
+
+
+DATE_AFTER_SUFFIX = (
+    '"{tag}" does not start with the version and the date (numbers and dots before the first "-"): '
+    "Renovate and Dependabot read the rest as a suffix, so pins of it never get updates; use "
+    '"{{version}}.{{date}}-{{variant}}-{{distro}}{{method}}" and a date_format of digits')
+
+
+@pytest.mark.parametrize(("tags", "tag"), [
+    ('  immutable: "{version}.{date}-{variant}-{distro}{method}"\n', None),
+    ('  immutable: "{version}.{date}-{variant}-{distro}{method}"\n  date_format: "%Y.%m.%d"\n', None),
+    ('  immutable: "{version}-{variant}-{distro}{method}-{date}"\n', "3.12.99-dev-bookworm-20261231"),
+    ('  immutable: "{version}.{date}-{variant}-{distro}{method}"\n  date_format: "%Y-%m-%d"\n',
+     "3.12.99.2026-12-31-dev-bookworm"),
+    ('  immutable: "{variant}-{distro}{method}-{version}.{date}"\n', "dev-bookworm-3.12.99.20261231"),
+], ids=["date-in-version", "dotted-date", "date-last", "dashed-date", "variant-first"])
+def test_an_immutable_tag_the_update_bots_cannot_order_warns(
+        tmp_path: Path, minimal_text: str, tags: str, tag: str | None) -> None:
+    path = write_config(tmp_path, edit(minimal_text, "runtime_user:", tags + "runtime_user:"))
+    warnings = config.load(path, today=TODAY).warnings
+    expected = () if tag is None else (f"{path}: tags.immutable: " + DATE_AFTER_SUFFIX.format(tag=tag),)
+    assert warnings == expected
+
+
 def test_date_format_is_configurable(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, "runtime_user:", '  date_format: "%Y.%m.%d"\nruntime_user:')
     cfg = _load(tmp_path, text)
     _, immutable = matrix.tags_for(cfg, Cell("3.13", "source", "bookworm", "runtime"), "3.13.5", TODAY)
-    assert immutable == "3.13.5-runtime-bookworm-2026.11.21"
+    assert immutable == "3.13.5.2026.11.21-runtime-bookworm"

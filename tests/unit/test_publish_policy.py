@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
+from orchestrator.matrix import revision_tag
 from orchestrator.release.push import do_push
 from orchestrator.release.state import candidate_ref
 from orchestrator.report import Status
@@ -152,25 +153,38 @@ def test_a_tag_that_lost_the_fingerprint_is_moved_back_reusing_the_immutable_tag
     assert {again.report.cell(c).status for c in (DEV13, RT14, DEV14)} == {Status.UNCHANGED}
 
 
+# The features fixture's immutable template (date last) and the org's (date in the version).
+DATE_LAST = '  immutable: "{version}-{variant}-{distro}{method}-{date}"\n'
+DATE_IN_VERSION = '  immutable: "{version}.{date}-{variant}-{distro}{method}"\n'
+
+
+@pytest.mark.parametrize(("template", "revision_1"), [
+    (DATE_LAST, "3.13.5-runtime-bookworm-20261121.1"),
+    (DATE_IN_VERSION, "3.13.5.20261121.1-runtime-bookworm"),
+], ids=["date-last", "date-in-version"])
 def test_new_content_on_the_same_day_gets_a_numbered_immutable_tag(
-        pub: Publisher, fake: FakeRegistry) -> None:
+        pub: Publisher, fake: FakeRegistry, template: str, revision_1: str) -> None:
+    text = pub.config.read_text()
+    assert text.count(DATE_LAST) == 1, "the features fixture changed its immutable template"
+    pub.config.write_text(text.replace(DATE_LAST, template))
     first = pub.run(seed="1")
     do_push(first, all_or_nothing=False)
-    for seed, suffix in (("2", ".1"), ("3", ".2")):
+    assert revision_tag(first.plan.image(RT13).immutable_revision, 1) == revision_1
+    for seed, n in (("2", 1), ("3", 2)):
         run = pub.run(seed=seed)
         do_push(run, all_or_nothing=False)
         for img in run.plan.images:
             res = run.report.cell(img.id)
             assert (res.status, res.publish) == (Status.OK, "updated")
-            assert res.immutable_tag == img.immutable_tag + suffix
+            assert res.immutable_tag == revision_tag(img.immutable_revision, n)
             assert res.package_changes == [f"libfoo {int(seed) - 1} -> {seed}"]
             assert res.tags_moved == [res.immutable_tag, *img.tags]
             for tag in img.tags:
                 assert fake.tags(REPO)[tag] == image_for(run, img.id, seed).digest
     for img in first.plan.images:  # immutable tags never moved
-        for suffix, seed in (("", "1"), (".1", "2"), (".2", "3")):
-            assert fake.history[(REPO, img.immutable_tag + suffix)] == [
-                image_for(first, img.id, seed).digest]
+        for tag, seed in ((img.immutable_tag, "1"), (revision_tag(img.immutable_revision, 1), "2"),
+                          (revision_tag(img.immutable_revision, 2), "3")):
+            assert fake.history[(REPO, tag)] == [image_for(first, img.id, seed).digest]
 
 
 @pytest.mark.parametrize("all_or_nothing", [True, False])

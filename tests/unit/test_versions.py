@@ -353,7 +353,7 @@ def test_add_python_writes_yaml_lock_generated_and_prints_the_plan_diff(
     assert "+  - version: \"3.15\"" in lines  # the images.yaml diff
     assert "plan: +8 image(s), -0 image(s); moving tags +16, -0" in lines
     assert ("+ 3.15-source-bookworm-runtime 3.15.0 3.15-runtime, 3.15-runtime-bookworm, "
-            "3.15.0-runtime-bookworm, 3.15.0-runtime-bookworm-<date>") in [" ".join(x.split()) for x in lines]
+            "3.15.0-runtime-bookworm, 3.15.0.<date>-runtime-bookworm") in [" ".join(x.split()) for x in lines]
     assert any(line.startswith("  + 3.15-deadsnakes-noble-dev ") for line in lines)
     assert "NOT deleted" not in out
 
@@ -415,7 +415,7 @@ def test_retire_python_output_and_lock(
     assert lock.deadsnakes is not None  # noble still uses deadsnakes for 3.14
     assert "plan: +0 image(s), -10 image(s); moving tags +0, -20" in out
     assert ("  - 3.13-python-build-bookworm-runtime  3.13.13  3.13-runtime-bookworm-pybuild, "
-            "3.13.13-runtime-bookworm-pybuild, 3.13.13-runtime-bookworm-pybuild-<date>") in out
+            "3.13.13-runtime-bookworm-pybuild, 3.13.13.<date>-runtime-bookworm-pybuild") in out
     assert out.rstrip().endswith(
         "note: tags already published to registry.example.org/org/python are NOT deleted: they "
         "stay in the registry and keep working, but are no longer rebuilt or moved")

@@ -34,7 +34,7 @@ def test_validate() -> None:
     assert proc.returncode == 0, proc.stderr
     # The count includes the lock's warnings: 3 base digests and pyenv's sha256 are not pinned.
     # 3 base digests + pyenv's sha256 unpinned here, and the python-build cell stays amd64
-    assert proc.stdout == "images.yaml: OK (24 images, 5 warnings)\n"
+    assert proc.stdout == "images.yaml: OK (30 images, 6 warnings)\n"
     assert "Traceback" not in proc.stderr
     # Warnings (digests that could not be pinned) are JSON log lines with --log-format json.
     for line in proc.stderr.splitlines():
@@ -45,8 +45,8 @@ def test_plan_json() -> None:
     proc = orchestrator("plan", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert len(data["images"]) == 24
-    assert len(data["builds"]) == 19  # 10 native compiles, 9 cross compiles for linux/arm64
+    assert len(data["images"]) == 30
+    assert len(data["builds"]) == 25  # 13 native compiles, 12 cross compiles for linux/arm64
     assert data["date"] == "2026-11-21"
 
 

@@ -177,7 +177,7 @@ def test_validate_without_a_lock_says_what_is_missing(
     code, out, _ = run_cli(["validate", "--config", str(cfg)], capsys)
     assert code == 0
     assert "OK" not in out
-    assert out == (f"{cfg}: valid (24 images, 1 warnings), but {tmp_path / 'images.lock'} is missing: "
+    assert out == (f"{cfg}: valid (30 images, 1 warnings), but {tmp_path / 'images.lock'} is missing: "
                    f"run `orchestrator lock --config {cfg}` before plan, render or build\n")
 
 

@@ -26,13 +26,13 @@ def _ids(cells: list[Cell]) -> list[str]:
 # --------------------------------------------------------------------------- expansion
 
 
-def test_repo_matrix_has_24_cells(repo_loaded: config.Loaded) -> None:
+def test_repo_matrix_has_30_cells(repo_loaded: config.Loaded) -> None:
     cells = matrix.expand(repo_loaded.config)
-    assert len(cells) == 24
-    assert len(set(cells)) == 24
-    # 3 distros x 3 pythons x source x 2 variants = 18, + noble deadsnakes (3.13, 3.14) x 2 = 4,
+    assert len(cells) == 30
+    assert len(set(cells)) == 30
+    # 4 distros x 3 pythons x source x 2 variants = 24, + noble deadsnakes (3.13, 3.14) x 2 = 4,
     # + the python-build include (bookworm 3.13) x 2 = 2; noble 3.12 deadsnakes is excluded.
-    assert sum(c.method == "source" for c in cells) == 18
+    assert sum(c.method == "source" for c in cells) == 24
     assert sorted(c.id for c in cells if c.method != "source") == [
         "3.13-deadsnakes-noble-dev",
         "3.13-deadsnakes-noble-runtime",
@@ -174,6 +174,7 @@ def test_select_globs(repo_loaded: config.Loaded) -> None:
         "3.14-source-bookworm-runtime",
         "3.14-source-noble-dev",
         "3.14-source-noble-runtime",
+        "3.14-source-resolute-runtime",
         "3.14-source-trixie-runtime",
     ]
     # Globs are case-sensitive and match the whole id.

@@ -50,7 +50,7 @@ def test_table_lists_every_image(repo_loaded: config.Loaded, repo_lock: Lock) ->
     assert lines[0].split() == ["ID", "VERSION", "BUILD", "PLATFORMS", "TAGS", "EOL(days)"]
     assert [line.split()[0] for line in lines[1:-1]] == [i.id for i in p.images]
     # 10 native compiles and 9 cross compiles (one per source build, for linux/arm64)
-    assert lines[-1] == "24 images, 19 CPython builds, profile release, shard 1/1"
+    assert lines[-1] == "30 images, 25 CPython builds, profile release, shard 1/1"
     row = next(line for line in lines if line.startswith("3.13-source-bookworm-runtime "))
     assert row.split()[1:5] == ["3.13.13", "bookworm/python-3.13-source", "amd64,arm64", "3.13-runtime,"]
     assert row.split()[-1] == str((dt.date(2028, 6, 30) - TODAY).days)  # the distro ends first
@@ -67,7 +67,7 @@ def test_json_round_trips(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
     p = _plan(repo_loaded, repo_lock)
     data = json.loads(p.to_json())
     assert set(data) == {"config", "profile", "date", "shard", "images", "builds"}
-    assert len(data["images"]) == 24
+    assert len(data["images"]) == 30
     runtime = next(i for i in data["images"] if i["id"] == "3.13-source-bookworm-runtime")
     assert runtime["platforms"] == list(BOTH_PLATFORMS)
     assert runtime["optimizations"] == {"linux/amd64": "pgo+lto", "linux/arm64": "lto"}
@@ -116,7 +116,7 @@ def test_one_build_per_distro_python_method_with_a_compile(
     cells = matrix.expand(repo_loaded.config)
     keys = {c.build_key for c in cells if c.compiles}
     native = [b for b in p.builds if "-cross-" not in b.id]
-    assert len(native) == len(keys) == 10
+    assert len(native) == len(keys) == 13
     assert {(b.distro, b.python, b.method) for b in native} == keys
     assert all(b.method != "deadsnakes" for b in p.builds)
     for b in native:
@@ -128,7 +128,7 @@ def test_one_build_per_distro_python_method_with_a_compile(
     # the same images as the native compile it takes its build Python from.
     cross = {b.id: b for b in p.builds if "-cross-" in b.id}
     assert sorted(cross) == sorted(f"{b.id}-cross-arm64" for b in native if b.method == "source")
-    assert len(p.builds) == 19
+    assert len(p.builds) == 25
     for b in native:
         if b.method == "source":
             c = cross[f"{b.id}-cross-arm64"]
@@ -240,7 +240,7 @@ def test_plan_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert p.images and all(i.python == "3.12" for i in p.images)
     code, out, _ = run_cli(["plan", "--config", cfg], capsys)
     assert code == 0
-    assert out.splitlines()[-1] == "24 images, 19 CPython builds, profile release, shard 1/1"
+    assert out.splitlines()[-1] == "30 images, 25 CPython builds, profile release, shard 1/1"
     code, _, err = run_cli(["plan", "--config", cfg, "--shard", "5/4"], capsys)
     assert code == 2
     assert err.splitlines()[-1] == "error: --shard 5/4: I must be between 1 and N"
@@ -288,8 +288,8 @@ def test_validate_warns_once_that_python_build_cells_stay_native(
     assert loaded.warnings == (warning,)
     code, out, err = run_cli(["validate", "--config", str(path)], capsys)
     assert code == 0
-    # + the lock's 4 (3 base digests and pyenv's sha256 are not pinned in the repo lock)
-    assert out == f"{path}: OK ({len(matrix.expand(loaded.config))} images, 5 warnings)\n"
+    # + the lock's 5 (4 base digests and pyenv's sha256 are not pinned in the repo lock)
+    assert out == f"{path}: OK ({len(matrix.expand(loaded.config))} images, 6 warnings)\n"
     warned = [line for line in err.splitlines() if "cross-compile" in line]
     assert len(warned) == 1 and warned[0].endswith(warning)
     # the plan agrees: every python-build image of bookworm is amd64 only

@@ -206,7 +206,7 @@ def test_render_is_deterministic(name: str) -> None:
 def test_committed_generated_dir_is_current(repo_render: Rendered) -> None:
     loaded, _, files = repo_render
     assert render.check(loaded, files) == []
-    distros = ["bookworm", "noble", "trixie"]
+    distros = ["bookworm", "noble", "resolute", "trixie"]
     assert sorted(files) == sorted([Path("docker-bake.json"),
                                     *(Path(d) / "Dockerfile" for d in distros),
                                     *_shipped_scripts(distros)])
@@ -222,7 +222,8 @@ def test_committed_generated_dir_is_current(repo_render: Rendered) -> None:
 def test_render_check_exits_0_on_main(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["render", "--check", "--config", str(REPO / "images.yaml")], capsys)
     assert code == 0
-    n = 1 + 3 + len(_shipped_scripts(["bookworm", "noble", "trixie"]))  # bake file, Dockerfiles, scripts
+    # bake file, Dockerfiles, scripts
+    n = 1 + 4 + len(_shipped_scripts(["bookworm", "noble", "resolute", "trixie"]))
     assert out == f"{REPO / 'generated'}: up to date ({n} files)\n"
 
 
@@ -265,7 +266,7 @@ def test_render_check_detects_stale_missing_and_extra_files(
     # `render` repairs all of them; the check passes again and the files equal the repo's.
     code, out, _ = run_cli(["render", "--config", str(cfg)], capsys)
     assert code == 0
-    unchanged = 1 + 3 + len(_shipped_scripts(["bookworm", "noble", "trixie"])) - 3
+    unchanged = 1 + 4 + len(_shipped_scripts(["bookworm", "noble", "resolute", "trixie"])) - 3
     assert out == f"{out_dir}: 3 file(s) written, {unchanged} unchanged, 2 removed\n"
     assert run_cli(check, capsys)[0] == 0
     assert not (out_dir / "bullseye" / "Dockerfile").exists()
@@ -300,14 +301,15 @@ def test_render_never_deletes_files_it_did_not_generate(
 
     code, out, _ = run_cli(["render", "--config", str(cfg)], capsys)
     assert code == 0
-    written = 1 + 3 + len(_shipped_scripts(["bookworm", "noble", "trixie"]))
+    written = 1 + 4 + len(_shipped_scripts(["bookworm", "noble", "resolute", "trixie"]))
     assert out == f"{tmp_path}: {written} file(s) written, 0 unchanged, 3 removed\n"
     after = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
     assert before - after == {Path("sid/Dockerfile"), Path("sid/certs/corp.crt"),
                               Path("sid/scripts/freeze_modules.py")}
     assert after - before == {Path("bookworm/Dockerfile"), Path("noble/Dockerfile"),
-                              Path("trixie/Dockerfile"), Path("docker-bake.json"),
-                              *_shipped_scripts(["bookworm", "noble", "trixie"])}
+                              Path("resolute/Dockerfile"), Path("trixie/Dockerfile"),
+                              Path("docker-bake.json"),
+                              *_shipped_scripts(["bookworm", "noble", "resolute", "trixie"])}
     assert run_cli(["render", "--check", "--config", str(cfg)], capsys)[0] == 0
 
 
@@ -916,7 +918,8 @@ def _committed_dockerfiles() -> list[Path]:
 
 
 def test_there_are_committed_dockerfiles() -> None:
-    assert [p.parent.name for p in _committed_dockerfiles()] == ["bookworm", "noble", "trixie"]
+    assert [p.parent.name for p in _committed_dockerfiles()] == ["bookworm", "noble", "resolute",
+                                                                  "trixie"]
 
 
 @pytest.mark.parametrize("dockerfile", _committed_dockerfiles(), ids=lambda p: p.parent.name)

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.e2e.conftest import BASES, DISTROS, drop_distro
+
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,7 +150,7 @@ def test_add_python_resolves_the_tgz_only_release_then_retire_round_trips(tmp_pa
     assert "signature  none (no .asc next to the tarball at the source)" in out
     assert "plan: +2 image(s), -0 image(s); moving tags +4, -0" in out
     assert any(" ".join(line.split()) == "+ 3.11-source-bookworm-runtime 3.11.2 3.11-runtime, "
-               "3.11.2-runtime-bookworm, 3.11.2-runtime-bookworm-<date>" for line in out.splitlines())
+               "3.11.2-runtime-bookworm, 3.11.2.<date>-runtime-bookworm" for line in out.splitlines())
     dockerfile = (tmp_path / "generated" / "bookworm" / "Dockerfile").read_text()
     assert "Python-3.11.2.tgz" in dockerfile and sha256_of(url) in dockerfile
     ok("render", "--check", "--config", "images.yaml", cwd=tmp_path)
@@ -242,10 +244,12 @@ def test_e2e_matrix_retire_and_re_add(tmp_path: Path) -> None:
     if not e2e.exists():
         pytest.skip(f"{e2e} not there")
     text = e2e.read_text()
+    for distro in set(BASES) - set(DISTROS):  # `make test` provisions bookworm + noble only
+        text = drop_distro(text, distro)
     locked(tmp_path, text)
     out = ok("retire-python", "3.11", "--config", "images.yaml", cwd=tmp_path)
     retired = (tmp_path / "images.yaml").read_text()
-    assert [p["version"] for p in yaml.safe_load(retired)["pythons"]] == ["3.13"]
+    assert [p["version"] for p in yaml.safe_load(retired)["pythons"]] == ["3.13", "3.12"]
     assert "3.11" not in lock_of(tmp_path)
     assert "exclude -= {python: \"3.11\", method: source}" in out
     removed = [line for line in text.splitlines() if line not in retired.splitlines()]

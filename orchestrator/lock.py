@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator import checks_lock, log, yamlsafe
+from orchestrator import checks_lock, log, matrix, yamlsafe
 from orchestrator.config import ImagesConfig, Loaded, minor_of
 from orchestrator.errors import LockError, raise_all
 
@@ -143,8 +143,6 @@ def read(loaded: Loaded, required: bool = True) -> Lock:
 def compiled_minors(config: ImagesConfig) -> set[str]:
     """Minors some cell compiles (source, python-build): the lock pins their tarballs. A minor
     only deadsnakes serves is the PPA's package: nothing to pin but the PPA key."""
-    from orchestrator import matrix
-
     return {c.minor for c in matrix.expand(config) if c.compiles}
 
 

@@ -41,9 +41,10 @@ class Upgrade:
 
 
 def upgrades(installed: dict[str, str], indices: Iterable[IndexView]) -> list[Upgrade]:
-    """The upgrades `apt-get upgrade` would consider: for each installed package, the newest
-    version any automatic index has, when newer than the installed one. Not modelled: pins in
-    /etc/apt/preferences.d and upgrades apt holds back for new dependencies."""
+    """The upgrades `apt-get full-upgrade` (what the security-updates stage runs) makes: for
+    each installed package, the newest version any automatic index has, when newer than the
+    installed one (new dependencies it needs are installed too). Not modelled: pins in
+    /etc/apt/preferences.d and Ubuntu's phased updates."""
     views = [v for v in indices if v.automatic]
     out = []
     for name in sorted(installed):

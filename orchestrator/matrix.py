@@ -79,10 +79,11 @@ def expand(config: ImagesConfig) -> list[Cell]:
         c for c in cells
         if not any(_matches(r, c.distro, c.minor, c.method, c.variant) for r in config.exclude)
     }
-    return sorted(cells, key=lambda c: (_minor_key(c.minor), c.method, c.distro, c.variant))
+    return sorted(cells, key=lambda c: (minor_key(c.minor), c.method, c.distro, c.variant))
 
 
-def _minor_key(minor: str) -> tuple[int, ...]:
+def minor_key(minor: str) -> tuple[int, ...]:
+    """Sort key of a Python minor: "3.9" before "3.13"."""
     return tuple(int(x) for x in minor.split("."))
 
 

@@ -8,14 +8,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator import cache as cache_mod
-from orchestrator import eol, matrix
+from orchestrator import eol, matrix, naming
 from orchestrator.cache import DEFAULT_OPTIONS, NO_CACHE, CacheOptions, CellCache
 from orchestrator.config import Loaded
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
 from orchestrator.render import (
-    bake_target,
     cross_arches_for,
     frozen_modules_for,
     image_version,
@@ -142,23 +141,24 @@ def build(
     groups = sorted({_group(c) for c in cells})
     mine = {g for k, g in enumerate(groups) if k % shard_n == shard_i - 1}
     cells = [c for c in cells if _group(c) in mine]
-    repo = f"{config.publish.registry}/{config.publish.repository}"
+    repo = naming.repository_ref(config.publish.registry, config.publish.repository)
     images = []
     builds: dict[str, list[str]] = {}
     for c in cells:
         version = image_version(lock, c)
         moving, immutable = matrix.tags_for(config, c, version, today, all_cells)
-        bid = f"{c.distro}/python-{c.stage_suffix}" if c.compiles else None
+        bid = naming.stage_id(c.distro, c.stages.compile) if c.compiles else None
         if bid:
             builds.setdefault(bid, []).append(c.id)
             # a cross compile for each other platform is a build of its own (its own stage)
             for arch in cross_arches_for(config, [c]):
-                builds.setdefault(f"{bid}-cross-{arch.name}", []).append(c.id)
+                builds.setdefault(naming.stage_id(c.distro, c.stages.cross(arch.name)),
+                                  []).append(c.id)
         runtime_id = Cell(c.minor, c.method, c.distro, "runtime").id
         images.append(PlannedImage(
             id=c.id, distro=c.distro, python=c.minor, version=version, method=c.method,
-            variant=c.variant, target=c.target, bake_target=bake_target(c),
-            dockerfile=f"{config.build.output_dir}/{c.distro}/Dockerfile", build=bid,
+            variant=c.variant, target=c.target, bake_target=naming.bake_target(c.id),
+            dockerfile=f"{config.build.output_dir}/{naming.dockerfile_path(c.distro)}", build=bid,
             base=lock.base(c.distro).pinned, repository=repo, tags=tuple(moving),
             immutable_tag=immutable,
             immutable_revision=matrix.immutable_revision(config, c, version, today),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, matrix, render
+from orchestrator import config, matrix, naming, render
 from orchestrator import lock as lock_mod
 from orchestrator.errors import ConfigError
 from orchestrator.lock import Lock
@@ -67,7 +67,7 @@ def _dockerfiles(files: dict[Path, bytes]) -> dict[str, str]:
 
 
 def _bake(files: dict[Path, bytes]) -> dict[str, Any]:
-    bake: dict[str, Any] = json.loads(files[Path(render.BAKE_FILE)])
+    bake: dict[str, Any] = json.loads(files[Path(naming.BAKE_FILE)])
     return bake
 
 
@@ -626,14 +626,14 @@ def test_bake_file(repo_render: Rendered) -> None:
     cfg = loaded.config
     bake = _bake(files)
     cells = matrix.expand(cfg)
-    assert list(bake["target"]) == [render.bake_target(c) for c in cells]
-    assert bake["group"]["default"]["targets"] == [render.bake_target(c) for c in cells]
+    assert list(bake["target"]) == [naming.bake_target(c.id) for c in cells]
+    assert bake["group"]["default"]["targets"] == [naming.bake_target(c.id) for c in cells]
     for distro in cfg.distros:
-        mine = [render.bake_target(c) for c in cells if c.distro == distro]
+        mine = [naming.bake_target(c.id) for c in cells if c.distro == distro]
         assert bake["group"][distro]["targets"] == mine
     repo = f"{cfg.publish.registry}/{cfg.publish.repository}"
     for c in cells:
-        t = bake["target"][render.bake_target(c)]
+        t = bake["target"][naming.bake_target(c.id)]
         version = lock.python(c.minor).version if c.compiles else c.minor
         moving, _ = matrix.tags_for(cfg, c, version, TODAY)
         assert t["target"] == c.target
@@ -659,7 +659,8 @@ def test_bake_file(repo_render: Rendered) -> None:
 
 
 def test_bake_target_names_have_no_dots() -> None:
-    assert render.bake_target(Cell("3.13", "source", "bookworm", "runtime")) == "3_13-source-bookworm-runtime"
+    cell = Cell("3.13", "source", "bookworm", "runtime")
+    assert naming.bake_target(cell.id) == "3_13-source-bookworm-runtime"
 
 
 def test_features_fixture(features_render: Rendered) -> None:

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator import lock as lock_mod
-from orchestrator import naming, render, settings
+from orchestrator import naming, settings
 from orchestrator.config import ImagesConfig, Loaded
 from orchestrator.engine import Engine
-from orchestrator.plan import Plan, PlannedImage
+from orchestrator.plan import Plan, PlannedImage, prefix_for
 from orchestrator.registry import Registry, registry_for
 from orchestrator.report import Report
 
@@ -73,7 +73,7 @@ class Run:
 
     def prefix(self, img: PlannedImage) -> str:
         """Where ``img``'s CPython lives in the image."""
-        return render.prefix_for(self.config, img.python)
+        return prefix_for(self.config, img.python)
 
     @property
     def label_keys(self) -> naming.LabelKeys:

@@ -23,7 +23,7 @@ from orchestrator.report import Report, Status
 from tests.fake_engine import FakeEngine
 from tests.unit.helpers import FIXTURES, REPO, TODAY
 
-ARCH_NAMES = tuple(a.name for a in render.ARCHES.values())
+ARCH_NAMES = tuple(a.name for a in plan.ARCHES.values())
 FROM_LINE = re.compile(r"^FROM (?:--platform=\S+ )?(\S+)(?: AS (\S+))?$", re.MULTILINE)
 COPY_FROM = re.compile(r"--from=(\S+)")
 CONFIGS = {"repo": REPO / "images.yaml", "features": FIXTURES / "features" / "images.yaml"}

@@ -203,6 +203,17 @@ def stage_id(distro: str, stage: str) -> str:
     return f"{distro}/{stage}"
 
 
+def native_build_id(build_id: str) -> str | None:
+    """The build id of the native compile whose interpreter a cross compile builds with:
+    bookworm/python-3.13-source-cross-arm64 -> bookworm/python-3.13-source (None: not a
+    cross compile)."""
+    distro, _, stage = build_id.rpartition("/")
+    parsed = parse_stage(stage)
+    if parsed is None or parsed.kind != "python-cross":
+        return None
+    return stage_id(distro, BuildStages(parsed.minor, parsed.method).compile)
+
+
 FailureScope = Literal["distro", "build", "runtime"]
 _SCOPES: dict[StageKind, FailureScope | None] = {
     "base": "distro", "build-base": "distro", "security-updates": "distro",

@@ -184,6 +184,13 @@ def test_a_failing_stage_in_a_buildkit_log_comes_back_as_its_name_and_scope(
         assert naming.failure_scope(failed_stage(log)) == scope
 
 
+def test_a_cross_compile_knows_its_native_compile() -> None:
+    assert naming.native_build_id("bookworm/python-3.13-python-build-cross-arm64") \
+        == "bookworm/python-3.13-python-build"
+    assert naming.native_build_id("bookworm/python-3.13-source") is None
+    assert naming.native_build_id("bookworm/prep-3.13-source") is None
+
+
 def test_the_compiles_a_build_log_reports_are_the_plans_build_ids() -> None:
     loaded = config.load(CONFIGS["repo"], today=TODAY)
     the_plan = plan.build(loaded, lock_mod.read(loaded), today=TODAY)

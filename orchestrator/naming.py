@@ -49,7 +49,8 @@ StageKind = Literal[
     "runtime", "dev",
 ]
 STAGE_KINDS: tuple[StageKind, ...] = typing.get_args(StageKind)
-# The kinds whose stage name is the kind itself: one stage of each per Dockerfile.
+# The kinds whose stage name is the kind itself: one stage of each per Dockerfile (the
+# deadsnakes key too, though a failure of it takes down only the images that use the PPA).
 DISTRO_STAGE_KINDS: frozenset[StageKind] = frozenset(
     ("base", "build-base", "security-updates", "runtime-base", "build-deps", "deadsnakes-key"))
 # "${BUILDARCH}": a FROM that picks its stage by platform names every stage it can be.
@@ -71,8 +72,8 @@ class Stage:
     kind: StageKind
     minor: str = ""  # every kind of one build or image
     method: str = ""
-    arch: str = ""  # build-deps-cross, python-cross: the target; python-feed: the target
-    build_arch: str = ""  # python-feed: the platform that builds
+    arch: str = ""  # the target architecture: build-deps-cross, python-cross, python-feed
+    build_arch: str = ""  # the architecture that builds: python-feed
 
     @property
     def name(self) -> str:

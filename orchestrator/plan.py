@@ -144,13 +144,10 @@ def build(
     for c in cells:
         version = image_version(lock, c)
         moving, immutable = matrix.tags_for(config, c, version, today, all_cells)
-        bid = naming.stage_id(c.distro, c.stages.compile) if c.compiles else None
-        if bid:
-            builds.setdefault(bid, []).append(c.id)
-            # a cross compile for each other platform is a build of its own (its own stage)
-            for arch in cross_arches_for(config, [c]):
-                builds.setdefault(naming.stage_id(c.distro, c.stages.cross(arch.name)),
-                                  []).append(c.id)
+        build_ids = _build_ids(config, c)
+        for b in build_ids:
+            builds.setdefault(b, []).append(c.id)
+        bid = build_ids[0] if build_ids else None
         runtime_id = Cell(c.minor, c.method, c.distro, "runtime").id
         images.append(PlannedImage(
             id=c.id, distro=c.distro, python=c.minor, version=version, method=c.method,
@@ -178,6 +175,15 @@ def build(
     )
     return Plan(str(loaded.path), profile_name, today.isoformat(), f"{shard_i}/{shard_n}",
                 tuple(images), planned_builds)
+
+
+def _build_ids(config: ImagesConfig, c: Cell) -> list[str]:
+    """The CPython builds a cell uses: its native compile first, then a cross compile for
+    each other platform (a build of its own: its own stage); none for deadsnakes."""
+    if not c.compiles:
+        return []
+    return [naming.stage_id(c.distro, c.stages.compile),
+            *(naming.stage_id(c.distro, c.stages.cross(a.name)) for a in cross_arches_for(config, [c]))]
 
 
 def _group(c: Cell) -> str:

@@ -25,6 +25,9 @@ class Settings:
     # Local repository for built, not yet published images (ORCH_CANDIDATE_PREFIX): pipelines
     # sharing one Docker engine need different ones, or they re-point each other's candidates.
     candidate_prefix: str = "orchestrator-candidate"
+    # Downloads worth keeping between runs and checkouts: apt indices by hash (ORCH_CACHE_DIR;
+    # default $XDG_CACHE_HOME/orchestrator or ~/.cache/orchestrator).
+    cache_dir: Path = Path.home() / ".cache" / "orchestrator"
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -50,7 +53,9 @@ class Settings:
             raise UsageError(f"environment: ORCH_CANDIDATE_PREFIX={candidate!r} is not a repository "
                              "name; use lowercase letters, digits, '.', '_', '-' and '/' "
                              "(e.g. ci-job-1234/candidate)")
-        return cls(ci, fmt, today, docker_config, revision, work_dir, candidate)
+        xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        cache_dir = Path(env.get("ORCH_CACHE_DIR") or Path(xdg) / "orchestrator")
+        return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir)
 
 
 def _epoch_date(raw: str) -> dt.date:

@@ -3,11 +3,12 @@ compute its fingerprint, and bake it (with dates and hardening) into the image's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 
-from orchestrator import naming, publish, render, settings, smoke
+from orchestrator import apt_sources, naming, publish, render, settings, smoke
 from orchestrator.plan import PlannedImage
 from orchestrator.release.state import CellState, Run, candidate_ref, unlabelled_ref
 
@@ -20,14 +21,41 @@ def stages_hash(run: Run, img: PlannedImage) -> str:
                           + certs).hexdigest()
 
 
+# Plan fields that change with the date, not with what is built.
+_DATED = ("immutable_tag", "immutable_revision", "python_eol_days", "distro_eol_days", "cache")
+
+
+def inputs_hash(run: Run, img: PlannedImage, base_digest: str) -> str:
+    """Everything a cell is built and tested from, known before any build: the base digest,
+    the rendered stages it is built from (and the CA certificates), its build args (the lock's
+    versions, URLs and sha256) and profile, its distro's and variant's settings and its plan
+    entry. Equal inputs and no pending apt upgrade: the nightly has nothing to rebuild."""
+    bake = json.loads((run.loaded.output_dir / naming.BAKE_FILE).read_text())
+    spec = bake["target"][img.bake_target]
+    args = {k: v for k, v in spec.get("args", {}).items() if k != "SECURITY_REFRESH"}
+    if img.build:
+        args |= render.profile_args(run.config, run.plan.profile)
+    planned = {k: v for k, v in dataclasses.asdict(img).items() if k not in _DATED}
+    doc = {"base": base_digest, "stages": stages_hash(run, img), "args": args,
+           "labels": spec.get("labels", {}), "plan": planned,
+           "distro": run.config.distros[img.distro].model_dump(mode="json"),
+           "variant": {k: v.model_dump(mode="json") for k, v in run.config.variants.items()
+                       if k == img.variant},
+           "runtime_user": run.config.runtime_user.model_dump(mode="json")}
+    return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, default=str)
+                                      .encode()).hexdigest()
+
+
 def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
-            contents: publish.Contents, fingerprint: str) -> dict[str, str]:
+            contents: publish.Contents, fingerprint: str, inputs: str) -> dict[str, str]:
     keys, oci = run.label_keys, naming.OCI
     created = dt.datetime.combine(settings.get().today, dt.time(), dt.UTC).isoformat()
     labels = {
         keys.fingerprint: fingerprint,
         keys.packages: contents.packages_label(),
         keys.python_tree: contents.tree_hash,
+        keys.inputs: inputs,
+        keys.apt_sources: apt_sources.to_label(list(contents.apt_sources)),
         oci.created: created,
         oci.revision: settings.get().revision or "unknown",
         oci.ref_name: img.tags[0] if img.tags else img.immutable_tag,
@@ -49,9 +77,10 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
     contents = {p: publish.read_contents(run.engine, unlabelled, run.prefix(img), platform=p)
                 for p in img.platforms}
     fps = {p: publish.fingerprint(base_digest, c, stages) for p, c in contents.items()}
+    inputs = inputs_hash(run, img, base_digest)
     lines = []
     for plat, c in contents.items():
-        labels = _labels(run, img, unlabelled, plat, c, fps[plat])
+        labels = _labels(run, img, unlabelled, plat, c, fps[plat], inputs)
         lines += [f"FROM {unlabelled} AS {naming.relabel_stage(naming.platform_arch(plat))}"]
         lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
     lines += [f"FROM {naming.relabel_stage('${TARGETARCH}')}"]

@@ -39,6 +39,8 @@ from typing import Any
 from common import REGISTRY, log, run
 from images import Workspace, make_workspace, orchestrator_lines, summarize_build
 
+from orchestrator import naming
+
 DISTROS = ("bookworm", "trixie")
 
 
@@ -90,8 +92,8 @@ def cross_compile(ws: Workspace) -> dict[str, Any]:
         distro = path.name.split("-")[2] if path.name.count("-") >= 3 else "?"
         for stage, seconds in compile_seconds(path.read_text(errors="replace")).items():
             found[f"{distro}/{stage}"] = seconds
-    pairs = {k: (found[k.removesuffix("-cross-arm64")], v) for k, v in found.items()
-             if k.endswith("-cross-arm64") and k.removesuffix("-cross-arm64") in found}
+    pairs = {k: (found[native], v) for k, v in found.items()
+             if (native := naming.native_build_id(k)) is not None and native in found}
     return {"compile_seconds": found,
             "ratios": {k: round(cross / native, 3) for k, (native, cross) in pairs.items()}}
 
@@ -143,7 +145,7 @@ def measure(work: Path, run_id: str, *, quick: bool, base_digests: dict[str, str
     for name in ("noop", "refresh", "nightly"):
         result[name]["ratio_to_cold"] = round(result[name]["seconds"] / cold, 4) if cold else None
     units = {cid.rsplit("-", 1)[0] for cid in result["cold"]["cells"]}  # one compile per build unit
-    cross = [c for c in result["cold"]["compiles"] if "-cross-" in c]
+    cross = [c for c in result["cold"]["compiles"] if naming.native_build_id(c)]
     result["cold"]["expected_compiles"] = len(units) + len(cross)
     result["cold"]["is_cold"] = len(result["cold"]["compiles"]) - len(cross) == len(units)
     if not quick:

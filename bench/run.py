@@ -41,7 +41,7 @@ from images import BenchImage, Workspace
 from results_md import render_markdown
 
 from orchestrator import log as orch_log
-from orchestrator import runner
+from orchestrator import naming, runner
 from orchestrator.errors import CommandError
 
 SECTIONS = ("overhead", "build", "size", "startup", "speed", "rebuild")
@@ -374,9 +374,10 @@ def _rebuild_figures(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "", None))
     cross = rb.get("cross", {})
     for build, ratio in sorted(cross.get("ratios", {}).items()):
-        native = cross["compile_seconds"].get(build.removesuffix("-cross-arm64"))
+        native_id = naming.native_build_id(build) or "?"
+        native = cross["compile_seconds"].get(native_id)
         out.append(_fig("rebuild", f"rebuild.cross.{build}", f"arm64 cross compile / amd64 compile "
-                        f"({build.removesuffix('-cross-arm64')})", ratio, "x native",
+                        f"({native_id})", ratio, "x native",
                         f"<= {TARGETS['cross_ratio']}x", ratio <= TARGETS["cross_ratio"],
                         f"cross {cross['compile_seconds'][build]} s, native {native} s (cold build)"))
     return out

@@ -18,6 +18,7 @@ from orchestrator import log
 from orchestrator.apt_sources import AptSource
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.matrix import revision_tag
+from orchestrator.naming import repository_ref, tagged
 from orchestrator.registry import Registry
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def push_candidate(
     old_pkgs = parse_packages(precise.get(pkg_key, "")) if precise else {}
     changes = tuple(package_changes(old_pkgs, contents.packages)) if precise else ()
     immutable = _free_immutable(registry, repo, img, fps, fp_key)
-    ref = f"{host}/{repo}:{immutable}"
+    ref = tagged(repository_ref(host, repo), immutable)
     existing = registry.digest(repo, immutable)
     if existing:  # an interrupted earlier run already pushed this very content
         digest = existing
@@ -184,5 +185,5 @@ def move_tags(registry: Registry, repo: str, digest: str, tags: tuple[str, ...])
             continue
         registry.tag(repo, digest, tag)
         moved.append(tag)
-        _log.info("tag moved", tag=f"{registry.host}/{repo}:{tag}", digest=digest)
+        _log.info("tag moved", tag=tagged(repository_ref(registry.host, repo), tag), digest=digest)
     return moved

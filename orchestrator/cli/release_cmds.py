@@ -12,9 +12,9 @@ from pathlib import Path
 
 from orchestrator import cache as cache_mod
 from orchestrator import lock as lock_mod
+from orchestrator import naming, settings
 from orchestrator import plan as plan_mod
 from orchestrator import registry as registry_mod
-from orchestrator import render, settings
 from orchestrator.cli.common import SubParsers, load_config
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
@@ -78,7 +78,7 @@ def cmd_outdated(args: argparse.Namespace) -> int:
                           shard=None, ci=st.ci, cache=cache_mod.DEFAULT_OPTIONS)
     registry = registry_mod.registry_for(loaded.config.publish.registry)
     report = apt_check.check_all(loaded.config, registry, plan.images,
-                                 render.label_namespace(loaded.config), st.cache_dir)
+                                 naming.label_keys(loaded.config.publish.org), st.cache_dir)
     ledger = Ledger(work_dir(loaded) / "security-first-seen.json")
     report.cells = [ledger.stamp(c, st.today) for c in report.cells]
     ledger.forget_fixed(report.cells)

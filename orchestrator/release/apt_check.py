@@ -13,6 +13,7 @@ from orchestrator.apt_index import ArchiveIndex
 from orchestrator.apt_sources import AptSource
 from orchestrator.config import ImagesConfig
 from orchestrator.errors import ArchiveError, CommandError, OrchestratorError, RegistryAuthError
+from orchestrator.naming import LabelKeys
 from orchestrator.outdated import (
     CellCheck,
     IndexView,
@@ -91,7 +92,7 @@ def _views(archive: ArchiveIndex, sources: list[AptSource], arch: str) -> list[I
     return views
 
 
-def check_image(registry: Registry, repo: str, img: PlannedImage, ns: str,
+def check_image(registry: Registry, repo: str, img: PlannedImage, keys: LabelKeys,
                 archives: Callable[[str], ArchiveIndex]) -> CellCheck:
     """What apt would upgrade in the image ``img``'s first public tag holds now."""
     tag = img.tags[0] if img.tags else img.immutable_tag
@@ -112,19 +113,19 @@ def check_image(registry: Registry, repo: str, img: PlannedImage, ns: str,
     inputs: set[str] = set()
     for plat in img.platforms:
         labels = (configs[plat].get("config") or {}).get("Labels") or {}
-        if f"{ns}.apt-sources" not in labels or f"{ns}.packages" not in labels:
+        if keys.apt_sources not in labels or keys.packages not in labels:
             return CellCheck(img.id, State.UNKNOWN, f"{tag} ({plat}) has no apt-sources/packages "
                              "label (published by an older orchestrator): refresh it once", digest)
         try:
-            sources = apt_sources.from_label(labels[f"{ns}.apt-sources"])
+            sources = apt_sources.from_label(labels[keys.apt_sources])
             arch = _ARCH[plat]
             views = _views(archives(img.distro), sources, arch)
         except (ValueError, KeyError) as exc:
             return CellCheck(img.id, State.UNKNOWN, f"{tag} ({plat}): bad label: {exc}", digest)
         except ArchiveError as exc:
             return CellCheck(img.id, State.UNKNOWN, str(exc), digest)
-        inputs.add(labels.get(f"{ns}.inputs", ""))
-        installed = parse_packages(labels[f"{ns}.packages"])
+        inputs.add(labels.get(keys.inputs, ""))
+        installed = parse_packages(labels[keys.packages])
         plats.append(PlatformCheck(plat, tuple(upgrades(installed, views)),
                                    tuple(v.name for v in views),
                                    tuple(s.describe() for s in sources if s.trusted)))
@@ -133,7 +134,7 @@ def check_image(registry: Registry, repo: str, img: PlannedImage, ns: str,
 
 
 def check_all(config: ImagesConfig, registry: Registry, images: tuple[PlannedImage, ...],
-              ns: str, cache_dir: Path) -> OutdatedReport:
+              keys: LabelKeys, cache_dir: Path) -> OutdatedReport:
     start = time.monotonic()
     indexes: dict[str, ArchiveIndex] = {}
 
@@ -146,7 +147,7 @@ def check_all(config: ImagesConfig, registry: Registry, images: tuple[PlannedIma
 
     report = OutdatedReport()
     for img in images:
-        check = check_image(registry, config.publish.repository, img, ns, archive)
+        check = check_image(registry, config.publish.repository, img, keys, archive)
         _log.info("outdated", image=img.id, state=check.state.value, reason=check.reason,
                   upgrades=sum(len(p.upgrades) for p in check.platforms))
         report.cells.append(check)

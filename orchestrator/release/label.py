@@ -8,14 +8,14 @@ import datetime as dt
 import hashlib
 import json
 
-from orchestrator import apt_sources, publish, render, settings, smoke
+from orchestrator import apt_sources, naming, publish, render, settings, smoke
 from orchestrator.plan import PlannedImage
-from orchestrator.release.state import CellState, Run, candidate_ref
+from orchestrator.release.state import CellState, Run, candidate_ref, unlabelled_ref
 
 
 def stages_hash(run: Run, img: PlannedImage) -> str:
     """The hash of the Dockerfile stages ``img`` is built from, and of the CA certificates."""
-    dockerfile = (run.loaded.output_dir / img.distro / "Dockerfile").read_text()
+    dockerfile = (run.loaded.output_dir / naming.dockerfile_path(img.distro)).read_text()
     certs = b"".join((run.loaded.root / c).read_bytes() for c in run.config.ca_certificates)
     return hashlib.sha256(render.stage_closure(dockerfile, img.target).encode()
                           + certs).hexdigest()
@@ -30,7 +30,7 @@ def inputs_hash(run: Run, img: PlannedImage, base_digest: str) -> str:
     the rendered stages it is built from (and the CA certificates), its build args (the lock's
     versions, URLs and sha256) and profile, its distro's and variant's settings and its plan
     entry. Equal inputs and no pending apt upgrade: the nightly has nothing to rebuild."""
-    bake = json.loads((run.loaded.output_dir / render.BAKE_FILE).read_text())
+    bake = json.loads((run.loaded.output_dir / naming.BAKE_FILE).read_text())
     spec = bake["target"][img.bake_target]
     args = {k: v for k, v in spec.get("args", {}).items() if k != "SECURITY_REFRESH"}
     if img.build:
@@ -48,22 +48,22 @@ def inputs_hash(run: Run, img: PlannedImage, base_digest: str) -> str:
 
 def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
             contents: publish.Contents, fingerprint: str, inputs: str) -> dict[str, str]:
-    ns = run.label_namespace
+    keys, oci = run.label_keys, naming.OCI
     created = dt.datetime.combine(settings.get().today, dt.time(), dt.UTC).isoformat()
     labels = {
-        f"{ns}.fingerprint": fingerprint,
-        f"{ns}.packages": contents.packages_label(),
-        f"{ns}.python-tree": contents.tree_hash,
-        f"{ns}.inputs": inputs,
-        f"{ns}.apt-sources": apt_sources.to_label(list(contents.apt_sources)),
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.revision": settings.get().revision or "unknown",
-        "org.opencontainers.image.ref.name": img.tags[0] if img.tags else img.immutable_tag,
+        keys.fingerprint: fingerprint,
+        keys.packages: contents.packages_label(),
+        keys.python_tree: contents.tree_hash,
+        keys.inputs: inputs,
+        keys.apt_sources: apt_sources.to_label(list(contents.apt_sources)),
+        oci.created: created,
+        oci.revision: settings.get().revision or "unknown",
+        oci.ref_name: img.tags[0] if img.tags else img.immutable_tag,
     }
     if img.optimizations:
-        labels[f"{ns}.optimizations"] = img.optimizations[plat]
+        labels[keys.optimizations] = img.optimizations[plat]
     if img.build:  # what the compiled tree really has, read from its ELF files
-        labels[f"{ns}.hardening"] = smoke.tree_hardening(
+        labels[keys.hardening] = smoke.tree_hardening(
             run.engine, unlabelled, run.prefix(img), plat).summary
     return labels
 
@@ -72,7 +72,7 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
     """Read the real contents of every platform's image, compute its fingerprint, and bake it
     (and dates) into that platform's labels: one stage per platform, FROM the unlabelled
     candidate, picked by TARGETARCH."""
-    unlabelled = candidate_ref(img.id, "unlabelled")
+    unlabelled = unlabelled_ref(img.id)
     stages = stages_hash(run, img)
     contents = {p: publish.read_contents(run.engine, unlabelled, run.prefix(img), platform=p)
                 for p in img.platforms}
@@ -81,9 +81,9 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
     lines = []
     for plat, c in contents.items():
         labels = _labels(run, img, unlabelled, plat, c, fps[plat], inputs)
-        lines += [f"FROM {unlabelled} AS labelled-{plat.rsplit('/', 1)[1]}"]
+        lines += [f"FROM {unlabelled} AS {naming.relabel_stage(naming.platform_arch(plat))}"]
         lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
-    lines += ["FROM labelled-${TARGETARCH}"]
+    lines += [f"FROM {naming.relabel_stage('${TARGETARCH}')}"]
     image_id = run.engine.build_dockerfile("\n".join(lines) + "\n", candidate_ref(img.id),
                                            network=None, platforms=list(img.platforms),
                                            log_path=run.work / "logs" / f"{img.id}.label.log")

@@ -54,7 +54,7 @@ def why_refresh(run: Run, img: PlannedImage, check: CellCheck) -> str | None:
 def fast_path(run: Run, full_refresh: bool) -> OutdatedReport:
     """Check every planned image; drop the groups that need nothing from the run's plan
     (their cells: unchanged). Returns the checks (the report uses them after the run)."""
-    checks = check_all(run.config, run.registry(), run.plan.images, run.label_namespace,
+    checks = check_all(run.config, run.registry(), run.plan.images, run.label_keys,
                        settings.get().cache_dir)
     ledger = Ledger(run.work / "security-first-seen.json")
     checks.cells = [ledger.stamp(c, settings.get().today) for c in checks.cells]

@@ -306,16 +306,16 @@ def _publish_with_labels(pub: Publisher, uri: str, installed: dict[str, str],
     from tests.fake_engine import synthetic_image
 
     run = pub.run()
-    ns = render.label_namespace(run.config)
+    keys = run.label_keys
     sources = apt_sources.to_label([AptSource(uri, "bookworm", ("main",), SIGNED),
                                     AptSource(uri, "bookworm-security", ("main",), SIGNED)])
     for img in run.plan.images:
         base = run.lock.base(img.distro).digest or ""
-        labels = {f"{ns}.fingerprint": ph.fingerprint(img.id, "1"),
-                  f"{ns}.packages": " ".join(
+        labels = {keys.fingerprint: ph.fingerprint(img.id, "1"),
+                  keys.packages: " ".join(
                       f"{k}={v}" for k, v in (per_cell or {}).get(img.id, installed).items()),
-                  f"{ns}.apt-sources": sources,
-                  f"{ns}.inputs": (inputs_of or {}).get(img.id)
+                  keys.apt_sources: sources,
+                  keys.inputs: (inputs_of or {}).get(img.id)
                   or label_mod.inputs_hash(run, img, base)}
         image = synthetic_image(img.id, "1", labels)
         run.engine.load(candidate_ref(img.id), image)

@@ -51,3 +51,11 @@ def test_the_release_uses_the_engine_protocol_not_its_docker_implementation() ->
     users = {name for name, imports in _modules().items()
              if "orchestrator.engine.docker_engine" in imports}
     assert users <= {"cli/release_cmds.py"}
+
+
+def test_only_the_runner_starts_processes_and_only_settings_reads_the_environment() -> None:
+    spawners = {name for name, imports in _modules().items() if "subprocess" in imports}
+    assert spawners == {"runner.py"}
+    readers = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if any(s in p.read_text() for s in ("os.environ", "os.getenv", "getenv("))}
+    assert readers == {"settings.py"}

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import runner, sbom
+from orchestrator import sbom
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import Lock, PythonLock
+from tests.fake_syft import FakeSyft
 from tests.unit.helpers import FIXTURES
 
 SBOMS = FIXTURES / "sbom"
@@ -147,25 +148,6 @@ def test_add_cpython_cyclonedx() -> None:
     assert doc["dependencies"][-1] == {"ref": root, "dependsOn": ["cpython-3.13.15-source"]}
     assert doc["dependencies"][:-1] == raw["dependencies"]
     assert sbom.add_cpython_cyclonedx(doc, CP) == doc
-
-
-class FakeSyft:
-    """Stands in for runner.run: records the argv and writes the recorded documents."""
-
-    def __init__(self, edit: Any = None) -> None:
-        self.calls: list[tuple[list[str], dict[str, str]]] = []
-        self.edit = edit
-
-    def __call__(self, argv: list[str], **kw: Any) -> runner.Completed:
-        self.calls.append((argv, kw["env"]))
-        for i, arg in enumerate(argv):
-            if arg == "--output":
-                fmt, _, path = argv[i + 1].partition("=")
-                src = SBOMS / ("syft-runtime-amd64.spdx.json" if fmt == "spdx-json"
-                               else "syft-runtime-amd64.cdx.json")
-                doc = json.loads(src.read_text())
-                Path(path).write_text(json.dumps(self.edit(doc) if self.edit else doc))
-        return runner.Completed(argv, 0, "", "", 0.1)
 
 
 def test_image_sboms_runs_syft_on_the_registry_and_adds_cpython(tmp_path: Path) -> None:

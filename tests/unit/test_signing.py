@@ -5,7 +5,6 @@ parsing of what verify and verify-attestation answer (tests/fake_cosign.py)."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from orchestrator import runner, settings, signing
 from orchestrator.config import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
 from tests.fake_cosign import FakeCosign
+from tests.unit.helpers import with_env
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -28,11 +28,6 @@ def keydir(tmp_path: Path) -> Path:
     (tmp_path / "cosign.key").write_text("encrypted private key")
     (tmp_path / "cosign.pub").write_text("public key")
     return tmp_path
-
-
-def with_env(**env: str) -> None:
-    st = settings.get()
-    settings.override(dataclasses.replace(st, environ={**st.environ, **env}))
 
 
 def cosign_for(keydir: Path, fake: FakeCosign, **kw: Any) -> signing.Cosign:

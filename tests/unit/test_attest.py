@@ -4,6 +4,7 @@ The real push path publishes to the in-memory registry; syft and cosign are the 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -15,8 +16,11 @@ import pytest
 from orchestrator import lock as lock_mod
 from orchestrator import render, sbom, signing, verify
 from orchestrator.errors import SupplyChainError
-from orchestrator.release.attest import attach
+from orchestrator.plan import PlannedImage
+from orchestrator.release.attest import attach, provenance_inputs
+from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
+from orchestrator.release.state import CellState, candidate_ref
 from tests.fake_cosign import FakeCosign
 from tests.fake_registry import FakeRegistry
 from tests.fake_syft import FakeSyft
@@ -157,3 +161,33 @@ def test_attach_to_a_digest_that_is_not_there(pushed: tuple[Publisher, HarnessRu
     with pytest.raises(SupplyChainError, match="not in the registry"):
         attach(run, run.plan.image(RT13), "sha256:" + "0" * 64, cosign_for(run, FakeCosign()),
                registry=pub.client(), syft=FakeSyft())
+
+
+def test_the_build_records_its_args_and_times_for_the_provenance(
+        tmp_path: Path, fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    pub = Publisher(write_config(tmp_path / "cfg", fake.address, REPO), fake.address,
+                    tmp_path / "work")
+    run = pub.run()
+    run.security_refresh = "20261121T030000"  # a nightly's
+    render.write(run.loaded, render.render_all(run.loaded, run.lock))
+    given: dict[str, dict[str, str]] = {}
+    real_build = run.engine.build
+
+    def build(context: Path, **kw: Any) -> Any:
+        given[kw["tags"][0]] = dict(kw["args"])
+        return real_build(context, **kw)
+
+    def label(run: HarnessRun, img: PlannedImage, image_id: str, base_digest: str) -> None:
+        run.save_state(CellState(img.id, image_id))  # what label() leaves (its reads need files)
+
+    monkeypatch.setattr(run.engine, "build", build)
+    monkeypatch.setattr("orchestrator.release.build.label", label)
+    do_build(run)
+    for img in run.plan.images:
+        assert run.report.cell(img.id).status == "ok", run.report.cell(img.id).message
+        st = run.load_state(img.id)
+        assert st.build_args == given[candidate_ref(img.id, "unlabelled")]
+        assert st.build_args["SECURITY_REFRESH"] == "20261121T030000"
+        inputs = provenance_inputs(run, img)
+        assert inputs.build_args == st.build_args
+        assert inputs.started <= inputs.finished <= dt.datetime.now(dt.UTC)

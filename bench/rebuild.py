@@ -2,7 +2,10 @@
 
 cold        ``orchestrator build`` with nothing reusable in BuildKit's cache;
 no-op       the same command again, same inputs;
-refresh     ``orchestrator build --security-refresh <new token>`` (the nightly's change).
+refresh     ``orchestrator build --security-refresh <new token>`` (the nightly's change);
+publish     ``orchestrator release`` of what was built (tests and pushes; builds are cached);
+nightly     ``orchestrator nightly`` right after: nothing new upstream, so the fast path
+            (``outdated`` against the archives' indices, no build, no test, no push).
 
 A cold build without wiping the shared BuildKit state (other jobs use it; a separate
 builder would need the moby/buildkit image, which is not available here): the workspace's
@@ -28,12 +31,15 @@ With ``--quick``, no cold build is run: the first build of the fast workspace is
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from common import REGISTRY, log, run
 from images import Workspace, make_workspace, orchestrator_lines, summarize_build
+
+from orchestrator import naming
 
 DISTROS = ("bookworm", "trixie")
 
@@ -86,14 +92,14 @@ def cross_compile(ws: Workspace) -> dict[str, Any]:
         distro = path.name.split("-")[2] if path.name.count("-") >= 3 else "?"
         for stage, seconds in compile_seconds(path.read_text(errors="replace")).items():
             found[f"{distro}/{stage}"] = seconds
-    pairs = {k: (found[k.removesuffix("-cross-arm64")], v) for k, v in found.items()
-             if k.endswith("-cross-arm64") and k.removesuffix("-cross-arm64") in found}
+    pairs = {k: (found[native], v) for k, v in found.items()
+             if (native := naming.native_build_id(k)) is not None and native in found}
     return {"compile_seconds": found,
             "ratios": {k: round(cross / native, 3) for k, (native, cross) in pairs.items()}}
 
 
-def _step(ws: Workspace, name: str, *args: str) -> dict[str, Any]:
-    code, timing, report = ws.orch("build", "-v", *args, step=name, report=True,
+def _step(ws: Workspace, name: str, *args: str, command: str = "build") -> dict[str, Any]:
+    code, timing, report = ws.orch(command, "-v", *args, step=name, report=True,
                                    show=orchestrator_lines)
     summary = summarize_build(code, timing, report)
     if code != 0:
@@ -126,11 +132,20 @@ def measure(work: Path, run_id: str, *, quick: bool, base_digests: dict[str, str
     for name, args in steps:
         log(f"rebuild: {name} build of the e2e matrix")
         result[name] = _step(ws, name, *args)
+    refreshed = ("--security-refresh", f"bench-{run_id}")  # what the refresh step built
+    for name, command, extra in (("publish", "release", refreshed), ("nightly", "nightly", ())):
+        log(f"rebuild: {command} of the e2e matrix")
+        result[name] = _step(ws, name, *extra, command=command)
+        if name == "nightly":
+            report = ws.dir / f"report-{name}.json"
+            data = json.loads(report.read_text()) if report.exists() else {}
+            result[name]["fast_path"] = list(data.get("fast_path", []))
+            result[name]["cells_total"] = len(data.get("cells", []))
     cold = result["cold"]["seconds"]
-    for name in ("noop", "refresh"):
+    for name in ("noop", "refresh", "nightly"):
         result[name]["ratio_to_cold"] = round(result[name]["seconds"] / cold, 4) if cold else None
     units = {cid.rsplit("-", 1)[0] for cid in result["cold"]["cells"]}  # one compile per build unit
-    cross = [c for c in result["cold"]["compiles"] if "-cross-" in c]
+    cross = [c for c in result["cold"]["compiles"] if naming.native_build_id(c)]
     result["cold"]["expected_compiles"] = len(units) + len(cross)
     result["cold"]["is_cold"] = len(result["cold"]["compiles"]) - len(cross) == len(units)
     if not quick:

@@ -41,7 +41,7 @@ from images import BenchImage, Workspace
 from results_md import render_markdown
 
 from orchestrator import log as orch_log
-from orchestrator import runner
+from orchestrator import naming, runner
 from orchestrator.errors import CommandError
 
 SECTIONS = ("overhead", "build", "size", "startup", "speed", "rebuild")
@@ -50,6 +50,7 @@ TARGETS = {
     "speed_geomean": 1.0,
     "noop_ratio": 0.05,
     "refresh_ratio": 0.10,
+    "nightly_ratio": 0.01,  # issue 17: a nightly with nothing new, against the cold build
     "cross_ratio": 1.5,
     "overhead_seconds": overhead.TARGET_SECONDS,
 }
@@ -358,15 +359,25 @@ def _rebuild_figures(results: dict[str, Any]) -> list[dict[str, Any]]:
     out.append(_fig("rebuild", "rebuild.refresh.compiles", "security refresh: CPython compiles",
                     n, "compiles", "0", None if n is None else n == 0,
                     ", ".join(refresh.get("compiles", []))))
+    nightly = rb.get("nightly", {})
+    if nightly:
+        ratio = nightly.get("ratio_to_cold")
+        ok = None if ratio is None or not cold.get("is_cold") else ratio <= TARGETS["nightly_ratio"]
+        out.append(_fig("rebuild", "rebuild.nightly", "nightly with nothing new / cold build", ratio,
+                        "x cold", f"<= {TARGETS['nightly_ratio']}x", ok,
+                        f"{nightly.get('seconds')} s; {len(nightly.get('fast_path', []))} of "
+                        f"{nightly.get('cells_total')} images on the fast path (no build, test or "
+                        f"push); {len(nightly.get('compiles', []))} compiles"))
     noop = rb.get("noop", {})
     n2 = len(noop["compiles"]) if "compiles" in noop else None
     out.append(_fig("rebuild", "rebuild.noop.compiles", "no-op rebuild: CPython compiles", n2, "compiles",
                     "", None))
     cross = rb.get("cross", {})
     for build, ratio in sorted(cross.get("ratios", {}).items()):
-        native = cross["compile_seconds"].get(build.removesuffix("-cross-arm64"))
+        native_id = naming.native_build_id(build) or "?"
+        native = cross["compile_seconds"].get(native_id)
         out.append(_fig("rebuild", f"rebuild.cross.{build}", f"arm64 cross compile / amd64 compile "
-                        f"({build.removesuffix('-cross-arm64')})", ratio, "x native",
+                        f"({native_id})", ratio, "x native",
                         f"<= {TARGETS['cross_ratio']}x", ratio <= TARGETS["cross_ratio"],
                         f"cross {cross['compile_seconds'][build]} s, native {native} s (cold build)"))
     return out

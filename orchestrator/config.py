@@ -76,6 +76,12 @@ class Sources(_Model):
     )
     pypi: str = Field("https://pypi.org/simple", description="Index for the dev tooling")
     deadsnakes: DeadsnakesSource = DeadsnakesSource()
+    apt_keyrings: tuple[str, ...] = Field(
+        ("/usr/share/keyrings", "/usr/local/share/keyrings"),
+        description="Directories, on the machine that runs `outdated` and `nightly`, holding the "
+        "archive keyrings the images' apt sources name (looked up by the Signed-By file name; "
+        "debian-archive-keyring.gpg / ubuntu-archive-keyring.gpg when a source names none)",
+    )
 
 
 class Packages(_Model):

@@ -11,6 +11,9 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # images.yaml / images.lock / command line is wrong
     TOOL = 3  # an external command or the engine failed outside a cell
     REGISTRY = 4  # registry unreachable or refused us
+    # `outdated`: apt would upgrade packages in a published image (or it is not published).
+    # 100, as `dnf check-update` / `yum check-update` say "updates available".
+    UPDATES_PENDING = 100
 
 
 class OrchestratorError(Exception):
@@ -76,6 +79,12 @@ class UsageError(OrchestratorError):
 
 class SourceError(OrchestratorError):
     """A configured source (python.org layout mirror, pyenv, base registry) did not answer as expected."""
+
+    exit_code = ExitCode.TOOL
+
+
+class ArchiveError(OrchestratorError):
+    """A distro archive (apt mirror) did not answer, or its Release did not verify."""
 
     exit_code = ExitCode.TOOL
 

@@ -93,7 +93,8 @@ class Lock:
             return d
 
         out: dict[str, Any] = {"schema_version": 1}
-        out["pythons"] = {k: clean(asdict(v)) for k, v in sorted(self.pythons.items(), key=_minor_sort)}
+        out["pythons"] = {k: clean(asdict(self.pythons[k]))
+                          for k in sorted(self.pythons, key=matrix.minor_key)}
         out["bases"] = {k: clean(asdict(v)) for k, v in sorted(self.bases.items())}
         if self.pyenv:
             out["pyenv"] = clean(asdict(self.pyenv))
@@ -117,10 +118,6 @@ class Lock:
         except (TypeError, KeyError, AttributeError) as exc:
             raise LockError(f"{file}: malformed ({exc}); regenerate it with `orchestrator lock`") from None
         return cls(pythons, bases, pyenv, ds)
-
-
-def _minor_sort(item: tuple[str, Any]) -> tuple[int, ...]:
-    return tuple(int(x) for x in item[0].split("."))
 
 
 def lock_path(loaded: Loaded) -> Path:
@@ -198,7 +195,7 @@ def prune(config: ImagesConfig, lock: Lock) -> Lock:
 
 def diff(old: Lock, new: Lock) -> list[Change]:
     changes: list[Change] = []
-    for minor in sorted(set(old.pythons) | set(new.pythons), key=lambda m: _minor_sort((m, None))):
+    for minor in sorted(set(old.pythons) | set(new.pythons), key=matrix.minor_key):
         a, b = old.pythons.get(minor), new.pythons.get(minor)
         if a != b:
             av = f"{a.version} ({a.sha256[:12]})" if a else None

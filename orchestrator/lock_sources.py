@@ -25,11 +25,11 @@ from orchestrator.lock import (
     PyenvLock,
     PythonLock,
     SigningKey,
-    _minor_sort,
     compiled_minors,
     diff,
     methods_used,
 )
+from orchestrator.matrix import minor_key
 from orchestrator.registry import Registry, split_ref
 
 _log = log.get("lock")
@@ -173,7 +173,7 @@ def resolve_base(ref: str, registry_for: Callable[[str], Registry]) -> BaseLock:
 def _name_sort(name: str) -> tuple[int, tuple[int, ...], str]:
     """Python minors first (numerically), then distro names."""
     if re.fullmatch(r"\d+\.\d+", name):
-        return (0, _minor_sort((name, None)), "")
+        return (0, minor_key(name), "")
     return (1, (), name)
 
 

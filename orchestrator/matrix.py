@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from orchestrator import naming
 from orchestrator.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -33,13 +34,18 @@ class Cell:
         return (self.distro, self.minor, self.method)
 
     @property
+    def stages(self) -> naming.BuildStages:
+        """The stages of its CPython build and of its images."""
+        return naming.BuildStages(self.minor, self.method)
+
+    @property
     def stage_suffix(self) -> str:
-        return f"{self.minor}-{self.method}"
+        return self.stages.suffix
 
     @property
     def target(self) -> str:
         """The Dockerfile stage that produces this image."""
-        return f"{self.variant}-{self.stage_suffix}"
+        return self.stages.image(self.variant)
 
     @property
     def compiles(self) -> bool:
@@ -79,10 +85,11 @@ def expand(config: ImagesConfig) -> list[Cell]:
         c for c in cells
         if not any(_matches(r, c.distro, c.minor, c.method, c.variant) for r in config.exclude)
     }
-    return sorted(cells, key=lambda c: (_minor_key(c.minor), c.method, c.distro, c.variant))
+    return sorted(cells, key=lambda c: (minor_key(c.minor), c.method, c.distro, c.variant))
 
 
-def _minor_key(minor: str) -> tuple[int, ...]:
+def minor_key(minor: str) -> tuple[int, ...]:
+    """Sort key of a Python minor: "3.9" before "3.13"."""
     return tuple(int(x) for x in minor.split("."))
 
 

@@ -1,29 +1,25 @@
-"""The plan: pure data, built before any side effect; printable as a table and as JSON."""
+"""The plan: pure data, built before any side effect; printable as a table and as JSON.
+
+It owns how each cell is built, decided from images.yaml and images.lock alone: the profile,
+the platforms and the architectures cross-compiled for, the install prefix, the CPython
+version, frozen modules, PIE and the optimizations each platform gets. render reads them here.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator import cache as cache_mod
-from orchestrator import eol, matrix
+from orchestrator import eol, matrix, naming
 from orchestrator.cache import DEFAULT_OPTIONS, NO_CACHE, CacheOptions, CellCache
-from orchestrator.config import Loaded
+from orchestrator.config import ImagesConfig, Loaded, Profile
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
-from orchestrator.render import (
-    bake_target,
-    cross_arches_for,
-    frozen_modules_for,
-    image_version,
-    optimizations_for,
-    pie_for,
-    platforms_for,
-    profile_of,
-)
 
 
 @dataclass(frozen=True)
@@ -142,23 +138,21 @@ def build(
     groups = sorted({_group(c) for c in cells})
     mine = {g for k, g in enumerate(groups) if k % shard_n == shard_i - 1}
     cells = [c for c in cells if _group(c) in mine]
-    repo = f"{config.publish.registry}/{config.publish.repository}"
+    repo = naming.repository_ref(config.publish.registry, config.publish.repository)
     images = []
     builds: dict[str, list[str]] = {}
     for c in cells:
         version = image_version(lock, c)
         moving, immutable = matrix.tags_for(config, c, version, today, all_cells)
-        bid = f"{c.distro}/python-{c.stage_suffix}" if c.compiles else None
-        if bid:
-            builds.setdefault(bid, []).append(c.id)
-            # a cross compile for each other platform is a build of its own (its own stage)
-            for arch in cross_arches_for(config, [c]):
-                builds.setdefault(f"{bid}-cross-{arch.name}", []).append(c.id)
+        build_ids = _build_ids(config, c)
+        for b in build_ids:
+            builds.setdefault(b, []).append(c.id)
+        bid = build_ids[0] if build_ids else None
         runtime_id = Cell(c.minor, c.method, c.distro, "runtime").id
         images.append(PlannedImage(
             id=c.id, distro=c.distro, python=c.minor, version=version, method=c.method,
-            variant=c.variant, target=c.target, bake_target=bake_target(c),
-            dockerfile=f"{config.build.output_dir}/{c.distro}/Dockerfile", build=bid,
+            variant=c.variant, target=c.target, bake_target=naming.bake_target(c.id),
+            dockerfile=f"{config.build.output_dir}/{naming.dockerfile_path(c.distro)}", build=bid,
             base=lock.base(c.distro).pinned, repository=repo, tags=tuple(moving),
             immutable_tag=immutable,
             immutable_revision=matrix.immutable_revision(config, c, version, today),
@@ -183,6 +177,91 @@ def build(
                 tuple(images), planned_builds)
 
 
+def _build_ids(config: ImagesConfig, c: Cell) -> list[str]:
+    """The CPython builds a cell uses: its native compile first, then a cross compile for
+    each other platform (a build of its own: its own stage); none for deadsnakes."""
+    if not c.compiles:
+        return []
+    return [naming.stage_id(c.distro, c.stages.compile),
+            *(naming.stage_id(c.distro, c.stages.cross(a.name)) for a in cross_arches_for(config, [c]))]
+
+
 def _group(c: Cell) -> str:
     return f"{c.distro}/{c.stage_suffix}"
 
+
+# ---- how each cell is built ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arch:
+    """A target architecture as Debian, the GNU toolchain and readelf name it."""
+
+    name: str  # Debian / OCI architecture: amd64, arm64
+    platform: str  # linux/arm64
+    triplet: str  # GNU multiarch triplet: aarch64-linux-gnu
+    elf_machine: str  # readelf --file-header "Machine:"
+
+
+ARCHES = {
+    "linux/amd64": Arch("amd64", "linux/amd64", "x86_64-linux-gnu", "Advanced Micro Devices X86-64"),
+    "linux/arm64": Arch("arm64", "linux/arm64", "aarch64-linux-gnu", "AArch64"),
+}
+
+
+def profile_of(config: ImagesConfig, name: str | None) -> Profile:
+    name = name or config.default_profile
+    try:
+        return config.profiles[name]
+    except KeyError:
+        raise UsageError(f'--profile {name}: no such profile in images.yaml (profiles:); '
+                         f"use one of: {', '.join(config.profiles)}") from None
+
+
+def frozen_modules_for(config: ImagesConfig, cell: Cell) -> tuple[str, ...]:
+    """build.freeze_modules reach only interpreters compiled from source (not pyenv's recipe)."""
+    return config.build.freeze_modules if cell.method == "source" else ()
+
+
+def pie_for(config: ImagesConfig, cell: Cell) -> bool | None:
+    """build.pie for interpreters we compile; None for deadsnakes (the PPA's own binary)."""
+    return config.build.pie if cell.compiles else None
+
+
+def platforms_for(config: ImagesConfig, cell: Cell) -> tuple[str, ...]:
+    """The platforms a cell's images are built for: the distro's (or the top-level) platforms;
+    python-build cannot cross-compile, so its cells get only the native platform."""
+    native = config.build.native_platform
+    plats = config.distros[cell.distro].platforms or config.platforms
+    if cell.method == "python-build":  # validation refuses a distro without the native one
+        return tuple(p for p in plats if p == native)
+    # the native platform first: reports, size budgets and package diffs read it
+    return tuple(sorted(plats, key=lambda p: (p != native, p)))
+
+
+def optimizations_for(config: ImagesConfig, cell: Cell, profile: str) -> dict[str, str] | None:
+    """{platform: "pgo+lto" | "lto" | "pgo" | "none"} of a compiled cell under ``profile``:
+    cross-compiled platforms cannot run PGO (it runs the target). None: not our compile."""
+    if not cell.compiles:
+        return None
+    prof = profile_of(config, profile)
+    out = {}
+    for plat in platforms_for(config, cell):
+        pgo = prof.pgo and plat == config.build.native_platform
+        out[plat] = "+".join(x for x, on in (("pgo", pgo), ("lto", prof.lto)) if on) or "none"
+    return out
+
+
+def cross_arches_for(config: ImagesConfig, cells: Iterable[Cell]) -> tuple[Arch, ...]:
+    """Architectures CPython is cross-compiled for, among ``cells`` (method source only)."""
+    native = config.build.native_platform
+    plats = {p for c in cells if c.method == "source" for p in platforms_for(config, c)}
+    return tuple(ARCHES[p] for p in sorted(plats) if p != native)
+
+
+def prefix_for(config: ImagesConfig, minor: str) -> str:
+    return f"/opt/{config.publish.org}/python/{minor}"
+
+
+def image_version(lock: Lock, cell: Cell) -> str:
+    """The CPython version an image carries: the locked patch; the PPA's own (X.Y) for deadsnakes."""
+    return lock.python(cell.minor).version if cell.compiles else cell.minor

@@ -13,9 +13,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import apt_sources as apt_sources_mod
 from orchestrator import log
+from orchestrator.apt_sources import AptSource
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.matrix import revision_tag
+from orchestrator.naming import repository_ref, tagged
 from orchestrator.registry import Registry
 
 if TYPE_CHECKING:
@@ -33,6 +36,7 @@ class Contents:
     # on both image stores (the containerd store's `docker images` size also counts the
     # compressed blobs) and per platform of a multi-platform image.
     unpacked_bytes: int = 0
+    apt_sources: tuple[AptSource, ...] = ()  # what the image's apt reads (label apt-sources)
 
     def packages_label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in sorted(self.packages.items()))
@@ -45,17 +49,19 @@ def read_contents(engine: Engine, image_ref: str, prefix: str,
     script = (
         "dpkg-query -W -f '${Package}=${Version}\\n'; echo '----'; "
         f"cd / && find {prefix.lstrip('/')} \\( -type f -o -type l \\) ! -name '*.pyc' -print0 "
-        "| sort -z | xargs -0 sha256sum | sha256sum; echo '----'; du -sxb /"
+        "| sort -z | xargs -0 sha256sum | sha256sum; echo '----'; du -sxb /; "
+        f"echo '----'; {apt_sources_mod.DUMP_SCRIPT}"
     )
     out = engine.run(image_ref, ["/bin/sh", "-ec", script], user="0", network="none", timeout=600,
                      platform=platform)
     where = f" ({platform})" if platform else ""
-    if out.exit_code != 0 or out.output.count("----") != 2:
+    if out.exit_code != 0 or out.output.count("----") < 3:
         raise EngineError(f"could not read the contents of {image_ref}{where}: "
                           f"{out.output[-500:]}")
-    pkg_text, tree, du = out.output.split("----")
+    pkg_text, tree, du, sources = out.output.split("----", 3)
     packages = dict(line.split("=", 1) for line in pkg_text.split() if "=" in line)
-    return Contents(packages, tree.split()[0], int(du.split()[0]))
+    return Contents(packages, tree.split()[0], int(du.split()[0]),
+                    tuple(apt_sources_mod.parse_dump(sources)))
 
 
 def fingerprint(base_digest: str, contents: Contents, stages_hash: str) -> str:
@@ -143,7 +149,7 @@ def push_candidate(
     old_pkgs = parse_packages(precise.get(pkg_key, "")) if precise else {}
     changes = tuple(package_changes(old_pkgs, contents.packages)) if precise else ()
     immutable = _free_immutable(registry, repo, img, fps, fp_key)
-    ref = f"{host}/{repo}:{immutable}"
+    ref = tagged(repository_ref(host, repo), immutable)
     existing = registry.digest(repo, immutable)
     if existing:  # an interrupted earlier run already pushed this very content
         digest = existing
@@ -179,5 +185,5 @@ def move_tags(registry: Registry, repo: str, digest: str, tags: tuple[str, ...])
             continue
         registry.tag(repo, digest, tag)
         moved.append(tag)
-        _log.info("tag moved", tag=f"{registry.host}/{repo}:{tag}", digest=digest)
+        _log.info("tag moved", tag=tagged(repository_ref(registry.host, repo), tag), digest=digest)
     return moved

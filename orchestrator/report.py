@@ -41,6 +41,10 @@ class CellResult:
     immutable_tag: str = ""
     package_changes: list[str] = field(default_factory=list)
     compiled: list[str] = field(default_factory=list)
+    # nightly: the security updates this image took, and (when it could not be published) the
+    # ones its published image still lacks: {package, installed, candidate, platform, since}
+    security_updates: list[str] = field(default_factory=list)
+    waiting_security: list[dict[str, str]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     log: str = ""
@@ -61,6 +65,8 @@ class Report:
     seconds: float = 0.0
     compiles: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # nightly: cells found unchanged before any build (inputs unchanged, no pending apt upgrade)
+    fast_path: list[str] = field(default_factory=list)
 
     def cell(self, cell_id: str) -> CellResult:
         return self.cells.setdefault(cell_id, CellResult(cell_id))
@@ -119,5 +125,12 @@ class Report:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         counts = ", ".join(f"{v} {k}" for k, v in self.counts().items() if v)
-        lines.append(f"{counts}; {len(self.compiles)} CPython compile(s); {self.seconds:.0f}s")
+        fast = f"; {len(self.fast_path)} unchanged without a build" if self.fast_path else ""
+        lines.append(f"{counts}; {len(self.compiles)} CPython compile(s){fast}; "
+                     f"{self.seconds:.0f}s")
+        for c in self.cells.values():
+            for w in c.waiting_security:
+                lines.append(f"{c.id}: still lacks security update {w['package']} "
+                             f"{w['installed']} -> {w['candidate']} ({w['platform']}, "
+                             f"since {w['since']})")
         return "\n".join(lines) + "\n"

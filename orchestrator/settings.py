@@ -25,6 +25,9 @@ class Settings:
     # Local repository for built, not yet published images (ORCH_CANDIDATE_PREFIX): pipelines
     # sharing one Docker engine need different ones, or they re-point each other's candidates.
     candidate_prefix: str = "orchestrator-candidate"
+    # Downloads worth keeping between runs and checkouts: apt indices by hash (ORCH_CACHE_DIR;
+    # default $XDG_CACHE_HOME/orchestrator or ~/.cache/orchestrator).
+    cache_dir: Path = Path.home() / ".cache" / "orchestrator"
     # SLSA provenance: who built (ORCH_BUILDER_ID, a URI naming the build platform) and which
     # run (ORCH_INVOCATION_ID, else GitLab's CI_JOB_URL).
     builder_id: str = "urn:python-base-orchestrator:local"
@@ -57,7 +60,9 @@ class Settings:
             raise UsageError(f"environment: ORCH_CANDIDATE_PREFIX={candidate!r} is not a repository "
                              "name; use lowercase letters, digits, '.', '_', '-' and '/' "
                              "(e.g. ci-job-1234/candidate)")
-        return cls(ci, fmt, today, docker_config, revision, work_dir, candidate,
+        xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        cache_dir = Path(env.get("ORCH_CACHE_DIR") or Path(xdg) / "orchestrator")
+        return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir,
                    builder_id=env.get("ORCH_BUILDER_ID") or "urn:python-base-orchestrator:local",
                    invocation_id=env.get("ORCH_INVOCATION_ID") or env.get("CI_JOB_URL") or "",
                    environ=env)

@@ -608,6 +608,9 @@ step_images() {
         repo=$(suite_repo "$suite")
         tag=$(suite_tag "$suite")
         arches=(amd64)
+        if is_ubuntu_suite "$suite"; then
+            trixie_tools # its keyring also verifies Ubuntu's indices for `orchestrator outdated`
+        fi
         # arm64 when asked for, or kept when an earlier run made it (never narrowed: a new
         # index digest would invalidate every build cache of the suite)
         if [[ " ${ARM64_SUITES[*]} " == *" $suite "* ]] || registry_has_tag "$repo" "${tag}-arm64"; then

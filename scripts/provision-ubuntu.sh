@@ -59,6 +59,7 @@ EOF
 trixie_tools() {
     local dir=$ORCH_HOST_STATE/apt-trixie p
     if [[ -x $TRIXIE_TOOLS/root/usr/sbin/debootstrap && -s $UBUNTU_KEYRING ]]; then
+        host_ubuntu_keyring
         return 0
     fi
     trixie_apt_init "$dir"
@@ -73,6 +74,14 @@ trixie_tools() {
         say "    $(dpkg-deb -f "$p" Package Version | paste -sd' ')"
     done
     [[ -s $UBUNTU_KEYRING ]] || die "ubuntu-keyring did not provide $UBUNTU_KEYRING"
+    host_ubuntu_keyring
+}
+
+# `orchestrator outdated` verifies Ubuntu's InRelease files with this keyring (it looks in
+# sources.apt_keyrings: /usr/share/keyrings, /usr/local/share/keyrings). Debian 12's own
+# ubuntu-keyring package is older; this is trixie's, outside dpkg's files.
+host_ubuntu_keyring() {
+    install -D -m 0644 "$UBUNTU_KEYRING" /usr/local/share/keyrings/ubuntu-archive-keyring.gpg
 }
 
 # debootstrap an Ubuntu suite into $3 (the "gutsy" script: what every Ubuntu suite from gutsy

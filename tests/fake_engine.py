@@ -84,6 +84,8 @@ class FakeEngine:
     # what a container run gives (image, argv) -> outcome; default: exit 0, no output
     on_run: Callable[[str, list[str]], RunOutcome] | None = None
     runs: list[tuple[str, list[str]]] = field(default_factory=list)  # (image, argv) run
+    # called with (target, log path) before each build; may raise BuildFailed
+    on_build: Callable[[str, Path], None] | None = None
 
     def load(self, ref: str, image: FakeImage) -> None:
         """What a build leaves behind: ``ref`` names ``image`` in the local store."""
@@ -132,6 +134,8 @@ class FakeEngine:
               on_line: Callable[[str], None] | None = None,
               platforms: list[str] | None = None) -> BuildOutcome:
         """A synthetic image of (target, args, labels) under every tag; nothing compiled."""
+        if self.on_build is not None:
+            self.on_build(target, log_path)
         seed = json.dumps([str(dockerfile), target, sorted(args.items())])
         image = synthetic_image(target, seed, labels)
         for tag in tags:

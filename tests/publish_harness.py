@@ -17,7 +17,6 @@ from pathlib import Path
 from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
-from orchestrator import render
 from orchestrator.plan import PlannedImage
 from orchestrator.registry import Registry
 from orchestrator.release.state import CellState, Run, candidate_ref
@@ -62,8 +61,8 @@ def fingerprint(cell_id: str, seed: str) -> str:
 
 def image_for(run: Run, cell_id: str, seed: str) -> FakeImage:
     """The candidate a build of ``cell_id`` gives for ``seed`` (deterministic)."""
-    ns = render.label_namespace(run.config)
-    labels = {f"{ns}.fingerprint": fingerprint(cell_id, seed), f"{ns}.packages": f"libfoo={seed}"}
+    keys = run.label_keys
+    labels = {keys.fingerprint: fingerprint(cell_id, seed), keys.packages: f"libfoo={seed}"}
     return synthetic_image(cell_id, seed, labels)
 
 

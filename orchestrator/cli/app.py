@@ -26,6 +26,7 @@ COMMANDS: dict[str, Handler] = {
     "push": release_cmds.cmd_push,
     "release": release_cmds.cmd_release,
     "nightly": release_cmds.cmd_nightly,
+    "outdated": release_cmds.cmd_outdated,
     "promote": release_cmds.cmd_promote,
     "verify": supply_cmds.cmd_verify,
 }

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
+from pathlib import Path
 
 from orchestrator import cache as cache_mod
+from orchestrator import lock as lock_mod
+from orchestrator import naming, settings, signing, verify
+from orchestrator import plan as plan_mod
 from orchestrator import registry as registry_mod
-from orchestrator import settings, signing, verify
 from orchestrator.cli.common import SubParsers, load_config
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
-from orchestrator.release import promote, reports, session
+from orchestrator.outdated import Ledger
+from orchestrator.release import apt_check, nightly, promote, reports, session
 from orchestrator.release.state import work_dir
 
 
@@ -34,8 +39,11 @@ def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
         loaded, name, lambda: _engine_for(args, loaded), only=args.only, profile=args.profile,
         shard=getattr(args, "shard", None), cache=cache_mod.options_from(args),
         network=getattr(args, "network", None), verbose=args.verbose, security_refresh=refresh)
+    checks = nightly.fast_path(run, args.full_refresh) if name == "nightly" else None
     session.run_phases(run, phases, all_or_nothing=getattr(args, "all_or_nothing", False),
                        stage_only=getattr(args, "stage_only", False))
+    if checks is not None:
+        nightly.security_report(run, checks)
     return session.finish(run, args.report, start)
 
 
@@ -58,6 +66,29 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     refresh = args.security_refresh or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     return _run_phases(args, "nightly", ["build", "test", "push"], refresh)
+
+
+def cmd_outdated(args: argparse.Namespace) -> int:
+    """What apt would upgrade in each published image (no pull, no build)."""
+    loaded = load_config(args)
+    lock = lock_mod.read(loaded)
+    lock_mod.check_against(loaded, lock)
+    st = settings.get()
+    plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
+                          shard=None, ci=st.ci, cache=cache_mod.DEFAULT_OPTIONS)
+    registry = registry_mod.registry_for(loaded.config.publish.registry)
+    report = apt_check.check_all(loaded.config, registry, plan.images,
+                                 naming.label_keys(loaded.config.publish.org), st.cache_dir)
+    ledger = Ledger(work_dir(loaded) / "security-first-seen.json")
+    report.cells = [ledger.stamp(c, st.today) for c in report.cells]
+    ledger.forget_fixed(report.cells)
+    ledger.save()
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    sys.stdout.write(report.table())
+    return report.exit_code
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -102,6 +133,10 @@ def _add_phase_parser(sub: SubParsers, name: str, common: argparse.ArgumentParse
         p.add_argument("--security-refresh", metavar="TOKEN",
                        help="value that busts the security-updates cache "
                             "(nightly: the current time)")
+    if name == "nightly":
+        p.add_argument("--full-refresh", action="store_true",
+                       help="rebuild and re-test every image, even those `outdated` finds up to "
+                            "date with unchanged inputs (e.g. weekly)")
     if name in ("push", "release", "nightly"):
         p.add_argument("--all-or-nothing", action="store_true",
                        help="move no tag at all when any cell failed")
@@ -114,6 +149,10 @@ def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
                 sel: argparse.ArgumentParser) -> None:
     for name in _HELPS:
         _add_phase_parser(sub, name, common, sel)
+    p = sub.add_parser("outdated", parents=[common, sel],
+                       help="what apt would upgrade in each published image, from its labels and "
+                            "the archives' indices (exit 0: up to date, 100: updates pending)")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON here")
     p = sub.add_parser("promote", parents=[common],
                        help="move the public tags of images staged by --stage-only runs")
     p.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports of the staging runs")

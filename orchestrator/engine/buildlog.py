@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import naming
+
 # A step header: "#12 [python-3.13-source 2/2] RUN ..."; in a multi-platform build BuildKit
 # puts the target platform first: "#12 [linux/arm64 python-3.13-source-cross-arm64 2/2] RUN".
 PLATFORM_PREFIX = r"(?:[a-z0-9]+/[a-z0-9]+(?:/v\d+)? )?"
@@ -60,9 +62,9 @@ class BuildLog:
                 self.cached.append(step)
 
     def compiled_stages(self) -> list[str]:
-        """Stages python-* whose compile step ran in this build."""
+        """The CPython compile stages (native and cross) whose compile step ran in this build."""
         return sorted({stage for stage, cmd in self.executed
-                       if stage.startswith("python-") and cmd.startswith("RUN")
+                       if naming.is_compile_stage(stage) and cmd.startswith("RUN")
                        and ("./configure" in cmd or "python-build" in cmd)})
 
     def ran(self, stage: str) -> bool:

@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
 from python_on_whales import DockerClient
+from python_on_whales.client_config import ClientNotFoundError, ParsingError
 from python_on_whales.exceptions import DockerException
 
-from orchestrator import log
+from orchestrator import log, naming
 from orchestrator.engine.buildlog import BuildLog
 from orchestrator.engine.types import BuildFailed, BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
@@ -30,6 +33,12 @@ _log = log.get("engine")
 HINT = "start the engine (scripts/provision-host.sh starts dockerd, the registry and the mirror)"
 
 _PUSHED = re.compile(r"^(\S+): digest: (sha256:[0-9a-f]{64}) size: \d+$")
+# What the Docker clients raise, which no caller of the engine may see. docker-py:
+# DockerException (its APIError is also a requests HTTPError), requests' and urllib3's errors
+# (OSError) and StreamParseError (a RuntimeError); python-on-whales: DockerException, and
+# ClientNotFoundError / ParsingError beside it.
+DOCKER_PY_ERRORS = (docker.errors.DockerException, docker.errors.StreamParseError, OSError)
+WHALES_ERRORS = (DockerException, ClientNotFoundError, ParsingError)
 
 
 class DockerEngine:
@@ -41,7 +50,7 @@ class DockerEngine:
         try:
             self.client = docker.from_env(timeout=600)
             self.client.ping()
-        except docker.errors.DockerException as exc:
+        except DOCKER_PY_ERRORS as exc:
             raise EngineError(f"no Docker engine answers ({exc}); {HINT}") from None
 
     # ------------------------------------------------------------------ checks
@@ -50,7 +59,7 @@ class DockerEngine:
         try:
             info: Any = self.whales.buildx.version()
             version = str(info["version"]) if isinstance(info, dict) else str(info).strip()
-        except DockerException as exc:
+        except WHALES_ERRORS as exc:
             raise EngineError(f"docker buildx is not available ({exc}); {HINT}") from None
         return version
 
@@ -99,7 +108,7 @@ class DockerEngine:
                     blog.feed(line)
                     if on_line:
                         on_line(line)
-            except DockerException as exc:
+            except WHALES_ERRORS as exc:
                 fh.write(f"\n{exc}\n")
                 raise BuildFailed(blog.error_summary() or str(exc), log_path) from None
         seconds = time.monotonic() - start
@@ -121,7 +130,7 @@ class DockerEngine:
         """Build a small Dockerfile (labels pass, downstream app tests). Returns the image id."""
         with tempfile.TemporaryDirectory() as tmp:
             ctx = context or Path(tmp)
-            df = Path(tmp) / "Dockerfile"
+            df = Path(tmp) / naming.DOCKERFILE
             df.write_text(dockerfile)
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("w") as fh:
@@ -132,7 +141,7 @@ class DockerEngine:
                     )
                     for raw in stream:
                         fh.write(str(raw))
-                except DockerException as exc:
+                except WHALES_ERRORS as exc:
                     fh.write(f"\n{exc}\n")
                     raise BuildFailed(_tail(log_path), log_path) from None
         return self.inspect(tag).id
@@ -144,6 +153,8 @@ class DockerEngine:
             img = self.client.images.get(ref)
         except docker.errors.ImageNotFound:
             raise EngineError(f"image {ref} is not in the engine's store") from None
+        except DOCKER_PY_ERRORS as exc:
+            raise EngineError(f"cannot inspect {ref}: {exc}") from None
         attrs: dict[str, Any] = img.attrs
         cfg = attrs.get("Config") or {}
         return ImageInfo(
@@ -157,20 +168,26 @@ class DockerEngine:
             self.client.images.get(ref)
         except docker.errors.ImageNotFound:
             return False
+        except DOCKER_PY_ERRORS as exc:
+            raise EngineError(f"cannot look up {ref}: {exc}") from None
         return True
 
     def tag(self, image: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
         try:
             tagged = self.client.images.get(image).tag(repo, tag)
-        except docker.errors.DockerException as exc:
+        except DOCKER_PY_ERRORS as exc:
             raise EngineError(f"could not tag {image} as {ref}: {exc}") from None
         if not tagged:
             raise EngineError(f"could not tag {image} as {ref}")
 
     def remove(self, ref: str) -> None:
-        with contextlib.suppress(docker.errors.ImageNotFound):
+        try:
             self.client.images.remove(ref, noprune=True)
+        except docker.errors.ImageNotFound:
+            pass
+        except DOCKER_PY_ERRORS as exc:
+            raise EngineError(f"could not remove {ref}: {exc}") from None
 
     def push(self, ref: str, attempts: int = 4, backoff: float = 1.0) -> str:
         """Push ``ref`` (repo:tag); returns the manifest digest. Retries connection errors."""
@@ -190,7 +207,7 @@ class DockerEngine:
                     said = _PUSHED.match(str(item.get("status", "")))
                     if said and said.group(1) == tag:
                         digest = digest or said.group(2)
-            except (docker.errors.APIError, OSError) as exc:
+            except DOCKER_PY_ERRORS as exc:
                 last = str(exc)
             if digest and not last:
                 return str(digest)
@@ -228,24 +245,19 @@ class DockerEngine:
                 environment=env or {}, tmpfs={"/tmp": "rw,exec,size=512m"} if read_only else None,
                 platform=platform,
             )
-        except docker.errors.DockerException as exc:
+        except DOCKER_PY_ERRORS as exc:
             where = f" ({platform})" if platform else ""
             raise EngineError(f"cannot create a container of {image}{where}: {exc}") from None
         try:
             container.start()
-            try:
-                result = container.wait(timeout=timeout)
-                code = int(result.get("StatusCode", -1))
-            except OSError:  # requests' ReadTimeout/ConnectionError: the wait timed out
-                container.kill()
-                code = 124
+            code = _wait(container, timeout)
             out = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             if code == 124:
                 out += f"\n[killed after {timeout}s]"
-        except docker.errors.DockerException as exc:
+        except DOCKER_PY_ERRORS as exc:
             raise EngineError(f"container of {image} ({' '.join(argv)[:80]}): {exc}") from None
         finally:
-            with contextlib.suppress(docker.errors.DockerException):
+            with contextlib.suppress(*DOCKER_PY_ERRORS):
                 container.remove(force=True)
         return RunOutcome(code, out, time.monotonic() - start)
 
@@ -254,15 +266,15 @@ class DockerEngine:
         a created, never started container: needs no shell or tool in the image."""
         try:
             container = self.client.containers.create(image, ["/nonexistent"], platform=platform)
-        except docker.errors.DockerException as exc:
+        except DOCKER_PY_ERRORS as exc:
             raise EngineError(f"cannot create a container of {image} ({platform}): {exc}") from None
         try:
             stream, _ = container.get_archive(path)
             return b"".join(stream)
-        except docker.errors.DockerException as exc:
+        except DOCKER_PY_ERRORS as exc:
             raise EngineError(f"cannot read {path} from {image} ({platform}): {exc}") from None
         finally:
-            with contextlib.suppress(docker.errors.DockerException):
+            with contextlib.suppress(*DOCKER_PY_ERRORS):
                 container.remove(force=True)
 
     @contextmanager
@@ -272,6 +284,20 @@ class DockerEngine:
             yield ref
         finally:
             self.remove(ref)
+
+
+def _wait(container: Container, timeout: float) -> int:
+    """The container's exit code; 124 (and the container killed) when ``timeout`` passed.
+    docker-py's wait ends in requests' ReadTimeout, or over the unix socket in a
+    ConnectionError around urllib3's "Read timed out"; any other error is the engine's."""
+    try:
+        result = container.wait(timeout=timeout)
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+        if not (isinstance(exc, requests.exceptions.ReadTimeout) or "timed out" in str(exc)):
+            raise
+        container.kill()
+        return 124
+    return int(result.get("StatusCode", -1))
 
 
 def _cache_spec(text: str) -> dict[str, str]:

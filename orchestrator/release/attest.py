@@ -18,14 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import lock as lock_mod
-from orchestrator import provenance, runner, sbom, settings
+from orchestrator import naming, provenance, runner, sbom, settings
 from orchestrator.errors import SupplyChainError
 from orchestrator.plan import PlannedImage
 from orchestrator.registry import Registry, scheme_for
 from orchestrator.release.state import Run
 from orchestrator.signing import Cosign
-
-SOURCE_LABEL = "org.opencontainers.image.source"
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
         started=_time(st.build_started, "start", img.id),
         finished=_time(st.build_finished, "finish", img.id),
         sources=tuple(sources), revision=st_set.revision,
-        repository=run.config.labels.get(SOURCE_LABEL, ""),
+        repository=run.config.labels.get(naming.OCI.source, ""),
         invocation_id=st_set.invocation_id, labels=run.config.labels)
 
 

@@ -10,39 +10,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import log, render
+from orchestrator import log, naming, render
 from orchestrator.engine import BuildFailed, failed_stage, is_progress_line
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.plan import PlannedImage
 from orchestrator.release.label import label
-from orchestrator.release.state import Run, build_order, candidate_ref
+from orchestrator.release.state import Run, build_order, unlabelled_ref
 from orchestrator.report import CellResult, Status
 
 _log = log.get("pipeline")
-SHARED_STAGES = {"base", "build-base", "security-updates", "runtime-base", "build-deps"}
 
 
 def _blocked_by(run: Run, img: PlannedImage) -> str | None:
-    keys = [img.distro, f"{img.distro}/{img.python}-{img.method}",
-            f"{img.distro}/runtime-{img.python}-{img.method}"]
-    for k in keys:
+    for k in naming.failure_keys(img.distro, img.python, img.method).values():
         if k in run.failed_stages:
             return run.failed_stages[k]
     return None
 
 
 def _record_failure(run: Run, img: PlannedImage, stage: str | None, reason: str) -> None:
-    suffix = f"{img.python}-{img.method}"
-    if stage in SHARED_STAGES or stage is None or stage.startswith("build-deps-cross-"):
-        run.failed_stages[img.distro] = f"{img.id}: {stage or 'build'} failed"
-    elif stage.split("-", 1)[0] in ("python", "prep", "tree", "devtree", "deadsnakes"):
-        run.failed_stages[f"{img.distro}/{suffix}"] = f"{img.id}: stage {stage} failed"
-    elif stage.startswith("runtime-"):
-        run.failed_stages[f"{img.distro}/runtime-{suffix}"] = f"{img.id}: stage {stage} failed"
+    scope = naming.failure_scope(stage)
+    if scope is not None:
+        key = naming.failure_keys(img.distro, img.python, img.method)[scope]
+        what = f"{stage or 'build'} failed" if scope == "distro" else f"stage {stage} failed"
+        run.failed_stages[key] = f"{img.id}: {what}"
 
 
 def do_build(run: Run) -> None:
-    bake_file = (run.loaded.output_dir / render.BAKE_FILE).resolve()
+    bake_file = (run.loaded.output_dir / naming.BAKE_FILE).resolve()
     files = render.render_all(run.loaded, run.lock)
     problems = render.check(run.loaded, files)
     if problems:
@@ -76,8 +71,8 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
     started = _now()
     try:
         outcome = run.engine.build(
-            context, dockerfile=context / spec.get("dockerfile", "Dockerfile"),
-            target=spec["target"], tags=[candidate_ref(img.id, "unlabelled")], args=args,
+            context, dockerfile=context / spec.get("dockerfile", naming.DOCKERFILE),
+            target=spec["target"], tags=[unlabelled_ref(img.id)], args=args,
             labels=spec.get("labels", {}), network=run.network,
             cache_from=img.cache.cache_from(), cache_to=img.cache.cache_to(),
             log_path=log_path, on_line=_progress(img.id, run.verbose),
@@ -90,7 +85,7 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
         _log.error("build failed", image=img.id, stage=stage, log=str(exc.log_path))
         return
     res.seconds["build"] = round(outcome.seconds, 1)
-    res.compiled = [f"{img.distro}/{s}" for s in outcome.compiled]
+    res.compiled = [naming.stage_id(img.distro, s) for s in outcome.compiled]
     run.report.compiles += [c for c in res.compiled if c not in run.report.compiles]
     res.log = str(log_path)
     try:

@@ -3,39 +3,67 @@ compute its fingerprint, and bake it (with dates and hardening) into the image's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 
-from orchestrator import publish, render, settings, smoke
+from orchestrator import apt_sources, naming, publish, render, settings, smoke
 from orchestrator.plan import PlannedImage
-from orchestrator.release.state import CellState, Run, candidate_ref
+from orchestrator.release.state import CellState, Run, candidate_ref, unlabelled_ref
 
 
 def stages_hash(run: Run, img: PlannedImage) -> str:
     """The hash of the Dockerfile stages ``img`` is built from, and of the CA certificates."""
-    dockerfile = (run.loaded.output_dir / img.distro / "Dockerfile").read_text()
+    dockerfile = (run.loaded.output_dir / naming.dockerfile_path(img.distro)).read_text()
     certs = b"".join((run.loaded.root / c).read_bytes() for c in run.config.ca_certificates)
     return hashlib.sha256(render.stage_closure(dockerfile, img.target).encode()
                           + certs).hexdigest()
 
 
+# Plan fields that change with the date, not with what is built.
+_DATED = ("immutable_tag", "immutable_revision", "python_eol_days", "distro_eol_days", "cache")
+
+
+def inputs_hash(run: Run, img: PlannedImage, base_digest: str) -> str:
+    """Everything a cell is built and tested from, known before any build: the base digest,
+    the rendered stages it is built from (and the CA certificates), its build args (the lock's
+    versions, URLs and sha256) and profile, its distro's and variant's settings and its plan
+    entry. Equal inputs and no pending apt upgrade: the nightly has nothing to rebuild."""
+    bake = json.loads((run.loaded.output_dir / naming.BAKE_FILE).read_text())
+    spec = bake["target"][img.bake_target]
+    args = {k: v for k, v in spec.get("args", {}).items() if k != "SECURITY_REFRESH"}
+    if img.build:
+        args |= render.profile_args(run.config, run.plan.profile)
+    planned = {k: v for k, v in dataclasses.asdict(img).items() if k not in _DATED}
+    doc = {"base": base_digest, "stages": stages_hash(run, img), "args": args,
+           "labels": spec.get("labels", {}), "plan": planned,
+           "distro": run.config.distros[img.distro].model_dump(mode="json"),
+           "variant": {k: v.model_dump(mode="json") for k, v in run.config.variants.items()
+                       if k == img.variant},
+           "runtime_user": run.config.runtime_user.model_dump(mode="json")}
+    return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, default=str)
+                                      .encode()).hexdigest()
+
+
 def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
-            contents: publish.Contents, fingerprint: str) -> dict[str, str]:
-    ns = run.label_namespace
+            contents: publish.Contents, fingerprint: str, inputs: str) -> dict[str, str]:
+    keys, oci = run.label_keys, naming.OCI
     created = dt.datetime.combine(settings.get().today, dt.time(), dt.UTC).isoformat()
     labels = {
-        f"{ns}.fingerprint": fingerprint,
-        f"{ns}.packages": contents.packages_label(),
-        f"{ns}.python-tree": contents.tree_hash,
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.revision": settings.get().revision or "unknown",
-        "org.opencontainers.image.ref.name": img.tags[0] if img.tags else img.immutable_tag,
+        keys.fingerprint: fingerprint,
+        keys.packages: contents.packages_label(),
+        keys.python_tree: contents.tree_hash,
+        keys.inputs: inputs,
+        keys.apt_sources: apt_sources.to_label(list(contents.apt_sources)),
+        oci.created: created,
+        oci.revision: settings.get().revision or "unknown",
+        oci.ref_name: img.tags[0] if img.tags else img.immutable_tag,
     }
     if img.optimizations:
-        labels[f"{ns}.optimizations"] = img.optimizations[plat]
+        labels[keys.optimizations] = img.optimizations[plat]
     if img.build:  # what the compiled tree really has, read from its ELF files
-        labels[f"{ns}.hardening"] = smoke.tree_hardening(
+        labels[keys.hardening] = smoke.tree_hardening(
             run.engine, unlabelled, run.prefix(img), plat).summary
     return labels
 
@@ -44,17 +72,18 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
     """Read the real contents of every platform's image, compute its fingerprint, and bake it
     (and dates) into that platform's labels: one stage per platform, FROM the unlabelled
     candidate, picked by TARGETARCH."""
-    unlabelled = candidate_ref(img.id, "unlabelled")
+    unlabelled = unlabelled_ref(img.id)
     stages = stages_hash(run, img)
     contents = {p: publish.read_contents(run.engine, unlabelled, run.prefix(img), platform=p)
                 for p in img.platforms}
     fps = {p: publish.fingerprint(base_digest, c, stages) for p, c in contents.items()}
+    inputs = inputs_hash(run, img, base_digest)
     lines = []
     for plat, c in contents.items():
-        labels = _labels(run, img, unlabelled, plat, c, fps[plat])
-        lines += [f"FROM {unlabelled} AS labelled-{plat.rsplit('/', 1)[1]}"]
+        labels = _labels(run, img, unlabelled, plat, c, fps[plat], inputs)
+        lines += [f"FROM {unlabelled} AS {naming.relabel_stage(naming.platform_arch(plat))}"]
         lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
-    lines += ["FROM labelled-${TARGETARCH}"]
+    lines += [f"FROM {naming.relabel_stage('${TARGETARCH}')}"]
     image_id = run.engine.build_dockerfile("\n".join(lines) + "\n", candidate_ref(img.id),
                                            network=None, platforms=list(img.platforms),
                                            log_path=run.work / "logs" / f"{img.id}.label.log")

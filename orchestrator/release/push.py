@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from orchestrator import publish
+from orchestrator import naming, publish
 from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError
 from orchestrator.plan import PlannedImage
 from orchestrator.registry import Registry
@@ -47,7 +47,7 @@ def _skip(run: Run, images: list[PlannedImage], message: str) -> None:
 
 def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellState]]) -> Pushed:
     """Push every ready candidate under its immutable tag; no public tag moves here."""
-    ns = run.label_namespace
+    keys = run.label_keys
     pushed: Pushed = []
     for img, st in ready:
         res = run.report.cell(img.id)
@@ -57,7 +57,7 @@ def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, Cell
             out = publish.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
                                          candidate_ref(img.id), fps,
                                          publish.Contents(st.packages, ""),
-                                         f"{ns}.fingerprint", f"{ns}.packages")
+                                         keys.fingerprint, keys.packages)
         except RegistryAuthError:
             raise
         except (OrchestratorError, EngineError) as exc:
@@ -68,7 +68,8 @@ def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, Cell
         res.immutable_tag, res.package_changes = out.immutable_tag, list(out.package_changes)
         res.compressed_bytes = out.compressed.get(img.platforms[0], 0)
         res.compressed = out.compressed
-        res.repository, res.tags = f"{run.repo_host}/{run.repo}", list(img.tags)
+        res.repository = naming.repository_ref(run.repo_host, run.repo)
+        res.tags = list(img.tags)
         pushed.append((img, out))
     return pushed
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 import time
 
-from orchestrator import log, matrix, render, smoke
-from orchestrator.plan import PlannedImage
+from orchestrator import log, matrix, smoke
+from orchestrator.plan import PlannedImage, profile_of
 from orchestrator.release.state import Run, build_order, candidate_ref
 from orchestrator.report import Status
 
@@ -29,7 +29,7 @@ def _platform_checks(run: Run, img: PlannedImage, ref: str, plat: str, size_byte
         policy = smoke.hardening_policy(
             config.build.hardening.disable,
             lto="lto" in (img.optimizations or {}).get(plat, ""),
-            frame_pointers=render.profile_of(config, run.plan.profile).frame_pointers)
+            frame_pointers=profile_of(config, run.plan.profile).frame_pointers)
         results.append(smoke.hardening_check(run.engine, ref, img, prefix, plat, policy,
                                              label=label))
     if app_dev_ref:

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator import lock as lock_mod
-from orchestrator import render, settings
+from orchestrator import naming, settings
 from orchestrator.config import ImagesConfig, Loaded
 from orchestrator.engine import Engine
-from orchestrator.plan import Plan, PlannedImage
+from orchestrator.plan import Plan, PlannedImage, prefix_for
 from orchestrator.registry import Registry, registry_for
 from orchestrator.report import Report
 
@@ -78,15 +78,21 @@ class Run:
 
     def prefix(self, img: PlannedImage) -> str:
         """Where ``img``'s CPython lives in the image."""
-        return render.prefix_for(self.config, img.python)
+        return prefix_for(self.config, img.python)
 
     @property
-    def label_namespace(self) -> str:
-        return render.label_namespace(self.config)
+    def label_keys(self) -> naming.LabelKeys:
+        return naming.label_keys(self.config.publish.org)
 
 
-def candidate_ref(cell_id: str, suffix: str = "latest") -> str:
-    return f"{settings.get().candidate_prefix}/{cell_id}:{suffix}"
+def candidate_ref(cell_id: str, tag: str = naming.CANDIDATE_TAG) -> str:
+    """Where the build leaves a cell's image for `test` and `push` (ORCH_CANDIDATE_PREFIX)."""
+    return naming.candidate_ref(settings.get().candidate_prefix, cell_id, tag)
+
+
+def unlabelled_ref(cell_id: str) -> str:
+    """The build's own output, before the label pass."""
+    return candidate_ref(cell_id, naming.UNLABELLED_TAG)
 
 
 def work_dir(loaded: Loaded) -> Path:

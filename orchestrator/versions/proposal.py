@@ -17,7 +17,7 @@ from packaging.version import Version
 from pydantic import ValidationError
 
 from orchestrator import config as config_mod
-from orchestrator import eol, lock_sources, log
+from orchestrator import eol, lock_sources, log, naming
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import render as render_mod
@@ -243,7 +243,7 @@ def report(p: Proposal, changed: list[Path] | None) -> str:
         out.append(f"  {p.loaded.output_dir}: re-rendered, {len(changed)} file(s) changed")
     out += p.diff.lines()
     if p.diff.removed:
-        repo = f"{cfg.publish.registry}/{cfg.publish.repository}"
+        repo = naming.repository_ref(cfg.publish.registry, cfg.publish.repository)
         out.append(f"note: tags already published to {repo} are NOT deleted: they stay in the "
                    "registry and keep working, but are no longer rebuilt or moved")
     return "\n".join(out) + "\n"

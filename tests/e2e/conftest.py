@@ -6,6 +6,7 @@ images are built by BuildKit, run in containers and pushed to the registry on 12
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import hashlib
 import http.server
@@ -110,11 +111,17 @@ def write_apt_repo(debs: list[Path]) -> None:
     packages = "\n".join(stanzas).encode()
     (APT_DIR / "Packages").write_bytes(packages)
     (APT_DIR / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
-    lines = ["Origin: orchestrator-e2e", "Label: orchestrator-e2e", "Suite: e2e", "SHA256:"]
+    # a security suite, as `orchestrator outdated` tells them (Suite/Codename/Label say so)
+    lines = ["Origin: orchestrator-e2e", "Label: orchestrator-e2e", "Suite: e2e-security",
+             "Codename: e2e-security", "Date: " + email.utils.formatdate(usegmt=True), "SHA256:"]
     for name in ("Packages", "Packages.gz"):
         blob = (APT_DIR / name).read_bytes()
         lines.append(f" {hashlib.sha256(blob).hexdigest()} {len(blob)} {name}")
-    (APT_DIR / "Release").write_text("\n".join(lines) + "\n")
+    release = APT_DIR / "Release"
+    before = release.stat().st_mtime if release.exists() else 0.0
+    release.write_text("\n".join(lines) + "\n")
+    stamp = max(time.time(), before + 1)  # a new Last-Modified: HTTP dates have 1 s resolution
+    os.utime(release, (stamp, stamp))
 
 
 @pytest.fixture(scope="session")

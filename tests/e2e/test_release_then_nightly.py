@@ -3,13 +3,16 @@ it moves tags that test_release.py asserts on."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -62,35 +65,77 @@ def _sibling(config: Path, dest: Path, **replace: str) -> Path:
     return dest / "images.yaml"
 
 
+def _outdated(config: Path, dest: Path) -> tuple[Result, dict[str, dict[str, Any]]]:
+    """`orchestrator outdated` on the nightly's cells: (result, {cell: its check})."""
+    res = orch("outdated", *NIGHTLY, "--json", str(dest), config=config)
+    assert res.rc in (0, 100), res.explain()
+    return res, {c["cell"]: c for c in json.loads(dest.read_text())["cells"]}
+
+
+def _pending(check: dict[str, Any]) -> set[str]:
+    return {u["package"] for p in check["platforms"] for u in p["upgrades"]}
+
+
+def _groups(cells: Iterable[str]) -> set[str]:
+    return {c.rsplit("-", 1)[0] for c in cells}
+
+
 @pytest.fixture(scope="module")
-def noop_nightly(release: Result, workspace: Path) -> tuple[Result, dict[str, str | None]]:
+def noop_nightly(release: Result, workspace: Path,
+                 ) -> tuple[Result, dict[str, str | None], dict[str, dict[str, Any]]]:
+    """A nightly right after the release. The e2e bases list the real distro archives, and a
+    warm BuildKit cache can hold apt layers older than today's archive: `outdated` says which
+    cells really wait for an update (usually none) before the nightly runs."""
     assert release.rc == 0, release.explain()
     before = _tag_digests(workspace)
+    _, checks = _outdated(workspace, workspace.parent / "outdated-noop.json")
     res = orch("nightly", *NIGHTLY, config=workspace, report=workspace.parent / "nightly-noop.json")
-    return res, before
+    return res, before, checks
 
 
-def test_nightly_with_no_upstream_change_moves_no_tag(
-    noop_nightly: tuple[Result, dict[str, str | None]], workspace: Path, release: Result,
+def test_nightly_with_no_upstream_change_builds_nothing(
+    noop_nightly: tuple[Result, dict[str, str | None], dict[str, dict[str, Any]]],
+    workspace: Path, release: Result,
 ) -> None:
-    res, before = noop_nightly
+    res, before, checks = noop_nightly
     assert res.rc == 0, res.explain()
-    for cid, cell in res.cells().items():
-        assert cell["status"] == "unchanged", (cid, cell["message"])
-        assert cell["tags_moved"] == [], cid
+    cells = res.cells()
+    stale = {cid for cid, c in checks.items() if c["state"] != "up-to-date"}
+    refreshed = {cid for cid in cells if cid.rsplit("-", 1)[0] in _groups(stale)}
+    assert set(res.report["fast_path"]) == set(cells) - refreshed
+    for cid in set(cells) - refreshed:  # nothing new: no build, no smoke test, no tag moved
+        cell = cells[cid]
+        assert cell["status"] == "unchanged" and cell["tags_moved"] == [], (cid, cell)
+        assert cell["seconds"] == {} and cell["checks"] == [], (cid, cell)
+    for cid in stale:  # the real archive moved on since the cached apt layers: taken now
+        assert cells[cid]["status"] in ("ok", "unchanged"), (cid, cells[cid]["message"])
+        taken = {c.split(" ", 1)[0] for c in cells[cid]["package_changes"]}
+        assert _pending(checks[cid]) <= taken, (cid, checks[cid], cells[cid]["package_changes"])
     assert res.report["compiles"] == []
-    assert _tag_digests(workspace) == before
-    print(f"\nnightly no-op: {res.seconds:.0f}s vs first release {release.seconds:.0f}s "
-          f"({100 * res.seconds / release.seconds:.0f}%)")
+
+    # and right after it, nothing is pending anywhere: all fast path
+    again = orch("nightly", *NIGHTLY, config=workspace,
+                 report=workspace.parent / "nightly-noop2.json")
+    assert again.rc == 0, again.explain()
+    assert sorted(again.report["fast_path"]) == sorted(cells), again.explain()
+    assert {c["status"] for c in again.cells().values()} == {"unchanged"}
+    after = _tag_digests(workspace)
+    moved = {t for t in before if after.get(t) != before[t]}
+    owners = {t for t in before for cid in refreshed
+              if before[t] == release.cells().get(cid, {}).get("digest")}
+    assert moved <= owners, ("tags moved for cells with nothing new", moved - owners)
+    print(f"\nnightly no-op (fast path): {again.seconds:.1f}s vs first release "
+          f"{release.seconds:.0f}s ({100 * again.seconds / release.seconds:.2f}%); "
+          f"{len(stale)} cell(s) had real archive updates before it")
 
 
-def _netbase_deb(images: list[str], dest: Path) -> tuple[Path, str]:
-    """A newer netbase than any of ``images`` has (same files, version +e2e1): a 'security
-    update' served by the local archive that every e2e base lists."""
+def _repacked_deb(images: list[str], package: str, dest: Path) -> tuple[Path, str]:
+    """A newer ``package`` than any of ``images`` has (its files and fields, version +e2e1): a
+    'security update' served by the local archive that every e2e base lists."""
     def installed(image: str) -> str:
         return subprocess.run(
             ["docker", "run", "--rm", "--network", "none", image, "dpkg-query", "-W", "-f",
-             "${Version}", "netbase"], capture_output=True, text=True, check=True).stdout.strip()
+             "${Version}", package], capture_output=True, text=True, check=True).stdout.strip()
 
     versions = [installed(i) for i in images]
     newest = versions[0]
@@ -99,48 +144,68 @@ def _netbase_deb(images: list[str], dest: Path) -> tuple[Path, str]:
             newest = v
     new_version = f"{newest}+e2e1"
     image = images[versions.index(newest)]
-    root = dest / "netbase"
+    root = dest / package
     (root / "DEBIAN").mkdir(parents=True)
-    (root / "etc").mkdir()
-    for name in ("protocols", "services", "rpc", "ethertypes"):
-        out = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "cat",
-                              f"/etc/{name}"], capture_output=True, check=False)
-        if out.returncode == 0:
-            (root / "etc" / name).write_bytes(out.stdout)
+    files = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", image, "sh", "-c",
+         f"dpkg-query -L {package} | while read -r f; do "
+         "if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then echo \"$f\"; fi; done | tar -cf - -T -"],
+        capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-xf", "-", "-C", str(root)], input=files, check=True)
+    arch = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", image, "dpkg-query", "-W", "-f",
+         "${Architecture}", package], capture_output=True, text=True, check=True).stdout.strip()
     (root / "DEBIAN" / "control").write_text(
-        f"Package: netbase\nVersion: {new_version}\nArchitecture: all\n"
-        "Maintainer: e2e <e2e@localhost>\nDescription: netbase, e2e security update\n")
-    deb = dest / f"netbase_{new_version}_all.deb"
+        f"Package: {package}\nVersion: {new_version}\nArchitecture: {arch}\n"
+        f"Maintainer: e2e <e2e@localhost>\nDescription: {package}, e2e security update\n")
+    deb = dest / f"{package}_{new_version}_{arch}.deb"
     subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True,
                    capture_output=True)
     return deb, new_version
 
 
 def test_security_update_rebuilds_without_compiling_and_failed_cells_keep_tags(
-    noop_nightly: tuple[Result, dict[str, str | None]], workspace: Path, release: Result,
-    tmp_path: Path,
+    noop_nightly: tuple[Result, dict[str, str | None], dict[str, dict[str, Any]]],
+    workspace: Path, release: Result, tmp_path: Path,
 ) -> None:
-    """A newer package appears in the distro archive: the nightly picks it up.
+    """A newer package appears in the distro archive: `outdated` sees it, the nightly takes it.
 
     The dev images are forced to fail their smoke test (a 1 MB size budget): their tags must
-    stay where they were while the runtime images publish. A second nightly with the normal
-    budget then publishes the dev images.
+    stay where they were while the runtime images publish, and the report says which security
+    update they still lack. A second nightly with the normal budget then publishes the dev
+    images. Then a Debian-only update (debian-archive-keyring) refreshes exactly the cells
+    that carry it; the others stay on the fast path.
     """
     assert release.rc == 0, release.explain()
     repo = _repo(workspace)
     before = _tag_digests(workspace)
-    cells0 = release.cells()
-    deb, new_version = _netbase_deb(
+    cells0 = {cid: c for cid, c in release.cells().items()}
+    noop = orch("nightly", *NIGHTLY, config=workspace, report=tmp_path / "nightly-pre.json")
+    assert noop.rc == 0, noop.explain()
+    for cid, c in noop.cells().items():  # a cell the no-op nightly refreshed (real archive)
+        if c["digest"] and c["digest"] != cells0[cid]["digest"]:
+            cells0[cid] = {**cells0[cid], "digest": c["digest"]}
+    before = _tag_digests(workspace)
+    deb, new_version = _repacked_deb(
         [f"{REGISTRY}/{repo}@{cell['digest']}" for cid, cell in cells0.items()
-         if cid.endswith("-runtime")], tmp_path)
+         if cid.endswith("-runtime")], "netbase", tmp_path)
     failing = _sibling(workspace, tmp_path / "failing",
                        **{"dev: {size_budget_mb: 600}": "dev: {size_budget_mb: 1}"})
     shutil.copytree(workspace.parent / ".orchestrator", tmp_path / "failing" / ".orchestrator",
                     dirs_exist_ok=True)
     try:
         write_apt_repo([deb])
+        out, checks = _outdated(workspace, tmp_path / "outdated.json")
+        assert out.rc == 100, out.explain()
+        for cid, check in checks.items():
+            ups = [u for p in check["platforms"] for u in p["upgrades"] if u["package"] == "netbase"]
+            assert ups and all(u["candidate"] == new_version and u["security"] for u in ups), \
+                (cid, check)
+        assert "netbase" in out.stdout and new_version in out.stdout
+
         res = orch("nightly", *NIGHTLY, config=failing, report=tmp_path / "nightly-sec.json")
         assert res.rc == 1, res.explain()
+        assert res.report["fast_path"] == []
         after = _tag_digests(workspace)
         for cid, cell in res.cells().items():
             old = cells0[cid]
@@ -148,11 +213,16 @@ def test_security_update_rebuilds_without_compiling_and_failed_cells_keep_tags(
                 assert cell["status"] == "failed" and cell["phase"] == "test", cid
                 assert "size-budget" in cell["message"], cid
                 assert cell["tags_moved"] == []
+                waiting = [w for w in cell["waiting_security"] if w["package"] == "netbase"]
+                assert waiting and waiting[0]["candidate"] == new_version, cell
+                assert waiting[0]["since"] == dt.date.today().isoformat()
+                assert f"{cid}: still lacks security update netbase" in res.stdout
             else:
                 assert cell["status"] == "ok", (cid, cell["message"])
                 assert cell["publish"] == "updated"
                 assert any(c.startswith("netbase ") and c.endswith(f"-> {new_version}")
                            for c in cell["package_changes"]), cell["package_changes"]
+                assert any(s.startswith("netbase ") for s in cell["security_updates"]), cell
                 assert cell["digest"] != old["digest"]
                 # the CPython tree layer kept its digest: only the apt layers changed
                 # Layers: base image, certs (ca_certificates), security-updates, runtime-base,
@@ -192,9 +262,31 @@ def test_security_update_rebuilds_without_compiling_and_failed_cells_keep_tags(
             if cid.endswith("-dev"):
                 assert cell["publish"] == "updated", (cid, cell)
                 assert any(c.startswith("netbase ") for c in cell["package_changes"])
-            else:
+            else:  # rebuilt with its dev image (one group), same content: not pushed again
                 assert cell["status"] == "unchanged", (cid, cell["message"])
         assert res2.report["compiles"] == []
+
+        # a Debian-only update: only the cells that have the newer package's older version
+        published = {cid: c["digest"] for cid, c in res2.cells().items() if c["digest"]}
+        debian = [f"{REGISTRY}/{repo}@{d}" for cid, d in published.items()
+                  if "-bookworm-" in cid and cid.endswith("-runtime")]
+        keyring, kr_version = _repacked_deb(debian, "debian-archive-keyring", tmp_path)
+        write_apt_repo([deb, keyring])
+        _, checks3 = _outdated(workspace, tmp_path / "outdated3.json")
+        affected = {cid for cid, c in checks3.items() if "debian-archive-keyring" in _pending(c)}
+        assert affected and {cid for cid in affected if "-bookworm-" not in cid} <= \
+            {cid for cid in affected if "-trixie-" in cid}, affected
+        res3 = orch("nightly", *NIGHTLY, config=workspace, report=tmp_path / "nightly-sec3.json")
+        assert res3.rc == 0, res3.explain()
+        refreshed = {cid for cid in res3.cells() if cid.rsplit("-", 1)[0] in _groups(affected)}
+        assert set(res3.report["fast_path"]) == set(res3.cells()) - refreshed
+        assert any("-noble-" in cid for cid in res3.report["fast_path"]), res3.report["fast_path"]
+        for cid in affected:
+            cell = res3.cells()[cid]
+            assert cell["status"] == "ok" and cell["publish"] == "updated", (cid, cell)
+            assert any(s.startswith("debian-archive-keyring ") and s.endswith(kr_version)
+                       for s in cell["security_updates"]), cell
+        assert res3.report["compiles"] == []
     finally:
         write_apt_repo([])
 

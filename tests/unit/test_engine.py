@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import shutil
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker.errors
 import pytest
+import requests.exceptions
+from python_on_whales.client_config import ClientNotFoundError, ParsingError
+from python_on_whales.exceptions import DockerException as WhalesError
 
+from orchestrator.cli import release_cmds
+from orchestrator.engine import BuildFailed
 from orchestrator.engine.docker_engine import DockerEngine
-from orchestrator.errors import EngineError, ExitCode, RegistryError
+from orchestrator.errors import EngineError, ExitCode, OrchestratorError, RegistryError
+from tests.unit.helpers import FIXTURES, run_cli
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -30,14 +40,17 @@ class FakeContainers:
 
 
 class FakeClient:
-    def __init__(self, items: list[dict[str, Any]]) -> None:
+    def __init__(self, items: list[dict[str, Any]], containers: Any = None,
+                 images: Any = None) -> None:
         self.api = FakeAPI(items)
-        self.containers = FakeContainers()
+        self.containers = containers or FakeContainers()
+        self.images = images
 
 
-def _engine(items: list[dict[str, Any]]) -> DockerEngine:
+def _engine(items: list[dict[str, Any]], containers: Any = None,
+            images: Any = None) -> DockerEngine:
     engine = DockerEngine.__new__(DockerEngine)  # no daemon: only the attributes the methods use
-    engine.client = FakeClient(items)  # type: ignore[assignment]
+    engine.client = FakeClient(items, containers, images)  # type: ignore[assignment]
     engine.builder = None
     return engine
 
@@ -72,3 +85,178 @@ def test_a_docker_error_while_running_a_smoke_container_is_an_engine_error() -> 
     assert "linux/arm64" in str(exc.value) and "no match for platform" in str(exc.value)
     with pytest.raises(EngineError, match=r"cannot create a container of .* \(linux/arm64\)"):
         engine.read_tree("orchestrator-candidate/x:latest", "/opt/org/python/3.13", "linux/arm64")
+
+
+# ---- every Docker client error comes out typed -----------------------------------------------
+
+class Boom:
+    """A Docker client, or any part of one, whose every call raises ``exc``."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __getattr__(self, name: str) -> Boom:
+        return Boom(self.exc)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.exc
+
+
+DOCKER_PY_ERRORS = [
+    docker.errors.APIError("500 Server Error: Internal Server Error (\"driver failed\")"),
+    docker.errors.NotFound("404 Client Error: no such container"),
+    docker.errors.InvalidArgument("bad argument"),
+    requests.exceptions.ConnectionError("('Connection aborted.', ConnectionResetError(104))"),
+    docker.errors.StreamParseError("Expecting value: line 1 column 1 (char 0)"),
+]
+WHALES_ERRORS = [
+    WhalesError(["docker", "buildx", "build"], 1, b"", b"ERROR: no builder"),
+    ClientNotFoundError(),
+    ParsingError("unexpected output"),
+]
+
+
+def _boom_engine(docker_py: BaseException, whales: BaseException) -> DockerEngine:
+    engine = DockerEngine.__new__(DockerEngine)
+    engine.client = Boom(docker_py)  # type: ignore[assignment]
+    engine.whales = Boom(whales)  # type: ignore[assignment]
+    engine.builder = None
+    return engine
+
+
+def _calls(tmp_path: Path) -> dict[str, Callable[[DockerEngine], object]]:
+    """Every operation of the Engine protocol (and the buildx check), one call each."""
+    def temp_tag(e: DockerEngine) -> None:
+        with e.temp_tag("orchestrator-candidate/x:latest", "r.test/x:t"):
+            pass
+
+    return {
+        "check_buildx": lambda e: e.check_buildx(),
+        "build": lambda e: e.build(tmp_path, dockerfile=tmp_path / "Dockerfile", target="t",
+                                   tags=["x:t"], args={}, labels={}, network=None, cache_from=[],
+                                   cache_to=[], log_path=tmp_path / "build.log"),
+        "build_dockerfile": lambda e: e.build_dockerfile("FROM scratch\n", "x:t", network=None,
+                                                         log_path=tmp_path / "label.log"),
+        "inspect": lambda e: e.inspect("x:t"),
+        "exists": lambda e: e.exists("x:t"),
+        "tag": lambda e: e.tag("x:t", "r.test/x:t"),
+        "remove": lambda e: e.remove("x:t"),
+        "temp_tag": temp_tag,
+        "push": lambda e: e.push("r.test/x:t", attempts=2, backoff=0),
+        "run": lambda e: e.run("x:t", ["python3", "--version"], platform="linux/arm64"),
+        "read_tree": lambda e: e.read_tree("x:t", "/opt/org/python/3.13", "linux/amd64"),
+    }
+
+
+@pytest.mark.parametrize("error", DOCKER_PY_ERRORS + WHALES_ERRORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("operation", list(_calls(Path("/tmp"))))
+def test_no_docker_client_error_leaves_the_engine_untyped(
+        tmp_path: Path, operation: str, error: BaseException) -> None:
+    """docker-py's and python-on-whales' errors become EngineError (BuildFailed for builds)
+    or, for pushes, RegistryError: never the client's own exception, never exit 1."""
+    docker_py = error if not isinstance(error, tuple(type(e) for e in WHALES_ERRORS)) \
+        else docker.errors.APIError("500")
+    whales = error if isinstance(error, tuple(type(e) for e in WHALES_ERRORS)) \
+        else WhalesError(["docker"], 1)
+    engine = _boom_engine(docker_py, whales)
+    with pytest.raises(OrchestratorError) as exc:
+        _calls(tmp_path)[operation](engine)
+    expected = RegistryError if operation == "push" else EngineError
+    assert isinstance(exc.value, expected)
+    assert exc.value.exit_code in (ExitCode.TOOL, ExitCode.REGISTRY)
+    if operation in ("build", "build_dockerfile"):
+        assert isinstance(exc.value, BuildFailed)
+
+
+def test_an_image_that_is_not_there_is_not_an_error() -> None:
+    engine = _boom_engine(docker.errors.ImageNotFound("404 no such image"), WhalesError([], 1))
+    assert engine.exists("x:t") is False
+    engine.remove("x:t")  # nothing to remove
+    with pytest.raises(EngineError, match="is not in the engine's store"):
+        engine.inspect("x:t")
+
+
+class WaitingContainer:
+    """A container whose wait() raises ``exc``; records kill() and remove()."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def wait(self, timeout: float) -> dict[str, int]:
+        raise self.exc
+
+    def kill(self) -> None:
+        self.calls.append("kill")
+
+    def logs(self, stdout: bool, stderr: bool) -> bytes:
+        return b"partial output\n"
+
+    def remove(self, force: bool) -> None:
+        self.calls.append("remove")
+
+
+def _waiting_engine(container: WaitingContainer) -> DockerEngine:
+    class Containers:
+        def create(self, *args: Any, **kwargs: Any) -> WaitingContainer:
+            return container
+
+    return _engine([], containers=Containers())
+
+
+@pytest.mark.parametrize("timeout_error", [
+    requests.exceptions.ReadTimeout("Read timed out. (read timeout=5)"),
+    requests.exceptions.ConnectionError(
+        "UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=5)"),
+])
+def test_a_wait_that_times_out_kills_the_container_and_exits_124(
+        timeout_error: BaseException) -> None:
+    container = WaitingContainer(timeout_error)
+    out = _waiting_engine(container).run("x:t", ["sleep", "999"], timeout=5)
+    assert out.exit_code == 124 and "[killed after 5s]" in out.output
+    assert container.calls == ["start", "kill", "remove"]
+
+
+@pytest.mark.parametrize("wait_error", [
+    docker.errors.APIError("500 Server Error: container gone"),
+    requests.exceptions.ConnectionError("('Connection aborted.', ConnectionRefusedError(111))"),
+])
+def test_a_wait_that_fails_otherwise_is_an_engine_error_not_a_timeout(
+        wait_error: BaseException) -> None:
+    """Before, any OSError from wait (docker-py's APIError is one) read as "timed out"."""
+    container = WaitingContainer(wait_error)
+    with pytest.raises(EngineError, match=r"container of x:t \(python3 --version\)"):
+        _waiting_engine(container).run("x:t", ["python3", "--version"], timeout=5)
+    assert container.calls == ["start", "remove"]
+
+
+# ---- the command line: a docker-py error in a smoke test is exit 3, one line, no traceback ---
+
+class StoreImages:
+    """The image store holds the candidate (its id is the one `build` recorded)."""
+
+    def get(self, ref: str) -> Any:
+        return types.SimpleNamespace(attrs={"Id": IMAGE_ID, "Size": 1, "Config": {}})
+
+
+IMAGE_ID = "sha256:" + "cd" * 32
+CELL = "3.13-source-bookworm-runtime"
+
+
+def test_a_docker_error_during_the_smoke_tests_is_exit_3_without_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(FIXTURES / "features", tmp_path, dirs_exist_ok=True)
+    state = tmp_path / ".orchestrator" / "state" / f"{CELL}.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"id": CELL, "image_id": IMAGE_ID, "size_bytes": 1}))
+    # containers.create answers "500 Server Error: no match for platform in manifest"
+    engine = _engine([], images=StoreImages())
+    monkeypatch.setattr(release_cmds, "_engine_for", lambda args, loaded: engine)
+    code, _, err = run_cli(["test", "--config", str(tmp_path / "images.yaml"), "--only", CELL],
+                           capsys)
+    assert code == ExitCode.TOOL
+    assert f"error: cannot create a container of orchestrator-candidate/{CELL}:latest" in err
+    assert "no match for platform" in err and "Traceback" not in err

@@ -1,13 +1,17 @@
 """The package's layout rules: the CLI on top (nothing imports it), one command table that
-matches the parser, and docker-py / python-on-whales behind the engine protocol."""
+matches the parser, docker-py / python-on-whales behind the engine protocol, a pure core that
+imports nothing above it, and naming.py the only module that spells a name."""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import itertools
+import re
+from dataclasses import fields
 from pathlib import Path
 
-from orchestrator import cli
+from orchestrator import cli, naming
 
 PACKAGE = Path(__file__).resolve().parents[2] / "orchestrator"
 
@@ -59,3 +63,143 @@ def test_only_the_runner_starts_processes_and_only_settings_reads_the_environmen
     readers = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                if any(s in p.read_text() for s in ("os.environ", "os.getenv", "getenv("))}
     assert readers == {"settings.py"}
+
+
+# ---- layers: a pure core below render, the engine, the registry and the release --------------
+
+CORE = {"naming", "errors", "settings", "eol", "log", "config", "grammar", "yamlsafe", "quoting",
+        "matrix", "plan", "lock", "cache", "checks_build", "checks_lock", "checks_matrix",
+        "checks_semantic", "checks_shape", "checks_signing", "checks_values"}
+
+
+def _package_imports(imports: set[str]) -> set[str]:
+    """The top-level modules and packages of orchestrator that ``imports`` name."""
+    return {i.split(".")[1] for i in imports if i.startswith("orchestrator.")}
+
+
+def test_the_core_imports_nothing_above_it() -> None:
+    for name, imports in _modules().items():
+        if name.removesuffix(".py") in CORE:
+            above = _package_imports(imports) - CORE - {"__version__"}
+            assert above == set(), f"{name} imports {sorted(above)}"
+
+
+def test_naming_imports_nothing_of_the_package() -> None:
+    assert _package_imports(_modules()["naming.py"]) == set()
+
+
+def test_render_reads_the_core_and_touches_no_engine_registry_or_release() -> None:
+    for name, imports in _modules().items():
+        if name.startswith("render/"):
+            assert _package_imports(imports) <= CORE | {"render"}, name
+
+
+def test_only_the_docker_engine_imports_the_http_stack_under_docker_py() -> None:
+    users = {name for name, imports in _modules().items()
+             if any(i.split(".")[0] in ("requests", "urllib3") for i in imports)}
+    assert users <= {"engine/docker_engine.py"}
+
+
+# ---- one owner for every name: naming.py ---------------------------------------------------
+
+LABEL_NAMES = tuple(f.name.replace("_", "-") for f in fields(naming.LabelKeys)
+                    if f.name != "namespace")
+STAGE_PREFIXES = ("python-", "prep-", "tree-", "devtree-", "runtime-", "dev-",
+                  "build-deps-cross-", "labelled-")
+STAGE_NAMES = ("build-base", "security-updates", "runtime-base", "build-deps", "deadsnakes-key")
+GENERATED = ("Dockerfile", "docker-bake.json")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring constants (prose may mention any name)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and node.body and isinstance(node.body[0], ast.Expr) \
+                and isinstance(node.body[0].value, ast.Constant):
+            out.add(id(node.body[0].value))
+    return out
+
+
+def _descriptions(tree: ast.AST) -> set[int]:
+    """ids of the strings given as ``description=`` (the images.yaml schema's prose)."""
+    return {id(n) for k in ast.walk(tree) if isinstance(k, ast.keyword) and k.arg == "description"
+            for n in ast.walk(k.value)}
+
+
+def _ends_with_stage_prefix(text: str) -> bool:
+    """``text`` ends with a stage prefix that starts a word: "prep-" or "/runtime-", not
+    "cpython-" (an SBOM package id is no stage name)."""
+    return any(text.endswith(p) and not text[:-len(p)][-1:].isalnum() for p in STAGE_PREFIXES)
+
+
+def _label_key_like(text: str) -> bool:
+    """A label key or namespace, or a piece of one: "org.x.base-image", "base-image.cell"; the
+    bare word (the provenance's name for the base image dependency) is no key."""
+    return bool(re.search(r"\.base-image\b|\bbase-image\.", text)) \
+        or "org.opencontainers.image." in text
+
+
+def _spelled_names(path: Path) -> list[str]:
+    """Where a module spells a name naming owns: a label key, a stage name, a generated path."""
+    tree = ast.parse(path.read_text(), str(path))
+    prose = _docstrings(tree) | _descriptions(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose:
+            text = node.value
+            if _label_key_like(text):
+                found.append(f"{node.lineno}: label key {text!r}")
+            if text in STAGE_NAMES or text in GENERATED or text.startswith(STAGE_PREFIXES[-2:]):
+                found.append(f"{node.lineno}: name {text!r}")
+        elif isinstance(node, ast.JoinedStr):
+            parts = node.values
+            for a, b in itertools.pairwise(parts):
+                if isinstance(a, ast.FormattedValue) and isinstance(b, ast.Constant) \
+                        and re.match(rf"\.({'|'.join(LABEL_NAMES)})\b", str(b.value)):
+                    found.append(f"{node.lineno}: label key f-string ...{b.value!r}")
+                if isinstance(a, ast.Constant) and isinstance(b, ast.FormattedValue) \
+                        and (_ends_with_stage_prefix(str(a.value)) or "-cross-" in str(a.value)
+                             or str(a.value) in ("-to-", "/Dockerfile")):
+                    found.append(f"{node.lineno}: stage name f-string {a.value!r}...")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("startswith", "removeprefix") and node.args \
+                and isinstance(node.args[0], ast.Constant) \
+                and str(node.args[0].value).startswith(STAGE_PREFIXES):
+            found.append(f"{node.lineno}: matches a stage name by prefix {node.args[0].value!r}")
+    return found
+
+
+def test_only_naming_spells_label_keys_stage_names_and_generated_paths() -> None:
+    offenders = {str(p.relative_to(PACKAGE)): found for p in sorted(PACKAGE.rglob("*.py"))
+                 if p.name != "naming.py" and (found := _spelled_names(p))}
+    assert offenders == {}
+
+
+def test_the_spelling_check_sees_what_it_is_meant_to(tmp_path: Path) -> None:
+    """The check above is only as good as what it catches: every line here is a finding."""
+    bad = tmp_path / "bad.py"
+    bad.write_text('ns = "org.x.base-image"\nkey = f"{ns}.inputs"\n'
+                   'stage = f"python-{suffix}-cross-{arch}"\nok = stage.startswith("runtime-")\n'
+                   'path = "Dockerfile"\n')
+    assert {int(f.split(":")[0]) for f in _spelled_names(bad)} == {1, 2, 3, 4, 5}
+
+
+def test_the_spelling_check_passes_names_that_only_look_alike(tmp_path: Path) -> None:
+    """An SBOM's package id "cpython-3.13.15-source" and the provenance's dependency name
+    "base-image" are not names naming owns."""
+    ok = tmp_path / "ok.py"
+    ok.write_text('ref = f"cpython-{version}-{method}"\n'
+                  'spdx = f"SPDXRef-Package-cpython-{version}"\ndep = {"name": "base-image"}\n')
+    assert _spelled_names(ok) == []
+
+
+def test_the_templates_take_every_stage_name_from_naming() -> None:
+    """FROM x AS y and COPY --from=x name stages only through template values (render passes
+    naming's), never by a word typed into stages/*.j2."""
+    for template in sorted((PACKAGE.parent / "stages").glob("*.j2")):
+        for number, line in enumerate(template.read_text().splitlines(), start=1):
+            where = f"{template.name}:{number}: {line.strip()}"
+            assert not re.search(r"\bAS (?!\{\{)", line), where
+            assert not re.search(r"--from=(?!\{\{)", line), where
+            assert not re.match(r"FROM (?!\{\{|\{%|scratch\b)", line), where

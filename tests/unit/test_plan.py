@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, matrix, plan, render
+from orchestrator import config, matrix, plan
 from orchestrator import lock as lock_mod
 from orchestrator.cache import CellCache
 from orchestrator.errors import UsageError
@@ -262,7 +262,7 @@ def test_python_build_cells_get_the_native_platform_only(
     for i in p.images:
         expected = ("linux/amd64",) if i.method == "python-build" else BOTH_PLATFORMS
         assert i.platforms == expected, i.id
-        assert render.platforms_for(cfg, i.cell) == expected, i.id
+        assert plan.platforms_for(cfg, i.cell) == expected, i.id
     # and so no cross compile
     assert not [b.id for b in p.builds if b.method == "python-build" and "-cross-" in b.id]
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, matrix, render
+from orchestrator import config, matrix, naming, plan, render
 from orchestrator import lock as lock_mod
 from orchestrator.errors import ConfigError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
+from orchestrator.render import bake as bake_mod
 from tests.unit.helpers import FIXTURES, GOLDEN, REPO, TODAY, edit, run_cli
 
 # Golden sets: the organisation's images.yaml, and a fixture using every option it does not.
@@ -67,7 +68,7 @@ def _dockerfiles(files: dict[Path, bytes]) -> dict[str, str]:
 
 
 def _bake(files: dict[Path, bytes]) -> dict[str, Any]:
-    bake: dict[str, Any] = json.loads(files[Path(render.BAKE_FILE)])
+    bake: dict[str, Any] = json.loads(files[Path(naming.BAKE_FILE)])
     return bake
 
 
@@ -353,14 +354,14 @@ def test_every_dockerfile_starts_with_the_generated_header(
         for distro, text in _dockerfiles(files).items():
             assert text.startswith(HEADER), distro
             assert text.endswith("\n") and not text.endswith("\n\n\n")
-        assert _bake(files)["//"] == render.GENERATED_NOTE
+        assert _bake(files)["//"] == bake_mod.GENERATED_NOTE
 
 
 def test_stage_graph(repo_render: Rendered) -> None:
     loaded, lock, files = repo_render
     cfg = loaded.config
     cells = matrix.expand(cfg)
-    native = render.ARCHES[cfg.build.native_platform].name
+    native = plan.ARCHES[cfg.build.native_platform].name
     for distro, text in _dockerfiles(files).items():
         graph = stages(text)
         platforms = from_platforms(text)
@@ -406,8 +407,8 @@ def test_stage_graph(repo_render: Rendered) -> None:
                     if (m := re.fullmatch(r"python-(\d+\.\d+)-(source|python-build)", n))]
         assert sorted(compiles) == builds
         # and one cross compile per source build and other platform its images are built for
-        cross = {(c.minor, c.method, render.ARCHES[p].name) for c in mine if c.method == "source"
-                 for p in render.platforms_for(cfg, c) if p != cfg.build.native_platform}
+        cross = {(c.minor, c.method, plan.ARCHES[p].name) for c in mine if c.method == "source"
+                 for p in plan.platforms_for(cfg, c) if p != cfg.build.native_platform}
         assert cross, distro
         cross_stages = [m.groups() for n in graph
                         if (m := re.fullmatch(r"python-(\d+\.\d+)-(\S+)-cross-(\w+)", n))]
@@ -429,8 +430,8 @@ def test_stage_graph(repo_render: Rendered) -> None:
                    f"AS prep-{s}\n" in text
             for c in mine:
                 if (c.minor, c.method) == (minor, method):
-                    for p in render.platforms_for(cfg, c):
-                        arch = render.ARCHES[p].name
+                    for p in plan.platforms_for(cfg, c):
+                        arch = plan.ARCHES[p].name
                         alias = f"python-{s}-{native}-to-{arch}"
                         assert graph[alias] == (f"python-{s}" if arch == native
                                                 else f"python-{s}-cross-{arch}"), (c.id, p)
@@ -508,7 +509,7 @@ def test_cache_mounts_are_per_distro_and_per_arch_and_apt_leaves_nothing_in_the_
                 assert "rm -rf /var/lib/apt/lists" not in run, (distro, name)
                 aside = "mv /etc/apt/apt.conf.d/docker-clean /etc/apt/docker-clean.off"
                 back = "mv /etc/apt/docker-clean.off /etc/apt/apt.conf.d/docker-clean"
-                last = "apt-get install" if "apt-get install" in run else "apt-get upgrade"
+                last = "apt-get install" if "apt-get install" in run else "apt-get full-upgrade"
                 assert run.index(aside) < run.index("apt-get update")
                 assert run.rindex(back) > run.rindex(last)
                 assert "rm -rf /var/cache/apt/*.bin" in run
@@ -626,14 +627,14 @@ def test_bake_file(repo_render: Rendered) -> None:
     cfg = loaded.config
     bake = _bake(files)
     cells = matrix.expand(cfg)
-    assert list(bake["target"]) == [render.bake_target(c) for c in cells]
-    assert bake["group"]["default"]["targets"] == [render.bake_target(c) for c in cells]
+    assert list(bake["target"]) == [naming.bake_target(c.id) for c in cells]
+    assert bake["group"]["default"]["targets"] == [naming.bake_target(c.id) for c in cells]
     for distro in cfg.distros:
-        mine = [render.bake_target(c) for c in cells if c.distro == distro]
+        mine = [naming.bake_target(c.id) for c in cells if c.distro == distro]
         assert bake["group"][distro]["targets"] == mine
     repo = f"{cfg.publish.registry}/{cfg.publish.repository}"
     for c in cells:
-        t = bake["target"][render.bake_target(c)]
+        t = bake["target"][naming.bake_target(c.id)]
         version = lock.python(c.minor).version if c.compiles else c.minor
         moving, _ = matrix.tags_for(cfg, c, version, TODAY)
         assert t["target"] == c.target
@@ -659,7 +660,8 @@ def test_bake_file(repo_render: Rendered) -> None:
 
 
 def test_bake_target_names_have_no_dots() -> None:
-    assert render.bake_target(Cell("3.13", "source", "bookworm", "runtime")) == "3_13-source-bookworm-runtime"
+    cell = Cell("3.13", "source", "bookworm", "runtime")
+    assert naming.bake_target(cell.id) == "3_13-source-bookworm-runtime"
 
 
 def test_features_fixture(features_render: Rendered) -> None:
@@ -742,7 +744,7 @@ def test_source_builds_are_cross_compiled_for_arm64(repo_render: Rendered) -> No
     cfg = loaded.config
     assert cfg.platforms == ("linux/amd64", "linux/arm64")
     assert cfg.build.native_platform == "linux/amd64"
-    assert render.profile_of(cfg, None).pgo and render.profile_of(cfg, None).lto
+    assert plan.profile_of(cfg, None).pgo and plan.profile_of(cfg, None).lto
     config_site = (STAGE_SCRIPTS / "config.site").read_bytes()
     for distro, text in _dockerfiles(files).items():
         graph = stages(text)

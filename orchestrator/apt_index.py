@@ -1,0 +1,289 @@
+"""A distro archive's indices, read the way apt reads them, cached the way apt caches them.
+
+- ``InRelease`` (or ``Release`` + ``Release.gpg``) is fetched with a conditional GET and its
+  signature checked with gpgv against the keyring the image's sources name (a ``trusted=yes``
+  source is not checked, as apt does not check it); an expired ``Valid-Until`` is refused.
+- ``Packages`` files are fetched by the SHA256 the verified Release lists (``by-hash/`` URLs
+  where the archive has ``Acquire-By-Hash: yes``), checked, and kept under that hash: a repeated
+  run downloads only the Release files, and a new index only when the archive changed.
+- Each Packages file is reduced once to {package: newest version} and that is cached too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import gzip
+import hashlib
+import json
+import lzma
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from debian.debian_support import Version
+
+from orchestrator import log, runner
+from orchestrator.apt_sources import AptSource
+from orchestrator.errors import ArchiveError, CommandError
+
+_log = log.get("apt")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int  # 200, 304 (not modified) or 404
+    body: bytes = b""
+    etag: str = ""
+    last_modified: str = ""
+
+
+Fetch = Callable[[str, dict[str, str]], Response]
+
+
+def http_fetch(url: str, headers: dict[str, str]) -> Response:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return Response(resp.status, resp.read(), resp.headers.get("ETag", ""),
+                            resp.headers.get("Last-Modified", ""))
+    except urllib.error.HTTPError as exc:
+        if exc.code in (304, 404):
+            return Response(exc.code)
+        raise ArchiveError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ArchiveError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
+
+
+@dataclass(frozen=True)
+class Release:
+    """A verified Release file of one suite (or a flat repository)."""
+
+    source: AptSource
+    fields: dict[str, str]
+    sha256: dict[str, tuple[str, int]]  # path -> (sha256, size)
+    verified: bool  # False only for trusted=yes sources
+
+    @property
+    def security(self) -> bool:
+        """Updates from here are security updates (Debian-Security, noble-security, ...)."""
+        names = " ".join(self.fields.get(k, "") for k in ("Suite", "Codename", "Label"))
+        return "security" in names.lower()
+
+    @property
+    def automatic(self) -> bool:
+        """apt upgrades from it by default (not backports-style NotAutomatic)."""
+        return (self.fields.get("NotAutomatic", "no") != "yes"
+                or self.fields.get("ButAutomaticUpgrades", "no") == "yes")
+
+    @property
+    def by_hash(self) -> bool:
+        return self.fields.get("Acquire-By-Hash", "no") == "yes"
+
+    @property
+    def name(self) -> str:
+        return self.fields.get("Codename") or self.fields.get("Suite") or self.source.suite
+
+
+def parse_release(text: str) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
+    fields: dict[str, str] = {}
+    sums: dict[str, tuple[str, int]] = {}
+    key = ""
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            if key == "SHA256":
+                parts = line.split()
+                if len(parts) == 3:
+                    sums[parts[2]] = (parts[0], int(parts[1]))
+            continue
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields, sums
+
+
+_PKG_RE = re.compile(rb"^Package: *(\S+)\s*$", re.M)
+_VER_RE = re.compile(rb"^Version: *(\S+)\s*$", re.M)
+
+
+def parse_packages(data: bytes) -> dict[str, str]:
+    """{package: newest version} of a Packages file (a PPA or flat repository may list
+    several versions of one package)."""
+    out: dict[str, str] = {}
+    for para in data.split(b"\n\n"):
+        p, v = _PKG_RE.search(para), _VER_RE.search(para)
+        if not p or not v:
+            continue
+        name, version = p.group(1).decode(), v.group(1).decode()
+        old = out.get(name)
+        if old is None or Version(version) > Version(old):
+            out[name] = version
+    return out
+
+
+def _decompress(name: str, data: bytes) -> bytes:
+    if name.endswith(".xz"):
+        return lzma.decompress(data)
+    if name.endswith(".gz"):
+        return gzip.decompress(data)
+    return data
+
+
+@dataclass
+class ArchiveIndex:
+    """Fetches, verifies and caches Release and Packages files under ``cache_dir``."""
+
+    cache_dir: Path
+    keyring_for: Callable[[AptSource], Path | None]
+    fetch: Fetch = http_fetch
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    downloads: list[str] = field(default_factory=list)  # URLs fetched with a body (this run)
+    _releases: dict[AptSource, Release] = field(default_factory=dict)
+
+    def _base(self, src: AptSource) -> str:
+        if src.flat:
+            directory = src.suite.rstrip("/")
+            return src.uri if directory in ("", ".") else f"{src.uri}/{directory}"
+        return f"{src.uri}/dists/{src.suite}"
+
+    def _get(self, url: str, cached: Path | None = None) -> bytes | None:
+        """GET ``url``; with ``cached`` a conditional GET that keeps the body there."""
+        headers: dict[str, str] = {}
+        meta = cached.with_suffix(".meta") if cached else None
+        if cached and meta and cached.exists() and meta.exists():
+            m = json.loads(meta.read_text())
+            if m.get("etag"):
+                headers["If-None-Match"] = m["etag"]
+            if m.get("last_modified"):
+                headers["If-Modified-Since"] = m["last_modified"]
+        resp = self.fetch(url, headers)
+        if resp.status == 304 and cached and cached.exists():
+            return cached.read_bytes()
+        if resp.status == 404:
+            return None
+        self.downloads.append(url)
+        if cached and meta:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(resp.body)
+            meta.write_text(json.dumps({"etag": resp.etag, "last_modified": resp.last_modified}))
+        return resp.body
+
+    def release(self, src: AptSource) -> Release:
+        if src in self._releases:
+            return self._releases[src]
+        base = self._base(src)
+        slot = self.cache_dir / "release" / hashlib.sha256(base.encode()).hexdigest()[:32]
+        inrelease = self._get(f"{base}/InRelease", slot / "InRelease")
+        if inrelease is not None:
+            text, verified = self._verify_inline(src, inrelease)
+        else:
+            plain = self._get(f"{base}/Release", slot / "Release")
+            if plain is None:
+                raise ArchiveError(f"{src.describe()}: neither InRelease nor Release at {base}")
+            text, verified = self._verify_detached(src, plain, base, slot)
+        fields, sums = parse_release(text)
+        rel = Release(src, fields, sums, verified)
+        self._check_valid_until(rel)
+        self._releases[src] = rel
+        return rel
+
+    def _keyring(self, src: AptSource) -> Path | None:
+        if src.trusted:
+            return None
+        keyring = self.keyring_for(src)
+        if keyring is None:
+            raise ArchiveError(f"{src.describe()}: no keyring to check its signature with "
+                               f"(signed-by {src.signed_by or '(none)'})")
+        return keyring
+
+    def _verify_inline(self, src: AptSource, data: bytes) -> tuple[str, bool]:
+        keyring = self._keyring(src)
+        if keyring is None:  # trusted=yes: strip the armour without checking, as apt does
+            text = data.decode("utf-8", "replace")
+            if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
+                text = text.split("\n\n", 1)[1].split("-----BEGIN PGP SIGNATURE-----")[0]
+            return text, False
+        with tempfile.TemporaryDirectory() as tmp:
+            signed, out = Path(tmp) / "InRelease", Path(tmp) / "verified"
+            signed.write_bytes(data)
+            self._gpgv(src, ["--keyring", str(keyring), "--output", str(out), str(signed)])
+            return out.read_text(errors="replace"), True
+
+    def _verify_detached(self, src: AptSource, data: bytes, base: str,
+                         slot: Path) -> tuple[str, bool]:
+        keyring = self._keyring(src)
+        if keyring is None:
+            return data.decode("utf-8", "replace"), False
+        sig = self._get(f"{base}/Release.gpg", slot / "Release.gpg")
+        if sig is None:
+            raise ArchiveError(f"{src.describe()}: Release is not signed (no InRelease, no "
+                               "Release.gpg) and the source is not trusted=yes")
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "Release").write_bytes(data)
+            (Path(tmp) / "Release.gpg").write_bytes(sig)
+            self._gpgv(src, ["--keyring", str(keyring), str(Path(tmp) / "Release.gpg"),
+                             str(Path(tmp) / "Release")])
+        return data.decode("utf-8", "replace"), True
+
+    def _gpgv(self, src: AptSource, args: list[str]) -> None:
+        try:
+            runner.run(["gpgv", *args])
+        except CommandError as exc:
+            raise ArchiveError(f"{src.describe()}: the Release signature does not verify "
+                               f"with its keyring: {exc.stderr.strip()[-300:]}") from exc
+
+    def _check_valid_until(self, rel: Release) -> None:
+        raw = rel.fields.get("Valid-Until")
+        if not raw:
+            return
+        until = email.utils.parsedate_to_datetime(raw)
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=dt.UTC)
+        if until < self.now():
+            raise ArchiveError(f"{rel.source.describe()}: its Release expired on {raw} "
+                               "(Valid-Until): the mirror is stale")
+
+    def packages(self, src: AptSource, component: str, arch: str) -> dict[str, str]:
+        """{package: newest version} of one component and architecture ({} if absent)."""
+        rel = self.release(src)
+        stem = "Packages" if src.flat else f"{component}/binary-{arch}/Packages"
+        for ext in (".xz", ".gz", ""):
+            name = stem + ext
+            if name in rel.sha256:
+                return self._packages_file(rel, name)
+        return {}
+
+    def _packages_file(self, rel: Release, name: str) -> dict[str, str]:
+        sha, size = rel.sha256[name]
+        parsed = self.cache_dir / "parsed" / f"{sha}.json"
+        if parsed.exists():
+            data: dict[str, str] = json.loads(parsed.read_text())
+            return data
+        blob_path = self.cache_dir / "by-hash" / sha
+        if blob_path.exists() and hashlib.sha256(blob_path.read_bytes()).hexdigest() == sha:
+            blob = blob_path.read_bytes()
+        else:
+            base = self._base(rel.source)
+            directory = name.rsplit("/", 1)[0] if "/" in name else ""
+            url = (f"{base}/{directory}/by-hash/SHA256/{sha}" if rel.by_hash and directory
+                   else f"{base}/{name}")
+            got = self._get(url)
+            if got is None and url != f"{base}/{name}":
+                got = self._get(f"{base}/{name}")  # a mirror without by-hash files
+            if got is None:
+                raise ArchiveError(f"{rel.source.describe()}: {name} is listed but missing")
+            if len(got) != size or hashlib.sha256(got).hexdigest() != sha:
+                raise ArchiveError(f"{rel.source.describe()}: {name} does not match the sha256 "
+                                   "its verified Release lists (mirror mid-sync?)")
+            blob = got
+            blob_path.parent.mkdir(parents=True, exist_ok=True)
+            blob_path.write_bytes(blob)
+        result = parse_packages(_decompress(name, blob))
+        parsed.parent.mkdir(parents=True, exist_ok=True)
+        parsed.write_text(json.dumps(result))
+        return result

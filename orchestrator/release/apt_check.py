@@ -1,0 +1,156 @@
+"""What each published image would take from apt (`orchestrator outdated`, the nightly's
+first step): its package list and apt sources from its labels in the registry, the archive's
+indices through ArchiveIndex; no pull and no build."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator import apt_sources, log, runner
+from orchestrator.apt_index import ArchiveIndex
+from orchestrator.apt_sources import AptSource
+from orchestrator.config import ImagesConfig
+from orchestrator.errors import ArchiveError, CommandError, OrchestratorError, RegistryAuthError
+from orchestrator.naming import LabelKeys
+from orchestrator.outdated import (
+    CellCheck,
+    IndexView,
+    OutdatedReport,
+    PlatformCheck,
+    State,
+    cell_state,
+    upgrades,
+)
+from orchestrator.plan import PlannedImage
+from orchestrator.publish import parse_packages
+from orchestrator.registry import Registry
+
+_log = log.get("outdated")
+
+_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+_DEFAULT_KEYRING = {"debian": "debian-archive-keyring.gpg",
+                    "ubuntu": "ubuntu-archive-keyring.gpg"}
+DEADSNAKES_KEYRING = "deadsnakes.gpg"  # where runtime.j2 puts the PPA key in the image
+
+
+def keyring_resolver(config: ImagesConfig, family: str,
+                     cache_dir: Path) -> Callable[[AptSource], Path | None]:
+    """Signed-By path in the image -> a keyring on this machine (by file name, in
+    sources.apt_keyrings); the deadsnakes key is fetched from its configured URL and checked
+    against the pinned fingerprint, as the image build does."""
+    def resolve(src: AptSource) -> Path | None:
+        name = Path(src.signed_by).name if src.signed_by else _DEFAULT_KEYRING[family]
+        if src.signed_by == "inline":
+            return None
+        if name == DEADSNAKES_KEYRING:
+            return _deadsnakes_keyring(config, cache_dir)
+        for d in config.sources.apt_keyrings:
+            if (Path(d) / name).is_file():
+                return Path(d) / name
+        return None
+
+    return resolve
+
+
+def _deadsnakes_keyring(config: ImagesConfig, cache_dir: Path) -> Path:
+    import urllib.request
+
+    ds = config.sources.deadsnakes
+    out = cache_dir / "keyrings" / f"deadsnakes-{ds.key_fingerprint}.gpg"
+    if out.exists():
+        return out
+    url = ds.key_url.format(fingerprint=ds.key_fingerprint, ppa=ds.ppa)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            armored = resp.read()
+    except OSError as exc:
+        raise ArchiveError(f"deadsnakes key {url}: {exc}") from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".asc")
+    tmp.write_bytes(armored)
+    try:
+        shown = runner.run(["gpg", "--batch", "--show-keys", "--with-colons", str(tmp)]).stdout
+        if f"fpr:::::::::{ds.key_fingerprint}:" not in shown:
+            raise ArchiveError(f"deadsnakes key {url} is not {ds.key_fingerprint} "
+                               "(sources.deadsnakes.key_fingerprint)")
+        runner.run(["gpg", "--batch", "--yes", "--dearmor", "-o", str(out), str(tmp)])
+    except CommandError as exc:
+        raise ArchiveError(f"deadsnakes key {url}: {exc}") from exc
+    return out
+
+
+def _views(archive: ArchiveIndex, sources: list[AptSource], arch: str) -> list[IndexView]:
+    views = []
+    for src in sources:
+        rel = archive.release(src)
+        for comp in src.components or ("",):
+            pkgs = archive.packages(src, comp, arch)
+            views.append(IndexView(f"{rel.name}{' ' + comp if comp else ''} {arch}",
+                                   rel.security, rel.automatic, pkgs))
+    return views
+
+
+def check_image(registry: Registry, repo: str, img: PlannedImage, keys: LabelKeys,
+                archives: Callable[[str], ArchiveIndex]) -> CellCheck:
+    """What apt would upgrade in the image ``img``'s first public tag holds now."""
+    tag = img.tags[0] if img.tags else img.immutable_tag
+    try:
+        configs = registry.platform_configs(repo, tag)
+        digest = registry.digest(repo, tag) or ""
+    except RegistryAuthError:
+        raise
+    except OrchestratorError as exc:
+        return CellCheck(img.id, State.UNKNOWN, f"registry: {exc}")
+    if configs is None:
+        return CellCheck(img.id, State.UNPUBLISHED, f"{tag} is not published")
+    missing = [p for p in img.platforms if p not in configs]
+    if missing:
+        return CellCheck(img.id, State.UNPUBLISHED, f"{tag} has no {', '.join(missing)} image",
+                         digest)
+    plats = []
+    inputs: set[str] = set()
+    for plat in img.platforms:
+        labels = (configs[plat].get("config") or {}).get("Labels") or {}
+        if keys.apt_sources not in labels or keys.packages not in labels:
+            return CellCheck(img.id, State.UNKNOWN, f"{tag} ({plat}) has no apt-sources/packages "
+                             "label (published by an older orchestrator): refresh it once", digest)
+        try:
+            sources = apt_sources.from_label(labels[keys.apt_sources])
+            arch = _ARCH[plat]
+            views = _views(archives(img.distro), sources, arch)
+        except (ValueError, KeyError) as exc:
+            return CellCheck(img.id, State.UNKNOWN, f"{tag} ({plat}): bad label: {exc}", digest)
+        except ArchiveError as exc:
+            return CellCheck(img.id, State.UNKNOWN, str(exc), digest)
+        inputs.add(labels.get(keys.inputs, ""))
+        installed = parse_packages(labels[keys.packages])
+        plats.append(PlatformCheck(plat, tuple(upgrades(installed, views)),
+                                   tuple(v.name for v in views),
+                                   tuple(s.describe() for s in sources if s.trusted)))
+    return CellCheck(img.id, cell_state(plats), "", digest, tuple(plats),
+                     inputs.pop() if len(inputs) == 1 else "")
+
+
+def check_all(config: ImagesConfig, registry: Registry, images: tuple[PlannedImage, ...],
+              keys: LabelKeys, cache_dir: Path) -> OutdatedReport:
+    start = time.monotonic()
+    indexes: dict[str, ArchiveIndex] = {}
+
+    def archive(distro: str) -> ArchiveIndex:
+        if distro not in indexes:
+            family = config.distros[distro].family
+            indexes[distro] = ArchiveIndex(cache_dir / "apt",
+                                           keyring_resolver(config, family, cache_dir))
+        return indexes[distro]
+
+    report = OutdatedReport()
+    for img in images:
+        check = check_image(registry, config.publish.repository, img, keys, archive)
+        _log.info("outdated", image=img.id, state=check.state.value, reason=check.reason,
+                  upgrades=sum(len(p.upgrades) for p in check.platforms))
+        report.cells.append(check)
+    report.downloads = [u for a in indexes.values() for u in a.downloads]
+    report.seconds = round(time.monotonic() - start, 2)
+    return report

@@ -1,0 +1,108 @@
+"""The nightly's fast path and its security report.
+
+Before anything is built, every selected image is checked against the registry and the distro
+archives (release/apt_check.py). A group of images (the runtime and dev images of one
+distro/Python/method: dev is FROM runtime, so they refresh together) is ``unchanged`` without
+a build, a smoke test or a push when, for every image of the group: its public tags all point
+at one published image that has every planned platform, that image was built from the inputs
+the plan has now (label ``inputs``: base digest, rendered stages, build args, settings), and
+apt would upgrade nothing in it. Every other group, and every group this cannot tell about
+(no label, an archive that does not answer or verify), takes the full refresh path.
+``--full-refresh`` sends every group that way.
+
+After the phases, the report says per image which security updates it took, and for an image
+that could not be published, which ones its published image still lacks and since when.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from orchestrator import log, settings
+from orchestrator.outdated import CellCheck, Ledger, OutdatedReport, State
+from orchestrator.plan import Plan, PlannedImage
+from orchestrator.release.apt_check import check_all
+from orchestrator.release.label import inputs_hash
+from orchestrator.release.state import Run
+from orchestrator.report import Status
+
+_log = log.get("nightly")
+
+
+def _group(img: PlannedImage) -> tuple[str, str, str]:
+    return (img.distro, img.python, img.method)
+
+
+def why_refresh(run: Run, img: PlannedImage, check: CellCheck) -> str | None:
+    """Why ``img`` needs the refresh path (None: it does not)."""
+    if check.state is not State.UP_TO_DATE:
+        if check.state is State.PENDING:
+            n = sum(len(p.upgrades) for p in check.platforms)
+            sec = len(check.security)
+            return f"{n} pending apt upgrade(s), {sec} from a security suite"
+        return f"{check.state.value}: {check.reason}"
+    base = run.lock.base(img.distro).digest
+    if base is None or check.inputs != inputs_hash(run, img, base):
+        return "built from other inputs (images.yaml, images.lock, stages or base changed)"
+    reg = run.registry()
+    for tag in img.tags:
+        if reg.digest(run.repo, tag) != check.digest:
+            return f"tag {tag} does not point at {check.digest}"
+    return None
+
+
+def fast_path(run: Run, full_refresh: bool) -> OutdatedReport:
+    """Check every planned image; drop the groups that need nothing from the run's plan
+    (their cells: unchanged). Returns the checks (the report uses them after the run)."""
+    checks = check_all(run.config, run.registry(), run.plan.images, run.label_keys,
+                       settings.get().cache_dir)
+    ledger = Ledger(run.work / "security-first-seen.json")
+    checks.cells = [ledger.stamp(c, settings.get().today) for c in checks.cells]
+    ledger.forget_fixed(checks.cells)
+    ledger.save()
+    by_id = {c.cell: c for c in checks.cells}
+    if full_refresh:
+        run.report.notes.append("nightly --full-refresh: every image rebuilt and re-tested")
+        return checks
+    reasons = {img.id: why_refresh(run, img, by_id[img.id]) for img in run.plan.images}
+    refresh_groups = {_group(img) for img in run.plan.images if reasons[img.id]}
+    keep, skipped = [], []
+    for img in run.plan.images:
+        if _group(img) in refresh_groups:
+            keep.append(img)
+            _log.info("refresh", image=img.id, why=reasons[img.id] or "its group refreshes")
+        else:
+            skipped.append(img)
+    for img in skipped:
+        res = run.report.cell(img.id)
+        res.status, res.phase, res.digest = Status.UNCHANGED, "outdated", by_id[img.id].digest
+        res.message = "up to date: same inputs, no pending apt upgrade (not rebuilt)"
+        res.publish, res.repository, res.tags = "unchanged", f"{run.repo_host}/{run.repo}", \
+            list(img.tags)
+        run.report.fast_path.append(img.id)
+    run.plan = _only(run, keep)
+    run.report.notes.append(f"nightly fast path: {len(skipped)} image(s) up to date, "
+                            f"{len(keep)} to refresh; {len(checks.downloads)} index file(s) "
+                            f"downloaded in {checks.seconds:.1f}s")
+    return checks
+
+
+def _only(run: Run, images: list[PlannedImage]) -> Plan:
+    ids = {i.id for i in images}
+    return dataclasses.replace(run.plan, images=tuple(i for i in run.plan.images if i.id in ids))
+
+
+def security_report(run: Run, checks: OutdatedReport) -> None:
+    """Per refreshed image: the security updates it took (published) or still lacks."""
+    for check in checks.cells:
+        res = run.report.cell(check.cell)
+        if check.cell in run.report.fast_path:
+            continue
+        taken = {c.split(" ", 1)[0] for c in res.package_changes}
+        if res.status in (Status.OK, Status.UNCHANGED) and res.publish in ("updated", "new"):
+            res.security_updates = sorted({f"{u.package} {u.installed} -> {u.candidate}"
+                                           for _, u in check.security if u.package in taken})
+        elif res.status in (Status.FAILED, Status.ABORTED, Status.SKIPPED):
+            res.waiting_security = [
+                {"package": u.package, "installed": u.installed, "candidate": u.candidate,
+                 "platform": plat, "since": u.first_seen} for plat, u in check.security]

@@ -1,0 +1,138 @@
+"""The CPython builds of a distro's Dockerfile: one per (minor, method), shared by every
+image that needs it, with the configure options, compiler flags and build args of a profile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from orchestrator import naming
+from orchestrator.config import ImagesConfig, Profile
+from orchestrator.lock import Lock
+from orchestrator.matrix import Cell
+from orchestrator.plan import (
+    ARCHES,
+    Arch,
+    cross_arches_for,
+    frozen_modules_for,
+    pie_for,
+    prefix_for,
+    profile_of,
+)
+
+# build.pie: false, exactly as CPython's own configure does for its BOLT builds: the core is
+# compiled -fno-pie (CFLAGS_NODIST: extension modules still get -fPIC after it, and it is not
+# exported to extension builds) and every executable (python, _freeze_module, _testembed) is
+# linked by LINKCC with -fno-pie -no-pie (configure's default LINKCC plus those), never the
+# -shared links of extension modules, which -no-pie in LDFLAGS would turn into executable links.
+# Make expands $(PURIFY) $(CC): the templates escape the $ (filter dq).
+NO_PIE_ENV = (("CFLAGS_NODIST", "-fno-pie"), ("LINKCC", "$(PURIFY) $(CC) -fno-pie -no-pie"))
+DEFAULT_CONFIGURE = ("--enable-loadable-sqlite-extensions", "--with-ensurepip=install")
+FRAME_POINTER_FLAGS = "-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer"
+
+
+def profile_cflags(profile: Profile) -> str:
+    """The profile's own compiler flags (build arg PYTHON_EXTRA_CFLAGS)."""
+    return " ".join(x for x in (profile.cflags, FRAME_POINTER_FLAGS if profile.frame_pointers
+                                else "") if x)
+
+
+def profile_args(config: ImagesConfig, profile_name: str | None) -> dict[str, str]:
+    """The build args that carry a profile into the compile stages: a profile's flags reach
+    the Dockerfile that builds it (the rendered ARG defaults are the default profile's)."""
+    prof = profile_of(config, profile_name)
+    return {"PYTHON_PGO": "1" if prof.pgo else "", "PYTHON_LTO": "1" if prof.lto else "",
+            "PYTHON_EXTRA_CFLAGS": profile_cflags(prof),
+            "PYTHON_PROFILE_CONFIGURE": " ".join(prof.configure_opts)}
+
+
+@dataclass(frozen=True)
+class Alias:
+    """The feed stage ``BuildStages.feed(build, target)`` (naming) is FROM ``source``."""
+
+    build: str
+    target: str
+    source: str
+
+
+@dataclass(frozen=True)
+class BuildUnit:
+    """One CPython build (and its prep) on one distro, shared by every image that needs it."""
+
+    distro: str
+    minor: str
+    method: str
+    version: str
+    prefix: str
+    url: str
+    sha256: str
+    filename: str
+    signature_url: str | None
+    key_url: str | None
+    key_sha256: str | None
+    key_fingerprint: str | None
+    configure: tuple[str, ...]  # ours; the profile's (build arg) and the Python's own follow
+    entry_configure: tuple[str, ...]  # pythons[].configure_opts: last, so they win
+    ldflags: str  # after the hardening LDFLAGS (shared libpython: its rpath)
+    cflags: str  # the default profile's (PYTHON_EXTRA_CFLAGS default); others come as build args
+    freeze_modules: tuple[str, ...] = ()  # frozen in addition to CPython's own (source only)
+    # Variables configure reads from the environment (build.pie: false sets them).
+    build_env: tuple[tuple[str, str], ...] = ()
+    cross_arches: tuple[Arch, ...] = ()  # cross-compiled from the native platform (source only)
+    native: str = "amd64"  # build.native_platform's architecture
+
+    @property
+    def aliases(self) -> tuple[Alias, ...]:
+        """Which compile feeds each (build arch, target arch): native for the same arch (an
+        arm64 runner compiles arm64 natively), the cross stage from the native platform."""
+        same = tuple(Alias(a.name, a.name, self.stages.compile) for a in ARCHES.values())
+        cross = tuple(Alias(self.native, a.name, self.stages.cross(a.name))
+                      for a in self.cross_arches)
+        return same + cross
+
+    @property
+    def stages(self) -> naming.BuildStages:
+        return naming.BuildStages(self.minor, self.method)
+
+    @property
+    def suffix(self) -> str:
+        return self.stages.suffix
+
+    @property
+    def definition(self) -> str:
+        """A python-build definition pinned to the locked tarball."""
+        nodot = self.minor.replace(".", "")
+        return (f'install_package "Python-{self.version}" "{self.url}#{self.sha256}" '
+                f"standard verify_py{nodot} ensurepip")
+
+
+def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list[BuildUnit]:
+    profile = profile_of(config, None)
+    seen: dict[tuple[str, str, str], BuildUnit] = {}
+    cells = list(cells)
+    for c in cells:
+        if not c.compiles or c.build_key in seen:
+            continue
+        same_build = [x for x in cells if x.build_key == c.build_key]
+        p = lock.python(c.minor)
+        entry = config.python(c.minor)
+        configure = list(DEFAULT_CONFIGURE)
+        ldflags = ""
+        if config.build.shared_libpython:
+            configure += ["--enable-shared"]
+            ldflags = f"-Wl,-rpath={prefix_for(config, c.minor)}/lib"
+        key = p.signing_key
+        seen[c.build_key] = BuildUnit(
+            distro=c.distro, minor=c.minor, method=c.method, version=p.version,
+            prefix=prefix_for(config, c.minor), url=p.url, sha256=p.sha256, filename=p.filename,
+            signature_url=p.signature_url if key else None,
+            key_url=key.url if key else None, key_sha256=key.sha256 if key else None,
+            key_fingerprint=key.fingerprint if key else None,
+            configure=tuple(configure), entry_configure=entry.configure_opts,
+            ldflags=ldflags, cflags=profile_cflags(profile),
+            freeze_modules=frozen_modules_for(config, c),
+            build_env=NO_PIE_ENV if pie_for(config, c) is False else (),
+            cross_arches=cross_arches_for(config, same_build),
+            native=ARCHES[config.build.native_platform].name,
+        )
+    return list(seen.values())

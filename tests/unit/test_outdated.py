@@ -1,0 +1,435 @@
+"""`outdated` and the nightly fast path without Docker: apt sources parsing, upgrade
+computation, a real signed archive served over HTTP on 127.0.0.1 (gpg key made here), and the
+fast path decisions against the project's fake registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import http.server
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator import apt_sources, render
+from orchestrator.apt_index import ArchiveIndex, parse_packages
+from orchestrator.apt_sources import AptSource
+from orchestrator.errors import ArchiveError, ExitCode
+from orchestrator.outdated import (
+    CellCheck,
+    IndexView,
+    Ledger,
+    OutdatedReport,
+    PlatformCheck,
+    State,
+    Upgrade,
+    upgrades,
+)
+from orchestrator.release import nightly
+from orchestrator.release.state import Run, candidate_ref
+from tests.fake_registry import FakeRegistry
+from tests.publish_harness import Publisher, write_config
+
+# ----------------------------------------------------------------------------- sources
+
+
+def test_one_line_sources_with_options_flat_repos_and_comments() -> None:
+    text = ("# comment\n"
+            "deb [arch=amd64 signed-by=/etc/apt/keyrings/x.gpg] http://m/debian/ bookworm main contrib\n"
+            "deb-src http://m/debian bookworm main\n"
+            "deb [trusted=yes] http://127.0.0.1:8700/apt-e2e ./  # flat\n")
+    got = apt_sources.parse_one_line(text)
+    assert got == [AptSource("http://m/debian", "bookworm", ("main", "contrib"),
+                             "/etc/apt/keyrings/x.gpg"),
+                   AptSource("http://127.0.0.1:8700/apt-e2e", "./", (), "", True)]
+    assert got[1].flat and not got[0].flat
+
+
+def test_deb822_sources_expand_uris_and_suites_and_skip_disabled() -> None:
+    text = ("Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble noble-updates\n"
+            "Components: main universe\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n"
+            "\nTypes: deb-src\nURIs: http://x\nSuites: noble\nComponents: main\n"
+            "\nTypes: deb\nURIs: http://y\nSuites: noble\nComponents: main\nEnabled: no\n")
+    got = apt_sources.parse_deb822(text)
+    assert [(s.suite, s.components) for s in got] == [("noble", ("main", "universe")),
+                                                      ("noble-updates", ("main", "universe"))]
+    assert all(s.uri == "http://archive.ubuntu.com/ubuntu" for s in got)
+
+
+def test_dump_parses_each_file_by_its_format_and_the_label_round_trips() -> None:
+    dump = (f"{apt_sources.FILE_MARK}/etc/apt/sources.list.d/debian.sources\n"
+            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n\n"
+            f"{apt_sources.FILE_MARK}/etc/apt/sources.list.d/e2e.list\n"
+            "deb [trusted=yes] http://127.0.0.1:8700/apt-e2e ./\n"
+            f"{apt_sources.FILE_MARK}/etc/apt/sources.list.d/notes.txt\ndeb http://ignored x main\n")
+    got = apt_sources.parse_dump(dump)
+    assert [s.uri for s in got] == ["http://deb.debian.org/debian", "http://127.0.0.1:8700/apt-e2e"]
+    assert apt_sources.from_label(apt_sources.to_label(got)) == got
+    with pytest.raises(ValueError):
+        apt_sources.from_label('{"uri": 1}')
+    with pytest.raises(ValueError):
+        apt_sources.from_label('[{"uri": 1, "suite": "x"}]')
+
+
+# ----------------------------------------------------------------------------- upgrades
+
+
+def view(name: str, pkgs: dict[str, str], security: bool = False,
+         automatic: bool = True) -> IndexView:
+    return IndexView(name, security, automatic, pkgs)
+
+
+def test_upgrades_take_the_newest_automatic_version_and_mark_security() -> None:
+    installed = {"libssl3": "3.0.17-1~deb12u2", "netbase": "6.4", "tzdata": "2025b-0+deb12u1",
+                 "zlib1g": "1:1.2.13.dfsg-1", "local-only": "1.0"}
+    views = [view("bookworm main", {"libssl3": "3.0.20-1~deb12u2", "netbase": "6.4",
+                                    "zlib1g": "1:1.2.13.dfsg-1", "tzdata": "2025b-0+deb12u1"}),
+             view("bookworm-security main", {"libssl3": "3.0.22-1~deb12u2"}, security=True),
+             view("bookworm-backports main", {"netbase": "7.0~bpo12+1"}, automatic=False),
+             # an epoch outranks any upstream version
+             view("bookworm-updates main", {"tzdata": "2026a-0+deb12u1", "zlib1g": "1.3"})]
+    got = {u.package: u for u in upgrades(installed, views)}
+    assert set(got) == {"libssl3", "tzdata"}
+    assert got["libssl3"].candidate == "3.0.22-1~deb12u2" and got["libssl3"].security
+    assert got["libssl3"].origin == "bookworm-security main"
+    assert got["tzdata"].candidate == "2026a-0+deb12u1" and not got["tzdata"].security
+
+
+def test_security_is_marked_even_when_updates_carries_a_newer_version() -> None:
+    got = upgrades({"p": "1.0-1"}, [view("s", {"p": "1.0-1+deb12u1"}, security=True),
+                                    view("u", {"p": "1.0-2"})])
+    assert [(u.candidate, u.origin, u.security) for u in got] == [("1.0-2", "u", True)]
+
+
+def test_parse_packages_keeps_the_newest_of_several_versions() -> None:
+    data = (b"Package: a\nVersion: 1.0-1\nArchitecture: all\n\n"
+            b"Package: a\nVersion: 1.0-10\n\nPackage: b\nVersion: 2:0.1\n\nNot-A: stanza\n")
+    assert parse_packages(data) == {"a": "1.0-10", "b": "2:0.1"}
+
+
+def test_report_exit_codes_and_table() -> None:
+    up = CellCheck("3.13-source-bookworm-runtime", State.UP_TO_DATE)
+    pend = CellCheck("3.13-source-bookworm-dev", State.PENDING, platforms=(
+        PlatformCheck("linux/amd64", (Upgrade("netbase", "6.4", "6.4+e2e1", "e2e", True,
+                                              "2026-11-30"),)),))
+    assert OutdatedReport([up]).exit_code == ExitCode.OK
+    assert OutdatedReport([up, pend]).exit_code == 100
+    assert OutdatedReport([CellCheck("x", State.UNPUBLISHED)]).exit_code == 100
+    assert OutdatedReport([pend, CellCheck("y", State.UNKNOWN, "no label")]).exit_code == 3
+    table = OutdatedReport([up, pend]).table()
+    row = next(r for r in table.splitlines() if "netbase" in r)
+    assert row.split() == ["3.13-source-bookworm-dev", "amd64", "netbase", "6.4", "6.4+e2e1",
+                           "yes", "2026-11-30"]
+    assert "(up-to-date)" in table and "1 up-to-date, 1 pending" in table
+
+
+def test_ledger_keeps_the_first_date_and_forgets_fixed_updates(tmp_path: Path) -> None:
+    u = Upgrade("libssl3", "3.0.17", "3.0.22", "sec", True)
+    check = CellCheck("c", State.PENDING, platforms=(PlatformCheck("linux/amd64", (u,)),))
+    ledger = Ledger(tmp_path / "seen.json")
+    first = ledger.stamp(check, dt.date(2026, 11, 28))
+    ledger.save()
+    again = Ledger(tmp_path / "seen.json").stamp(check, dt.date(2026, 12, 1))
+    assert first.security[0][1].first_seen == again.security[0][1].first_seen == "2026-11-28"
+    ledger2 = Ledger(tmp_path / "seen.json")
+    ledger2.forget_fixed([CellCheck("c", State.UP_TO_DATE)])
+    assert ledger2.seen == {}
+    ledger3 = Ledger(tmp_path / "seen.json")  # an unknown check does not erase the history
+    ledger3.forget_fixed([CellCheck("c", State.UNKNOWN)])
+    assert ledger3.seen
+
+
+# ----------------------------------------------------------------------------- a real archive
+
+
+def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    return subprocess.run(["gpg", "--batch", "--homedir", str(home), *args], input=stdin,
+                          capture_output=True, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(gnupg home holding a throwaway secret key, keyring dir with its public keyring)."""
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    _gpg(home, "--passphrase", "", "--quick-gen-key", "Test Archive <archive@localhost>",
+         "ed25519", "sign", "never")
+    keyrings = tmp_path_factory.mktemp("keyrings")
+    (keyrings / "test-archive-keyring.gpg").write_bytes(_gpg(home, "--export"))
+    return home, keyrings
+
+
+class Archive:
+    """A Debian-layout archive on disk (dists/<suite>/InRelease, by-hash Packages.xz)."""
+
+    def __init__(self, root: Path, home: Path) -> None:
+        self.root, self.home = root, home
+        self.clock = 1_780_000_000
+
+    def publish(self, suite: str, packages: dict[str, str], *, label: str = "Debian",
+                valid_until: str = "", tamper: bool = False, arch: str = "amd64") -> None:
+        d = self.root / "debian" / "dists" / suite
+        body = "".join(f"Package: {n}\nVersion: {v}\nArchitecture: {arch}\n\n"
+                       for n, v in packages.items()).encode()
+        xz = lzma.compress(body)
+        sha = hashlib.sha256(xz).hexdigest()
+        by_hash = d / "main" / f"binary-{arch}" / "by-hash" / "SHA256"
+        by_hash.mkdir(parents=True, exist_ok=True)
+        (by_hash / sha).write_bytes(xz)
+        (d / "main" / f"binary-{arch}" / "Packages.xz").write_bytes(xz)
+        release = (f"Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}\n"
+                   f"Date: Mon, 30 Nov 2026 00:00:00 UTC\n"
+                   + (f"Valid-Until: {valid_until}\n" if valid_until else "")
+                   + f"Acquire-By-Hash: yes\nSHA256:\n {sha} {len(xz)} main/binary-{arch}/Packages.xz\n")
+        signed = _gpg(self.home, "--clearsign", stdin=release.encode())
+        if tamper:
+            signed = signed.replace(b"Suite: ", b"Suite: x")
+        (d / "InRelease").write_bytes(signed)
+        # a republished file gets a newer Last-Modified (HTTP dates have 1 s resolution)
+        self.clock += 10
+        os.utime(d / "InRelease", (self.clock, self.clock))
+
+
+@pytest.fixture
+def archive(tmp_path: Path, signing_key: tuple[Path, Path]) -> Iterator[tuple[Archive, str]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Archive(root, signing_key[0]), f"http://127.0.0.1:{server.server_address[1]}/debian"
+    finally:
+        server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _index(tmp_path: Path, keyrings: Path) -> ArchiveIndex:
+    return ArchiveIndex(tmp_path / "cache", lambda s: keyrings / Path(s.signed_by).name)
+
+
+SIGNED = "/usr/share/keyrings/test-archive-keyring.gpg"
+
+
+def test_archive_verified_cached_by_hash_and_read_again_without_downloads(
+        archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
+    arch, uri = archive
+    arch.publish("bookworm", {"netbase": "6.4", "libssl3": "3.0.20-1"})
+    arch.publish("bookworm-security", {"libssl3": "3.0.22-1"}, label="Debian-Security")
+    srcs = [AptSource(uri, "bookworm", ("main",), SIGNED),
+            AptSource(uri, "bookworm-security", ("main",), SIGNED)]
+    idx = _index(tmp_path, signing_key[1])
+    assert idx.packages(srcs[0], "main", "amd64") == {"netbase": "6.4", "libssl3": "3.0.20-1"}
+    assert idx.release(srcs[1]).security and not idx.release(srcs[0]).security
+    assert idx.packages(srcs[1], "main", "amd64") == {"libssl3": "3.0.22-1"}
+    assert all(r.verified for r in (idx.release(s) for s in srcs))
+    assert any("/by-hash/SHA256/" in u for u in idx.downloads)
+    again = _index(tmp_path, signing_key[1])
+    for s in srcs:
+        again.packages(s, "main", "amd64")
+    assert again.downloads == [], "unchanged InRelease (304) and Packages by hash: no download"
+    arch.publish("bookworm-security", {"libssl3": "3.0.23-1"}, label="Debian-Security")
+    third = _index(tmp_path, signing_key[1])
+    assert third.packages(srcs[1], "main", "amd64") == {"libssl3": "3.0.23-1"}
+    assert len(third.downloads) == 2  # the changed InRelease and its new Packages file
+
+
+def test_tampered_release_expired_release_and_missing_keyring_are_refused(
+        archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
+    arch, uri = archive
+    arch.publish("bookworm", {"netbase": "6.4"}, tamper=True)
+    arch.publish("old", {"netbase": "6.4"}, valid_until="Mon, 02 Nov 2026 00:00:00 UTC")
+    idx = _index(tmp_path, signing_key[1])
+    with pytest.raises(ArchiveError, match="signature does not verify"):
+        idx.release(AptSource(uri, "bookworm", ("main",), SIGNED))
+    with pytest.raises(ArchiveError, match=r"expired .*stale"):
+        idx.release(AptSource(uri, "old", ("main",), SIGNED))
+    blind = ArchiveIndex(tmp_path / "c2", lambda s: None)
+    with pytest.raises(ArchiveError, match="no keyring"):
+        blind.release(AptSource(uri, "old", ("main",), SIGNED))
+
+
+def test_a_packages_file_that_does_not_match_its_hash_is_refused(
+        archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
+    arch, uri = archive
+    arch.publish("bookworm", {"netbase": "6.4"})
+    for f in (arch.root / "debian/dists/bookworm/main/binary-amd64/by-hash/SHA256").iterdir():
+        f.write_bytes(lzma.compress(b"Package: netbase\nVersion: 99\n"))
+    with pytest.raises(ArchiveError, match="does not match the sha256"):
+        _index(tmp_path, signing_key[1]).packages(
+            AptSource(uri, "bookworm", ("main",), SIGNED), "main", "amd64")
+
+
+def test_trusted_flat_repository_is_read_without_a_signature(tmp_path: Path,
+                                                             archive: tuple[Archive, str]) -> None:
+    arch, uri = archive
+    flat = arch.root / "debian" / "flat"
+    flat.mkdir(parents=True)
+    pk = b"Package: netbase\nVersion: 6.4+e2e1\n"
+    (flat / "Packages").write_bytes(pk)
+    (flat / "Release").write_text(f"Suite: e2e-security\nSHA256:\n {hashlib.sha256(pk).hexdigest()}"
+                                  f" {len(pk)} Packages\n")
+    idx = ArchiveIndex(tmp_path / "cache", lambda s: None)
+    src = apt_sources.parse_one_line(f"deb [trusted=yes] {uri}/flat ./")[0]
+    assert idx.packages(src, "", "amd64") == {"netbase": "6.4+e2e1"}
+    assert idx.release(src).security and not idx.release(src).verified
+    untrusted = AptSource(src.uri, src.suite)
+    with pytest.raises(ArchiveError, match="no keyring"):
+        ArchiveIndex(tmp_path / "c3", lambda s: None).release(untrusted)
+
+
+# ----------------------------------------------------------------------------- the fast path
+
+
+
+def _publish_with_labels(pub: Publisher, uri: str, installed: dict[str, str],
+                         inputs_of: dict[str, str] | None = None,
+                         per_cell: dict[str, dict[str, str]] | None = None) -> None:
+    """A release whose images carry the labels the fast path reads."""
+    from orchestrator.release import label as label_mod
+    from orchestrator.release.push import do_push
+    from tests import publish_harness as ph
+    from tests.fake_engine import synthetic_image
+
+    run = pub.run()
+    keys = run.label_keys
+    sources = apt_sources.to_label([AptSource(uri, "bookworm", ("main",), SIGNED),
+                                    AptSource(uri, "bookworm-security", ("main",), SIGNED)])
+    for img in run.plan.images:
+        base = run.lock.base(img.distro).digest or ""
+        labels = {keys.fingerprint: ph.fingerprint(img.id, "1"),
+                  keys.packages: " ".join(
+                      f"{k}={v}" for k, v in (per_cell or {}).get(img.id, installed).items()),
+                  keys.apt_sources: sources,
+                  keys.inputs: (inputs_of or {}).get(img.id)
+                  or label_mod.inputs_hash(run, img, base)}
+        image = synthetic_image(img.id, "1", labels)
+        run.engine.load(candidate_ref(img.id), image)
+        st = run.load_state(img.id)
+        st.image_id = st.tested_image_id = image.id
+        run.save_state(st)
+    do_push(run, all_or_nothing=False)
+    assert all(c.status.value == "ok" for c in run.report.cells.values()), run.report.table()
+
+
+@pytest.fixture
+def published(tmp_path: Path, archive: tuple[Archive, str], signing_key: tuple[Path, Path],
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Publisher, Archive, str]]:
+    from orchestrator import config as config_mod
+    from orchestrator import lock as lock_mod
+    from orchestrator import settings
+
+    arch, uri = archive
+    arch.publish("bookworm", {"netbase": "6.4", "libssl3": "3.0.20-1"})
+    arch.publish("bookworm-security", {"libssl3": "3.0.20-1"}, label="Debian-Security")
+    with FakeRegistry() as reg:
+        cfg = write_config(tmp_path / "cfg", reg.address, "team/python")
+        text = cfg.read_text()
+        cfg.write_text(text.replace("sources:\n", f"sources:\n  apt_keyrings: [{signing_key[1]}]\n", 1)
+                       if "sources:\n" in text else
+                       text + f"sources:\n  apt_keyrings: [{signing_key[1]}]\n")
+        loaded = config_mod.load(cfg, dt.date(2026, 11, 21))
+        render.write(loaded, render.render_all(loaded, lock_mod.read(loaded)))
+        st = settings.get()
+        monkeypatch.setattr(settings, "_settings", type(st)(
+            st.ci, st.log_format, dt.date(2026, 11, 21), st.docker_config, "rev",
+            tmp_path / "work", st.candidate_prefix, tmp_path / "cache"))
+        pub = Publisher(cfg, reg.address, tmp_path / "work")
+        yield pub, arch, uri
+
+
+def _nightly(pub: Publisher, full: bool = False) -> tuple[Run, OutdatedReport]:
+    run = pub.run()
+    for c in run.report.cells.values():  # as start_run leaves them: nothing done yet
+        c.status = type(c.status)("skipped")
+    checks = nightly.fast_path(run, full)
+    return run, checks
+
+
+def test_nothing_new_means_nothing_to_refresh(published: tuple[Publisher, Archive, str]) -> None:
+    pub, _, uri = published
+    _publish_with_labels(pub, uri, {"netbase": "6.4", "libssl3": "3.0.20-1"})
+    run, checks = _nightly(pub)
+    assert run.plan.images == ()
+    assert [c.state for c in checks.cells] == [State.UP_TO_DATE] * 4
+    report = run.report
+    assert sorted(report.fast_path) == sorted(report.cells)
+    assert {c.status.value for c in report.cells.values()} == {"unchanged"}
+    run2, _ = _nightly(pub, full=True)
+    assert len(run2.plan.images) == 4
+
+
+def test_a_security_update_refreshes_exactly_the_groups_that_have_the_package(
+        published: tuple[Publisher, Archive, str]) -> None:
+    pub, arch, uri = published
+    # only 3.13's dev image has libssl3: its group (runtime + dev) refreshes, 3.14's does not
+    _publish_with_labels(pub, uri, {"netbase": "6.4"}, per_cell={
+        "3.13-source-bookworm-dev": {"netbase": "6.4", "libssl3": "3.0.20-1"}})
+    arch.publish("bookworm-security", {"libssl3": "3.0.22-1"}, label="Debian-Security")
+    run, checks = _nightly(pub)
+    assert sorted(i.id for i in run.plan.images) == [
+        "3.13-source-bookworm-dev", "3.13-source-bookworm-runtime"]
+    assert sorted(run.report.fast_path) == [
+        "3.14-source-bookworm-dev", "3.14-source-bookworm-runtime"]
+    sec = {c.cell: [u.package for _, u in c.security] for c in checks.cells}
+    assert sec == {"3.13-source-bookworm-dev": ["libssl3"], "3.13-source-bookworm-runtime": [],
+                   "3.14-source-bookworm-dev": [], "3.14-source-bookworm-runtime": []}
+    assert all(u.first_seen == "2026-11-21" for c in checks.cells for _, u in c.security)
+
+
+def test_changed_inputs_or_a_moved_tag_refresh_the_group(
+        published: tuple[Publisher, Archive, str]) -> None:
+    pub, _, uri = published
+    first = pub.run().plan.images[0].id
+    _publish_with_labels(pub, uri, {"netbase": "6.4"}, {first: "sha256:" + "0" * 64})
+    run, _ = _nightly(pub)
+    kept = [i.id for i in run.plan.images]
+    group = first.rsplit("-", 1)[0]
+    assert sorted(kept) == sorted(i for i in run.report.cells if i.startswith(group))
+    assert len(run.report.fast_path) == 2
+
+
+def test_images_published_without_the_labels_take_the_full_path(
+        published: tuple[Publisher, Archive, str]) -> None:
+    from orchestrator.release.push import do_push
+
+    pub, _, _ = published
+    run = pub.run()
+    do_push(run, all_or_nothing=False)  # the harness's images have no apt-sources label
+    run2, checks = _nightly(pub)
+    assert {c.state for c in checks.cells} == {State.UNKNOWN}
+    assert "apt-sources" in checks.cells[0].reason
+    assert len(run2.plan.images) == 4
+
+
+def test_keyrings_are_found_by_file_name_in_the_configured_directories(tmp_path: Path) -> None:
+    from orchestrator import config as config_mod
+    from orchestrator.release.apt_check import keyring_resolver
+    from tests.publish_harness import FEATURES
+
+    loaded = config_mod.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
+    d = tmp_path / "k"
+    d.mkdir()
+    (d / "debian-archive-keyring.gpg").write_bytes(b"k")
+    cfg = loaded.config.model_copy(update={"sources": loaded.config.sources.model_copy(
+        update={"apt_keyrings": (str(tmp_path / "none"), str(d))})})
+    resolve = keyring_resolver(cfg, "debian", tmp_path)
+    assert resolve(AptSource("http://x", "bookworm", ("main",))) == d / "debian-archive-keyring.gpg"
+    assert resolve(AptSource("http://x", "b", ("main",), "/usr/share/keyrings/debian-archive-keyring.gpg")) \
+        == d / "debian-archive-keyring.gpg"
+    assert resolve(AptSource("http://x", "b", ("main",), "/etc/apt/keyrings/other.gpg")) is None
+    assert shutil.which("gpgv")
+    assert json.loads(apt_sources.to_label([])) == []

@@ -35,6 +35,7 @@ from orchestrator.outdated import (
 )
 from orchestrator.release import nightly
 from orchestrator.release.state import Run, candidate_ref
+from orchestrator.report import Status
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import Publisher, write_config
 
@@ -433,3 +434,21 @@ def test_keyrings_are_found_by_file_name_in_the_configured_directories(tmp_path:
     assert resolve(AptSource("http://x", "b", ("main",), "/etc/apt/keyrings/other.gpg")) is None
     assert shutil.which("gpgv")
     assert json.loads(apt_sources.to_label([])) == []
+
+
+def test_the_report_says_what_an_image_took_and_what_a_failed_one_still_lacks(
+        published: tuple[Publisher, Archive, str]) -> None:
+    pub, arch, uri = published
+    _publish_with_labels(pub, uri, {"netbase": "6.4", "libssl3": "3.0.20-1"})
+    arch.publish("bookworm-security", {"libssl3": "3.0.22-1"}, label="Debian-Security")
+    run, checks = _nightly(pub)
+    ok, failed = "3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"
+    run.report.cell(ok).status, run.report.cell(ok).publish = Status.OK, "updated"
+    run.report.cell(ok).package_changes = ["libssl3 3.0.20-1 -> 3.0.22-1"]
+    run.report.cell(failed).fail("test", "size-budget")
+    nightly.security_report(run, checks)
+    assert run.report.cell(ok).security_updates == ["libssl3 3.0.20-1 -> 3.0.22-1"]
+    assert run.report.cell(failed).waiting_security == [
+        {"package": "libssl3", "installed": "3.0.20-1", "candidate": "3.0.22-1",
+         "platform": "linux/amd64", "since": "2026-11-21"}]
+    assert "still lacks security update libssl3 3.0.20-1 -> 3.0.22-1" in run.report.table()

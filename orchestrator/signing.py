@@ -109,6 +109,11 @@ class Cosign:
         hosts = {split_ref(r)[0] for r in refs}
         return ["--allow-http-registry=true"] if any(scheme_for(h) == "http" for h in hosts) else []
 
+    def check_signing_key(self) -> None:
+        """SupplyChainError unless sign/attest can start: the key file is there and the
+        password variable is set (a KMS key is checked by cosign itself)."""
+        self._signing_env()
+
     def _signing_env(self) -> dict[str, str]:
         key = self.keys.key
         if key is None:

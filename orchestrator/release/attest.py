@@ -18,20 +18,63 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import lock as lock_mod
-from orchestrator import naming, provenance, runner, sbom, settings
+from orchestrator import naming, provenance, runner, sbom, settings, signing
 from orchestrator.errors import SupplyChainError
 from orchestrator.plan import PlannedImage
 from orchestrator.registry import Registry, scheme_for
 from orchestrator.release.state import Run
 from orchestrator.signing import Cosign
 
+SBOM_TYPES = {"spdx": "spdxjson", "cyclonedx": "cyclonedx"}  # format -> cosign --type
+PROVENANCE_TYPE = "slsaprovenance1"
+
 
 @dataclass(frozen=True)
 class Attached:
+    name: str  # host/repo
     digest: str
     platforms: dict[str, str]  # platform -> manifest digest
     sboms: dict[str, dict[str, Path]]  # platform -> format -> file
     provenance: Path  # the in-toto statement (its predicate is what cosign attested)
+
+    @property
+    def signed(self) -> list[str]:
+        """What cosign signed: the pushed digest, then each other platform manifest."""
+        return [f"{self.name}@{d}" for d in self.subjects]
+
+    @property
+    def subjects(self) -> list[str]:
+        return [self.digest] + [d for d in self.platforms.values() if d != self.digest]
+
+    def attestations(self) -> list[dict[str, str]]:
+        """What cosign attested, for the report: predicate type, subject, platform, local file."""
+        out = [{"predicate_type": signing.PREDICATE_TYPES[SBOM_TYPES[fmt]],
+                "subject": f"{self.name}@{self.platforms[plat]}", "platform": plat,
+                "file": str(path)}
+               for plat, paths in self.sboms.items() for fmt, path in paths.items()]
+        out.append({"predicate_type": signing.PREDICATE_TYPES[PROVENANCE_TYPE],
+                    "subject": f"{self.name}@{self.digest}", "platform": "",
+                    "file": str(self.provenance)})
+        return out
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The external commands of the supply chain: ``runner.run`` unless a test passes fakes."""
+
+    cosign: signing.Runner | None = None
+    syft: sbom.Runner | None = None
+
+
+def cosign_for(run: Run, tools: Tools = Tools()) -> Cosign | None:
+    """The signer images.yaml's ``signing:`` configures (None: not configured). Its public key
+    file, private key file and password are checked here, before anything is pushed."""
+    sig = run.config.signing
+    if sig is None:
+        return None
+    cosign = Cosign(signing.keys_for(sig, run.loaded.root, str(run.loaded.path)), run=tools.cosign)
+    cosign.check_signing_key()
+    return cosign
 
 
 def _time(text: str, what: str, cell: str) -> dt.datetime:
@@ -75,31 +118,31 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
 
 def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
            registry: Registry | None = None, formats: tuple[str, ...] = ("spdx",),
-           syft: sbom.Runner = runner.run) -> Attached:
+           syft: sbom.Runner | None = None) -> Attached:
     """SBOMs, provenance, signatures and attestations of ``img`` pushed as ``digest``."""
     registry = registry or run.registry()
     plats = registry.platform_manifests(run.repo, digest)
     if not plats:
         raise SupplyChainError(f"{run.repo_host}/{run.repo}@{digest}: not in the registry")
-    name = f"{run.repo_host}/{run.repo}"
+    name = naming.repository_ref(run.repo_host, run.repo)
     out = run.work / "supply" / img.id
     cpython = sbom.cpython_for(run.lock, img.python, img.method, run.prefix(img))
     sboms = {plat: sbom.image_sboms(f"{name}@{d}", plat, cpython, out / plat.replace("/", "-"),
                                     formats, http=scheme_for(run.repo_host) == "http",
-                                    source_name=name, source_version=img.immutable_tag, run=syft)
+                                    source_name=name, source_version=img.immutable_tag,
+                                    run=syft or runner.run)
              for plat, d in plats.items()}
     inputs = provenance_inputs(run, img)
-    subjects = [(name, digest)] + [(name, d) for d in plats.values() if d != digest]
-    statement = provenance.statement(subjects, inputs)
+    attached = Attached(name, digest, plats, sboms, out / "provenance.json")
+    statement = provenance.statement([(name, d) for d in attached.subjects], inputs)
     out.mkdir(parents=True, exist_ok=True)
-    prov_path, predicate_path = out / "provenance.json", out / "provenance.predicate.json"
-    prov_path.write_text(json.dumps(statement, indent=2) + "\n")
+    predicate_path = out / "provenance.predicate.json"
+    attached.provenance.write_text(json.dumps(statement, indent=2) + "\n")
     predicate_path.write_text(json.dumps(statement["predicate"], indent=2) + "\n")
 
-    cosign.sign([f"{name}@{d}" for _, d in subjects])
-    kinds = {"spdx": "spdxjson", "cyclonedx": "cyclonedx"}
+    cosign.sign(attached.signed)
     for plat, paths in sboms.items():
         for fmt, path in paths.items():
-            cosign.attest(f"{name}@{plats[plat]}", path, kinds[fmt])
-    cosign.attest(f"{name}@{digest}", predicate_path, "slsaprovenance1")
-    return Attached(digest, plats, sboms, prov_path)
+            cosign.attest(f"{name}@{plats[plat]}", path, SBOM_TYPES[fmt])
+    cosign.attest(f"{name}@{digest}", predicate_path, PROVENANCE_TYPE)
+    return attached

@@ -156,7 +156,7 @@ def test_a_report_that_is_not_one_is_a_usage_error(
 
 
 def _sign(pub: Publisher, run: HarnessRun, cells: tuple[str, ...], cosign_fake: FakeCosign) -> None:
-    """What the push phase does with signing: (release/attest.attach) for ``cells``."""
+    """What a push phase with signing: does (release/attest.attach) for ``cells``."""
     root = pub.config.parent
     render.write(run.loaded, render.render_all(run.loaded, run.lock))
     keys = signing.Keys(str(root / "cosign.key"), str(root / "cosign.pub"))
@@ -175,12 +175,12 @@ def test_promote_refuses_digests_that_do_not_verify_when_signing_is_required(
     root = pub.config.parent
     (root / "cosign.key").write_text("k")
     (root / "cosign.pub").write_text("p")
-    with pub.config.open("a") as f:
-        f.write(f"\nsigning: {{key: cosign.key, required: {str(required).lower()}}}\n")
     with_env(COSIGN_PASSWORD="pw")
-    run = stage(pub, tmp_path / "staged.json")
+    run = stage(pub, tmp_path / "staged.json")  # staged before images.yaml had signing:
     cosign_fake = FakeCosign()
     _sign(pub, run, (RT13, DEV13, RT14), cosign_fake)  # DEV14 pushed but never signed
+    with pub.config.open("a") as f:
+        f.write(f"\nsigning: {{key: cosign.key, required: {str(required).lower()}}}\n")
     monkeypatch.setattr(runner, "run", cosign_fake)
     signed_calls = len(cosign_fake.calls)
     code, out = promote(pub, capsys, str(tmp_path / "staged.json"))

@@ -11,7 +11,7 @@ import typing
 
 from packaging.version import InvalidVersion, Version
 
-from orchestrator import checks_build, eol, grammar
+from orchestrator import checks_build, checks_signing, eol, grammar
 from orchestrator.config import _VERSION_RE, TAG_FIELDS, Loaded, minor_of
 from orchestrator.errors import ConfigError, raise_all
 from orchestrator.yamlsafe import Path_, fmt
@@ -41,6 +41,7 @@ def check(loaded: Loaded, today: dt.date) -> list[str]:
     _check_rules(err, seen if pythons_ok else None)
     _check_ca_files(err)
     checks_build.check(err.loaded.config, err, err.warn)
+    checks_signing.check(err.loaded.config, err)
     raise_all(err.problems)
 
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.

@@ -239,6 +239,34 @@ class Build(_Model):
     )
 
 
+class Signing(_Model):
+    """cosign signatures and attestations (SBOM, provenance) of every pushed image, and the
+    verify gate of promote. Checks: checks_signing."""
+
+    key: str = Field(
+        description="The cosign signing key: a file (relative to images.yaml; written from a CI "
+        "secret at push time), env://VAR (cosign reads the key from that variable), or a KMS "
+        "URI passed to cosign as is (awskms://, gcpkms://, azurekms://, hashivault://)",
+    )
+    public_key: str | None = Field(
+        None, description="What verify checks against: a file (relative to images.yaml, "
+        "committed), env://VAR, https:// URL or a KMS URI; default: the key file with .pub "
+        "instead of .key, or the KMS key itself",
+    )
+    password_env: str = Field(
+        "COSIGN_PASSWORD",
+        description="Environment variable holding the key's password (file and env:// keys)",
+    )
+    tlog: bool = Field(
+        False, description="Upload signatures to a Rekor transparency log and require them on "
+        "verify; false for a private registry (no public log may see its image names)",
+    )
+    required: bool = Field(
+        True, description="promote refuses to move a tag to a digest whose signature, SBOM "
+        "attestation or provenance does not verify",
+    )
+
+
 class User(_Model):
     name: str = Field("app", pattern=_NAME_RE)
     uid: int = Field(10001, ge=0, description="Must not be 0: runtime images run as non-root")
@@ -279,6 +307,9 @@ class ImagesConfig(_Model):
     dev_tools: tuple[str, ...] = Field(
         ("build==1.3.0", "wheel==0.45.1", "auditwheel==6.4.2"),
         description="pip requirements the dev variant installs (pin them)",
+    )
+    signing: Signing | None = Field(
+        None, description="Sign pushed images and attest their SBOM and provenance with cosign",
     )
 
     def python(self, minor: str) -> PythonEntry:

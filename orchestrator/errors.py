@@ -112,3 +112,15 @@ class RegistryError(OrchestratorError):
 
 class RegistryAuthError(RegistryError):
     pass
+
+
+class SupplyChainError(OrchestratorError):
+    """syft or cosign could not make an SBOM, a signature or an attestation (or a key is missing)."""
+
+    exit_code = ExitCode.TOOL
+
+
+class NotVerified(OrchestratorError):
+    """A signature or an attestation did not verify: the image is unsigned or not ours."""
+
+    exit_code = ExitCode.FAILED

@@ -276,7 +276,8 @@ def label_keys(org: str) -> LabelKeys:
 
 @dataclass(frozen=True)
 class OciKeys:
-    """The OCI annotation keys the orchestrator sets itself (images.yaml may add others)."""
+    """The OCI annotation keys the orchestrator sets itself (images.yaml may add others), and
+    the one it reads from images.yaml's labels (``source``: the provenance's repository)."""
 
     version: str = "org.opencontainers.image.version"
     created: str = "org.opencontainers.image.created"
@@ -284,6 +285,7 @@ class OciKeys:
     ref_name: str = "org.opencontainers.image.ref.name"
     base_name: str = "org.opencontainers.image.base.name"
     base_digest: str = "org.opencontainers.image.base.digest"
+    source: str = "org.opencontainers.image.source"
 
 
 OCI = OciKeys()

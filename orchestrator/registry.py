@@ -67,6 +67,12 @@ def docker_credentials(docker_config: Path, host: str) -> tuple[str, str] | None
     return None
 
 
+def scheme_for(host: str) -> str:
+    """Plain HTTP for loopback registries only (as dockerd and cosign treat them), else HTTPS."""
+    h = host.split(":", maxsplit=1)[0]
+    return "http" if h in ("localhost", "127.0.0.1", "::1") or h.startswith("127.") else "https"
+
+
 @dataclass
 class Response:
     status: int
@@ -90,8 +96,7 @@ class Registry:
 
     @property
     def scheme(self) -> str:
-        h = self.host.split(":")[0]
-        return "http" if h in ("localhost", "127.0.0.1", "::1") or h.startswith("127.") else "https"
+        return scheme_for(self.host)
 
     def _login_hint(self) -> str:
         return (f"registry {self.host} refused the credentials or has none for us; "

@@ -41,6 +41,13 @@ class CellResult:
     immutable_tag: str = ""
     package_changes: list[str] = field(default_factory=list)
     compiled: list[str] = field(default_factory=list)
+    # signing: (images.yaml): the pushed digest carries a signature of the configured key after
+    # this run (signed now, or an unchanged image signed by an earlier push); what this run
+    # signed (the digest and its platform manifests) and attested (per platform SBOM, the
+    # provenance: predicate_type, subject, platform, file). False/empty: unsigned.
+    signed: bool = False
+    signatures: list[str] = field(default_factory=list)
+    attestations: list[dict[str, str]] = field(default_factory=list)
     # nightly: the security updates this image took, and (when it could not be published) the
     # ones its published image still lacks: {package, installed, candidate, platform, since}
     security_updates: list[str] = field(default_factory=list)
@@ -109,7 +116,8 @@ class Report:
                 ET.SubElement(case, "error", message=c.message).text = c.message
             elif c.status is Status.SKIPPED:
                 ET.SubElement(case, "skipped", message=c.message)
-            out = [f"status={c.status.value} publish={c.publish} digest={c.digest}"]
+            out = [f"status={c.status.value} publish={c.publish} digest={c.digest}"
+                   + (" signed" if c.signed else "")]
             out += [f"tag {t}" for t in c.tags_moved] + c.package_changes
             ET.SubElement(case, "system-out").text = "\n".join(out)
         path.parent.mkdir(parents=True, exist_ok=True)

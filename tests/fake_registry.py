@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _ROUTES = [
     ("base", re.compile(r"^/v2/$")),
     ("manifest", re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")),
@@ -112,6 +114,42 @@ class FakeRegistry:
         """The references manifests were PUT to, in order."""
         prefix = f"/v2/{repo}/manifests/"
         return [p[len(prefix):] for m, p in self.requests if m == "PUT" and p.startswith(prefix)]
+
+    def put_image(self, repo: str, tag: str, seed: str,
+                  platforms: tuple[str, ...] = ("linux/amd64",)) -> str:
+        """Store an image without HTTP (for tests that read it): one manifest per platform under
+        an OCI index when there are several; returns the digest ``tag`` points to."""
+        with self.lock:
+            r = self.repos.setdefault(repo, Repo())
+            entries = []
+            for plat in platforms:
+                os_, arch = plat.split("/")[:2]
+                layer = f"{repo} {seed} {plat}\n".encode()
+                cfg = json.dumps({"os": os_, "architecture": arch, "config": {"Labels": {}},
+                                  "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}}).encode()
+                for blob in (layer, cfg):
+                    self.blobs[sha256(blob)] = blob
+                    r.blobs.add(sha256(blob))
+                body = json.dumps({
+                    "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                               "size": len(cfg), "digest": sha256(cfg)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                "size": len(layer), "digest": sha256(layer)}]}).encode()
+                r.manifests[sha256(body)] = (body, OCI_MANIFEST)
+                entries.append({"mediaType": OCI_MANIFEST, "digest": sha256(body), "size": len(body),
+                                "platform": {"os": os_, "architecture": arch}})
+            if len(entries) == 1:
+                digest = entries[0]["digest"]
+            else:
+                body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                   "manifests": entries}).encode()
+                digest = sha256(body)
+                r.manifests[digest] = (body, OCI_INDEX)
+            assert isinstance(digest, str)
+            r.tags[tag] = digest
+            self.history.setdefault((repo, tag), []).append(digest)
+            return digest
 
     # ------------------------------------------------------------------ API
 

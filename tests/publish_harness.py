@@ -109,6 +109,9 @@ def stage(run: HarnessRun, img: PlannedImage, seed: str, tested: bool = True) ->
     image = image_for(run, img.id, seed)
     run.engine.load(candidate_ref(img.id), image)
     run.save_state(CellState(img.id, image.id, fingerprint(img.id, seed), {"libfoo": seed},
-                             image.id if tested else "", image.size))
+                             image.id if tested else "", image.size,
+                             build_args={"SECURITY_REFRESH": "0"},  # what the provenance says
+                             build_started="2026-11-21T03:00:00Z",
+                             build_finished="2026-11-21T03:10:00Z"))
     run.report.cell(img.id).status = Status.OK
     return image

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator import cache as cache_mod
 from orchestrator import lock as lock_mod
-from orchestrator import naming, settings
+from orchestrator import naming, settings, signing, verify
 from orchestrator import plan as plan_mod
 from orchestrator import registry as registry_mod
 from orchestrator.cli.common import SubParsers, load_config
@@ -97,8 +97,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     cells = promote.read_staged(args.reports)
     registry = registry_mod.registry_for(loaded.config.publish.registry)
+    sig, gate = loaded.config.signing, None
+    if sig is not None and sig.required:  # refuse digests that are unsigned or do not verify
+        cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
+        gate = verify.promote_gate(cosign, registry)
     report = promote.promote(cells, registry, all_or_nothing=args.all_or_nothing,
-                             today=settings.get().today)
+                             today=settings.get().today, gate=gate)
     report.seconds = round(time.monotonic() - start, 1)
     reports.write(report, reports.report_path(args.report, work_dir(loaded), "promote"))
     sys.stdout.write(report.table())

@@ -3,6 +3,7 @@ stage aborts the cells that need it, with what failed and why in words."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -67,6 +68,7 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
     log_path = run.work / "logs" / f"{img.id}.build.log"
     _log.info("build", image=img.id, target=img.target, log=str(log_path))
     context = bake_dir / spec["context"]
+    started = _now()
     try:
         outcome = run.engine.build(
             context, dockerfile=context / spec.get("dockerfile", naming.DOCKERFILE),
@@ -91,7 +93,14 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
     except OrchestratorError as exc:
         res.fail("build", f"labelling failed: {exc}")
         return
+    st = run.load_state(img.id)
+    st.build_args, st.build_started, st.build_finished = args, started, _now()
+    run.save_state(st)
     res.status, res.phase = Status.OK, "build"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _progress(image_id: str, verbose: bool) -> Callable[[str], None]:

@@ -1,5 +1,6 @@
 """Promote: move the public tags of the images that `--stage-only` runs pushed by digest
-(e.g. one run per CI shard), as their reports say; never those of a failed cell."""
+(e.g. one run per CI shard), as their reports say; never those of a failed cell, nor (with
+signing.required) of a digest whose signature, SBOM or provenance does not verify."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from orchestrator import publish
 from orchestrator.errors import OrchestratorError, RegistryAuthError, UsageError
 from orchestrator.registry import Registry
 from orchestrator.report import CellResult, Report, Status
+from orchestrator.verify import Gate
 
 StagedCell = dict[str, Any]  # one cell of a JSON report written by a staging run
 
@@ -28,7 +30,7 @@ def read_staged(paths: list[str]) -> list[StagedCell]:
 
 
 def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[str],
-                  all_or_nothing: bool) -> None:
+                  all_or_nothing: bool, gate: Gate | None) -> None:
     if c["status"] in (Status.FAILED, Status.ABORTED):
         res.status, res.message = Status(c["status"]), c.get("message", "")
     elif c.get("phase") != "staged":
@@ -39,6 +41,10 @@ def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[
     else:
         repo = c["repository"].split("/", 1)[1]
         try:
+            refused = gate(repo, c["digest"]) if gate else None
+            if refused:
+                res.fail("verify", f"refused: {refused}")
+                return
             res.tags_moved = publish.move_tags(registry, repo, c["digest"], tuple(c["tags"]))
             res.status, res.phase = Status.OK, "promote"
         except RegistryAuthError:
@@ -48,12 +54,13 @@ def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[
 
 
 def promote(cells: list[StagedCell], registry: Registry, *, all_or_nothing: bool,
-            today: dt.date) -> Report:
-    """Move the public tags of every staged cell; the report says what happened to each."""
+            today: dt.date, gate: Gate | None = None) -> Report:
+    """Move the public tags of every staged cell; the report says what happened to each.
+    ``gate`` (signing.required: verify.promote_gate) refuses a digest that does not verify."""
     report = Report("promote", "", today.isoformat())
     bad = [c["id"] for c in cells if c["status"] in (Status.FAILED, Status.ABORTED)]
     for c in cells:
         res = report.cell(c["id"])
         res.digest, res.publish, res.tags = c.get("digest", ""), c.get("publish", ""), c.get("tags", [])
-        _promote_cell(res, c, registry, bad, all_or_nothing)
+        _promote_cell(res, c, registry, bad, all_or_nothing, gate)
     return report

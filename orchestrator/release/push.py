@@ -1,10 +1,12 @@
 """The push phase and its tag-move policy.
 
 Only tested candidates are pushed (by digest, under their immutable tag); an unchanged image
-is not pushed again; public tags move only after every push of the run went through
-(``--all-or-nothing``: only when no cell failed at all), and ``--stage-only`` leaves them to
-``promote``. Refused credentials stop the run (exit 4); any other registry error fails its
-cell only.
+is not pushed again; with ``signing:`` in images.yaml every pushed digest is signed and
+attested (release/attest.py) before a tag moves to it, and a cell that cannot be signed fails
+(phase ``sign``) with no tag moved; public tags move only after every push (and signature) of
+the run went through (``--all-or-nothing``: only when no cell failed at all), and
+``--stage-only`` leaves them to ``promote``. Refused credentials stop the run (exit 4); any
+other registry error fails its cell only.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from orchestrator import naming, publish
 from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError
 from orchestrator.plan import PlannedImage
 from orchestrator.registry import Registry
+from orchestrator.release import attest
 from orchestrator.release.state import CellState, Run, candidate_ref
 from orchestrator.report import Status
+from orchestrator.signing import Cosign
 
 Pushed = list[tuple[PlannedImage, publish.Published]]
 
@@ -74,6 +78,36 @@ def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, Cell
     return pushed
 
 
+def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
+              tools: attest.Tools) -> Pushed:
+    """Sign and attest each pushed digest before any tag moves to it: a new or updated image
+    always; an unchanged one only when its digest has no signature of the key yet (first
+    pushed before ``signing:`` was configured), else it keeps the signatures and attestations
+    of the push that published it. A cell that cannot be signed fails (phase ``sign``) and is
+    left out of the tag moves; refused credentials stop the run."""
+    name = naming.repository_ref(run.repo_host, run.repo)
+    signed: Pushed = []
+    for img, out in pushed:
+        res = run.report.cell(img.id)
+        start = time.monotonic()
+        try:
+            if out.outcome == "unchanged" and cosign.verify(f"{name}@{out.digest}").ok:
+                res.signed = True
+            else:
+                got = attest.attach(run, img, out.digest, cosign, registry=registry,
+                                    syft=tools.syft)
+                res.signed, res.signatures, res.attestations = True, got.signed, got.attestations()
+        except RegistryAuthError:
+            raise
+        except OrchestratorError as exc:
+            res.fail("sign", f"{exc}\n{name}@{out.digest} is pushed but not signed: no public "
+                             "tag moves to it")
+            continue
+        res.seconds["sign"] = round(time.monotonic() - start, 1)
+        signed.append((img, out))
+    return signed
+
+
 def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -> None:
     for img, out in pushed:
         res = run.report.cell(img.id)
@@ -98,9 +132,13 @@ def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -
             res.message = f"{len(res.package_changes)} package change(s)"
 
 
-def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
+def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
+            tools: attest.Tools | None = None) -> None:
+    """Push, sign (with ``signing:``), then move tags. ``tools``: cosign and syft (tests)."""
+    tools = tools or attest.Tools()
     registry = run.registry()
     registry.ping()
+    cosign = attest.cosign_for(run, tools)  # no key or password: stop before any push
     ready = _ready(run)
     bad = [c for c in run.report.cells.values() if c.status in (Status.FAILED, Status.ABORTED)]
     if all_or_nothing and bad:
@@ -111,4 +149,10 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False) -> None:
     if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
         _skip(run, [img for img, _ in pushed], "--all-or-nothing: a push failed, no tag moved")
         return
+    if cosign is not None:
+        pushed = _sign_all(run, registry, pushed, cosign, tools)
+        if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
+            _skip(run, [img for img, _ in pushed],
+                  "--all-or-nothing: a signature failed, no tag moved")
+            return
     _move_tags(run, registry, pushed, stage_only)

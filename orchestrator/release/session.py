@@ -12,7 +12,7 @@ from orchestrator import plan as plan_mod
 from orchestrator import settings
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
-from orchestrator.release import reports
+from orchestrator.release import attest, reports
 from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
 from orchestrator.release.smoketest import do_test
@@ -42,6 +42,8 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
 
 def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,
                stage_only: bool = False) -> None:
+    if "push" in phases:
+        attest.cosign_for(run)  # a signing key or password missing: say so before the build
     if "build" in phases:
         do_build(run)
     else:

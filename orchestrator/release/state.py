@@ -27,6 +27,11 @@ class CellState:
     size_bytes: int = 0
     fingerprints: dict[str, str] = field(default_factory=dict)  # platform -> fingerprint
     sizes: dict[str, int] = field(default_factory=dict)  # platform -> unpacked bytes
+    # What the provenance of the pushed image says (release/attest.py): the build args the
+    # build really used (a nightly's SECURITY_REFRESH too) and when it ran (RFC 3339, UTC).
+    build_args: dict[str, str] = field(default_factory=dict)
+    build_started: str = ""
+    build_finished: str = ""
 
 
 @dataclass

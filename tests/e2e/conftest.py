@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -34,6 +35,7 @@ APT_DIR = MIRROR_DIR / "apt-e2e"
 APT_LIST = f"deb [trusted=yes] {MIRROR_URL}/apt-e2e ./"
 REGISTRY = "127.0.0.1:5000"
 FULL = bool(os.environ.get("ORCH_E2E_FULL"))  # make test-full
+COSIGN_PASSWORD = "e2e-throwaway"  # of the key pair the multi-platform release signs with
 # distro -> (repository, tag) of its provisioned base; `make test` builds bookworm and noble only
 BASES = {"bookworm": ("debian", "bookworm-slim"), "trixie": ("debian", "trixie-slim"),
          "noble": ("ubuntu", "noble"), "resolute": ("ubuntu", "resolute")}
@@ -188,6 +190,19 @@ def make_multiplatform_config(dest: Path, repository: str) -> Path:
     return _make_config(dest, repository, True, {})
 
 
+def cosign_key_pair(dest: Path) -> None:
+    """A throwaway cosign.key (encrypted with COSIGN_PASSWORD) and cosign.pub in ``dest``."""
+    if shutil.which("cosign") is None:
+        pytest.fail("cosign is not installed: run `make provision` (scripts/provision-host.sh "
+                    "step 10)")
+    dest.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["cosign", "generate-key-pair"], cwd=dest, capture_output=True, text=True,
+                          env={**os.environ, "COSIGN_PASSWORD": COSIGN_PASSWORD}, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (dest / "cosign.key").is_file() and (dest / "cosign.pub").is_file()
+
+
 def _make_config(dest: Path, repository: str, arm64: bool, replace: dict[str, str]) -> Path:
     """A copy of tests/e2e/images.yaml using the e2e bases and its own repository.
 
@@ -238,14 +253,20 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, e2e_bases: dict[str, str
 def multiplatform(e2e_bases: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
                   session_id: str) -> tuple[Path, Result]:
     """The bookworm source cells released for linux/amd64 + linux/arm64 into a repository of
-    their own (the amd64 stages come from the build cache of the main release)."""
+    their own (the amd64 stages come from the build cache of the main release), signed: its
+    images.yaml has ``signing: {key: cosign.key}`` with a key pair made for the session
+    (test_supply_chain.py checks what the push phase attached)."""
     ws = tmp_path_factory.mktemp("multiplatform")
     config = make_multiplatform_config(ws, f"e2e-{session_id}/multi")
+    cosign_key_pair(ws)
+    with config.open("a") as f:
+        f.write("\nsigning:\n  key: cosign.key\n")
     for step in (("lock",), ("render",)):
         res = orch(*step, config=config)
         assert res.rc == 0, res.explain()
     only = [] if FULL else ["--only", "3.13-source-bookworm-*"]
-    return config, orch("release", *only, config=config, report=ws / "release.json")
+    return config, orch("release", *only, config=config, report=ws / "release.json",
+                        env={"COSIGN_PASSWORD": COSIGN_PASSWORD})
 
 
 @pytest.fixture(scope="session")

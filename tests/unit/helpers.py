@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
 
 import pytest
 
-from orchestrator import cli
+from orchestrator import cli, settings
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -50,3 +51,9 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 def fake_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def with_env(**env: str) -> None:
+    """Add variables to the environment the settings read (the autouse fixture restores it)."""
+    st = settings.get()
+    settings.override(dataclasses.replace(st, environ={**st.environ, **env}))

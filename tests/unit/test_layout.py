@@ -57,11 +57,19 @@ def test_the_release_uses_the_engine_protocol_not_its_docker_implementation() ->
     assert users <= {"cli/release_cmds.py"}
 
 
+def test_only_the_runner_starts_processes_and_only_settings_reads_the_environment() -> None:
+    spawners = {name for name, imports in _modules().items() if "subprocess" in imports}
+    assert spawners == {"runner.py"}
+    readers = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if any(s in p.read_text() for s in ("os.environ", "os.getenv", "getenv("))}
+    assert readers == {"settings.py"}
+
+
 # ---- layers: a pure core below render, the engine, the registry and the release --------------
 
 CORE = {"naming", "errors", "settings", "eol", "log", "config", "grammar", "yamlsafe", "quoting",
         "matrix", "plan", "lock", "cache", "checks_build", "checks_lock", "checks_matrix",
-        "checks_semantic", "checks_shape", "checks_values"}
+        "checks_semantic", "checks_shape", "checks_signing", "checks_values"}
 
 
 def _package_imports(imports: set[str]) -> set[str]:
@@ -119,6 +127,19 @@ def _descriptions(tree: ast.AST) -> set[int]:
             for n in ast.walk(k.value)}
 
 
+def _ends_with_stage_prefix(text: str) -> bool:
+    """``text`` ends with a stage prefix that starts a word: "prep-" or "/runtime-", not
+    "cpython-" (an SBOM package id is no stage name)."""
+    return any(text.endswith(p) and not text[:-len(p)][-1:].isalnum() for p in STAGE_PREFIXES)
+
+
+def _label_key_like(text: str) -> bool:
+    """A label key or namespace, or a piece of one: "org.x.base-image", "base-image.cell"; the
+    bare word (the provenance's name for the base image dependency) is no key."""
+    return bool(re.search(r"\.base-image\b|\bbase-image\.", text)) \
+        or "org.opencontainers.image." in text
+
+
 def _spelled_names(path: Path) -> list[str]:
     """Where a module spells a name naming owns: a label key, a stage name, a generated path."""
     tree = ast.parse(path.read_text(), str(path))
@@ -127,7 +148,7 @@ def _spelled_names(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose:
             text = node.value
-            if "base-image" in text or "org.opencontainers.image." in text:
+            if _label_key_like(text):
                 found.append(f"{node.lineno}: label key {text!r}")
             if text in STAGE_NAMES or text in GENERATED or text.startswith(STAGE_PREFIXES[-2:]):
                 found.append(f"{node.lineno}: name {text!r}")
@@ -138,7 +159,7 @@ def _spelled_names(path: Path) -> list[str]:
                         and re.match(rf"\.({'|'.join(LABEL_NAMES)})\b", str(b.value)):
                     found.append(f"{node.lineno}: label key f-string ...{b.value!r}")
                 if isinstance(a, ast.Constant) and isinstance(b, ast.FormattedValue) \
-                        and (str(a.value).endswith(STAGE_PREFIXES) or "-cross-" in str(a.value)
+                        and (_ends_with_stage_prefix(str(a.value)) or "-cross-" in str(a.value)
                              or str(a.value) in ("-to-", "/Dockerfile")):
                     found.append(f"{node.lineno}: stage name f-string {a.value!r}...")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
@@ -162,6 +183,15 @@ def test_the_spelling_check_sees_what_it_is_meant_to(tmp_path: Path) -> None:
                    'stage = f"python-{suffix}-cross-{arch}"\nok = stage.startswith("runtime-")\n'
                    'path = "Dockerfile"\n')
     assert {int(f.split(":")[0]) for f in _spelled_names(bad)} == {1, 2, 3, 4, 5}
+
+
+def test_the_spelling_check_passes_names_that_only_look_alike(tmp_path: Path) -> None:
+    """An SBOM's package id "cpython-3.13.15-source" and the provenance's dependency name
+    "base-image" are not names naming owns."""
+    ok = tmp_path / "ok.py"
+    ok.write_text('ref = f"cpython-{version}-{method}"\n'
+                  'spdx = f"SPDXRef-Package-cpython-{version}"\ndep = {"name": "base-image"}\n')
+    assert _spelled_names(ok) == []
 
 
 def test_the_templates_take_every_stage_name_from_naming() -> None:

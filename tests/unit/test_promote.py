@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 
-from orchestrator import settings
+from orchestrator import render, runner, settings, signing
+from orchestrator.release.attest import attach
 from orchestrator.release.push import do_push
 from orchestrator.report import Status
+from tests.fake_cosign import FakeCosign
 from tests.fake_registry import FakeRegistry
+from tests.fake_syft import FakeSyft
 from tests.publish_harness import HarnessRun, Publisher, image_for, write_config
-from tests.unit.helpers import run_cli
+from tests.unit.helpers import run_cli, with_env
 
 REPO = "team/python"
 RT13, DEV13 = "3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"
@@ -150,3 +153,55 @@ def test_a_report_that_is_not_one_is_a_usage_error(
     (tmp_path / "bad.json").write_text('{"no": "cells"}')
     code, out = promote(pub, capsys, str(tmp_path / "bad.json"))
     assert code == 2 and "not a report written by --report" in out
+
+
+def _sign(pub: Publisher, run: HarnessRun, cells: tuple[str, ...], cosign_fake: FakeCosign) -> None:
+    """What a push phase with signing: does (release/attest.attach) for ``cells``."""
+    root = pub.config.parent
+    render.write(run.loaded, render.render_all(run.loaded, run.lock))
+    keys = signing.Keys(str(root / "cosign.key"), str(root / "cosign.pub"))
+    for cid in cells:
+        st = run.load_state(cid)
+        st.build_started = st.build_finished = "2026-11-21T03:00:00Z"
+        run.save_state(st)
+        attach(run, run.plan.image(cid), run.report.cell(cid).digest,
+               signing.Cosign(keys, run=cosign_fake), registry=pub.client(), syft=FakeSyft())
+
+
+@pytest.mark.parametrize("required", [True, False])
+def test_promote_refuses_digests_that_do_not_verify_when_signing_is_required(
+        pub: Publisher, fake: FakeRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, required: bool) -> None:
+    root = pub.config.parent
+    (root / "cosign.key").write_text("k")
+    (root / "cosign.pub").write_text("p")
+    with_env(COSIGN_PASSWORD="pw")
+    run = stage(pub, tmp_path / "staged.json")  # staged before images.yaml had signing:
+    cosign_fake = FakeCosign()
+    _sign(pub, run, (RT13, DEV13, RT14), cosign_fake)  # DEV14 pushed but never signed
+    with pub.config.open("a") as f:
+        f.write(f"\nsigning: {{key: cosign.key, required: {str(required).lower()}}}\n")
+    monkeypatch.setattr(runner, "run", cosign_fake)
+    signed_calls = len(cosign_fake.calls)
+    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    cells = promote_report(pub)
+    if not required:
+        assert code == 0, out
+        assert fake.tags(REPO) == {**immutables(run, (RT13, DEV13, RT14, DEV14)),
+                                   **public(run, (RT13, DEV13, RT14, DEV14))}
+        assert len(cosign_fake.calls) == signed_calls  # nothing verified
+        return
+    assert code == 1, out
+    assert fake.tags(REPO) == {**immutables(run, (RT13, DEV13, RT14, DEV14)),
+                               **public(run, (RT13, DEV13, RT14))}
+    assert {cid: cells[cid]["status"] for cid in cells} == {
+        RT13: "ok", DEV13: "ok", RT14: "ok", DEV14: "failed"}
+    digest = run.report.cell(DEV14).digest
+    assert cells[DEV14]["phase"] == "verify"
+    assert cells[DEV14]["message"] == (
+        f"refused: {fake.address}/{REPO}@{digest} is unsigned or does not verify (signature: no "
+        "signatures found; sbom linux/amd64: no matching attestations; provenance: no matching "
+        "attestations); sign and attest it (push with signing: in images.yaml) or set "
+        "signing.required: false")
+    assert all(c[c.index("--key") + 1] == str(root / "cosign.pub")
+               for c in cosign_fake.calls[signed_calls:])

@@ -1,0 +1,148 @@
+"""Supply chain of a pushed image: per platform an SBOM (syft + the CPython entry), one SLSA
+provenance for the build, a cosign signature on the pushed digest and on each platform
+manifest, and the SBOMs and provenance attested with cosign. Called by the push phase for
+every pushed digest when images.yaml has ``signing:``; what it made is kept under the work dir
+(``supply/<cell>/``).
+
+Where things go: the signature on the pushed digest (the index of a multi-platform image) and
+on each platform manifest, so that a pull by tag, index digest or platform digest verifies;
+each platform's SBOM on that platform's manifest digest (an SBOM describes one filesystem);
+the provenance on the pushed digest (one build made every platform).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import lock as lock_mod
+from orchestrator import naming, provenance, runner, sbom, settings, signing
+from orchestrator.errors import SupplyChainError
+from orchestrator.plan import PlannedImage
+from orchestrator.registry import Registry, scheme_for
+from orchestrator.release.state import Run
+from orchestrator.signing import Cosign
+
+SBOM_TYPES = {"spdx": "spdxjson", "cyclonedx": "cyclonedx"}  # format -> cosign --type
+PROVENANCE_TYPE = "slsaprovenance1"
+
+
+@dataclass(frozen=True)
+class Attached:
+    name: str  # host/repo
+    digest: str
+    platforms: dict[str, str]  # platform -> manifest digest
+    sboms: dict[str, dict[str, Path]]  # platform -> format -> file
+    provenance: Path  # the in-toto statement (its predicate is what cosign attested)
+
+    @property
+    def signed(self) -> list[str]:
+        """What cosign signed: the pushed digest, then each other platform manifest."""
+        return [f"{self.name}@{d}" for d in self.subjects]
+
+    @property
+    def subjects(self) -> list[str]:
+        return [self.digest] + [d for d in self.platforms.values() if d != self.digest]
+
+    def attestations(self) -> list[dict[str, str]]:
+        """What cosign attested, for the report: predicate type, subject, platform, local file."""
+        out = [{"predicate_type": signing.PREDICATE_TYPES[SBOM_TYPES[fmt]],
+                "subject": f"{self.name}@{self.platforms[plat]}", "platform": plat,
+                "file": str(path)}
+               for plat, paths in self.sboms.items() for fmt, path in paths.items()]
+        out.append({"predicate_type": signing.PREDICATE_TYPES[PROVENANCE_TYPE],
+                    "subject": f"{self.name}@{self.digest}", "platform": "",
+                    "file": str(self.provenance)})
+        return out
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The external commands of the supply chain: ``runner.run`` unless a test passes fakes."""
+
+    cosign: signing.Runner | None = None
+    syft: sbom.Runner | None = None
+
+
+def cosign_for(run: Run, tools: Tools = Tools()) -> Cosign | None:
+    """The signer images.yaml's ``signing:`` configures (None: not configured). Its public key
+    file, private key file and password are checked here, before anything is pushed."""
+    sig = run.config.signing
+    if sig is None:
+        return None
+    cosign = Cosign(signing.keys_for(sig, run.loaded.root, str(run.loaded.path)), run=tools.cosign)
+    cosign.check_signing_key()
+    return cosign
+
+
+def _time(text: str, what: str, cell: str) -> dt.datetime:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise SupplyChainError(f"{cell}: no {what} time recorded by its build ({text!r}); build "
+                               "it again with this orchestrator, then push") from None
+
+
+def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
+    """What the provenance of ``img`` says, from the plan, the lock, the rendered files and
+    what its build recorded in the cell state."""
+    st = run.load_state(img.id)
+    base = run.lock.base(img.distro)
+    if base.digest is None:
+        raise SupplyChainError(f"{img.id}: base image {base.image} is not pinned in images.lock")
+    sources: list[provenance.Source] = []
+    if img.build:  # compiled from the locked tarball
+        py = run.lock.python(img.python)
+        sources.append(provenance.Source(py.filename, py.url, py.sha256))
+        pyenv = run.lock.pyenv
+        if img.method == "python-build" and pyenv is not None and pyenv.sha256:
+            sources.append(provenance.Source(f"pyenv-{pyenv.version}", pyenv.url, pyenv.sha256))
+    root = run.loaded.root
+    st_set = settings.get()
+    return provenance.Inputs(
+        cell=img.id, target=img.target, dockerfile=img.dockerfile,
+        dockerfile_sha256=provenance.sha256_file(root / img.dockerfile),
+        platforms=img.platforms, build_args=st.build_args, profile=run.plan.profile,
+        base_image=base.image, base_digest=base.digest,
+        lock_sha256=provenance.sha256_file(lock_mod.lock_path(run.loaded)),
+        config_sha256=provenance.sha256_file(run.loaded.path),
+        builder_id=st_set.builder_id,
+        started=_time(st.build_started, "start", img.id),
+        finished=_time(st.build_finished, "finish", img.id),
+        sources=tuple(sources), revision=st_set.revision,
+        repository=run.config.labels.get(naming.OCI.source, ""),
+        invocation_id=st_set.invocation_id, labels=run.config.labels)
+
+
+def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
+           registry: Registry | None = None, formats: tuple[str, ...] = ("spdx",),
+           syft: sbom.Runner | None = None) -> Attached:
+    """SBOMs, provenance, signatures and attestations of ``img`` pushed as ``digest``."""
+    registry = registry or run.registry()
+    plats = registry.platform_manifests(run.repo, digest)
+    if not plats:
+        raise SupplyChainError(f"{run.repo_host}/{run.repo}@{digest}: not in the registry")
+    name = naming.repository_ref(run.repo_host, run.repo)
+    out = run.work / "supply" / img.id
+    cpython = sbom.cpython_for(run.lock, img.python, img.method, run.prefix(img))
+    sboms = {plat: sbom.image_sboms(f"{name}@{d}", plat, cpython, out / plat.replace("/", "-"),
+                                    formats, http=scheme_for(run.repo_host) == "http",
+                                    source_name=name, source_version=img.immutable_tag,
+                                    run=syft or runner.run)
+             for plat, d in plats.items()}
+    inputs = provenance_inputs(run, img)
+    attached = Attached(name, digest, plats, sboms, out / "provenance.json")
+    statement = provenance.statement([(name, d) for d in attached.subjects], inputs)
+    out.mkdir(parents=True, exist_ok=True)
+    predicate_path = out / "provenance.predicate.json"
+    attached.provenance.write_text(json.dumps(statement, indent=2) + "\n")
+    predicate_path.write_text(json.dumps(statement["predicate"], indent=2) + "\n")
+
+    cosign.sign(attached.signed)
+    for plat, paths in sboms.items():
+        for fmt, path in paths.items():
+            cosign.attest(f"{name}@{plats[plat]}", path, SBOM_TYPES[fmt])
+    cosign.attest(f"{name}@{digest}", predicate_path, PROVENANCE_TYPE)
+    return attached

@@ -1,0 +1,193 @@
+"""The supply chain of a pushed image (release/attest.attach): SBOM per platform with the locked
+CPython, provenance from what the build recorded, signatures and attestations, then verified.
+The real push path publishes to the in-memory registry; syft and cosign are the fakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import lock as lock_mod
+from orchestrator import render, sbom, signing, verify
+from orchestrator.errors import SupplyChainError
+from orchestrator.plan import PlannedImage
+from orchestrator.release.attest import attach, provenance_inputs
+from orchestrator.release.build import do_build
+from orchestrator.release.push import do_push
+from orchestrator.release.state import CellState, candidate_ref
+from tests.fake_cosign import FakeCosign
+from tests.fake_registry import FakeRegistry
+from tests.fake_syft import FakeSyft
+from tests.publish_harness import HarnessRun, Publisher, write_config
+from tests.unit.helpers import with_env
+
+REPO = "team/python"
+RT13 = "3.13-source-bookworm-runtime"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeRegistry]:
+    with FakeRegistry() as registry:
+        yield registry
+
+
+@pytest.fixture
+def pushed(tmp_path: Path, fake: FakeRegistry) -> tuple[Publisher, HarnessRun]:
+    """The four bookworm source cells pushed by digest (--stage-only), their Dockerfiles
+    rendered and their builds recorded as the build phase records them."""
+    pub = Publisher(write_config(tmp_path / "cfg", fake.address, REPO), fake.address,
+                    tmp_path / "work")
+    run = pub.run()
+    do_push(run, all_or_nothing=False, stage_only=True)
+    render.write(run.loaded, render.render_all(run.loaded, run.lock))
+    for img in run.plan.images:
+        st = run.load_state(img.id)
+        st.build_args = {"SECURITY_REFRESH": "20261121T030000", "PYTHON_VERSION": img.version}
+        st.build_started, st.build_finished = "2026-11-21T03:00:00Z", "2026-11-21T03:14:30Z"
+        run.save_state(st)
+    (tmp_path / "cfg" / "cosign.key").write_text("k")
+    (tmp_path / "cfg" / "cosign.pub").write_text("p")
+    with_env(COSIGN_PASSWORD="pw")
+    return pub, run
+
+
+def cosign_for(run: HarnessRun, fake_cosign: FakeCosign) -> signing.Cosign:
+    root = run.loaded.root
+    return signing.Cosign(signing.Keys(str(root / "cosign.key"), str(root / "cosign.pub")),
+                          run=fake_cosign)
+
+
+def test_attach_signs_attests_and_verifies(pushed: tuple[Publisher, HarnessRun]) -> None:
+    pub, run = pushed
+    img = run.plan.image(RT13)
+    digest = run.report.cell(RT13).digest
+    name = f"{pub.host}/{REPO}"
+    fake_cosign, syft = FakeCosign(), FakeSyft()
+    cosign = cosign_for(run, fake_cosign)
+    out = attach(run, img, digest, cosign, registry=pub.client(), formats=("spdx", "cyclonedx"),
+                 syft=syft)
+
+    assert out.platforms == {"linux/amd64": digest}
+    (argv, _), = syft.calls
+    assert argv[2:5] == [f"registry:{name}@{digest}", "--platform", "linux/amd64"]
+    assert [(c[1], c[c.index("--type") + 1] if "--type" in c else "", c[-1]) for c in fake_cosign.calls] == [
+        ("sign", "", f"{name}@{digest}"),
+        ("attest", "spdxjson", f"{name}@{digest}"),
+        ("attest", "cyclonedx", f"{name}@{digest}"),
+        ("attest", "slsaprovenance1", f"{name}@{digest}")]
+
+    locked = run.lock.python("3.13")
+    cp = sbom.CPython(locked.version, "source", locked.url, locked.sha256, "/opt/acme/python/3.13")
+    spdx = json.loads(out.sboms["linux/amd64"]["spdx"].read_text())
+    assert sbom.check_spdx(spdx, cp) == []
+    assert (sbom.find_cpython_spdx(spdx) or {}).get("versionInfo") == "3.13.5"
+
+    st = json.loads(out.provenance.read_text())
+    assert st["subject"] == [{"name": name, "digest": {"sha256": digest.removeprefix("sha256:")}}]
+    pred = st["predicate"]
+    assert pred == json.loads((out.provenance.parent / "provenance.predicate.json").read_text())
+    ext = pred["buildDefinition"]["externalParameters"]
+    assert ext["cell"] == RT13 and ext["target"] == img.target and ext["platforms"] == ["linux/amd64"]
+    assert ext["buildArgs"] == {"PYTHON_VERSION": "3.13.5", "SECURITY_REFRESH": "20261121T030000"}
+    lock_sha = hashlib.sha256(lock_mod.lock_path(run.loaded).read_bytes()).hexdigest()
+    dockerfile = run.loaded.root / "out" / "bookworm" / "Dockerfile"
+    assert pred["buildDefinition"]["resolvedDependencies"] == [
+        {"uri": "pkg:docker/library/debian@bookworm-slim?repository_url=mirror.test:5000",
+         "digest": {"sha256": "b0" * 32}, "name": "base-image"},
+        {"uri": locked.url, "digest": {"sha256": "13" * 32}, "name": "Python-3.13.5.tar.xz"},
+        {"name": "images.yaml",
+         "digest": {"sha256": hashlib.sha256(run.loaded.path.read_bytes()).hexdigest()}},
+        {"name": "images.lock", "digest": {"sha256": lock_sha}},
+        {"name": "out/bookworm/Dockerfile",
+         "digest": {"sha256": hashlib.sha256(dockerfile.read_bytes()).hexdigest()}}]
+    assert pred["runDetails"]["metadata"] == {"startedOn": "2026-11-21T03:00:00Z",
+                                              "finishedOn": "2026-11-21T03:14:30Z"}
+
+    v = verify.verify_digest(cosign, pub.client(), REPO, digest)
+    assert v.ok, v.line()
+    _, sbom_statement = fake_cosign.attestations[digest][0]  # what cosign attested: the edited SBOM
+    assert sbom.find_cpython_spdx(sbom_statement["predicate"]) == sbom.find_cpython_spdx(spdx)
+
+
+def test_attach_again_replaces_the_attestations(pushed: tuple[Publisher, HarnessRun]) -> None:
+    pub, run = pushed
+    digest = run.report.cell(RT13).digest
+    fake_cosign = FakeCosign()
+    cosign = cosign_for(run, fake_cosign)
+    for _ in range(2):
+        attach(run, run.plan.image(RT13), digest, cosign, registry=pub.client(), syft=FakeSyft())
+    assert [s["predicateType"] for _, s in fake_cosign.attestations[digest]] == [
+        "https://spdx.dev/Document", "https://slsa.dev/provenance/v1"]
+
+
+def test_a_build_without_a_record_cannot_get_a_provenance(
+        pushed: tuple[Publisher, HarnessRun]) -> None:
+    pub, run = pushed
+    st = run.load_state(RT13)
+    st.build_started = ""
+    run.save_state(st)
+    fake_cosign = FakeCosign()
+    with pytest.raises(SupplyChainError) as info:
+        attach(run, run.plan.image(RT13), run.report.cell(RT13).digest, cosign_for(run, fake_cosign),
+               registry=pub.client(), syft=FakeSyft())
+    assert str(info.value) == (f"{RT13}: no start time recorded by its build (''); build it again "
+                               "with this orchestrator, then push")
+    assert fake_cosign.calls == []  # nothing signed when the provenance cannot be written
+
+
+def test_an_sbom_without_dpkg_packages_stops_before_signing(
+        pushed: tuple[Publisher, HarnessRun]) -> None:
+    pub, run = pushed
+    img = run.plan.image("3.14-source-bookworm-runtime")
+    fake_cosign = FakeCosign()
+
+    def drop_debs(doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, "packages": [p for p in doc["packages"] if "-deb-" not in p["SPDXID"]]}
+
+    with pytest.raises(SupplyChainError, match="no dpkg package listed"):
+        attach(run, img, run.report.cell(img.id).digest, cosign_for(run, fake_cosign),
+               registry=pub.client(), syft=FakeSyft(drop_debs))
+    assert fake_cosign.calls == []
+
+
+def test_attach_to_a_digest_that_is_not_there(pushed: tuple[Publisher, HarnessRun]) -> None:
+    pub, run = pushed
+    with pytest.raises(SupplyChainError, match="not in the registry"):
+        attach(run, run.plan.image(RT13), "sha256:" + "0" * 64, cosign_for(run, FakeCosign()),
+               registry=pub.client(), syft=FakeSyft())
+
+
+def test_the_build_records_its_args_and_times_for_the_provenance(
+        tmp_path: Path, fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    pub = Publisher(write_config(tmp_path / "cfg", fake.address, REPO), fake.address,
+                    tmp_path / "work")
+    run = pub.run()
+    run.security_refresh = "20261121T030000"  # a nightly's
+    render.write(run.loaded, render.render_all(run.loaded, run.lock))
+    given: dict[str, dict[str, str]] = {}
+    real_build = run.engine.build
+
+    def build(context: Path, **kw: Any) -> Any:
+        given[kw["tags"][0]] = dict(kw["args"])
+        return real_build(context, **kw)
+
+    def label(run: HarnessRun, img: PlannedImage, image_id: str, base_digest: str) -> None:
+        run.save_state(CellState(img.id, image_id))  # what label() leaves (its reads need files)
+
+    monkeypatch.setattr(run.engine, "build", build)
+    monkeypatch.setattr("orchestrator.release.build.label", label)
+    do_build(run)
+    for img in run.plan.images:
+        assert run.report.cell(img.id).status == "ok", run.report.cell(img.id).message
+        st = run.load_state(img.id)
+        assert st.build_args == given[candidate_ref(img.id, "unlabelled")]
+        assert st.build_args["SECURITY_REFRESH"] == "20261121T030000"
+        inputs = provenance_inputs(run, img)
+        assert inputs.build_args == st.build_args
+        assert inputs.started <= inputs.finished <= dt.datetime.now(dt.UTC)

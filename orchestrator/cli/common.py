@@ -6,8 +6,11 @@ import argparse
 from collections.abc import Callable
 from typing import TypeAlias
 
+from orchestrator import cache as cache_mod
 from orchestrator import config as config_mod
+from orchestrator import lock as lock_mod
 from orchestrator import log, settings
+from orchestrator import plan as plan_mod
 from orchestrator.config import Loaded
 
 Handler = Callable[[argparse.Namespace], int]
@@ -22,3 +25,17 @@ def load_config(args: argparse.Namespace) -> Loaded:
     for w in loaded.warnings:
         _log.warning(w)
     return loaded
+
+
+def load_plan(args: argparse.Namespace, *, shard: str | None = None,
+              cache: cache_mod.CacheOptions = cache_mod.DEFAULT_OPTIONS,
+              ) -> tuple[Loaded, plan_mod.Plan]:
+    """images.yaml and images.lock of ``--config``, checked against each other, and the plan
+    of ``--only`` / ``--profile`` (no side effect)."""
+    loaded = load_config(args)
+    lock = lock_mod.read(loaded)
+    lock_mod.check_against(loaded, lock)
+    st = settings.get()
+    plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
+                          shard=shard, ci=st.ci, cache=cache)
+    return loaded, plan

@@ -9,11 +9,10 @@ from pathlib import Path
 from orchestrator import cache as cache_mod
 from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
-from orchestrator import lock_sources, log, matrix, settings
-from orchestrator import plan as plan_mod
+from orchestrator import lock_sources, log, matrix
 from orchestrator import registry as registry_mod
 from orchestrator import render as render_mod
-from orchestrator.cli.common import SubParsers, load_config
+from orchestrator.cli.common import SubParsers, load_config, load_plan
 from orchestrator.errors import ExitCode
 
 _log = log.get("cli")
@@ -47,12 +46,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    loaded = load_config(args)
-    lock = lock_mod.read(loaded)
-    lock_mod.check_against(loaded, lock)
-    st = settings.get()
-    plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
-                          shard=args.shard, ci=st.ci, cache=cache_mod.options_from(args))
+    _, plan = load_plan(args, shard=args.shard, cache=cache_mod.options_from(args))
     sys.stdout.write(plan.to_json() if args.json else plan.table())
     return 0
 

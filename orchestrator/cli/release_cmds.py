@@ -11,11 +11,9 @@ import time
 from pathlib import Path
 
 from orchestrator import cache as cache_mod
-from orchestrator import lock as lock_mod
 from orchestrator import naming, settings, signing, verify
-from orchestrator import plan as plan_mod
 from orchestrator import registry as registry_mod
-from orchestrator.cli.common import SubParsers, load_config
+from orchestrator.cli.common import SubParsers, load_config, load_plan
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
 from orchestrator.outdated import Ledger
@@ -70,12 +68,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
 def cmd_outdated(args: argparse.Namespace) -> int:
     """What apt would upgrade in each published image (no pull, no build)."""
-    loaded = load_config(args)
-    lock = lock_mod.read(loaded)
-    lock_mod.check_against(loaded, lock)
+    loaded, plan = load_plan(args)
     st = settings.get()
-    plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
-                          shard=None, ci=st.ci, cache=cache_mod.DEFAULT_OPTIONS)
     registry = registry_mod.registry_for(loaded.config.publish.registry)
     report = apt_check.check_all(loaded.config, registry, plan.images,
                                  naming.label_keys(loaded.config.publish.org), st.cache_dir)

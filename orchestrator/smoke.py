@@ -90,8 +90,8 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
             return f"exit code {code}"
         if exact and got != version:
             return f"python3 --version is {got}, images.lock says {version}"
-        if not got.startswith(img.python + "."):
-            return f"python3 --version is {got}, expected {img.python}.x"
+        if not got.startswith(img.base_minor + "."):
+            return f"python3 --version is {got}, expected {img.base_minor}.x"
         return None
 
     modules = STDLIB + (DEV_STDLIB if img.variant == "dev" else [])
@@ -176,6 +176,10 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
             "sys.exit(0 if e_type == want else f'{sys.executable}: ELF type {e_type}, "
             f"expected {{want}} (build.pie: {str(img.pie).lower()})')"),
             _exit0) if img.pie is not None else None,
+        # pythons[].freethreaded: the t ABI, and no GIL even after every stdlib C module
+        # (each declares free-threading support; one that did not would turn the GIL on).
+        Check("free-threaded", _py(freethreaded_script(modules)), _exit0,
+              variants=("runtime", "dev", "minimal")) if img.freethreaded else None,
         Check("venv", _sh(
             'd=$(mktemp -d) && python3 -m venv --without-pip "$d/v" && "$d/v/bin/python" -c "import sys; '
             'assert sys.prefix != sys.base_prefix"'), _exit0, variants=("runtime",)),
@@ -187,6 +191,19 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
             _exit0, variants=("dev",)),
     ]
     return [c for c in checks if c is not None and img.variant in c.variants]
+
+
+def freethreaded_script(modules: list[str]) -> str:
+    """Python code: the interpreter is the free-threaded build and runs without the GIL."""
+    return f"""
+        import importlib, sys, sysconfig
+        assert sysconfig.get_config_var("Py_GIL_DISABLED") == 1, "not a --disable-gil build"
+        assert sys.abiflags == "t", sys.abiflags
+        for m in {modules!r}:
+            importlib.import_module(m)
+        assert not sys._is_gil_enabled(), "the GIL is enabled"
+        print("free-threaded", sys.version)
+    """
 
 
 def _wheel_script() -> str:

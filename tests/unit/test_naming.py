@@ -75,8 +75,10 @@ def test_build_stages_of_a_method_with_a_dash() -> None:
         "python-3.13-python-build-amd64-to-arm64", "prep-3.13-python-build", "dev-3.13-python-build")
     assert naming.parse_stage(s.feed("${BUILDARCH}", "${TARGETARCH}")) == Stage(
         "python-feed", "3.13", "python-build", "${TARGETARCH}", "${BUILDARCH}")
+    assert (s.image("minimal"), s.minimal_root) == ("minimal-3.13-python-build",
+                                                     "minimal-root-3.13-python-build")
     with pytest.raises(ValueError, match="no image stage"):
-        s.image("minimal")
+        s.image("distroless")
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))

@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
-from orchestrator import grammar, matrix
+from orchestrator import grammar, matrix, plan
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
 from orchestrator.yamlsafe import Path_, fmt
@@ -53,18 +53,13 @@ def check(loaded: Loaded) -> list[ConfigError]:
     return problems
 
 
-# What a minimal image copies from runtime-base beside the libraries the tree links (its stage
-# refuses to build without them): the CA bundle and the time zone database.
-MINIMAL_DATA_PACKAGES = ("ca-certificates", "tzdata")
-
-
 def _minimal_packages(loaded: Loaded) -> list[ConfigError]:
     c, file = loaded.config, str(loaded.path)
     distros = sorted({cell.distro for cell in matrix.expand(c) if cell.variant == "minimal"})
     problems = []
     for name in distros:
         runtime = c.distros[name].packages.runtime
-        missing = [p for p in MINIMAL_DATA_PACKAGES if p not in runtime]
+        missing = [p for p in plan.MINIMAL_DATA_PACKAGES if p not in runtime]
         if missing:
             path: Path_ = ("distros", name, "packages", "runtime")
             problems.append(ConfigError(

@@ -21,6 +21,9 @@ BAKE_FILE = "docker-bake.json"
 DOCKERFILE = "Dockerfile"
 CERTS_DIR = "certs"  # in a build context: images.yaml's ca_certificates
 SCRIPTS_DIR = "scripts"  # in a build context: stages/scripts, bind-mounted by RUN steps
+# stages/minimal, only in the contexts of distros with minimal images: a directory of its own,
+# since a file more in scripts/ would change the mount of every CPython compile (a rebuild).
+MINIMAL_DIR = "minimal"
 
 
 def context_dir(distro: str) -> str:

@@ -274,6 +274,18 @@ def cross_arches_for(config: ImagesConfig, cells: Iterable[Cell]) -> tuple[Arch,
     return tuple(ARCHES[p] for p in sorted(plats) if p != native)
 
 
+# What a minimal image carries beside the libraries its tree links: these data packages of
+# runtime-base, whole (validation wants the first two in packages.runtime; the optional ones
+# are taken when runtime-base has them).
+MINIMAL_DATA_PACKAGES = ("ca-certificates", "tzdata")
+MINIMAL_OPTIONAL_PACKAGES = ("netbase",)  # /etc/services, /etc/protocols
+
+
+def minimal_packages(config: ImagesConfig, distro: str) -> tuple[str, ...]:
+    runtime = config.distros[distro].packages.runtime
+    return MINIMAL_DATA_PACKAGES + tuple(p for p in MINIMAL_OPTIONAL_PACKAGES if p in runtime)
+
+
 def prefix_for(config: ImagesConfig, minor: str) -> str:
     """Where CPython ``minor`` is installed: /opt/org/python/3.13 (3.13t: its own tree)."""
     return f"/opt/{config.publish.org}/python/{minor}"

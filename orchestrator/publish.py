@@ -107,7 +107,7 @@ def contents_from_archive(data: bytes, prefix: str) -> Contents:
                    else DIR_BYTES if m.isdir() else 0 for m in members.values())
         status = (read(_STATUS) or b"").decode("utf-8", "replace")
         dump = "".join(f"{apt_sources_mod.FILE_MARK}/{n}\n{(read(n) or b'').decode('utf-8', 'replace')}\n"
-                       for n in sorted(members) if _is_apt_source(n))
+                       for n in sorted((n for n in members if _is_apt_source(n)), key=_apt_order))
     tree_hash = hashlib.sha256("".join(lines).encode()).hexdigest()
     return Contents(dpkg_packages(status), tree_hash, size, tuple(apt_sources_mod.parse_dump(dump)))
 
@@ -133,6 +133,11 @@ def _rel(name: str) -> str:
 def _is_apt_source(name: str) -> bool:
     return name == "etc/apt/sources.list" or (
         name.startswith("etc/apt/sources.list.d/") and name.endswith((".list", ".sources")))
+
+
+def _apt_order(name: str) -> tuple[int, str]:
+    """DUMP_SCRIPT's order: sources.list, then the .list files, then the .sources files."""
+    return (0 if name == "etc/apt/sources.list" else 1 if name.endswith(".list") else 2, name)
 
 
 def _real(path: str, links: dict[str, str]) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import config, matrix, naming, plan, publish, render, smoke
+from orchestrator import apt_sources, config, matrix, naming, plan, publish, render, smoke
 from orchestrator import lock as lock_mod
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
@@ -301,10 +301,14 @@ def test_contents_from_the_archive_mean_what_the_shell_reads(rootfs: Path) -> No
     assert again.tree_hash == _shell_contents(rootfs, "/opt/org/python/3.13")[0] != tree
     (rootfs / "opt/org/python/3.13/lib/python3.13/abs").unlink()
     assert c.packages == {"libc6": "2.36-9+deb12u13", "tzdata": "2025b-0+deb12u2"}
+    # in the order the shell's dump reads them (sources.list, *.list, *.sources): equal labels
     assert [s.describe() for s in c.apt_sources] == [
-        "http://deb.debian.org/debian bookworm main", "http://deb.debian.org/debian bookworm-updates main",
-        "http://127.0.0.1:8700/apt-e2e ./"]
-    assert c.apt_sources[2].trusted
+        "http://127.0.0.1:8700/apt-e2e ./", "http://deb.debian.org/debian bookworm main",
+        "http://deb.debian.org/debian bookworm-updates main"]
+    assert c.apt_sources[0].trusted
+    script = apt_sources.DUMP_SCRIPT.replace("/etc/apt/", f"{rootfs}/etc/apt/")
+    dumped = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert list(c.apt_sources) == apt_sources.parse_dump(dumped)
     # du --apparent-size: files once (hard links too), link targets, directories (ext4: 4096)
     sizes, seen = 0, set()
     for dirpath, dirnames, filenames in os.walk(rootfs):

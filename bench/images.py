@@ -1,8 +1,9 @@
 """The images under comparison, and how they are built.
 
-- ours: tests/e2e/images.yaml copied to a scratch workspace, locked, rendered and built by
-  the orchestrator (``build --only '3.13-source-bookworm-*'``; ``--profile release`` for
-  PGO+LTO, the config's default ``fast`` otherwise);
+- ours: tests/e2e/images.yaml copied to a scratch workspace with the minimal variant
+  switched on (MINIMAL_VARIANT), locked, rendered and built by the orchestrator
+  (``build --only '3.13-source-bookworm-*'``: runtime, dev and minimal; ``--profile release``
+  for PGO+LTO, the config's default ``fast`` otherwise);
 - reference: bench/reference/Dockerfile, the official python:3.13-slim-bookworm recipe,
   FROM the base digest and with the CPython tarball (URL + sha256) pinned in that
   workspace's images.lock, so it starts from exactly what our images start from;
@@ -30,7 +31,14 @@ OUR_CELLS = "3.13-source-bookworm-*"
 DISTRO = "bookworm"
 MINOR = "3.13"
 PROFILES = ("release", "fast")
-VARIANTS = ("runtime", "dev")
+VARIANTS = ("runtime", "dev", "minimal")
+# What the workspace's copy of tests/e2e/images.yaml gets: the minimal variant (issue 18) with
+# its size target as budget, and no minimal twin for the PPA's cells (validation refuses them).
+MINIMAL_TARGET_MB = 60
+MINIMAL_VARIANT = (("  dev: {size_budget_mb: 600}\n",
+                    f"  dev: {{size_budget_mb: 600}}\n  minimal: {{size_budget_mb: {MINIMAL_TARGET_MB}}}\n"),
+                   ('  - {python: "3.11", method: source}\n',
+                    '  - {python: "3.11", method: source}\n  - {method: deadsnakes, variant: minimal}\n'))
 CANDIDATE = "bench-candidate"
 MIRROR = "http://127.0.0.1:8700/ftp/python/"
 
@@ -146,13 +154,19 @@ class Workspace:
 
 
 def make_workspace(dest: Path, name: str, *, repository: str,
-                   base_prefix: str | None = None) -> Workspace:
-    """Copy tests/e2e/images.yaml to ``dest``, then ``lock`` and ``render`` there."""
+                   base_prefix: str | None = None, minimal: bool = False) -> Workspace:
+    """Copy tests/e2e/images.yaml to ``dest`` (``minimal``: with the minimal variant on, for
+    the images under comparison; the rebuild matrix stays the e2e one), then ``lock`` and
+    ``render`` there."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     text = E2E_CONFIG.read_text()
     text = text.replace("repository: org/python", f"repository: {repository}")
+    for old, new in MINIMAL_VARIANT if minimal else ():
+        if old not in text:
+            raise RuntimeError(f"{E2E_CONFIG} changed: no {old.strip()!r} to enable minimal after")
+        text = text.replace(old, new, 1)
     if base_prefix:
         assert "image: debian:" in text
         text = text.replace("image: debian:", f"image: {base_prefix}/debian:")

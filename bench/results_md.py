@@ -89,8 +89,12 @@ def _size_md(size: dict[str, Any] | None) -> list[str]:
                    f"{ov['runtime_is_prefix_of_dev']}): {_mb(ov['shared_disk_bytes'])} MB on disk, "
                    f"{_mb(ov['shared_compressed_bytes'])} MB compressed; dev adds "
                    f"{_mb(ov['dev_only_compressed_bytes'])} MB compressed.")
+    for profile, ov in size.get("minimal_runtime_overlap", {}).items():
+        out.append(f"- minimal ({profile}) shares {ov['shared_layers']}/{ov['minimal_layers']} of its "
+                   f"layers with runtime (the CPython tree): {_mb(ov['shared_compressed_bytes'])} MB "
+                   f"compressed; minimal adds {_mb(ov['minimal_only_compressed_bytes'])} MB compressed.")
     out.append("")
-    for key in ("release-runtime", "fast-runtime", "reference"):
+    for key in ("release-runtime", "fast-runtime", "release-minimal", "fast-minimal", "reference"):
         e = size["images"].get(key)
         if not e:
             continue

@@ -52,6 +52,8 @@ TARGETS = {
     "refresh_ratio": 0.10,
     "nightly_ratio": 0.01,  # issue 17: a nightly with nothing new, against the cold build
     "cross_ratio": 1.5,
+    "minimal_mb": images_mod.MINIMAL_TARGET_MB,  # issue 18: <= 60 MB on disk
+    "minimal_ratio": 0.5,  # ... = 0.5x the official slim recipe's 120 MB
     "overhead_seconds": overhead.TARGET_SECONDS,
 }
 
@@ -118,7 +120,8 @@ class Bench:
 
     def workspace(self) -> Workspace:
         if self.ws is None:
-            self.ws = images_mod.make_workspace(self.work / "main", "main", repository="bench/python")
+            self.ws = images_mod.make_workspace(self.work / "main", "main", repository="bench/python",
+                                                minimal=True)
         return self.ws
 
     def ready(self) -> dict[str, BenchImage]:
@@ -270,6 +273,7 @@ def _size_figures(results: dict[str, Any], profiles: tuple[str, ...]) -> list[di
                             f"the apt-get upgrade layer is {sec[0]['disk'] / 1e6:.1f} MB on disk, "
                             f"{sec[0]['compressed'] / 1e6:.1f} MB compressed: packages of the base "
                             "image with newer versions in the archive; the reference does not upgrade"))
+        out += _minimal_figures(results, p, ref)
         dev = imgs.get(f"{p}-dev")
         if dev:
             out.append(_fig("size", f"size.{p}.dev.disk", f"dev ({p}) size, disk", dev["disk_bytes"] / 1e6,
@@ -289,6 +293,32 @@ def _size_figures(results: dict[str, Any], profiles: tuple[str, ...]) -> list[di
     if ref:
         out.append(_fig("size", "size.reference.disk", "reference size, disk", ref["disk_bytes"] / 1e6,
                         "MB", "", None, f"{ref['compressed_bytes'] / 1e6:.1f} MB compressed"))
+    return out
+
+
+def _minimal_figures(results: dict[str, Any], p: str, ref: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The minimal image (issue 18): its size against 60 MB and the reference, and the CPython
+    layer it shares with the runtime image."""
+    mini = _get(results, "size", "images", f"{p}-minimal")
+    ov = _get(results, "size", "minimal_runtime_overlap", p)
+    value = mini["disk_bytes"] / 1e6 if mini else None
+    target = TARGETS["minimal_mb"]
+    out = [_fig("size", f"size.{p}.minimal.disk", f"minimal ({p}) size, disk", value, "MB",
+                f"<= {target} MB", None if value is None else value <= target,
+                f"{mini['compressed_bytes'] / 1e6:.1f} MB compressed; FROM scratch, no shell"
+                if mini else "")]
+    ratio = value / (ref["disk_bytes"] / 1e6) if value is not None and ref else None
+    out.append(_fig("size", f"size.{p}.minimal.vs_reference", f"minimal ({p}) / reference, disk",
+                    ratio, "x", f"<= {TARGETS['minimal_ratio']}x", None if ratio is None
+                    else ratio <= TARGETS["minimal_ratio"],
+                    f"reference {ref['disk_bytes'] / 1e6:.1f} MB" if ref else ""))
+    out.append(_fig("size", f"size.{p}.minimal.shares_runtime_tree",
+                    f"minimal ({p}) shares runtime's CPython layer",
+                    ov["shared_layers"] if ov else None, "layers", ">= 1 (the tree)",
+                    None if not ov else ov["shared_layers"] >= 1,
+                    f"{ov['shared_compressed_bytes'] / 1e6:.1f} MB compressed shared; minimal adds "
+                    f"{ov['minimal_only_compressed_bytes'] / 1e6:.1f} MB compressed of its own"
+                    if ov else ""))
     return out
 
 

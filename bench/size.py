@@ -3,11 +3,15 @@
 - on disk: the bytes of every file in the image (``du -sxb /`` of its root filesystem in a
   throwaway container): the same meaning on the classic and the containerd image store,
   whose ``docker images`` size also counts the compressed blobs (orchestrator.publish reads
-  sizes the same way);
+  sizes the same way). The minimal image has no shell to run ``du`` in: its filesystem is
+  exported (``docker export`` of a created container) and unpacked in a throwaway container
+  of the base image, where the same ``du -sxb`` measures it;
 - compressed: each image is pushed to ``127.0.0.1:5000/bench/...`` and the manifest's
   config + layer sizes are summed (gzip, as ``docker push`` stores them);
 - added over the base: the layers after the base image's own (checked by diff id);
 - dev shares with runtime: runtime layers (by diff id) that are also dev's layers;
+- minimal shares with runtime: its layers (the CPython tree's, by diff id) that runtime has,
+  i.e. what pulling minimal after runtime does not download again;
 - per layer: uncompressed size (engine history, aligned with the image config's history),
   compressed size and the instruction that made it, so a regression can be located;
 - Python tree: ``du -sb`` of the prefix, bin, the stdlib's top entries, lib-dynload,
@@ -17,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 from common import REGISTRY, inspect, log, run, run_retry
@@ -49,7 +54,8 @@ def _layer_sizes(ref: str, config_history: list[dict[str, Any]]) -> list[tuple[i
     return out
 
 
-def layers_of(img: BenchImage, registry: Registry, repo: str, tag_name: str) -> dict[str, Any]:
+def layers_of(img: BenchImage, registry: Registry, repo: str, tag_name: str,
+              base_local: str = "") -> dict[str, Any]:
     info = inspect(img.ref)
     diff_ids: list[str] = list(info.get("RootFS", {}).get("Layers", []))
     found = registry.manifest(repo, tag_name)
@@ -72,7 +78,9 @@ def layers_of(img: BenchImage, registry: Registry, repo: str, tag_name: str) -> 
         })
     return {
         "ref": img.ref, "image_id": info["Id"], "pushed_as": f"{REGISTRY}/{repo}:{tag_name}",
-        "manifest_digest": found[2], "disk_bytes": unpacked_bytes(img.ref),
+        "manifest_digest": found[2],
+        "disk_bytes": exported_bytes(img.ref, base_local) if img.variant == "minimal"
+        else unpacked_bytes(img.ref),
         "compressed_bytes": int(manifest["config"]["size"]) + sum(x["compressed"] for x in layers),
         "layers": layers,
     }
@@ -82,6 +90,26 @@ def unpacked_bytes(ref: str) -> int:
     """Apparent size of the image's root filesystem, as a container of it sees it."""
     out = run(["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint",
                "/bin/sh", ref, "-c", "du -sxb /"])
+    return int(out.split()[0])
+
+
+def exported_bytes(ref: str, helper: str) -> int:
+    """``du -sxb`` of an image without a shell: its exported root filesystem, unpacked in a
+    throwaway container of ``helper`` (an image with sh, tar and du: the base image)."""
+    container = run(["docker", "create", ref]).strip()
+    export = subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE)
+    try:
+        out = subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", "--user", "0",
+                              "--entrypoint", "/bin/sh", helper, "-c",
+                              "mkdir /x && tar -x -C /x && du -sxb /x"],
+                             stdin=export.stdout, capture_output=True, text=True, timeout=600,
+                             check=True).stdout
+        if export.wait(timeout=60) != 0:
+            raise RuntimeError(f"docker export of {ref} failed")
+    finally:
+        if export.stdout is not None:
+            export.stdout.close()
+        run(["docker", "rm", "-f", container], check=False)
     return int(out.split()[0])
 
 
@@ -120,6 +148,20 @@ def overlap(runtime: dict[str, Any], dev: dict[str, Any]) -> dict[str, Any]:
         "shared_disk_pct": round(100.0 * shared_disk / rt_disk, 1) if shared_disk and rt_disk else None,
         "shared_compressed_bytes": sum(x["compressed"] for x in shared),
         "dev_only_compressed_bytes": dev["compressed_bytes"] - sum(x["compressed"] for x in shared),
+    }
+
+
+def minimal_overlap(runtime: dict[str, Any], minimal: dict[str, Any]) -> dict[str, Any]:
+    """The minimal image's layers the runtime image has too (by diff id): the CPython tree."""
+    rt_ids = {x["diff_id"] for x in runtime["layers"]}
+    shared = [x for x in minimal["layers"] if x["diff_id"] in rt_ids]
+    return {
+        "minimal_layers": len(minimal["layers"]),
+        "shared_layers": len(shared),
+        "shared_compressed_bytes": sum(x["compressed"] for x in shared),
+        "shared_disk_bytes": _sum(shared, "disk"),
+        "minimal_only_compressed_bytes": minimal["compressed_bytes"]
+        - sum(x["compressed"] for x in shared),
     }
 
 
@@ -183,21 +225,24 @@ def measure(images: dict[str, BenchImage], base_local: str, run_id: str) -> dict
         tag_name = run_id
         log(f"size: pushing {img.ref} to {REGISTRY}/{repo}:{tag_name}")
         push(img.ref, repo, tag_name)
-        per_image[key] = layers_of(img, registry, repo, tag_name)
+        per_image[key] = layers_of(img, registry, repo, tag_name, base_local)
         per_image[key]["label"] = img.label
     base = per_image["base"]
     for key, entry in per_image.items():
         if key != "base":
             entry["over_base"] = over_base(entry, base)
-    overlaps = {}
+    overlaps, minimal = {}, {}
     for key, img in images.items():
         if img.kind == "ours" and img.variant == "runtime":
-            dev_key = f"{img.profile}-dev"
+            dev_key, minimal_key = f"{img.profile}-dev", f"{img.profile}-minimal"
             if dev_key in per_image:
                 overlaps[img.profile] = overlap(per_image[key], per_image[dev_key])
+            if minimal_key in per_image:
+                minimal[img.profile] = minimal_overlap(per_image[key], per_image[minimal_key])
     trees = {}
-    for key, img in images.items():
-        if img.layout is not None and not (img.kind == "ours" and img.variant == "dev"):
+    for key, img in images.items():  # dev and minimal carry the runtime's very tree
+        if img.layout is not None and not (img.kind == "ours" and img.variant in ("dev", "minimal")):
             log(f"size: Python tree breakdown of {img.ref}")
             trees[key] = breakdown(img)
-    return {"images": per_image, "dev_runtime_overlap": overlaps, "python_tree": trees}
+    return {"images": per_image, "dev_runtime_overlap": overlaps, "minimal_runtime_overlap": minimal,
+            "python_tree": trees}

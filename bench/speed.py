@@ -72,7 +72,9 @@ def geomean(xs: list[float]) -> float:
 
 def measure(images: dict[str, BenchImage], pyperf_dir: Path, *, rounds: int, processes: int,
             values: int) -> dict[str, Any]:
-    subjects = [img for img in images.values() if not (img.kind == "ours" and img.variant == "dev")]
+    # dev: the runtime's interpreter; minimal too (and no shell for the probes): size only
+    subjects = [img for img in images.values()
+                if not (img.kind == "ours" and img.variant in ("dev", "minimal"))]
     if not subjects:
         raise RuntimeError("no images to measure (the build section failed?)")
     if "reference" not in images:

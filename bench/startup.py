@@ -91,7 +91,9 @@ def startup_imports(ref: str) -> dict[str, Any]:
 
 
 def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
-    subjects = [img for img in images.values() if not (img.kind == "ours" and img.variant == "dev")]
+    # dev: the runtime's interpreter; minimal too (and no shell for the probes): size only
+    subjects = [img for img in images.values()
+                if not (img.kind == "ours" and img.variant in ("dev", "minimal"))]
     if not subjects:
         raise RuntimeError("no images to measure (the build section failed?)")
     every = {**COMMANDS, **DIAGNOSTIC}

@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
-from orchestrator import grammar, matrix
+from orchestrator import grammar, matrix, plan
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
 from orchestrator.yamlsafe import Path_, fmt
@@ -49,6 +49,23 @@ def check(loaded: Loaded) -> list[ConfigError]:
     if problems:
         return problems
     problems += _template_tags(loaded)
+    problems += _minimal_packages(loaded)
+    return problems
+
+
+def _minimal_packages(loaded: Loaded) -> list[ConfigError]:
+    c, file = loaded.config, str(loaded.path)
+    distros = sorted({cell.distro for cell in matrix.expand(c) if cell.variant == "minimal"})
+    problems = []
+    for name in distros:
+        runtime = c.distros[name].packages.runtime
+        missing = [p for p in plan.MINIMAL_DATA_PACKAGES if p not in runtime]
+        if missing:
+            path: Path_ = ("distros", name, "packages", "runtime")
+            problems.append(ConfigError(
+                file, fmt(path), f"{name} has minimal images, which copy the CA bundle and the "
+                f"time zone database from runtime-base, but it does not install {', '.join(missing)}",
+                f"add {', '.join(missing)} to {fmt(path)}", loaded.line(path)))
     return problems
 
 
@@ -65,7 +82,7 @@ def _template_tags(loaded: Loaded) -> list[ConfigError]:
         for cell in cells:
             if only_default and not matrix.is_default(c, cell, cells):
                 continue
-            version, date = f"{cell.minor}.99", _SAMPLE_DATE.date()
+            version, date = f"{cell.base_minor}.99", _SAMPLE_DATE.date()
             tag = template.format(**matrix.tag_fields(c, cell, version, date))
             if path == ("tags", "immutable"):  # its same-day re-releases too (publish stops at 99)
                 revision = matrix.revision_tag(matrix.immutable_revision(c, cell, version, date), 99)
@@ -89,8 +106,9 @@ def tag_warnings(loaded: Loaded) -> list[str]:
     cells = matrix.expand(c)
     if not cells:
         return []
-    cell, date = cells[0], _SAMPLE_DATE.date()
-    tag = c.tags.immutable.format(**matrix.tag_fields(c, cell, f"{cell.minor}.99", date))
+    # a GIL build's tag if there is one (a free-threaded version ends in "t": 3.13.99t)
+    cell, date = next((x for x in cells if not x.freethreaded), cells[0]), _SAMPLE_DATE.date()
+    tag = c.tags.immutable.format(**matrix.tag_fields(c, cell, f"{cell.base_minor}.99", date))
     head = tag.partition("-")[0]
     if re.fullmatch(r"[0-9]+(?:\.[0-9]+)*", head) and date.strftime(c.tags.date_format) in head:
         return []

@@ -14,6 +14,7 @@ from packaging.version import InvalidVersion, Version
 from orchestrator import checks_build, checks_signing, eol, grammar
 from orchestrator.config import _VERSION_RE, TAG_FIELDS, Loaded, minor_of
 from orchestrator.errors import ConfigError, raise_all
+from orchestrator.matrix import FREETHREADED, base_minor
 from orchestrator.yamlsafe import Path_, fmt
 
 
@@ -71,6 +72,13 @@ def _check_pythons(err: _Problems, today: dt.date) -> dict[str, int]:
             err(vpath, f"Python {minor} is listed twice", f"remove pythons[{seen[minor]}] or this one")
             continue
         seen[minor] = i
+        if p.freethreaded:
+            if Version(p.version) < Version("3.13"):
+                err(("pythons", i, "freethreaded"),
+                    f"Python {minor} has no free-threaded build (configure --disable-gil is 3.13+)",
+                    "remove freethreaded from this entry or set it on 3.13 or later")
+            else:
+                seen[minor + FREETHREADED] = i
         end = eol.python_eol(minor)
         if end is None:
             err.warn(vpath, f"no EOL date known for Python {minor}")
@@ -140,7 +148,11 @@ def _check_rules(err: _Problems, seen: dict[str, int] | None) -> None:
             if r.distro is not None and r.distro not in c.distros:
                 err((k, i, "distro"), f'unknown distro "{r.distro}"', suggest(r.distro, c.distros))
             if r.python is not None and seen is not None and r.python not in seen:
-                err((k, i, "python"), f'Python "{r.python}" is not in pythons', suggest(r.python, seen))
+                fix = suggest(r.python, seen)
+                if r.python.endswith(FREETHREADED) and base_minor(r.python) in seen:
+                    fix = (f"set freethreaded: true on pythons[{seen[base_minor(r.python)]}] "
+                           f"({base_minor(r.python)}) or name the cells of {base_minor(r.python)}")
+                err((k, i, "python"), f'Python "{r.python}" is not in pythons', fix)
             if k == "include" and (r.distro is None or r.python is None or r.method is None):
                 err((k, i), "an include rule needs distro, python and method",
                     "name all three (variant is optional)")

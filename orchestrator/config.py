@@ -19,7 +19,7 @@ from orchestrator.errors import ConfigError, raise_all
 from orchestrator.yamlsafe import Lines, Path_
 
 Method = Literal["source", "python-build", "deadsnakes"]
-VariantName = Literal["runtime", "dev"]
+VariantName = Literal["runtime", "dev", "minimal"]
 Platform = Literal["linux/amd64", "linux/arm64"]
 PLATFORMS: tuple[str, ...] = typing.get_args(Platform)
 METHODS: tuple[str, ...] = typing.get_args(Method)
@@ -114,9 +114,18 @@ class Distro(_Model):
 class PythonEntry(_Model):
     version: str = Field(description='"3.13" (newest patch, resolved by lock) or "3.13.5" (pinned)')
     configure_opts: tuple[str, ...] = ()
+    freethreaded: bool = Field(
+        False,
+        description="Also build the free-threaded interpreter (configure --disable-gil, python3.Xt; "
+        "3.13+, methods source and python-build): cells and tags <minor>t, e.g. 3.13t-runtime, "
+        "each a compile of its own, installed to /opt/<org>/python/3.13t",
+    )
 
 
 class Variant(_Model):
+    """runtime and dev (FROM runtime); minimal: FROM scratch, the tree and the files of the
+    libraries it links, no shell and no package manager (not for deadsnakes cells)."""
+
     size_budget_mb: int = Field(gt=0, description="Uncompressed image size budget (MB)")
 
 

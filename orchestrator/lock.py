@@ -140,7 +140,7 @@ def read(loaded: Loaded, required: bool = True) -> Lock:
 def compiled_minors(config: ImagesConfig) -> set[str]:
     """Minors some cell compiles (source, python-build): the lock pins their tarballs. A minor
     only deadsnakes serves is the PPA's package: nothing to pin but the PPA key."""
-    return {c.minor for c in matrix.expand(config) if c.compiles}
+    return {c.base_minor for c in matrix.expand(config) if c.compiles}
 
 
 def check_against(loaded: Loaded, lock: Lock) -> None:

@@ -14,10 +14,24 @@ from orchestrator.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from orchestrator.config import CellRule, ImagesConfig, Loaded
 
+# The free-threaded build of a minor is a minor of its own in the matrix: "3.13t" (CPython's
+# ABI flag, the name of its interpreter python3.13t and of its lib/python3.13t).
+FREETHREADED = "t"
+
+
+def base_minor(minor: str) -> str:
+    """The CPython release line a matrix minor carries: 3.13t -> 3.13."""
+    return minor.removesuffix(FREETHREADED)
+
+
+def is_freethreaded(minor: str) -> bool:
+    return minor.endswith(FREETHREADED)
+
 
 @dataclass(frozen=True, order=True)
 class Cell:
-    """One image: stable id ``<minor>-<method>-<distro>-<variant>``."""
+    """One image: stable id ``<minor>-<method>-<distro>-<variant>``; ``minor`` is "3.13t" for
+    the free-threaded build of 3.13."""
 
     minor: str
     method: str
@@ -51,6 +65,15 @@ class Cell:
     def compiles(self) -> bool:
         return self.method != "deadsnakes"
 
+    @property
+    def base_minor(self) -> str:
+        """The CPython minor (3.13 for 3.13t): what images.lock, EOL dates and pythons[] know."""
+        return base_minor(self.minor)
+
+    @property
+    def freethreaded(self) -> bool:
+        return is_freethreaded(self.minor)
+
 
 def _matches(rule: CellRule, distro: str, minor: str, method: str, variant: str | None) -> bool:
     return (
@@ -62,9 +85,15 @@ def _matches(rule: CellRule, distro: str, minor: str, method: str, variant: str 
 
 
 def python_minors(config: ImagesConfig) -> list[str]:
+    """The matrix's minors: each pythons entry's, then its free-threaded one (3.13, 3.13t)."""
     from orchestrator.config import minor_of
 
-    return [minor_of(p.version) for p in config.pythons]
+    out = []
+    for p in config.pythons:
+        out.append(minor_of(p.version))
+        if p.freethreaded:
+            out.append(minor_of(p.version) + FREETHREADED)
+    return out
 
 
 def expand(config: ImagesConfig) -> list[Cell]:
@@ -89,8 +118,8 @@ def expand(config: ImagesConfig) -> list[Cell]:
 
 
 def minor_key(minor: str) -> tuple[int, ...]:
-    """Sort key of a Python minor: "3.9" before "3.13"."""
-    return tuple(int(x) for x in minor.split("."))
+    """Sort key of a Python minor: "3.9" before "3.13", "3.13" before "3.13t"."""
+    return (*(int(x) for x in base_minor(minor).split(".")), int(is_freethreaded(minor)))
 
 
 def select(cells: Iterable[Cell], patterns: Iterable[str] | None) -> list[Cell]:
@@ -167,7 +196,8 @@ def tag_fields(config: ImagesConfig, cell: Cell, version: str, date: dt.date) ->
     suffix = config.tags.method_suffix.get(cell.method, cell.method)  # type: ignore[call-overload]
     return {
         "minor": cell.minor,
-        "version": version,
+        # a free-threaded image's version is pyenv's name for its build: 3.13.15t
+        "version": version + FREETHREADED if cell.freethreaded else version,
         "variant": cell.variant,
         "distro": cell.distro,
         "method": f"-{suffix}" if suffix and cell.method != config.tags.default_method else "",
@@ -178,6 +208,7 @@ def tag_fields(config: ImagesConfig, cell: Cell, version: str, date: dt.date) ->
 def _nominal_version(config: ImagesConfig, minor: str) -> str:
     from orchestrator.config import minor_of
 
+    minor = base_minor(minor)
     for p in config.pythons:
         if minor_of(p.version) == minor:
             return p.version if p.version.count(".") == 2 else f"{minor}.0"
@@ -193,6 +224,8 @@ def check(loaded: Loaded) -> None:
         if c.method == "deadsnakes" and d.family != "ubuntu":
             raise ConfigError(file, "include", f"deadsnakes is an Ubuntu PPA and {c.distro} is "
                               f"{d.family}", "use source or python-build", loaded.line(("include",)))
+        if c.method == "deadsnakes":
+            _check_deadsnakes_flavours(loaded, c)
         if c.method == "deadsnakes" and d.system_python == c.minor:
             raise ConfigError(
                 file, f"distros.{c.distro}.methods",
@@ -219,6 +252,35 @@ def check(loaded: Loaded) -> None:
                     loaded.line(("tags",)),
                 )
             owner[tag] = c
+
+
+def _check_deadsnakes_flavours(loaded: Loaded, c: Cell) -> None:
+    """Neither flavour is built from the PPA: minimal copies the CPython tree stage, which a
+    deadsnakes image does not have, and the PPA's free-threaded packages are not what the
+    deadsnakes method installs or checks."""
+    from orchestrator.config import minor_of
+
+    file = str(loaded.path)
+    if c.freethreaded:
+        i = next(i for i, p in enumerate(loaded.config.pythons) if minor_of(p.version) == c.base_minor)
+        raise ConfigError(
+            file, f"pythons[{i}].freethreaded",
+            f"{c.id}: the deadsnakes PPA ships its free-threaded build as python{c.base_minor}-nogil, "
+            f"a second interpreter beside python{c.base_minor} in /usr (deadsnakes/action --nogil); "
+            "the deadsnakes method installs and smoke-tests only python3.X, and the e2e test PPA "
+            "carries no -nogil package to check it against",
+            f'add exclude: [{{python: "{c.minor}", method: deadsnakes}}] '
+            "(method source or python-build builds it)",
+            loaded.line(("pythons", i, "freethreaded")))
+    if c.variant == "minimal":
+        raise ConfigError(
+            file, "variants.minimal",
+            f"{c.id}: a minimal image is FROM scratch plus the CPython tree stage that runtime and "
+            "dev copy; a deadsnakes image has no such tree (the PPA's packages install into /usr "
+            "of the runtime image, by maintainer scripts that need a shell)",
+            "add exclude: [{method: deadsnakes, variant: minimal}] (minimal images are built by "
+            "method source or python-build)",
+            loaded.line(("variants", "minimal")))
 
 
 def warnings(loaded: Loaded) -> list[str]:

@@ -21,6 +21,9 @@ BAKE_FILE = "docker-bake.json"
 DOCKERFILE = "Dockerfile"
 CERTS_DIR = "certs"  # in a build context: images.yaml's ca_certificates
 SCRIPTS_DIR = "scripts"  # in a build context: stages/scripts, bind-mounted by RUN steps
+# stages/minimal, only in the contexts of distros with minimal images: a directory of its own,
+# since a file more in scripts/ would change the mount of every CPython compile (a rebuild).
+MINIMAL_DIR = "minimal"
 
 
 def context_dir(distro: str) -> str:
@@ -45,8 +48,8 @@ StageKind = Literal[
     "base", "build-base", "security-updates", "runtime-base", "build-deps", "build-deps-cross",
     # one CPython build (minor x method): its compiles, prep and trees; deadsnakes' PPA key
     "deadsnakes-key", "python", "python-cross", "python-feed", "prep", "tree", "devtree",
-    # the images
-    "runtime", "dev",
+    # the images; minimal-root assembles what a minimal image holds beside the tree
+    "runtime", "dev", "minimal-root", "minimal",
 ]
 STAGE_KINDS: tuple[StageKind, ...] = typing.get_args(StageKind)
 # The kinds whose stage name is the kind itself: one stage of each per Dockerfile (the
@@ -55,13 +58,13 @@ DISTRO_STAGE_KINDS: frozenset[StageKind] = frozenset(
     ("base", "build-base", "security-updates", "runtime-base", "build-deps", "deadsnakes-key"))
 # "${BUILDARCH}": a FROM that picks its stage by platform names every stage it can be.
 _ARCH = r"[a-z0-9]+|\$\{[A-Z]+\}"
-_SUFFIX = r"(?P<minor>\d+\.\d+)-(?P<method>[a-z][a-z0-9]*(?:-[a-z0-9]+)*?)"
+_SUFFIX = r"(?P<minor>\d+\.\d+t?)-(?P<method>[a-z][a-z0-9]*(?:-[a-z0-9]+)*?)"
 _PATTERNS: tuple[tuple[StageKind, re.Pattern[str]], ...] = (
     ("build-deps-cross", re.compile(rf"build-deps-cross-(?P<arch>{_ARCH})")),
     ("python-cross", re.compile(rf"python-{_SUFFIX}-cross-(?P<arch>{_ARCH})")),
     ("python-feed", re.compile(rf"python-{_SUFFIX}-(?P<build_arch>{_ARCH})-to-(?P<arch>{_ARCH})")),
     *((kind, re.compile(rf"{kind}-{_SUFFIX}"))
-      for kind in ("python", "prep", "tree", "devtree", "runtime", "dev")),
+      for kind in ("python", "prep", "tree", "devtree", "runtime", "dev", "minimal-root", "minimal")),
 )
 
 
@@ -173,9 +176,19 @@ class BuildStages:
     def dev(self) -> str:
         return self._name("dev")
 
+    @property
+    def minimal_root(self) -> str:
+        """On runtime-base: the files a minimal image holds beside the tree, under one dir."""
+        return self._name("minimal-root")
+
+    @property
+    def minimal(self) -> str:
+        """FROM scratch: those files, then the tree stage (the runtime image's very layer)."""
+        return self._name("minimal")
+
     def image(self, variant: str) -> str:
         """The stage that produces the ``variant`` image (the cell's build target)."""
-        if variant not in ("runtime", "dev"):
+        if variant not in ("runtime", "dev", "minimal"):
             raise ValueError(f"no image stage for variant {variant!r}")
         return self._name(typing.cast(StageKind, variant))
 
@@ -221,14 +234,15 @@ _SCOPES: dict[StageKind, FailureScope | None] = {
     "runtime-base": "distro", "build-deps": "distro", "build-deps-cross": "distro",
     "deadsnakes-key": "build", "python": "build", "python-cross": "build",
     "python-feed": "build", "prep": "build", "tree": "build", "devtree": "build",
-    "runtime": "runtime", "dev": None,
+    "runtime": "runtime", "dev": None, "minimal-root": None, "minimal": None,
 }
 
 
 def failure_scope(stage: str | None) -> FailureScope | None:
     """What a failed stage takes down with it: every image of the distro (a shared stage, or
     no stage known), every image of one CPython build (its compiles, prep and trees; the
-    deadsnakes key), one runtime stage and its dev image; None: only the image itself."""
+    deadsnakes key), one runtime stage and its dev image; None: only the image itself (a
+    minimal image's own stages take down only it)."""
     if stage is None:
         return "distro"
     parsed = parse_stage(stage)

@@ -26,10 +26,10 @@ from orchestrator.matrix import Cell
 class PlannedImage:
     id: str
     distro: str
-    python: str
-    version: str
+    python: str  # the matrix minor: 3.13, or 3.13t for the free-threaded build
+    version: str  # the CPython version (3.13.15 for 3.13t too)
     method: str
-    variant: str
+    variant: str  # runtime | dev | minimal (FROM scratch, no shell)
     target: str
     bake_target: str
     dockerfile: str
@@ -55,10 +55,22 @@ class PlannedImage:
     # What the compile of each platform was built with (label .optimizations): cross builds
     # cannot run PGO.
     optimizations: dict[str, str] | None = None
+    freethreaded: bool = False  # configure --disable-gil: python3.Xt, sys._is_gil_enabled() False
 
     @property
     def cell(self) -> Cell:
         return Cell(self.python, self.method, self.distro, self.variant)
+
+    @property
+    def base_minor(self) -> str:
+        """The CPython minor (3.13 for 3.13t)."""
+        return matrix.base_minor(self.python)
+
+    @property
+    def has_shell(self) -> bool:
+        """False for a minimal image: checks and label reads run python (its entrypoint) or
+        read files through the engine's archive API."""
+        return self.variant != "minimal"
 
 
 @dataclass(frozen=True)
@@ -99,8 +111,11 @@ class Plan:
                          str(eol_days) if eol_days < 10**6 else "?"))
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-        lines.append(f"{len(self.images)} images, {len(self.builds)} CPython builds, "
-                     f"profile {self.profile}, shard {self.shard}")
+        flavours = [f"{n} {what}" for n, what in (
+            (sum(i.variant == "minimal" for i in self.images), "minimal"),
+            (sum(i.freethreaded for i in self.images), "free-threaded")) if n]
+        lines.append(f"{len(self.images)} images{' (' + ', '.join(flavours) + ')' if flavours else ''}, "
+                     f"{len(self.builds)} CPython builds, profile {self.profile}, shard {self.shard}")
         return "\n".join(lines) + "\n"
 
 
@@ -159,13 +174,14 @@ def build(
             depends_on=runtime_id if c.variant == "dev" and any(x.id == runtime_id for x in cells)
             else None,
             size_budget_mb=config.variants[c.variant].size_budget_mb,  # type: ignore[index]
-            python_eol_days=eol.days_left(eol.python_eol(c.minor), today),
+            python_eol_days=eol.days_left(eol.python_eol(c.base_minor), today),
             distro_eol_days=eol.days_left(
                 config.distros[c.distro].eol or eol.DISTRO_EOL.get(c.distro), today),
             frozen_modules=frozen_modules_for(config, c), pie=pie_for(config, c),
             cache=cache_mod.for_cell(config, c.id, c.distro, profile_name, ci=ci, options=cache),
             platforms=platforms_for(config, c),
             optimizations=optimizations_for(config, c, profile_name),
+            freethreaded=c.freethreaded,
         ))
     by_id = {i.id: i for i in images}
     planned_builds = tuple(
@@ -258,10 +274,23 @@ def cross_arches_for(config: ImagesConfig, cells: Iterable[Cell]) -> tuple[Arch,
     return tuple(ARCHES[p] for p in sorted(plats) if p != native)
 
 
+# What a minimal image carries beside the libraries its tree links: these data packages of
+# runtime-base, whole (validation wants the first two in packages.runtime; the optional ones
+# are taken when runtime-base has them).
+MINIMAL_DATA_PACKAGES = ("ca-certificates", "tzdata")
+MINIMAL_OPTIONAL_PACKAGES = ("netbase",)  # /etc/services, /etc/protocols
+
+
+def minimal_packages(config: ImagesConfig, distro: str) -> tuple[str, ...]:
+    runtime = config.distros[distro].packages.runtime
+    return MINIMAL_DATA_PACKAGES + tuple(p for p in MINIMAL_OPTIONAL_PACKAGES if p in runtime)
+
+
 def prefix_for(config: ImagesConfig, minor: str) -> str:
+    """Where CPython ``minor`` is installed: /opt/org/python/3.13 (3.13t: its own tree)."""
     return f"/opt/{config.publish.org}/python/{minor}"
 
 
 def image_version(lock: Lock, cell: Cell) -> str:
     """The CPython version an image carries: the locked patch; the PPA's own (X.Y) for deadsnakes."""
-    return lock.python(cell.minor).version if cell.compiles else cell.minor
+    return lock.python(cell.base_minor).version if cell.compiles else cell.minor

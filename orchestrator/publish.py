@@ -9,7 +9,9 @@ fingerprint equals what the registry's tags carry is not pushed at all.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,105 @@ def read_contents(engine: Engine, image_ref: str, prefix: str,
     packages = dict(line.split("=", 1) for line in pkg_text.split() if "=" in line)
     return Contents(packages, tree.split()[0], int(du.split()[0]),
                     tuple(apt_sources_mod.parse_dump(sources)))
+
+
+def read_contents_without_shell(engine: Engine, image_ref: str, prefix: str,
+                                platform: str | None = None) -> Contents:
+    """What ``read_contents`` reads, from an image without a shell (minimal): its files,
+    through the engine's archive API (a created, never started container)."""
+    return contents_from_archive(engine.read_tree(image_ref, "/", platform), prefix)
+
+
+# A directory as `du --apparent-size` counts it on ext4 and overlayfs (a few entries: a block).
+DIR_BYTES = 4096
+_STATUS = "var/lib/dpkg/status"
+
+
+def contents_from_archive(data: bytes, prefix: str) -> Contents:
+    """Contents of a root filesystem given as a tar archive (``Engine.read_tree(ref, "/")``),
+    with read_contents' meanings: the packages of the dpkg status file (as dpkg-query -W
+    lists them), the tree hash of the same `find | sort | xargs sha256sum | sha256sum` (so
+    a minimal image and the runtime image of one tree carry the same), the bytes as
+    `du -sxb /` counts them (directories as DIR_BYTES) and the apt sources files."""
+    tree = prefix.strip("/") + "/"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = {_rel(m.name): m for m in tar.getmembers()}
+        links = {n: m.linkname for n, m in members.items() if m.issym()}
+
+        def read(name: str) -> bytes | None:
+            real = _real(name, links)
+            m = members.get(real) if real is not None else None
+            if m is None or not (m.isfile() or m.islnk()):
+                return None
+            f = tar.extractfile(m)
+            return f.read() if f is not None else None
+
+        lines = []
+        for name in sorted(n for n, m in members.items() if n.startswith(tree)
+                           and (m.isfile() or m.islnk() or m.issym()) and not n.endswith(".pyc")):
+            body = read(name)
+            if body is not None:  # sha256sum skips a dangling link or one to a directory
+                lines.append(f"{hashlib.sha256(body).hexdigest()}  {name}\n")
+        size = sum(m.size if m.isfile() else len(m.linkname) if m.issym()
+                   else DIR_BYTES if m.isdir() else 0 for m in members.values())
+        status = (read(_STATUS) or b"").decode("utf-8", "replace")
+        dump = "".join(f"{apt_sources_mod.FILE_MARK}/{n}\n{(read(n) or b'').decode('utf-8', 'replace')}\n"
+                       for n in sorted((n for n in members if _is_apt_source(n)), key=_apt_order))
+    tree_hash = hashlib.sha256("".join(lines).encode()).hexdigest()
+    return Contents(dpkg_packages(status), tree_hash, size, tuple(apt_sources_mod.parse_dump(dump)))
+
+
+def dpkg_packages(status: str) -> dict[str, str]:
+    """{package: version} of a dpkg status file: what `dpkg-query -W` lists (every stanza
+    but those dpkg knows as not installed)."""
+    out = {}
+    for stanza in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines()
+                      if ": " in line and not line.startswith(" "))
+        if "Package" in fields and "Version" in fields \
+                and not fields.get("Status", "").endswith("not-installed"):
+            out[fields["Package"]] = fields["Version"]
+    return out
+
+
+def _rel(name: str) -> str:
+    """A member name of a `docker cp`-style archive of / ("/etc/x", "./etc/x") -> "etc/x"."""
+    return name.lstrip("/").removeprefix("./").rstrip("/")
+
+
+def _is_apt_source(name: str) -> bool:
+    return name == "etc/apt/sources.list" or (
+        name.startswith("etc/apt/sources.list.d/") and name.endswith((".list", ".sources")))
+
+
+def _apt_order(name: str) -> tuple[int, str]:
+    """DUMP_SCRIPT's order: sources.list, then the .list files, then the .sources files."""
+    return (0 if name == "etc/apt/sources.list" else 1 if name.endswith(".list") else 2, name)
+
+
+def _real(path: str, links: dict[str, str]) -> str | None:
+    """``path`` with every symbolic link on it followed inside the archive (None: a loop)."""
+    parts, hops = path.split("/"), 0
+    out: list[str] = []
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+        target = links.get("/".join(out))
+        if target is not None:
+            hops += 1
+            if hops > 40:
+                return None
+            out.pop()
+            if target.startswith("/"):
+                out = []
+            parts = target.split("/") + parts
+    return "/".join(out)
 
 
 def fingerprint(base_digest: str, contents: Contents, stages_hash: str) -> str:

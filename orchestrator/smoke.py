@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _log = log.get("smoke")
 
+VARIANTS = ("runtime", "dev", "minimal")
 STDLIB = ["ssl", "sqlite3", "ctypes", "zlib", "lzma", "bz2", "uuid", "decimal", "_decimal",
           "hashlib", "venv", "zoneinfo", "json", "asyncio"]
 DEV_STDLIB = ["readline", "curses"]
@@ -30,7 +31,7 @@ class Check:
     argv: list[str]
     expect: Callable[[int, str], str | None]  # returns a problem or None
     user: str | None = None
-    variants: tuple[str, ...] = ("runtime", "dev")
+    variants: tuple[str, ...] = ("runtime", "dev")  # the shell checks; VARIANTS: every image
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ def _py(script: str) -> list[str]:
     return ["python3", "-c", textwrap.dedent(script)]
 
 
+def _py_args(script: str) -> list[str]:
+    """The arguments of an image whose entrypoint is python3 (minimal: no shell to run it)."""
+    return ["-c", textwrap.dedent(script)]
+
+
 def python_home(img: PlannedImage, prefix: str) -> str:
     """sys.base_prefix of the image's interpreter: the prefix we install to, or /usr for
     deadsnakes (the PPA's packages install /usr/bin/python3.X; the prefix holds only the
@@ -77,8 +83,10 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
                emulated: bool = False) -> list[Check]:
     """The checks of one image. ``emulated`` (a platform the host runs under QEMU): the two
     checks that run pip end to end do the same thing with less pip, which under emulation
-    took minutes per venv (see _emulated_wheel_script and venv-with-pip)."""
+    took minutes per venv (see _emulated_wheel_script and venv-with-pip). A minimal image has
+    no shell and python3 as its entrypoint: its checks are Python, given as its arguments."""
     version = img.version
+    py = _py if img.has_shell else _py_args
     exact = img.method != "deadsnakes"  # the PPA's patch release is not in images.lock
     files = " ".join(python_files(img, prefix))
     # deadsnakes: python3.X-venv (the venv module) carries ensurepip; pip itself is dev only
@@ -90,11 +98,12 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
             return f"exit code {code}"
         if exact and got != version:
             return f"python3 --version is {got}, images.lock says {version}"
-        if not got.startswith(img.python + "."):
-            return f"python3 --version is {got}, expected {img.python}.x"
+        if not got.startswith(img.base_minor + "."):
+            return f"python3 --version is {got}, expected {img.base_minor}.x"
         return None
 
-    modules = STDLIB + (DEV_STDLIB if img.variant == "dev" else [])
+    # minimal carries the libraries of readline and curses: its tree links them (ldd)
+    modules = STDLIB + (DEV_STDLIB if img.variant in ("dev", "minimal") else [])
     imports = f"""
         import importlib, hashlib, ssl, zoneinfo, sqlite3, decimal
         for m in {modules!r}:
@@ -122,11 +131,12 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
         exit $bad
     """
     checks = [
-        Check("python-version", ["python3", "--version"], version_ok),
+        Check("python-version", ["python3", "--version"] if img.has_shell else ["--version"],
+              version_ok, variants=VARIANTS),
         Check("on-path", _sh("command -v python3 && command -v python"
                               + (" && command -v pip" if img.variant == "dev" else "")), _exit0),
-        Check("stdlib-imports", _py(imports), _exit0),
-        Check("tls-verify", _py(tls), _exit0),
+        Check("stdlib-imports", py(imports), _exit0, variants=VARIANTS),
+        Check("tls-verify", py(tls), _exit0, variants=VARIANTS),
         Check("ldd-resolves", _sh(ldd), _exit0, user="0"),
         Check("runs-as-non-root", ["id", "-u"],
               lambda c, o: None if c == 0 and o.strip() == str(uid)
@@ -149,14 +159,14 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
               _exit0, variants=("dev",)),
         # pip and ensurepip ship in dev only: the runtime makes venvs without pip (or runs
         # one built in dev, as downstream-app checks); dev makes venvs with pip.
-        Check("pip-only-in-dev", _py(
+        Check("pip-only-in-dev", py(
             "import importlib.util as u, sys\n"
             f"found = [f'{{m}} at {{s.origin}}' for m in {no_pip!r} if (s := u.find_spec(m))]\n"
             "sys.exit('importable in the runtime: ' + ', '.join(found) if found else 0)"),
-            _exit0, variants=("runtime",)),
+            _exit0, variants=("runtime", "minimal")),
         # build.freeze_modules: each listed module loads frozen from the interpreter, and
         # the stdlib on disk still serves it when freezing is switched off.
-        Check("startup-modules-frozen", _py(
+        Check("startup-modules-frozen", py(
             "import importlib.util as u, subprocess, sys\n"
             f"mods = {list(img.frozen_modules)!r}\n"
             "bad = [f'{m} from {s.origin if s else None}' for m in mods\n"
@@ -167,15 +177,19 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
             "    + repr(mods) + ') else 3)'])\n"
             "bad += [] if off.returncode == 0 else [f'-X frozen_modules=off exit {off.returncode}']\n"
             "sys.exit('not frozen: ' + ', '.join(bad) if bad else 0)"),
-            _exit0) if img.frozen_modules else None,
+            _exit0, variants=VARIANTS) if img.frozen_modules else None,
         # build.pie: the ELF type of the interpreter (ET_EXEC 2 = -no-pie, ET_DYN 3 = PIE).
-        Check("interpreter-link", _py(
+        Check("interpreter-link", py(
             "import os, sys\n"
             "e_type = open(os.path.realpath(sys.executable), 'rb').read(18)[16]\n"
             f"want = {3 if img.pie else 2}\n"
             "sys.exit(0 if e_type == want else f'{sys.executable}: ELF type {e_type}, "
             f"expected {{want}} (build.pie: {str(img.pie).lower()})')"),
-            _exit0) if img.pie is not None else None,
+            _exit0, variants=VARIANTS) if img.pie is not None else None,
+        # pythons[].freethreaded: the t ABI, and no GIL even after every stdlib C module
+        # (each declares free-threading support; one that did not would turn the GIL on).
+        Check("free-threaded", py(freethreaded_script(modules)), _exit0,
+              variants=VARIANTS) if img.freethreaded else None,
         Check("venv", _sh(
             'd=$(mktemp -d) && python3 -m venv --without-pip "$d/v" && "$d/v/bin/python" -c "import sys; '
             'assert sys.prefix != sys.base_prefix"'), _exit0, variants=("runtime",)),
@@ -185,8 +199,92 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
             'd=$(mktemp -d) && python3 -m venv --without-pip "$d/v" '
             '&& python3 -m pip --python "$d/v/bin/python" list --format=freeze'),
             _exit0, variants=("dev",)),
+        *_minimal_checks(uid, prefix, py),
     ]
     return [c for c in checks if c is not None and img.variant in c.variants]
+
+
+def _minimal_checks(uid: int, prefix: str, py: Callable[[str], list[str]]) -> list[Check]:
+    """What the shell checks of runtime check, done by the interpreter of a minimal image."""
+    minimal = ("minimal",)
+    return [
+        # ldd-resolves: every extension module loads (the loader finds each library it links)
+        Check("extensions-load", py("""
+            import importlib, os, sys, sysconfig
+            d = os.path.join(sysconfig.get_path("platstdlib"), "lib-dynload")
+            names = sorted(f.split(".", 1)[0] for f in os.listdir(d) if f.endswith(".so"))
+            bad = []
+            for name in names:
+                try:
+                    importlib.import_module(name)
+                except ImportError as exc:
+                    bad.append(f"{name}: {exc}")
+            print(len(names), "extension modules")
+            sys.exit("; ".join(bad) if bad else 0)
+        """), _exit0, variants=minimal),
+        Check("runs-as-non-root", py("import os; print(os.getuid())"),
+              lambda c, o: None if c == 0 and o.strip() == str(uid)
+              else f"default user is uid {o.strip()}, expected {uid}", variants=minimal),
+        Check("python-tree-read-only", py(f"""
+            import os, sys
+            bad = [p for root, _, files in os.walk({prefix!r})
+                   for p in (root, *(os.path.join(root, f) for f in files)) if os.access(p, os.W_OK)]
+            sys.exit("writable: " + ", ".join(bad[:5]) if bad else 0)
+        """), _exit0, variants=minimal),
+        # no shell, no package manager, no compiler, nothing in a bin/ directory: python3 is
+        # the only program (docker run <image> sh is python3 sh, which fails)
+        Check("no-shell", py("""
+            import os, shutil, subprocess, sys
+            found = [p for p in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/bin/dash", "/bin/busybox")
+                     if os.path.lexists(p)]
+            found += [f"{t} on PATH" for t in ("sh", "bash", "dash", "busybox", "apt", "apt-get",
+                      "dpkg", "dpkg-query", "gcc", "cc", "make", "ld") if shutil.which(t)]
+            found += [f"{d}: {sorted(os.listdir(d))[:5]}" for d in ("/bin", "/sbin", "/usr/bin",
+                      "/usr/sbin", "/usr/local/bin", "/usr/local/sbin") if os.path.isdir(d) and os.listdir(d)]
+            try:
+                subprocess.run(["sh", "-c", "true"], check=False)
+                found.append("sh ran")
+            except FileNotFoundError:
+                pass
+            sys.exit("found: " + ", ".join(found) if found else 0)
+        """), _exit0, variants=minimal),
+        # what scanners and SBOM tools read: the dpkg status of the packages carried
+        Check("dpkg-status", py("""
+            import sys
+            text = open("/var/lib/dpkg/status").read()
+            names = {l.split(": ", 1)[1] for l in text.splitlines() if l.startswith("Package: ")}
+            missing = [p for p in ("base-files", "libc6", "ca-certificates", "tzdata") if p not in names]
+            print(len(names), "packages:", " ".join(sorted(names)))
+            sys.exit("not in /var/lib/dpkg/status: " + ", ".join(missing) if missing else 0)
+        """), _exit0, variants=minimal),
+        # no C.UTF-8 locale files: CPython's UTF-8 mode (PEP 540) keeps every encoding UTF-8
+        Check("utf-8", py("""
+            import locale, sys
+            enc = (sys.getfilesystemencoding(), sys.stdout.encoding, locale.getpreferredencoding(False))
+            sys.exit(0 if all(e.lower().replace("-", "") == "utf8" for e in enc) else f"encodings {enc}")
+        """), _exit0, variants=minimal),
+        Check("venv", py("""
+            import subprocess, sys, tempfile, venv
+            d = tempfile.mkdtemp() + "/v"
+            venv.create(d, with_pip=False, symlinks=True)
+            r = subprocess.run([d + "/bin/python", "-c",
+                                "import sys; assert sys.prefix != sys.base_prefix; print(sys.prefix)"])
+            sys.exit(r.returncode)
+        """), _exit0, variants=minimal),
+    ]
+
+
+def freethreaded_script(modules: list[str]) -> str:
+    """Python code: the interpreter is the free-threaded build and runs without the GIL."""
+    return f"""
+        import importlib, sys, sysconfig
+        assert sysconfig.get_config_var("Py_GIL_DISABLED") == 1, "not a --disable-gil build"
+        assert sys.abiflags == "t", sys.abiflags
+        for m in {modules!r}:
+            importlib.import_module(m)
+        assert not sys._is_gil_enabled(), "the GIL is enabled"
+        print("free-threaded", sys.version)
+    """
 
 
 def _wheel_script() -> str:
@@ -273,12 +371,15 @@ def size_check(img: PlannedImage, size_bytes: int, label: str | None = None) -> 
                        "(variants.<name>.size_budget_mb in images.yaml)", f"{mb:.1f} MB", 0.0)
 
 
-def downstream_app(dev_ref: str, runtime_ref: str, prefix: str, *, emulated: bool = False) -> str:
-    """A two-stage app: venv with a compiled dependency built in dev, run in runtime. The dev
+def downstream_app(dev_ref: str, runtime_ref: str, prefix: str, *, emulated: bool = False,
+                   minimal: bool = False) -> str:
+    """A two-stage app: venv with a compiled dependency built in dev, run in runtime (or in
+    minimal: its entrypoint, python3, is replaced by the venv's python). The dev
     image's pip installs into the venv (`pip --python`): no copy of pip in the venv to
     install, and no bytecode to compile, which under QEMU (arm64) took minutes. Natively the
     dependency is compiled from source in dev; under emulation its wheel is used (building it
     took 6 minutes under QEMU; dev-c-extension-wheel compiles a C extension there instead)."""
+    run = "ENTRYPOINT" if minimal else "CMD"
     return textwrap.dedent(f"""\
         FROM {dev_ref} AS build
         USER root
@@ -288,7 +389,7 @@ def downstream_app(dev_ref: str, runtime_ref: str, prefix: str, *, emulated: boo
          && /app/venv/bin/python -c "import markupsafe._speedups"
         FROM {runtime_ref}
         COPY --from=build /app/venv /app/venv
-        CMD ["/app/venv/bin/python", "-c", "import markupsafe, markupsafe._speedups as s, sys; \\
+        {run} ["/app/venv/bin/python", "-c", "import markupsafe, markupsafe._speedups as s, sys; \\
         print('app ok', sys.prefix, s.__file__); assert sys.base_prefix == '{prefix}'"]
     """)
 
@@ -298,12 +399,13 @@ def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedIm
               label: str | None = None) -> CheckResult:
     from orchestrator.engine import BuildFailed
 
-    name = _named("dev-venv-runs-in-runtime", label)
+    name = _named(f"dev-venv-runs-in-{runtime.variant}", label)
     arch = (platform or "native").rsplit("/", 1)[-1]
     tag = f"orchestrator-app-check/{runtime.id}:{arch}"
     try:
         engine.build_dockerfile(downstream_app(dev_ref, runtime_ref, python_home(runtime, prefix),
-                                               emulated=bool(label)), tag,
+                                               emulated=bool(label), minimal=not runtime.has_shell),
+                                tag,
                                 network=network, platforms=[platform] if platform else None,
                                 log_path=log_dir / f"{runtime.id}.{arch}.app.log")
     except BuildFailed as exc:

@@ -22,7 +22,9 @@ _log = log.get("pipeline")
 
 
 def _blocked_by(run: Run, img: PlannedImage) -> str | None:
-    for k in naming.failure_keys(img.distro, img.python, img.method).values():
+    for scope, k in naming.failure_keys(img.distro, img.python, img.method).items():
+        if scope == "runtime" and img.variant == "minimal":
+            continue  # FROM scratch: its stages never build on the runtime stage
         if k in run.failed_stages:
             return run.failed_stages[k]
     return None

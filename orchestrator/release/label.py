@@ -74,8 +74,8 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
     candidate, picked by TARGETARCH."""
     unlabelled = unlabelled_ref(img.id)
     stages = stages_hash(run, img)
-    contents = {p: publish.read_contents(run.engine, unlabelled, run.prefix(img), platform=p)
-                for p in img.platforms}
+    read = publish.read_contents if img.has_shell else publish.read_contents_without_shell
+    contents = {p: read(run.engine, unlabelled, run.prefix(img), platform=p) for p in img.platforms}
     fps = {p: publish.fingerprint(base_digest, c, stages) for p, c in contents.items()}
     inputs = inputs_hash(run, img, base_digest)
     lines = []

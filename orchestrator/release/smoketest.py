@@ -39,9 +39,10 @@ def _platform_checks(run: Run, img: PlannedImage, ref: str, plat: str, size_byte
 
 
 def _app_dev_ref(run: Run, img: PlannedImage) -> str | None:
-    """The dev image to build the downstream app with, for a runtime image whose dev built."""
+    """The dev image to build the downstream app with, for a runtime or minimal image whose
+    dev built."""
     dev_id = matrix.Cell(img.python, img.method, img.distro, "dev").id
-    with_app = (img.variant == "runtime" and bool(run.load_state(dev_id).image_id)
+    with_app = (img.variant in ("runtime", "minimal") and bool(run.load_state(dev_id).image_id)
                 and run.report.cell(dev_id).status is not Status.FAILED)
     return candidate_ref(dev_id) if with_app else None
 

@@ -7,7 +7,8 @@ import re
 
 
 def stage_closure(dockerfile_text: str, target: str) -> str:
-    """The text of ``target`` and every stage it builds on (FROM / COPY --from), in file order.
+    """The text of ``target`` and every stage it builds on (FROM, COPY --from, RUN --mount from=),
+    in file order.
 
     Hashing this instead of the whole file keeps a cell's fingerprint stable when an
     unrelated cell's stages change (e.g. another Python version is added).
@@ -30,6 +31,9 @@ def stage_closure(dockerfile_text: str, target: str) -> str:
         for w in words:
             if w.startswith("--from="):
                 deps[current].add(w.removeprefix("--from="))
+            elif w.startswith("--mount="):  # RUN --mount=type=bind,from=<stage>,...
+                deps[current].update(opt.removeprefix("from=") for opt in w.split(",")
+                                     if opt.startswith("from="))
     needed: set[str] = set()
     todo = [target]
     while todo:

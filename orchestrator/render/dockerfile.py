@@ -12,7 +12,13 @@ from orchestrator.config import DPKG_HARDENING, ImagesConfig, Loaded
 from orchestrator.errors import ConfigError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
-from orchestrator.plan import cross_arches_for, image_version, prefix_for, profile_of
+from orchestrator.plan import (
+    cross_arches_for,
+    image_version,
+    minimal_packages,
+    prefix_for,
+    profile_of,
+)
 from orchestrator.render.templates import render_template
 from orchestrator.render.units import build_units
 
@@ -60,6 +66,11 @@ class ImageSpec:
         return self.cell.minor
 
     @property
+    def base_minor(self) -> str:
+        """The CPython minor (3.13 for 3.13t): packages.runtime_for_python's key."""
+        return self.cell.base_minor
+
+    @property
     def id(self) -> str:
         return self.cell.id
 
@@ -79,9 +90,10 @@ def common_labels(config: ImagesConfig, lock: Lock, distro: str) -> dict[str, st
 
 
 def _images(config: ImagesConfig, lock: Lock, distro: str,
-            mine: list[Cell]) -> tuple[list[ImageSpec], list[ImageSpec]]:
-    """(runtime stages, dev stages) of the distro's images, one per (minor, method): a dev
-    image builds FROM its runtime stage, so a dev cell implies the runtime stage."""
+            mine: list[Cell]) -> tuple[list[ImageSpec], list[ImageSpec], list[ImageSpec]]:
+    """(runtime, dev, minimal stages) of the distro's images, one per (minor, method): a dev
+    image builds FROM its runtime stage, so a dev cell implies the runtime stage (a minimal
+    one too: unused, it is never built)."""
     images: dict[tuple[str, str], ImageSpec] = {}
     for c in mine:
         spec = ImageSpec(c, image_version(lock, c), prefix_for(config, c.minor),
@@ -91,7 +103,9 @@ def _images(config: ImagesConfig, lock: Lock, distro: str,
                              img.prefix, img.path)
                 for (s, _v), img in images.items()}
     devs = [img for (s, v), img in images.items() if v == "dev"]
-    return [runtimes[k] for k in sorted(runtimes)], sorted(devs, key=lambda i: i.suffix)
+    minimals = [img for (s, v), img in images.items() if v == "minimal"]
+    return ([runtimes[k] for k in sorted(runtimes)], sorted(devs, key=lambda i: i.suffix),
+            sorted(minimals, key=lambda i: i.suffix))
 
 
 def _env_common(config: ImagesConfig) -> list[tuple[str, str]]:
@@ -106,14 +120,15 @@ def _env_common(config: ImagesConfig) -> list[tuple[str, str]]:
 def _names(config: ImagesConfig) -> dict[str, Any]:
     """What the templates name things by: stages, label keys, build context dirs (naming)."""
     return {"stage": naming.DISTRO_STAGES, "label_keys": naming.label_keys(config.publish.org),
-            "oci": naming.OCI, "certs_dir": naming.CERTS_DIR, "scripts_dir": naming.SCRIPTS_DIR}
+            "oci": naming.OCI, "certs_dir": naming.CERTS_DIR, "scripts_dir": naming.SCRIPTS_DIR,
+            "minimal_dir": naming.MINIMAL_DIR}
 
 
 def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> str:
     config = loaded.config
     d = config.distros[distro]
     mine = [c for c in cells if c.distro == distro]
-    runtimes, devs = _images(config, lock, distro, mine)
+    runtimes, devs, minimals = _images(config, lock, distro, mine)
     builds = build_units(config, lock, mine)
     if any(b.method == "python-build" for b in builds) and lock.pyenv is None:
         raise ConfigError(str(loaded.path), "sources.pyenv", "python-build cells need a locked pyenv",
@@ -135,6 +150,8 @@ def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> st
             ppa=deadsnakes.ppa)} if deadsnakes else None),
         "runtimes": runtimes,
         "devs": devs,
+        "minimals": minimals,
+        "minimal_packages": minimal_packages(config, distro),
         "user": config.runtime_user,
         "env_common": _env_common(config),
         "labels_common": sorted(common_labels(config, lock, distro).items()),

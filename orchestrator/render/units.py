@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator import naming
+from orchestrator import matrix, naming
 from orchestrator.config import ImagesConfig, Profile
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
@@ -28,6 +28,9 @@ from orchestrator.plan import (
 # Make expands $(PURIFY) $(CC): the templates escape the $ (filter dq).
 NO_PIE_ENV = (("CFLAGS_NODIST", "-fno-pie"), ("LINKCC", "$(PURIFY) $(CC) -fno-pie -no-pie"))
 DEFAULT_CONFIGURE = ("--enable-loadable-sqlite-extensions", "--with-ensurepip=install")
+# The free-threaded build (pythons[].freethreaded): python-build passes it through
+# PYTHON_CONFIGURE_OPTS, as pyenv's own 3.13.Xt definitions do (PYTHON_BUILD_FREE_THREADING).
+FREETHREADED_CONFIGURE = "--disable-gil"
 FRAME_POINTER_FLAGS = "-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer"
 
 
@@ -60,7 +63,7 @@ class BuildUnit:
     """One CPython build (and its prep) on one distro, shared by every image that needs it."""
 
     distro: str
-    minor: str
+    minor: str  # the matrix minor; for 3.13t also CPython's LDVERSION (python3.13t, lib/python3.13t)
     method: str
     version: str
     prefix: str
@@ -80,6 +83,12 @@ class BuildUnit:
     build_env: tuple[tuple[str, str], ...] = ()
     cross_arches: tuple[Arch, ...] = ()  # cross-compiled from the native platform (source only)
     native: str = "amd64"  # build.native_platform's architecture
+    freethreaded: bool = False  # --disable-gil: the t ABI (python3.13t, lib/python3.13t)
+
+    @property
+    def base_minor(self) -> str:
+        """The CPython minor (3.13 for 3.13t)."""
+        return matrix.base_minor(self.minor)
 
     @property
     def aliases(self) -> tuple[Alias, ...]:
@@ -101,7 +110,7 @@ class BuildUnit:
     @property
     def definition(self) -> str:
         """A python-build definition pinned to the locked tarball."""
-        nodot = self.minor.replace(".", "")
+        nodot = self.base_minor.replace(".", "")
         return (f'install_package "Python-{self.version}" "{self.url}#{self.sha256}" '
                 f"standard verify_py{nodot} ensurepip")
 
@@ -114,9 +123,11 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
         if not c.compiles or c.build_key in seen:
             continue
         same_build = [x for x in cells if x.build_key == c.build_key]
-        p = lock.python(c.minor)
-        entry = config.python(c.minor)
+        p = lock.python(c.base_minor)
+        entry = config.python(c.base_minor)
         configure = list(DEFAULT_CONFIGURE)
+        if c.freethreaded:
+            configure.append(FREETHREADED_CONFIGURE)
         ldflags = ""
         if config.build.shared_libpython:
             configure += ["--enable-shared"]
@@ -134,5 +145,6 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
             build_env=NO_PIE_ENV if pie_for(config, c) is False else (),
             cross_arches=cross_arches_for(config, same_build),
             native=ARCHES[config.build.native_platform].name,
+            freethreaded=c.freethreaded,
         )
     return list(seen.values())

@@ -252,7 +252,8 @@ def add_python_text(text: str, version: str, file: str = "images.yaml") -> tuple
 
 
 def retire_python_text(text: str, minor: str, file: str = "images.yaml") -> tuple[str, list[str]]:
-    """Remove ``minor`` from pythons and every include/exclude rule naming it.
+    """Remove ``minor`` from pythons and every include/exclude rule naming it (or its
+    free-threaded cells, "<minor>t").
 
     Returns (new text, notes for the report). A rule list that becomes empty is removed
     with its key (include/exclude default to none).
@@ -274,8 +275,8 @@ def retire_python_text(text: str, minor: str, file: str = "images.yaml") -> tupl
             found = _top(root, key)
             if found is None or not isinstance(found[1], yaml.SequenceNode):
                 break
-            hits = [i for i, item in enumerate(found[1].value)
-                    if (s := _scalar(item, "python")) is not None and s.value == minor]
+            hits = [i for i, item in enumerate(found[1].value)  # 3.13 and its 3.13t cells
+                    if (s := _scalar(item, "python")) is not None and s.value in (minor, f"{minor}t")]
             if not hits:
                 break
             notes.append(f"{key} -= {_item_text(text, found[1].value[hits[0]])}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
 ORG = REPO / "images.yaml"
@@ -92,12 +93,23 @@ class Registry:
         raise KeyError(tag)
 
 
-def config_copy(source: Path, dest: Path, immutable: str | None = None) -> Path:
-    """``source`` in ``dest``/images.yaml, without CA files (tags do not depend on them)."""
+def config_copy(source: Path, dest: Path, immutable: str | None = None,
+                flavours: bool = False) -> Path:
+    """``source`` in ``dest``/images.yaml, without CA files (tags do not depend on them);
+    ``flavours``: with the free-threaded build of every minor from 3.13 and the minimal variant
+    (issue 18; not deadsnakes, which validation refuses for both)."""
     data = yaml.safe_load(source.read_text())
     data.pop("ca_certificates", None)
     if immutable is not None:
         data["tags"]["immutable"] = immutable
+    if flavours:
+        data["variants"]["minimal"] = {"size_budget_mb": 60}
+        data.setdefault("exclude", []).append({"method": "deadsnakes", "variant": "minimal"})
+        for p in data["pythons"]:
+            minor = p["version"].rsplit(".", 1)[0] if p["version"].count(".") == 2 else p["version"]
+            if Version(minor) >= Version("3.13"):
+                p["freethreaded"] = True
+                data["exclude"].append({"python": f"{minor}t", "method": "deadsnakes"})
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "images.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return dest / "images.yaml"
@@ -139,9 +151,10 @@ def bump(version: str) -> str:
     return f"{major}.{minor}.{int(patch) + 1}"
 
 
-def releases(source: Path, work: Path) -> Registry:
-    """The registry after builds A, B, B.1 and C of the matrix in ``source``."""
-    config = config_copy(source, work / "current")
+def releases(source: Path, work: Path, flavours: bool = False) -> Registry:
+    """The registry after builds A, B, B.1 and C of the matrix in ``source`` (``flavours``: with
+    its free-threaded and minimal cells, see config_copy)."""
+    config = config_copy(source, work / "current", flavours=flavours)
     data = yaml.safe_load(config.read_text())
     if source == E2E:
         versions = dict(E2E_VERSIONS)
@@ -157,7 +170,7 @@ def releases(source: Path, work: Path) -> Registry:
                    for raw in plan(config, DATES["B"])]
     write_lock(config, {m: v if m in pinned else bump(v) for m, v in versions.items()})
     reg.images += [_image("C", raw) for raw in plan(config, DATES["C"])]
-    former = config_copy(source, work / "former", immutable=FORMER_IMMUTABLE)
+    former = config_copy(source, work / "former", immutable=FORMER_IMMUTABLE, flavours=flavours)
     write_lock(former, versions)
     reg.former = {raw["id"]: _image("A", raw) for raw in plan(former, DATES["A"])}
     return reg

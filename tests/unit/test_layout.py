@@ -104,7 +104,7 @@ def test_only_the_docker_engine_imports_the_http_stack_under_docker_py() -> None
 
 LABEL_NAMES = tuple(f.name.replace("_", "-") for f in fields(naming.LabelKeys)
                     if f.name != "namespace")
-STAGE_PREFIXES = ("python-", "prep-", "tree-", "devtree-", "runtime-", "dev-",
+STAGE_PREFIXES = ("python-", "prep-", "tree-", "devtree-", "runtime-", "dev-", "minimal-",
                   "build-deps-cross-", "labelled-")
 STAGE_NAMES = ("build-base", "security-updates", "runtime-base", "build-deps", "deadsnakes-key")
 GENERATED = ("Dockerfile", "docker-bake.json")

@@ -75,8 +75,10 @@ def test_build_stages_of_a_method_with_a_dash() -> None:
         "python-3.13-python-build-amd64-to-arm64", "prep-3.13-python-build", "dev-3.13-python-build")
     assert naming.parse_stage(s.feed("${BUILDARCH}", "${TARGETARCH}")) == Stage(
         "python-feed", "3.13", "python-build", "${TARGETARCH}", "${BUILDARCH}")
+    assert (s.image("minimal"), s.minimal_root) == ("minimal-3.13-python-build",
+                                                     "minimal-root-3.13-python-build")
     with pytest.raises(ValueError, match="no image stage"):
-        s.image("minimal")
+        s.image("distroless")
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
@@ -234,13 +236,15 @@ def _aborted(run: Run) -> set[str]:
 
 @pytest.mark.parametrize(("stage", "aborted"), [
     # a shared stage: every image of the distro still to build (3.13 python-build came first)
-    ("build-deps", {"3.13-source-bookworm-dev", "3.14-python-build-bookworm-dev",
-                    "3.14-python-build-bookworm-runtime", "3.14-source-bookworm-dev",
-                    "3.14-source-bookworm-runtime"}),
-    # the compile: the images of that build only
-    ("python-3.13-source", {"3.13-source-bookworm-dev"}),
-    ("prep-3.13-source", {"3.13-source-bookworm-dev"}),
-    # the runtime stage: its dev image
+    ("build-deps", {"3.13-source-bookworm-dev", "3.13-source-bookworm-minimal",
+                    *(f"{m}-{v}" for m in ("3.14-python-build-bookworm", "3.14-source-bookworm",
+                                           "3.14t-python-build-bookworm", "3.14t-source-bookworm")
+                      for v in ("runtime", "dev")),
+                    "3.14-source-bookworm-minimal", "3.14t-source-bookworm-minimal"}),
+    # the compile: the images of that build only (the free-threaded one is another build)
+    ("python-3.13-source", {"3.13-source-bookworm-dev", "3.13-source-bookworm-minimal"}),
+    ("prep-3.13-source", {"3.13-source-bookworm-dev", "3.13-source-bookworm-minimal"}),
+    # the runtime stage: its dev image (minimal is FROM scratch, never FROM it)
     ("runtime-3.13-source", {"3.13-source-bookworm-dev"}),
 ])
 def test_a_failed_stage_aborts_the_images_that_need_it(
@@ -256,4 +260,11 @@ def test_a_failed_stage_aborts_the_images_that_need_it(
 def test_a_failed_dev_stage_takes_down_nothing_else(tmp_path: Path) -> None:
     run = _build_run(tmp_path, {"dev-3.13-source": "dev-3.13-source"})
     assert run.report.cell("3.13-source-bookworm-dev").status is Status.FAILED
+    assert _aborted(run) == set()
+
+
+@pytest.mark.parametrize("stage", ["minimal-root-3.13-source", "minimal-3.13-source"])
+def test_a_failed_minimal_stage_takes_down_only_its_image(tmp_path: Path, stage: str) -> None:
+    run = _build_run(tmp_path, {"minimal-3.13-source": stage})
+    assert run.report.cell("3.13-source-bookworm-minimal").status is Status.FAILED
     assert _aborted(run) == set()

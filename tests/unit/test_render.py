@@ -174,10 +174,14 @@ def test_golden(name: str) -> None:
         # The scripts render copies next to each Dockerfile are stages/scripts/ byte for byte:
         # checked against them here, not kept under tests/golden/ (a .py file there would be
         # linted and type-checked as if it were a test). generated/ holds them all.
-        copied = {rel for rel in files if len(rel.parts) == 3 and rel.parts[1] == "scripts"}
-        assert sorted(copied) == sorted(_shipped_scripts(_dockerfiles(files)))
+        copied = {rel for rel in files if len(rel.parts) == 3 and rel.parts[1] in ("scripts", "minimal")}
+        minimal = [Path(d) / "minimal" / p.name for d in _dockerfiles(files)
+                   for p in sorted((REPO / "stages" / "minimal").iterdir())
+                   if "\nFROM scratch AS minimal-" in _dockerfiles(files)[d]]
+        assert minimal, "the features fixture covers minimal images"
+        assert sorted(copied) == sorted([*_shipped_scripts(_dockerfiles(files)), *minimal])
         for rel in copied:
-            assert files[rel] == (STAGE_SCRIPTS / rel.name).read_bytes(), rel
+            assert files[rel] == (REPO / "stages" / rel.parts[1] / rel.name).read_bytes(), rel
         files = {rel: data for rel, data in files.items() if rel not in copied}
     if UPDATE and name != "repo":
         shutil.rmtree(golden, ignore_errors=True)

@@ -176,6 +176,15 @@ class Ledger:
         self.seen = {k: v for k, v in self.seen.items()
                      if k.split("|", 1)[0] not in checked or k in live}
 
+    @classmethod
+    def record(cls, work: Path, report: OutdatedReport, today: dt.date) -> None:
+        """Stamp ``report``'s security upgrades with their first-seen dates (the ledger under
+        ``work``), forget the fixed ones, save."""
+        ledger = cls(work / "security-first-seen.json")
+        report.cells = [ledger.stamp(c, today) for c in report.cells]
+        ledger.forget_fixed(report.cells)
+        ledger.save()
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.seen, indent=1, sort_keys=True) + "\n")

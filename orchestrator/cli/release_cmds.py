@@ -73,10 +73,7 @@ def cmd_outdated(args: argparse.Namespace) -> int:
     registry = registry_mod.registry_for(loaded.config.publish.registry)
     report = apt_check.check_all(loaded.config, registry, plan.images,
                                  naming.label_keys(loaded.config.publish.org), st.cache_dir)
-    ledger = Ledger(work_dir(loaded) / "security-first-seen.json")
-    report.cells = [ledger.stamp(c, st.today) for c in report.cells]
-    ledger.forget_fixed(report.cells)
-    ledger.save()
+    Ledger.record(work_dir(loaded), report, st.today)
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import apt_sources, log, runner
-from orchestrator.apt_index import ArchiveIndex
+from orchestrator.apt_index import ArchiveIndex, http_fetch
 from orchestrator.apt_sources import AptSource
 from orchestrator.config import ImagesConfig
 from orchestrator.errors import ArchiveError, CommandError, OrchestratorError, RegistryAuthError
@@ -55,18 +55,15 @@ def keyring_resolver(config: ImagesConfig, family: str,
 
 
 def _deadsnakes_keyring(config: ImagesConfig, cache_dir: Path) -> Path:
-    import urllib.request
-
     ds = config.sources.deadsnakes
     out = cache_dir / "keyrings" / f"deadsnakes-{ds.key_fingerprint}.gpg"
     if out.exists():
         return out
     url = ds.key_url.format(fingerprint=ds.key_fingerprint, ppa=ds.ppa)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp:
-            armored = resp.read()
-    except OSError as exc:
-        raise ArchiveError(f"deadsnakes key {url}: {exc}") from exc
+    resp = http_fetch(url, {})  # the archive client's fetch: typed ArchiveError on failure
+    if resp.status != 200:
+        raise ArchiveError(f"deadsnakes key {url}: HTTP {resp.status}")
+    armored = resp.body
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".asc")
     tmp.write_bytes(armored)

@@ -56,10 +56,7 @@ def fast_path(run: Run, full_refresh: bool) -> OutdatedReport:
     (their cells: unchanged). Returns the checks (the report uses them after the run)."""
     checks = check_all(run.config, run.registry(), run.plan.images, run.label_keys,
                        settings.get().cache_dir)
-    ledger = Ledger(run.work / "security-first-seen.json")
-    checks.cells = [ledger.stamp(c, settings.get().today) for c in checks.cells]
-    ledger.forget_fixed(checks.cells)
-    ledger.save()
+    Ledger.record(run.work, checks, settings.get().today)
     by_id = {c.cell: c for c in checks.cells}
     if full_refresh:
         run.report.notes.append("nightly --full-refresh: every image rebuilt and re-tested")

@@ -12,7 +12,8 @@ import typing
 from packaging.version import InvalidVersion, Version
 
 from orchestrator import checks_build, checks_signing, eol, grammar
-from orchestrator.config import _VERSION_RE, TAG_FIELDS, Loaded, minor_of
+from orchestrator.config import TAG_FIELDS, Loaded, minor_of
+from orchestrator.config_models import VERSION_RE
 from orchestrator.errors import ConfigError, raise_all
 from orchestrator.matrix import FREETHREADED, base_minor
 from orchestrator.yamlsafe import Path_, fmt
@@ -59,7 +60,7 @@ def _check_pythons(err: _Problems, today: dt.date) -> dict[str, int]:
     seen: dict[str, int] = {}
     for i, p in enumerate(err.loaded.config.pythons):
         vpath: Path_ = ("pythons", i, "version")
-        if not _VERSION_RE.match(p.version):
+        if not VERSION_RE.match(p.version):
             err(vpath, f'"{p.version}" is not a CPython version', 'write "3.13" or "3.13.5"')
             continue
         try:

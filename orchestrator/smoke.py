@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import textwrap
-import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import hardening, log
+from orchestrator import log
 from orchestrator.plan import PlannedImage
 
 if TYPE_CHECKING:
@@ -318,7 +315,7 @@ def _wheel_script() -> str:
 EMULATED_ENV = {"PIP_NO_COMPILE": "1"}
 
 
-def _named(check: str, label: str | None) -> str:
+def check_name(check: str, label: str | None) -> str:
     """Checks of a non-native platform carry it in their name: `stdlib-imports [linux/arm64]`."""
     return f"{check} [{label}]" if label else check
 
@@ -356,7 +353,7 @@ def run_checks(engine: Engine, image_ref: str, img: PlannedImage, *, uid: int, p
         outcome = engine.run(image_ref, check.argv, user=check.user, timeout=timeout,
                              platform=platform, env=env)
         problem = check.expect(outcome.exit_code, outcome.output)
-        results.append(CheckResult(img.id, _named(check.name, label), problem is None,
+        results.append(CheckResult(img.id, check_name(check.name, label), problem is None,
                                    problem or "", outcome.output, outcome.seconds))
         _log.info("check", image=img.id, check=check.name, platform=platform,
                   ok=problem is None, seconds=round(outcome.seconds, 1))
@@ -366,100 +363,6 @@ def run_checks(engine: Engine, image_ref: str, img: PlannedImage, *, uid: int, p
 def size_check(img: PlannedImage, size_bytes: int, label: str | None = None) -> CheckResult:
     mb = size_bytes / 1e6
     ok = mb <= img.size_budget_mb
-    return CheckResult(img.id, _named("size-budget", label), ok,
+    return CheckResult(img.id, check_name("size-budget", label), ok,
                        "" if ok else f"{mb:.1f} MB exceeds the budget of {img.size_budget_mb} MB "
                        "(variants.<name>.size_budget_mb in images.yaml)", f"{mb:.1f} MB", 0.0)
-
-
-def downstream_app(dev_ref: str, runtime_ref: str, prefix: str, *, emulated: bool = False,
-                   minimal: bool = False) -> str:
-    """A two-stage app: venv with a compiled dependency built in dev, run in runtime (or in
-    minimal: its entrypoint, python3, is replaced by the venv's python). The dev
-    image's pip installs into the venv (`pip --python`): no copy of pip in the venv to
-    install, and no bytecode to compile, which under QEMU (arm64) took minutes. Natively the
-    dependency is compiled from source in dev; under emulation its wheel is used (building it
-    took 6 minutes under QEMU; dev-c-extension-wheel compiles a C extension there instead)."""
-    run = "ENTRYPOINT" if minimal else "CMD"
-    return textwrap.dedent(f"""\
-        FROM {dev_ref} AS build
-        USER root
-        RUN python3 -m venv --without-pip /app/venv \\
-         && PIP_NO_COMPILE=1 python3 -m pip --python /app/venv/bin/python install --no-cache-dir \\
-              {"--only-binary" if emulated else "--no-binary"} markupsafe markupsafe==3.0.2 \\
-         && /app/venv/bin/python -c "import markupsafe._speedups"
-        FROM {runtime_ref}
-        COPY --from=build /app/venv /app/venv
-        {run} ["/app/venv/bin/python", "-c", "import markupsafe, markupsafe._speedups as s, sys; \\
-        print('app ok', sys.prefix, s.__file__); assert sys.base_prefix == '{prefix}'"]
-    """)
-
-
-def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedImage,
-              prefix: str, network: str | None, log_dir: Path, platform: str | None = None,
-              label: str | None = None) -> CheckResult:
-    from orchestrator.engine import BuildFailed
-
-    name = _named(f"dev-venv-runs-in-{runtime.variant}", label)
-    arch = (platform or "native").rsplit("/", 1)[-1]
-    tag = f"orchestrator-app-check/{runtime.id}:{arch}"
-    try:
-        engine.build_dockerfile(downstream_app(dev_ref, runtime_ref, python_home(runtime, prefix),
-                                               emulated=bool(label), minimal=not runtime.has_shell),
-                                tag,
-                                network=network, platforms=[platform] if platform else None,
-                                log_path=log_dir / f"{runtime.id}.{arch}.app.log")
-    except BuildFailed as exc:
-        return CheckResult(runtime.id, name, False, "app build failed", exc.summary, 0.0)
-    try:
-        out = engine.run(tag, [], timeout=600, platform=platform)
-    finally:
-        engine.remove(tag)
-    ok = out.exit_code == 0 and "app ok" in out.output
-    return CheckResult(runtime.id, name, ok,
-                       "" if ok else f"exit code {out.exit_code}", out.output, out.seconds)
-
-
-SHIM_WAIVER = "the stable-ABI shim libpython3.so has no code of its own (it re-exports libpython3.X)"
-LTO_WAIVER = ("LTO: gcc records the link-time options, not each function's, and a small module "
-              "without arrays has no canary to import; the interpreter itself must show one")
-
-
-def hardening_policy(disabled: Iterable[str], *, lto: bool,
-                     frame_pointers: bool) -> hardening.Policy:
-    """What every ELF file of a tree we compiled must have. Stack-clash protection, frame
-    pointers and cf-protection leave no trace but the -frecord-gcc-switches record, which LTO
-    builds make untrustworthy: those are required only without LTO (the label still says what
-    could be shown). build.hardening.disable waives a feature for every file."""
-    required = set(hardening.DEFAULT_REQUIRED)
-    # libpython3.so (shared builds, e.g. pyenv's python-build) is the stable-ABI shim: no code
-    # of its own, only a DT_NEEDED on libpython3.X.so, so nothing to protect or record.
-    waivers = tuple(hardening.Waiver(prop, SHIM_WAIVER, "lib/libpython3.so")
-                    for prop in ("stack-protector", "stack-clash", "cf-protection",
-                                 "frame-pointers"))
-    if lto:
-        waivers += (hardening.Waiver("stack-protector", LTO_WAIVER, "lib/python*/lib-dynload/*"),)
-    else:
-        required |= {"stack-clash", "cf-protection"} | ({"frame-pointers"} if frame_pointers else set())
-    return hardening.Policy(required=frozenset(required - set(disabled)), waivers=waivers)
-
-
-def tree_hardening(engine: Engine, image_ref: str, prefix: str, platform: str | None,
-                   policy: hardening.Policy | None = None) -> hardening.TreeResult:
-    """Read the interpreter, libpython and every lib-dynload module of the image's tree
-    (through the engine's archive API: no shell or tool in the image) and check them."""
-    data = engine.read_tree(image_ref, prefix, platform)
-    files = hardening.files_from_tar(io.BytesIO(data), prefix.rstrip("/").rsplit("/", 1)[-1])
-    return hardening.check_tree(files, policy)
-
-
-def hardening_check(engine: Engine, image_ref: str, img: PlannedImage, prefix: str,
-                    platform: str | None, policy: hardening.Policy,
-                    label: str | None = None) -> CheckResult:
-    """interpreter-hardening: every ELF file of the tree has the required protections."""
-    start = time.monotonic()
-    result = tree_hardening(engine, image_ref, prefix, platform, policy)
-    problem = "; ".join(str(f) for f in result.failures[:20])
-    if len(result.failures) > 20:
-        problem += f"; and {len(result.failures) - 20} more"
-    return CheckResult(img.id, _named("interpreter-hardening", label), result.ok, problem,
-                       result.summary, time.monotonic() - start)

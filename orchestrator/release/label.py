@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import json
 
-from orchestrator import apt_sources, naming, publish, render, settings, smoke
+from orchestrator import apt_sources, naming, publish, render, settings, smoke_hardening
 from orchestrator.plan import PlannedImage
 from orchestrator.release.state import CellState, Run, candidate_ref, unlabelled_ref
 
@@ -63,7 +63,7 @@ def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
     if img.optimizations:
         labels[keys.optimizations] = img.optimizations[plat]
     if img.build:  # what the compiled tree really has, read from its ELF files
-        labels[keys.hardening] = smoke.tree_hardening(
+        labels[keys.hardening] = smoke_hardening.tree_hardening(
             run.engine, unlabelled, run.prefix(img), plat).summary
     return labels
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from orchestrator import log, matrix, smoke
+from orchestrator import log, matrix, smoke, smoke_app, smoke_hardening
 from orchestrator.plan import PlannedImage, profile_of
 from orchestrator.release.state import Run, build_order, candidate_ref
 from orchestrator.report import Status
@@ -26,14 +26,14 @@ def _platform_checks(run: Run, img: PlannedImage, ref: str, plat: str, size_byte
                                platform=plat, timeout=600 if native else 1800, label=label)
     results.append(smoke.size_check(img, size_bytes, label=label))
     if img.build:
-        policy = smoke.hardening_policy(
+        policy = smoke_hardening.hardening_policy(
             config.build.hardening.disable,
             lto="lto" in (img.optimizations or {}).get(plat, ""),
             frame_pointers=profile_of(config, run.plan.profile).frame_pointers)
-        results.append(smoke.hardening_check(run.engine, ref, img, prefix, plat, policy,
+        results.append(smoke_hardening.hardening_check(run.engine, ref, img, prefix, plat, policy,
                                              label=label))
     if app_dev_ref:
-        results.append(smoke.app_check(run.engine, app_dev_ref, ref, img, prefix, run.network,
+        results.append(smoke_app.app_check(run.engine, app_dev_ref, ref, img, prefix, run.network,
                                        run.work / "logs", platform=plat, label=label))
     return results
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import apt_sources, config, matrix, naming, plan, publish, render, smoke
+from orchestrator import apt_sources, config, matrix, naming, plan, publish, render, smoke, smoke_app
 from orchestrator import lock as lock_mod
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
@@ -227,11 +227,11 @@ def test_the_checks_pass_on_this_interpreter_where_they_can(tmp_path: Path) -> N
 
 
 def test_the_downstream_app_replaces_the_entrypoint() -> None:
-    app = smoke.downstream_app("dev:1", "minimal:1", "/opt/org/python/3.13", minimal=True)
+    app = smoke_app.downstream_app("dev:1", "minimal:1", "/opt/org/python/3.13", minimal=True)
     last = app.split("FROM minimal:1\n", 1)[1]
     assert last.startswith("COPY --from=build /app/venv /app/venv\nENTRYPOINT [\"/app/venv/bin/python\"")
     assert "RUN" not in last and "CMD" not in last
-    runtime = smoke.downstream_app("dev:1", "runtime:1", "/opt/org/python/3.13")
+    runtime = smoke_app.downstream_app("dev:1", "runtime:1", "/opt/org/python/3.13")
     assert "\nCMD [\"/app/venv/bin/python\"" in runtime and "ENTRYPOINT" not in runtime
 
 

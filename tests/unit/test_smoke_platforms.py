@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import config, hardening, plan, smoke
+from orchestrator import config, hardening, plan, smoke, smoke_app, smoke_hardening
 from orchestrator.lock import Lock
 from tests.unit.helpers import TODAY
 
@@ -49,8 +49,8 @@ def test_emulated_c_extension_check_uses_the_sysconfig_toolchain(tmp_path: Path)
 
 
 def test_downstream_app_builds_from_source_natively_and_takes_the_wheel_under_emulation() -> None:
-    native = smoke.downstream_app("dev:x", "runtime:x", PREFIX)
-    emulated = smoke.downstream_app("dev:x", "runtime:x", PREFIX, emulated=True)
+    native = smoke_app.downstream_app("dev:x", "runtime:x", PREFIX)
+    emulated = smoke_app.downstream_app("dev:x", "runtime:x", PREFIX, emulated=True)
     assert "--no-binary markupsafe" in native and "--only-binary" not in native
     assert "--only-binary markupsafe" in emulated
     for text in (native, emulated):
@@ -59,17 +59,17 @@ def test_downstream_app_builds_from_source_natively_and_takes_the_wheel_under_em
 
 
 def test_hardening_policy_without_lto_requires_what_the_recorded_switches_show() -> None:
-    policy = smoke.hardening_policy({}, lto=False, frame_pointers=True)
+    policy = smoke_hardening.hardening_policy({}, lto=False, frame_pointers=True)
     assert policy.required == hardening.DEFAULT_REQUIRED | {"stack-clash", "cf-protection",
                                                             "frame-pointers"}
     assert {w.files for w in policy.waivers} == {"lib/libpython3.so"}  # the stable-ABI shim
-    off = smoke.hardening_policy({"fortify": "a documented reason"}, lto=False,
+    off = smoke_hardening.hardening_policy({"fortify": "a documented reason"}, lto=False,
                                  frame_pointers=False)
     assert "fortify" not in off.required and "frame-pointers" not in off.required
 
 
 def test_hardening_policy_under_lto_waives_module_canaries_with_the_reason() -> None:
-    policy = smoke.hardening_policy({}, lto=True, frame_pointers=True)
+    policy = smoke_hardening.hardening_policy({}, lto=True, frame_pointers=True)
     assert policy.required == hardening.DEFAULT_REQUIRED  # nothing the LTO record cannot show
     (waiver,) = [w for w in policy.waivers if w.files != "lib/libpython3.so"]
     assert waiver.property == "stack-protector" and "LTO" in waiver.reason
@@ -99,5 +99,5 @@ def test_deadsnakes_checks_look_at_the_ppa_interpreter_not_the_prefix(
                   smoke.checks_for(src, uid=10001, prefix=PREFIX, tls_host="pypi.org")}
     assert "('pip', 'ensurepip')" in src_checks["pip-only-in-dev"]
     assert f"find {PREFIX} -type f" in src_checks["ldd-resolves"]
-    app = smoke.downstream_app("dev:x", "runtime:x", smoke.python_home(ds, PREFIX))
+    app = smoke_app.downstream_app("dev:x", "runtime:x", smoke.python_home(ds, PREFIX))
     assert "sys.base_prefix == '/usr'" in app

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import typing
 from dataclasses import dataclass, fields
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 # ---- generated files, relative to build.output_dir ------------------------------------------
@@ -323,3 +323,14 @@ def repository_ref(registry: str, repository: str) -> str:
 
 def tagged(repository: str, tag: str) -> str:
     return f"{repository}:{tag}"
+
+
+# ---- work files (under ORCH_WORK_DIR) ---------------------------------------------------------
+
+def reproducible_layout(work: Path, cell_id: str, n: int) -> Path:
+    """The OCI layout tar of check-reproducible's ``n``-th cold build of a cell."""
+    return work / "reproducible" / cell_id / f"build-{n}.oci.tar"
+
+
+def reproducible_log(work: Path, cell_id: str, n: int) -> Path:
+    return work / "logs" / f"{cell_id}.reproducible-{n}.log"

@@ -35,6 +35,9 @@ class Settings:
     # The environment as it was read: child processes (cosign, syft) get it plus their own
     # variables, and secrets named in images.yaml (signing.password_env) are looked up here.
     environ: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # SOURCE_DATE_EPOCH as set (reproducible builds); None: epoch.resolve takes the lock's
+    # last commit time.
+    source_date_epoch: int | None = None
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -42,14 +45,15 @@ class Settings:
         ci = env.get("CI", "").lower() not in ("", "0", "false", "no")
         fmt = env.get("ORCH_LOG_FORMAT") or ("json" if ci else "console")
         raw_date = env.get("ORCH_DATE")
+        epoch = _epoch(env["SOURCE_DATE_EPOCH"]) if env.get("SOURCE_DATE_EPOCH") else None
         if raw_date:
             try:
                 today = dt.datetime.strptime(raw_date, "%Y%m%d").replace(tzinfo=dt.UTC).date()
             except ValueError:
                 raise UsageError(f"environment: ORCH_DATE={raw_date!r} is not a date; "
                                  "set it as YYYYMMDD (e.g. 20261121) or unset it") from None
-        elif env.get("SOURCE_DATE_EPOCH"):
-            today = _epoch_date(env["SOURCE_DATE_EPOCH"])
+        elif epoch is not None:
+            today = dt.datetime.fromtimestamp(epoch, dt.UTC).date()
         else:
             today = dt.datetime.now(dt.UTC).date()
         docker_config = Path(env.get("DOCKER_CONFIG", str(Path.home() / ".docker")))
@@ -65,19 +69,23 @@ class Settings:
         return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir,
                    builder_id=env.get("ORCH_BUILDER_ID") or "urn:python-base-orchestrator:local",
                    invocation_id=env.get("ORCH_INVOCATION_ID") or env.get("CI_JOB_URL") or "",
-                   environ=env)
+                   environ=env, source_date_epoch=epoch)
 
     def child_env(self, extra: dict[str, str]) -> dict[str, str]:
         """The environment for an external command: ours, DOCKER_CONFIG as read, plus ``extra``."""
         return {**self.environ, "DOCKER_CONFIG": str(self.docker_config), **extra}
 
 
-def _epoch_date(raw: str) -> dt.date:
+def _epoch(raw: str) -> int:
     try:
-        return dt.datetime.fromtimestamp(int(raw), dt.UTC).date()
+        value = int(raw)
+        dt.datetime.fromtimestamp(value, dt.UTC)
     except (ValueError, OverflowError, OSError):
-        raise UsageError(f"environment: SOURCE_DATE_EPOCH={raw!r} is not a Unix timestamp; set it to "
-                         "seconds since 1970 (e.g. $(git log -1 --format=%ct)) or unset it") from None
+        value = -1
+    if value >= 0:
+        return value
+    raise UsageError(f"environment: SOURCE_DATE_EPOCH={raw!r} is not a Unix timestamp; set it to "
+                     "seconds since 1970 (e.g. $(git log -1 --format=%ct)) or unset it")
 
 
 _settings: Settings | None = None

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from orchestrator.engine import BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.registry import Registry, split_ref
+from tests.oci_layouts import Layer, write_layout
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -86,6 +87,11 @@ class FakeEngine:
     runs: list[tuple[str, list[str]]] = field(default_factory=list)  # (image, argv) run
     # called with (target, log path) before each build; may raise BuildFailed
     on_build: Callable[[str, Path], None] | None = None
+    # OCI exports (check-reproducible): the layers per platform of the n-th export (from 1);
+    # default: the same files every time, so two builds are identical
+    on_export: Callable[[int, str, list[str]], dict[str, list[Layer]]] | None = None
+    exports: list[tuple[str, dict[str, str], bool]] = field(default_factory=list)
+    export_labels: list[dict[str, str]] = field(default_factory=list)
 
     def load(self, ref: str, image: FakeImage) -> None:
         """What a build leaves behind: ``ref`` names ``image`` in the local store."""
@@ -148,6 +154,19 @@ class FakeEngine:
         image = synthetic_image(tag, dockerfile, {})
         self.load(tag, image)
         return image.id
+
+    def export_oci(self, context: Path, *, dockerfile: Path, target: str, args: dict[str, str],
+                   labels: dict[str, str], network: str | None, dest: Path, log_path: Path,
+                   platforms: list[str] | None = None, no_cache: bool = True) -> Path:
+        self.exports.append((target, dict(args), no_cache))
+        self.export_labels.append(dict(labels))
+        plats = platforms or ["linux/amd64"]
+        if self.on_export is not None:
+            images = self.on_export(len(self.exports), target, plats)
+        else:
+            epoch = int(args.get("SOURCE_DATE_EPOCH", "0"))
+            images = {p: [{f"opt/{target}": (target.encode(), epoch)}] for p in plats}
+        return write_layout(dest, images)
 
     def run(self, image: str, argv: list[str], *, user: str | None = None,
             read_only: bool = False, network: str | None = "host", timeout: float = 300,

@@ -29,6 +29,7 @@ COMMANDS: dict[str, Handler] = {
     "outdated": release_cmds.cmd_outdated,
     "promote": release_cmds.cmd_promote,
     "verify": supply_cmds.cmd_verify,
+    "check-reproducible": supply_cmds.cmd_check_reproducible,
 }
 
 

@@ -12,6 +12,7 @@ from orchestrator import lock as lock_mod
 from orchestrator import log, settings
 from orchestrator import plan as plan_mod
 from orchestrator.config import Loaded
+from orchestrator.engine import Engine
 
 Handler = Callable[[argparse.Namespace], int]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -39,3 +40,12 @@ def load_plan(args: argparse.Namespace, *, shard: str | None = None,
     plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
                           shard=shard, ci=st.ci, cache=cache)
     return loaded, plan
+
+
+def engine_for(args: argparse.Namespace, loaded: Loaded) -> Engine:
+    """The Docker engine (``--builder`` or build.builder), buildx checked."""
+    from orchestrator.engine.docker_engine import DockerEngine  # docker-py only when needed
+
+    engine = DockerEngine(builder=getattr(args, "builder", None) or loaded.config.build.builder)
+    engine.check_buildx()
+    return engine

@@ -13,20 +13,10 @@ from pathlib import Path
 from orchestrator import cache as cache_mod
 from orchestrator import naming, settings, signing, verify
 from orchestrator import registry as registry_mod
-from orchestrator.cli.common import SubParsers, load_config, load_plan
-from orchestrator.config import Loaded
-from orchestrator.engine import Engine
+from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
 from orchestrator.outdated import Ledger
 from orchestrator.release import apt_check, nightly, promote, reports, session
 from orchestrator.release.state import work_dir
-
-
-def _engine_for(args: argparse.Namespace, loaded: Loaded) -> Engine:
-    from orchestrator.engine.docker_engine import DockerEngine  # docker-py only when needed
-
-    engine = DockerEngine(builder=getattr(args, "builder", None) or loaded.config.build.builder)
-    engine.check_buildx()
-    return engine
 
 
 def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
@@ -34,7 +24,7 @@ def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
     start = time.monotonic()
     loaded = load_config(args)
     run = session.start_run(
-        loaded, name, lambda: _engine_for(args, loaded), only=args.only, profile=args.profile,
+        loaded, name, lambda: engine_for(args, loaded), only=args.only, profile=args.profile,
         shard=getattr(args, "shard", None), cache=cache_mod.options_from(args),
         network=getattr(args, "network", None), verbose=args.verbose, security_refresh=refresh)
     checks = nightly.fast_path(run, args.full_refresh) if name == "nightly" else None

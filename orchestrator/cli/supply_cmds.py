@@ -1,13 +1,19 @@
-"""verify: the signature, SBOM and provenance attestations of published images (cosign)."""
+"""verify: the signature, SBOM and provenance attestations of published images (cosign);
+check-reproducible: two cold builds of an image, compared bit for bit."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
+from orchestrator import epoch, settings, signing, verify
+from orchestrator import lock as lock_mod
 from orchestrator import registry as registry_mod
-from orchestrator import signing, verify
-from orchestrator.cli.common import SubParsers, load_config
+from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
 from orchestrator.errors import ExitCode, UsageError
+from orchestrator.release import reproduce
+from orchestrator.release.state import work_dir
 
 
 def _keys(args: argparse.Namespace) -> signing.Keys:
@@ -30,6 +36,38 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else int(ExitCode.FAILED)
 
 
+def cmd_check_reproducible(args: argparse.Namespace) -> int:
+    """Exit 0 when both builds of every selected image are identical, 1 when not."""
+    if not args.only:
+        raise UsageError("check-reproducible: --only is required (each image is built twice "
+                         "from cold caches); e.g. --only 3.13-source-trixie-runtime")
+    loaded, plan = load_plan(args)
+    if not plan.images:
+        raise UsageError(f"--only {' '.join(args.only)}: no image of {loaded.path} matches; "
+                         "`orchestrator plan` lists the ids")
+    when = epoch.resolve(loaded, settings.get())
+    print(f"SOURCE_DATE_EPOCH={when.value} ({when.iso()}, {when.source})")
+    net = args.network or loaded.config.build.network
+    checks = reproduce.check_images(
+        engine_for(args, loaded), loaded, lock_mod.read(loaded), plan, epoch=when,
+        network=None if net == "default" else net, work=work_dir(loaded),
+        platforms=tuple(args.platform) if args.platform else None, keep=args.keep)
+    for c in checks:
+        print(f"{c.image} (builds: {', '.join(f'{s:.0f} s' for s in c.seconds)}):")
+        for line in c.comparison.lines():
+            print(f"  {line}")
+    if args.json:
+        out = Path(args.json)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"source_date_epoch": when.value,
+                                       "epoch_source": when.source,
+                                       "images": [c.to_dict() for c in checks]}, indent=2) + "\n")
+        except OSError as exc:
+            raise UsageError(f"--json {out}: cannot write it ({exc.strerror})") from None
+    return 0 if all(c.comparison.identical for c in checks) else int(ExitCode.FAILED)
+
+
 def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
                 sel: argparse.ArgumentParser) -> None:
     p = sub.add_parser("verify", parents=[common],
@@ -45,3 +83,16 @@ def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
                         "none is needed, as signing.tlog: false)")
     p.add_argument("--no-provenance", action="store_true",
                    help="do not require the provenance attestation")
+    r = sub.add_parser("check-reproducible", parents=[common, sel],
+                       help="build the selected images twice from cold caches into OCI "
+                            "layouts (SOURCE_DATE_EPOCH, rewritten timestamps) and compare "
+                            "them platform by platform, layer by layer, file by file")
+    r.add_argument("--platform", action="append", metavar="OS/ARCH",
+                   help="only this platform of the image (repeatable; default: all)")
+    r.add_argument("--network", choices=["host", "default", "none"],
+                   help="build network (default: build.network of images.yaml)")
+    r.add_argument("--builder", help="buildx builder (default: build.builder)")
+    r.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    r.add_argument("--keep", action="store_true",
+                   help="keep the two OCI layouts of an identical pair (a differing pair's are "
+                        "always kept, under ORCH_WORK_DIR/reproducible/)")

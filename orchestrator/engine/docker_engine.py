@@ -90,27 +90,14 @@ class DockerEngine:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         meta = log_path.with_suffix(".metadata.json")
         meta.unlink(missing_ok=True)
-        blog = BuildLog()
         start = time.monotonic()
-        with log_path.open("w") as fh:
-            try:
-                stream: Any = self.whales.buildx.build(
-                    context, file=dockerfile, target=target, tags=tags, build_args=args,
-                    labels=labels, network=network, load=True, progress="plain",
-                    builder=self.builder, metadata_file=meta, stream_logs=True,
-                    platforms=platforms or None,
-                    cache_from=[_cache_spec(c) for c in cache_from] or None,
-                    cache_to=_cache_spec(cache_to[0]) if cache_to else None,
-                )
-                for raw in stream:
-                    line = str(raw).rstrip("\n")
-                    fh.write(line + "\n")
-                    blog.feed(line)
-                    if on_line:
-                        on_line(line)
-            except WHALES_ERRORS as exc:
-                fh.write(f"\n{exc}\n")
-                raise BuildFailed(blog.error_summary() or str(exc), log_path) from None
+        blog = self._buildx(
+            log_path, on_line, context, file=dockerfile, target=target, tags=tags,
+            build_args=args, labels=labels, network=network, load=True,
+            metadata_file=meta, platforms=platforms or None,
+            cache_from=[_cache_spec(c) for c in cache_from] or None,
+            cache_to=_cache_spec(cache_to[0]) if cache_to else None,
+        )
         seconds = time.monotonic() - start
         image_id = ""
         if meta.exists():
@@ -123,6 +110,45 @@ class DockerEngine:
             raise BuildFailed("BuildKit reported no image (metadata file empty)", log_path)
         return BuildOutcome(image_id, seconds, tuple(blog.compiled_stages()),
                             tuple(sorted({s for s, _ in blog.executed})), log_path)
+
+    def export_oci(self, context: Path, *, dockerfile: Path, target: str, args: dict[str, str],
+                   labels: dict[str, str], network: str | None, dest: Path, log_path: Path,
+                   platforms: list[str] | None = None, no_cache: bool = True) -> Path:
+        """Build ``target`` into an OCI layout tar at ``dest``, file times clamped to the
+        SOURCE_DATE_EPOCH build arg (``rewrite-timestamp``), no provenance attestation (it
+        records the build's start and end). Nothing enters the image store."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        self._buildx(
+            log_path, None, context, file=dockerfile, target=target, build_args=args,
+            labels=labels, network=network, cache=not no_cache, provenance=False,
+            platforms=platforms or None,
+            output={"type": "oci", "dest": str(dest), "rewrite-timestamp": "true"},
+        )
+        if not dest.is_file():
+            raise BuildFailed(f"BuildKit wrote no OCI layout to {dest}", log_path)
+        return dest
+
+    def _buildx(self, log_path: Path, on_line: Callable[[str], None] | None, context: Path,
+                **options: Any) -> BuildLog:
+        """``buildx build`` with the plain progress log streamed to ``log_path``."""
+        blog = BuildLog()
+        with log_path.open("w") as fh:
+            try:
+                stream: Any = self.whales.buildx.build(
+                    context, progress="plain", builder=self.builder, stream_logs=True,
+                    **options)
+                for raw in stream:
+                    line = str(raw).rstrip("\n")
+                    fh.write(line + "\n")
+                    blog.feed(line)
+                    if on_line:
+                        on_line(line)
+            except WHALES_ERRORS as exc:
+                fh.write(f"\n{exc}\n")
+                raise BuildFailed(blog.error_summary() or str(exc), log_path) from None
+        return blog
 
     def build_dockerfile(self, dockerfile: str, tag: str, *, network: str | None,
                          log_path: Path, context: Path | None = None,

@@ -77,6 +77,13 @@ class Engine(Protocol):
         """Build a small Dockerfile given as text; returns the image id."""
         ...
 
+    def export_oci(self, context: Path, *, dockerfile: Path, target: str, args: dict[str, str],
+                   labels: dict[str, str], network: str | None, dest: Path, log_path: Path,
+                   platforms: list[str] | None = None, no_cache: bool = True) -> Path:
+        """Build one stage into an OCI layout tar at ``dest`` (not into the store), file
+        times clamped to the SOURCE_DATE_EPOCH build arg; returns ``dest``."""
+        ...
+
     def inspect(self, ref: str) -> ImageInfo: ...
 
     def exists(self, ref: str) -> bool: ...

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import log, naming, render
+from orchestrator.config import ImagesConfig, Loaded
 from orchestrator.engine import BuildFailed, failed_stage, is_progress_line
 from orchestrator.errors import OrchestratorError, UsageError
+from orchestrator.lock import Lock
 from orchestrator.plan import PlannedImage
 from orchestrator.release.label import label
 from orchestrator.release.state import Run, build_order, unlabelled_ref
@@ -38,13 +40,32 @@ def _record_failure(run: Run, img: PlannedImage, stage: str | None, reason: str)
         run.failed_stages[key] = f"{img.id}: {what}"
 
 
-def do_build(run: Run) -> None:
-    bake_file = (run.loaded.output_dir / naming.BAKE_FILE).resolve()
-    files = render.render_all(run.loaded, run.lock)
-    problems = render.check(run.loaded, files)
+def bake_targets(loaded: Loaded, lock: Lock) -> tuple[Path, dict[str, Any]]:
+    """The directory of docker-bake.json and its targets, once the generated files are
+    known to be current."""
+    bake_file = (loaded.output_dir / naming.BAKE_FILE).resolve()
+    problems = render.check(loaded, render.render_all(loaded, lock))
     if problems:
         raise UsageError(f"generated files are stale ({problems[0]}); run `orchestrator render`")
-    bake = json.loads(bake_file.read_text())
+    targets: dict[str, Any] = json.loads(bake_file.read_text())["target"]
+    return bake_file.parent, targets
+
+
+def build_args(config: ImagesConfig, profile: str, img: PlannedImage, spec: dict[str, Any], *,
+               security_refresh: str, source_date_epoch: int | None) -> dict[str, str]:
+    """A cell's build args: its bake target's, the profile's (compiles), the refresh value
+    and SOURCE_DATE_EPOCH."""
+    args = {str(k): str(v) for k, v in spec.get("args", {}).items()}
+    args["SECURITY_REFRESH"] = security_refresh
+    if img.build:
+        args |= render.profile_args(config, profile)
+    if source_date_epoch is not None:
+        args["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
+    return args
+
+
+def do_build(run: Run) -> None:
+    bake_dir, targets = bake_targets(run.loaded, run.lock)
     for img in build_order(run.plan.images):
         res = run.report.cell(img.id)
         blocked = _blocked_by(run, img)
@@ -57,16 +78,15 @@ def do_build(run: Run) -> None:
                      "run `orchestrator lock` where its registry is reachable")
             _record_failure(run, img, "base", res.message)
             continue
-        _build_cell(run, img, res, bake_file.parent, bake["target"][img.bake_target], base.digest)
+        _build_cell(run, img, res, bake_dir, targets[img.bake_target], base.digest)
 
 
 def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
                 spec: dict[str, Any], base_digest: str) -> None:
     """Build one cell from its target in docker-bake.json, then label it."""
-    args = dict(spec.get("args", {}))
-    args["SECURITY_REFRESH"] = run.security_refresh
-    if img.build:
-        args |= render.profile_args(run.config, run.plan.profile)
+    args = build_args(run.config, run.plan.profile, img, spec,
+                      security_refresh=run.security_refresh,
+                      source_date_epoch=run.source_date_epoch)
     log_path = run.work / "logs" / f"{img.id}.build.log"
     _log.info("build", image=img.id, target=img.target, log=str(log_path))
     context = bake_dir / spec["context"]

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Collection
 
 from orchestrator import cache as cache_mod
+from orchestrator import epoch, settings
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
-from orchestrator import settings
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
 from orchestrator.release import attest, reports
@@ -35,9 +35,10 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
     for img in plan.images:
         report.cell(img.id)
     net = network or loaded.config.build.network
+    when = epoch.find(loaded, st)
     return Run(loaded, lock, plan, report, work_dir(loaded), engine(),
                security_refresh=security_refresh, network=None if net == "default" else net,
-               verbose=verbose)
+               verbose=verbose, source_date_epoch=when.value if when else None)
 
 
 def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,

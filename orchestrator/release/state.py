@@ -45,6 +45,9 @@ class Run:
     security_refresh: str = "0"
     network: str | None = "host"
     verbose: bool = False  # -v: stream every BuildKit line, not only step starts
+    # SOURCE_DATE_EPOCH build arg of every build (epoch.find): image config and history
+    # times; None where neither the environment nor the lock's git history gives one
+    source_date_epoch: int | None = None
     failed_stages: dict[str, str] = field(default_factory=dict)  # stage key -> reason
 
     @property

@@ -254,7 +254,7 @@ def test_a_docker_error_during_the_smoke_tests_is_exit_3_without_traceback(
     state.write_text(json.dumps({"id": CELL, "image_id": IMAGE_ID, "size_bytes": 1}))
     # containers.create answers "500 Server Error: no match for platform in manifest"
     engine = _engine([], images=StoreImages())
-    monkeypatch.setattr(release_cmds, "_engine_for", lambda args, loaded: engine)
+    monkeypatch.setattr(release_cmds, "engine_for", lambda args, loaded: engine)
     code, _, err = run_cli(["test", "--config", str(tmp_path / "images.yaml"), "--only", CELL],
                            capsys)
     assert code == ExitCode.TOOL

@@ -54,7 +54,7 @@ def test_only_the_docker_engine_imports_the_docker_clients() -> None:
 def test_the_release_uses_the_engine_protocol_not_its_docker_implementation() -> None:
     users = {name for name, imports in _modules().items()
              if "orchestrator.engine.docker_engine" in imports}
-    assert users <= {"cli/release_cmds.py"}
+    assert users <= {"cli/common.py"}  # engine_for: the CLI starts the engine
 
 
 def test_only_the_runner_starts_processes_and_only_settings_reads_the_environment() -> None:
@@ -67,8 +67,9 @@ def test_only_the_runner_starts_processes_and_only_settings_reads_the_environmen
 
 # ---- layers: a pure core below render, the engine, the registry and the release --------------
 
-CORE = {"naming", "errors", "settings", "eol", "log", "config", "grammar", "yamlsafe", "quoting",
-        "matrix", "plan", "lock", "cache", "checks_build", "checks_lock", "checks_matrix",
+CORE = {"naming", "errors", "settings", "eol", "log", "config", "config_models", "grammar",
+        "yamlsafe", "quoting", "matrix", "plan", "lock", "cache", "checks_build", "checks_lock",
+        "checks_matrix",
         "checks_semantic", "checks_shape", "checks_signing", "checks_values"}
 
 

@@ -30,6 +30,7 @@ from images import BenchImage, Layout
 from orchestrator.registry import Registry
 
 TOP_ENTRIES = 15
+NATIVE = "linux/amd64"  # what `docker run` / `docker image inspect` of an index show here
 
 
 def push(local: str, repo: str, tag_name: str) -> str:
@@ -62,10 +63,21 @@ def layers_of(img: BenchImage, registry: Registry, repo: str, tag_name: str,
     if found is None:
         raise RuntimeError(f"{REGISTRY}/{repo}:{tag_name} is not in the registry after the push")
     manifest = json.loads(found[0])
+    ref, index_digest = tag_name, ""
+    if "manifests" in manifest:  # amd64 + arm64 (containerd store): measure the native image
+        platforms = registry.platform_manifests(repo, tag_name) or {}
+        if NATIVE not in platforms:
+            raise RuntimeError(f"{REGISTRY}/{repo}:{tag_name} has no {NATIVE} image "
+                               f"({', '.join(platforms) or 'no platform'})")
+        ref, index_digest = platforms[NATIVE], found[2]
+        found = registry.manifest(repo, ref)
+        if found is None:
+            raise RuntimeError(f"{REGISTRY}/{repo}@{ref} is not in the registry")
+        manifest = json.loads(found[0])
     mlayers = manifest.get("layers", [])
     if len(mlayers) != len(diff_ids):
         raise RuntimeError(f"{img.ref}: {len(diff_ids)} diff ids but {len(mlayers)} manifest layers")
-    config = registry.image_config(repo, tag_name) or {}
+    config = registry.image_config(repo, ref) or {}
     sizes = _layer_sizes(img.ref, list(config.get("history", [])))
     if sizes is not None and len(sizes) != len(diff_ids):
         sizes = None
@@ -78,7 +90,7 @@ def layers_of(img: BenchImage, registry: Registry, repo: str, tag_name: str,
         })
     return {
         "ref": img.ref, "image_id": info["Id"], "pushed_as": f"{REGISTRY}/{repo}:{tag_name}",
-        "manifest_digest": found[2],
+        "manifest_digest": found[2], "index_digest": index_digest, "platform": NATIVE,
         "disk_bytes": exported_bytes(img.ref, base_local) if img.variant == "minimal"
         else unpacked_bytes(img.ref),
         "compressed_bytes": int(manifest["config"]["size"]) + sum(x["compressed"] for x in layers),

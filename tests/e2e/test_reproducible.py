@@ -34,7 +34,7 @@ def test_two_cold_builds_of_a_fast_runtime_image_are_bit_for_bit_identical(
         assert res.rc == 0, res.explain()
     out = ws / "reproducible.json"
     res = orch("check-reproducible", "--only", CELL, "--profile", "fast",
-               "--platform", "linux/amd64", "--json", str(out), config=config,
+               "--platform", "linux/amd64", "--json", str(out), "--keep", config=config,
                env={"SOURCE_DATE_EPOCH": EPOCH})
     assert out.exists(), res.explain()
     (image,) = json.loads(out.read_text())["images"]

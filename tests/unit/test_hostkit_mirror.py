@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from orchestrator.lock_sources import PyenvDefinitions
 from tests.hostkit import matrix
 from tests.hostkit.common import E2E_MATRIX, HostkitError, Out, update_sha256sums
-from tests.hostkit.mirror import Mirror, mirror_name
+from tests.hostkit.mirror import Mirror, check_served, mirror_name
 from tests.unit.helpers import TODAY
 from tests.unit.hostkit_fakes import KEY_313, FakeRun, armored_key, host_env, pyenv_definitions, releases, sha
 
@@ -173,3 +176,27 @@ def test_pyenv_definitions_pins_every_tarball(tmp_path: Path) -> None:
                                    "Python-3.11.2.tgz": (url, sha(TGZ_3112))}
     assert defs.pins("3.13.15") is None
     assert defs.resolve("3.11", "3.11.2").sha256 == "a" * 64  # python-build's first choice, .tar.xz
+
+
+def test_served_checks_every_release_over_http(tmp_path: Path) -> None:
+    run = FakeRun(releases())
+    mirror, _ = _mirror(tmp_path, run)
+    mirror.update()
+    root = tmp_path / "mirror"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        env = host_env(tmp_path, mirror_port=httpd.server_address[1])
+        text = io.StringIO()
+        plan = matrix.load(E2E_MATRIX, TODAY)
+        try:
+            check_served(env, plan, Out(text, text))
+            assert text.getvalue().strip().endswith(
+                f"ok: mirror answers at {env.mirror_url}ftp/python/ (3.11.2, 3.13.5, 3.13.15)")
+            (root / "ftp/python/3.13.15/Python-3.13.15.tar.xz").rename(root / "elsewhere")
+            (root / "ftp/python/3.13.15").rmdir()
+            unlisted = rf"^{env.mirror_url}ftp/python/ does not list 3\.13\.15/$"
+            with pytest.raises(HostkitError, match=unlisted):
+                check_served(env, plan, Out(text, text))
+        finally:
+            httpd.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,7 @@ def run(argv: Sequence[str], out: Out) -> int:
     args = parser().parse_args(argv)
     env = HostEnv.from_environ()
     if args.matrix:
-        env = HostEnv(**{**env.__dict__, "matrix": args.matrix})
+        env = dataclasses.replace(env, matrix=args.matrix)
     if args.command == "sums":
         update_sha256sums(env.mirror_dir, out)
         return 0

@@ -3,6 +3,7 @@ recorded text and an in-memory archive (no network, no Docker, no real keyring).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
@@ -179,7 +180,7 @@ class FakeRun:
 def host_env(tmp: Path, **changes: object) -> HostEnv:
     env = HostEnv.from_environ({"ORCH_MIRROR_DIR": str(tmp / "mirror"), "ORCH_HOST_STATE": str(tmp / "state"),
                                 "ORCH_PYENV_ROOT": str(tmp / "pyenv"), "ORCH_REGISTRY": "127.0.0.1:9"})
-    return HostEnv(**{**env.__dict__, **changes})
+    return dataclasses.replace(env, **changes)  # type: ignore[arg-type]
 
 
 def pyenv_definitions(root: Path, pins: dict[str, dict[str, str]]) -> None:

@@ -16,6 +16,7 @@ from orchestrator import plan as plan_mod
 from orchestrator import smoke
 from orchestrator.engine.docker_engine import DockerEngine
 from tests.e2e.conftest import FULL, MIRROR_DIR, Result, Server, make_config, orch, registry
+from tests.hostkit.matrix import REFERENCE_RELEASE as SIGNED
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -168,21 +169,20 @@ def test_broken_tarball_checksum_fails_clearly_and_pushes_nothing(
 ) -> None:
     """The mirror starts serving different bytes than images.lock pinned: no image, no tag."""
     mirror = tmp_path / "mirror"
-    shutil.copytree(MIRROR_DIR / "ftp" / "python" / "3.13.5", mirror / "ftp" / "python" / "3.13.5")
+    shutil.copytree(MIRROR_DIR / "ftp" / "python" / SIGNED, mirror / "ftp" / "python" / SIGNED)
     shutil.copytree(MIRROR_DIR / "ftp" / "python" / "keys", mirror / "ftp" / "python" / "keys")
     repo = f"e2e-{session_id}/broken"
     with Server(mirror) as server:
         config = make_config(
             tmp_path / "ws", repo,
             **{"http://127.0.0.1:8700/ftp/python/": f"{server.url}/ftp/python/",
-               '- version: "3.13"  ': '- version: "3.13.5"  ',
-               '  - version: "3.11"': '  - version: "3.11.2"'})
+               '  - version: "3.13.15"\n': f'  - version: "{SIGNED}"\n'})
         # 3.11 is not in this private mirror: drop it from the matrix before locking
         text = "".join(line for line in config.read_text().splitlines(keepends=True)
                        if '- version: "3.11.2"' not in line and 'python: "3.11"' not in line)
         config.write_text(text)
         assert orch("lock", config=config).rc == 0
-        tarball = mirror / "ftp" / "python" / "3.13.5" / "Python-3.13.5.tar.xz"
+        tarball = mirror / "ftp" / "python" / SIGNED / f"Python-{SIGNED}.tar.xz"
         tarball.write_bytes(tarball.read_bytes()[:-4096] + b"\0" * 4096)  # same size, other bytes
         res = orch("release", "--only", "3.13-source-bookworm-*", config=config,
                    report=tmp_path / "report.json")
@@ -195,4 +195,4 @@ def test_broken_tarball_checksum_fails_clearly_and_pushes_nothing(
     assert cells["3.13-source-bookworm-dev"]["status"] == "aborted"
     assert registry().tags(repo) == []
     summary = json.dumps(res.report)
-    assert "Python-3.13.5.tar.xz" in summary or "python-3.13-source" in summary
+    assert f"Python-{SIGNED}.tar.xz" in summary or "python-3.13-source" in summary

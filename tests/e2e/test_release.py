@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import smoke
 from orchestrator.engine.docker_engine import DockerEngine
-from tests.e2e.conftest import FULL, MIRROR_DIR, Result, Server, make_config, orch, registry
+from tests.e2e.conftest import BASES, E2E_EPOCH, FULL, MIRROR_DIR, Result, Server, make_config, orch, registry
 from tests.hostkit.matrix import REFERENCE_RELEASE as SIGNED
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -107,6 +109,36 @@ def test_dev_shares_all_runtime_layers(release: Result, workspace: Path) -> None
             dev = reg.layer_digests(repo, devs[plat])
             assert runtime and dev[: len(runtime)] == runtime, (cid, plat)
             assert len(dev) > len(runtime), (cid, plat)
+
+
+def test_published_layers_hold_no_file_time_after_source_date_epoch(
+        release: Result, workspace: Path) -> None:
+    """build.rewrite_timestamps: in every layer a release build added (not the base's), no
+    file, directory or link is dated after SOURCE_DATE_EPOCH: each was clamped."""
+    assert release.rc == 0, release.explain()
+    reg, repo = registry(), _repo(workspace)
+    epoch, checked = int(E2E_EPOCH), 0
+    for cid, cell in release.cells().items():
+        manifests = reg.platform_manifests(repo, cell["digest"]) or {}
+        assert manifests, cid
+        for plat, manifest in manifests.items():
+            layers = reg.layer_digests(repo, manifest)
+            for digest in layers[_base_layer_count(cid, plat):]:
+                with tarfile.open(fileobj=io.BytesIO(reg.blob(repo, digest))) as tar:
+                    late = [m.name for m in tar if m.mtime > epoch]
+                assert not late, (cid, plat, digest, late[:5])
+                checked += 1
+    assert checked
+
+
+def _base_layer_count(cid: str, plat: str) -> int:
+    """The layers of the e2e base a cell is built FROM (dated when it was made, never clamped:
+    BuildKit leaves base layers as they are)."""
+    distro = cid.split("-")[-2]
+    repo, tag = BASES[distro]
+    reg = registry()
+    manifests = reg.platform_manifests(f"e2e/{repo}", tag) or {}
+    return len(reg.layer_digests(f"e2e/{repo}", manifests[plat]))
 
 
 def test_each_cpython_is_compiled_at_most_once(release: Result, workspace: Path) -> None:

@@ -97,22 +97,23 @@ class DockerEngine:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         meta = log_path.with_suffix(".metadata.json")
         meta.unlink(missing_ok=True)
-        archive = log_path.with_suffix(".oci.tar")
-        archive.unlink(missing_ok=True)
-        out: dict[str, Any] = {"load": True, "tags": tags}
-        if rewrite_timestamps:
-            out = {"output": {"type": "oci", "dest": str(archive), "rewrite-timestamp": "true",
-                              "name": tags[0]}}
         start = time.monotonic()
-        blog = self._buildx(
-            log_path, on_line, context, file=dockerfile, target=target,
-            build_args=args, labels=labels, network=network,
-            metadata_file=meta, platforms=platforms or None,
-            cache_from=[_cache_spec(c) for c in cache_from] or None,
-            cache_to=_cache_spec(cache_to[0]) if cache_to else None, **out,
-        )
-        if rewrite_timestamps:
-            self._load_archive(archive, tags, log_path)
+        # The tar (the whole image) stays out of the logs, which CI keeps as artifacts.
+        with tempfile.TemporaryDirectory(prefix="orchestrator-oci-") as tmp:
+            archive = Path(tmp) / "image.oci.tar"
+            out: dict[str, Any] = {"load": True, "tags": tags}
+            if rewrite_timestamps:
+                out = {"output": {"type": "oci", "dest": str(archive),
+                                  "rewrite-timestamp": "true", "name": tags[0]}}
+            blog = self._buildx(
+                log_path, on_line, context, file=dockerfile, target=target,
+                build_args=args, labels=labels, network=network,
+                metadata_file=meta, platforms=platforms or None,
+                cache_from=[_cache_spec(c) for c in cache_from] or None,
+                cache_to=_cache_spec(cache_to[0]) if cache_to else None, **out,
+            )
+            if rewrite_timestamps:
+                self._load_archive(archive, tags, log_path)
         seconds = time.monotonic() - start
         image_id = ""
         if meta.exists():
@@ -147,20 +148,24 @@ class DockerEngine:
 
     def _load_archive(self, archive: Path, tags: list[str], log_path: Path) -> None:
         """``docker load`` an OCI layout tar BuildKit wrote for ``tags[0]``, tag the rest,
-        delete the tar."""
+        delete the tar. Every failure is this cell's failed build."""
         if not archive.is_file():
             raise BuildFailed(f"BuildKit wrote no OCI layout to {archive}", log_path)
         try:
             loaded = self.whales.image.load(archive, quiet=True)
+            if not self.exists(tags[0]):
+                raise BuildFailed(f"docker load {archive.name} gave {loaded or 'nothing'}, "
+                                  f"not {tags[0]}", log_path)
+            for ref in tags[1:]:
+                self.tag(tags[0], ref)
         except WHALES_ERRORS as exc:
             raise BuildFailed(f"docker load {archive.name} failed: {exc}", log_path) from None
+        except BuildFailed:
+            raise
+        except EngineError as exc:
+            raise BuildFailed(f"after docker load {archive.name}: {exc}", log_path) from None
         finally:
             archive.unlink(missing_ok=True)
-        if not self.exists(tags[0]):
-            raise BuildFailed(f"docker load {archive.name} gave {loaded or 'nothing'}, "
-                              f"not {tags[0]}", log_path)
-        for ref in tags[1:]:
-            self.tag(tags[0], ref)
 
     def _buildx(self, log_path: Path, on_line: Callable[[str], None] | None, context: Path,
                 **options: Any) -> BuildLog:

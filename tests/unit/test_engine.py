@@ -327,6 +327,7 @@ def test_a_build_with_rewritten_timestamps_goes_through_an_oci_layout_and_docker
     assert "load" not in whales.build_kwargs and "tags" not in whales.build_kwargs
     ((archive, existed),) = whales.loaded
     assert archive == Path(output["dest"]) and existed and not archive.exists()
+    assert not archive.is_relative_to(tmp_path)  # not among the logs CI keeps
     assert images.tagged == [("x:t", "y:t")]
 
 
@@ -349,4 +350,20 @@ def test_a_docker_load_that_fails_or_tags_nothing_is_a_failed_build(
     with pytest.raises(BuildFailed) as exc:
         _build(engine, tmp_path, rewrite=True)
     assert "docker load" in str(exc.value)
-    assert not (tmp_path / "logs" / "c.build.oci.tar").exists()
+    ((archive, _),) = whales.loaded
+    assert not archive.exists()
+
+
+def test_a_docker_error_while_tagging_after_the_load_fails_the_cell_only(tmp_path: Path) -> None:
+    """Not an EngineError that stops the whole run: a BuildFailed, as for any failed build."""
+    class BrokenTag(TaggingImages):
+        def get(self, ref: str) -> Any:
+            if ref == "x:t" and self.tagged == []:
+                self.tagged.append(("lookup", ref))
+                return super().get(ref)
+            raise docker.errors.APIError("500 Server Error: boom")
+
+    engine = _engine([], images=BrokenTag({"x:t"}))
+    engine.whales = RecordingWhales()  # type: ignore[assignment]
+    with pytest.raises(BuildFailed, match="after docker load"):
+        _build(engine, tmp_path, rewrite=True)

@@ -198,6 +198,26 @@ def test_ldd_resolves_names_the_file_with_a_library_not_found(
     assert f"{broken}:" in out.output and "libq.so.1 => not found" in out.output
 
 
+@pytest.mark.parametrize("layout", ["missing", "no-elf"])
+def test_ldd_resolves_does_not_pass_on_nothing(host: Host, runtime: plan.PlannedImage,
+                                               tmp_path: Path, layout: str) -> None:
+    """A prefix that is not there, or holds no ELF file, is a failure, not a vacuous pass."""
+    tree = tmp_path / "tree"
+    if layout == "no-elf":
+        (tree / "bin").mkdir(parents=True)
+        (tree / "bin" / "script").write_text("#!/bin/sh\n")
+        (tree / "bin" / "script").chmod(0o755)
+    out = host.run(_check(runtime, "ldd-resolves", prefix=str(tree)))
+    assert out.problem == "exit code 1"
+    assert ("no such file" if layout == "missing" else "no ELF file") in out.output
+
+
+def test_python_tree_read_only_fails_on_a_missing_prefix(
+        host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
+    out = host.run(_check(runtime, "python-tree-read-only", prefix=str(tmp_path / "absent")))
+    assert out.problem == "exit code 1" and "no such file" in out.output
+
+
 def test_python_tree_read_only_names_a_writable_file(
         host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
     tree = tmp_path / "tree"

@@ -88,12 +88,10 @@ class DockerEngine:
         cannot set a target's network, and builds need ``--network host`` to reach mirrors
         served on loopback.
 
-        ``rewrite_timestamps``: every file time in the new layers clamped to the
-        SOURCE_DATE_EPOCH build arg. BuildKit 0.13 refuses ``rewrite-timestamp`` with an
-        exporter that unpacks into the store (``--load``: "conflicts with unpack",
-        moby/buildkit#4230) and fails with ``push=true`` (#4793), so the image goes to an OCI
-        layout tar with it, which ``docker load`` then imports as is (same digests).
-        """
+        ``rewrite_timestamps``: file times in the new layers clamped to SOURCE_DATE_EPOCH.
+        BuildKit 0.13 refuses it with ``--load`` ("conflicts with unpack", moby/buildkit#4230)
+        and fails with ``push=true`` (#4793): the image goes to an OCI layout tar, which
+        ``docker load`` imports as is (same digests)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         meta = log_path.with_suffix(".metadata.json")
         meta.unlink(missing_ok=True)

@@ -151,19 +151,18 @@ class DockerEngine:
             raise BuildFailed(f"BuildKit wrote no OCI layout to {archive}", log_path)
         try:
             loaded = self.whales.image.load(archive, quiet=True)
-            if not self.exists(tags[0]):
-                raise BuildFailed(f"docker load {archive.name} gave {loaded or 'nothing'}, "
-                                  f"not {tags[0]}", log_path)
-            for ref in tags[1:]:
+            present = self.exists(tags[0])
+            for ref in tags[1:] if present else []:
                 self.tag(tags[0], ref)
         except WHALES_ERRORS as exc:
             raise BuildFailed(f"docker load {archive.name} failed: {exc}", log_path) from None
-        except BuildFailed:
-            raise
         except EngineError as exc:
             raise BuildFailed(f"after docker load {archive.name}: {exc}", log_path) from None
         finally:
             archive.unlink(missing_ok=True)
+        if not present:
+            raise BuildFailed(f"docker load {archive.name} gave {loaded or 'nothing'}, "
+                              f"not {tags[0]}", log_path)
 
     def _buildx(self, log_path: Path, on_line: Callable[[str], None] | None, context: Path,
                 **options: Any) -> BuildLog:

@@ -20,7 +20,8 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 	$(PY) -m orchestrator validate
 	$(PY) -m orchestrator render --check
 	.venv/bin/hadolint generated/*/Dockerfile
-	.venv/bin/shellcheck -x stages/scripts/*.sh stages/minimal/*.sh scripts/*.sh
+	.venv/bin/shellcheck -x stages/scripts/*.sh stages/minimal/*.sh scripts/*.sh \
+		orchestrator/smoke_checks/*.sh
 
 typecheck:
 	$(PY) -m mypy
@@ -38,7 +39,7 @@ test-unit: ## unit tests only (no Docker needed, seconds)
 test-e2e: ## integration + e2e only: real dockerd, BuildKit, registry (after `make provision`)
 	$(PY) -m pytest -m docker -q
 
-provision: ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror)
+provision: install ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror)
 	bash scripts/provision-host.sh
 
 E2E := tests/e2e/images.yaml

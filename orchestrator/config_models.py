@@ -232,6 +232,12 @@ class Build(_Model):
         "it -fno-pie and links it -no-pie like Debian's own python3: no start-up relocations, "
         "libraries/heap/stack keep ASLR",
     )
+    rewrite_timestamps: bool = Field(
+        True,
+        description="Clamp every file time in a release build's layers to SOURCE_DATE_EPOCH "
+        "(BuildKit's rewrite-timestamp; the image goes through an OCI layout and docker load), "
+        "so layers built from the same inputs are identical",
+    )
     output_dir: str = Field("generated", description="Where rendered Dockerfiles go")
     hardening: Hardening = Hardening()
     native_platform: Platform = Field(

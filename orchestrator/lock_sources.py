@@ -123,19 +123,27 @@ class PyenvDefinitions:
         return sorted(Version(p.name) for p in d.glob(f"{minor}.*")
                       if re.fullmatch(rf"{re.escape(minor)}\.\d+", p.name))
 
+    def pins(self, version: str) -> dict[str, tuple[str, str]] | None:
+        """{tarball name: (url, sha256)} that the definition of ``version`` pins, in its order
+        (the first one is what python-build prefers, .tar.xz before .tgz); None: no definition."""
+        definition = self.root / "plugins/python-build/share/python-build" / version
+        if not definition.is_file():
+            return None
+        found = re.finditer(rf'install_package "Python-{re.escape(version)}" "([^"#]+)#([0-9a-f]{{64}})"',
+                            definition.read_text())
+        return {m.group(1).rsplit("/", 1)[-1]: (m.group(1), m.group(2)) for m in found}
+
     def resolve(self, minor: str, pinned: str | None) -> PythonLock:
         versions = [Version(pinned)] if pinned else self.versions(minor)
         if not versions:
             raise NotReleased(f"no Python {minor}.x definition in {self.root}")
         v = versions[-1]
-        definition = self.root / "plugins/python-build/share/python-build" / str(v)
-        if not definition.is_file():
+        pins = self.pins(str(v))
+        if pins is None:
             raise NotReleased(f"no Python {v} definition in {self.root} (pyenv too old?)")
-        text = definition.read_text()
-        m = re.search(rf'install_package "Python-{re.escape(str(v))}" "([^"#]+)#([0-9a-f]{{64}})"', text)
-        if not m:
+        if not pins:
             raise SourceError(f"python-build definition {v} has no pinned tarball")
-        url, sha = m.group(1), m.group(2)
+        url, sha = next(iter(pins.values()))
         fpr = eol.PYTHON_SIGNING_KEY.get(minor)
         key = SigningKey(fpr, self.keys.format(fingerprint=fpr)) if fpr else None
         sig = url + ".asc" if key else None

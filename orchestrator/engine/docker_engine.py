@@ -80,24 +80,38 @@ class DockerEngine:
         log_path: Path,
         on_line: Callable[[str], None] | None = None,
         platforms: list[str] | None = None,
+        rewrite_timestamps: bool = False,
     ) -> BuildOutcome:
         """Build one stage into the engine's image store; the plain log is kept at ``log_path``.
 
         Uses ``buildx build`` with the values of the target in docker-bake.json: bake 0.13
         cannot set a target's network, and builds need ``--network host`` to reach mirrors
         served on loopback.
-        """
+
+        ``rewrite_timestamps``: file times in the new layers clamped to SOURCE_DATE_EPOCH.
+        BuildKit 0.13 refuses it with ``--load`` ("conflicts with unpack", moby/buildkit#4230)
+        and fails with ``push=true`` (#4793): the image goes to an OCI layout tar, which
+        ``docker load`` imports as is (same digests)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         meta = log_path.with_suffix(".metadata.json")
         meta.unlink(missing_ok=True)
         start = time.monotonic()
-        blog = self._buildx(
-            log_path, on_line, context, file=dockerfile, target=target, tags=tags,
-            build_args=args, labels=labels, network=network, load=True,
-            metadata_file=meta, platforms=platforms or None,
-            cache_from=[_cache_spec(c) for c in cache_from] or None,
-            cache_to=_cache_spec(cache_to[0]) if cache_to else None,
-        )
+        # The tar (the whole image) stays out of the logs, which CI keeps as artifacts.
+        with tempfile.TemporaryDirectory(prefix="orchestrator-oci-") as tmp:
+            archive = Path(tmp) / "image.oci.tar"
+            out: dict[str, Any] = {"load": True, "tags": tags}
+            if rewrite_timestamps:
+                out = {"output": {"type": "oci", "dest": str(archive),
+                                  "rewrite-timestamp": "true", "name": tags[0]}}
+            blog = self._buildx(
+                log_path, on_line, context, file=dockerfile, target=target,
+                build_args=args, labels=labels, network=network,
+                metadata_file=meta, platforms=platforms or None,
+                cache_from=[_cache_spec(c) for c in cache_from] or None,
+                cache_to=_cache_spec(cache_to[0]) if cache_to else None, **out,
+            )
+            if rewrite_timestamps:
+                self._load_archive(archive, tags, log_path)
         seconds = time.monotonic() - start
         image_id = ""
         if meta.exists():
@@ -129,6 +143,26 @@ class DockerEngine:
         if not dest.is_file():
             raise BuildFailed(f"BuildKit wrote no OCI layout to {dest}", log_path)
         return dest
+
+    def _load_archive(self, archive: Path, tags: list[str], log_path: Path) -> None:
+        """``docker load`` an OCI layout tar BuildKit wrote for ``tags[0]``, tag the rest,
+        delete the tar. Every failure is this cell's failed build."""
+        if not archive.is_file():
+            raise BuildFailed(f"BuildKit wrote no OCI layout to {archive}", log_path)
+        try:
+            loaded = self.whales.image.load(archive, quiet=True)
+            present = self.exists(tags[0])
+            for ref in tags[1:] if present else []:
+                self.tag(tags[0], ref)
+        except WHALES_ERRORS as exc:
+            raise BuildFailed(f"docker load {archive.name} failed: {exc}", log_path) from None
+        except EngineError as exc:
+            raise BuildFailed(f"after docker load {archive.name}: {exc}", log_path) from None
+        finally:
+            archive.unlink(missing_ok=True)
+        if not present:
+            raise BuildFailed(f"docker load {archive.name} gave {loaded or 'nothing'}, "
+                              f"not {tags[0]}", log_path)
 
     def _buildx(self, log_path: Path, on_line: Callable[[str], None] | None, context: Path,
                 **options: Any) -> BuildLog:

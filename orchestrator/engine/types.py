@@ -67,8 +67,11 @@ class Engine(Protocol):
         log_path: Path,
         on_line: Callable[[str], None] | None = None,
         platforms: list[str] | None = None,
+        rewrite_timestamps: bool = False,
     ) -> BuildOutcome:
-        """Build one stage of a Dockerfile into the local store; the log goes to ``log_path``."""
+        """Build one stage of a Dockerfile into the local store; the log goes to ``log_path``.
+        ``rewrite_timestamps``: file times in the new layers clamped to the
+        SOURCE_DATE_EPOCH build arg."""
         ...
 
     def build_dockerfile(self, dockerfile: str, tag: str, *, network: str | None,

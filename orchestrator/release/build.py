@@ -98,7 +98,9 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
             labels=spec.get("labels", {}), network=run.network,
             cache_from=img.cache.cache_from(), cache_to=img.cache.cache_to(),
             log_path=log_path, on_line=_progress(img.id, run.verbose),
-            platforms=list(img.platforms))
+            platforms=list(img.platforms),
+            rewrite_timestamps=(run.config.build.rewrite_timestamps
+                                and run.source_date_epoch is not None))
     except BuildFailed as exc:
         stage = failed_stage(exc.log_path)
         res.fail("build", explain_build_failure(exc.summary, stage))

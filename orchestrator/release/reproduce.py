@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import log, naming
+from orchestrator import log, naming, oci_layout
 from orchestrator import reproducible as repro
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
@@ -94,6 +94,6 @@ def check_image(engine: Engine, loaded: Loaded, plan: Plan, img: PlannedImage,
                           platforms=list(platforms), no_cache=True)
         seconds.append(time.monotonic() - start)
         layouts.append(dest)
-    with repro.Layout(layouts[0]) as first, repro.Layout(layouts[1]) as second:
+    with oci_layout.Layout(layouts[0]) as first, oci_layout.Layout(layouts[1]) as second:
         comparison = repro.compare(first, second)
     return ImageCheck(img.id, platforms, tuple(layouts), tuple(seconds), comparison)

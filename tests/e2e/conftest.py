@@ -57,6 +57,13 @@ class Result:
         return f"exit {self.rc}\nstdout:\n{self.stdout[-4000:]}\nstderr:\n{self.stderr[-6000:]}"
 
 
+# A fixed SOURCE_DATE_EPOCH (what `orchestrator` would take from the last commit of images.lock
+# in a full clone; the e2e's images.lock is not committed): every release build of the e2e
+# clamps its layers' file times to it (build.rewrite_timestamps). ORCH_DATE stays today: without
+# it the epoch would also be the run's date (tags, created labels, "first seen" dates).
+E2E_EPOCH = "1764547200"  # 2025-12-01
+
+
 def orch(*args: str, config: Path, report: Path | None = None, env: dict[str, str] | None = None,
          timeout: float = 5400) -> Result:
     """Run `python -m orchestrator` as a user would; returns exit code, output and report."""
@@ -65,7 +72,9 @@ def orch(*args: str, config: Path, report: Path | None = None, env: dict[str, st
         argv += ["--report", str(report)]
     start = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env={**os.environ, "ORCH_LOG_FORMAT": "console", **(env or {})},
+                          env={**os.environ, "ORCH_LOG_FORMAT": "console",
+                               "SOURCE_DATE_EPOCH": E2E_EPOCH,
+                               "ORCH_DATE": time.strftime("%Y%m%d", time.gmtime()), **(env or {})},
                           check=False)
     data = json.loads(report.read_text()) if report is not None and report.exists() else {}
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start, data)

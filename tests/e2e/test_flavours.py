@@ -39,8 +39,7 @@ def flavours(e2e_bases: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     for the bookworm 3.13 source cells (runtime, dev, minimal; 3.13t runtime and dev)."""
     ws = tmp_path_factory.mktemp("flavours")
     config = make_config(ws, f"e2e-{session_id}/flavours", **{
-        '  - version: "3.13"             # newest at the mirror: 3.13.15 (3.13.5 is there too)\n':
-        '  - version: "3.13"\n    freethreaded: true\n',
+        '  - version: "3.13.15"\n': '  - version: "3.13.15"\n    freethreaded: true\n',
         "  dev: {size_budget_mb: 600}\n": "  dev: {size_budget_mb: 600}\n  minimal: {size_budget_mb: 60}\n",
         '  - {python: "3.11", method: source}\n':
         '  - {python: "3.11", method: source}\n  - {method: deadsnakes, variant: minimal}\n'

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import smoke
 from orchestrator.engine.docker_engine import DockerEngine
-from tests.e2e.conftest import FULL, MIRROR_DIR, Result, Server, make_config, orch, registry
+from tests.e2e.conftest import E2E_EPOCH, FULL, MIRROR_DIR, Result, Server, make_config, orch, registry
+from tests.hostkit.matrix import REFERENCE_RELEASE as SIGNED
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -108,6 +111,41 @@ def test_dev_shares_all_runtime_layers(release: Result, workspace: Path) -> None
             assert len(dev) > len(runtime), (cid, plat)
 
 
+def test_published_layers_hold_no_file_time_after_source_date_epoch(
+        release: Result, workspace: Path) -> None:
+    """build.rewrite_timestamps: in every layer a release build added, no file, directory or
+    link is dated after SOURCE_DATE_EPOCH; the base image's layers come through unchanged."""
+    assert release.rc == 0, release.explain()
+    import datetime as dt
+
+    reg, repo = registry(), _repo(workspace)
+    lock = lock_mod.read(config_mod.load(workspace, dt.date.today()))
+    epoch, checked = int(E2E_EPOCH), 0
+    for cid, cell in release.cells().items():
+        img = next(i for i in _plan(workspace).images if i.id == cid)
+        base = lock.base(img.distro)
+        base_repo = base.image.split("/", 1)[1].rsplit(":", 1)[0]  # 127.0.0.1:5000/e2e/debian:x
+        bases = {_os_arch(p): m for p, m in (reg.platform_manifests(base_repo, str(base.digest))
+                                             or {}).items()}
+        manifests = reg.platform_manifests(repo, cell["digest"]) or {}
+        assert manifests, cid
+        for plat, manifest in manifests.items():
+            layers = reg.layer_digests(repo, manifest)
+            base_layers = reg.layer_digests(base_repo, bases[_os_arch(plat)])
+            assert layers[: len(base_layers)] == base_layers, (cid, plat)
+            for digest in layers[len(base_layers):]:
+                with tarfile.open(fileobj=io.BytesIO(reg.blob(repo, digest))) as tar:
+                    late = [m.name for m in tar if m.mtime > epoch]
+                assert not late, (cid, plat, digest, late[:5])
+                checked += 1
+    assert checked
+
+
+def _os_arch(platform: str) -> str:
+    """linux/arm64/v8 and linux/arm64 name the same base manifest."""
+    return "/".join(platform.split("/")[:2])
+
+
 def test_each_cpython_is_compiled_at_most_once(release: Result, workspace: Path) -> None:
     """Counted from BuildKit's own log: a python-* stage whose configure/python-build step
     ran (DONE) rather than being CACHED. Across the run no build may appear twice."""
@@ -168,21 +206,20 @@ def test_broken_tarball_checksum_fails_clearly_and_pushes_nothing(
 ) -> None:
     """The mirror starts serving different bytes than images.lock pinned: no image, no tag."""
     mirror = tmp_path / "mirror"
-    shutil.copytree(MIRROR_DIR / "ftp" / "python" / "3.13.5", mirror / "ftp" / "python" / "3.13.5")
+    shutil.copytree(MIRROR_DIR / "ftp" / "python" / SIGNED, mirror / "ftp" / "python" / SIGNED)
     shutil.copytree(MIRROR_DIR / "ftp" / "python" / "keys", mirror / "ftp" / "python" / "keys")
     repo = f"e2e-{session_id}/broken"
     with Server(mirror) as server:
         config = make_config(
             tmp_path / "ws", repo,
             **{"http://127.0.0.1:8700/ftp/python/": f"{server.url}/ftp/python/",
-               '- version: "3.13"  ': '- version: "3.13.5"  ',
-               '  - version: "3.11"': '  - version: "3.11.2"'})
+               '  - version: "3.13.15"\n': f'  - version: "{SIGNED}"\n'})
         # 3.11 is not in this private mirror: drop it from the matrix before locking
         text = "".join(line for line in config.read_text().splitlines(keepends=True)
                        if '- version: "3.11.2"' not in line and 'python: "3.11"' not in line)
         config.write_text(text)
         assert orch("lock", config=config).rc == 0
-        tarball = mirror / "ftp" / "python" / "3.13.5" / "Python-3.13.5.tar.xz"
+        tarball = mirror / "ftp" / "python" / SIGNED / f"Python-{SIGNED}.tar.xz"
         tarball.write_bytes(tarball.read_bytes()[:-4096] + b"\0" * 4096)  # same size, other bytes
         res = orch("release", "--only", "3.13-source-bookworm-*", config=config,
                    report=tmp_path / "report.json")
@@ -195,4 +232,4 @@ def test_broken_tarball_checksum_fails_clearly_and_pushes_nothing(
     assert cells["3.13-source-bookworm-dev"]["status"] == "aborted"
     assert registry().tags(repo) == []
     summary = json.dumps(res.report)
-    assert "Python-3.13.5.tar.xz" in summary or "python-3.13-source" in summary
+    assert f"Python-{SIGNED}.tar.xz" in summary or "python-3.13-source" in summary

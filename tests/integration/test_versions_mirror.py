@@ -249,7 +249,7 @@ def test_e2e_matrix_retire_and_re_add(tmp_path: Path) -> None:
     locked(tmp_path, text)
     out = ok("retire-python", "3.11", "--config", "images.yaml", cwd=tmp_path)
     retired = (tmp_path / "images.yaml").read_text()
-    assert [p["version"] for p in yaml.safe_load(retired)["pythons"]] == ["3.13", "3.12"]
+    assert [p["version"] for p in yaml.safe_load(retired)["pythons"]] == ["3.13.15", "3.12"]
     assert "3.11" not in lock_of(tmp_path)
     assert "exclude -= {python: \"3.11\", method: source}" in out
     removed = [line for line in text.splitlines() if line not in retired.splitlines()]

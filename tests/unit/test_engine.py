@@ -260,3 +260,110 @@ def test_a_docker_error_during_the_smoke_tests_is_exit_3_without_traceback(
     assert code == ExitCode.TOOL
     assert f"error: cannot create a container of orchestrator-candidate/{CELL}:latest" in err
     assert "no match for platform" in err and "Traceback" not in err
+
+
+class RecordingWhales:
+    """python-on-whales as far as ``DockerEngine.build`` uses it: buildx.build writes what
+    BuildKit would (the metadata file, and the OCI tar for an ``oci`` output); image.load
+    records the archive it got (and whether it still existed then)."""
+
+    def __init__(self, load_error: BaseException | None = None) -> None:
+        self.build_kwargs: dict[str, Any] = {}
+        self.loaded: list[tuple[Path, bool]] = []
+        self.load_error = load_error
+        self.buildx, self.image = self, self
+
+    def build(self, context: Path, **kwargs: Any) -> Iterator[str]:
+        self.build_kwargs = kwargs
+        kwargs["metadata_file"].write_text(json.dumps({"containerimage.config.digest": DIGEST}))
+        output = kwargs.get("output")
+        if output:
+            Path(output["dest"]).write_bytes(b"oci layout tar")
+        yield "#1 DONE 0.1s"
+
+    def load(self, archive: Path, quiet: bool = False) -> list[str]:
+        self.loaded.append((Path(archive), Path(archive).exists()))
+        if self.load_error is not None:
+            raise self.load_error
+        return ["x:t"]
+
+
+class TaggingImages:
+    def __init__(self, known: set[str]) -> None:
+        self.known, self.tagged = known, list[tuple[str, str]]()
+
+    def get(self, ref: str) -> Any:
+        if ref not in self.known:
+            raise docker.errors.ImageNotFound(ref)
+        images = self
+
+        class Image:
+            def tag(self, repo: str, tag: str) -> bool:
+                images.tagged.append((ref, f"{repo}:{tag}"))
+                return True
+        return Image()
+
+
+def _build(engine: DockerEngine, tmp_path: Path, rewrite: bool) -> str:
+    return engine.build(tmp_path, dockerfile=tmp_path / "Dockerfile", target="t",
+                        tags=["x:t", "y:t"], args={"SOURCE_DATE_EPOCH": "1764547200"},
+                        labels={}, network=None, cache_from=[], cache_to=[],
+                        log_path=tmp_path / "logs" / "c.build.log",
+                        rewrite_timestamps=rewrite).image_id
+
+
+def test_a_build_with_rewritten_timestamps_goes_through_an_oci_layout_and_docker_load(
+        tmp_path: Path) -> None:
+    """--load cannot rewrite timestamps on BuildKit 0.13 (it conflicts with unpack): the
+    build writes an OCI layout with rewrite-timestamp, docker load imports it, the other tags
+    follow, and the tar is deleted."""
+    whales, images = RecordingWhales(), TaggingImages({"x:t"})
+    engine = _engine([], images=images)
+    engine.whales = whales  # type: ignore[assignment]
+    assert _build(engine, tmp_path, rewrite=True) == DIGEST
+    output = whales.build_kwargs["output"]
+    assert output["type"] == "oci" and output["rewrite-timestamp"] == "true"
+    assert output["name"] == "x:t"
+    assert "load" not in whales.build_kwargs and "tags" not in whales.build_kwargs
+    ((archive, existed),) = whales.loaded
+    assert archive == Path(output["dest"]) and existed and not archive.exists()
+    assert not archive.is_relative_to(tmp_path)  # not among the logs CI keeps
+    assert images.tagged == [("x:t", "y:t")]
+
+
+def test_a_build_without_rewritten_timestamps_loads_directly(tmp_path: Path) -> None:
+    whales = RecordingWhales()
+    engine = _engine([], images=TaggingImages(set()))
+    engine.whales = whales  # type: ignore[assignment]
+    assert _build(engine, tmp_path, rewrite=False) == DIGEST
+    assert whales.build_kwargs["load"] is True and whales.build_kwargs["tags"] == ["x:t", "y:t"]
+    assert "output" not in whales.build_kwargs and whales.loaded == []
+
+
+@pytest.mark.parametrize("load_error", [WhalesError(["docker", "load"], 1, b"", b"unexpected EOF"),
+                                        None], ids=["load-fails", "tag-missing"])
+def test_a_docker_load_that_fails_or_tags_nothing_is_a_failed_build(
+        tmp_path: Path, load_error: BaseException | None) -> None:
+    whales = RecordingWhales(load_error)
+    engine = _engine([], images=TaggingImages(set()))  # the tag never appears
+    engine.whales = whales  # type: ignore[assignment]
+    with pytest.raises(BuildFailed) as exc:
+        _build(engine, tmp_path, rewrite=True)
+    assert "docker load" in str(exc.value)
+    ((archive, _),) = whales.loaded
+    assert not archive.exists()
+
+
+def test_a_docker_error_while_tagging_after_the_load_fails_the_cell_only(tmp_path: Path) -> None:
+    """Not an EngineError that stops the whole run: a BuildFailed, as for any failed build."""
+    class BrokenTag(TaggingImages):
+        def get(self, ref: str) -> Any:
+            if ref == "x:t" and self.tagged == []:
+                self.tagged.append(("lookup", ref))
+                return super().get(ref)
+            raise docker.errors.APIError("500 Server Error: boom")
+
+    engine = _engine([], images=BrokenTag({"x:t"}))
+    engine.whales = RecordingWhales()  # type: ignore[assignment]
+    with pytest.raises(BuildFailed, match="after docker load"):
+        _build(engine, tmp_path, rewrite=True)

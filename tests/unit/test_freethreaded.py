@@ -223,5 +223,12 @@ def test_smoke_checks_the_gil_is_off_in_free_threaded_images_only(
         version = checks["python-version"].expect
         assert version(0, f"Python {img.version}\n") is None
         assert version(0, "Python 3.12.1\n") is not None
-    script = smoke.freethreaded_script(["ssl"])
+        if img.freethreaded:  # python3 -c <the script> <every stdlib module of the variant>
+            argv = checks["free-threaded"].argv
+            if img.has_shell:
+                assert argv.pop(0) == "python3", img.id
+            assert argv[:2] == ["-c", smoke.snippet("free_threaded.py")], img.id
+            dev = smoke.DEV_STDLIB if img.variant in ("dev", "minimal") else []
+            assert argv[2:] == smoke.STDLIB + dev, img.id
+    script = smoke.snippet("free_threaded.py")
     assert "sys._is_gil_enabled()" in script and 'get_config_var("Py_GIL_DISABLED") == 1' in script

@@ -14,13 +14,17 @@ from pathlib import Path
 import pytest
 
 from orchestrator import cache as cache_mod
-from orchestrator import epoch, settings
+from orchestrator import config, epoch, plan, render, settings
+from orchestrator import lock as lock_mod
 from orchestrator import reproducible as repro
 from orchestrator.cli import supply_cmds
 from orchestrator.config import load
 from orchestrator.errors import ExitCode, UsageError
 from orchestrator.registry import Registry
 from orchestrator.release import build, session
+from orchestrator.release.build import do_build
+from orchestrator.release.state import Run
+from orchestrator.report import Report
 from tests.fake_engine import FakeEngine
 from tests.oci_layouts import Layer, write_layout
 from tests.unit.helpers import FIXTURES, TODAY, run_cli
@@ -269,3 +273,33 @@ def test_a_release_build_gets_the_epoch_as_a_build_arg(project: Path) -> None:
     unset = build.build_args(run.config, run.plan.profile, img, targets[img.bake_target],
                              security_refresh="0", source_date_epoch=None)
     assert "SOURCE_DATE_EPOCH" not in unset
+
+
+# ---- release builds: layer times clamped whenever an epoch is known ------------------------
+
+@pytest.mark.parametrize(("epoch", "setting", "rewrite"), [
+    (1764547200, None, True),          # the default: on
+    (None, None, False),               # no SOURCE_DATE_EPOCH (shallow clone): nothing to clamp to
+    (1764547200, "false", False),      # build.rewrite_timestamps: false
+], ids=["epoch", "no-epoch", "switched-off"])
+def test_release_builds_rewrite_layer_times_when_an_epoch_is_known(
+        tmp_path: Path, epoch: int | None, setting: str | None, rewrite: bool) -> None:
+    shutil.copytree(FIXTURES / "features", tmp_path, dirs_exist_ok=True)
+    if setting is not None:
+        cfg = tmp_path / "images.yaml"
+        text = cfg.read_text()
+        assert "\n  output_dir: out\n" in text
+        cfg.write_text(text.replace("\n  output_dir: out\n",
+                                    f"\n  output_dir: out\n  rewrite_timestamps: {setting}\n"))
+    loaded = config.load(tmp_path / "images.yaml", today=TODAY)
+    lock = lock_mod.read(loaded)
+    render.write(loaded, render.render_all(loaded, lock))
+    def no_registry(host: str) -> Registry:
+        raise AssertionError(f"the build phase asked for registry {host}")
+
+    engine = FakeEngine(no_registry)
+    the_plan = plan.build(loaded, lock, only=["3.13-source-bookworm-runtime"], today=TODAY)
+    run = Run(loaded, lock, the_plan, Report("build", the_plan.profile, the_plan.date),
+              tmp_path / "work", engine, source_date_epoch=epoch)
+    do_build(run)
+    assert engine.rewrites and all(flag is rewrite for _, flag in engine.rewrites)

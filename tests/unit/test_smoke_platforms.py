@@ -32,17 +32,23 @@ def test_every_check_runs_on_every_platform_under_the_same_name(
                           else set()), img.id
 
 
-def test_emulated_c_extension_check_uses_the_sysconfig_toolchain(tmp_path: Path) -> None:
+def test_emulated_c_extension_check_uses_the_sysconfig_toolchain(
+        tmp_path: Path, repo_loaded: config.Loaded, repo_lock: Lock) -> None:
     """Run the emulated variant here with the host's Python and gcc: it compiles, links and
     imports the module with exactly what sysconfig names (the cross build rewrites CC)."""
     if shutil.which("gcc") is None:
         pytest.skip("no gcc on this host")
-    script = smoke._emulated_wheel_script()
+    dev = next(i for i in _images(repo_loaded, repo_lock) if i.variant == "dev")
+    (check,) = [c for c in smoke.checks_for(dev, uid=10001, prefix=PREFIX, tls_host="pypi.org",
+                                            emulated=True) if c.name == "dev-c-extension-wheel"]
+    script = check.argv[2]
+    assert script == smoke.snippet("dev_c_extension_wheel_emulated.sh")
     assert "python3 -m build" not in script and "ensurepip" not in script
+    assert check.argv[4:] == [smoke.snippet("spam.c")]  # the C source, as the argument
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "python3").symlink_to(sys.executable)
-    proc = subprocess.run(["/bin/sh", "-ec", script], capture_output=True, text=True, check=False,
+    proc = subprocess.run(check.argv, capture_output=True, text=True, check=False,
                           env={"PATH": f"{bindir}:/usr/bin:/bin"}, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "spam ok" in proc.stdout
@@ -89,15 +95,19 @@ def test_deadsnakes_checks_look_at_the_ppa_interpreter_not_the_prefix(
     assert smoke.python_files(ds, PREFIX) == ["/usr/bin/python3.13", "/usr/lib/python3.13"]
     assert smoke.python_files(src, PREFIX) == [PREFIX]
     assert smoke.python_home(ds, PREFIX) == "/usr" and smoke.python_home(src, PREFIX) == PREFIX
-    checks = {c.name: " ".join(c.argv) for c in
+    # the scripts take the paths and modules as arguments (test_smoke_snippets runs them)
+    checks = {c.name: c.argv for c in
               smoke.checks_for(ds, uid=10001, prefix=PREFIX, tls_host="pypi.org")}
-    assert "find /usr/bin/python3.13 /usr/lib/python3.13 -type f" in checks["ldd-resolves"]
-    assert "find /usr/bin/python3.13 /usr/lib/python3.13 -writable" in checks[
-        "python-tree-read-only"]
-    assert "('pip',)" in checks["pip-only-in-dev"]
-    src_checks = {c.name: " ".join(c.argv) for c in
+    ppa = ["/usr/bin/python3.13", "/usr/lib/python3.13"]
+    assert checks["ldd-resolves"][3:] == ["ldd_resolves.sh", *ppa]
+    assert 'find "$@" -type f' in checks["ldd-resolves"][2]
+    assert checks["python-tree-read-only"][3:] == ["python_tree_read_only.sh", *ppa]
+    assert 'find "$@" -writable' in checks["python-tree-read-only"][2]
+    assert checks["pip-only-in-dev"][3:] == ["pip"]
+    src_checks = {c.name: c.argv for c in
                   smoke.checks_for(src, uid=10001, prefix=PREFIX, tls_host="pypi.org")}
-    assert "('pip', 'ensurepip')" in src_checks["pip-only-in-dev"]
-    assert f"find {PREFIX} -type f" in src_checks["ldd-resolves"]
+    assert src_checks["pip-only-in-dev"][3:] == ["pip", "ensurepip"]
+    assert src_checks["ldd-resolves"][3:] == ["ldd_resolves.sh", PREFIX]
+    assert src_checks["python-tree-read-only"][3:] == ["python_tree_read_only.sh", PREFIX]
     app = smoke_app.downstream_app("dev:x", "runtime:x", smoke.python_home(ds, PREFIX))
     assert "sys.base_prefix == '/usr'" in app

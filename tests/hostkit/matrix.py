@@ -1,0 +1,89 @@
+"""What the mirror must hold, read from the e2e matrix (tests/e2e/images.yaml) with the package.
+
+* CPython: every pinned X.Y.Z of a minor that some cell compiles (methods source and
+  python-build download a tarball from ``sources.python``; a deadsnakes-only minor needs none,
+  ``lock.compiled_minors``), plus REFERENCE_RELEASE. A compiled minor must be pinned: "3.13"
+  would mean "the newest 3.13 at the mirror", which is what the mirror is being asked.
+* Where: the URL paths of ``sources.python``, ``sources.python_keys`` and ``sources.pyenv.url``
+  (the document root is $ORCH_MIRROR_DIR, served at 127.0.0.1:$ORCH_MIRROR_PORT).
+* pyenv: ``sources.pyenv.version``.
+* Signing keys: the release managers' fingerprints the package knows (``eol.PYTHON_SIGNING_KEY``).
+
+A pin must be a release Debian's deb-src index carries and serves here: sid lists python3.14
+(3.14.9-1, 3.14.10-1) and python3.15 (3.15.2-1), but their pool files answer 404 through this
+machine's archive proxy (python3.13_3.13.15-1.dsc: 200), so 3.14/3.15 cannot be pinned yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import Version
+
+from orchestrator import config, eol, lock
+from orchestrator.config import minor_of
+from tests.hostkit.common import HostkitError
+
+# The one release not named by the matrix itself: tests/e2e/test_release.py pins it in its
+# private copy of the mirror (a tarball that stops matching the lock), and
+# tests/integration/test_versions_mirror.py pins it. It is the mirror's reference release: the
+# tarball whose sha256 must equal pyenv's pin (hard failure; pyenv 2.6.30 has no definition for
+# 3.13.15), the one Debian ships with its upstream .asc (3.13.15-1 has none), and the one whose
+# debian/upstream/signing-key.asc gives the release manager's key for keys/<fingerprint>.asc.
+REFERENCE_RELEASE = "3.13.5"
+
+
+@dataclass(frozen=True)
+class MirrorPlan:
+    versions: tuple[str, ...]  # CPython X.Y.Z, oldest first
+    reference: str
+    python_dir: Path  # relative to the mirror root: ftp/python
+    python_keys: str  # the matrix's URL template, {fingerprint}
+    pyenv_version: str
+    pyenv_file: Path  # relative: pyenv/pyenv-<version>.tar.gz
+
+    def fingerprint(self, version: str) -> str | None:
+        """The release manager key that signs ``version``'s tarball (None: Sigstore only)."""
+        return eol.PYTHON_SIGNING_KEY.get(minor_of(version))
+
+    def key_file(self, fingerprint: str) -> Path:
+        return _url_path(self.python_keys.format(fingerprint=fingerprint), "sources.python_keys")
+
+    def tarballs(self, version: str) -> tuple[str, str]:
+        return f"Python-{version}.tar.xz", f"Python-{version}.tgz"
+
+
+def _url_path(url: str, key: str) -> Path:
+    path = urllib.parse.urlsplit(url).path.strip("/")
+    if not path or ".." in path.split("/"):
+        raise HostkitError(f"e2e matrix: {key}: {url!r} has no usable path on the mirror")
+    return Path(path)
+
+
+def load(path: Path, today: dt.date | None = None) -> MirrorPlan:
+    """The mirror's plan from the matrix at ``path`` (validated like `orchestrator validate`)."""
+    loaded = config.load(path, today or dt.datetime.now(dt.UTC).date())
+    cfg = loaded.config
+    compiled = lock.compiled_minors(cfg)
+    versions = {REFERENCE_RELEASE}
+    for p in cfg.pythons:
+        minor = minor_of(p.version)
+        if minor not in compiled:
+            continue
+        if p.version.count(".") != 2:
+            raise HostkitError(
+                f"{path}: pythons: {p.version} is built from a tarball but not pinned to a release; "
+                f"pin it (e.g. \"{minor}.N\") so the mirror knows which {minor} to carry")
+        versions.add(p.version)
+    src = cfg.sources
+    return MirrorPlan(
+        versions=tuple(sorted(versions, key=Version)),
+        reference=REFERENCE_RELEASE,
+        python_dir=_url_path(src.python, "sources.python"),
+        python_keys=src.python_keys,
+        pyenv_version=src.pyenv.version,
+        pyenv_file=_url_path(src.pyenv.url.format(version=src.pyenv.version), "sources.pyenv.url"),
+    )

@@ -1,0 +1,186 @@
+"""``mirror``: $ORCH_MIRROR_DIR/ftp/python/<ver>/Python-<ver>.tgz|.tar.xz[.asc] like python.org.
+
+For each release of the plan: the Debian source files (debsrc, hashes from the signed Sources
+index) unless the mirror has its tarball; its sha256 against pyenv's pin
+(``lock_sources.PyenvDefinitions``; a hard requirement for the reference release); the release
+manager key from debian/upstream/signing-key.asc of the reference release into keys/; an
+offline ``gpg --verify`` of every tarball that has an .asc, by the key the package expects
+for its minor; then SHA256SUMS. With everything in place nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from orchestrator import runner
+from orchestrator.lock_sources import PyenvDefinitions
+from tests.hostkit import debsrc
+from tests.hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, put_file, update_sha256sums
+from tests.hostkit.gpg import TempGpg
+from tests.hostkit.matrix import MirrorPlan
+
+KEY_MEMBER = "debian/upstream/signing-key.asc"
+
+
+def mirror_name(source_file: str, package: str, version: str) -> str | None:
+    """python.org's name of a Debian upstream file: python3.13_3.13.5.orig.tar.xz.asc ->
+    Python-3.13.5.tar.xz.asc; None for anything else."""
+    m = re.fullmatch(rf"{re.escape(package)}_{re.escape(version)}\.orig\.tar\.(gz|xz)(\.asc)?", source_file)
+    if not m:
+        return None
+    return f"Python-{version}.{'tgz' if m.group(1) == 'gz' else 'tar.xz'}{m.group(2) or ''}"
+
+
+class Mirror:
+    def __init__(self, env: HostEnv, plan: MirrorPlan, out: Out, run: Run = runner.run) -> None:
+        self.env, self.plan, self.out, self.run = env, plan, out, run
+        self.python = env.mirror_dir / plan.python_dir
+        self.pyenv = PyenvDefinitions(env.pyenv_root, plan.python_keys)
+
+    def tarballs(self, version: str) -> list[Path]:
+        return [p for name in self.plan.tarballs(version) if (p := self.python / version / name).is_file()]
+
+    def key_path(self, fingerprint: str) -> Path:
+        return self.env.mirror_dir / self.plan.key_file(fingerprint)
+
+    def reference_key(self) -> str:
+        fpr = self.plan.fingerprint(self.plan.reference)
+        if not fpr:
+            raise HostkitError(f"the package knows no OpenPGP release key for {self.plan.reference} "
+                               "(orchestrator.eol.PYTHON_SIGNING_KEY)")
+        return fpr
+
+    def update(self) -> None:
+        plan = self.plan
+        fpr = self.reference_key()
+        key_dst = self.key_path(fpr)
+        missing = [v for v in plan.versions if not self.tarballs(v)]
+        need_key = not key_dst.is_file()
+        self.out.say(f"  CPython releases from {self.env.matrix.name} ({self.env.matrix}): "
+                     f"{', '.join(plan.versions)} (reference {plan.reference})")
+        fetcher = None
+        if missing or need_key:
+            apt = debsrc.PrivateApt(self.env.state_dir / "apt-src", self.run)
+            apt.prepare(self.env, self.out)
+            fetcher = debsrc.Fetcher(apt, self.env.state_dir / "src-cache", self.out, self.run)
+        else:
+            self.out.skip("all CPython tarballs and the signing key are in the mirror; no Debian downloads")
+        debian_tar = None
+        for version in plan.versions:
+            upstream = version in missing
+            debian = need_key and version == plan.reference
+            if fetcher and (upstream or debian):
+                debian_tar = self._fetch(fetcher, version, upstream, debian) or debian_tar
+            self.check_pyenv_pin(version)
+        if need_key:
+            self.install_key(fpr, debian_tar, key_dst)
+        else:
+            self.out.skip(f"{key_dst} present")
+        for version in plan.versions:
+            self.verify_signatures(version)
+        update_sha256sums(self.env.mirror_dir, self.out)
+
+    def _fetch(self, fetcher: debsrc.Fetcher, version: str, upstream: bool, debian: bool) -> Path | None:
+        package = debsrc.source_package(version)
+        debian_tar = None
+        files = fetcher.fetch(version, upstream, debian)
+        if not files:
+            raise HostkitError(f"no source files for {package} {version}")
+        for f in files:
+            if ".debian.tar." in f.name:
+                debian_tar = f
+            elif name := mirror_name(f.name, package, version):
+                put_file(f, self.python / version / name, self.out)
+        return debian_tar
+
+    def check_pyenv_pin(self, version: str) -> None:
+        """Upstream identity: each tarball's sha256 against pyenv's pin for that file name."""
+        found = self.tarballs(version)
+        if not found:
+            raise HostkitError(f"no tarball for CPython {version} in {self.python / version}")
+        pins = self.pyenv.pins(version) or {}
+        for path in found:
+            actual = file_hash(path)
+            pin = pins.get(path.name)
+            if pin is None:
+                if version == self.plan.reference:
+                    raise HostkitError(f"pyenv has no sha256 pin for {path.name} (needed to check "
+                                       f"{version}; pyenv checkout {self.env.pyenv_root})")
+                self.out.say(f"  {path.name} sha256 {actual} (no pyenv definition to compare with)")
+            elif pin[1] == actual:
+                self.out.ok(f"{path.name} sha256 matches pyenv's pin ({actual})")
+            else:
+                raise HostkitError(f"{path.name} sha256 {actual} != pyenv pin {pin[1]} - not the "
+                                   "upstream tarball")
+
+    def install_key(self, fpr: str, debian_tar: Path | None, dst: Path) -> None:
+        """keys/<fpr>.asc from debian/upstream/signing-key.asc of the reference release."""
+        ref = self.plan.reference
+        if debian_tar is None:
+            raise HostkitError(f"no debian tarball for {ref} to take the signing key from")
+        try:
+            with tarfile.open(debian_tar) as tar:
+                member = tar.extractfile(KEY_MEMBER)
+                armored = member.read() if member else None
+        except (KeyError, tarfile.TarError, OSError):
+            armored = None
+        if not armored:
+            raise HostkitError(f"{debian_tar} has no {KEY_MEMBER}")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with TempGpg(self.run) as gpg, tempfile.TemporaryDirectory(prefix="hostkit-key.") as tmp:
+            src = Path(tmp) / "signing-key.asc"
+            src.write_bytes(armored)
+            gpg.import_key(src)
+            uid = gpg.uid(fpr)
+            if uid is None:
+                raise HostkitError(f"{KEY_MEMBER} of {ref} does not contain {fpr}")
+            part = dst.with_name(dst.name + ".part")
+            gpg.export(fpr, part)
+            part.chmod(0o644)
+            part.replace(dst)
+        self.out.did(f"{dst} ({uid})")
+
+    def verify_signatures(self, version: str) -> None:
+        for tarball in self.tarballs(version):
+            sig = tarball.with_name(tarball.name + ".asc")
+            if not sig.is_file():
+                continue
+            fpr = self.plan.fingerprint(version)
+            key = self.key_path(fpr) if fpr else None
+            if key is None or not key.is_file():
+                raise HostkitError(f"{sig.name}: no release manager key "
+                                   f"{fpr or '(Sigstore-only minor)'} in the mirror to verify it with")
+            with TempGpg(self.run) as gpg:
+                gpg.import_key(key)
+                signer = gpg.verify(sig, tarball)
+            if signer != fpr:
+                raise HostkitError(f"gpg --verify {tarball.name}: signature is not by {fpr} (by {signer})")
+            self.out.ok(f"gpg --verify {tarball.name}: good signature by {fpr} "
+                        "(offline, temporary GNUPGHOME)")
+
+
+def check_served(env: HostEnv, plan: MirrorPlan, out: Out, timeout: float = 10.0) -> None:
+    """The started mirror lists every release folder and serves every tarball."""
+    base = f"{env.mirror_url}{plan.python_dir.as_posix()}/"
+    listing = _get(base, timeout).decode("utf-8", "replace")
+    for version in plan.versions:
+        if f'href="{version}/"' not in listing:
+            raise HostkitError(f"{base} does not list {version}/")
+        for name in plan.tarballs(version):
+            if (env.mirror_dir / plan.python_dir / version / name).is_file():
+                _get(f"{base}{version}/{name}", timeout, method="HEAD")
+    out.ok(f"mirror answers at {base} ({', '.join(plan.versions)})")
+
+
+def _get(url: str, timeout: float, method: str = "GET") -> bytes:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=timeout) as r:
+            data: bytes = r.read()
+            return data
+    except (urllib.error.URLError, OSError) as exc:
+        raise HostkitError(f"{url} not served ({getattr(exc, 'reason', exc)})") from None

@@ -14,7 +14,7 @@ from tests.hostkit import matrix
 from tests.hostkit.common import HostEnv, Out, update_sha256sums
 from tests.hostkit.mirror import Mirror, check_served
 from tests.hostkit.pyenv import PyenvTarball
-from tests.hostkit.summary import Summary, local_registry, registry_digest
+from tests.hostkit.summary import Summary, local_registry
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def run(argv: Sequence[str], out: Out) -> int:
         return 0
     if args.command == "registry-digest":
         try:
-            digest = registry_digest(local_registry(env), args.repo, args.tag)
+            digest = local_registry(env).digest(args.repo, args.tag)
         except RegistryError as exc:
             raise RegistryError(f"registry {env.registry} (ORCH_REGISTRY) did not answer for "
                                 f"{args.repo}:{args.tag}") from exc

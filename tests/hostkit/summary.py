@@ -26,12 +26,6 @@ def split_image(ref: str) -> tuple[str, str]:
     return repo, tag
 
 
-def registry_digest(registry: Registry, repo: str, tag: str) -> str | None:
-    """The digest of repo:tag (an index's own digest for a multi-platform tag); None: no such tag.
-    RegistryError when the registry does not answer."""
-    return registry.digest(repo, tag)
-
-
 class Summary:
     def __init__(self, env: HostEnv, out: Out, run: Run = runner.run,
                  registry: Registry | None = None) -> None:
@@ -58,7 +52,7 @@ class Summary:
 
     def digest(self, image: str) -> str:
         try:
-            return registry_digest(self.registry, *split_image(image)) or "not in registry"
+            return self.registry.digest(*split_image(image)) or "not in registry"
         except RegistryError:
             return "not in registry (registry not answering)"
 

@@ -14,7 +14,7 @@ import json
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from elftools.common.exceptions import ELFError
 from elftools.construct import ConstructError
@@ -229,7 +229,7 @@ def layer_entries(fh: IO[bytes]) -> Iterator[tuple[str, Entry]]:
     try:
         with tarfile.open(fileobj=fh, mode="r|*") as tar:
             for m in tar:
-                content, elf = "", ()
+                content, elf = "", cast("tuple[tuple[str, str], ...]", ())
                 if m.isreg():
                     content, elf = _file_digests(tar.extractfile(m), m.size)
                 pax = {k: v for k, v in m.pax_headers.items() if k not in _PAX_OWN}

@@ -103,7 +103,9 @@ def _patched_elf(section: str) -> tuple[bytes, bytes]:
     assert true is not None
     body = Path(true).read_bytes()
     with Path(true).open("rb") as fh:
-        offset = ELFFile(fh).get_section_by_name(section)["sh_offset"]
+        found = ELFFile(fh).get_section_by_name(section)
+        assert found is not None
+        offset = found["sh_offset"]
     changed = bytearray(body)
     changed[offset + 8] ^= 0xFF
     return body, bytes(changed)

@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
-from elftools.common.exceptions import ELFError
-from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 
 from orchestrator.oci_layout import Layout, LayoutError
@@ -250,26 +248,37 @@ def _file_digests(data: IO[bytes] | None,
     if data is None:
         return h.hexdigest()[:16], ()
     head = data.read(4)
-    h.update(head)
     if head != b"\x7fELF" or size > ELF_MAX_BYTES:
+        h.update(head)
         while chunk := data.read(1 << 20):
             h.update(chunk)
         return h.hexdigest()[:16], ()
     body = head + data.read()
-    h.update(body[4:])
-    return h.hexdigest()[:16], elf_sections(body)
+    return hashlib.sha256(body).hexdigest()[:16], elf_sections(body)
 
 
 def elf_sections(body: bytes) -> tuple[tuple[str, str], ...]:
-    """(section name, sha256 of its bytes) of an ELF file; () when it does not parse."""
+    """(section name, sha256 of its raw bytes) of an ELF file; () when it does not parse.
+
+    The bytes are hashed where the section header says they are (compressed sections are not
+    decompressed); a header pointing outside the file makes the whole answer ()."""
+    view = memoryview(body)
+    out = []
     try:
-        elf = ELFFile(io.BytesIO(body))
-        return tuple((sec.name or f"[{i}]",
-                      "" if sec["sh_type"] == "SHT_NOBITS"
-                      else hashlib.sha256(sec.data()).hexdigest()[:16])
-                     for i, sec in enumerate(elf.iter_sections()) if i)
-    except (ELFError, ConstructError, ValueError, OSError, EOFError):
+        for i, sec in enumerate(ELFFile(io.BytesIO(body)).iter_sections()):
+            if not i:
+                continue
+            offset, size = int(sec["sh_offset"]), int(sec["sh_size"])
+            if sec["sh_type"] == "SHT_NOBITS":
+                digest = ""
+            elif offset + size > len(body):
+                return ()
+            else:
+                digest = hashlib.sha256(view[offset:offset + size]).hexdigest()[:16]
+            out.append((sec.name or f"[{i}]", digest))
+    except Exception:  # only a hint: a corrupt file raises many kinds of errors
         return ()
+    return tuple(out)
 
 
 def _elf_difference(platform: str, where: str, name: str, x: Entry,

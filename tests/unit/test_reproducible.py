@@ -131,6 +131,27 @@ def test_an_elf_file_that_differs_names_the_sections_that_differ(tmp_path: Path)
     assert [d.first for d in q.differences if d.field == "elf-sections"] == [".rodata"]
 
 
+@pytest.mark.parametrize("field", ["e_shoff", "sh_offset", "sh_size"])
+def test_an_elf_file_with_a_corrupt_section_header_gives_no_sections(field: str) -> None:
+    """Headers pointing far outside the file (pyelftools raises OverflowError, zlib.error, ...
+    on such files): no section list, so the difference stays a plain content difference."""
+    true = shutil.which("true")
+    assert true is not None
+    body = bytearray(Path(true).read_bytes())
+    assert repro.elf_sections(bytes(body))  # the intact file parses
+    with Path(true).open("rb") as fh:
+        elf = ELFFile(fh)
+        text = elf.get_section_by_name(".text")
+        assert text is not None
+        shoff, shentsize = elf["e_shoff"], elf["e_shentsize"]
+        index = next(i for i, sec in enumerate(elf.iter_sections()) if sec.name == ".text")
+    # ELF64: e_shoff at 0x28; in a section header sh_offset at 0x18, sh_size at 0x20
+    where = {"e_shoff": 0x28, "sh_offset": shoff + index * shentsize + 0x18,
+             "sh_size": shoff + index * shentsize + 0x20}[field]
+    body[where:where + 8] = (2**63 - 1).to_bytes(8, "little")
+    assert repro.elf_sections(bytes(body)) == ()
+
+
 def test_a_file_that_only_starts_like_elf_is_a_plain_content_difference(tmp_path: Path) -> None:
     assert repro.elf_sections(b"\x7fELF...") == ()
     changed: Layer = {**TREE, "opt/python/bin/python3": (b"\x7fELF.!.", 1700000000)}

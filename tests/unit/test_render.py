@@ -609,6 +609,8 @@ def test_python_build_definition_pins_the_locked_tarball(
             "ensurepip") in body
     assert lock.pyenv is not None
     assert f"{lock.pyenv.url} /usr/src/pyenv.tar.gz" in body
+    # a fixed build directory: the default (time + pid) ends up in _sysconfigdata and the ELFs
+    assert "PYTHON_BUILD_BUILD_PATH=/usr/src/python-build " in body
 
 
 def test_python_build_definition_exports_the_tarballs_epoch(

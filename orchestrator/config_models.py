@@ -230,7 +230,8 @@ class Build(_Model):
         True,
         description="Build the interpreter as a position-independent executable; false compiles "
         "it -fno-pie and links it -no-pie like Debian's own python3: no start-up relocations, "
-        "libraries/heap/stack keep ASLR",
+        "libraries/heap/stack keep ASLR (3.11 and older: only the -no-pie link, their setup.py "
+        "would build extension modules -fno-pie)",
     )
     rewrite_timestamps: bool = Field(
         True,

@@ -9,11 +9,14 @@ Pure: reads the two layouts it is given (``oci_layout``); ``release.reproduce`` 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
+
+from elftools.elf.elffile import ELFFile
 
 from orchestrator.oci_layout import Layout, LayoutError
 
@@ -37,7 +40,12 @@ FIELD_HINTS = {
     "value": "the config value differs",
     "count": "the number of layers (or tar entries) differs",
     "bytes": "equal as compared, different bytes (tar header format, JSON key order)",
+    "elf-sections": "the ELF sections whose bytes differ (first) and how many are the same "
+                    "(second): code and data (.text, .rodata, .data) come from the compiler's "
+                    "decisions, which a PGO build takes from its training run's profile; "
+                    ".note.gnu.build-id and .gnu_debuglink follow from them",
 }
+ELF_MAX_BYTES = 512 << 20  # ELF files compared section by section when at most this big
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,8 @@ class Entry:
     linkname: str
     content: str  # sha256 of a regular file's bytes
     pax: str = ""
+    # an ELF file's sections: (name, sha256 of its bytes), to say which differ; not a field
+    elf: tuple[tuple[str, str], ...] = ()
 
 
 ENTRY_FIELDS = ("type", "mode", "uid", "gid", "size", "content", "linkname", "pax", "mtime")
@@ -217,23 +227,69 @@ def layer_entries(fh: IO[bytes]) -> Iterator[tuple[str, Entry]]:
     try:
         with tarfile.open(fileobj=fh, mode="r|*") as tar:
             for m in tar:
-                content = ""
+                content, elf = "", cast("tuple[tuple[str, str], ...]", ())
                 if m.isreg():
-                    data = tar.extractfile(m)
-                    h = hashlib.sha256()
-                    if data is not None:
-                        while chunk := data.read(1 << 20):
-                            h.update(chunk)
-                    content = h.hexdigest()[:16]
+                    content, elf = _file_digests(tar.extractfile(m), m.size)
                 pax = {k: v for k, v in m.pax_headers.items() if k not in _PAX_OWN}
                 yield m.name.removeprefix("./").rstrip("/") or ".", Entry(
                     type=m.type.decode(errors="replace") or "0", mode=oct(m.mode),
                     uid=f"{m.uid} ({m.uname})", gid=f"{m.gid} ({m.gname})",
                     mtime=m.pax_headers.get("mtime") or str(int(m.mtime)), size=str(m.size),
                     linkname=m.linkname, content=content,
-                    pax=json.dumps(pax, sort_keys=True) if pax else "")
+                    pax=json.dumps(pax, sort_keys=True) if pax else "", elf=elf)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise LayoutError(f"a layer is not a readable tar stream ({exc})") from None
+
+
+def _file_digests(data: IO[bytes] | None,
+                  size: int) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A regular file's sha256 (16 hex digits) and, for an ELF file, its sections' sha256."""
+    h = hashlib.sha256()
+    if data is None:
+        return h.hexdigest()[:16], ()
+    head = data.read(4)
+    if head != b"\x7fELF" or size > ELF_MAX_BYTES:
+        h.update(head)
+        while chunk := data.read(1 << 20):
+            h.update(chunk)
+        return h.hexdigest()[:16], ()
+    body = head + data.read()
+    return hashlib.sha256(body).hexdigest()[:16], elf_sections(body)
+
+
+def elf_sections(body: bytes) -> tuple[tuple[str, str], ...]:
+    """(section name, sha256 of its raw bytes) of an ELF file; () when it does not parse.
+
+    The bytes are hashed where the section header says they are (compressed sections are not
+    decompressed); a header pointing outside the file makes the whole answer ()."""
+    view = memoryview(body)
+    out = []
+    try:
+        for i, sec in enumerate(ELFFile(io.BytesIO(body)).iter_sections()):
+            if not i:
+                continue
+            offset, size = int(sec["sh_offset"]), int(sec["sh_size"])
+            if sec["sh_type"] == "SHT_NOBITS":
+                digest = ""
+            elif offset + size > len(body):
+                return ()
+            else:
+                digest = hashlib.sha256(view[offset:offset + size]).hexdigest()[:16]
+            out.append((sec.name or f"[{i}]", digest))
+    except Exception:  # only a hint: a corrupt file raises many kinds of errors
+        return ()
+    return tuple(out)
+
+
+def _elf_difference(platform: str, where: str, name: str, x: Entry,
+                    y: Entry) -> list[Difference]:
+    """Which sections of two different builds of an ELF file differ (none when either is not
+    ELF, or the section tables differ in names: then the content difference says it all)."""
+    if not x.elf or not y.elf or [n for n, _ in x.elf] != [n for n, _ in y.elf]:
+        return []
+    differ = [n for (n, dx), (_, dy) in zip(x.elf, y.elf, strict=True) if dx != dy]
+    return [Difference(platform, where, name, "elf-sections", " ".join(differ) or "(none)",
+                       f"{len(x.elf) - len(differ)} of {len(x.elf)} sections identical")]
 
 
 def layer_differences(platform: str, where: str, fa: IO[bytes],
@@ -252,6 +308,8 @@ def layer_differences(platform: str, where: str, fa: IO[bytes],
             vx, vy = getattr(x, f), getattr(y, f)
             if vx != vy:
                 out.append(Difference(platform, where, name, f, vx, vy))
+                if f == "content":
+                    out += _elf_difference(platform, where, name, x, y)
     names_a, names_b = [n for n, _ in a], [n for n, _ in b]
     if not out and len(names_a) != len(names_b):  # a path twice in one of them
         out.append(Difference(platform, where, "(tar entries)", "count",

@@ -26,11 +26,28 @@ from orchestrator.plan import (
 # linked by LINKCC with -fno-pie -no-pie (configure's default LINKCC plus those), never the
 # -shared links of extension modules, which -no-pie in LDFLAGS would turn into executable links.
 # Make expands $(PURIFY) $(CC): the templates escape the $ (filter dq).
-NO_PIE_ENV = (("CFLAGS_NODIST", "-fno-pie"), ("LINKCC", "$(PURIFY) $(CC) -fno-pie -no-pie"))
+NO_PIE_LINK = ("LINKCC", "$(PURIFY) $(CC) -fno-pie -no-pie")
+NO_PIE_ENV = (("CFLAGS_NODIST", "-fno-pie"), NO_PIE_LINK)
+# 3.11 and older still build some extension modules with setup.py, whose compiler_so puts
+# CCSHARED (-fPIC) *before* CFLAGS + PY_CFLAGS_NODIST: -fno-pie there wins, the objects are not
+# PIC and their -shared links fail ("Failed to build these modules"; make install's setup.py
+# pass, run without CC, then builds them again). There only the executables are linked -no-pie.
+SETUP_PY_LAST_MINOR = (3, 11)
+
+
+def no_pie_env(base_minor: str) -> tuple[tuple[str, str], ...]:
+    """What build.pie: false passes to configure for CPython ``base_minor`` ("3.13")."""
+    major, minor = (int(x) for x in base_minor.split("."))
+    return (NO_PIE_LINK,) if (major, minor) <= SETUP_PY_LAST_MINOR else NO_PIE_ENV
+
+
 DEFAULT_CONFIGURE = ("--enable-loadable-sqlite-extensions", "--with-ensurepip=install")
 # The free-threaded build (pythons[].freethreaded): python-build passes it through
 # PYTHON_CONFIGURE_OPTS, as pyenv's own 3.13.Xt definitions do (PYTHON_BUILD_FREE_THREADING).
 FREETHREADED_CONFIGURE = "--disable-gil"
+# python-build's hook, run in the unpacked source before configure (BuildUnit.definition).
+PYTHON_BUILD_EPOCH_HOOK = ('before_install_package() { SOURCE_DATE_EPOCH="$(stat -c %Y '
+                           'Include/patchlevel.h)" && export SOURCE_DATE_EPOCH; }')
 FRAME_POINTER_FLAGS = "-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer"
 
 
@@ -108,10 +125,16 @@ class BuildUnit:
         return self.stages.suffix
 
     @property
-    def definition(self) -> str:
-        """A python-build definition pinned to the locked tarball."""
+    def definition(self) -> tuple[str, ...]:
+        """A python-build definition pinned to the locked tarball, one line per item.
+
+        python-build sources the definition, then calls ``before_install_package`` in the
+        unpacked tree before configure: the hook exports SOURCE_DATE_EPOCH as the source
+        method's compile does (the tarball's date of Include/patchlevel.h), so the build date in
+        ``sys.version`` and the bytecode do not depend on the day of the build."""
         nodot = self.base_minor.replace(".", "")
-        return (f'install_package "Python-{self.version}" "{self.url}#{self.sha256}" '
+        return (PYTHON_BUILD_EPOCH_HOOK,
+                f'install_package "Python-{self.version}" "{self.url}#{self.sha256}" '
                 f"standard verify_py{nodot} ensurepip")
 
 
@@ -142,7 +165,7 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
             configure=tuple(configure), entry_configure=entry.configure_opts,
             ldflags=ldflags, cflags=profile_cflags(profile),
             freeze_modules=frozen_modules_for(config, c),
-            build_env=NO_PIE_ENV if pie_for(config, c) is False else (),
+            build_env=no_pie_env(c.base_minor) if pie_for(config, c) is False else (),
             cross_arches=cross_arches_for(config, same_build),
             native=ARCHES[config.build.native_platform].name,
             freethreaded=c.freethreaded,

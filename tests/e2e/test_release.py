@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,39 @@ def test_deadsnakes_cell_installs_the_ppa_build(release: Result, workspace: Path
     assert {"no-compilers", "pip-only-in-dev", "venv", "dev-venv-runs-in-runtime"} <= runtime_checks
     assert "dev-c-extension-wheel" in {c["check"] for c in cells["3.12-deadsnakes-noble-dev"]["checks"]}
 
+
+
+def _release_date(version: str) -> str:
+    """__DATE__ __TIME__ as GCC writes them under SOURCE_DATE_EPOCH = the mtime of
+    Include/patchlevel.h in the mirrored tarball (what both compile methods export)."""
+    here = MIRROR_DIR / "ftp" / "python" / version
+    tarballs = [here / f"Python-{version}{ext}" for ext in (".tar.xz", ".tgz")]
+    tarball = next((t for t in tarballs if t.is_file()), None)
+    assert tarball is not None, f"no tarball of {version} on the mirror"
+    with tarfile.open(tarball) as tar:
+        mtime = tar.getmember(f"Python-{version}/Include/patchlevel.h").mtime
+    return time.strftime("%b %e %Y %H:%M:%S", time.gmtime(mtime))
+
+
+def test_compiled_interpreters_carry_the_release_date_not_the_build_day(
+        release: Result, workspace: Path) -> None:
+    """Issue 16: sys.version's build date comes from the tarball for both compile methods
+    (python-build through its before_install_package hook), so a rebuild of the same source
+    on another day gives the same interpreter."""
+    assert release.rc == 0, release.explain()
+    cells, seen = release.cells(), set()
+    for img in _plan(workspace).images:
+        if img.build is None or img.variant != "runtime":
+            continue
+        out = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", f"{registry().host}/{_repo(workspace)}@"
+             f"{cells[img.id]['digest']}", "python3", "-c",
+             "import platform; print(platform.python_build()[1])"],
+            capture_output=True, text=True, check=False)
+        assert out.returncode == 0, (img.id, out.stderr)
+        assert out.stdout.strip() == _release_date(img.version), (img.id, out.stdout)
+        seen.add(img.method)
+    assert seen == {"source", "python-build"}
 
 def test_dev_shares_all_runtime_layers(release: Result, workspace: Path) -> None:
     """Per platform: the dev manifest starts with every layer of the runtime manifest."""

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
 from orchestrator.render import bake as bake_mod
+from orchestrator.render import units
 from tests.unit.helpers import FIXTURES, GOLDEN, REPO, TODAY, edit, run_cli
 
 # Golden sets: the organisation's images.yaml, and a fixture using every option it does not.
@@ -607,6 +609,32 @@ def test_python_build_definition_pins_the_locked_tarball(
             "ensurepip") in body
     assert lock.pyenv is not None
     assert f"{lock.pyenv.url} /usr/src/pyenv.tar.gz" in body
+    # a fixed build directory: the default (time + pid) ends up in _sysconfigdata and the ELFs
+    assert "PYTHON_BUILD_BUILD_PATH=/usr/src/python-build " in body
+
+
+def test_python_build_definition_exports_the_tarballs_epoch(
+    repo_render: Rendered, tmp_path: Path,
+) -> None:
+    """The definition's lines as the RUN writes them, sourced the way python-build sources a
+    definition; its make_package calls before_install_package in the unpacked tree, then
+    configures and makes there: the compile sees SOURCE_DATE_EPOCH = patchlevel.h's mtime."""
+    _, _, files = repo_render
+    body = stage_body(_dockerfiles(files)["bookworm"], "python-3.13-python-build")
+    written = re.search(r"printf '%s\\n' (.*?) > /usr/src/defs/", body)
+    assert written is not None, body
+    defs = tmp_path / "definition"
+    subprocess.run(f"printf '%s\\n' {written.group(1)} > {defs}", shell=True, check=True)
+    tree = tmp_path / "Python-3.13.13" / "Include"
+    tree.mkdir(parents=True)
+    (tree / "patchlevel.h").write_text("#define PY_VERSION \"3.13.13\"\n")
+    os.utime(tree / "patchlevel.h", (1_700_000_000, 1_700_000_000))
+    python_build = ('install_package() { cd "$1" && before_install_package "$1" '
+                    '&& sh -c \'echo "configure sees $SOURCE_DATE_EPOCH"\'; }\n'
+                    f'cd {tmp_path} && . {defs}\n')
+    out = subprocess.run(["bash", "-euc", python_build], capture_output=True, text=True,
+                         env={"PATH": os.environ["PATH"]}, check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "configure sees 1700000000\n", "")
 
 
 def test_deadsnakes_only_in_the_ubuntu_file(repo_render: Rendered) -> None:
@@ -1032,6 +1060,34 @@ def test_interpreter_links_without_pie_only_when_asked(tmp_path: Path) -> None:
         assert "-no-pie" not in text and "-fno-pie" not in text
         assert "LINKCC" not in text and "CFLAGS_NODIST" not in text
 
+
+
+@pytest.mark.parametrize(("minor", "compiled_no_pie"),
+                         [("3.10", False), ("3.11", False), ("3.12", True), ("3.13", True),
+                          ("3.14", True)])
+def test_no_pie_compiles_the_core_no_pie_only_where_setup_py_is_gone(
+        minor: str, compiled_no_pie: bool) -> None:
+    """3.11's setup.py builds modules with -fPIC *before* PY_CFLAGS_NODIST: -fno-pie there
+    broke their -shared links. Every minor's executables are still linked -no-pie."""
+    env = dict(units.no_pie_env(minor))
+    assert env["LINKCC"] == "$(PURIFY) $(CC) -fno-pie -no-pie"
+    assert ("CFLAGS_NODIST" in env) == compiled_no_pie
+    if compiled_no_pie:
+        assert env["CFLAGS_NODIST"] == "-fno-pie"
+
+
+def test_setup_py_really_puts_ccshared_before_cflags() -> None:
+    """The reason for SETUP_PY_LAST_MINOR, read from the 3.11 tarball on the e2e mirror when
+    it is there (make provision): setup.py's compiler_so = CC + CCSHARED + CFLAGS."""
+    tarball = Path("/srv/orchestrator-mirror/ftp/python/3.11.2/Python-3.11.2.tgz")
+    if not tarball.is_file():
+        pytest.skip(f"{tarball} not provisioned")
+    with tarfile.open(tarball) as tar:
+        member = tar.extractfile("Python-3.11.2/setup.py")
+        assert member is not None
+        setup_py = member.read().decode()
+    assert "args['compiler_so'] = compiler + ' ' + ccshared + ' ' + cflags" in setup_py
+    assert "set_compiler_flags('CFLAGS', 'PY_CFLAGS_NODIST')" in setup_py
 
 def _freeze_script(repo_render: Rendered) -> Path:
     """The script the source compiles run: stages/scripts/freeze_modules.py, which render

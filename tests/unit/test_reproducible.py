@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from orchestrator import cache as cache_mod
 from orchestrator import config, epoch, plan, render, settings
@@ -94,6 +95,69 @@ def test_content_and_missing_files_and_config_values_are_reported(tmp_path: Path
     assert ("opt/python/lib/os.py", "missing") in found
     assert ("created", "value") in found
 
+
+
+def _patched_elf(section: str) -> tuple[bytes, bytes]:
+    """A real ELF file (this host's `true`) and a copy with one byte of ``section`` changed."""
+    true = shutil.which("true")
+    assert true is not None
+    body = Path(true).read_bytes()
+    with Path(true).open("rb") as fh:
+        found = ELFFile(fh).get_section_by_name(section)
+        assert found is not None
+        offset = found["sh_offset"]
+    changed = bytearray(body)
+    changed[offset + 8] ^= 0xFF
+    return body, bytes(changed)
+
+
+def test_an_elf_file_that_differs_names_the_sections_that_differ(tmp_path: Path) -> None:
+    """What a PGO build's tree shows (issue 16): the code differs, the rest of the file not."""
+    body, changed = _patched_elf(".text")
+    a: Layer = {"opt/python/bin/python3.13": (body, 1700000000)}
+    b: Layer = {"opt/python/bin/python3.13": (changed, 1700000000)}
+    (p,) = _compare(tmp_path, {AMD: [a]}, {AMD: [b]}).platforms
+    layer = [(d.item, d.field, d.first) for d in p.differences if d.where.startswith("layer")]
+    assert [(i, f) for i, f, _ in layer] == [("opt/python/bin/python3.13", "content"),
+                                             ("opt/python/bin/python3.13", "elf-sections")]
+    elf = next(d for d in p.differences if d.field == "elf-sections")
+    assert elf.first == ".text"
+    total = int(elf.second.split(" of ")[1].split()[0])
+    assert total > 10 and elf.second == f"{total - 1} of {total} sections identical"
+    assert "PGO" in elf.line()
+    data, other = _patched_elf(".rodata")
+    (q,) = _compare(tmp_path / "rodata", {AMD: [{"lib/x.so": (data, 1)}]},
+                    {AMD: [{"lib/x.so": (other, 1)}]}).platforms
+    assert [d.first for d in q.differences if d.field == "elf-sections"] == [".rodata"]
+
+
+@pytest.mark.parametrize("field", ["e_shoff", "sh_offset", "sh_size"])
+def test_an_elf_file_with_a_corrupt_section_header_gives_no_sections(field: str) -> None:
+    """Headers pointing far outside the file (pyelftools raises OverflowError, zlib.error, ...
+    on such files): no section list, so the difference stays a plain content difference."""
+    true = shutil.which("true")
+    assert true is not None
+    body = bytearray(Path(true).read_bytes())
+    assert repro.elf_sections(bytes(body))  # the intact file parses
+    with Path(true).open("rb") as fh:
+        elf = ELFFile(fh)
+        text = elf.get_section_by_name(".text")
+        assert text is not None
+        shoff, shentsize = elf["e_shoff"], elf["e_shentsize"]
+        index = next(i for i, sec in enumerate(elf.iter_sections()) if sec.name == ".text")
+    # ELF64: e_shoff at 0x28; in a section header sh_offset at 0x18, sh_size at 0x20
+    where = {"e_shoff": 0x28, "sh_offset": shoff + index * shentsize + 0x18,
+             "sh_size": shoff + index * shentsize + 0x20}[field]
+    body[where:where + 8] = (2**63 - 1).to_bytes(8, "little")
+    assert repro.elf_sections(bytes(body)) == ()
+
+
+def test_a_file_that_only_starts_like_elf_is_a_plain_content_difference(tmp_path: Path) -> None:
+    assert repro.elf_sections(b"\x7fELF...") == ()
+    changed: Layer = {**TREE, "opt/python/bin/python3": (b"\x7fELF.!.", 1700000000)}
+    (p,) = _compare(tmp_path, {AMD: [TREE]}, {AMD: [changed]}).platforms
+    assert [(d.item, d.field) for d in p.differences if d.where.startswith("layer")] == [
+        ("opt/python/bin/python3", "content")]
 
 def test_same_tar_other_compression_is_a_compression_difference(tmp_path: Path) -> None:
     result = _compare(tmp_path, {AMD: [TREE]}, {AMD: [TREE]}, gzip_mtime=12345)

@@ -199,12 +199,12 @@ host_apt_update() {
     APT_UPDATED=1
 }
 
-# apt-get against a private sources list and private lists/cache directories,
-# so the host's /etc/apt and /var/lib/apt/lists stay untouched.
+# apt-get (or APT_TOOL=apt-cache) against a private sources list and private lists/cache
+# directories, so the host's /etc/apt and /var/lib/apt/lists stay untouched.
 private_apt() {
     local dir=$1
     shift
-    apt-get -q \
+    "${APT_TOOL:-apt-get}" -q \
         -o Dir::Etc::SourceList="$dir/sources.list" \
         -o Dir::Etc::SourceParts="$dir/sources.list.d" \
         -o Dir::Etc::Preferences=/dev/null \

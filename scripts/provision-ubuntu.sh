@@ -142,11 +142,6 @@ build_test_ppa() {
     mkdir -m 0700 "$gh"
     gpg --homedir "$gh" --batch --quiet --import "$PPA_KEY" 2>/dev/null || die "cannot import $PPA_KEY"
     fpr=$(gpg --homedir "$gh" --batch --with-colons --list-secret-keys | awk -F: '/^fpr/ { print $10; exit }')
-    marker="$PPA_RECIPE $fpr $PPA_SUITE $PPA_MINOR ${PPA_PACKAGES[*]}"
-    if [[ "$(cat "$root/.recipe" 2>/dev/null)" == "$marker" ]]; then
-        skip "test PPA $root ($PPA_SUITE: python$PPA_MINOR, key $fpr)"
-        return 0
-    fi
     trixie_tools
     private_apt_init "$dir"
     write_if_changed "$dir/sources.list" <<EOF || true
@@ -155,9 +150,20 @@ build_test_ppa() {
 deb [signed-by=${UBUNTU_KEYRING}] ${ORCH_UBUNTU_MIRROR} ${PPA_SUITE} ${PPA_SUITE}-updates main universe
 deb [signed-by=${UBUNTU_KEYRING}] ${ORCH_UBUNTU_SECURITY_MIRROR} ${PPA_SUITE}-security main universe
 EOF
-    if private_apt_stale "$dir" 86400; then
+    # an hour at most: the images' own apt-get update sees Ubuntu's newest python$PPA_MINOR
+    if private_apt_stale "$dir" 3600; then
         say "  apt-get update (private Ubuntu $PPA_SUITE lists in $dir)"
         private_apt "$dir" update -qq
+    fi
+    # Ubuntu's current python$PPA_MINOR is part of the recipe: once Ubuntu publishes a newer
+    # one (noble-security/-updates), a PPA re-versioned from the older one would lose to it in
+    # the image's apt, so the PPA is rebuilt from the newer.
+    ver=$(APT_TOOL=apt-cache private_apt "$dir" policy "python$PPA_MINOR" | awk '/Candidate:/ { print $2 }')
+    [[ -n $ver && $ver != "(none)" ]] || die "no python$PPA_MINOR in Ubuntu $PPA_SUITE (private lists in $dir)"
+    marker="$PPA_RECIPE $fpr $PPA_SUITE $PPA_MINOR $ver ${PPA_PACKAGES[*]}"
+    if [[ "$(cat "$root/.recipe" 2>/dev/null)" == "$marker" ]]; then
+        skip "test PPA $root ($PPA_SUITE: python$PPA_MINOR $ver$PPA_VERSION_SUFFIX, key $fpr)"
+        return 0
     fi
     rm -f "$dir"/download/*.deb
     say "  apt-get download ${PPA_PACKAGES[*]} ($PPA_SUITE)"

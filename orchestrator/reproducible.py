@@ -14,7 +14,7 @@ import json
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from elftools.elf.elffile import ELFFile
 
@@ -46,6 +46,8 @@ FIELD_HINTS = {
                     ".note.gnu.build-id and .gnu_debuglink follow from them",
 }
 ELF_MAX_BYTES = 512 << 20  # ELF files compared section by section when at most this big
+# an ELF file's sections: (name, sha256 of its bytes)
+Sections = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -211,8 +213,7 @@ class Entry:
     linkname: str
     content: str  # sha256 of a regular file's bytes
     pax: str = ""
-    # an ELF file's sections: (name, sha256 of its bytes), to say which differ; not a field
-    elf: tuple[tuple[str, str], ...] = ()
+    elf: Sections = ()  # to say which sections differ; not a compared field
 
 
 ENTRY_FIELDS = ("type", "mode", "uid", "gid", "size", "content", "linkname", "pax", "mtime")
@@ -227,7 +228,7 @@ def layer_entries(fh: IO[bytes]) -> Iterator[tuple[str, Entry]]:
     try:
         with tarfile.open(fileobj=fh, mode="r|*") as tar:
             for m in tar:
-                content, elf = "", cast("tuple[tuple[str, str], ...]", ())
+                content, elf = "", Sections()
                 if m.isreg():
                     content, elf = _file_digests(tar.extractfile(m), m.size)
                 pax = {k: v for k, v in m.pax_headers.items() if k not in _PAX_OWN}
@@ -241,8 +242,7 @@ def layer_entries(fh: IO[bytes]) -> Iterator[tuple[str, Entry]]:
         raise LayoutError(f"a layer is not a readable tar stream ({exc})") from None
 
 
-def _file_digests(data: IO[bytes] | None,
-                  size: int) -> tuple[str, tuple[tuple[str, str], ...]]:
+def _file_digests(data: IO[bytes] | None, size: int) -> tuple[str, Sections]:
     """A regular file's sha256 (16 hex digits) and, for an ELF file, its sections' sha256."""
     h = hashlib.sha256()
     if data is None:
@@ -257,7 +257,7 @@ def _file_digests(data: IO[bytes] | None,
     return hashlib.sha256(body).hexdigest()[:16], elf_sections(body)
 
 
-def elf_sections(body: bytes) -> tuple[tuple[str, str], ...]:
+def elf_sections(body: bytes) -> Sections:
     """(section name, sha256 of its raw bytes) of an ELF file; () when it does not parse.
 
     The bytes are hashed where the section header says they are (compressed sections are not

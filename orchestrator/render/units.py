@@ -37,8 +37,7 @@ SETUP_PY_LAST_MINOR = (3, 11)
 
 def no_pie_env(base_minor: str) -> tuple[tuple[str, str], ...]:
     """What build.pie: false passes to configure for CPython ``base_minor`` ("3.13")."""
-    major, minor = (int(x) for x in base_minor.split("."))
-    return (NO_PIE_LINK,) if (major, minor) <= SETUP_PY_LAST_MINOR else NO_PIE_ENV
+    return (NO_PIE_LINK,) if matrix.minor_key(base_minor)[:2] <= SETUP_PY_LAST_MINOR else NO_PIE_ENV
 
 
 DEFAULT_CONFIGURE = ("--enable-loadable-sqlite-extensions", "--with-ensurepip=install")

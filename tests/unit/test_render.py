@@ -654,6 +654,27 @@ def test_deadsnakes_only_in_the_ubuntu_file(repo_render: Rendered) -> None:
     assert f"grep -q '^fpr:::::::::{lock.deadsnakes.fingerprint}:$'" in key
 
 
+
+def test_deadsnakes_installs_rebuild_when_the_ppa_publishes(repo_render: Rendered) -> None:
+    """A warm builder must not keep a cached install of an older PPA build: the install RUN
+    mounts the PPA's InRelease as it is now (fetched by ADD, whose cache key is its content),
+    and only the install RUN does, so a PPA upload never re-runs the key check or the apt
+    layers every image shares."""
+    loaded, lock, files = repo_render
+    noble = _dockerfiles(files)["noble"]
+    assert lock.deadsnakes is not None
+    archive = loaded.config.sources.deadsnakes.archive.format(ppa=lock.deadsnakes.ppa)
+    key = stage_body(noble, "deadsnakes-key")
+    instructions = [ln for ln in key.splitlines() if ln and not ln.startswith("#")]
+    assert instructions[-1] == f"ADD {archive}/dists/noble/InRelease /deadsnakes-InRelease"
+    mount = ("--mount=type=bind,from=deadsnakes-key,source=/deadsnakes-InRelease,"
+             "target=/run/deadsnakes-InRelease")
+    users = [n for n in stages(noble) if mount in stage_body(noble, n)]
+    assert users == ["runtime-3.13-deadsnakes", "runtime-3.14-deadsnakes"]
+    for n in users:
+        body = stage_body(noble, n)
+        assert body.index(mount) < body.index("apt-get install") and "InRelease \\\n" in body
+
 def test_bake_file(repo_render: Rendered) -> None:
     loaded, lock, files = repo_render
     cfg = loaded.config

@@ -28,7 +28,7 @@ typecheck:
 
 test: install lint ## everything CI runs: lint, provision, unit + e2e tests (one pytest run)
 	ORCH_BASE_SUITES="bookworm noble" ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 test-full: install lint provision ## `make test` plus the cells CI leaves out for time (arm64 on trixie too)
 	ORCH_E2E_FULL=1 $(PY) -m pytest -q

@@ -44,7 +44,12 @@ FIELD_HINTS = {
                     "(second): code and data (.text, .rodata, .data) come from the compiler's "
                     "decisions, which a PGO build takes from its training run's profile; "
                     ".note.gnu.build-id and .gnu_debuglink follow from them",
+    "elf-ids": "only the ELF file's identifiers differ: the linker hashed the whole unstripped "
+               "output into the build-id, debug info included, which strip removed afterwards; "
+               "a path or time in that debug info (a per-run build directory) is the usual cause",
 }
+# Sections that only identify the file: they differ when anything the linker hashed differs.
+ELF_ID_SECTIONS = frozenset((".note.gnu.build-id", ".gnu_debuglink"))
 ELF_MAX_BYTES = 512 << 20  # ELF files compared section by section when at most this big
 # an ELF file's sections: (name, sha256 of its bytes)
 Sections = tuple[tuple[str, str], ...]
@@ -288,7 +293,8 @@ def _elf_difference(platform: str, where: str, name: str, x: Entry,
     if not x.elf or not y.elf or [n for n, _ in x.elf] != [n for n, _ in y.elf]:
         return []
     differ = [n for (n, dx), (_, dy) in zip(x.elf, y.elf, strict=True) if dx != dy]
-    return [Difference(platform, where, name, "elf-sections", " ".join(differ) or "(none)",
+    field = "elf-ids" if differ and set(differ) <= ELF_ID_SECTIONS else "elf-sections"
+    return [Difference(platform, where, name, field, " ".join(differ) or "(none)",
                        f"{len(x.elf) - len(differ)} of {len(x.elf)} sections identical")]
 
 

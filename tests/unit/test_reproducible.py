@@ -131,6 +131,17 @@ def test_an_elf_file_that_differs_names_the_sections_that_differ(tmp_path: Path)
     assert [d.first for d in q.differences if d.field == "elf-sections"] == [".rodata"]
 
 
+
+def test_an_elf_file_whose_build_id_alone_differs_points_at_the_debug_info(tmp_path: Path) -> None:
+    """python-build's first check (issue 16): the per-run build directory was in the debug
+    info strip removed, so only the build-id differed; the hint must not blame PGO."""
+    body, changed = _patched_elf(".note.gnu.build-id")
+    (p,) = _compare(tmp_path, {AMD: [{"bin/python3.11": (body, 1)}]},
+                    {AMD: [{"bin/python3.11": (changed, 1)}]}).platforms
+    (ids,) = [d for d in p.differences if d.field.startswith("elf-")]
+    assert (ids.field, ids.first) == ("elf-ids", ".note.gnu.build-id")
+    assert "debug info" in ids.line() and "PGO" not in ids.line()
+
 @pytest.mark.parametrize("field", ["e_shoff", "sh_offset", "sh_size"])
 def test_an_elf_file_with_a_corrupt_section_header_gives_no_sections(field: str) -> None:
     """Headers pointing far outside the file (pyelftools raises OverflowError, zlib.error, ...

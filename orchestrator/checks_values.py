@@ -64,7 +64,7 @@ def _publish_and_sources(col: Collector, c: ImagesConfig) -> None:
     col.add(("sources", "deadsnakes", "ppa"), grammar.match(
         grammar.PPA, s.deadsnakes.ppa, "a Launchpad PPA", 'write it as owner/name, e.g. "deadsnakes/ppa"'))
     col.add(("sources", "deadsnakes", "key_url"), grammar.url(s.deadsnakes.key_url, ("fingerprint",)))
-    col.add(("sources", "deadsnakes", "archive"), grammar.url(s.deadsnakes.archive, ("ppa",)))
+    col.add(("sources", "deadsnakes", "archive"), grammar.archive_url(s.deadsnakes.archive, ("ppa",)))
 
 
 def _distros(col: Collector, c: ImagesConfig) -> None:

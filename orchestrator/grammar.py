@@ -95,6 +95,16 @@ def url(value: str, placeholders: tuple[str, ...] = ()) -> Problem:
                  "write it like https://host[:port]/path (no spaces, quotes, '$', ';', '`')")
 
 
+def archive_url(value: str, placeholders: tuple[str, ...] = ()) -> Problem:
+    """An apt archive's root URL: an http(s) URL without a query (apt and the rendered
+    Dockerfile append dists/<suite>/... to it)."""
+    problem = url(value, placeholders)
+    if problem is None and "?" in value:
+        return (f"{value!r} has a query", "write the archive's root, like "
+                "https://ppa.launchpadcontent.net/{ppa}/ubuntu (apt appends dists/<suite>/...)")
+    return problem
+
+
 def template_names(template: str) -> tuple[set[str], Problem]:
     """The {names} of a str.format template; a problem for {0}, {x!r}, {x:d}, unbalanced braces."""
     try:

@@ -147,7 +147,7 @@ def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> st
         "hardening": hardening_options(config),
         "pyenv": lock.pyenv,
         "deadsnakes": ({**vars(deadsnakes), "archive": config.sources.deadsnakes.archive.format(
-            ppa=deadsnakes.ppa)} if deadsnakes else None),
+            ppa=deadsnakes.ppa).rstrip("/")} if deadsnakes else None),
         "runtimes": runtimes,
         "devs": devs,
         "minimals": minimals,

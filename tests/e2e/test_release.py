@@ -96,16 +96,16 @@ def test_deadsnakes_cell_installs_the_ppa_build(release: Result, workspace: Path
 
 
 
-_INSTALL_RAN = re.compile(r"^#\d+ [\d.]+ deadsnakes index of ", re.MULTILINE)  # the RUN's output
+_INSTALL_RAN = re.compile(r"^#\d+ [\d.]+ deadsnakes cache key: ", re.MULTILINE)  # the RUN's output
 
 
 def test_a_ppa_upload_rebuilds_the_deadsnakes_install_on_a_warm_builder(
     release: Result, workspace: Path, tmp_path: Path,
 ) -> None:
-    """The PPA's InRelease is a cache key of the deadsnakes install: once the PPA publishes
-    (here: its InRelease signed anew, as Launchpad's publisher does on every upload) the next
-    build runs the install again, where a cached layer would keep the older build; with the
-    PPA unchanged the install stays cached. Nothing is compiled either way."""
+    """The PPA's InRelease is a cache key of the deadsnakes install: with the PPA unchanged the
+    install stays cached (the builder is warm); once the PPA publishes (here: its InRelease
+    signed anew, as Launchpad's publisher does on every upload) the next build runs the
+    install again, where a cached layer would keep the older build. Nothing is compiled."""
     assert release.rc == 0, release.explain()
     cid = "3.12-deadsnakes-noble-runtime"
 
@@ -115,20 +115,25 @@ def test_a_ppa_upload_rebuilds_the_deadsnakes_install_on_a_warm_builder(
         assert res.report["compiles"] == [], res.report["compiles"]
         return Path(res.cells()[cid]["log"]).read_text()
 
+    assert not _INSTALL_RAN.search(build("unchanged")), "the PPA did not change; the install ran"
     dists = MIRROR_DIR / "ppa" / "deadsnakes" / "ppa" / "ubuntu" / "dists" / "noble"
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     gpg = ["gpg", "--homedir", str(home), "--batch", "--yes", "--quiet"]
-    subprocess.run([*gpg, "--import", str(Path(__file__).parent / "ppa" / "signing-key.secret.asc")],
-                   check=True, capture_output=True)
-    before = (dists / "InRelease").read_bytes()
-    time.sleep(1.1)  # a signature made in the same second as the last one may be identical
-    subprocess.run([*gpg, "--clearsign", "-o", str(dists / "InRelease.new"), str(dists / "Release")],
-                   check=True, capture_output=True)
-    (dists / "InRelease.new").replace(dists / "InRelease")
-    assert (dists / "InRelease").read_bytes() != before
-    assert _INSTALL_RAN.search(build("after-upload")), "the PPA published; the install was cached"
-    assert not _INSTALL_RAN.search(build("unchanged")), "the PPA did not change; the install ran"
+    original = (dists / "InRelease").read_bytes()
+    try:
+        subprocess.run([*gpg, "--import", str(Path(__file__).parent / "ppa" / "signing-key.secret.asc")],
+                       check=True, capture_output=True)
+        time.sleep(1.1)  # a signature made in the same second as the last one may be identical
+        subprocess.run([*gpg, "--clearsign", "-o", str(dists / "InRelease.new"),
+                        str(dists / "Release")], check=True, capture_output=True)
+        (dists / "InRelease.new").replace(dists / "InRelease")
+        assert (dists / "InRelease").read_bytes() != original
+        assert _INSTALL_RAN.search(build("after-upload")), "the PPA published; the install was cached"
+    finally:  # the host's mirror as provisioning left it
+        (dists / "InRelease").write_bytes(original)
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False,
+                       capture_output=True)
 
 
 def _release_date(version: str) -> str:

@@ -74,6 +74,9 @@ CASES = [
        "distros.bookworm.release: '12\\nRUN id' is not a release number; write it like \"12\" or \"24.04\""),
     _c("ppa-archive-placeholder", _USER, "sources: {deadsnakes: {archive: 'https://x/{pap}'}}\n" + _USER,
        "sources:", "sources.deadsnakes.archive: unknown placeholder {pap}; placeholders allowed here: {ppa}"),
+    _c("ppa-archive-query", _USER, "sources: {deadsnakes: {archive: 'https://x/{ppa}?a=b'}}\n" + _USER,
+       "sources:", "sources.deadsnakes.archive: 'https://x/{ppa}?a=b' has a query; write the archive's "
+       "root, like https://ppa.launchpadcontent.net/{ppa}/ubuntu (apt appends dists/<suite>/...)"),
     # 2. tracebacks before
     _c("invalid-date", '    release: "12"\n', '    release: "12"\n    eol: 2028-13-45\n', "2028-13-45",
        "distros.bookworm.eol: 2028-13-45 is not a valid date (month must be in 1..12); write a real "

@@ -15,7 +15,7 @@ from orchestrator import checks_build, checks_signing, eol, grammar
 from orchestrator.config import TAG_FIELDS, Loaded, minor_of
 from orchestrator.config_models import VERSION_RE
 from orchestrator.errors import ConfigError, raise_all
-from orchestrator.matrix import FREETHREADED, base_minor
+from orchestrator.matrix import FREETHREADED, base_minor, python_minors
 from orchestrator.yamlsafe import Path_, fmt
 
 
@@ -115,11 +115,28 @@ def _check_distros(err: _Problems, today: dt.date) -> None:
                     "use source or python-build on Debian")
 
 
+def _check_minor_defaults(err: _Problems) -> None:
+    """tags.defaults: each key a minor of pythons, each distro one of distros."""
+    c = err.loaded.config
+    try:
+        minors = python_minors(c) if c.tags.defaults else []
+    except ValueError:  # a bad pythons[].version: reported by its own check
+        return
+    for minor, chosen in c.tags.defaults.items():
+        if minor not in minors:
+            err(("tags", "defaults", minor), f'"{minor}" is not a minor of pythons',
+                suggest(minor, minors))
+        if chosen.distro not in c.distros:
+            err(("tags", "defaults", minor, "distro"), f'unknown distro "{chosen.distro}"',
+                suggest(chosen.distro, c.distros))
+
+
 def _check_names_and_tags(err: _Problems) -> None:
     c = err.loaded.config
     if c.tags.default_distro not in c.distros:
         err(("tags", "default_distro"), f'unknown distro "{c.tags.default_distro}"',
             suggest(c.tags.default_distro, c.distros))
+    _check_minor_defaults(err)
     if c.default_profile not in c.profiles:
         err(("default_profile",), f'unknown profile "{c.default_profile}"',
             suggest(c.default_profile, c.profiles))

@@ -137,9 +137,22 @@ class TagTemplate(_Model):
     )
 
 
+class MinorDefault(_Model):
+    """Where a minor's short tags (3.12-runtime) come from when not from the default distro."""
+
+    distro: str
+    method: Method | None = Field(
+        None, description="Default: tags.default_method if the distro has it for this minor, "
+        "else the first of the distro's methods that it has")
+
+
 class Tags(_Model):
     default_distro: str
     default_method: Method = "source"
+    defaults: dict[str, MinorDefault] = Field(
+        default_factory=dict,
+        description='Per minor ("3.12", "3.14t"): the distro (and method) behind its short tags, '
+        "for a minor the default distro does not carry (e.g. 3.12 only as noble's deadsnakes build)")
     method_suffix: dict[Method, str] = {
         "source": "",
         "python-build": "pybuild",

@@ -137,23 +137,33 @@ def select(cells: Iterable[Cell], patterns: Iterable[str] | None) -> list[Cell]:
     return chosen
 
 
-def default_method(config: ImagesConfig, minor: str, cells: list[Cell] | None = None) -> str | None:
-    """The method behind a minor's short tags (3.13-runtime) on the default distro.
+def default_distro(config: ImagesConfig, minor: str) -> str:
+    """The distro behind a minor's short tags: tags.defaults[minor] or tags.default_distro."""
+    chosen = config.tags.defaults.get(minor)
+    return chosen.distro if chosen is not None else config.tags.default_distro
 
-    tags.default_method when the matrix has it for this minor, else the first of the default
-    distro's methods that it has (e.g. 3.11 built only with python-build).
+
+def default_method(config: ImagesConfig, minor: str, cells: list[Cell] | None = None) -> str | None:
+    """The method behind a minor's short tags (3.13-runtime) on its default distro.
+
+    tags.defaults[minor].method if set, else tags.default_method when the matrix has it for
+    this minor, else the first of the distro's methods that it has (e.g. 3.13 built only with
+    python-build).
     """
-    distro = config.tags.default_distro
+    distro = default_distro(config, minor)
     have = {c.method for c in (cells if cells is not None else expand(config))
             if c.distro == distro and c.minor == minor}
+    chosen = config.tags.defaults.get(minor)
+    if chosen is not None and chosen.method is not None:
+        return chosen.method if chosen.method in have else None
     if config.tags.default_method in have:
         return config.tags.default_method
-    order = list(config.distros[distro].methods) + sorted(have)
+    order = list(config.distros[distro].methods) + sorted(have) if distro in config.distros else []
     return next((m for m in order if m in have), None)
 
 
 def is_default(config: ImagesConfig, cell: Cell, cells: list[Cell] | None = None) -> bool:
-    return (cell.distro == config.tags.default_distro
+    return (cell.distro == default_distro(config, cell.minor)
             and cell.method == default_method(config, cell.minor, cells))
 
 
@@ -291,7 +301,8 @@ def warnings(loaded: Loaded) -> list[str]:
         if not any(c.minor == minor and is_default(config, c, cells) for c in cells):
             out.append(
                 f"pythons: {minor} has no cell on the default distro/method "
-                f"({config.tags.default_distro}/{config.tags.default_method}); "
-                f"its short tags (e.g. {minor}-runtime) will not be published"
+                f"({default_distro(config, minor)}/{config.tags.default_method}); "
+                f"its short tags (e.g. {minor}-runtime) will not be published; "
+                f'set tags.defaults: {{"{minor}": {{distro: ..., method: ...}}}} to a distro that has it'
             )
     return out

@@ -120,6 +120,11 @@ def _always(t: Target) -> bool:
     return True
 
 
+def _minor_at_least(t: Target, minor: tuple[int, int]) -> bool:
+    major, _, rest = t.img.base_minor.partition(".")
+    return (int(major), int(rest)) >= minor
+
+
 def _spam_c(t: Target) -> Sequence[str]:
     return (snippet(SPAM_C),)
 
@@ -169,6 +174,7 @@ CHECK_TABLE: tuple[Row, ...] = (
         args=lambda t: (str(3 if t.img.pie else 2),), when=lambda t: t.img.pie is not None),
     Row("free-threaded", "free_threaded.py", VARIANTS, args=lambda t: t.modules,
         when=lambda t: t.img.freethreaded),
+    Row("new-in-3.14", "new_in_314.py", VARIANTS, when=lambda t: _minor_at_least(t, (3, 14))),
     Row("venv", "venv.sh", RUNTIME),
     Row("venv-with-pip", "venv_with_pip.sh", DEV, when=lambda t: not t.emulated),
     Row("venv-with-pip", "venv_with_pip_emulated.sh", DEV, when=lambda t: t.emulated),

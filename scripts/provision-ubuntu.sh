@@ -8,9 +8,11 @@
 #   * a deadsnakes-shaped PPA on the mirror (dists/<suite>/main/binary-amd64, signed InRelease,
 #     pool/), holding Ubuntu's own python3.X packages re-versioned like the PPA's, signed with the
 #     test-only key tests/e2e/ppa/signing-key.secret.asc.
-# arm64: Ubuntu publishes arm64 on ports.ubuntu.com, which does not resolve on this kind of
-# machine (`curl: (6) Could not resolve host: ports.ubuntu.com`; archive.ubuntu.com has no
-# binary-arm64): Ubuntu bases are amd64 unless ORCH_UBUNTU_PORTS_MIRROR answers.
+# arm64, checked per suite (ubuntu_arch_mirror): noble's arm64 is only on ports.ubuntu.com,
+# which does not resolve on this kind of machine (`curl: (6) Could not resolve host:
+# ports.ubuntu.com`; archive.ubuntu.com's dists/noble/main/binary-arm64/Release: 404), but
+# resolute's is on the main archive (dists/resolute/main/binary-arm64/Release: 200). A suite
+# gets an arm64 base from whichever archive serves its binary-arm64 index, else none.
 
 ORCH_UBUNTU_MIRROR=${ORCH_UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}
 ORCH_UBUNTU_SECURITY_MIRROR=${ORCH_UBUNTU_SECURITY_MIRROR:-http://security.ubuntu.com/ubuntu}
@@ -36,8 +38,17 @@ is_ubuntu_suite() { [[ " ${UBUNTU_SUITES[*]} " == *" $1 "* ]]; }
 suite_repo() { if is_ubuntu_suite "$1"; then echo ubuntu; else echo debian; fi; }
 suite_tag() { if is_ubuntu_suite "$1"; then echo "$1"; else echo "$1-slim"; fi; }
 
-ubuntu_ports_reachable() {
-    curl -fsS -m 15 -o /dev/null "${ORCH_UBUNTU_PORTS_MIRROR}/dists/noble/InRelease" 2>/dev/null
+# The archive that serves $suite's binary-$arch index: the main archive, else ports (prints
+# nothing and fails when neither does). $3: the security archive instead of the main one.
+ubuntu_arch_mirror() {
+    local suite=$1 arch=$2 main=${3:-$ORCH_UBUNTU_MIRROR} m
+    for m in "$main" "$ORCH_UBUNTU_PORTS_MIRROR"; do
+        if curl -fsS -m 15 -o /dev/null "$m/dists/$suite/main/binary-$arch/Release" 2>/dev/null; then
+            echo "$m"
+            return 0
+        fi
+    done
+    return 1
 }
 
 trixie_apt_init() {
@@ -94,13 +105,21 @@ ubuntu_debootstrap() {
         echo "${UBUNTU_COMPONENTS[*]}"
     )
     trixie_tools
-    [[ $arch == amd64 ]] || mirror=$ORCH_UBUNTU_PORTS_MIRROR
-    say "  debootstrap (trixie's $(dpkg-deb -f "$(compgen -G "$ORCH_HOST_STATE/apt-trixie/download/debootstrap_*.deb" | head -n1)" Version 2>/dev/null || echo '?')) --variant=minbase --arch=$arch $suite from $mirror (log: $log)"
+    local foreign=()
+    if [[ $arch != "$(dpkg --print-architecture)" ]]; then
+        mirror=$(ubuntu_arch_mirror "$suite" "$arch") || die "no Ubuntu archive serves $suite for $arch"
+        foreign=(--foreign) # the second stage runs under qemu (binfmt), as for Debian
+    fi
+    say "  debootstrap (trixie's $(dpkg-deb -f "$(compgen -G "$ORCH_HOST_STATE/apt-trixie/download/debootstrap_*.deb" | head -n1)" Version 2>/dev/null || echo '?')) --variant=minbase --arch=$arch ${foreign[*]} $suite from $mirror (log: $log)"
     DEBOOTSTRAP_DIR=$TRIXIE_TOOLS/root/usr/share/debootstrap \
-        "$TRIXIE_TOOLS/root/usr/sbin/debootstrap" --variant=minbase --arch="$arch" \
+        "$TRIXIE_TOOLS/root/usr/sbin/debootstrap" --variant=minbase --arch="$arch" "${foreign[@]}" \
         --components="$components" --keyring="$UBUNTU_KEYRING" \
         "$suite" "$tmp" "$mirror" "$TRIXIE_TOOLS/root/usr/share/debootstrap/scripts/gutsy" \
         >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
+    if ((${#foreign[@]})); then
+        chroot "$tmp" /debootstrap/debootstrap --second-stage >>"$log" 2>&1 \
+            || debootstrap_failed "$tmp" "$log"
+    fi
     # apt in the image verifies with the same keyring (Ubuntu's apt depends on ubuntu-keyring;
     # copied in case a minbase lacks it)
     if [[ ! -s $tmp/usr/share/keyrings/ubuntu-archive-keyring.gpg ]]; then
@@ -112,8 +131,9 @@ ubuntu_debootstrap() {
 write_ubuntu_sources() {
     local root=$1 suite=$2 arch=$3 uri=$ORCH_UBUNTU_MIRROR sec=$ORCH_UBUNTU_SECURITY_MIRROR
     if [[ $arch != amd64 ]]; then
-        uri=$ORCH_UBUNTU_PORTS_MIRROR
-        sec=$ORCH_UBUNTU_PORTS_MIRROR
+        uri=$(ubuntu_arch_mirror "$suite" "$arch") || die "no Ubuntu archive serves $suite for $arch"
+        sec=$(ubuntu_arch_mirror "$suite-security" "$arch" "$ORCH_UBUNTU_SECURITY_MIRROR") \
+            || die "no Ubuntu archive serves $suite-security for $arch"
     fi
     rm -f "$root/etc/apt/sources.list"
     cat >"$root/etc/apt/sources.list.d/ubuntu.sources" <<EOF

@@ -47,6 +47,11 @@ class HostEnv:
     debian_security_mirror: str
     keyring: Path
     matrix: Path
+    ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
+    ubuntu_security_mirror: str = "http://security.ubuntu.com/ubuntu"
+    # trixie's ubuntu-keyring, put here by provision-ubuntu.sh (trixie_tools)
+    ubuntu_keyring: Path = Path("/usr/local/share/keyrings/ubuntu-archive-keyring.gpg")
+    org_lock: Path = REPO / "images.lock"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> HostEnv:
@@ -66,6 +71,12 @@ class HostEnv:
             keyring=Path(env.get("ORCH_DEBIAN_KEYRING")
                          or "/usr/share/keyrings/debian-archive-keyring.gpg"),
             matrix=Path(env.get("ORCH_E2E_MATRIX") or E2E_MATRIX),
+            ubuntu_mirror=env.get("ORCH_UBUNTU_MIRROR") or "http://archive.ubuntu.com/ubuntu",
+            ubuntu_security_mirror=(env.get("ORCH_UBUNTU_SECURITY_MIRROR")
+                                    or "http://security.ubuntu.com/ubuntu"),
+            ubuntu_keyring=Path(env.get("ORCH_UBUNTU_KEYRING")
+                                or "/usr/local/share/keyrings/ubuntu-archive-keyring.gpg"),
+            org_lock=Path(env.get("ORCH_ORG_LOCK") or REPO / "images.lock"),
         )
 
     @property

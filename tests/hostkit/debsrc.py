@@ -29,6 +29,13 @@ SUITES = (("debian_mirror", "bookworm"), ("debian_mirror", "bookworm-updates"),
           ("debian_security_mirror", "bookworm-security"), ("debian_mirror", "trixie"),
           ("debian_mirror", "trixie-updates"), ("debian_security_mirror", "trixie-security"),
           ("debian_mirror", "sid"))
+# Ubuntu 26.04's pool serves CPython 3.14.4's upstream tarball (python3.14_3.14.4.orig.tar.xz:
+# python.org's Python-3.14.4.tar.xz byte for byte); Debian sid's 3.14 pool files answer 404
+# here. Its index is verified by apt with Ubuntu's archive keyring (HostEnv.ubuntu_keyring).
+# The .dsc files answer 404 through this machine's proxy: only the orig files are downloaded,
+# each against the Sources index's checksum.
+UBUNTU_SUITES = (("ubuntu_mirror", "resolute"), ("ubuntu_mirror", "resolute-updates"),
+                 ("ubuntu_security_mirror", "resolute-security"))
 # apt's names in --print-uris -> hashlib's
 HASHES = {"SHA512": "sha512", "SHA256": "sha256", "SHA1": "sha1", "MD5Sum": "md5"}
 LISTS_MAX_AGE = 86400  # seconds: older private lists are refreshed before use
@@ -126,6 +133,12 @@ class PrivateApt:
                  "# CPython tarballs (Debian .orig tarballs are the upstream release tarballs)."]
         for attr, suite in SUITES:
             lines.append(f"deb-src [signed-by={env.keyring}] {getattr(env, attr)} {suite} main")
+        if not env.ubuntu_keyring.is_file():
+            raise HostkitError(f"no Ubuntu archive keyring at {env.ubuntu_keyring} to verify "
+                               "resolute's Sources index (provision-host.sh step images or "
+                               "mirror installs it; ORCH_UBUNTU_KEYRING)")
+        for attr, suite in UBUNTU_SUITES:
+            lines.append(f"deb-src [signed-by={env.ubuntu_keyring}] {getattr(env, attr)} {suite} main")
         write_if_changed(d / "sources.list", ("\n".join(lines) + "\n").encode())
         if self.stale():
             out.say(f"  apt-get update (private deb-src lists in {d})")
@@ -172,6 +185,7 @@ class Fetcher:
     def __init__(self, apt: PrivateApt, cache: Path, out: Out, run: Run = runner.run) -> None:
         self.apt, self.cache, self.out, self.run = apt, cache, out, run
         self.refreshed = False
+        self.checked: dict[str, str] = {}  # file name -> where its checksum came from
 
     def fetch(self, version: str, upstream: bool = True, debian: bool = False) -> list[Path]:
         """Local paths of the upstream tarball(s) + .asc of ``version`` (``upstream``) and of its
@@ -180,7 +194,7 @@ class Fetcher:
         candidates = revisions(self.apt.showsrc(package), package, version)
         if not candidates:
             raise HostkitError(f"the deb-src index has no {package} for CPython {version} "
-                               "(bookworm, trixie, their updates/security suites, sid)")
+                               "(bookworm, trixie, sid, resolute and their updates/security suites)")
         self.cache.mkdir(parents=True, exist_ok=True)
         gone: list[str] = []
         for rev in candidates:
@@ -198,6 +212,7 @@ class Fetcher:
     def _download(self, f: SourceFile, spec: str) -> Path:
         dst = self.cache / f.name
         if dst.is_file() and file_hash(dst, f.algo) == f.digest:
+            self.checked[f.name] = f"{f.algo} listed for {spec} by the signed Sources index ({f.uri})"
             self.out.skip(f"{f.name} already downloaded")
             return dst
         part = dst.with_name(dst.name + ".part")
@@ -207,11 +222,14 @@ class Fetcher:
             uri = self._refreshed_uri(f, spec)
             if not self._curl(uri, part):
                 raise Gone(f"cannot download {uri}")
-        if file_hash(part, f.algo) != f.digest:
+        actual = file_hash(part, f.algo)
+        if actual != f.digest:
             part.unlink()
-            raise HostkitError(f"{f.name}: {f.algo} mismatch against the Debian Sources index")
+            raise HostkitError(f"{f.name}: {f.algo} {actual} != {f.digest} in the signed Sources "
+                               f"index ({spec}, {f.uri}): not the archive's file; nothing served")
         part.replace(dst)
-        self.out.did(f"downloaded {f.name} ({f.algo} verified)")
+        self.checked[f.name] = f"{f.algo} listed for {spec} by the signed Sources index ({f.uri})"
+        self.out.did(f"downloaded {f.name} ({f.algo} verified against the Sources index of {spec})")
         return dst
 
     def _curl(self, uri: str, dst: Path) -> bool:

@@ -1,8 +1,12 @@
 """``mirror``: $ORCH_MIRROR_DIR/ftp/python/<ver>/Python-<ver>.tgz|.tar.xz[.asc] like python.org.
 
-For each release of the plan: the Debian source files (debsrc, hashes from the signed Sources
-index) unless the mirror has its tarball; its sha256 against pyenv's pin
-(``lock_sources.PyenvDefinitions``; a hard requirement for the reference release); the release
+For each release of the plan: the Debian or Ubuntu source files (debsrc, hashes from the signed
+Sources index) unless the mirror has its tarball; its sha256 against pyenv's pin
+(``lock_sources.PyenvDefinitions``; a hard requirement for the reference release) and against
+the organisation's ``images.lock`` (a release it pins must be those bytes: 3.14.4 from Ubuntu
+resolute's pool is python.org's Python-3.14.4.tar.xz); a tarball that differs from any of them
+is removed from the mirror and provisioning stops, so it is never served. Where each tarball's
+bytes were checked is written beside it (``<tarball>.checked``). The release
 manager key from debian/upstream/signing-key.asc of the reference release into keys/; an
 offline ``gpg --verify`` of every tarball that has an .asc, by the key the package expects
 for its minor; then SHA256SUMS. With everything in place nothing is downloaded.
@@ -14,8 +18,11 @@ import re
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+
+import yaml
 
 from orchestrator import runner
 from orchestrator.lock_sources import PyenvDefinitions
@@ -71,12 +78,14 @@ class Mirror:
         else:
             self.out.skip("all CPython tarballs and the signing key are in the mirror; no Debian downloads")
         debian_tar = None
+        org_pins = self.org_pins()
         for version in plan.versions:
             upstream = version in missing
             debian = need_key and version == plan.reference
             if fetcher and (upstream or debian):
                 debian_tar = self._fetch(fetcher, version, upstream, debian) or debian_tar
             self.check_pyenv_pin(version)
+            self.check_org_pin(version, org_pins)
         if need_key:
             self.install_key(fpr, debian_tar, key_dst)
         else:
@@ -95,8 +104,55 @@ class Mirror:
             if ".debian.tar." in f.name:
                 debian_tar = f
             elif name := mirror_name(f.name, package, version):
-                put_file(f, self.python / version / name, self.out)
+                dst = self.python / version / name
+                if put_file(f, dst, self.out):
+                    where = fetcher.checked.get(f.name, "the signed Sources index")
+                    self._record(dst, f"sha256 {file_hash(f)}: {where}")
         return debian_tar
+
+    def _record(self, tarball: Path, line: str) -> None:
+        """Where ``tarball``'s bytes were checked, beside it (``<name>.checked``)."""
+        note = tarball.with_name(tarball.name + ".checked")
+        old = note.read_text().splitlines() if note.is_file() else []
+        if line not in old:
+            note.write_text("\n".join([*old, line]) + "\n")
+
+    def _refuse(self, path: Path, message: str) -> HostkitError:
+        """A tarball whose bytes are not the pinned ones leaves the mirror: it is never served."""
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".checked").unlink(missing_ok=True)
+        return HostkitError(f"{message}; removed from the mirror")
+
+    def org_pins(self) -> dict[str, tuple[str, str]]:
+        """{X.Y.Z: (tarball name, sha256)} that the organisation's images.lock pins."""
+        lock_path = self.env.org_lock
+        try:
+            data = yaml.safe_load(lock_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise HostkitError(f"cannot read the organisation's lock {lock_path}: {exc}") from None
+        pins = {}
+        for entry in (data.get("pythons") or {}).values():
+            if isinstance(entry, dict) and entry.get("url") and entry.get("sha256"):
+                name = urllib.parse.urlsplit(str(entry["url"])).path.rsplit("/", 1)[-1]
+                pins[str(entry["version"])] = (name, str(entry["sha256"]))
+        return pins
+
+    def check_org_pin(self, version: str, pins: dict[str, tuple[str, str]]) -> None:
+        """A release the organisation's lock pins must be served with exactly its bytes."""
+        pin = pins.get(version)
+        if pin is None:
+            return
+        name, want = pin
+        path = self.python / version / name
+        if not path.is_file():
+            raise HostkitError(f"{self.env.org_lock} pins {name} (sha256 {want}) but the mirror "
+                               f"has no {name} for {version}")
+        actual = file_hash(path)
+        if actual != want:
+            raise self._refuse(path, f"{name} sha256 {actual} != {want} pinned by "
+                               f"{self.env.org_lock}: not python.org's tarball")
+        self._record(path, f"sha256 {actual}: equals the pin of {self.env.org_lock.name}")
+        self.out.ok(f"{name} sha256 equals the organisation's pin in {self.env.org_lock.name} ({actual})")
 
     def check_pyenv_pin(self, version: str) -> None:
         """Upstream identity: each tarball's sha256 against pyenv's pin for that file name."""
@@ -113,10 +169,11 @@ class Mirror:
                                        f"{version}; pyenv checkout {self.env.pyenv_root})")
                 self.out.say(f"  {path.name} sha256 {actual} (no pyenv definition to compare with)")
             elif pin[1] == actual:
+                self._record(path, f"sha256 {actual}: equals pyenv's pin ({pin[0]})")
                 self.out.ok(f"{path.name} sha256 matches pyenv's pin ({actual})")
             else:
-                raise HostkitError(f"{path.name} sha256 {actual} != pyenv pin {pin[1]} - not the "
-                                   "upstream tarball")
+                raise self._refuse(path, f"{path.name} sha256 {actual} != pyenv pin {pin[1]} - "
+                                   "not the upstream tarball")
 
     def install_key(self, fpr: str, debian_tar: Path | None, dst: Path) -> None:
         """keys/<fpr>.asc from debian/upstream/signing-key.asc of the reference release."""

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from orchestrator import config, settings
+from orchestrator import config, matrix, settings
 from orchestrator.errors import ConfigError, ExitCode
 from tests.unit.helpers import FIXTURES, REPO, TODAY, edit, line_of, run_cli, write_config
 
@@ -386,8 +386,37 @@ def test_no_cell_on_default_distro_warns(tmp_path: Path, minimal_text: str) -> N
     loaded = config.load(path, today=TODAY)
     assert loaded.warnings == (
         f"{path}: pythons: 3.12 has no cell on the default distro/method (bookworm/source); "
-        "its short tags (e.g. 3.12-runtime) will not be published",
+        "its short tags (e.g. 3.12-runtime) will not be published; "
+        'set tags.defaults: {"3.12": {distro: ..., method: ...}} to a distro that has it',
     )
+
+
+def test_a_minor_default_publishes_short_tags_from_another_distro(tmp_path: Path,
+                                                                  minimal_text: str) -> None:
+    """tags.defaults: 3.12's short tags come from noble when bookworm has no 3.12 (no warning)."""
+    text = edit(minimal_text, "exclude:\n", "exclude:\n  - {distro: bookworm, python: \"3.12\"}\n")
+    text = edit(text, "  default_distro: bookworm\n",
+                '  default_distro: bookworm\n  defaults:\n    "3.12": {distro: noble}\n')
+    path = write_config(tmp_path, text)
+    loaded = config.load(path, today=TODAY)
+    assert loaded.warnings == ()
+    cells = matrix.expand(loaded.config)
+    defaults = {(c.minor, c.distro, c.method) for c in cells if matrix.is_default(loaded.config, c, cells)}
+    assert ("3.12", "noble", "source") in defaults
+    assert not any(m == "3.12" and d == "bookworm" for m, d, _ in defaults)
+    assert any(m == "3.13" and d == "bookworm" for m, d, _ in defaults)
+
+
+def test_a_minor_default_naming_an_unknown_minor_or_distro_is_refused(tmp_path: Path,
+                                                                       minimal_text: str) -> None:
+    text = edit(minimal_text, "  default_distro: bookworm\n",
+                '  default_distro: bookworm\n  defaults:\n    "3.9": {distro: nobel}\n')
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        config.load(path, today=TODAY)
+    msg = str(exc.value)
+    assert 'tags.defaults.3.9: "3.9" is not a minor of pythons' in msg
+    assert 'unknown distro "nobel"' in msg and 'did you mean "noble"?' in msg
 
 
 def test_config_models_are_frozen(repo_loaded: config.Loaded) -> None:

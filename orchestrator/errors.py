@@ -111,7 +111,11 @@ class RegistryError(OrchestratorError):
 
 
 class RegistryAuthError(RegistryError):
-    pass
+    """A login is missing, refused, or cannot be read (config.json, a credential helper)."""
+
+
+class RegistryUnreachable(RegistryError):
+    """No answer (connection refused or reset, timeout) after every retry."""
 
 
 class SupplyChainError(OrchestratorError):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from orchestrator import eol, log
+from orchestrator import eol, imageref, log
 from orchestrator.config import ImagesConfig, Loaded, minor_of
-from orchestrator.errors import SourceError, UsageError
+from orchestrator.errors import RegistryUnreachable, SourceError, UsageError
 from orchestrator.lock import (
     BaseLock,
     Change,
@@ -30,7 +30,7 @@ from orchestrator.lock import (
     methods_used,
 )
 from orchestrator.matrix import minor_key
-from orchestrator.registry import Registry, split_ref
+from orchestrator.registry import Registry
 
 _log = log.get("lock")
 
@@ -167,10 +167,12 @@ def base_ref(config: ImagesConfig, distro: str) -> str:
 
 
 def resolve_base(ref: str, registry_for: Callable[[str], Registry]) -> BaseLock:
-    host, repo, tag = split_ref(ref)
+    """The digest of ``ref``. A registry that does not answer leaves it unpinned (a warning;
+    `lock` fills it next time); a refused or missing login or a rate limit is an error (exit 4)."""
+    parsed = imageref.parse(ref)
     try:
-        digest = registry_for(host).digest(repo, tag)
-    except Exception as exc:
+        digest = registry_for(parsed.host).digest(parsed.repository, parsed.reference)
+    except RegistryUnreachable as exc:
         _log.warning("base image digest not resolved", image=ref, error=str(exc))
         return BaseLock(ref, None)
     if digest is None:

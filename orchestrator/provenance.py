@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator import __version__
+from orchestrator import __version__, imageref
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -83,9 +83,8 @@ def _hex(digest: str) -> str:
 def _image_purl(image: str) -> str:
     """docker.io/library/debian:bookworm-slim -> pkg:docker/library/debian@bookworm-slim?
     repository_url=docker.io (purl-spec docker type)."""
-    host, _, rest = image.partition("/")
-    name, _, tag = rest.rpartition(":") if ":" in rest else (rest, "", "latest")
-    return f"pkg:docker/{name}@{tag}?repository_url={host}"
+    ref = imageref.parse(image)
+    return f"pkg:docker/{ref.repository}@{ref.tag_or_latest}?repository_url={ref.host}"
 
 
 def predicate(inp: Inputs) -> dict[str, Any]:

@@ -38,6 +38,11 @@ class Settings:
     # SOURCE_DATE_EPOCH as set (reproducible builds); None: epoch.resolve takes the lock's
     # last commit time.
     source_date_epoch: int | None = None
+    # Proxies for the registry client (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or lower case): read
+    # here because its HTTP session reads nothing from the environment itself.
+    https_proxy: str = ""
+    http_proxy: str = ""
+    no_proxy: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -56,7 +61,7 @@ class Settings:
             today = dt.datetime.fromtimestamp(epoch, dt.UTC).date()
         else:
             today = dt.datetime.now(dt.UTC).date()
-        docker_config = Path(env.get("DOCKER_CONFIG", str(Path.home() / ".docker")))
+        docker_config = Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
         revision = env.get("CI_COMMIT_SHA") or env.get("ORCH_REVISION") or ""
         work_dir = Path(env.get("ORCH_WORK_DIR", ".orchestrator"))
         candidate = env.get("ORCH_CANDIDATE_PREFIX") or "orchestrator-candidate"
@@ -69,11 +74,18 @@ class Settings:
         return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir,
                    builder_id=env.get("ORCH_BUILDER_ID") or "urn:python-base-orchestrator:local",
                    invocation_id=env.get("ORCH_INVOCATION_ID") or env.get("CI_JOB_URL") or "",
-                   environ=env, source_date_epoch=epoch)
+                   environ=env, source_date_epoch=epoch,
+                   https_proxy=_either(env, "HTTPS_PROXY"), http_proxy=_either(env, "HTTP_PROXY"),
+                   no_proxy=_either(env, "NO_PROXY"))
 
     def child_env(self, extra: dict[str, str]) -> dict[str, str]:
         """The environment for an external command: ours, DOCKER_CONFIG as read, plus ``extra``."""
         return {**self.environ, "DOCKER_CONFIG": str(self.docker_config), **extra}
+
+
+def _either(env: dict[str, str], name: str) -> str:
+    """``name`` or its lower-case spelling (curl's and requests' convention for proxies)."""
+    return env.get(name.lower()) or env.get(name) or ""
 
 
 def _epoch(raw: str) -> int:

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import checks_signing, grammar, runner, settings
+from orchestrator import checks_signing, grammar, imageref, runner, settings
 from orchestrator.config import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
-from orchestrator.registry import scheme_for, split_ref
+from orchestrator.registry import scheme_for
 
 Runner = Callable[..., runner.Completed]
 
@@ -90,7 +90,7 @@ class Verified:
 
 def digest_of(ref: str) -> str:
     """The sha256:... of host/repo@sha256:...; anything else is refused (sign by digest only)."""
-    _, _, digest = ref.partition("@")
+    digest = imageref.parse(ref).digest
     if not grammar.DIGEST.fullmatch(digest):
         raise SupplyChainError(f"{ref}: not a digest reference (host/repo@sha256:...); cosign "
                                "signs and verifies by digest only")
@@ -106,7 +106,7 @@ class Cosign:
     # ----------------------------------------------------------------- helpers
 
     def _registry_flags(self, refs: Sequence[str]) -> list[str]:
-        hosts = {split_ref(r)[0] for r in refs}
+        hosts = {imageref.parse(r).host for r in refs}
         return ["--allow-http-registry=true"] if any(scheme_for(h) == "http" for h in hosts) else []
 
     def check_signing_key(self) -> None:

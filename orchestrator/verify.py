@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator import grammar
+from orchestrator import grammar, imageref
 from orchestrator.errors import RegistryAuthError, RegistryError
-from orchestrator.registry import Registry, split_ref
+from orchestrator.registry import Registry
 from orchestrator.signing import Cosign
 
 
@@ -74,7 +74,8 @@ def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
 def verify_ref(cosign: Cosign, ref: str, registry_for: Callable[[str], Registry], *,
                provenance: bool = True) -> Verification:
     """A tag or digest reference (host/repo:tag, host/repo@sha256:...), resolved and verified."""
-    host, repo, tag_or_digest = split_ref(ref)
+    parsed = imageref.parse(ref)
+    host, repo, tag_or_digest = parsed.host, parsed.repository, parsed.reference
     registry = registry_for(host)
     digest: str | None = tag_or_digest
     if not grammar.DIGEST.fullmatch(tag_or_digest):

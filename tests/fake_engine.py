@@ -14,15 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator import imageref
 from orchestrator.engine import BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
-from orchestrator.registry import Registry, split_ref
+from orchestrator.registry import Registry
 from tests.oci_layouts import Layer, write_layout
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -124,7 +125,8 @@ class FakeEngine:
     def push(self, ref: str) -> str:
         """Blobs first, then the manifest under ``ref``'s tag; returns the manifest digest."""
         img = self.images[ref]
-        host, repo, tag = split_ref(ref)
+        parsed = imageref.parse(ref)
+        host, repo, tag = parsed.host, parsed.repository, parsed.reference
         reg = self.registry_for(host)
         for blob in (*img.layers, img.config):
             upload_blob(reg, repo, blob)
@@ -188,7 +190,7 @@ if TYPE_CHECKING:
         return engine  # mypy: the fake satisfies the Engine protocol
 
 
-def _header(headers: dict[str, str], name: str) -> str:
+def _header(headers: Mapping[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 
 

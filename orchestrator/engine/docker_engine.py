@@ -24,7 +24,7 @@ from python_on_whales import DockerClient
 from python_on_whales.client_config import ClientNotFoundError, ParsingError
 from python_on_whales.exceptions import DockerException
 
-from orchestrator import log, naming
+from orchestrator import imageref, log, naming
 from orchestrator.engine.buildlog import BuildLog
 from orchestrator.engine.types import BuildFailed, BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
@@ -233,7 +233,8 @@ class DockerEngine:
         return True
 
     def tag(self, image: str, ref: str) -> None:
-        repo, _, tag = ref.rpartition(":")
+        parsed = imageref.parse(ref)
+        repo, tag = parsed.name, parsed.tag_or_latest
         try:
             tagged = self.client.images.get(image).tag(repo, tag)
         except DOCKER_PY_ERRORS as exc:
@@ -251,7 +252,8 @@ class DockerEngine:
 
     def push(self, ref: str, attempts: int = 4, backoff: float = 1.0) -> str:
         """Push ``ref`` (repo:tag); returns the manifest digest. Retries connection errors."""
-        repo, _, tag = ref.rpartition(":")
+        parsed = imageref.parse(ref)
+        repo, tag = parsed.name, parsed.tag_or_latest
         last = ""
         for attempt in range(1, attempts + 1):
             digest = ""
@@ -274,7 +276,7 @@ class DockerEngine:
             if not digest and not last:
                 last = "the engine reported no digest for the push"
             if "unauthorized" in last.lower() or "denied" in last.lower():
-                host = repo.split("/")[0]
+                host = parsed.host
                 raise RegistryError(f"push {ref}: registry {host} refused us ({last}); "
                                     f"run `docker login {host}`")
             if attempt < attempts:

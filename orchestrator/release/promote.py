@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator import publish
+from orchestrator import imageref, publish
 from orchestrator.errors import OrchestratorError, RegistryAuthError, UsageError
 from orchestrator.registry import Registry
 from orchestrator.report import CellResult, Report, Status
@@ -39,7 +39,7 @@ def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[
         res.status = Status.SKIPPED
         res.message = f"--all-or-nothing: {len(bad)} cell(s) failed ({bad[0]}...), no tag moved"
     else:
-        repo = c["repository"].split("/", 1)[1]
+        repo = imageref.parse(c["repository"]).repository
         try:
             refused = gate(repo, c["digest"]) if gate else None
             if refused:

@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import runner
+from orchestrator import imageref, runner
 from orchestrator.errors import CommandError, RegistryError
 from orchestrator.registry import Registry
 from tests.hostkit.common import HostEnv, Out, Run
@@ -19,11 +19,10 @@ def local_registry(env: HostEnv) -> Registry:
 
 
 def split_image(ref: str) -> tuple[str, str]:
-    """debian:bookworm-slim -> (debian, bookworm-slim)."""
-    repo, _, tag = ref.rpartition(":")
-    if not repo or "/" in tag:
-        return ref, "latest"
-    return repo, tag
+    """debian:bookworm-slim -> (debian, bookworm-slim): a repository of the local registry as
+    written (no Docker Hub library/ prefix) and its tag."""
+    parsed = imageref.parse(ref)
+    return parsed.name, parsed.tag_or_latest
 
 
 class Summary:

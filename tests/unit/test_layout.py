@@ -73,7 +73,7 @@ def test_only_the_runner_starts_processes_and_only_settings_reads_the_environmen
 
 # ---- layers: a pure core below render, the engine, the registry and the release --------------
 
-CORE = {"naming", "errors", "settings", "eol", "log", "config", "config_models", "grammar",
+CORE = {"naming", "errors", "settings", "eol", "log", "config", "config_models", "grammar", "imageref",
         "yamlsafe", "quoting", "matrix", "plan", "lock", "cache", "checks_build", "checks_lock",
         "checks_matrix",
         "checks_semantic", "checks_shape", "checks_signing", "checks_values"}
@@ -101,10 +101,12 @@ def test_render_reads_the_core_and_touches_no_engine_registry_or_release() -> No
             assert _package_imports(imports) <= CORE | {"render"}, name
 
 
-def test_only_the_docker_engine_imports_the_http_stack_under_docker_py() -> None:
+def test_only_the_engine_and_the_registry_transport_import_the_http_stack() -> None:
+    """requests/urllib3 (docker-py's HTTP stack): the engine, and the registry client's
+    transport and its API (one session, urllib3's Retry, Link headers); nothing else."""
     users = {name for name, imports in _modules().items()
              if any(i.split(".")[0] in ("requests", "urllib3") for i in imports)}
-    assert users <= {"engine/docker_engine.py"}
+    assert users <= {"engine/docker_engine.py", "registry/transport.py", "registry/client.py"}
 
 
 # ---- one owner for every name: naming.py ---------------------------------------------------

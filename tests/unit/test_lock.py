@@ -11,7 +11,7 @@ import yaml
 
 from orchestrator import config, eol, lock_sources
 from orchestrator import lock as lock_mod
-from orchestrator.errors import ConfigError, LockError, SourceError, UsageError
+from orchestrator.errors import ConfigError, LockError, RegistryUnreachable, SourceError, UsageError
 from orchestrator.lock import (
     BaseLock,
     DeadsnakesLock,
@@ -100,7 +100,7 @@ class FakeRegistry(Registry):
     def digest(self, repo: str, ref: str) -> str | None:
         self.asked.append((repo, ref))
         if self.fail:
-            raise OSError("connection refused")
+            raise RegistryUnreachable(f"GET http://{self.host}/v2/: registry {self.host} unreachable")
         return self.digests.get((repo, ref))
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
+from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError, RegistryUnreachable
 from orchestrator.registry import Registry
 from tests.fake_engine import FakeEngine, synthetic_image
 from tests.fake_registry import FakeRegistry
@@ -64,7 +64,7 @@ def test_5xx_is_retried_with_exponential_backoff(fake: FakeRegistry, proxy: Faul
                                                  status: int) -> None:
     sleeps: list[float] = []
     digest = push(fake.address, "1.0", sleeps)
-    proxy.add(Rule("status", method="GET", path="/manifests/", status=status, times=3))
+    proxy.add(Rule("status", method="HEAD", path="/manifests/", status=status, times=3))
     assert client(proxy.address, sleeps).digest(REPO, "1.0") == digest
     assert sleeps == [0.5, 1.0, 2.0]
     assert proxy.count(action="status") == 3 and proxy.count(path="/manifests/") == 1
@@ -74,7 +74,7 @@ def test_5xx_on_every_attempt_is_a_registry_error(fake: FakeRegistry, proxy: Fau
     sleeps: list[float] = []
     proxy.add(Rule("status", method="GET", path="/manifests/", status=500))
     with pytest.raises(RegistryError, match=r"GET manifest .*: HTTP 500") as err:
-        client(proxy.address, sleeps, attempts=3).digest(REPO, "1.0")
+        client(proxy.address, sleeps, attempts=3).manifest(REPO, "1.0")
     assert err.value.exit_code == ExitCode.REGISTRY and int(err.value.exit_code) == 4
     assert sleeps == [0.5, 1.0] and proxy.count(action="status") == 3
 
@@ -94,7 +94,7 @@ def test_a_registry_that_stays_down_is_unreachable_with_exit_code_4(proxy: Fault
     with pytest.raises(RegistryError, match=r"GET http://127\.0\.0\.1:\d+/v2/: registry .* "
                        r"unreachable after 4 attempts .*check that it runs") as err:
         client(proxy.address, sleeps, attempts=4).ping()
-    assert type(err.value) is RegistryError and err.value.exit_code == 4
+    assert type(err.value) is RegistryUnreachable and err.value.exit_code == 4
     assert sleeps == [0.5, 1.0, 2.0] and proxy.count(action="reset") == 4
 
 
@@ -136,10 +136,10 @@ def test_a_401_injected_by_the_proxy_is_an_auth_error(fake: FakeRegistry,
 
 def test_a_stalled_request_times_out_with_a_clear_error(fake: FakeRegistry,
                                                         proxy: FaultProxy) -> None:
-    stall = proxy.add(Rule("stall", method="GET", path="/manifests/", then="reset"))
+    stall = proxy.add(Rule("stall", method="HEAD", path="/manifests/", then="reset"))
     sleeps: list[float] = []
     start = time.monotonic()
-    with pytest.raises(RegistryError, match=r"GET http://127\.0\.0\.1:\d+/v2/team/python/manifests/"
+    with pytest.raises(RegistryError, match=r"HEAD http://127\.0\.0\.1:\d+/v2/team/python/manifests/"
                        r"1\.0: registry .* unreachable after 2 attempts \(no answer within 0\.3s\)"):
         client(proxy.address, sleeps, attempts=2, timeout=0.3).digest(REPO, "1.0")
     assert time.monotonic() - start < 5

@@ -56,7 +56,9 @@
 #   ORCH_PYENV_ROOT    pyenv checkout              default /root/.pyenv
 #   ORCH_HOSTKIT_PYTHON  python for tests/hostkit  default <repo>/.venv/bin/python
 #   ORCH_BASE_SUITES   suites with a base image    default "bookworm trixie noble resolute"
-#   ORCH_ARM64_SUITES  suites with an arm64 base   default "bookworm trixie"
+#   ORCH_ARM64_SUITES  suites with an arm64 base   default "bookworm trixie resolute"
+#                      (an Ubuntu suite gets one where an archive serves its binary-arm64:
+#                      resolute on the main archive; noble only on ports, unreachable here)
 #   ORCH_UBUNTU_MIRROR, ORCH_UBUNTU_SECURITY_MIRROR, ORCH_UBUNTU_PORTS_MIRROR
 #                      Ubuntu archives (defaults: archive/security/ports.ubuntu.com)
 set -euo pipefail
@@ -100,7 +102,7 @@ WANT_DOCKERD=26.1
 read -r -a BASE_SUITES <<<"${ORCH_BASE_SUITES:-bookworm trixie noble resolute}"
 # Suites that also get an arm64 base (the others: amd64 only). `make test` builds arm64 on
 # bookworm only (CI budget); `make test-full` and `make demo` ask for every Debian suite.
-read -r -a ARM64_SUITES <<<"${ORCH_ARM64_SUITES:-bookworm trixie}"
+read -r -a ARM64_SUITES <<<"${ORCH_ARM64_SUITES:-bookworm trixie resolute}"
 # Bump when the base image recipe changes: hosts provisioned with an older recipe rebuild
 # their base images. 2: the suite's -updates/-security packages are applied (as in the
 # official debian:*-slim images, which are regenerated with them).
@@ -603,8 +605,8 @@ step_images() {
         # arm64 when asked for, or kept when an earlier run made it (never narrowed: a new
         # index digest would invalidate every build cache of the suite)
         if [[ " ${ARM64_SUITES[*]} " == *" $suite "* ]] || registry_has_tag "$repo" "${tag}-arm64"; then
-            if is_ubuntu_suite "$suite" && ! ubuntu_ports_reachable; then
-                warn "no arm64 base for $suite: ${ORCH_UBUNTU_PORTS_MIRROR} does not answer (Ubuntu publishes arm64 only there)"
+            if is_ubuntu_suite "$suite" && ! ubuntu_arch_mirror "$suite" arm64 >/dev/null; then
+                warn "no arm64 base for $suite: neither ${ORCH_UBUNTU_MIRROR} nor ${ORCH_UBUNTU_PORTS_MIRROR} serves dists/$suite/main/binary-arm64 (noble's arm64 is on ports.ubuntu.com only)"
             else
                 arches+=(arm64)
             fi
@@ -672,6 +674,7 @@ base_image_for() {
 # (hashes from the signed Sources index, sha256 against pyenv's pins, gpg --verify offline),
 # keys/<fingerprint>.asc, SHA256SUMS.
 step_mirror() {
+    trixie_tools # Ubuntu's archive keyring: resolute's Sources index lists CPython 3.14's tarball
     hostkit mirror
     "$HOST_SERVICES" start mirror
     hostkit served

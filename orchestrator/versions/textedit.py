@@ -282,7 +282,29 @@ def retire_python_text(text: str, minor: str, file: str = "images.yaml") -> tupl
             notes.append(f"{key} -= {_item_text(text, found[1].value[hits[0]])}")
             text = _remove_item(text, root, key, hits[0])
             root = _compose(text, file)
+    for name in (minor, f"{minor}t"):
+        edited = _remove_minor_default(text, root, name)
+        if edited != text:
+            notes.append(f'tags.defaults -= "{name}"')
+            text, root = edited, _compose(edited, file)
     return text, notes
+
+
+def _remove_minor_default(text: str, root: yaml.MappingNode, minor: str) -> str:
+    """``text`` without tags.defaults[minor] (block style; ``defaults:`` too when it empties)."""
+    tags = _top(root, "tags")
+    defaults = _top(tags[1], "defaults") if tags and isinstance(tags[1], yaml.MappingNode) else None
+    if defaults is None or not isinstance(defaults[1], yaml.MappingNode) or defaults[1].flow_style:
+        return text
+    entries = defaults[1].value
+    hit = next(((k, v) for k, v in entries if isinstance(k, yaml.ScalarNode) and k.value == minor), None)
+    if hit is None:
+        return text
+    if len(entries) == 1:
+        start, end = _line_start(text, defaults[0].start_mark.index), _line_end(text, _end(text, hit[1]))
+    else:
+        start, end = _line_start(text, hit[0].start_mark.index), _line_end(text, _end(text, hit[1]))
+    return text[:start] + text[end:]
 
 
 def _minor_or_none(version: str) -> str | None:

@@ -1,15 +1,11 @@
-"""Issue 18: the minimal variant and free-threaded CPython, built, smoke-tested and published
-for real: one minimal cell and one free-threaded cell pair on bookworm, linux/amd64.
-
-Not in `make test` (CI budget: the free-threaded build is a CPython compile of its own):
-`make test-full` runs it, or `ORCH_E2E_FLAVOURS=1 pytest tests/e2e/test_flavours.py` after
-`make provision` (the 3.13 source stages come from the build cache of the main release when
-it ran first)."""
+"""Issues 18 and 28: the minimal variant, the free-threaded 3.14t and what 3.14 adds, built,
+smoke-tested and published for real by the main e2e release (bookworm, linux/amd64; the
+arm64 side: test_multiplatform.py): `make test` runs it (CI budget: the 3.14t compile is one
+of the four of a cold run)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,39 +13,22 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import BOTH_PLATFORMS, FULL, REGISTRY, Result, make_config, orch, registry
+from tests.e2e.conftest import REGISTRY, Result, registry
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.full,
-              pytest.mark.skipif(not (FULL or os.environ.get("ORCH_E2E_FLAVOURS")),
-                                 reason="a CPython compile more: make test-full or ORCH_E2E_FLAVOURS=1")]
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-MINIMAL = "3.13-source-bookworm-minimal"
-RUNTIME = "3.13-source-bookworm-runtime"
-FT_RUNTIME = "3.13t-source-bookworm-runtime"
-FT_DEV = "3.13t-source-bookworm-dev"
-CELLS = {RUNTIME, "3.13-source-bookworm-dev", MINIMAL, FT_RUNTIME, FT_DEV}
+MINIMAL = "3.14-source-bookworm-minimal"
+RUNTIME = "3.14-source-bookworm-runtime"
+FT_RUNTIME = "3.14t-source-bookworm-runtime"
+FT_DEV = "3.14t-source-bookworm-dev"
+CELLS = {RUNTIME, "3.14-source-bookworm-dev", MINIMAL, FT_RUNTIME, FT_DEV}
 EMPTY_LAYER = "sha256:4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"  # 32 B
-ONLY = ["--only", "3.13-source-bookworm-*", "--only", "3.13t-source-bookworm-*"]
 
 
 @pytest.fixture(scope="module")
-def flavours(e2e_bases: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
-             session_id: str) -> tuple[Path, Result]:
-    """tests/e2e/images.yaml with variants.minimal and 3.13's free-threaded build, released
-    for the bookworm 3.13 source cells (runtime, dev, minimal; 3.13t runtime and dev)."""
-    ws = tmp_path_factory.mktemp("flavours")
-    config = make_config(ws, f"e2e-{session_id}/flavours", **{
-        '  - version: "3.13.15"\n': '  - version: "3.13.15"\n    freethreaded: true\n',
-        "  dev: {size_budget_mb: 600}\n": "  dev: {size_budget_mb: 600}\n  minimal: {size_budget_mb: 60}\n",
-        '  - {python: "3.11", method: source}\n':
-        '  - {python: "3.11", method: source}\n  - {method: deadsnakes, variant: minimal}\n'
-        '  - {python: "3.13t", method: deadsnakes}\n  - {python: "3.13t", method: python-build}\n'
-        '  - {python: "3.13t", variant: minimal}\n'})
-    config.write_text(config.read_text().replace(BOTH_PLATFORMS, "platforms: [linux/amd64]\n"))
-    for step in (("lock",), ("render",)):
-        res = orch(*step, config=config)
-        assert res.rc == 0, res.explain()
-    return config, orch("release", *ONLY, config=config, report=ws / "release.json")
+def flavours(release: Result, workspace: Path) -> tuple[Path, Result]:
+    """The main release of the e2e matrix (3.14 runtime, dev, minimal; 3.14t runtime, dev)."""
+    return workspace, release
 
 
 def _repo(config: Path) -> str:
@@ -79,7 +58,7 @@ def test_the_flavour_cells_are_published_and_pass_their_smoke_tests(
     config, release = flavours
     assert release.rc == 0, release.explain()
     cells = release.cells()
-    assert set(cells) == CELLS
+    assert set(cells) >= CELLS
     for cid, cell in cells.items():
         assert cell["status"] == "ok" and cell["publish"] == "new", (cid, cell["message"])
         checks = {c["check"]: c["ok"] for c in cell["checks"]}
@@ -91,10 +70,13 @@ def test_the_flavour_cells_are_published_and_pass_their_smoke_tests(
     for cid in (FT_RUNTIME, FT_DEV):
         assert "free-threaded" in {c["check"] for c in cells[cid]["checks"]}, cid
     assert "dev-venv-runs-in-runtime" in {c["check"] for c in cells[FT_RUNTIME]["checks"]}
-    version = cells[RUNTIME]["tags"][-1].split("-", 1)[0]  # 3.13.15-runtime-bookworm
+    for cid in CELLS:
+        assert "new-in-3.14" in {c["check"] for c in cells[cid]["checks"]}, cid
+    version = cells[RUNTIME]["tags"][-1].split("-", 1)[0]  # 3.14.4-runtime-bookworm
+    assert version == "3.14.4", cells[RUNTIME]["tags"]
     tags = set(registry().tags(_repo(config)))
-    assert {"3.13-minimal", "3.13-minimal-bookworm", f"{version}-minimal-bookworm",
-            "3.13t-runtime", "3.13t-dev", f"{version}t-runtime-bookworm"} <= tags, sorted(tags)
+    assert {"3.14-minimal", "3.14-minimal-bookworm", f"{version}-minimal-bookworm",
+            "3.14t-runtime", "3.14t-dev", f"{version}t-runtime-bookworm"} <= tags, sorted(tags)
     assert cells[MINIMAL]["size_bytes"] <= 60e6, cells[MINIMAL]["size_bytes"]
 
 
@@ -147,10 +129,58 @@ def test_free_threaded_images_run_without_the_gil(flavours: tuple[Path, Result])
     for cid in (FT_RUNTIME, FT_DEV):
         out = _docker_run(_ref(config, release, cid), "python3", "-c", script)
         assert out.returncode == 0, (cid, out.stderr)
-        assert out.stdout.split() == ["False", "1", "t", "/opt/org/python/3.13t/bin/python3"], cid
+        assert out.stdout.split() == ["False", "1", "t", "/opt/org/python/3.14t/bin/python3"], cid
     gil = _docker_run(_ref(config, release, RUNTIME), "python3", "-c",
                       "import sys; print(sys._is_gil_enabled())")
     assert gil.stdout.strip() == "True"
-    builds = {c for cell in release.cells().values() for c in cell["compiled"]}
-    assert builds <= {"bookworm/python-3.13-source", "bookworm/python-3.13t-source"}, builds
     assert len(release.report["compiles"]) == len(set(release.report["compiles"]))
+
+
+NEW_IN_314 = """
+import compression.zstd as z, annotationlib, sys, platform
+import _pyrepl.main, _pyrepl.unix_console
+def f(x: Missing) -> None: ...
+print(platform.machine(), platform.python_version(),
+      z.decompress(z.compress(b"zstd" * 100)) == b"zstd" * 100,
+      "x" in annotationlib.get_annotations(f, format=annotationlib.Format.FORWARDREF))
+"""
+
+
+def test_every_3_14_image_has_what_3_14_adds(flavours: tuple[Path, Result]) -> None:
+    """compression.zstd (libzstd linked at build time, the runtime library present),
+    deferred annotations read through annotationlib, the new REPL's modules: run as the
+    published image's default user, read-only, no network."""
+    config, release = flavours
+    assert release.rc == 0, release.explain()
+    for cid in sorted(CELLS):
+        entry = [] if cid.endswith("-minimal") else ["python3"]
+        out = _docker_run("--read-only", _ref(config, release, cid), *entry, "-c", NEW_IN_314)
+        assert out.returncode == 0, (cid, out.stderr)
+        assert out.stdout.split() == ["x86_64", "3.14.4", "True", "True"], (cid, out.stdout)
+
+
+SPAM = "#include <Python.h>\nstatic PyModuleDef m = {PyModuleDef_HEAD_INIT, \"spam\"};\n" \
+    "static PyModuleDef_Slot s[] = {{Py_mod_gil, Py_MOD_GIL_NOT_USED}, {0, NULL}};\n" \
+    "PyMODINIT_FUNC PyInit_spam(void) { m.m_slots = s; return PyModuleDef_Init(&m); }\n"
+
+
+def test_a_c_extension_built_in_3_14t_dev_runs_in_3_14t_runtime(
+        flavours: tuple[Path, Result], tmp_path: Path) -> None:
+    """The downstream app: an extension compiled against 3.14t's headers in the dev image (the
+    t ABI: its file name says cpython-314t) imports in the runtime image with the GIL off."""
+    config, release = flavours
+    assert release.rc == 0, release.explain()
+    src = tmp_path / "src"
+    src.mkdir()
+    src.chmod(0o777)
+    (src / "spam.c").write_text(SPAM)
+    build = ("cd /src && cc -shared -fPIC $(python3-config --includes) spam.c "
+             "-o spam$(python3-config --extension-suffix) && ls spam*.so")
+    out = _docker_run("-v", f"{src}:/src", "--user", "0", "--entrypoint", "sh",
+                      _ref(config, release, FT_DEV), "-c", build)
+    assert out.returncode == 0, out.stderr
+    assert "cpython-314t-x86_64-linux-gnu.so" in out.stdout, out.stdout
+    run = _docker_run("-v", f"{src}:/src:ro", "-w", "/src", _ref(config, release, FT_RUNTIME),
+                      "python3", "-c", "import sys, spam; print(spam.__name__, sys._is_gil_enabled())")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["spam", "False"], run.stdout

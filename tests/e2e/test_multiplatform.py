@@ -25,9 +25,9 @@ def test_source_cells_publish_one_index_with_both_platforms(
     workspace, release = multiplatform
     assert release.rc == 0, release.explain()
     reg, repo = registry(), _repo(workspace)
-    assert {c["id"] for c in release.report["cells"]} >= {"3.13-source-bookworm-runtime",
-                                                          "3.13-source-bookworm-dev"}
-    assert "bookworm/python-3.13-source-cross-arm64" in release.report["compiles"] or FULL or \
+    assert {c["id"] for c in release.report["cells"]} >= {"3.14-source-bookworm-runtime",
+                                                          "3.14-source-bookworm-dev"}
+    assert "bookworm/python-3.14-source-cross-arm64" in release.report["compiles"] or FULL or \
         release.report["compiles"] == [], release.report["compiles"]
     for cid, cell in release.cells().items():
         manifests = reg.platform_manifests(repo, cell["digest"])
@@ -43,20 +43,22 @@ def test_arm64_image_runs_under_qemu_and_passed_every_check(
     workspace, release = multiplatform
     assert release.rc == 0, release.explain()
     repo = _repo(workspace)
-    for cid in ("3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"):
+    for cid in ("3.14-source-bookworm-runtime", "3.14-source-bookworm-dev"):
         cell = release.cells()[cid]
         ref = f"{REGISTRY}/{repo}:{cell['tags'][0]}"
         out = subprocess.run(
             ["docker", "run", "--rm", "--pull", "always", "--platform", "linux/arm64", ref,
-             "python3", "-c", "import platform, ssl, sqlite3; print(platform.machine())"],
+             "python3", "-c", "import platform, ssl, sqlite3, compression.zstd; "
+             "print(platform.machine(), platform.python_version())"],
             capture_output=True, text=True, timeout=600, check=False)
-        assert out.returncode == 0 and out.stdout.strip() == "aarch64", (cid, out.stderr)
+        assert out.returncode == 0 and out.stdout.split() == ["aarch64", "3.14.4"], (cid, out.stderr)
+        assert "new-in-3.14 [linux/arm64]" in {c["check"] for c in cell["checks"]}, cid
         checks = {c["check"]: c["ok"] for c in cell["checks"]}
         native = {name for name in checks if "[" not in name}
         arm = {name.removesuffix(" [linux/arm64]") for name in checks if name.endswith("[linux/arm64]")}
         assert native and arm == native, (cid, native ^ arm)  # every check on both platforms
         assert all(checks.values()), (cid, checks)
-    runtime_checks = {c["check"] for c in release.cells()["3.13-source-bookworm-runtime"]["checks"]}
+    runtime_checks = {c["check"] for c in release.cells()["3.14-source-bookworm-runtime"]["checks"]}
     assert "dev-venv-runs-in-runtime [linux/arm64]" in runtime_checks
     assert "interpreter-hardening [linux/arm64]" in runtime_checks
 
@@ -66,7 +68,7 @@ def test_labels_say_how_each_platform_was_compiled_and_hardened(
     workspace, release = multiplatform
     assert release.rc == 0, release.explain()
     reg, repo = registry(), _repo(workspace)
-    cell = release.cells()["3.13-source-bookworm-runtime"]
+    cell = release.cells()["3.14-source-bookworm-runtime"]
     configs = reg.platform_configs(repo, cell["digest"])
     assert configs is not None and set(configs) == BOTH
     fps = set()
@@ -85,8 +87,8 @@ def test_dev_and_runtime_share_layers_per_platform(multiplatform: tuple[Path, Re
     assert release.rc == 0, release.explain()
     reg, repo = registry(), _repo(workspace)
     cells = release.cells()
-    runtimes = reg.platform_manifests(repo, cells["3.13-source-bookworm-runtime"]["digest"]) or {}
-    devs = reg.platform_manifests(repo, cells["3.13-source-bookworm-dev"]["digest"]) or {}
+    runtimes = reg.platform_manifests(repo, cells["3.14-source-bookworm-runtime"]["digest"]) or {}
+    devs = reg.platform_manifests(repo, cells["3.14-source-bookworm-dev"]["digest"]) or {}
     assert set(runtimes) == set(devs) == BOTH
     for plat in BOTH:
         runtime, dev = reg.layer_digests(repo, runtimes[plat]), reg.layer_digests(repo, devs[plat])

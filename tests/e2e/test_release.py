@@ -40,7 +40,7 @@ def test_release_builds_tests_and_publishes_every_cell(release: Result, workspac
     assert release.rc == 0, release.explain()
     cells = release.cells()
     expected = {i.id for i in _plan(workspace).images}
-    assert set(cells) == expected and len(expected) == (14 if FULL else 6)
+    assert set(cells) == expected and len(expected) == (15 if FULL else 9)
     for cid, cell in cells.items():
         assert cell["status"] == "ok", (cid, cell["message"])
         assert cell["publish"] == "new", cid
@@ -54,8 +54,13 @@ def test_release_builds_tests_and_publishes_every_cell(release: Result, workspac
         if cid.endswith("-runtime"):
             assert "dev-venv-runs-in-runtime" in names, cid
             assert {"no-compilers", "runs-as-non-root", "python-tree-read-only"} <= names
-        else:
+        elif cid.endswith("-dev"):
             assert "dev-c-extension-wheel" in names, cid
+        else:
+            assert cid.endswith("-minimal") and {"no-shell", "extensions-load"} <= names, cid
+        # what 3.14 adds (compression.zstd, annotationlib, the new REPL) in every 3.14 image
+        assert ("new-in-3.14" in names) == cid.startswith("3.14"), cid
+        assert ("free-threaded" in names) == cid.startswith("3.14t-"), cid
 
 
 def test_registry_holds_every_tag_at_the_reported_digest(release: Result, workspace: Path) -> None:
@@ -70,10 +75,11 @@ def test_registry_holds_every_tag_at_the_reported_digest(release: Result, worksp
             assert reg.digest(repo, tag) == digest, (img.id, tag)
     assert set(reg.tags(repo)) == wanted
     # spot-check the tag family the README promises
-    assert {"3.13-runtime", "3.13-dev", "3.13.15-runtime-bookworm", "3.11-runtime",
-            "3.11-runtime-bookworm-pybuild", "3.12-runtime-noble-deadsnakes"} <= wanted
+    assert {"3.14-runtime", "3.14-dev", "3.14-minimal", "3.14.4-runtime-bookworm", "3.14t-runtime",
+            "3.14t-dev", "3.13-runtime", "3.13-runtime-bookworm-pybuild", "3.12-runtime",
+            "3.12-dev", "3.12-runtime-noble-deadsnakes"} <= wanted
     if FULL:
-        assert {"3.13-runtime-trixie", "3.13-runtime-noble", "3.13-dev-resolute"} <= wanted
+        assert {"3.14-runtime-trixie", "3.14-runtime-resolute", "3.14-dev-resolute"} <= wanted
 
 
 def test_deadsnakes_cell_installs_the_ppa_build(release: Result, workspace: Path) -> None:
@@ -255,7 +261,7 @@ def test_smoke_test_catches_a_compiler_put_into_runtime(release: Result, workspa
                                                         tmp_path: Path) -> None:
     """Put gcc into a runtime image by hand: the no-compilers check must fail and say so."""
     assert release.rc == 0, release.explain()
-    img = next(i for i in _plan(workspace).images if i.id == "3.13-source-bookworm-runtime")
+    img = next(i for i in _plan(workspace).images if i.id == "3.14-source-bookworm-runtime")
     digest = release.cells()[img.id]["digest"]
     tainted = "orchestrator-e2e/tainted-runtime:latest"
     dockerfile = (f"FROM 127.0.0.1:5000/{_repo(workspace)}@{digest}\nUSER root\n"
@@ -265,14 +271,14 @@ def test_smoke_test_catches_a_compiler_put_into_runtime(release: Result, workspa
                    input=dockerfile, text=True, check=True, capture_output=True)
     engine = DockerEngine()
     try:
-        results = smoke.run_checks(engine, tainted, img, uid=10001, prefix="/opt/org/python/3.13",
+        results = smoke.run_checks(engine, tainted, img, uid=10001, prefix="/opt/org/python/3.14",
                                    tls_url="https://pypi.org/simple")
     finally:
         engine.remove(tainted)
     failed = {r.check: r for r in results if not r.ok}
     assert set(failed) == {"no-compilers"}, {k: v.output for k, v in failed.items()}
     text = failed["no-compilers"].describe()
-    assert text.startswith("3.13-source-bookworm-runtime: check no-compilers failed")
+    assert text.startswith("3.14-source-bookworm-runtime: check no-compilers failed")
     assert "/usr/local/bin/gcc" in text
 
 
@@ -288,10 +294,12 @@ def test_broken_tarball_checksum_fails_clearly_and_pushes_nothing(
         config = make_config(
             tmp_path / "ws", repo,
             **{"http://127.0.0.1:8700/ftp/python/": f"{server.url}/ftp/python/",
-               '  - version: "3.13.15"\n': f'  - version: "{SIGNED}"\n'})
-        # 3.11 is not in this private mirror: drop it from the matrix before locking
+               '  - version: "3.13.15"': f'  - version: "{SIGNED}"',
+               '  - {python: "3.13", method: source}\n': ""})
+        # 3.14 is not in this private mirror: drop it from the matrix before locking
         text = "".join(line for line in config.read_text().splitlines(keepends=True)
-                       if '- version: "3.11.2"' not in line and 'python: "3.11"' not in line)
+                       if '- version: "3.14.4"' not in line and 'python: "3.14' not in line
+                       and "freethreaded: true" not in line)
         config.write_text(text)
         assert orch("lock", config=config).rc == 0
         tarball = mirror / "ftp" / "python" / SIGNED / f"Python-{SIGNED}.tar.xz"

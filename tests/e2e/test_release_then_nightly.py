@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 # The nightlies run three times here; `make test` (CI budget) runs them on one compiled cell
 # pair and the deadsnakes pair (python-build takes the same refresh path); test-full on all.
-NIGHTLY = [] if FULL else ["--only", "3.13-source-bookworm-*", "--only", "3.12-deadsnakes-noble-*"]
+NIGHTLY = [] if FULL else ["--only", "3.14-source-bookworm-*", "--only", "3.12-deadsnakes-noble-*"]
 
 
 def _repo(config: Path) -> str:
@@ -326,7 +326,7 @@ def test_registry_requiring_login_gives_a_clear_error(
                           **{"registry: 127.0.0.1:5000": "registry: 127.0.0.1:5001"})
         shutil.copytree(workspace.parent / ".orchestrator", tmp_path / "auth" / ".orchestrator",
                         dirs_exist_ok=True)
-        res = orch("push", "--only", "3.13-source-bookworm-runtime", config=config,
+        res = orch("push", "--only", "3.14-source-bookworm-runtime", config=config,
                    env={"DOCKER_CONFIG": str(tmp_path / "no-docker-config")})
     finally:
         server.terminate()
@@ -345,7 +345,7 @@ def test_stage_only_then_promote_moves_public_tags_once(
     config = _sibling(workspace, tmp_path / "staged", **{
         f"repository: e2e-{session_id}/python": f"repository: e2e-{session_id}/staged"})
     reg, repo = registry(), _repo(config)
-    staged = orch("release", "--stage-only", "--only", "3.13-source-*", config=config,
+    staged = orch("release", "--stage-only", "--only", "3.14-source-*", config=config,
                   report=tmp_path / "staged.json")
     assert staged.rc == 0, staged.explain()
     cells = staged.cells()
@@ -353,7 +353,7 @@ def test_stage_only_then_promote_moves_public_tags_once(
     assert set(reg.tags(repo)) == {c["immutable_tag"] for c in cells.values()}
 
     failed = json.loads((tmp_path / "staged.json").read_text())
-    failed["cells"].append({**failed["cells"][0], "id": "3.11-python-build-trixie-dev",
+    failed["cells"].append({**failed["cells"][0], "id": "3.13-python-build-trixie-dev",
                             "status": "failed", "phase": "test", "message": "forced"})
     (tmp_path / "with-failure.json").write_text(json.dumps(failed))
     refused = orch("promote", str(tmp_path / "with-failure.json"), "--all-or-nothing",

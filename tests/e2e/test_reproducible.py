@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.full,
               pytest.mark.skipif(not (FULL or os.environ.get("ORCH_E2E_REPRO")),
                                  reason="two cold builds: make test-full or ORCH_E2E_REPRO=1")]
 
-CELL = "3.13-source-bookworm-runtime"
+CELL = "3.14-source-bookworm-runtime"
 EPOCH = "1764547200"  # 2025-12-01: any fixed time; a CI job exports its commit's
 
 

@@ -1,5 +1,5 @@
 """Supply chain against the real tools, through the real push path: the multi-platform release
-(bookworm, CPython 3.13 from source, amd64 + arm64; conftest.multiplatform) has ``signing:`` in
+(bookworm, CPython 3.14 from source, amd64 + arm64; conftest.multiplatform) has ``signing:`` in
 its images.yaml with a key pair made for the session, so its push phase ran syft and cosign on
 every image it pushed, before the tags moved. Then:
 - the report says what was signed and attested, per cell;
@@ -37,7 +37,7 @@ from tests.e2e.conftest import REGISTRY, Result
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-RUNTIME, DEV = "3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"
+RUNTIME, DEV = "3.14-source-bookworm-runtime", "3.14-source-bookworm-dev"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPDX, SLSA = signing.PREDICATE_TYPES["spdxjson"], signing.PREDICATE_TYPES["slsaprovenance1"]
 

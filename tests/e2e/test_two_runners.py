@@ -20,8 +20,8 @@ from tests.e2e.engines import Dockerd
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.full,
               pytest.mark.skipif(not FULL, reason="two cold engines: make test-full (CI budget)")]
 
-SHARD = ["--only", "3.13-source-trixie-*"]  # one CPython build (runtime + dev)
-RUNTIME = "3.13-source-trixie-runtime"
+SHARD = ["--only", "3.14-source-trixie-*"]  # one CPython build (runtime + dev)
+RUNTIME = "3.14-source-trixie-runtime"
 
 
 def _build(runner: Dockerd, config: Path, work: Path, cache_ref: str) -> Result:
@@ -56,7 +56,7 @@ def test_runner_b_builds_from_runner_a_registry_cache_without_compiling(
     with Dockerd("runner-a") as a:
         cold = _build(a, config, tmp_path / "a", cache_ref)
         a_layers = {c: _layers(a, tmp_path / "a", c) for c in cold.cells()}
-    assert cold.report["compiles"] == ["trixie/python-3.13-source"], cold.report["compiles"]
+    assert cold.report["compiles"] == ["trixie/python-3.14-source"], cold.report["compiles"]
     reg = registry()
     for cell in cold.cells():
         assert reg.digest(f"e2e-{session_id}/runners/cache", f"fast-{cell}"), cell

@@ -169,6 +169,20 @@ def test_retire_3_13_removes_the_include_rule_naming_it() -> None:
     assert len(removed) == 3 and removed[1].startswith("include:")
 
 
+def test_retire_drops_the_minors_short_tag_default_and_an_emptied_defaults_key() -> None:
+    text = SNAPSHOT.replace("  default_method: source\n", "  default_method: source\n  defaults:\n"
+                            '    "3.12": {distro: noble}   # 3.12-runtime from noble\n'
+                            '    "3.13": {distro: bookworm, method: python-build}\n', 1)
+    assert text != SNAPSHOT
+    once, notes = versions.retire_python_text(text, "3.12")
+    assert notes[-1] == 'tags.defaults -= "3.12"'
+    assert '"3.12": {distro: noble}' not in once and '    "3.13": {distro: bookworm' in once
+    twice, notes = versions.retire_python_text(once, "3.13")
+    assert notes[-1] == 'tags.defaults -= "3.13"'
+    assert "defaults:" not in twice
+    assert changed_lines(once, twice)[1] == []
+
+
 @pytest.mark.parametrize("minor", ["3.12", "3.14"])
 def test_retire_then_add_gives_the_original_bytes(minor: str) -> None:
     retired, _ = versions.retire_python_text(SNAPSHOT, minor)

@@ -65,6 +65,7 @@ class Mirror:
     def update(self) -> None:
         plan = self.plan
         fpr = self.reference_key()
+        org_pins = self.org_pins()  # before any download: an unreadable lock stops here
         key_dst = self.key_path(fpr)
         missing = [v for v in plan.versions if not self.tarballs(v)]
         need_key = not key_dst.is_file()
@@ -78,7 +79,6 @@ class Mirror:
         else:
             self.out.skip("all CPython tarballs and the signing key are in the mirror; no Debian downloads")
         debian_tar = None
-        org_pins = self.org_pins()
         for version in plan.versions:
             upstream = version in missing
             debian = need_key and version == plan.reference
@@ -130,9 +130,15 @@ class Mirror:
             data = yaml.safe_load(lock_path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise HostkitError(f"cannot read the organisation's lock {lock_path}: {exc}") from None
+        pythons = data.get("pythons") or {} if isinstance(data, dict) else None
+        if not isinstance(pythons, dict):
+            raise HostkitError(f"cannot read the organisation's lock {lock_path}: no pythons mapping")
         pins = {}
-        for entry in (data.get("pythons") or {}).values():
+        for minor, entry in pythons.items():
             if isinstance(entry, dict) and entry.get("url") and entry.get("sha256"):
+                if not entry.get("version"):
+                    raise HostkitError(f"cannot read the organisation's lock {lock_path}: pythons: "
+                                       f"{minor} pins a tarball but names no version")
                 name = urllib.parse.urlsplit(str(entry["url"])).path.rsplit("/", 1)[-1]
                 pins[str(entry["version"])] = (name, str(entry["sha256"]))
         return pins

@@ -12,14 +12,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from orchestrator.errors import CommandError
 from orchestrator.runner import Completed
 from tests.hostkit.common import HostEnv
 from tests.unit.helpers import FIXTURES
 
 RECORDED = FIXTURES / "hostkit"
+# "some matrix" for the host kit's tests: the e2e matrix before 3.14 joined it (3.11.2, 3.12
+# deadsnakes, 3.13.15; reference 3.13.5), fixed so the tests do not follow the e2e line-up
+MATRIX = RECORDED / "images.yaml"
 KEY_313 = "7169605F62C751356D054A26A821E680E5FA6305"
 ARCHIVE = "http://deb.debian.org/debian/pool/main/p"
+UBUNTU_POOL = "http://archive.ubuntu.com/ubuntu/pool/main/p"
+XZ_3144 = b"Python-3.14.4.tar.xz bytes"
 
 
 def recorded(name: str) -> str:
@@ -72,7 +79,9 @@ class Release:
 
 def releases() -> list[Release]:
     """3.11.2 (.tgz, no .asc), 3.13.5 (.tar.xz + .asc by the 3.13 key, debian/ tarball with the
-    key), 3.13.15 (.tar.xz): the shapes of the real source packages."""
+    key), 3.13.15 (.tar.xz) from Debian's pool; 3.14.4 (.tar.xz, no .asc: Sigstore only) from
+    Ubuntu's, revisions 3.14.4-1ubuntu0.2 (resolute-updates/-security) and 3.14.4-1 (resolute),
+    one orig tarball: the shapes of the real source packages."""
     xz_3135 = b"Python-3.13.5.tar.xz bytes"
     return [
         Release("python3.11", "3.11.2-6+deb12u9", {
@@ -92,6 +101,11 @@ def releases() -> list[Release]:
             "python3.13_3.13.15.orig.tar.xz": b"Python-3.13.15.tar.xz bytes",
             "python3.13_3.13.15-1.debian.tar.xz": debian_tarball({}),
         }),
+        *(Release("python3.14", rev, {
+            f"python3.14_{rev}.dsc": b"dsc",  # answers 404 through this machine's proxy
+            "python3.14_3.14.4.orig.tar.xz": XZ_3144,
+            f"python3.14_{rev}.debian.tar.xz": debian_tarball({}),
+        }, pool=UBUNTU_POOL) for rev in ("3.14.4-1ubuntu0.2", "3.14.4-1")),
     ]
 
 
@@ -101,7 +115,8 @@ class FakeRun:
 
     releases: list[Release]
     showsrc: dict[str, str] = field(default_factory=lambda: {
-        "python3.11": recorded("showsrc-python3.11.txt"), "python3.13": recorded("showsrc-python3.13.txt")})
+        "python3.11": recorded("showsrc-python3.11.txt"), "python3.13": recorded("showsrc-python3.13.txt"),
+        "python3.14": recorded("showsrc-python3.14.txt")})
     served: dict[str, bytes] = field(default_factory=dict)  # URI -> bytes curl gets (default: the file)
     gone: set[str] = field(default_factory=set)  # URIs that answer 404
     on_update: Callable[[], None] | None = None
@@ -177,9 +192,33 @@ class FakeRun:
         return 0, "", ""
 
 
+def org_lock(path: Path, pins: dict[str, str]) -> Path:
+    """An organisation's images.lock at ``path`` pinning {X.Y.Z: sha256} of python.org's .tar.xz
+    (the shape `orchestrator lock` writes: pythons keyed by minor)."""
+    pythons = {}
+    for version, digest in pins.items():
+        minor = ".".join(version.split(".")[:2])
+        pythons[minor] = {"version": version, "sha256": digest,
+                          "url": f"https://www.python.org/ftp/python/{version}/Python-{version}.tar.xz",
+                          "resolved_from": "pyenv definitions (.pyenv)"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"schema_version": 1, "pythons": pythons}, sort_keys=False))
+    return path
+
+
 def host_env(tmp: Path, **changes: object) -> HostEnv:
+    """The host's settings with everything under ``tmp``: an Ubuntu keyring file that exists
+    and an organisation's lock pinning 3.14.4 to ``XZ_3144`` (each written unless already there
+    or replaced by ``changes``)."""
+    keyring, lock = tmp / "keyrings" / "ubuntu-archive-keyring.gpg", tmp / "org" / "images.lock"
     env = HostEnv.from_environ({"ORCH_MIRROR_DIR": str(tmp / "mirror"), "ORCH_HOST_STATE": str(tmp / "state"),
-                                "ORCH_PYENV_ROOT": str(tmp / "pyenv"), "ORCH_REGISTRY": "127.0.0.1:9"})
+                                "ORCH_PYENV_ROOT": str(tmp / "pyenv"), "ORCH_REGISTRY": "127.0.0.1:9",
+                                "ORCH_UBUNTU_KEYRING": str(keyring), "ORCH_ORG_LOCK": str(lock)})
+    if "ubuntu_keyring" not in changes and not keyring.is_file():
+        keyring.parent.mkdir(parents=True, exist_ok=True)
+        keyring.write_bytes(b"fake Ubuntu archive keyring\n")
+    if "org_lock" not in changes and not lock.is_file():
+        org_lock(lock, {"3.14.4": sha(XZ_3144)})
     return dataclasses.replace(env, **changes)  # type: ignore[arg-type]
 
 

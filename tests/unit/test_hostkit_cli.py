@@ -16,11 +16,11 @@ from orchestrator.registry import Registry, Response
 from orchestrator.runner import Completed
 from tests.fake_registry import FakeRegistry
 from tests.hostkit import cli, matrix
-from tests.hostkit.common import E2E_MATRIX, HostkitError, Out
+from tests.hostkit.common import E2E_MATRIX, REPO, HostEnv, HostkitError, Out
 from tests.hostkit.pyenv import PyenvTarball
 from tests.hostkit.summary import Summary
 from tests.unit.helpers import TODAY, edit
-from tests.unit.hostkit_fakes import host_env
+from tests.unit.hostkit_fakes import MATRIX, host_env
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
 
@@ -38,7 +38,7 @@ def _checkout(root: Path, version: str = "2.6.30", git: bool = True) -> None:
 
 def _pyenv(tmp_path: Path) -> tuple[PyenvTarball, io.StringIO]:
     text = io.StringIO()
-    return PyenvTarball(host_env(tmp_path), matrix.load(E2E_MATRIX, TODAY), Out(text, text)), text
+    return PyenvTarball(host_env(tmp_path), matrix.load(MATRIX, TODAY), Out(text, text)), text
 
 
 def test_pyenv_tarball_is_git_archive_gzip_n_and_idempotent(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_pyenv_checkout_must_be_the_matrix_version(tmp_path: Path) -> None:
                        r"\(sources\.pyenv\.version\) wants 2\.6\.30; check out v2\.6\.30 there$"):
         _pyenv(tmp_path)[0].update()
     with pytest.raises(HostkitError, match=r"^pyenv checkout /nonexistent not found: "):
-        PyenvTarball(host_env(tmp_path, pyenv_root=Path("/nonexistent")), matrix.load(E2E_MATRIX, TODAY),
+        PyenvTarball(host_env(tmp_path, pyenv_root=Path("/nonexistent")), matrix.load(MATRIX, TODAY),
                      Out(io.StringIO())).update()
 
 
@@ -160,7 +160,7 @@ def test_registry_digest_prints_the_digest(monkeypatch: pytest.MonkeyPatch,
 
 def test_failures_are_one_line_without_traceback(tmp_path: Path) -> None:
     unpinned = tmp_path / "images.yaml"
-    unpinned.write_text(edit(E2E_MATRIX.read_text(), '  - version: "3.13.15"\n', '  - version: "3.13"\n'))
+    unpinned.write_text(edit(MATRIX.read_text(), '  - version: "3.13.15"\n', '  - version: "3.13"\n'))
     code, out, err = _main(["--matrix", str(unpinned), "mirror"])
     assert (code, out) == (3, "")
     assert err.startswith(f"[provision] ERROR: {unpinned}: pythons: 3.13 is built from a tarball but "
@@ -169,12 +169,24 @@ def test_failures_are_one_line_without_traceback(tmp_path: Path) -> None:
 
 
 def test_versions_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["versions"]) == 0
+    assert cli.main(["--matrix", str(MATRIX), "versions"]) == 0
     assert capsys.readouterr().out.split() == ["3.11.2", "3.13.5", "3.13.15"]
 
 
 def test_module_entry_point_runs_from_the_repository_root() -> None:
-    repo = E2E_MATRIX.parents[2]
-    proc = subprocess.run([sys.executable, "-m", "tests.hostkit", "versions"], cwd=repo, check=False,
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo)})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ORCH_E2E_MATRIX": str(MATRIX)}
+    proc = subprocess.run([sys.executable, "-m", "tests.hostkit", "versions"], cwd=REPO, check=False,
+                          capture_output=True, text=True, env=env)
     assert (proc.returncode, proc.stdout.split(), proc.stderr) == (0, ["3.11.2", "3.13.5", "3.13.15"], "")
+
+
+def test_host_env_defaults_and_settings() -> None:
+    env = HostEnv.from_environ({})
+    assert (env.matrix, env.org_lock) == (E2E_MATRIX, REPO / "images.lock")
+    assert (env.ubuntu_mirror, env.ubuntu_security_mirror, env.ubuntu_keyring) == (
+        "http://archive.ubuntu.com/ubuntu", "http://security.ubuntu.com/ubuntu",
+        Path("/usr/local/share/keyrings/ubuntu-archive-keyring.gpg"))
+    env = HostEnv.from_environ({"ORCH_ORG_LOCK": "/o/images.lock", "ORCH_UBUNTU_KEYRING": "/k/u.gpg",
+                                "ORCH_UBUNTU_MIRROR": "http://u", "ORCH_UBUNTU_SECURITY_MIRROR": "http://s"})
+    assert (env.org_lock, env.ubuntu_keyring, env.ubuntu_mirror, env.ubuntu_security_mirror) == (
+        Path("/o/images.lock"), Path("/k/u.gpg"), "http://u", "http://s")

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.hostkit import debsrc
 from tests.hostkit.common import HostkitError, Out
-from tests.unit.hostkit_fakes import ARCHIVE, FakeRun, Release, recorded, releases
+from tests.unit.hostkit_fakes import (
+    ARCHIVE,
+    UBUNTU_POOL,
+    XZ_3144,
+    FakeRun,
+    Release,
+    host_env,
+    recorded,
+    releases,
+    sha,
+)
 
 
 def test_revisions_from_recorded_showsrc() -> None:
@@ -21,6 +32,11 @@ def test_revisions_from_recorded_showsrc() -> None:
     assert debsrc.revisions(py313, "python3.13", "3.13.15") == ["3.13.15-1"]
     assert debsrc.revisions(py313, "python3.13", "3.13.1") == []
     assert debsrc.revisions(py313, "python3.11", "3.13.5") == []  # another source's stanzas
+    py314 = recorded("showsrc-python3.14.txt")  # sid's (pool files 404 here) and resolute's
+    assert debsrc.showsrc_versions(py314, "python3.14") == [
+        "3.14.9-1", "3.14.10-1", "3.14.4-1", "3.14.4-1ubuntu0.2"]
+    # resolute-updates/-security's revision first, then resolute's
+    assert debsrc.revisions(py314, "python3.14", "3.14.4") == ["3.14.4-1ubuntu0.2", "3.14.4-1"]
 
 
 def test_revision_order_is_debian_order() -> None:
@@ -70,22 +86,88 @@ def test_fetch_verifies_against_the_index_and_skips_the_cache(tmp_path: Path) ->
     assert [p.name for p in got] == ["python3.13_3.13.5.orig.tar.xz", "python3.13_3.13.5.orig.tar.xz.asc",
                                      "python3.13_3.13.5-2+deb13u5.debian.tar.xz"]
     assert run.programs().count("curl") == 3
-    assert "done: downloaded python3.13_3.13.5.orig.tar.xz (sha256 verified)" in text.getvalue()
+    spec = "python3.13=3.13.5-2+deb13u5"
+    assert (f"done: downloaded python3.13_3.13.5.orig.tar.xz (sha256 verified against the Sources index "
+            f"of {spec})") in text.getvalue()
+    where = {name: f"sha256 listed for {spec} by the signed Sources index ({ARCHIVE}/python3.13/{name})"
+             for name in (p.name for p in got)}
+    assert fetcher.checked == where
     run.calls.clear()
     fetcher, text = _fetcher(tmp_path, run)
     assert fetcher.fetch("3.13.5", upstream=True, debian=True) == got
     assert "curl" not in run.programs()
     assert "skip: python3.13_3.13.5.orig.tar.xz already downloaded" in text.getvalue()
+    assert fetcher.checked == where  # a cached file was checked against the index all the same
 
 
-def test_hash_mismatch_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+def test_hash_mismatch_names_both_sha256s_and_leaves_nothing(tmp_path: Path) -> None:
     uri = f"{ARCHIVE}/python3.11/python3.11_3.11.2.orig.tar.gz"
-    run = FakeRun(releases(), served={uri: b"not the tarball the index lists"})
+    bad = b"not the tarball the index lists"
+    run = FakeRun(releases(), served={uri: bad})
     fetcher, _ = _fetcher(tmp_path, run)
-    with pytest.raises(HostkitError, match=r"^python3\.11_3\.11\.2\.orig\.tar\.gz: sha256 mismatch against "
-                       r"the Debian Sources index$"):
+    with pytest.raises(HostkitError) as exc:
         fetcher.fetch("3.11.2")
+    assert str(exc.value) == (
+        f"python3.11_3.11.2.orig.tar.gz: sha256 {sha(bad)} != {sha(b'Python-3.11.2.tgz bytes')} in the "
+        f"signed Sources index (python3.11=3.11.2-6+deb12u9, {uri}): not the archive's file; nothing served")
     assert list((tmp_path / "cache").iterdir()) == []
+    assert fetcher.checked == {}
+
+
+def test_3144_is_fetched_from_ubuntus_pool_without_its_dsc(tmp_path: Path) -> None:
+    dsc = f"{UBUNTU_POOL}/python3.14/python3.14_3.14.4-1ubuntu0.2.dsc"
+    run = FakeRun(releases(), gone={dsc})
+    fetcher, text = _fetcher(tmp_path, run)
+    got = fetcher.fetch("3.14.4")
+    assert [(p.name, p.read_bytes()) for p in got] == [("python3.14_3.14.4.orig.tar.xz", XZ_3144)]
+    orig = f"{UBUNTU_POOL}/python3.14/python3.14_3.14.4.orig.tar.xz"
+    assert [c[-1] for c in run.calls if c[0] == "curl"] == [orig]
+    assert [c[-1] for c in run.calls if c[0] == "apt-get"] == ["python3.14=3.14.4-1ubuntu0.2"]
+    assert fetcher.checked == {"python3.14_3.14.4.orig.tar.xz": "sha256 listed for "
+                               f"python3.14=3.14.4-1ubuntu0.2 by the signed Sources index ({orig})"}
+    assert "WARNING" not in text.getvalue()
+
+
+def _prepare(tmp_path: Path, run: FakeRun, **env: object) -> str:
+    text = io.StringIO()
+    debsrc.PrivateApt(tmp_path / "apt-src", run).prepare(host_env(tmp_path, **env), Out(text, text))
+    return text.getvalue()
+
+
+def test_sources_list_adds_resolute_signed_by_ubuntus_keyring(tmp_path: Path) -> None:
+    run = FakeRun(releases())
+    out = _prepare(tmp_path, run)
+    lines = (tmp_path / "apt-src/sources.list").read_text().splitlines()
+    debian = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    ubuntu = tmp_path / "keyrings/ubuntu-archive-keyring.gpg"
+    assert [line for line in lines if "ubuntu" in line] == [
+        f"deb-src [signed-by={ubuntu}] http://archive.ubuntu.com/ubuntu resolute main",
+        f"deb-src [signed-by={ubuntu}] http://archive.ubuntu.com/ubuntu resolute-updates main",
+        f"deb-src [signed-by={ubuntu}] http://security.ubuntu.com/ubuntu resolute-security main"]
+    deb_src = [line for line in lines if line.startswith("deb-src ")]
+    assert len(deb_src) == len(debsrc.SUITES) + 3
+    assert all(line.startswith(f"deb-src [signed-by={debian}] http://deb.debian.org/")
+               for line in deb_src[:len(debsrc.SUITES)])
+    assert [c for c in run.calls if "update" in c]  # no lists yet: apt-get update
+    assert "apt-get update (private deb-src lists in" in out
+
+
+def test_ubuntu_mirrors_follow_the_settings(tmp_path: Path) -> None:
+    _prepare(tmp_path, FakeRun(releases()), ubuntu_mirror="http://mirror.example/ubuntu",
+             ubuntu_security_mirror="http://mirror.example/ubuntu-security")
+    text = (tmp_path / "apt-src/sources.list").read_text()
+    assert " http://mirror.example/ubuntu resolute-updates main\n" in text
+    assert " http://mirror.example/ubuntu-security resolute-security main\n" in text
+
+
+def test_a_missing_ubuntu_keyring_is_one_line(tmp_path: Path) -> None:
+    run = FakeRun(releases())
+    missing = tmp_path / "nowhere/ubuntu-archive-keyring.gpg"
+    with pytest.raises(HostkitError, match=rf"^no Ubuntu archive keyring at {re.escape(str(missing))} to "
+                       r"verify resolute's Sources index \([^\n]*ORCH_UBUNTU_KEYRING\)$"):
+        _prepare(tmp_path, run, ubuntu_keyring=missing)
+    assert run.calls == []  # no apt-get update with a sources list it cannot verify
+    assert not (tmp_path / "apt-src/sources.list").exists()
 
 
 def test_a_gone_file_refreshes_the_lists_then_takes_an_older_revision(tmp_path: Path) -> None:

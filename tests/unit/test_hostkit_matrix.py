@@ -9,12 +9,14 @@ import pytest
 from tests.hostkit import matrix
 from tests.hostkit.common import E2E_MATRIX, HostkitError
 from tests.unit.helpers import TODAY, edit
+from tests.unit.hostkit_fakes import MATRIX
 
 KEY_313 = "7169605F62C751356D054A26A821E680E5FA6305"
 
 
 def _plan(tmp_path: Path, *edits: tuple[str, str]) -> matrix.MirrorPlan:
-    text = E2E_MATRIX.read_text()
+    """The plan of the fixture matrix (3.11.2, 3.12 deadsnakes, 3.13.15) after ``edits``."""
+    text = MATRIX.read_text()
     for old, new in edits:
         text = edit(text, old, new)
     path = tmp_path / "images.yaml"
@@ -24,14 +26,22 @@ def _plan(tmp_path: Path, *edits: tuple[str, str]) -> matrix.MirrorPlan:
 
 def test_the_e2e_matrix_names_the_mirror_releases_and_paths() -> None:
     plan = matrix.load(E2E_MATRIX, TODAY)
-    # 3.13.15 (source) and 3.11.2 (python-build) are pinned there; 3.12 is deadsnakes only (no
-    # tarball); 3.13.5 is the signed reference release the e2e tests pin
-    assert plan.versions == ("3.11.2", "3.13.5", "3.13.15")
+    # 3.14.4 (source, and its free-threaded 3.14t: the same tarball) and 3.13.15 (python-build)
+    # are pinned there; 3.12 is deadsnakes only (no tarball); 3.13.5 is the signed reference
+    # release the e2e tests pin
+    assert plan.versions == ("3.13.5", "3.13.15", "3.14.4")
     assert plan.reference == matrix.REFERENCE_RELEASE == "3.13.5"
     assert plan.python_dir == Path("ftp/python")
     assert plan.fingerprint("3.13.5") == KEY_313
+    assert plan.fingerprint("3.14.4") is None  # Sigstore only (PEP 761): no .asc to verify
     assert plan.key_file(KEY_313) == Path(f"ftp/python/keys/{KEY_313}.asc")
     assert (plan.pyenv_version, plan.pyenv_file) == ("2.6.30", Path("pyenv/pyenv-2.6.30.tar.gz"))
+    assert plan.tarballs("3.14.4") == ("Python-3.14.4.tar.xz", "Python-3.14.4.tgz")
+
+
+def test_the_fixture_matrix_is_the_old_line_up() -> None:
+    plan = matrix.load(MATRIX, TODAY)
+    assert plan.versions == ("3.11.2", "3.13.5", "3.13.15")
     assert plan.tarballs("3.11.2") == ("Python-3.11.2.tar.xz", "Python-3.11.2.tgz")
 
 

@@ -26,11 +26,12 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 typecheck:
 	$(PY) -m mypy
 
-test: install lint ## everything CI runs: lint, provision, unit + e2e tests (one pytest run)
+test: install lint ## everything CI runs: lint, unit tests (first, fast), provision, e2e tests
+	$(PY) -m pytest -m "not docker" -q -x --durations=10
 	ORCH_BASE_SUITES="bookworm noble" ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
-	$(PY) -m pytest -q --durations=30
+	$(PY) -m pytest -m docker -q --durations=30
 
-test-full: install lint provision ## `make test` plus the cells CI leaves out for time (arm64 on trixie too)
+test-full: install lint provision ## `make test` plus the cells CI leaves out for time (trixie, resolute amd64 + arm64)
 	ORCH_E2E_FULL=1 $(PY) -m pytest -q
 
 test-unit: ## unit tests only (no Docker needed, seconds)
@@ -44,10 +45,8 @@ provision: install ## turn this Debian 12 machine into a build host (dockerd, bu
 
 E2E := tests/e2e/images.yaml
 
-demo: install provision ## the main job on the built-in local default: lock, render, build, test, push
-	$(PY) -m orchestrator lock --config $(E2E)
-	$(PY) -m orchestrator render --config $(E2E)
-	$(PY) -m orchestrator release --config $(E2E)
+demo: install provision ## the main job on the built-in default: lock, render, build, test, push, sign, verify
+	PY=$(PY) bash scripts/demo.sh
 
 bench: ## benchmarks (size, start-up, speed, rebuild cost, overhead) -> bench/results.json
 	$(PY) bench/run.py $(BENCH_ARGS)

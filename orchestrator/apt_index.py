@@ -1,8 +1,10 @@
 """A distro archive's indices, read the way apt reads them, cached the way apt caches them.
 
 - ``InRelease`` (or ``Release`` + ``Release.gpg``) is fetched with a conditional GET and its
-  signature checked with gpgv against the keyring the image's sources name (a ``trusted=yes``
-  source is not checked, as apt does not check it); an expired ``Valid-Until`` is refused.
+  signature checked with gpgv against the keyring the image's sources name, judged from gpgv's
+  status lines as apt judges it (gpg_status: a signature by an expired or revoked key is
+  refused, though gpgv exits 0 for it); a ``trusted=yes`` source is not checked, as apt does
+  not check it; an expired ``Valid-Until`` is refused.
 - ``Packages`` files are fetched by the SHA256 the verified Release lists (``by-hash/`` URLs
   where the archive has ``Acquire-By-Hash: yes``), checked, and kept under that hash: a repeated
   run downloads only the Release files, and a new index only when the archive changed.
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from debian.debian_support import Version
 
-from orchestrator import log, runner
+from orchestrator import gpg_status, log, runner
 from orchestrator.apt_sources import AptSource
 from orchestrator.errors import ArchiveError, CommandError
 
@@ -134,6 +136,21 @@ def _decompress(name: str, data: bytes) -> bytes:
     return data
 
 
+_KEY_FIX = ("update the keyring this machine checks the archive with (the distro's newer "
+            "archive-keyring package, or the file in sources.apt_keyrings), or point the image's "
+            "sources at an archive signed by a current key")
+_FIXES = {"BADSIG": "the file changed after it was signed (a mirror mid-sync, or tampering): "
+                    "retry later, or use another mirror",
+          "EXPSIG": "the archive must publish a freshly signed Release (a stale mirror?)",
+          "WEAK_DIGEST": "the archive must sign with SHA256 or a stronger digest",
+          "NODATA": "make sure the URL serves the archive's signed Release (no proxy or login "
+                    "page in between)"}
+
+
+def _fix(status: str) -> str:
+    return _FIXES.get(status, _KEY_FIX)
+
+
 @dataclass
 class ArchiveIndex:
     """Fetches, verifies and caches Release and Packages files under ``cache_dir``."""
@@ -180,7 +197,7 @@ class ArchiveIndex:
         slot = self.cache_dir / "release" / hashlib.sha256(base.encode()).hexdigest()[:32]
         inrelease = self._get(f"{base}/InRelease", slot / "InRelease")
         if inrelease is not None:
-            text, verified = self._verify_inline(src, inrelease)
+            text, verified = self._verify_inline(src, inrelease, f"{base}/InRelease")
         else:
             plain = self._get(f"{base}/Release", slot / "Release")
             if plain is None:
@@ -201,7 +218,7 @@ class ArchiveIndex:
                                f"(signed-by {src.signed_by or '(none)'})")
         return keyring
 
-    def _verify_inline(self, src: AptSource, data: bytes) -> tuple[str, bool]:
+    def _verify_inline(self, src: AptSource, data: bytes, url: str) -> tuple[str, bool]:
         keyring = self._keyring(src)
         if keyring is None:  # trusted=yes: strip the armour without checking, as apt does
             text = data.decode("utf-8", "replace")
@@ -211,7 +228,7 @@ class ArchiveIndex:
         with tempfile.TemporaryDirectory() as tmp:
             signed, out = Path(tmp) / "InRelease", Path(tmp) / "verified"
             signed.write_bytes(data)
-            self._gpgv(src, ["--keyring", str(keyring), "--output", str(out), str(signed)])
+            self._gpgv(src, url, keyring, ["--output", str(out), str(signed)])
             return out.read_text(errors="replace"), True
 
     def _verify_detached(self, src: AptSource, data: bytes, base: str,
@@ -226,16 +243,27 @@ class ArchiveIndex:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "Release").write_bytes(data)
             (Path(tmp) / "Release.gpg").write_bytes(sig)
-            self._gpgv(src, ["--keyring", str(keyring), str(Path(tmp) / "Release.gpg"),
-                             str(Path(tmp) / "Release")])
+            self._gpgv(src, f"{base}/Release.gpg", keyring,
+                       [str(Path(tmp) / "Release.gpg"), str(Path(tmp) / "Release")])
         return data.decode("utf-8", "replace"), True
 
-    def _gpgv(self, src: AptSource, args: list[str]) -> None:
+    def _gpgv(self, src: AptSource, url: str, keyring: Path, args: list[str]) -> None:
+        """gpgv's verdict as apt would take it (gpg_status.judge), not its exit code."""
         try:
-            runner.run(["gpgv", *args])
-        except CommandError as exc:
-            raise ArchiveError(f"{src.describe()}: the Release signature does not verify "
-                               f"with its keyring: {exc.stderr.strip()[-300:]}") from exc
+            res = runner.run(["gpgv", "--status-fd", "1", "--keyring", str(keyring), *args],
+                             check=False)
+        except CommandError as exc:  # gpgv missing, or it hung
+            raise ArchiveError(f"{src.describe()}: cannot check the signature of {url}: "
+                               f"{exc.stderr.strip()}; fix: install gpgv") from exc
+        verdict = gpg_status.judge(res.stdout)
+        if verdict.good and res.returncode == 0:
+            return
+        if verdict.good:  # a good signature, yet gpgv failed: take its word for it
+            last = (res.stderr.strip().splitlines() or [""])[-1]
+            verdict = gpg_status.Verdict(False, f"EXIT{res.returncode}", verdict.key,
+                                         f"gpgv failed: {last}")
+        raise ArchiveError(f"{src.describe()}: {url}: the signature does not verify with "
+                           f"{keyring}: {verdict.describe()}; fix: {_fix(verdict.status)}")
 
     def _check_valid_until(self, rel: Release) -> None:
         raw = rel.fields.get("Valid-Until")

@@ -9,6 +9,8 @@ import re
 import shlex
 from dataclasses import asdict, dataclass
 
+from debian.deb822 import Deb822
+
 # What the label-time script prints before each file: "##FILE <path>"
 FILE_MARK = "##FILE "
 
@@ -18,8 +20,11 @@ class AptSource:
     uri: str  # http://deb.debian.org/debian (no trailing slash)
     suite: str  # bookworm-security; a flat repository's directory ends in "/" ("./")
     components: tuple[str, ...] = ()  # () for a flat repository
-    signed_by: str = ""  # keyring path in the image ("": apt's trusted.gpg.d / the distro's)
+    # keyring path(s) in the image, comma-separated ("": apt's trusted.gpg.d / the distro's);
+    # "inline" when the stanza carries the key itself (then in signed_by_key)
+    signed_by: str = ""
     trusted: bool = False  # [trusted=yes]: apt checks no signature, neither do we
+    signed_by_key: str = ""  # an inline Signed-By key block (armored), as apt would read it
 
     @property
     def flat(self) -> bool:
@@ -58,31 +63,37 @@ def parse_one_line(text: str) -> list[AptSource]:
     return out
 
 
+# apt's StringToBool
+_TRUE = frozenset({"yes", "true", "with", "on", "enable", "1"})
+_FALSE = frozenset({"no", "false", "without", "off", "disable", "0"})
+_KEY_BLOCK = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+
+
+def _signed_by(value: str) -> tuple[str, str]:
+    """(signed_by, signed_by_key) of a deb822 Signed-By value: keyring paths or fingerprints
+    (spaces or commas between them, on the first line or continuation lines), or an inline
+    armored key block (continuation lines; a line of one "." is an empty line)."""
+    lines = [line.strip() for line in value.splitlines()]
+    if _KEY_BLOCK in lines:
+        block = "\n".join("" if line == "." else line for line in lines).strip()
+        return "inline", block + "\n"
+    return ",".join(w for w in re.split(r"[\s,]+", value) if w), ""
+
+
 def parse_deb822(text: str) -> list[AptSource]:
-    """deb822 stanzas (Types/URIs/Suites/Components/Signed-By/Trusted/Enabled)."""
+    """deb822 stanzas as apt reads them (python-debian's parser: comments, continuation
+    lines): Types/URIs/Suites/Components (several of each), Signed-By, Trusted, Enabled."""
     out = []
-    for stanza in re.split(r"\n\s*\n", text):
-        fields: dict[str, str] = {}
-        key = ""
-        for raw in stanza.splitlines():
-            if raw.startswith("#") or not raw.strip():
-                continue
-            if raw[0] in " \t" and key:  # continuation (e.g. an inline keyring)
-                fields[key] += "\n" + raw.strip()
-                continue
-            key, _, value = raw.partition(":")
-            key = key.strip().lower()
-            fields[key] = value.strip()
-        if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes") == "no":
+    for para in Deb822.iter_paragraphs(text.splitlines(), use_apt_pkg=False):
+        if "deb" not in para.get("Types", "").split() \
+                or para.get("Enabled", "yes").strip().lower() in _FALSE:
             continue
-        signed = fields.get("signed-by", "")
-        if "\n" in signed:  # an embedded key block: apt's own; we cannot resolve it by path
-            signed = "inline"
-        for uri in fields.get("uris", "").split():
-            for suite in fields.get("suites", "").split():
-                comps = tuple(fields.get("components", "").split())
-                out.append(AptSource(uri.rstrip("/"), suite, comps, signed,
-                                     fields.get("trusted", "") == "yes"))
+        signed, key = _signed_by(para.get("Signed-By", ""))
+        trusted = para.get("Trusted", "").strip().lower() in _TRUE
+        comps = tuple(para.get("Components", "").split())
+        for uri in para.get("URIs", "").split():
+            for suite in para.get("Suites", "").split():
+                out.append(AptSource(uri.rstrip("/"), suite, comps, signed, trusted, key))
     return out
 
 
@@ -112,7 +123,9 @@ DUMP_SCRIPT = (
 
 
 def to_label(sources: list[AptSource]) -> str:
-    return json.dumps([asdict(s) for s in sources], separators=(",", ":"))
+    """JSON; an empty signed_by_key is left out (labels stay as they were without one)."""
+    rows = [{k: v for k, v in asdict(s).items() if k != "signed_by_key" or v} for s in sources]
+    return json.dumps(rows, separators=(",", ":"))
 
 
 def from_label(text: str) -> list[AptSource]:
@@ -126,5 +139,6 @@ def from_label(text: str) -> list[AptSource]:
                 or not isinstance(d.get("suite"), str):
             raise ValueError(f"bad source entry {d!r}")  # noqa: TRY004
         out.append(AptSource(d["uri"], d["suite"], tuple(str(c) for c in d.get("components", [])),
-                             str(d.get("signed_by", "")), bool(d.get("trusted", False))))
+                             str(d.get("signed_by", "")), bool(d.get("trusted", False)),
+                             str(d.get("signed_by_key", ""))))
     return out

@@ -4,15 +4,16 @@ indices through ArchiveIndex; no pull and no build."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import apt_sources, log, runner
+from orchestrator import apt_sources, keyrings, log
 from orchestrator.apt_index import ArchiveIndex, http_fetch
 from orchestrator.apt_sources import AptSource
 from orchestrator.config import ImagesConfig
-from orchestrator.errors import ArchiveError, CommandError, OrchestratorError, RegistryAuthError
+from orchestrator.errors import ArchiveError, OrchestratorError, RegistryAuthError
 from orchestrator.naming import LabelKeys
 from orchestrator.outdated import (
     CellCheck,
@@ -38,44 +39,57 @@ DEADSNAKES_KEYRING = "deadsnakes.gpg"  # where runtime.j2 puts the PPA key in th
 def keyring_resolver(config: ImagesConfig, family: str,
                      cache_dir: Path) -> Callable[[AptSource], Path | None]:
     """Signed-By path in the image -> a keyring on this machine (by file name, in
-    sources.apt_keyrings); the deadsnakes key is fetched from its configured URL and checked
-    against the pinned fingerprint, as the image build does."""
+    sources.apt_keyrings; of several paths the first found); the deadsnakes key is fetched from
+    its configured URL and only the pinned fingerprint exported, as the image build does; an
+    inline key block becomes a keyring of exactly its own keys."""
     def resolve(src: AptSource) -> Path | None:
-        name = Path(src.signed_by).name if src.signed_by else _DEFAULT_KEYRING[family]
-        if src.signed_by == "inline":
+        if src.signed_by_key:
+            return _inline_keyring(src, cache_dir)
+        if src.signed_by == "inline":  # a label that did not keep the block
             return None
-        if name == DEADSNAKES_KEYRING:
-            return _deadsnakes_keyring(config, cache_dir)
-        for d in config.sources.apt_keyrings:
-            if (Path(d) / name).is_file():
-                return Path(d) / name
+        for entry in src.signed_by.split(",") if src.signed_by else [_DEFAULT_KEYRING[family]]:
+            name = Path(entry).name
+            if name == DEADSNAKES_KEYRING:
+                return _deadsnakes_keyring(config, cache_dir)
+            for d in config.sources.apt_keyrings:
+                if (Path(d) / name).is_file():
+                    return Path(d) / name
         return None
 
     return resolve
 
 
+def _write(out: Path, data: bytes) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    part.write_bytes(data)
+    part.replace(out)
+    return out
+
+
+def _inline_keyring(src: AptSource, cache_dir: Path) -> Path:
+    digest = hashlib.sha256(src.signed_by_key.encode()).hexdigest()[:32]
+    out = cache_dir / "keyrings" / f"inline-{digest}.gpg"
+    if out.exists():
+        return out
+    origin = f"{src.describe()}: the inline Signed-By key block"
+    return _write(out, keyrings.export_block(src.signed_by_key, origin))
+
+
 def _deadsnakes_keyring(config: ImagesConfig, cache_dir: Path) -> Path:
     ds = config.sources.deadsnakes
-    out = cache_dir / "keyrings" / f"deadsnakes-{ds.key_fingerprint}.gpg"
+    # ".pinned": a keyring of the pinned key only (older orchestrators kept the whole file)
+    out = cache_dir / "keyrings" / f"deadsnakes-{ds.key_fingerprint}.pinned.gpg"
     if out.exists():
         return out
     url = ds.key_url.format(fingerprint=ds.key_fingerprint, ppa=ds.ppa)
     resp = http_fetch(url, {})  # the archive client's fetch: typed ArchiveError on failure
     if resp.status != 200:
         raise ArchiveError(f"deadsnakes key {url}: HTTP {resp.status}")
-    armored = resp.body
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".asc")
-    tmp.write_bytes(armored)
     try:
-        shown = runner.run(["gpg", "--batch", "--show-keys", "--with-colons", str(tmp)]).stdout
-        if f"fpr:::::::::{ds.key_fingerprint}:" not in shown:
-            raise ArchiveError(f"deadsnakes key {url} is not {ds.key_fingerprint} "
-                               "(sources.deadsnakes.key_fingerprint)")
-        runner.run(["gpg", "--batch", "--yes", "--dearmor", "-o", str(out), str(tmp)])
-    except CommandError as exc:
-        raise ArchiveError(f"deadsnakes key {url}: {exc}") from exc
-    return out
+        return _write(out, keyrings.export_pinned(resp.body, [ds.key_fingerprint], url))
+    except ArchiveError as exc:
+        raise ArchiveError(f"{exc} (sources.deadsnakes.key_fingerprint, key_url)") from exc
 
 
 def _views(archive: ArchiveIndex, sources: list[AptSource], arch: str) -> list[IndexView]:

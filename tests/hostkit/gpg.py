@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from orchestrator import runner
+from orchestrator import gpg_status, runner
 from orchestrator.errors import CommandError
 from tests.hostkit.common import HostkitError, Run
 
@@ -54,10 +54,15 @@ class TempGpg:
         self.gpg("--yes", "--armor", "--output", dst, "--export", fingerprint)
 
     def verify(self, signature: Path, data: Path) -> str:
-        """The fingerprint of the (primary) key that made a good signature; HostkitError else."""
+        """The fingerprint of the (primary) key that made a good signature; HostkitError else,
+        also when gpg exits 0 for a signature apt would refuse (gpg_status: an expired or
+        revoked key, an expired signature, a weak digest)."""
         res = self.gpg("--status-fd", "1", "--verify", signature, data, check=False)
         if res.returncode != 0:
             raise HostkitError(f"gpg --verify {data.name} failed")
+        verdict = gpg_status.judge(res.stdout)
+        if verdict.status in gpg_status.REFUSING or verdict.status == "WEAK_DIGEST":
+            raise HostkitError(f"gpg --verify {data.name}: signature refused: {verdict.describe()}")
         for line in res.stdout.splitlines():
             fields = line.split()
             if fields[:2] == ["[GNUPG:]", "VALIDSIG"]:

@@ -593,7 +593,14 @@ def test_source_builds_verify_the_locked_tarball(
             assert f"ADD --checksum=sha256:{p.sha256} {p.url} /usr/src/{p.filename}\n" in body
             if p.signing_key:
                 assert f"ADD {p.signature_url} /usr/src/{p.filename}.asc\n" in body
-                assert f"VALIDSIG .* {p.signing_key.fingerprint}$'" in body
+                fpr = p.signing_key.fingerprint
+                # a keyring of the pinned key alone, the signature judged by the status lines
+                assert (f"sh /usr/src/scripts/pinned-keyring.sh /usr/src/release-key.asc "
+                        f'"{p.signing_key.url}" \\\n      /usr/src/release-key.gpg {fpr} \\\n') in body
+                assert (f"sh /usr/src/scripts/verify-signature.sh /usr/src/release-key.gpg {fpr} "
+                        f'\\\n      "{p.signature_url}" /usr/src/{p.filename}.asc '
+                        f"/usr/src/{p.filename} \\\n") in body
+                assert "gpg --" not in body and "grep" not in body
             else:  # Sigstore-only releases (3.14+): no OpenPGP step
                 assert ".asc" not in body and "gpg" not in body
             assert f"./configure --prefix=/opt/org/python/{m.group(1)} " in body
@@ -651,7 +658,12 @@ def test_deadsnakes_only_in_the_ubuntu_file(repo_render: Rendered) -> None:
     assert noble["deadsnakes-key"] == "base"
     assert lock.deadsnakes is not None
     key = stage_body(dockerfiles["noble"], "deadsnakes-key")
-    assert f"grep -q '^fpr:::::::::{lock.deadsnakes.fingerprint}:$'" in key
+    # the keyring is the pinned fingerprint exported alone, never the whole downloaded file
+    assert (f'sh /usr/src/scripts/pinned-keyring.sh /tmp/deadsnakes.asc "{lock.deadsnakes.key_url}" '
+            f"/deadsnakes.gpg \\\n      {lock.deadsnakes.fingerprint}\n") in key
+    assert "--dearmor" not in key
+    assert _context_path(key.split("\nRUN ", 1)[1], "/usr/src/scripts/pinned-keyring.sh") \
+        == "scripts/pinned-keyring.sh"
 
 
 

@@ -1,0 +1,75 @@
+#!/bin/sh
+# An OpenPGP signature judged as apt judges it, not by gpgv's exit code (gpgv exits 0 for a
+# signature by an expired or revoked key).
+#   sh verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE [DATA]
+# KEYRING: a keyring of the pinned key only (pinned-keyring.sh); FINGERPRINT: the key a good
+# signature must be by (its primary or signing fingerprint); WHAT: what is checked, for the
+# error (a URL); SIGNATURE: a detached signature of DATA, or a clearsigned file (no DATA).
+# Accepted only with a GOODSIG and its VALIDSIG by FINGERPRINT, and no EXPKEYSIG, REVKEYSIG,
+# EXPSIG, BADSIG, ERRSIG or NO_PUBKEY on any signature, no MD5/SHA1/RIPEMD160 digest; else
+# one line naming WHAT, the fingerprint and the status that refused it.
+# (orchestrator/gpg_status.py is the same rule outside a build.)
+set -eu
+if [ "$#" -lt 4 ] || [ "$#" -gt 5 ]; then
+    echo "usage: verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE [DATA]" >&2
+    exit 2
+fi
+keyring=$1 fpr=$2 what=$3
+shift 3
+case $keyring in
+    */*) ;;
+    *) keyring=./$keyring ;; # gpgv looks a bare file name up in its home directory
+esac
+
+# gpgv's exit status is not the verdict: its status lines are
+status=$(gpgv --status-fd 1 --keyring "$keyring" "$@" 2>/dev/null) || true
+
+verdict=$(printf '%s\n' "$status" | awk -v want="$fpr" '
+    function why(s) {
+        if (s == "EXPKEYSIG") return "the signing key has expired"
+        if (s == "REVKEYSIG") return "the signing key has been revoked"
+        if (s == "EXPSIG") return "the signature has expired"
+        if (s == "BADSIG") return "the signature does not match the signed data"
+        if (s == "ERRSIG") return "the signature could not be checked"
+        return "the signing key is not in the keyring"
+    }
+    $1 != "[GNUPG:]" { next }
+    $2 == "NO_PUBKEY" { nopub[$3] = 1 }
+    $2 ~ /^(EXPKEYSIG|REVKEYSIG|EXPSIG|BADSIG|ERRSIG|NO_PUBKEY)$/ && bad == "" {
+        bad = $2; badkey = $3
+    }
+    $2 == "GOODSIG" { good[$3] = 1 }
+    $2 == "VALIDSIG" {
+        n++; signing[n] = $3; digest[n] = $10; primary[n] = (NF >= 12 ? $12 : $3)
+    }
+    END {
+        if (bad == "ERRSIG" && (badkey in nopub)) bad = "NO_PUBKEY"
+        for (i = 1; i <= n; i++)
+            if (substr(signing[i], length(signing[i]) - 15) == badkey || signing[i] == badkey)
+                badkey = primary[i]
+        if (bad != "") { printf "%s by %s (%s)\n", bad, badkey, why(bad); exit }
+        for (i = 1; i <= n; i++)
+            if (digest[i] == 1 || digest[i] == 2 || digest[i] == 3) {
+                printf "WEAK_DIGEST by %s (a digest apt no longer trusts)\n", primary[i]; exit
+            }
+        for (i = 1; i <= n; i++) {
+            id = substr(signing[i], length(signing[i]) - 15)
+            if (((id in good) || (signing[i] in good)) && (primary[i] == want || signing[i] == want)) {
+                print "ok"; exit
+            }
+        }
+        for (i = 1; i <= n; i++) {
+            id = substr(signing[i], length(signing[i]) - 15)
+            if ((id in good) || (signing[i] in good)) {
+                printf "NOT_PINNED by %s (a good signature, but not by the pinned key)\n", primary[i]
+                exit
+            }
+        }
+        print "NO_GOODSIG (gpgv reported no good signature)"
+    }')
+
+if [ "$verdict" = "ok" ]; then
+    exit 0
+fi
+echo "verify-signature.sh: $what: signature refused, pinned key $fpr: $verdict; fix: a fresh download of the file and its signature, or pin the key that signs it now" >&2
+exit 1

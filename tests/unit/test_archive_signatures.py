@@ -1,0 +1,290 @@
+"""Signatures judged as apt judges them and keyrings of the pinned keys alone, with the real
+gpg and gpgv (keys made here, in a temporary GNUPGHOME; tests/unit/gpg_keys.py): the archive
+client behind `outdated`, the deadsnakes and inline Signed-By keyrings it writes, and the two
+scripts the image builds run (stages/scripts/pinned-keyring.sh, verify-signature.sh)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator import apt_sources, config, keyrings
+from orchestrator.apt_index import ArchiveIndex, Fetch, Response
+from orchestrator.apt_sources import AptSource
+from orchestrator.errors import ArchiveError, ExitCode
+from orchestrator.gpg_status import primary_keys
+from orchestrator.release import apt_check
+from tests.hostkit.common import HostkitError
+from tests.hostkit.gpg import TempGpg
+from tests.publish_harness import FEATURES
+from tests.unit.gpg_keys import Key, Keys, gpg, make_keys, stop_agent
+from tests.unit.helpers import REPO
+
+SCRIPTS = REPO / "stages" / "scripts"
+URI = "http://127.0.0.1:9/debian"
+KEYRING = "/usr/share/keyrings/test-archive-keyring.gpg"
+SRC = AptSource(URI, "bookworm", ("main",), KEYRING)
+RELEASE = ("Origin: Debian\nLabel: Debian\nSuite: bookworm\nCodename: bookworm\n"
+           "Date: Mon, 30 Nov 2026 00:00:00 UTC\nSHA256:\n")
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
+    made = make_keys(tmp_path_factory.mktemp("gnupg"))
+    yield made
+    stop_agent(made.good.home)
+
+
+def served(files: dict[str, bytes]) -> Fetch:
+    def fetch(url: str, headers: dict[str, str]) -> Response:
+        return Response(200, files[url]) if url in files else Response(404)
+    return fetch
+
+
+def index(tmp_path: Path, keyring: bytes, files: dict[str, bytes]) -> ArchiveIndex:
+    ring = tmp_path / "keyrings" / "test-archive-keyring.gpg"
+    ring.parent.mkdir(parents=True, exist_ok=True)
+    ring.write_bytes(keyring)
+    return ArchiveIndex(tmp_path / "cache", lambda s: ring, fetch=served(files))
+
+
+def inrelease(signer: Key) -> dict[str, bytes]:
+    return {f"{URI}/dists/bookworm/InRelease": signer.clearsign(RELEASE)}
+
+
+def refused(exc: pytest.ExceptionInfo[ArchiveError], status: str, key: Key) -> str:
+    """The one line a refused signature stops with: the archive, the key, the status, the fix."""
+    text = str(exc.value)
+    assert "\n" not in text
+    assert text.startswith(f"{URI} bookworm main: {URI}/dists/bookworm/")
+    assert f"{status} by {key.fpr}" in text and "; fix: " in text
+    assert exc.value.exit_code is ExitCode.TOOL
+    return text
+
+
+# ----------------------------------------------------------------------------- the archive
+
+
+def test_inrelease_by_the_keyring_key_is_accepted(keys: Keys, tmp_path: Path) -> None:
+    rel = index(tmp_path, keys.good.keyring(), inrelease(keys.good)).release(SRC)
+    assert rel.verified and rel.name == "bookworm"
+
+
+def test_inrelease_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None:
+    files = inrelease(keys.expired)
+    # gpgv itself takes it: exit 0 (status EXPKEYSIG); apt refuses it, so must we
+    (tmp_path / "k.gpg").write_bytes(keys.expired.keyring())
+    (tmp_path / "InRelease").write_bytes(files[f"{URI}/dists/bookworm/InRelease"])
+    gpgv = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", str(tmp_path / "k.gpg"),
+                           str(tmp_path / "InRelease")], capture_output=True, text=True, check=False)
+    assert gpgv.returncode == 0 and "[GNUPG:] EXPKEYSIG " in gpgv.stdout
+    with pytest.raises(ArchiveError) as exc:
+        index(tmp_path, keys.expired.keyring(), files).release(SRC)
+    assert "(the signing key has expired)" in refused(exc, "EXPKEYSIG", keys.expired)
+
+
+def test_release_gpg_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None:
+    """No InRelease: Release + its detached Release.gpg, the same rule."""
+    base = f"{URI}/dists/bookworm"
+    files = {f"{base}/Release": RELEASE.encode(),
+             f"{base}/Release.gpg": keys.expired.detach_sign(RELEASE.encode())}
+    with pytest.raises(ArchiveError) as exc:
+        index(tmp_path, keys.expired.keyring(), files).release(SRC)
+    assert f"{base}/Release.gpg: the signature does not verify" in refused(exc, "EXPKEYSIG",
+                                                                           keys.expired)
+
+
+def test_inrelease_by_revoked_key_is_refused(keys: Keys, tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError) as exc:
+        index(tmp_path, keys.revoked.keyring(), inrelease(keys.revoked)).release(SRC)
+    assert "(the signing key has been revoked)" in refused(exc, "REVKEYSIG", keys.revoked)
+
+
+def test_inrelease_by_a_key_outside_the_keyring_is_refused(keys: Keys, tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match=rf"NO_PUBKEY by {keys.other.fpr[-16:]} \(the signing "
+                       r"key is not in the keyring\); fix: update the keyring"):
+        index(tmp_path, keys.good.keyring(), inrelease(keys.other)).release(SRC)
+
+
+# ----------------------------------------------------------------------------- keyrings
+
+
+def shown(keyring: bytes | Path, tmp_path: Path) -> list[str]:
+    """The primary fingerprints a keyring holds."""
+    path = keyring if isinstance(keyring, Path) else tmp_path / "shown.gpg"
+    if not isinstance(keyring, Path):
+        path.write_bytes(keyring)
+    home = tmp_path / "show-home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    return list(primary_keys(gpg(home, "--with-colons", "--show-keys", str(path)).decode()))
+
+
+def deadsnakes_resolver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fpr: str,
+                        body: bytes) -> Callable[[AptSource], Path | None]:
+    loaded = config.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
+    src = loaded.config.sources
+    ds = src.deadsnakes.model_copy(update={"key_fingerprint": fpr,
+                                           "key_url": "http://keys.test/{fingerprint}.asc"})
+    cfg = loaded.config.model_copy(update={"sources": src.model_copy(update={"deadsnakes": ds})})
+    monkeypatch.setattr(apt_check, "http_fetch", lambda url, headers: Response(200, body))
+    return apt_check.keyring_resolver(cfg, "ubuntu", tmp_path / "cache")
+
+
+DEADSNAKES = AptSource("https://ppa.test/deadsnakes/ppa/ubuntu", "noble", ("main",),
+                       "/etc/apt/keyrings/deadsnakes.gpg")
+
+
+def test_deadsnakes_keyring_holds_only_the_pinned_key_of_a_file_with_a_second_key(
+        keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    both = keys.other.armored() + keys.good.armored()
+    ring = deadsnakes_resolver(tmp_path, monkeypatch, keys.good.fpr, both)(DEADSNAKES)
+    assert ring is not None
+    assert shown(ring, tmp_path) == [keys.good.fpr]
+    # an InRelease signed by the second key is refused, by the pinned one accepted
+    with pytest.raises(ArchiveError, match="NO_PUBKEY"):
+        index(tmp_path / "a", ring.read_bytes(), inrelease(keys.other)).release(SRC)
+    assert index(tmp_path / "b", ring.read_bytes(), inrelease(keys.good)).release(SRC).verified
+
+
+def test_deadsnakes_key_file_without_the_pinned_key_fails_naming_fingerprint_and_url(
+        keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    resolve = deadsnakes_resolver(tmp_path, monkeypatch, keys.good.fpr, keys.other.armored())
+    with pytest.raises(ArchiveError) as exc:
+        resolve(DEADSNAKES)
+    assert str(exc.value) == (
+        f"the key file http://keys.test/{keys.good.fpr}.asc does not hold the pinned key "
+        f"{keys.good.fpr} (it holds {keys.other.fpr}); fix: correct the pinned fingerprint or "
+        "the key's URL (sources.deadsnakes.key_fingerprint, key_url)")
+
+
+def test_deadsnakes_key_that_has_expired_is_refused(
+        keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    resolve = deadsnakes_resolver(tmp_path, monkeypatch, keys.expired.fpr, keys.expired.armored())
+    with pytest.raises(ArchiveError, match=rf"^the pinned key {keys.expired.fpr} from "
+                       rf"http://keys\.test/{keys.expired.fpr}\.asc has expired; fix: "):
+        resolve(DEADSNAKES)
+    assert not (tmp_path / "cache" / "keyrings").exists() or \
+        not list((tmp_path / "cache" / "keyrings").glob("*.gpg"))
+
+
+def test_a_revoked_pinned_key_is_refused(keys: Keys) -> None:
+    with pytest.raises(ArchiveError, match=rf"^the pinned key {keys.revoked.fpr} from u has "
+                       "been revoked"):
+        keyrings.export_pinned(keys.revoked.armored(), [keys.revoked.fpr], "u")
+
+
+def test_an_inline_signed_by_key_block_checks_the_archive(keys: Keys, tmp_path: Path) -> None:
+    block = keys.good.armored().decode().strip().splitlines()
+    text = ("Types: deb\nURIs: " + URI + "\nSuites: bookworm\nComponents: main\nSigned-By:\n"
+            + "".join(f" {line or '.'}\n" for line in block))
+    (src,) = apt_sources.parse_deb822(text)
+    assert src.signed_by == "inline" and src.signed_by_key.startswith("-----BEGIN PGP")
+    assert apt_sources.from_label(apt_sources.to_label([src])) == [src]
+    loaded = config.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
+    resolve = apt_check.keyring_resolver(loaded.config, "debian", tmp_path / "cache")
+    ring = resolve(src)
+    assert ring is not None and shown(ring, tmp_path) == [keys.good.fpr]
+    ok = ArchiveIndex(tmp_path / "c1", resolve, fetch=served(inrelease(keys.good)))
+    assert ok.release(src).verified
+    bad = ArchiveIndex(tmp_path / "c2", resolve, fetch=served(inrelease(keys.other)))
+    with pytest.raises(ArchiveError, match="NO_PUBKEY"):
+        bad.release(src)
+
+
+# ----------------------------------------------------------------------------- in the build
+
+
+def script(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(SCRIPTS / name), *map(str, args)], capture_output=True,
+                          text=True, check=False)
+
+
+def test_build_keyring_holds_only_the_pinned_key(keys: Keys, tmp_path: Path) -> None:
+    (tmp_path / "key.asc").write_bytes(keys.other.armored() + keys.good.armored())
+    res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x", tmp_path / "k.gpg",
+                 keys.good.fpr)
+    assert (res.returncode, res.stderr) == (0, "")
+    assert shown(tmp_path / "k.gpg", tmp_path) == [keys.good.fpr]
+
+
+def test_build_keyring_without_the_pinned_key_fails_in_one_line(keys: Keys, tmp_path: Path) -> None:
+    (tmp_path / "key.asc").write_bytes(keys.other.armored())
+    res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x?a&b", tmp_path / "k.gpg",
+                 keys.good.fpr)
+    assert res.returncode == 1 and not (tmp_path / "k.gpg").exists()
+    assert res.stderr == (f"pinned-keyring.sh: the key file http://k/x?a&b does not hold the pinned "
+                          f"key {keys.good.fpr} (it holds {keys.other.fpr}); fix: correct the "
+                          "pinned fingerprint or the key's URL\n")
+
+
+@pytest.mark.parametrize(("which", "status"), [("expired", "has expired"),
+                                               ("revoked", "has been revoked")])
+def test_build_keyring_of_an_expired_or_revoked_pinned_key_fails(
+        keys: Keys, tmp_path: Path, which: str, status: str) -> None:
+    key: Key = getattr(keys, which)
+    (tmp_path / "key.asc").write_bytes(key.armored())
+    res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x", tmp_path / "k.gpg",
+                 key.fpr)
+    assert res.returncode == 1
+    assert res.stderr.startswith(f"pinned-keyring.sh: the pinned key {key.fpr} from http://k/x "
+                                 f"{status}; fix: ")
+
+
+def verify(tmp_path: Path, keyring: bytes, pin: str, signer: Key) -> subprocess.CompletedProcess[str]:
+    data = b"Python-3.13.5.tar.xz, as released\n"
+    (tmp_path / "data").write_bytes(data)
+    (tmp_path / "data.asc").write_bytes(signer.detach_sign(data))
+    (tmp_path / "ring.gpg").write_bytes(keyring)
+    return script("verify-signature.sh", tmp_path / "ring.gpg", pin, "https://x/data.asc",
+                  tmp_path / "data.asc", tmp_path / "data")
+
+
+def test_tarball_signature_by_the_pinned_key_is_accepted_in_the_build(keys: Keys,
+                                                                      tmp_path: Path) -> None:
+    res = verify(tmp_path, keys.good.keyring(), keys.good.fpr, keys.good)
+    assert (res.returncode, res.stderr) == (0, "")
+
+
+def test_tarball_signature_by_expired_key_is_refused_in_the_build(keys: Keys,
+                                                                  tmp_path: Path) -> None:
+    res = verify(tmp_path, keys.expired.keyring(), keys.expired.fpr, keys.expired)
+    assert res.returncode == 1
+    assert res.stderr.startswith(
+        f"verify-signature.sh: https://x/data.asc: signature refused, pinned key {keys.expired.fpr}: "
+        f"EXPKEYSIG by {keys.expired.fpr} (the signing key has expired); fix: ")
+    assert res.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("which", "ring", "status"), [
+    ("revoked", "revoked", "REVKEYSIG"),
+    ("other", "good", "NO_PUBKEY"),  # a keyring of the pinned key alone
+])
+def test_tarball_signature_by_a_revoked_or_unpinned_key_is_refused_in_the_build(
+        keys: Keys, tmp_path: Path, which: str, ring: str, status: str) -> None:
+    signer: Key = getattr(keys, which)
+    res = verify(tmp_path, getattr(keys, ring).keyring(), keys.good.fpr if ring == "good"
+                 else signer.fpr, signer)
+    assert res.returncode == 1 and f": {status} by " in res.stderr
+
+
+def test_tarball_signature_by_a_good_key_that_is_not_the_pinned_one_is_refused(
+        keys: Keys, tmp_path: Path) -> None:
+    both = keys.good.keyring() + keys.other.keyring()
+    res = verify(tmp_path, both, keys.good.fpr, keys.other)
+    assert res.returncode == 1 and f"NOT_PINNED by {keys.other.fpr}" in res.stderr
+
+
+def test_hostkit_mirror_refuses_a_tarball_signed_by_an_expired_key(keys: Keys, tmp_path: Path) -> None:
+    data = tmp_path / "Python-3.13.5.tar.xz"
+    data.write_bytes(b"tarball\n")
+    (tmp_path / "sig.asc").write_bytes(keys.expired.detach_sign(data.read_bytes()))
+    (tmp_path / "key.asc").write_bytes(keys.expired.armored())
+    with TempGpg() as g:
+        g.import_key(tmp_path / "key.asc")
+        with pytest.raises(HostkitError, match=r"^gpg --verify Python-3\.13\.5\.tar\.xz: signature "
+                           rf"refused: EXPKEYSIG by {keys.expired.fpr} \(the signing key has expired\)$"):
+            g.verify(tmp_path / "sig.asc", data)

@@ -255,7 +255,8 @@ def test_tarball_signature_by_expired_key_is_refused_in_the_build(keys: Keys,
     assert res.returncode == 1
     assert res.stderr.startswith(
         f"verify-signature.sh: https://x/data.asc: signature refused, pinned key {keys.expired.fpr}: "
-        f"EXPKEYSIG by {keys.expired.fpr} (the signing key has expired); fix: ")
+        f"EXPKEYSIG by {keys.expired.fpr} (the signing key has expired); fix: pin the key that "
+        "signs it now, or a refreshed copy of the pinned key (orchestrator lock)\n")
     assert res.stderr.count("\n") == 1
 
 

@@ -68,8 +68,11 @@ verdict=$(printf '%s\n' "$status" | awk -v want="$fpr" '
         print "NO_GOODSIG (gpgv reported no good signature)"
     }')
 
-if [ "$verdict" = "ok" ]; then
-    exit 0
-fi
-echo "verify-signature.sh: $what: signature refused, pinned key $fpr: $verdict; fix: a fresh download of the file and its signature, or pin the key that signs it now" >&2
+case $verdict in
+    ok) exit 0 ;;
+    EXPKEYSIG* | REVKEYSIG* | NO_PUBKEY* | NOT_PINNED* | ERRSIG*)
+        fix="pin the key that signs it now, or a refreshed copy of the pinned key (orchestrator lock)" ;;
+    *) fix="download the file and its signature again (a mirror mid-sync, or tampering?)" ;;
+esac
+echo "verify-signature.sh: $what: signature refused, pinned key $fpr: $verdict; fix: $fix" >&2
 exit 1

@@ -83,9 +83,9 @@ class FakeEngine:
     images: dict[str, FakeImage] = field(default_factory=dict)  # local ref -> image
     pushed: list[str] = field(default_factory=list)  # refs pushed, in order
     after_push: Callable[[str], None] | None = None  # called with the ref after each push
-    # what a container run gives (image, argv) -> outcome; default: exit 0, no output
-    on_run: Callable[[str, list[str]], RunOutcome] | None = None
-    runs: list[tuple[str, list[str]]] = field(default_factory=list)  # (image, argv) run
+    # what a container run gives (image, argv, platform) -> outcome; default: exit 0, no output
+    on_run: Callable[[str, list[str], str | None], RunOutcome] | None = None
+    runs: list[tuple[str, list[str], str | None]] = field(default_factory=list)  # (image, argv, platform)
     # called with (target, log path) before each build; may raise BuildFailed
     on_build: Callable[[str, Path], None] | None = None
     # OCI exports (check-reproducible): the layers per platform of the n-th export (from 1);
@@ -178,8 +178,8 @@ class FakeEngine:
             env: dict[str, str] | None = None, platform: str | None = None) -> RunOutcome:
         if image not in self.images:
             raise EngineError(f"cannot create a container of {image}: no such image")
-        self.runs.append((image, argv))
-        return self.on_run(image, argv) if self.on_run else RunOutcome(0, "", 0.0)
+        self.runs.append((image, argv, platform))
+        return self.on_run(image, argv, platform) if self.on_run else RunOutcome(0, "", 0.0)
 
     def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:
         raise EngineError(f"cannot read {path} from {image}: the fake engine has no files")

@@ -8,7 +8,7 @@ import time
 
 from orchestrator import log, matrix, smoke, smoke_app, smoke_hardening
 from orchestrator.plan import PlannedImage, profile_of
-from orchestrator.release.state import Run, build_order, candidate_ref
+from orchestrator.release.state import CellState, Run, build_order, candidate_ref
 from orchestrator.report import Status
 
 _log = log.get("pipeline")
@@ -47,19 +47,32 @@ def _app_dev_ref(run: Run, img: PlannedImage) -> str | None:
     return candidate_ref(dev_id) if with_app else None
 
 
+def _withdraw(run: Run, st: CellState) -> None:
+    """Forget an earlier pass of this cell: push publishes only what the last test passed."""
+    if st.tested_image_id:
+        st.tested_image_id = ""
+        run.save_state(st)
+
+
 def do_test(run: Run) -> None:
+    """Smoke-test each built candidate on every one of its platforms. Only a cell whose checks
+    all passed, on every platform, is marked tested (``tested_image_id``, which push
+    requires); testing a cell first withdraws any earlier pass, so a failed (or interrupted)
+    re-test leaves nothing a later `orchestrator push` would publish."""
     for img in build_order(run.plan.images):
         res = run.report.cell(img.id)
         if res.status in (Status.FAILED, Status.ABORTED):
             continue
+        st = run.load_state(img.id)
         if img.depends_on and run.report.cell(img.depends_on).status is Status.FAILED:
             res.abort(f"its runtime image {img.depends_on} failed; dev is published only with it")
+            _withdraw(run, st)
             continue
-        st = run.load_state(img.id)
         ref = candidate_ref(img.id)
         if not st.image_id or not run.engine.exists(ref) or run.engine.inspect(ref).id != st.image_id:
             res.fail("test", "no built image for this cell; run `orchestrator build` first")
             continue
+        _withdraw(run, st)  # an earlier pass stands only until this test says otherwise
         start = time.monotonic()
         app_dev = _app_dev_ref(run, img)
         results = [r for plat in img.platforms

@@ -1,5 +1,7 @@
 # Base-image orchestrator: developer entry points. `make help` lists them.
 PY ?= .venv/bin/python
+# the interpreter .venv is made from (.ci/run: Debian 12's /usr/bin/python3, 3.11.2)
+PYTHON ?= python3
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: help install lint typecheck test test-full test-unit test-e2e render-check provision demo bench clean
@@ -8,7 +10,7 @@ help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .venv/bin/python:
-	python3 -m venv .venv
+	$(PYTHON) -m venv .venv
 
 install: .venv/bin/python ## create .venv and install the package with dev tools
 	$(PY) -m pip install -q --upgrade pip

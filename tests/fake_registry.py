@@ -8,7 +8,13 @@ keeps every request (``requests``) and every value each tag ever had (``history`
 can check the order of operations and that no tag was lost or moved where it must not be.
 
 Options: ``credentials`` makes it require HTTP Basic auth (401 + challenge without them),
-``read_only`` answers 403 to every write.
+``read_only`` answers 403 to every write. ``token_auth`` makes it a token-auth registry (the
+distribution token spec): it asks for a Bearer token from its own ``/token`` service, which
+issues one for the requested scope to ``credentials`` (GET with Basic) or to a refresh token in
+``refresh_tokens`` (POST ``grant_type=refresh_token``). ``storage`` (tests.fake_storage.Storage)
+makes manifest and blob reads answer 307 to that other host, as registries send reads to S3 or
+a CDN. ``page_size`` splits ``tags/list`` into pages linked by ``Link: <...>; rel="next"``.
+``calls`` keeps every request with its headers.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:
+    from tests.fake_storage import Storage
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -67,8 +77,14 @@ def _error(status: int, code: str, message: str) -> Answer:
 
 
 class FakeRegistry:
-    def __init__(self, credentials: tuple[str, str] | None = None, read_only: bool = False) -> None:
+    def __init__(self, credentials: tuple[str, str] | None = None, read_only: bool = False, *,
+                 token_auth: bool = False, refresh_tokens: tuple[str, ...] = (),
+                 storage: Storage | None = None, page_size: int | None = None) -> None:
         self.credentials, self.read_only = credentials, read_only
+        self.token_auth, self.refresh_tokens = token_auth, refresh_tokens
+        self.storage, self.page_size = storage, page_size
+        self.tokens: dict[str, str] = {}  # issued token -> the scope it grants
+        self.calls: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
         self.repos: dict[str, Repo] = {}
         self.blobs: dict[str, bytes] = {}
         self.uploads: dict[str, tuple[str, bytearray]] = {}
@@ -156,7 +172,11 @@ class FakeRegistry:
     def answer(self, path: str, call: Call) -> Answer:
         with self.lock:
             self.requests.append((call.method, path))
-            denied = self._auth(call.method, call.headers)
+            self.calls.append((call.method, path, dict(call.headers)))
+            if path == "/token":
+                return self._issue_token(call)
+            denied = self._bearer(call.method, path, call.headers) if self.token_auth \
+                else self._auth(call.method, call.headers)
             if denied is not None:
                 return denied
             for kind, pattern in _ROUTES:
@@ -166,6 +186,43 @@ class FakeRegistry:
                     result: Answer = handler(call, **m.groupdict())
                     return result
             return _error(404, "NOT_FOUND", path)
+
+    def _basic_ok(self, headers: dict[str, str]) -> bool:
+        assert self.credentials is not None
+        raw = ":".join(self.credentials).encode()
+        return headers.get("authorization") == "Basic " + base64.b64encode(raw).decode()
+
+    def _issue_token(self, call: Call) -> Answer:
+        """The token service: a token for the asked scope, to the login or a refresh token."""
+        form = dict(parse_qsl(call.body.decode())) if call.method == "POST" else call.query
+        if call.method == "POST":
+            ok = (form.get("grant_type") == "refresh_token"
+                  and form.get("refresh_token") in self.refresh_tokens)
+        else:
+            ok = self.credentials is None or self._basic_ok(call.headers)
+        if not ok:
+            return _error(401, "UNAUTHORIZED", "bad login for the token service")
+        token = uuid.uuid4().hex
+        self.tokens[token] = form.get("scope", "")
+        return Answer(200, json.dumps({"token": token, "access_token": token}).encode(),
+                      {"Content-Type": "application/json"})
+
+    def _bearer(self, method: str, path: str, headers: dict[str, str]) -> Answer | None:
+        """None when the request carries a token of ours for its repository and action."""
+        found = [m for _, p in _ROUTES if (m := p.match(path)) and "name" in p.groupindex]
+        name = found[0].group("name") if found else ""
+        action = "push" if method in ("POST", "PUT", "PATCH", "DELETE") else "pull"
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme == "Bearer" and token in self.tokens:
+            _, _, granted = self.tokens[token].partition(":")
+            repo, _, actions = granted.rpartition(":")
+            if not name or (repo == name and action in actions.split(",")):
+                return None
+        a = _error(401, "UNAUTHORIZED", "authentication required")
+        scope = f',scope="repository:{name}:{action}"' if name else ""
+        a.headers["WWW-Authenticate"] = (f'Bearer realm="http://{self.address}/token",'
+                                         f'service="fake-registry"{scope}')
+        return a
 
     def _auth(self, method: str, headers: dict[str, str]) -> Answer | None:
         if self.credentials is not None:
@@ -190,6 +247,8 @@ class FakeRegistry:
         if digest is None or digest not in repo.manifests:
             return _error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {name}:{ref}")
         data, mtype = repo.manifests[digest]
+        if self.storage is not None:
+            return self.storage.redirect(f"/manifests/{digest}", data, mtype)
         return Answer(200, data, {"Content-Type": mtype, "Docker-Content-Digest": digest})
 
     def _put_manifest(self, name: str, repo: Repo, ref: str, body: bytes, mtype: str) -> Answer:
@@ -217,6 +276,8 @@ class FakeRegistry:
         if digest not in repo.blobs:
             return _error(404, "BLOB_UNKNOWN", f"blob unknown: {digest}")
         data = self.blobs[digest]
+        if self.storage is not None:
+            return self.storage.redirect(f"/blobs/{digest}", data, "application/octet-stream")
         return Answer(200, data, {"Content-Type": "application/octet-stream",
                                   "Docker-Content-Digest": digest})
 
@@ -245,16 +306,20 @@ class FakeRegistry:
     def _tags(self, call: Call, name: str) -> Answer:
         if name not in self.repos or not self.repos[name].tags:
             return _error(404, "NAME_UNKNOWN", f"repository name not known: {name}")
-        doc = {"name": name, "tags": sorted(self.repos[name].tags)}
-        return Answer(200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+        tags = sorted(self.repos[name].tags)
+        size = int(call.query.get("n") or self.page_size or len(tags))
+        after = [t for t in tags if t > call.query.get("last", "")]
+        doc = {"name": name, "tags": after[:size]}
+        headers = {"Content-Type": "application/json"}
+        if len(after) > size:
+            headers["Link"] = f'</v2/{name}/tags/list?n={size}&last={after[size - 1]}>; rel="next"'
+        return Answer(200, json.dumps(doc).encode(), headers)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     fake: FakeRegistry
 
     def _any(self) -> None:
-        from urllib.parse import parse_qsl, urlsplit
-
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

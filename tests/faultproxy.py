@@ -41,8 +41,8 @@ MAX_LINE = 8192
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length"}
-_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error",
-            502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 Action = Literal["status", "reset", "stall", "forward"]
 

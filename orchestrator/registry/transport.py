@@ -198,7 +198,7 @@ class Transport:
             raise RegistryUnreachable(
                 f"{method} {url}: registry {self.host} unreachable after {self.policy.attempts} "
                 f"attempts ({self._why(exc)}); check that it runs and the address in images.yaml "
-                "(publish.registry)") from None
+                "(publish.registry or sources.base_registry)") from None
 
     def _why(self, exc: requests.RequestException) -> str:
         """One short line: what the last attempt ran into."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -123,22 +125,75 @@ class Report:
         path.parent.mkdir(parents=True, exist_ok=True)
         ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
-    def table(self) -> str:
-        rows = [("CELL", "STATUS", "PUBLISH", "SIZE MB", "DIGEST", "NOTE")]
-        for c in self.cells.values():
-            rows.append((c.id, c.status.value, c.publish or "-",
-                         f"{c.size_bytes / 1e6:.1f}" if c.size_bytes else "-",
-                         c.digest[7:19] if c.digest else "-",
-                         (c.message.splitlines() or [""])[0][:70]))
+    def table(self, platforms: Mapping[str, Sequence[str]] | None = None) -> str:
+        """The summary a person reads at the end: failed and aborted cells first, each with
+        the one line that says why; per cell its platforms (``platforms``: the plan's, for
+        cells the report has none for), compiles and time. The JSON report is not this."""
+        rows: list[tuple[str, ...]] = [("CELL", "STATUS", "PLATFORMS", "COMPILES", "TIME",
+                                        "PUBLISH", "SIZE MB", "DIGEST", "NOTE")]
+        reasons: dict[int, str] = {}
+        for c in sorted(self.cells.values(), key=lambda c: _ORDER.get(c.status, 2)):
+            if c.status in (Status.FAILED, Status.ABORTED):
+                reasons[len(rows)] = why(c) + (f" (log: {c.log})" if c.phase == "build"
+                                               and c.log else "")
+            rows.append(_row(c, c.platforms or (platforms or {}).get(c.id, ()),
+                             "" if len(rows) in reasons else c.message))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines: list[str] = []
+        for n, r in enumerate(rows):
+            lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+            if n in reasons:
+                lines.append(f"  why: {reasons[n]}")
         counts = ", ".join(f"{v} {k}" for k, v in self.counts().items() if v)
         fast = f"; {len(self.fast_path)} unchanged without a build" if self.fast_path else ""
         lines.append(f"{counts}; {len(self.compiles)} CPython compile(s){fast}; "
-                     f"{self.seconds:.0f}s")
+                     f"{self.seconds:.0f}s" + (f" ({duration(self.seconds)})"
+                                               if self.seconds >= 60 else ""))
         for c in self.cells.values():
             for w in c.waiting_security:
                 lines.append(f"{c.id}: still lacks security update {w['package']} "
                              f"{w['installed']} -> {w['candidate']} ({w['platform']}, "
                              f"since {w['since']})")
         return "\n".join(lines) + "\n"
+
+
+_ORDER = {Status.FAILED: 0, Status.ABORTED: 1}  # then every other status, in the run's order
+# A first line that only says where it failed: the next line says why.
+_WHERE_ONLY = re.compile(r"(stage \S+ failed|build failed \(log: [^)]*\):?|"
+                         r"command failed \(exit \d+\): .*)")
+
+
+def _row(c: CellResult, platforms: Sequence[str], note: str) -> tuple[str, ...]:
+    total = sum(c.seconds.values())
+    return (c.id, c.status.value, ",".join(p.removeprefix("linux/") for p in platforms) or "-",
+            str(len(c.compiled)) if c.compiled or "build" in c.seconds else "-",
+            duration(total) if total else "-", c.publish or "-",
+            f"{c.size_bytes / 1e6:.1f}" if c.size_bytes else "-",
+            c.digest[7:19] if c.digest else "-", (note.splitlines() or [""])[0][:70])
+
+
+def why(c: CellResult, *, with_phase: bool = True, width: int = 160) -> str:
+    """The one line that says why a cell failed or was not attempted (its message's first
+    line, and the next one when the first only says where); ``with_phase``: prefixed with the
+    phase it failed in."""
+    lines = [x.strip() for x in c.message.splitlines() if x.strip()]
+    if not lines:
+        return ""
+    text = lines[0].removeprefix(f"{c.id}: ")  # a smoke check names its image first
+    if len(lines) > 1 and _WHERE_ONLY.fullmatch(text):
+        text = f"{text.rstrip(':')}: {lines[1]}"
+    if with_phase and c.phase and c.status is Status.FAILED:
+        text = f"{c.phase}: {text}"
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def duration(seconds: float) -> str:
+    """``8.2s``, ``41s``, ``6m52s``, ``1h02m``."""
+    if seconds < 9.95:
+        return f"{max(seconds, 0.0):.1f}s"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"

@@ -15,7 +15,7 @@ from orchestrator.config import ImagesConfig, Loaded
 from orchestrator.engine import BuildFailed, failed_stage, is_progress_line
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.lock import Lock
-from orchestrator.plan import PlannedImage
+from orchestrator.plan import Plan, PlannedImage
 from orchestrator.release.label import label
 from orchestrator.release.state import Run, build_order, unlabelled_ref
 from orchestrator.report import CellResult, Status
@@ -66,19 +66,34 @@ def build_args(config: ImagesConfig, profile: str, img: PlannedImage, spec: dict
 
 def do_build(run: Run) -> None:
     bake_dir, targets = bake_targets(run.loaded, run.lock)
-    for img in build_order(run.plan.images):
-        res = run.report.cell(img.id)
-        blocked = _blocked_by(run, img)
-        if blocked:
-            res.abort(blocked)
-            continue
-        base = run.lock.base(img.distro)
-        if base.digest is None:
-            res.fail("build", f"base image {base.image} is not pinned in images.lock; "
-                     "run `orchestrator lock` where its registry is reachable")
-            _record_failure(run, img, "base", res.message)
-            continue
-        _build_cell(run, img, res, bake_dir, targets[img.bake_target], base.digest)
+    order = build_order(run.plan.images)
+    with run.progress.phase("build", len(order), compiles=planned_compiles(run.plan)) as ph:
+        for img in order:
+            res = run.report.cell(img.id)
+            with ph.cell(res):
+                _build_one(run, img, res, bake_dir, targets)
+
+
+def planned_compiles(plan: Plan) -> int:
+    """The CPython compiles (native and cross) the plan's images use."""
+    ids = {img.id for img in plan.images}
+    return sum(1 for b in plan.builds if ids.intersection(b.images))
+
+
+def _build_one(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
+               targets: dict[str, Any]) -> None:
+    """One cell: aborted when a stage it needs failed, refused without a pinned base."""
+    blocked = _blocked_by(run, img)
+    if blocked:
+        res.abort(blocked)
+        return
+    base = run.lock.base(img.distro)
+    if base.digest is None:
+        res.fail("build", f"base image {base.image} is not pinned in images.lock; "
+                 "run `orchestrator lock` where its registry is reachable")
+        _record_failure(run, img, "base", res.message)
+        return
+    _build_cell(run, img, res, bake_dir, targets[img.bake_target], base.digest)
 
 
 def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,

@@ -51,31 +51,41 @@ def _skip(run: Run, images: list[PlannedImage], message: str) -> None:
 
 def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellState]]) -> Pushed:
     """Push every ready candidate under its immutable tag; no public tag moves here."""
-    keys = run.label_keys
     pushed: Pushed = []
-    for img, st in ready:
-        res = run.report.cell(img.id)
-        start = time.monotonic()
-        try:
-            fps = st.fingerprints or {img.platforms[0]: st.fingerprint}
-            out = publish.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
-                                         candidate_ref(img.id), fps,
-                                         publish.Contents(st.packages, ""),
-                                         keys.fingerprint, keys.packages)
-        except RegistryAuthError:
-            raise
-        except (OrchestratorError, EngineError) as exc:
-            res.fail("push", str(exc))
-            continue
-        res.seconds["push"] = round(time.monotonic() - start, 1)
-        res.publish, res.digest = out.outcome, out.digest
-        res.immutable_tag, res.package_changes = out.immutable_tag, list(out.package_changes)
-        res.compressed_bytes = out.compressed.get(img.platforms[0], 0)
-        res.compressed = out.compressed
-        res.repository = naming.repository_ref(run.repo_host, run.repo)
-        res.tags = list(img.tags)
-        pushed.append((img, out))
+    with run.progress.phase("push", len(ready)) as ph:
+        for img, st in ready:
+            with ph.cell(run.report.cell(img.id)):
+                out = _push_one(run, registry, img, st)
+            if out is not None:
+                pushed.append((img, out))
     return pushed
+
+
+def _push_one(run: Run, registry: Registry, img: PlannedImage,
+              st: CellState) -> publish.Published | None:
+    """One candidate pushed by digest (None: its push failed, the cell says why)."""
+    keys = run.label_keys
+    res = run.report.cell(img.id)
+    start = time.monotonic()
+    try:
+        fps = st.fingerprints or {img.platforms[0]: st.fingerprint}
+        out = publish.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
+                                     candidate_ref(img.id), fps,
+                                     publish.Contents(st.packages, ""),
+                                     keys.fingerprint, keys.packages)
+    except RegistryAuthError:
+        raise
+    except (OrchestratorError, EngineError) as exc:
+        res.fail("push", str(exc))
+        return None
+    res.seconds["push"] = round(time.monotonic() - start, 1)
+    res.publish, res.digest = out.outcome, out.digest
+    res.immutable_tag, res.package_changes = out.immutable_tag, list(out.package_changes)
+    res.compressed_bytes = out.compressed.get(img.platforms[0], 0)
+    res.compressed = out.compressed
+    res.repository = naming.repository_ref(run.repo_host, run.repo)
+    res.tags = list(img.tags)
+    return out
 
 
 def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
@@ -87,25 +97,34 @@ def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
     left out of the tag moves; refused credentials stop the run."""
     name = naming.repository_ref(run.repo_host, run.repo)
     signed: Pushed = []
-    for img, out in pushed:
-        res = run.report.cell(img.id)
-        start = time.monotonic()
-        try:
-            if out.outcome == "unchanged" and cosign.verify(f"{name}@{out.digest}").ok:
-                res.signed = True
-            else:
-                got = attest.attach(run, img, out.digest, cosign, registry=registry,
-                                    syft=tools.syft)
-                res.signed, res.signatures, res.attestations = True, got.signed, got.attestations()
-        except RegistryAuthError:
-            raise
-        except OrchestratorError as exc:
-            res.fail("sign", f"{exc}\n{name}@{out.digest} is pushed but not signed: no public "
-                             "tag moves to it")
-            continue
-        res.seconds["sign"] = round(time.monotonic() - start, 1)
-        signed.append((img, out))
+    with run.progress.phase("sign", len(pushed)) as ph:
+        for img, out in pushed:
+            with ph.cell(run.report.cell(img.id)):
+                ok = _sign_one(run, registry, img, out, name, cosign, tools)
+            if ok:
+                signed.append((img, out))
     return signed
+
+
+def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: publish.Published, name: str,
+              cosign: Cosign, tools: attest.Tools) -> bool:
+    """One pushed digest signed and attested (False: it could not be, the cell says why)."""
+    res = run.report.cell(img.id)
+    start = time.monotonic()
+    try:
+        if out.outcome == "unchanged" and cosign.verify(f"{name}@{out.digest}").ok:
+            res.signed = True
+        else:
+            got = attest.attach(run, img, out.digest, cosign, registry=registry, syft=tools.syft)
+            res.signed, res.signatures, res.attestations = True, got.signed, got.attestations()
+    except RegistryAuthError:
+        raise
+    except OrchestratorError as exc:
+        res.fail("sign", f"{exc}\n{name}@{out.digest} is pushed but not signed: no public "
+                         "tag moves to it")
+        return False
+    res.seconds["sign"] = round(time.monotonic() - start, 1)
+    return True
 
 
 def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -> None:

@@ -12,6 +12,7 @@ from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
+from orchestrator.progress import Progress
 from orchestrator.release import attest, reports
 from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
@@ -38,7 +39,9 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
     when = epoch.find(loaded, st)
     return Run(loaded, lock, plan, report, work_dir(loaded), engine(),
                security_refresh=security_refresh, network=None if net == "default" else net,
-               verbose=verbose, source_date_epoch=when.value if when else None)
+               verbose=verbose, source_date_epoch=when.value if when else None,
+               progress=Progress(sys.stderr, command=command, sections=st.ci),
+               platforms={img.id: img.platforms for img in plan.images})
 
 
 def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,
@@ -61,6 +64,6 @@ def finish(run: Run, report_file: str | None, start: float) -> int:
     run.report.seconds = round(time.monotonic() - start, 1)
     out = reports.report_path(report_file, run.work, run.report.command)
     xml = reports.write(run.report, out)
-    sys.stdout.write(run.report.table())
+    sys.stdout.write(run.report.table(run.platforms))
     print(f"report: {out} (JUnit: {xml})")
     return run.report.exit_code

@@ -11,6 +11,7 @@ from orchestrator import naming, settings
 from orchestrator.config import ImagesConfig, Loaded
 from orchestrator.engine import Engine
 from orchestrator.plan import Plan, PlannedImage, prefix_for
+from orchestrator.progress import Progress
 from orchestrator.registry import Registry, registry_for
 from orchestrator.report import Report
 
@@ -49,6 +50,12 @@ class Run:
     # times; None where neither the environment nor the lock's git history gives one
     source_date_epoch: int | None = None
     failed_stages: dict[str, str] = field(default_factory=dict)  # stage key -> reason
+    # A line per finished cell and a section per phase on stderr (session.start_run: a real
+    # one; the default says nothing)
+    progress: Progress = field(default_factory=Progress)
+    # The platforms of every planned image (the summary table's, also for cells the nightly's
+    # fast path takes out of the plan)
+    platforms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def config(self) -> ImagesConfig:

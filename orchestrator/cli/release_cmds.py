@@ -86,7 +86,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
                              today=settings.get().today, gate=gate)
     report.seconds = round(time.monotonic() - start, 1)
     reports.write(report, reports.report_path(args.report, work_dir(loaded), "promote"))
-    sys.stdout.write(report.table())
+    sys.stdout.write(report.table({c["id"]: c.get("platforms") or () for c in cells}))
     return report.exit_code
 
 

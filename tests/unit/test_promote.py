@@ -111,6 +111,8 @@ def test_promote_of_a_report_naming_a_failed_cell(
     flags = ["--all-or-nothing"] if all_or_nothing else []
     code, out = promote(pub, capsys, str(tmp_path / "staged.json"), *flags)
     assert code == 1, out  # a failed cell fails the promote too
+    table = out.splitlines()  # the summary: the failure first, with the line that says why
+    assert table[1].split()[:2] == [DEV14, "failed"] and table[2] == "  why: smoke test failed (simulated)"
     cells = promote_report(pub)
     assert cells[DEV14]["status"] == "failed"
     if all_or_nothing:

@@ -29,6 +29,7 @@ from orchestrator.errors import RegistryAuthError, RegistryError
 from orchestrator.registry import Registry
 from orchestrator.release.push import do_push
 from orchestrator.report import Status
+from tests import require
 from tests.faultproxy import FaultProxy, Rule
 from tests.publish_harness import (
     IMMUTABLE_PUT,
@@ -54,10 +55,10 @@ def registry_up() -> None:
     except urllib.error.HTTPError as exc:
         status = exc.code
     except urllib.error.URLError as exc:
-        ci = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-        if isinstance(exc.reason, ConnectionRefusedError) and not ci:
-            pytest.skip(f"no registry listens on {REGISTRY} (connection refused): start it with "
-                        "`scripts/host-services.sh start registry` (made by `make provision`)")
+        if isinstance(exc.reason, ConnectionRefusedError):
+            require.unavailable(f"no registry listens on {REGISTRY} (connection refused)",
+                                "start it with `scripts/host-services.sh start registry` "
+                                "(made by `make provision`)")
         pytest.fail(f"registry {REGISTRY} does not answer on /v2/: {exc.reason}")
     if status not in (200, 401):
         pytest.fail(f"registry {REGISTRY} answered HTTP {status} on /v2/")

@@ -30,6 +30,8 @@ from orchestrator import cli
 from orchestrator import config as config_mod
 from orchestrator.cache import CellCache
 from orchestrator.report import Report, Status
+from tests import require
+from tests.require import require_tool
 from tests.unit.helpers import REPO, TODAY
 
 CI_FILE = REPO / ".gitlab-ci.yml"
@@ -209,10 +211,9 @@ def _needs(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
-    if not CHECK_JSONSCHEMA.exists():
-        pytest.skip("check-jsonschema not installed (pip install -e '.[dev]' provides it)")
+    exe = require_tool("check-jsonschema", require.DEV_EXTRA, path=CHECK_JSONSCHEMA)
     return subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.gitlab-ci",
+        [exe, "--builtin-schema", "vendor.gitlab-ci",
          "--data-transform", "gitlab-ci", str(path)],
         capture_output=True, text=True, timeout=120, check=False,
     )

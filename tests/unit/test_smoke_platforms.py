@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
-
-import pytest
 
 from orchestrator import config, hardening, plan, smoke, smoke_app, smoke_hardening
 from orchestrator.lock import Lock
+from tests import require
+from tests.require import require_tool
 from tests.unit.helpers import TODAY
 
 PREFIX = "/opt/org/python/3.13"
@@ -36,8 +36,10 @@ def test_emulated_c_extension_check_uses_the_sysconfig_toolchain(
         tmp_path: Path, repo_loaded: config.Loaded, repo_lock: Lock) -> None:
     """Run the emulated variant here with the host's Python and gcc: it compiles, links and
     imports the module with exactly what sysconfig names (the cross build rewrites CC)."""
-    if shutil.which("gcc") is None:
-        pytest.skip("no gcc on this host")
+    require_tool("gcc", require.GCC)
+    include = Path(sysconfig.get_paths()["include"])
+    if not (include / "Python.h").is_file():  # Debian's python3 has its headers in -dev
+        require.unavailable(f"no {include}/Python.h on this host", "apt-get install python3-dev")
     dev = next(i for i in _images(repo_loaded, repo_lock) if i.variant == "dev")
     (check,) = [c for c in smoke.checks_for(dev, uid=10001, prefix=PREFIX, tls_host="pypi.org",
                                             emulated=True) if c.name == "dev-c-extension-wheel"]

@@ -19,6 +19,8 @@ import pytest
 
 from orchestrator import config, plan, smoke
 from orchestrator.lock import Lock
+from tests import require
+from tests.require import require_tool
 from tests.unit.helpers import REPO, TODAY
 
 SNIPPETS = REPO / "orchestrator" / "smoke_checks"
@@ -106,13 +108,12 @@ def test_the_shell_files_parse_and_pass_shellcheck() -> None:
     scripts = sorted(SNIPPETS.glob("*.sh"))
     for script in scripts:
         out = subprocess.run(["/bin/sh", "-n", str(script)], capture_output=True, text=True,
-                             check=False)
+                             check=False, timeout=60)
         assert out.returncode == 0, (script.name, out.stderr)
-    shellcheck = Path(sys.executable).with_name("shellcheck")
-    if not shellcheck.exists():
-        pytest.skip("shellcheck is installed by `make install`")
-    out = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True,
-                         check=False)
+    shellcheck = require_tool("shellcheck", require.DEV_EXTRA,
+                              path=Path(sys.executable).with_name("shellcheck"))
+    out = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True,
+                         check=False, timeout=120)
     assert out.returncode == 0, out.stdout
 
 
@@ -174,28 +175,46 @@ def test_on_path_finds_each_program_it_is_given(host: Host, runtime: plan.Planne
     assert host.run(_check(dev, "on-path"), path=str(host.bin)).problem is not None
 
 
-def test_ldd_resolves_names_the_file_with_a_library_not_found(
-        host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
-    """A copy of this interpreter's zlib module links libz.so.1; a copy whose DT_NEEDED names
-    libq.so.1 instead does not load. Both are in the tree the check is given."""
+# extension modules of this interpreter and a library each links (Debian's python3 has zlib
+# built in, python.org's and pyenv's builds load it from lib-dynload)
+LINKED = (("zlib", b"libz.so.1"), ("_bz2", b"libbz2.so.1.0"), ("_lzma", b"liblzma.so.5"),
+          ("_ctypes", b"libffi.so.8"))
+
+
+def linked_module() -> tuple[Path, bytes]:
+    """A lib-dynload module of this interpreter and a library it links (DT_NEEDED)."""
     dynload = Path(sys.base_exec_prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}",
                    "lib-dynload")
-    modules = sorted(dynload.glob("zlib.*.so"))
-    if not modules or shutil.which("ldd") is None or b"libz.so.1" not in modules[0].read_bytes():
-        pytest.skip("no zlib module linking libz.so.1 (or no ldd) on this host")
+    for name, lib in LINKED:
+        for module in sorted(dynload.glob(f"{name}.*.so")):
+            if lib in module.read_bytes():
+                return module, lib
+    require.unavailable(f"no extension module in {dynload} links one of "
+                        f"{', '.join(lib.decode() for _, lib in LINKED)}",
+                        "a CPython with lib-dynload modules: Debian's python3 (libpython3-stdlib)")
+
+
+def test_ldd_resolves_names_the_file_with_a_library_not_found(
+        host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
+    """A copy of one of this interpreter's extension modules links its library (libz.so.1,
+    say); a copy whose DT_NEEDED names liqz.so.1 instead does not load. Both are in the tree
+    the check is given."""
+    require_tool("ldd", "apt-get install libc-bin")
+    module, lib = linked_module()
+    missing = lib.replace(b"lib", b"liq", 1)  # as long as the name it replaces
     tree = tmp_path / "tree"
     (tree / "lib").mkdir(parents=True)
-    shutil.copy(modules[0], tree / "lib" / modules[0].name)
+    shutil.copy(module, tree / "lib" / module.name)
     (tree / "bin").mkdir()
     (tree / "bin" / "script").write_text("#!/bin/sh\n")  # executable, not ELF: not looked at
     (tree / "bin" / "script").chmod(0o755)
     check = _check(runtime, "ldd-resolves", prefix=str(tree))
     assert host.run(check).problem is None
     broken = tree / "lib" / "broken.so"
-    broken.write_bytes(modules[0].read_bytes().replace(b"libz.so.1", b"libq.so.1"))
+    broken.write_bytes(module.read_bytes().replace(lib, missing))
     out = host.run(check)
     assert out.problem == "exit code 1"
-    assert f"{broken}:" in out.output and "libq.so.1 => not found" in out.output
+    assert f"{broken}:" in out.output and f"{missing.decode()} => not found" in out.output
 
 
 @pytest.mark.parametrize("layout", ["missing", "no-elf"])

@@ -9,10 +9,13 @@ verify-signature.sh is the same rule in sh, for the checks that run inside a bui
 - accepted only with a ``GOODSIG`` and its ``VALIDSIG`` (the fingerprint) by a key of the
   keyring (and, when ``allowed`` is given, by one of those primary or signing fingerprints);
 - refused when any signature on the file is ``EXPKEYSIG``, ``REVKEYSIG``, ``EXPSIG``,
-  ``BADSIG``, ``ERRSIG`` or ``NO_PUBKEY``, or its digest is one apt no longer trusts (MD5,
-  SHA1, RIPEMD160: ``WEAK_DIGEST``). Stricter than apt in one way, on purpose: apt lets a
-  good signature carry an expired or unknown key's second signature; here every signature on
-  the file must be good.
+  ``BADSIG`` or ``ERRSIG``, or its digest is one apt no longer trusts (MD5, SHA1, RIPEMD160:
+  ``WEAK_DIGEST``): stricter than apt, which lets a good signature carry an expired key's
+  second signature;
+- a second signature by a key that is not in the keyring at all (``NO_PUBKEY`` and the
+  ``ERRSIG`` it explains) is ignored when a good one is there, as apt and sqv do: archives
+  sign with the next release's key before hosts' keyrings have it (a key rotation must not
+  stop the nightly). Without a good signature it is the refusal.
 """
 
 from __future__ import annotations
@@ -75,13 +78,17 @@ def _name(keyid: str, valid: list[_ValidSig], fallback: str = "") -> str:
     return fallback if fallback and fallback != "-" else keyid
 
 
-def _refusal(words: list[list[str]], valid: list[_ValidSig]) -> Verdict | None:
-    """The first signature that refuses the file (NO_PUBKEY over the ERRSIG it explains)."""
+def _refusal(words: list[list[str]], valid: list[_ValidSig], unknown_ok: bool = False
+             ) -> Verdict | None:
+    """The first signature that refuses the file (NO_PUBKEY over the ERRSIG it explains);
+    ``unknown_ok``: a signature by a key the keyring does not have is no refusal."""
     missing = {w[1].upper() for w in words if w[0] == "NO_PUBKEY" and len(w) > 1}
     for w in words:
         status, arg = w[0], (w[1] if len(w) > 1 else "")
         if status == "ERRSIG" and arg.upper() in missing:
             status = "NO_PUBKEY"
+        if status == "NO_PUBKEY" and unknown_ok:
+            continue
         if status in REFUSING:
             fpr = w[7] if status == "ERRSIG" and len(w) > 7 else ""
             return Verdict(False, status, _name(arg, valid, fpr), REFUSING[status])
@@ -99,13 +106,13 @@ def judge(status: str, allowed: Collection[str] = ()) -> Verdict:
     words = _lines(status)
     valid = [_ValidSig(w[1].upper(), (w[10] if len(w) > 10 else w[1]).upper(), w[8])
              for w in words if w[0] == "VALIDSIG" and len(w) > 8]
-    refused = _refusal(words, valid)
-    if refused is not None:
-        return refused
     goods = [w[1] for w in words if w[0] == "GOODSIG" and len(w) > 1]
     good = [v for v in valid if any(_same_key(g, v.signing) for g in goods)]
     pins = {a.upper() for a in allowed}
     pinned = [v for v in good if not pins or v.primary in pins or v.signing in pins]
+    refused = _refusal(words, valid, unknown_ok=bool(pinned))
+    if refused is not None:
+        return refused
     if pinned:
         signers = tuple(dict.fromkeys(v.primary for v in pinned))
         return Verdict(True, key=signers[0], signers=signers)

@@ -70,8 +70,18 @@ def test_revoked_bad_unknown_and_unchecked_signatures_are_refused(line: str, sta
                                                                   key: str) -> None:
     v = judge(line)
     assert (v.good, v.status, v.key) == (False, status, key)
-    # next to a good signature too
-    assert judge(good(SUB, PRIMARY) + line).status == status
+    beside_a_good_one = judge(good(SUB, PRIMARY) + line)
+    if status == "NO_PUBKEY":  # a key the keyring does not have: ignored beside a good one
+        assert beside_a_good_one.good and beside_a_good_one.signers == (PRIMARY,)
+    else:
+        assert beside_a_good_one.status == status
+
+
+def test_an_unknown_second_key_is_no_excuse_for_a_signature_by_another_than_the_pin() -> None:
+    unknown = f"[GNUPG:] ERRSIG {OTHER[-16:]} 22 8 01 1796436704 9 {OTHER}\n" \
+              f"[GNUPG:] NO_PUBKEY {OTHER[-16:]}\n"
+    assert judge(good(FPR) + unknown, [FPR]).good
+    assert judge(good(SUB, PRIMARY) + unknown, [FPR]).status == "NO_PUBKEY"
 
 
 def test_weak_digests_are_refused_as_apt_refuses_them() -> None:

@@ -6,6 +6,7 @@ images are built by BuildKit, run in containers and pushed to the registry on 12
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import gzip
 import hashlib
@@ -62,6 +63,10 @@ class Result:
 # clamps its layers' file times to it (build.rewrite_timestamps). ORCH_DATE stays today: without
 # it the epoch would also be the run's date (tags, created labels, "first seen" dates).
 E2E_EPOCH = "1764547200"  # 2025-12-01
+# The run date of the whole session (UTC, read once): every orchestrator call gets it as
+# ORCH_DATE and every assertion about dates uses it, so a session across midnight UTC
+# does not see two dates.
+SESSION_DATE = dt.datetime.now(dt.UTC).date()
 
 
 def orch(*args: str, config: Path, report: Path | None = None, env: dict[str, str] | None = None,
@@ -74,7 +79,7 @@ def orch(*args: str, config: Path, report: Path | None = None, env: dict[str, st
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           env={**os.environ, "ORCH_LOG_FORMAT": "console",
                                "SOURCE_DATE_EPOCH": E2E_EPOCH,
-                               "ORCH_DATE": time.strftime("%Y%m%d", time.gmtime()), **(env or {})},
+                               "ORCH_DATE": SESSION_DATE.strftime("%Y%m%d"), **(env or {})},
                           check=False)
     data = json.loads(report.read_text()) if report is not None and report.exists() else {}
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start, data)

@@ -10,7 +10,6 @@ multi-platform releases (same stages), so this adds smoke tests, not compiles, t
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import yaml
 from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
-from tests.e2e.conftest import REPO, Result, make_multiplatform_config, orch, registry
+from tests.e2e.conftest import REPO, SESSION_DATE, Result, make_multiplatform_config, orch, registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -41,7 +40,7 @@ def _team_matrix(path: Path) -> None:
 
 
 def _plan_ids(config: Path) -> set[str]:
-    today = dt.date.today()
+    today = SESSION_DATE
     loaded = config_mod.load(config, today)
     return {i.id for i in plan_mod.build(loaded, lock_mod.read(loaded), today=today).images}
 

@@ -19,17 +19,25 @@ from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import smoke
 from orchestrator.engine.docker_engine import DockerEngine
-from tests.e2e.conftest import E2E_EPOCH, FULL, MIRROR_DIR, Result, Server, make_config, orch, registry
+from tests.e2e.conftest import (
+    E2E_EPOCH,
+    FULL,
+    MIRROR_DIR,
+    SESSION_DATE,
+    Result,
+    Server,
+    make_config,
+    orch,
+    registry,
+)
 from tests.hostkit.matrix import REFERENCE_RELEASE as SIGNED
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _plan(config: Path) -> plan_mod.Plan:
-    import datetime as dt
-
-    loaded = config_mod.load(config, dt.date.today())
-    return plan_mod.build(loaded, lock_mod.read(loaded), today=dt.date.today())
+    loaded = config_mod.load(config, SESSION_DATE)
+    return plan_mod.build(loaded, lock_mod.read(loaded), today=SESSION_DATE)
 
 
 def _repo(config: Path) -> str:
@@ -197,10 +205,8 @@ def test_published_layers_hold_no_file_time_after_source_date_epoch(
     """build.rewrite_timestamps: in every layer a release build added, no file, directory or
     link is dated after SOURCE_DATE_EPOCH; the base image's layers come through unchanged."""
     assert release.rc == 0, release.explain()
-    import datetime as dt
-
     reg, repo = registry(), _repo(workspace)
-    lock = lock_mod.read(config_mod.load(workspace, dt.date.today()))
+    lock = lock_mod.read(config_mod.load(workspace, SESSION_DATE))
     epoch, checked = int(E2E_EPOCH), 0
     for cid, cell in release.cells().items():
         img = next(i for i in _plan(workspace).images if i.id == cid)

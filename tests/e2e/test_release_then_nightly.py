@@ -3,7 +3,6 @@ it moves tags that test_release.py asserts on."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import BASES, FULL, REGISTRY, Result, orch, registry, write_apt_repo
+from tests.e2e.conftest import BASES, FULL, REGISTRY, SESSION_DATE, Result, orch, registry, write_apt_repo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -216,7 +215,7 @@ def test_security_update_rebuilds_without_compiling_and_failed_cells_keep_tags(
                 assert cell["tags_moved"] == []
                 waiting = [w for w in cell["waiting_security"] if w["package"] == "netbase"]
                 assert waiting and waiting[0]["candidate"] == new_version, cell
-                assert waiting[0]["since"] == dt.date.today().isoformat()
+                assert waiting[0]["since"] == SESSION_DATE.isoformat()
                 assert f"{cid}: still lacks security update netbase" in res.stdout
             else:
                 assert cell["status"] == "ok", (cid, cell["message"])

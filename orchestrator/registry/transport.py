@@ -40,9 +40,12 @@ RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]")
-    return name in ("localhost", "::1") or name.startswith("127.")
+    """``host`` (host[:port], [v6]:port or a bare name) is this machine."""
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name.lower() in ("localhost", "::1") or name.startswith("127.")
 
 
 def scheme_for(host: str) -> str:

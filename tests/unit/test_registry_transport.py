@@ -1,0 +1,113 @@
+"""The registry client's transport and auth helpers, without a network: which hosts get plain
+HTTP, which URLs go through a proxy (as settings read them), challenge parsing, the token
+request for a login or an identity token, and the retry policy's waits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import parse_qs
+
+import pytest
+
+from orchestrator import settings
+from orchestrator.registry import registry_for
+from orchestrator.registry.auth import Challenge, _token_request, parse_challenge
+from orchestrator.registry.credentials import Credential
+from orchestrator.registry.transport import BoundedRetry, Proxies, RetryPolicy, origin, scheme_for
+
+
+@pytest.mark.parametrize(("host", "scheme"), [
+    ("127.0.0.1:5000", "http"), ("127.0.0.2:80", "http"), ("localhost:5000", "http"),
+    ("[::1]:5000", "http"), ("registry.test", "https"), ("10.0.0.1:5000", "https"),
+    ("docker.io", "https"),
+])
+def test_plain_http_for_loopback_registries_only(host: str, scheme: str) -> None:
+    assert scheme_for(host) == scheme
+
+
+def test_an_origin_is_scheme_host_and_port() -> None:
+    assert origin("https://Registry.test/v2/") == origin("https://registry.test:443/x") \
+        == ("https", "registry.test", 443)
+    assert origin("http://registry.test/v2/") != origin("https://registry.test/v2/")
+    assert origin("http://127.0.0.1:5000/v2/") != origin("http://127.0.0.2:5000/v2/")
+
+
+def test_proxies_come_from_settings_and_skip_loopback_and_no_proxy() -> None:
+    st = settings.Settings.from_environ({"https_proxy": "http://proxy:3128",
+                                         "HTTP_PROXY": "http://proxy:8080",
+                                         "NO_PROXY": "internal.test,.corp.test,mirror.test:5000"})
+    p = Proxies(st.http_proxy, st.https_proxy, st.no_proxy)
+    assert p.for_url("https://registry-1.docker.io/v2/") == {"https": "http://proxy:3128"}
+    assert p.for_url("http://registry.test/v2/") == {"http": "http://proxy:8080"}
+    assert p.for_url("http://127.0.0.1:5000/v2/") == {}
+    assert p.for_url("https://internal.test/v2/") == {}
+    assert p.for_url("https://a.corp.test/v2/") == {}
+    assert p.for_url("http://mirror.test:5000/v2/") == {}
+    assert p.for_url("http://mirror.test:5001/v2/") == {"http": "http://proxy:8080"}
+    assert Proxies("x", "y", "*").for_url("https://anything.test/") == {}
+    assert Proxies().for_url("https://registry.test/") == {}
+
+
+def test_registry_for_takes_the_proxies_and_the_docker_config_from_settings(tmp_path: Path) -> None:
+    settings.override(settings.Settings.from_environ({"DOCKER_CONFIG": str(tmp_path),
+                                                      "HTTPS_PROXY": "http://proxy:3128"}))
+    reg = registry_for("registry.test")
+    assert reg.proxies.https == "http://proxy:3128" and reg.lookup is not None
+    assert reg.lookup().looked_at.startswith(f"{tmp_path}/config.json")
+    assert registry_for("docker.io").base_url == "https://registry-1.docker.io"
+
+
+def test_challenges_parse() -> None:
+    c = parse_challenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+                        'scope="repository:library/debian:pull"')
+    assert c == Challenge("bearer", {"realm": "https://auth.docker.io/token",
+                                     "service": "registry.docker.io",
+                                     "scope": "repository:library/debian:pull"})
+    assert parse_challenge('Basic realm="Registry Realm"') == Challenge("basic", {"realm": "Registry Realm"})
+
+
+def test_the_token_request_for_a_login_an_identity_token_and_no_login() -> None:
+    c = Challenge("bearer", {"realm": "https://auth.test/token", "service": "reg",
+                             "scope": "repository:a:pull"})
+    method, url, headers, body = _token_request(c, "repository:b:pull,push", Credential("u", "p"))
+    assert (method, url, body) == ("GET", "https://auth.test/token?service=reg&scope=repository%3Ab%3Apull%2Cpush",
+                                   None)
+    assert headers == {"Authorization": "Basic dTpw"}
+    method, url, headers, body = _token_request(c, "", Credential("", "rt", identity_token=True))
+    assert (method, url, "Authorization" in headers) == ("POST", "https://auth.test/token", False)
+    assert body is not None and parse_qs(body.decode()) == {
+        "grant_type": ["refresh_token"], "refresh_token": ["rt"], "service": ["reg"],
+        "client_id": ["python-base-orchestrator"], "scope": ["repository:a:pull"]}
+    assert _token_request(c, "", None)[2] == {}
+
+
+def _retry(max_wait: float = 60.0) -> tuple[BoundedRetry, list[float]]:
+    sleeps: list[float] = []
+    retry = BoundedRetry(total=4, allowed_methods=None, status_forcelist={429, 500}, raise_on_status=False)
+    retry.policy = RetryPolicy(5, 0.5, max_wait, sleeps.append, "registry.test")
+    return retry, sleeps
+
+
+def _answer(status: int, retry_after: str | None = None) -> SimpleNamespace:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return SimpleNamespace(status=status, headers=headers, get_redirect_location=lambda: None)
+
+
+def test_backoff_doubles_and_retry_after_wins() -> None:
+    retry, sleeps = _retry()
+    for answer in (_answer(500), _answer(500), _answer(429, "7"), _answer(429, "bogus")):
+        retry = retry.increment("GET", "/v2/", response=answer)
+        retry.sleep()
+    assert sleeps == [0.5, 1.0, 7.0, 4.0] and retry.waited == 12.5
+
+
+def test_a_wait_past_the_budget_ends_the_retries() -> None:
+    from urllib3.exceptions import MaxRetryError
+
+    retry, sleeps = _retry(max_wait=10)
+    retry = retry.increment("GET", "/v2/", response=_answer(429, "6"))
+    retry.sleep()
+    with pytest.raises(MaxRetryError, match="retry budget"):
+        retry.increment("GET", "/v2/", response=_answer(429, "6"))
+    assert sleeps == [6.0]

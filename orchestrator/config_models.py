@@ -160,7 +160,7 @@ class Tags(_Model):
     }
     moving: tuple[TagTemplate, ...]
     # The date inside the version (3.13.15.20261121-runtime-bookworm): Renovate and Dependabot
-    # read the text after the first "-" as a compatibility suffix (README: Keeping current).
+    # read the text after the first "-" as a compatibility suffix (docs/tags-and-renovate.md).
     immutable: str = "{version}.{date}-{variant}-{distro}{method}"
     date_format: str = "%Y%m%d"
 

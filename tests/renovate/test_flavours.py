@@ -91,7 +91,7 @@ def test_a_gil_pin_never_gets_a_free_threaded_tag(
 
 def test_without_the_preset_a_free_threaded_pin_moves_to_the_gil_build(
         renovate: Renovate, flavours: Registry) -> None:
-    """Why the preset has rules of its own for them (README: Keeping current)."""
+    """Why the preset has rules of its own for them (docs/tags-and-renovate.md)."""
     cell = next(c for c in flavours.cells if c.id == "3.13t-source-bookworm-runtime")
     pinned = flavours.images_of(cell, "A")[0]
     short = next(t for t in pinned.moving if t == "3.13t-runtime")

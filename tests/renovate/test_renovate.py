@@ -4,7 +4,7 @@ The tags are those `orchestrator plan --json` gives for the org and e2e matrices
 (2026-11-21), B (a rebuild on 2026-12-01), B.1 (new content the same day) and C (2026-12-05, a
 patch release of every minor); see matrices.py. "docker" is Renovate's default versioning for
 images (no preset); "preset" is whatever renovate/org-python.json's package rules choose for the
-pinned tag. What README.md ("Keeping current") promises is what is checked here.
+pinned tag. What docs/tags-and-renovate.md ("Keeping current") promises is what is checked here.
 """
 
 from __future__ import annotations
@@ -253,7 +253,8 @@ def _image_of(reg: Registry, tag: str) -> Image:
 
 def test_renovate_updates_a_downstream_dockerfile(
         renovate: Renovate, preset: dict[str, Any], registry: Registry) -> None:
-    """The README's example, one FROM pinned to an immutable tag, one to a moving tag's digest."""
+    """The example of docs/tags-and-renovate.md: one FROM pinned to an immutable tag, one to a
+    moving tag's digest."""
     dev = next(i for i in registry.images_of_build("A")
                if i.cell.variant == "dev" and f"{i.cell.python}-dev" in i.moving)
     runtime = next(i for i in registry.images_of_build("A") if i.cell.variant == "runtime"

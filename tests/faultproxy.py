@@ -10,6 +10,7 @@ example on its own)::
         proxy.add(Rule("status", method="PUT", path=r"/manifests/", nth=2, status=500))
         stall = proxy.add(Rule("stall", path=r"/blobs/uploads/"))
         ...  # talk to proxy.address; stall.hit.wait() says a request is being held
+        proxy.wait_fired(stall, 2)                       # ... and the second one (after a client timeout)
         stall.release.set()                              # let it go on (or reset it: then="reset")
 
 Every request is read in full before a rule is applied, so a fault never depends on timing.
@@ -111,6 +112,7 @@ class FaultProxy:
         self._threads: set[threading.Thread] = set()
         self._clients: set[socket.socket] = set()
         self._idle = threading.Condition(self._lock)  # notified when a connection ends
+        self._fired = threading.Condition(self._lock)  # notified when a rule fires
 
     # ------------------------------------------------------------------ control
 
@@ -160,6 +162,13 @@ class FaultProxy:
         """Wait until no client connection is open (each freed its slot); False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._clients, timeout)
+
+    def wait_fired(self, rule: Rule, times: int = 1, timeout: float = 10) -> bool:
+        """Wait until ``rule`` fired at least ``times`` times; False on timeout. A client that
+        timed out cannot tell whether its request reached the proxy yet: wait on this before
+        counting."""
+        with self._fired:
+            return self._fired.wait_for(lambda: rule.fired >= times, timeout)
 
     def count(self, method: str = ".*", path: str = "", action: str = "forward") -> int:
         with self._lock:
@@ -218,6 +227,7 @@ class FaultProxy:
                 if chosen is None and rule.due():
                     rule.fired += 1
                     chosen = rule
+                    self._fired.notify_all()
             return chosen
 
     def _record(self, req: Request, action: str, status: int) -> None:

@@ -239,7 +239,7 @@ def test_kill_9_between_push_and_tag_moves_then_rerun(world: World, tmp_path: Pa
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+            child.wait(timeout=30)
     stall.release.set()  # the held PUT is reset, never forwarded
     assert not (tmp_path / "r.json").exists()
     second = w.pub.run(seed="2")

@@ -135,7 +135,7 @@ def plan(config: Path, date: str) -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     proc = subprocess.run([sys.executable, "-m", "orchestrator", "plan", "--json", "--config",
                            str(config)], capture_output=True, text=True, cwd=REPO, check=False,
-                          env={**env, "ORCH_DATE": date, "ORCH_LOG_FORMAT": "console"})
+                          env={**env, "ORCH_DATE": date, "ORCH_LOG_FORMAT": "console"}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     images: list[dict[str, Any]] = json.loads(proc.stdout)["images"]
     return images

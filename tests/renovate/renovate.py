@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,24 +74,44 @@ def install(cache: Path = CACHE, timeout: float = 1200) -> Path:
 
 
 class Renovate:
-    """One oracle.js process: ask(op, **request) returns its answer or raises its error."""
+    """One oracle.js process: ask(op, **request) returns its answer or raises its error. Its
+    output is read by a thread: an answer that does not come within ``timeout`` seconds is an
+    error naming the question (the oracle is killed), not a test that hangs."""
 
-    def __init__(self, dist: Path) -> None:
-        self.dist = dist
+    def __init__(self, dist: Path, timeout: float = 120) -> None:
+        self.dist, self.timeout = dist, timeout
         self.proc = subprocess.Popen([str(NODE), str(ORACLE), str(dist)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
+        self._lines: queue.Queue[str | None] = queue.Queue()  # None: end of its output
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        _, stdout = self._pipes()
+        for line in stdout:
+            self._lines.put(line)
+        self._lines.put(None)
 
     def ask(self, op: str, **request: Any) -> Any:
-        stdin, stdout = self._pipes()
-        stdin.write(json.dumps({"op": op, **request}) + "\n")
-        stdin.flush()
-        for line in stdout:
+        stdin, _ = self._pipes()
+        try:
+            stdin.write(json.dumps({"op": op, **request}) + "\n")
+            stdin.flush()
+        except BrokenPipeError:
+            pass  # it exited: the end of its output below says so
+        while True:
+            try:
+                line = self._lines.get(timeout=self.timeout)
+            except queue.Empty:
+                self.proc.kill()
+                raise RuntimeError(f"renovate {op}: no answer from oracle.js within "
+                                   f"{self.timeout:.0f} s (killed)") from None
+            if line is None:
+                raise RuntimeError(f"renovate {op}: oracle.js exited ({self.proc.wait(timeout=30)})")
             if line.startswith("@@ "):
                 answer = json.loads(line[3:])
                 if "error" in answer:
                     raise RuntimeError(f"renovate {op}: {answer['error']}")
                 return answer["ok"]
-        raise RuntimeError(f"renovate {op}: oracle.js exited ({self.proc.wait()})")
 
     def _pipes(self) -> tuple[IO[str], IO[str]]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -108,4 +130,4 @@ class Renovate:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
+            self.proc.wait(timeout=30)

@@ -16,7 +16,7 @@ PAST_SIGN = "20200101T010000!"  # an hour later: the one-day key is still valid
 
 def gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
     return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--no-tty", *args],
-                          input=stdin, capture_output=True, check=True).stdout
+                          input=stdin, capture_output=True, check=True, timeout=60).stdout
 
 
 def fingerprint(home: Path, uid: str) -> str:
@@ -88,4 +88,4 @@ def make_keys(home: Path) -> Keys:
 
 def stop_agent(home: Path) -> None:
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False,
-                   capture_output=True)
+                   capture_output=True, timeout=60)

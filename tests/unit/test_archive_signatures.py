@@ -80,7 +80,8 @@ def test_inrelease_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None
     (tmp_path / "k.gpg").write_bytes(keys.expired.keyring())
     (tmp_path / "InRelease").write_bytes(files[f"{URI}/dists/bookworm/InRelease"])
     gpgv = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", str(tmp_path / "k.gpg"),
-                           str(tmp_path / "InRelease")], capture_output=True, text=True, check=False)
+                           str(tmp_path / "InRelease")], capture_output=True, text=True, check=False,
+                          timeout=60)
     assert gpgv.returncode == 0 and "[GNUPG:] EXPKEYSIG " in gpgv.stdout
     with pytest.raises(ArchiveError) as exc:
         index(tmp_path, keys.expired.keyring(), files).release(SRC)
@@ -200,7 +201,7 @@ def test_an_inline_signed_by_key_block_checks_the_archive(keys: Keys, tmp_path: 
 
 def script(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["sh", str(SCRIPTS / name), *map(str, args)], capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, timeout=60)
 
 
 def test_build_keyring_holds_only_the_pinned_key(keys: Keys, tmp_path: Path) -> None:

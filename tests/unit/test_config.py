@@ -279,7 +279,7 @@ def test_validate_subprocess_exit_code_and_no_traceback(tmp_path: Path, minimal_
     env = {**os.environ, "ORCH_DATE": "20261121", "ORCH_LOG_FORMAT": "console"}
     proc = subprocess.run(
         [sys.executable, "-m", "orchestrator", "validate", "--config", str(path)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=100,
     )
     assert proc.returncode == 2
     expected = (f'error: {path}:{line_of(text, "famly:")}: distros.bookworm.famly: unknown key; '

@@ -157,7 +157,10 @@ def test_a_stall_makes_a_client_time_out_and_can_end_in_a_reset(upstream: Any) -
         stall = proxy.add(Rule("stall", then="reset"))
         with pytest.raises(TimeoutError):
             call(proxy.address, timeout=0.2)
+        # the client gave up: whether its request reached the proxy yet, only the proxy says
+        assert proxy.wait_fired(stall, 1, timeout=10), "the request never reached the proxy"
         stall.release.set()
+        assert proxy.wait_idle(10)
     assert seen == []
     assert [r.action for r in proxy.records] == ["stall+reset"]
 
@@ -218,10 +221,26 @@ def test_chunked_bodies_are_forwarded(upstream: Any) -> None:
     assert seen == [("POST", "/up", b"abcd")]
 
 
+def test_wait_fired_waits_for_the_nth_firing(upstream: Any) -> None:
+    address, _ = upstream
+    with FaultProxy(address) as proxy:
+        stall = proxy.add(Rule("stall", hold=0.2))
+        assert not proxy.wait_fired(stall, 1, timeout=0.05)  # nothing sent yet
+        clients = [threading.Thread(target=call, args=(proxy.address,)) for _ in range(2)]
+        for t in clients:
+            t.start()
+        assert proxy.wait_fired(stall, 2, timeout=10) and stall.fired == 2
+        assert not proxy.wait_fired(stall, 3, timeout=0.05)
+        for t in clients:
+            t.join(10)
+
+
 def test_an_unreachable_upstream_is_a_reset() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as placeholder:
-        port = placeholder.getsockname()[1]
-    with FaultProxy(f"127.0.0.1:{port}") as proxy:
-        with pytest.raises(ConnectionError):
-            call(proxy.address)
-        assert [r.action for r in proxy.records] == ["upstream-error"]
+    """The upstream is a port bound (so no one else takes it) that does not listen: refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as unlistened:
+        unlistened.bind(("127.0.0.1", 0))
+        port = unlistened.getsockname()[1]
+        with FaultProxy(f"127.0.0.1:{port}") as proxy:
+            with pytest.raises(ConnectionError):
+                call(proxy.address)
+            assert [r.action for r in proxy.records] == ["upstream-error"]

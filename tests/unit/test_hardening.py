@@ -60,13 +60,13 @@ def _compiler(cc: str, tmp: Path) -> Compile:
         n = len(list(tmp.iterdir()))
         src, out = tmp / f"s{n}.c", tmp / f"o{n}"
         src.write_text(source)
-        subprocess.run([cc, *flags, str(src), "-o", str(out)], check=True, capture_output=True)
+        subprocess.run([cc, *flags, str(src), "-o", str(out)], check=True, capture_output=True, timeout=60)
         return out.read_bytes()
     return compile_
 
 
 def _run(*cmd: str | Path) -> None:
-    subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True, timeout=60)
 
 
 def _link(cc: str, tmp: Path, units: list[tuple[str, list[str]]], flags: list[str]) -> bytes:

@@ -86,7 +86,7 @@ def test_the_repo_matrices_use_aliases_within_the_bound() -> None:
 def test_cli_without_traceback(tmp_path: Path, argv: list[str]) -> None:
     env = {**os.environ, "ORCH_DATE": "20261121", "ORCH_LOG_FORMAT": "console"}
     proc = subprocess.run([sys.executable, "-m", "orchestrator", "validate", *argv], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, check=False)
+                          text=True, env=env, cwd=tmp_path, check=False, timeout=100)
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
 

@@ -33,7 +33,7 @@ def _checkout(root: Path, version: str = "2.6.30", git: bool = True) -> None:
     (root / "README.md").write_text("pyenv\n")
     if git:
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "v"]):
-            subprocess.run([*GIT, "-C", str(root), *args], check=True, capture_output=True)
+            subprocess.run([*GIT, "-C", str(root), *args], check=True, capture_output=True, timeout=60)
 
 
 def _pyenv(tmp_path: Path) -> tuple[PyenvTarball, io.StringIO]:
@@ -47,9 +47,10 @@ def test_pyenv_tarball_is_git_archive_gzip_n_and_idempotent(tmp_path: Path) -> N
     dst = kit.update()
     assert dst == tmp_path / "mirror/pyenv/pyenv-2.6.30.tar.gz"
     tar = subprocess.run([*GIT, "-C", str(tmp_path / "pyenv"), "archive", "--format=tar",
-                          "--prefix=pyenv-2.6.30/", "HEAD"], check=True, capture_output=True).stdout
+                          "--prefix=pyenv-2.6.30/", "HEAD"], check=True, capture_output=True,
+                         timeout=60).stdout
     assert dst.read_bytes() == subprocess.run(["gzip", "-n"], input=tar, check=True,
-                                              capture_output=True).stdout
+                                              capture_output=True, timeout=60).stdout
     assert (tmp_path / "mirror/SHA256SUMS").read_text().endswith("  pyenv/pyenv-2.6.30.tar.gz\n")
     assert "URL http://127.0.0.1:8700/pyenv/pyenv-2.6.30.tar.gz" in text.getvalue()
     kit, text = _pyenv(tmp_path)
@@ -176,7 +177,7 @@ def test_versions_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_module_entry_point_runs_from_the_repository_root() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "ORCH_E2E_MATRIX": str(MATRIX)}
     proc = subprocess.run([sys.executable, "-m", "tests.hostkit", "versions"], cwd=REPO, check=False,
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env, timeout=100)
     assert (proc.returncode, proc.stdout.split(), proc.stderr) == (0, ["3.11.2", "3.13.5", "3.13.15"], "")
 
 

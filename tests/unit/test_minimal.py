@@ -217,7 +217,7 @@ def test_the_checks_pass_on_this_interpreter_where_they_can(tmp_path: Path) -> N
     import sys
     for name in ("venv", "utf-8", "python-tree-read-only"):  # extensions-load: an image's only
         out = subprocess.run([sys.executable, *checks[name].argv], capture_output=True, text=True,
-                             env={"PYTHONUTF8": "1", "PATH": os.environ["PATH"]}, check=False)
+                             env={"PYTHONUTF8": "1", "PATH": os.environ["PATH"]}, check=False, timeout=60)
         if name == "python-tree-read-only" and os.getuid() == 0:
             assert out.returncode != 0  # root may write anything: the check does not pass as root
         else:
@@ -252,8 +252,8 @@ def _shell_contents(root: Path, prefix: str) -> tuple[str, int]:
     tree = subprocess.run(
         ["sh", "-ec", f"cd {root} && find {rel} \\( -type f -o -type l \\) ! -name '*.pyc' -print0 "
          "| LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum"],
-        capture_output=True, text=True, check=True).stdout.split()[0]
-    du = subprocess.run(["du", "-sxb", str(root)], capture_output=True, text=True, check=True)
+        capture_output=True, text=True, check=True, timeout=60).stdout.split()[0]
+    du = subprocess.run(["du", "-sxb", str(root)], capture_output=True, text=True, check=True, timeout=60)
     return tree, int(du.stdout.split()[0])
 
 
@@ -307,7 +307,8 @@ def test_contents_from_the_archive_mean_what_the_shell_reads(rootfs: Path) -> No
         "http://deb.debian.org/debian bookworm-updates main"]
     assert c.apt_sources[0].trusted
     script = apt_sources.DUMP_SCRIPT.replace("/etc/apt/", f"{rootfs}/etc/apt/")
-    dumped = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    dumped = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True,
+                            timeout=60).stdout
     assert list(c.apt_sources) == apt_sources.parse_dump(dumped)
     # du --apparent-size: files once (hard links too), link targets, directories (ext4: 4096)
     sizes, seen = 0, set()

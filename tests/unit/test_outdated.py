@@ -153,7 +153,7 @@ def test_ledger_keeps_the_first_date_and_forgets_fixed_updates(tmp_path: Path) -
 
 def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
     return subprocess.run(["gpg", "--batch", "--homedir", str(home), *args], input=stdin,
-                          capture_output=True, check=True).stdout
+                          capture_output=True, check=True, timeout=60).stdout
 
 
 @pytest.fixture(scope="module")

@@ -633,7 +633,7 @@ def test_python_build_definition_exports_the_tarballs_epoch(
     written = re.search(r"printf '%s\\n' (.*?) > /usr/src/defs/", body)
     assert written is not None, body
     defs = tmp_path / "definition"
-    subprocess.run(f"printf '%s\\n' {written.group(1)} > {defs}", shell=True, check=True)
+    subprocess.run(f"printf '%s\\n' {written.group(1)} > {defs}", shell=True, check=True, timeout=60)
     tree = tmp_path / "Python-3.13.13" / "Include"
     tree.mkdir(parents=True)
     (tree / "patchlevel.h").write_text("#define PY_VERSION \"3.13.13\"\n")
@@ -642,7 +642,7 @@ def test_python_build_definition_exports_the_tarballs_epoch(
                     '&& sh -c \'echo "configure sees $SOURCE_DATE_EPOCH"\'; }\n'
                     f'cd {tmp_path} && . {defs}\n')
     out = subprocess.run(["bash", "-euc", python_build], capture_output=True, text=True,
-                         env={"PATH": os.environ["PATH"]}, check=False)
+                         env={"PATH": os.environ["PATH"]}, check=False, timeout=60)
     assert (out.returncode, out.stdout, out.stderr) == (0, "configure sees 1700000000\n", "")
 
 
@@ -994,7 +994,7 @@ def test_there_are_committed_dockerfiles() -> None:
 def test_hadolint_committed(dockerfile: Path) -> None:
     proc = subprocess.run(
         [_hadolint(), "--config", str(REPO / ".hadolint.yaml"), "--no-color", str(dockerfile)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, timeout=100,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout == ""
@@ -1009,7 +1009,7 @@ def test_hadolint_features_render(
         path.write_text(text)
         proc = subprocess.run(
             [_hadolint(), "--config", str(REPO / ".hadolint.yaml"), "--no-color", str(path)],
-            capture_output=True, text=True, check=False,
+            capture_output=True, text=True, check=False, timeout=100,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -1029,7 +1029,7 @@ def test_hadolint_config_still_reports_other_rules(tmp_path: Path, dockerfile: s
     path.write_text(dockerfile)
     proc = subprocess.run(
         [_hadolint(), "--config", str(REPO / ".hadolint.yaml"), "--no-color", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, timeout=100,
     )
     assert proc.returncode != 0
     assert finding in proc.stdout + proc.stderr
@@ -1170,7 +1170,7 @@ def test_freeze_script_adds_only_what_cpython_does_not_freeze(
     script = _freeze_script(repo_render)
     proc = subprocess.run([sys.executable, str(script), "encodings", "encodings.aliases",
                            "encodings.utf_8", "linecache", "xml"], cwd=tmp_path,
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     frozen = json.loads((tmp_path / "frozen.json").read_text())
     # already frozen upstream (encodings, encodings.utf_8) are not added twice; packages get <>
@@ -1185,12 +1185,12 @@ def test_freeze_script_fails_on_a_module_this_cpython_lacks(
     (tmp_path / "Tools" / "build" / "freeze_modules.py").write_text(FAKE_FREEZE_MODULES)
     (tmp_path / "Lib").mkdir()
     proc = subprocess.run([sys.executable, str(_freeze_script(repo_render)), "linecache"],
-                          cwd=tmp_path, capture_output=True, text=True, check=False)
+                          cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "build.freeze_modules: not in this CPython: linecache"
     assert not (tmp_path / "frozen.json").exists()
     (tmp_path / "Tools" / "build" / "freeze_modules.py").unlink()
     proc = subprocess.run([sys.executable, str(_freeze_script(repo_render)), "linecache"],
-                          cwd=tmp_path, capture_output=True, text=True, check=False)
+                          cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 1
     assert "no freeze_modules.py in Tools/build or Tools/scripts" in proc.stderr

@@ -333,7 +333,7 @@ def test_the_epoch_is_the_last_commit_of_the_lock_file(
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     for argv in (["init", "-q"], ["add", "images.lock"], ["commit", "-q", "-m", "lock"]):
-        subprocess.run(["git", *argv], cwd=tmp_path, env={**os.environ, **env}, check=True)
+        subprocess.run(["git", *argv], cwd=tmp_path, env={**os.environ, **env}, check=True, timeout=60)
     loaded = load(str(tmp_path / "images.yaml"), TODAY)
     found = epoch.resolve(loaded, settings.get())
     assert found.value == 1700000000 and found.source.startswith("last commit of images.lock")

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -164,7 +165,8 @@ def test_the_fingerprint_closure_follows_run_mounts(mini: tuple[config.Loaded, l
 
 
 def test_the_script_passes_shellcheck() -> None:
-    shellcheck = require_tool("shellcheck", require.DEV_EXTRA, path=REPO / ".venv" / "bin" / "shellcheck")
+    shellcheck = require_tool("shellcheck", require.DEV_EXTRA,
+                              path=Path(sys.executable).with_name("shellcheck"))
     out = subprocess.run([shellcheck, "-x", str(SCRIPT)], capture_output=True, text=True, check=False,
                          timeout=120)
     assert out.returncode == 0, out.stdout

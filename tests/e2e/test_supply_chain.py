@@ -30,10 +30,10 @@ import yaml
 from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
-from orchestrator import sbom, settings, signing, verify
+from orchestrator import sbom, signing, verify
 from orchestrator.registry import Registry
 from orchestrator.release import promote
-from tests.e2e.conftest import REGISTRY, Result
+from tests.e2e.conftest import REGISTRY, SESSION_DATE, Result
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -92,7 +92,7 @@ def test_the_release_signed_and_attested_what_it_pushed_and_a_re_pointed_tag_fai
     config, release = multiplatform
     assert release.rc == 0, release.explain()
     assert yaml.safe_load(config.read_text())["signing"] == {"key": "cosign.key"}
-    today = settings.get().today
+    today = SESSION_DATE  # the ORCH_DATE the release ran with
     loaded = config_mod.load(config, today)
     lock = lock_mod.read(loaded)
     host, repo = loaded.config.publish.registry, loaded.config.publish.repository

@@ -143,7 +143,7 @@ def test_a_stalled_request_times_out_with_a_clear_error(fake: FakeRegistry,
                        r"1\.0: registry .* unreachable after 2 attempts \(no answer within 0\.3s\)"):
         client(proxy.address, sleeps, attempts=2, timeout=0.3).digest(REPO, "1.0")
     assert time.monotonic() - start < 5
-    assert stall.fired == 2 and sleeps == [0.5]
+    assert proxy.wait_fired(stall, 2) and stall.fired == 2 and sleeps == [0.5]
 
 
 def test_a_stalled_blob_upload_fails_the_push_and_writes_no_tag(fake: FakeRegistry,

@@ -9,7 +9,7 @@ import time
 from orchestrator import log, matrix, smoke, smoke_app, smoke_hardening
 from orchestrator.plan import PlannedImage, profile_of
 from orchestrator.release.state import CellState, Run, build_order, candidate_ref
-from orchestrator.report import Status
+from orchestrator.report import CellResult, Status
 
 _log = log.get("pipeline")
 
@@ -59,35 +59,42 @@ def do_test(run: Run) -> None:
     all passed, on every platform, is marked tested (``tested_image_id``, which push
     requires); testing a cell first withdraws any earlier pass, so a failed (or interrupted)
     re-test leaves nothing a later `orchestrator push` would publish."""
-    for img in build_order(run.plan.images):
-        res = run.report.cell(img.id)
-        if res.status in (Status.FAILED, Status.ABORTED):
-            continue
-        st = run.load_state(img.id)
-        if img.depends_on and run.report.cell(img.depends_on).status is Status.FAILED:
-            res.abort(f"its runtime image {img.depends_on} failed; dev is published only with it")
-            _withdraw(run, st)
-            continue
-        ref = candidate_ref(img.id)
-        if not st.image_id or not run.engine.exists(ref) or run.engine.inspect(ref).id != st.image_id:
-            res.fail("test", "no built image for this cell; run `orchestrator build` first")
-            continue
-        _withdraw(run, st)  # an earlier pass stands only until this test says otherwise
-        start = time.monotonic()
-        app_dev = _app_dev_ref(run, img)
-        results = [r for plat in img.platforms
-                   for r in _platform_checks(run, img, ref, plat,
-                                             st.sizes.get(plat, st.size_bytes), app_dev)]
-        res.checks = [{"check": r.check, "ok": r.ok, "problem": r.problem,
-                       "seconds": round(r.seconds, 1)} for r in results]
-        res.seconds["test"] = round(time.monotonic() - start, 1)
-        failed = [r for r in results if not r.ok]
-        if failed:
-            res.fail("test", "\n".join(r.describe() for r in failed))
-            for r in failed:
-                _log.error("smoke test failed", image=img.id, check=r.check, problem=r.problem)
-                print(r.describe(), file=sys.stderr)
-            continue
-        st.tested_image_id = st.image_id
-        run.save_state(st)
-        res.status, res.phase = Status.OK, "test"
+    todo = [img for img in build_order(run.plan.images)
+            if run.report.cell(img.id).status not in (Status.FAILED, Status.ABORTED)]
+    with run.progress.phase("test", len(todo)) as ph:
+        for img in todo:
+            res = run.report.cell(img.id)
+            with ph.cell(res):
+                _test_cell(run, img, res)
+
+
+def _test_cell(run: Run, img: PlannedImage, res: CellResult) -> None:
+    """Every check of one built cell on each of its platforms."""
+    st = run.load_state(img.id)
+    if img.depends_on and run.report.cell(img.depends_on).status is Status.FAILED:
+        res.abort(f"its runtime image {img.depends_on} failed; dev is published only with it")
+        _withdraw(run, st)
+        return
+    ref = candidate_ref(img.id)
+    if not st.image_id or not run.engine.exists(ref) or run.engine.inspect(ref).id != st.image_id:
+        res.fail("test", "no built image for this cell; run `orchestrator build` first")
+        return
+    _withdraw(run, st)  # an earlier pass stands only until this test says otherwise
+    start = time.monotonic()
+    app_dev = _app_dev_ref(run, img)
+    results = [r for plat in img.platforms
+               for r in _platform_checks(run, img, ref, plat,
+                                         st.sizes.get(plat, st.size_bytes), app_dev)]
+    res.checks = [{"check": r.check, "ok": r.ok, "problem": r.problem,
+                   "seconds": round(r.seconds, 1)} for r in results]
+    res.seconds["test"] = round(time.monotonic() - start, 1)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        res.fail("test", "\n".join(r.describe() for r in failed))
+        for r in failed:
+            _log.error("smoke test failed", image=img.id, check=r.check, problem=r.problem)
+            print(r.describe(), file=sys.stderr)
+        return
+    st.tested_image_id = st.image_id
+    run.save_state(st)
+    res.status, res.phase = Status.OK, "test"

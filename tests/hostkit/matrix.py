@@ -9,9 +9,11 @@
 * pyenv: ``sources.pyenv.version``.
 * Signing keys: the release managers' fingerprints the package knows (``eol.PYTHON_SIGNING_KEY``).
 
-A pin must be a release Debian's deb-src index carries and serves here: sid lists python3.14
-(3.14.9-1, 3.14.10-1) and python3.15 (3.15.2-1), but their pool files answer 404 through this
-machine's archive proxy (python3.13_3.13.15-1.dsc: 200), so 3.14/3.15 cannot be pinned yet.
+A pin must be a release whose tarball a deb-src index carries and serves here: Debian's
+(bookworm, trixie, sid) or Ubuntu resolute's (CPython 3.14.4: python3.14_3.14.4.orig.tar.xz is
+python.org's Python-3.14.4.tar.xz, the sha256 images.lock pins). Sid's 3.14.9/3.14.10 and
+3.15.2 pool files (and Ubuntu 27.04's) answer 404 through this machine's archive proxy, so no
+newer 3.14 and no 3.15 can be pinned yet.
 """
 
 from __future__ import annotations

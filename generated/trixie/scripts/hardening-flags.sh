@@ -16,8 +16,15 @@
 # HARDENING_DISABLE lists the features images.yaml turned off (space separated), so they are
 # not added back.
 arch=${HARDENING_ARCH:?set HARDENING_ARCH (amd64, arm64) before sourcing hardening-flags.sh}
-# CPython picks its own optimisation level (OPT); no debug info in the images.
-export DEB_CFLAGS_MAINT_STRIP="${DEB_CFLAGS_MAINT_STRIP:-} -g -O2"
+# CPython picks its own optimisation level (OPT); no debug info in the images. The distro
+# decides hardening only, the profile decides optimisation: Ubuntu's dpkg turns on LTO (fat
+# objects), frame pointers and -Bsymbolic-functions by default (noble, resolute), which made
+# every Ubuntu compile an LTO build with frame pointers whatever images.yaml's profile said
+# (and took twice as long). They are stripped here; profiles add LTO (--with-lto) and frame
+# pointers (profiles.*.frame_pointers) themselves.
+NOT_HARDENING="-flto=auto -ffat-lto-objects -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer"
+export DEB_CFLAGS_MAINT_STRIP="${DEB_CFLAGS_MAINT_STRIP:-} -g -O2 $NOT_HARDENING"
+export DEB_LDFLAGS_MAINT_STRIP="${DEB_LDFLAGS_MAINT_STRIP:-} -flto=auto -ffat-lto-objects -Wl,-Bsymbolic-functions"
 
 HARDENING_CFLAGS="$(DEB_HOST_ARCH="$arch" dpkg-buildflags --get CFLAGS) $(DEB_HOST_ARCH="$arch" dpkg-buildflags --get CPPFLAGS)"
 HARDENING_LDFLAGS="$(DEB_HOST_ARCH="$arch" dpkg-buildflags --get LDFLAGS)"
@@ -39,4 +46,5 @@ if hardening_wanted cf-protection; then
     esac
 fi
 unset -f hardening_wanted hardening_add
+unset NOT_HARDENING
 export HARDENING_CFLAGS HARDENING_LDFLAGS

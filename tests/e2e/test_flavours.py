@@ -184,3 +184,28 @@ def test_a_c_extension_built_in_3_14t_dev_runs_in_3_14t_runtime(
                       "python3", "-c", "import sys, spam; print(spam.__name__, sys._is_gil_enabled())")
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["spam", "False"], run.stdout
+
+
+FLAGS = ("import sysconfig; print(' '.join(str(sysconfig.get_config_var(v)) for v in "
+         "('CONFIG_ARGS', 'CFLAGS', 'PY_CFLAGS_NODIST', 'LDFLAGS', 'PY_LDFLAGS_NODIST')))")
+
+
+def test_the_profile_not_the_distro_decides_optimisation(flavours: tuple[Path, Result]) -> None:
+    """Issue 33, item 2: the e2e profile (fast: no LTO, no PGO, no frame pointers) is what every
+    compiled interpreter got, on Ubuntu too (its dpkg adds LTO and frame pointers by default),
+    while the distro's hardening flags are there."""
+    config, release = flavours
+    assert release.rc == 0, release.explain()
+    checked = []
+    for cid in release.cells():
+        if not cid.endswith("-runtime") or "deadsnakes" in cid:
+            continue
+        out = _docker_run(_ref(config, release, cid), "python3", "-c", FLAGS)
+        assert out.returncode == 0, (cid, out.stderr)
+        flags = out.stdout.split()
+        for bad in ("-flto", "-flto=auto", "-ffat-lto-objects", "-fno-omit-frame-pointer",
+                    "-Wl,-Bsymbolic-functions", "--with-lto", "--enable-optimizations"):
+            assert bad not in flags, (cid, bad)
+        assert "-fstack-protector-strong" in flags, (cid, flags)
+        checked.append(cid)
+    assert "3.14-source-bookworm-runtime" in checked

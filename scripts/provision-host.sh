@@ -612,11 +612,17 @@ step_images() {
             fi
         fi
         recipe="$BASE_RECIPE ${arches[*]}"
+        UBUNTU_POCKETS=""
+        if is_ubuntu_suite "$suite"; then
+            UBUNTU_POCKETS=$(ubuntu_pockets "$suite" "${arches[@]}")
+            recipe="$recipe pockets: $UBUNTU_POCKETS" # a pocket back in sync: a new base
+        fi
         marker=$ORCH_HOST_STATE/rootfs/$suite.recipe
         if [[ "$(cat "$marker" 2>/dev/null)" != "$recipe" ]]; then
             say "  $suite base recipe changed (now $recipe): rebuilding the index"
-            if [[ "$(cut -d' ' -f1 "$marker" 2>/dev/null)" != "$BASE_RECIPE" ]]; then
-                for arch in "" -amd64 -arm64; do  # a new recipe: new rootfs too
+            # a new recipe or other pockets: new rootfs too (more architectures: only the index)
+            if [[ "$(sed -E 's/ (amd64|arm64)//g' "$marker" 2>/dev/null)" != "$(sed -E 's/ (amd64|arm64)//g' <<<"$recipe")" ]]; then
+                for arch in "" -amd64 -arm64; do
                     if [[ -d $ORCH_HOST_STATE/rootfs/$suite$arch ]]; then
                         umount_below "$ORCH_HOST_STATE/rootfs/$suite$arch"
                         rm -rf --one-file-system "${ORCH_HOST_STATE:?}/rootfs/$suite$arch"

@@ -128,21 +128,70 @@ ubuntu_debootstrap() {
     fi
 }
 
-# deb822 sources like the official ubuntu:* images (main + universe, -updates, -security).
+# The archive that serves $pocket (resolute, resolute-updates, resolute-security) for $arch.
+ubuntu_pocket_mirror() {
+    local pocket=$1 arch=$2 main=$ORCH_UBUNTU_MIRROR
+    [[ $pocket == *-security ]] && main=$ORCH_UBUNTU_SECURITY_MIRROR
+    if [[ $arch == amd64 ]]; then echo "$main"; else ubuntu_arch_mirror "$pocket" "$arch" "$main"; fi
+}
+
+# Whether $pocket's binary-$arch Packages.xz (every component) is the file its InRelease lists
+# (sha256). Checked 2026-12-07: through this machine's archive proxy, resolute-updates' and
+# resolute-security's arm64 indices are not (apt: "File has unexpected size (837220 !=
+# 998908). Mirror sync in progress?"; by-hash/SHA256/<hash>: 404), while their amd64 indices
+# and the resolute pocket's arm64 ones are. apt would refuse them in every build.
+ubuntu_pocket_consistent() {
+    local pocket=$1 arch=$2 base comp want got release
+    base=$(ubuntu_pocket_mirror "$pocket" "$arch") || return 1
+    release=$(curl -fsS -m 60 "$base/dists/$pocket/InRelease") || return 1
+    for comp in "${UBUNTU_COMPONENTS[@]}"; do
+        want=$(awk -v f="$comp/binary-$arch/Packages.xz" \
+            '/^SHA256:/ { s = 1; next } /^[^ ]/ { s = 0 } s && $3 == f { print $1 }' <<<"$release")
+        got=$(curl -fsS -m 300 "$base/dists/$pocket/$comp/binary-$arch/Packages.xz" | sha256sum) || return 1
+        [[ -n $want && ${got%% *} == "$want" ]] || return 1
+    done
+}
+
+# The pockets a suite's bases list (for every architecture built: a cross compile installs the
+# same -dev package versions for both): the release always; -updates and -security when their
+# indices are consistent for every architecture, else left out with a warning (the suite's
+# images then get no Ubuntu updates here: `orchestrator outdated` reads the sources they list).
+ubuntu_pockets() {
+    local suite=$1 pocket arch ok pockets=("$1")
+    shift
+    for pocket in "$suite-updates" "$suite-security"; do
+        ok=1
+        for arch in "$@"; do
+            if ! ubuntu_pocket_consistent "$pocket" "$arch"; then
+                warn "$pocket: its binary-$arch indices do not match its signed InRelease through this machine's archive proxy (stale copies): the $suite bases leave $pocket out"
+                ok=0
+                break
+            fi
+        done
+        if ((ok)); then pockets+=("$pocket"); fi
+    done
+    echo "${pockets[*]}"
+}
+
+# deb822 sources like the official ubuntu:* images (main + universe, -updates, -security), with
+# the pockets UBUNTU_POCKETS names (step_images: ubuntu_pockets).
 write_ubuntu_sources() {
-    local root=$1 suite=$2 arch=$3 uri=$ORCH_UBUNTU_MIRROR sec=$ORCH_UBUNTU_SECURITY_MIRROR
-    if [[ $arch != amd64 ]]; then
-        uri=$(ubuntu_arch_mirror "$suite" "$arch") || die "no Ubuntu archive serves $suite for $arch"
-        sec=$(ubuntu_arch_mirror "$suite-security" "$arch" "$ORCH_UBUNTU_SECURITY_MIRROR") \
-            || die "no Ubuntu archive serves $suite-security for $arch"
-    fi
+    local root=$1 suite=$2 arch=$3 uri sec main=() pocket
+    local -a pockets
+    read -r -a pockets <<<"${UBUNTU_POCKETS:-$suite $suite-updates $suite-security}"
+    uri=$(ubuntu_pocket_mirror "$suite" "$arch") || die "no Ubuntu archive serves $suite for $arch"
+    sec=$(ubuntu_pocket_mirror "$suite-security" "$arch") || sec=""
+    for pocket in "${pockets[@]}"; do [[ $pocket == *-security ]] || main+=("$pocket"); done
     rm -f "$root/etc/apt/sources.list"
     cat >"$root/etc/apt/sources.list.d/ubuntu.sources" <<EOF
 Types: deb
 URIs: ${uri}/
-Suites: ${suite} ${suite}-updates
+Suites: ${main[*]}
 Components: ${UBUNTU_COMPONENTS[*]}
 Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+EOF
+    if [[ " ${pockets[*]} " == *" $suite-security "* && -n $sec ]]; then
+        cat >>"$root/etc/apt/sources.list.d/ubuntu.sources" <<EOF
 
 Types: deb
 URIs: ${sec}/
@@ -150,6 +199,7 @@ Suites: ${suite}-security
 Components: ${UBUNTU_COMPONENTS[*]}
 Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
 EOF
+    fi
 }
 
 # ------------------------------------------------------------ the test PPA

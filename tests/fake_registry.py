@@ -14,7 +14,9 @@ issues one for the requested scope to ``credentials`` (GET with Basic) or to a r
 ``refresh_tokens`` (POST ``grant_type=refresh_token``). ``storage`` (tests.fake_storage.Storage)
 makes manifest and blob reads answer 307 to that other host, as registries send reads to S3 or
 a CDN. ``page_size`` splits ``tags/list`` into pages linked by ``Link: <...>; rel="next"``.
-``calls`` keeps every request with its headers.
+``calls`` keeps every request with its headers. ``token_redirect``: the token service answers
+every request with a 307 to this URL (a token service that moved, or one that would send the
+login elsewhere).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class FakeRegistry:
         self.credentials, self.read_only = credentials, read_only
         self.token_auth, self.refresh_tokens = token_auth, refresh_tokens
         self.storage, self.page_size = storage, page_size
+        self.token_redirect = ""
         self.tokens: dict[str, str] = {}  # issued token -> the scope it grants
         self.calls: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
         self.repos: dict[str, Repo] = {}
@@ -173,6 +176,8 @@ class FakeRegistry:
         with self.lock:
             self.requests.append((call.method, path))
             self.calls.append((call.method, path, dict(call.headers)))
+            if path == "/token" and self.token_redirect:
+                return Answer(307, b"", {"Location": self.token_redirect})
             if path == "/token":
                 return self._issue_token(call)
             denied = self._bearer(call.method, path, call.headers) if self.token_auth \

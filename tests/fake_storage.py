@@ -2,8 +2,10 @@
 its manifest and blob reads (as registries send them to S3 pre-signed URLs or a CDN).
 
 Like a pre-signed URL it refuses a request that carries an ``Authorization`` header (S3:
-"Only one auth mechanism allowed"); it keeps every request with its headers (``calls``) so a
-test can assert that no credential ever arrived. It sends no Docker-Content-Digest.
+"Only one auth mechanism allowed"); it keeps every request with its headers (``calls``) and
+the bodies of those that had one (``bodies``) so a test can assert that no credential ever
+arrived. It sends no Docker-Content-Digest. ``challenge``: answer every request 401 with this
+``WWW-Authenticate`` (a storage host that asks for a login of its own).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class Storage:
         self.host = host
         self.files: dict[str, tuple[bytes, str]] = {}  # path -> body, content type
         self.calls: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
+        self.bodies: list[bytes] = []  # the request bodies that arrived
+        self.challenge = ""  # when set: 401 with this WWW-Authenticate to every request
         self.lock = threading.Lock()
         self._httpd: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -40,9 +44,13 @@ class Storage:
             self.files[path] = (body, content_type)
         return Answer(307, b"", {"Location": f"{self.url}{path}?X-Amz-Signature=fake"})
 
-    def answer(self, method: str, path: str, headers: dict[str, str]) -> Answer:
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> Answer:
         with self.lock:
             self.calls.append((method, path, headers))
+            if body:
+                self.bodies.append(body)
+            if self.challenge:
+                return Answer(401, b"login required", {"WWW-Authenticate": self.challenge})
             if "authorization" in headers:
                 return Answer(400, b"<Error><Code>InvalidArgument</Code><Message>Only one auth "
                               b"mechanism allowed</Message></Error>", {"Content-Type": "application/xml"})
@@ -57,7 +65,9 @@ class Storage:
         class Handler(http.server.BaseHTTPRequestHandler):
             def _any(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                a = storage.answer(self.command, self.path.split("?", 1)[0], headers)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                a = storage.answer(self.command, self.path.split("?", 1)[0], headers, body)
                 self.send_response(a.status)
                 for k, v in a.headers.items():
                     self.send_header(k, v)
@@ -66,7 +76,7 @@ class Storage:
                 if self.command != "HEAD":
                     self.wfile.write(a.body)
 
-            do_GET = do_HEAD = _any
+            do_GET = do_HEAD = do_POST = _any
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

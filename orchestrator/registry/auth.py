@@ -1,10 +1,12 @@
 """The registry's auth challenges (``WWW-Authenticate``) answered as docker answers them.
 
-Basic: the login itself, to the registry only. Bearer (the distribution token spec): a token
-from the challenge's ``realm`` for its ``service`` and the request's scope; the login goes to
-the realm (GET with Basic), an identity token as an OAuth2 refresh token (POST
-``grant_type=refresh_token``); with no login an anonymous token is asked for (public images).
-A login is never sent to a plain-HTTP realm other than a loopback one.
+Basic: the username and password, to the registry only (an identity token is never a
+password: a login that has only one cannot answer Basic). Bearer (the distribution token
+spec): a token from the challenge's ``realm`` for its ``service`` and the request's scope; an
+identity token goes to the realm as an OAuth2 refresh token (POST ``grant_type=refresh_token``),
+else the username and password (GET with Basic); with no login an anonymous token is asked
+for (public images). A login is never sent to a plain-HTTP realm other than a loopback one,
+nor re-sent by a redirect to another origin (transport).
 """
 
 from __future__ import annotations
@@ -33,8 +35,18 @@ def parse_challenge(header: str) -> Challenge:
 
 
 def basic(credential: Credential) -> str:
-    raw = f"{credential.username}:{credential.secret}".encode()
+    raw = f"{credential.username}:{credential.password}".encode()
     return "Basic " + base64.b64encode(raw).decode()
+
+
+def basic_for(host: str, credential: Credential) -> str:
+    """The Basic answer to ``host``'s challenge; an identity token alone cannot give one."""
+    if credential.identity_token and not credential.password:
+        raise RegistryAuthError(
+            f"registry {host} asks for a username and password (HTTP Basic), but the login from "
+            f"{credential.source} is an identity token, which only a token service takes; run "
+            f"`docker login {host}` with a username and password")
+    return basic(credential)
 
 
 def _token_request(challenge: Challenge, scope: str,
@@ -44,7 +56,7 @@ def _token_request(challenge: Challenge, scope: str,
     service = challenge.params.get("service", "")
     scope = scope or challenge.params.get("scope", "")
     if credential is not None and credential.identity_token:
-        form = {"grant_type": "refresh_token", "refresh_token": credential.secret,
+        form = {"grant_type": "refresh_token", "refresh_token": credential.identity_token,
                 "service": service, "client_id": CLIENT_ID}
         if scope:
             form["scope"] = scope
@@ -59,7 +71,10 @@ def bearer_token(transport: Transport, host: str, challenge: Challenge, scope: s
                  credential: Credential | None, looked_at: str) -> str:
     """A token for ``scope`` from the challenge's realm, as ``Authorization`` header value."""
     realm = challenge.params.get("realm", "")
-    scheme, realm_host, _ = origin(realm)
+    try:
+        scheme, realm_host, _ = origin(realm)
+    except RegistryError:
+        scheme = realm_host = ""
     if scheme not in ("http", "https") or not realm_host:
         raise RegistryAuthError(f"registry {host} named no usable token service ({realm!r}); "
                                 "check the registry's auth settings")

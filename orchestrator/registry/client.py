@@ -21,7 +21,7 @@ import requests
 
 from orchestrator import grammar
 from orchestrator.errors import RegistryAuthError, RegistryError
-from orchestrator.registry.auth import basic, bearer_token, parse_challenge
+from orchestrator.registry.auth import basic_for, bearer_token, parse_challenge
 from orchestrator.registry.credentials import HUB_HOSTS, Credential, Lookup
 from orchestrator.registry.transport import Proxies, RetryPolicy, Transport, origin, scheme_for
 
@@ -97,6 +97,8 @@ class Registry:
             if authorization:
                 hdrs["Authorization"] = authorization
             r = self._transport.send(method, url, hdrs, data, origin(self.base_url))
+            if r.status_code in (401, 403) and origin(r.url) != origin(self.base_url):
+                raise RegistryError(self._foreign(method, url, r))
             if r.status_code == 401 and not challenged:
                 challenged = True
                 self._authenticate(r.headers.get("WWW-Authenticate", ""), scope)
@@ -106,6 +108,18 @@ class Registry:
             if r.status_code == 429:
                 raise RegistryError(self._rate_limited(method, url, r))
             return Response(r.status_code, r.headers, r.content)
+
+    def _foreign(self, method: str, url: str, r: requests.Response) -> str:
+        """A 401/403 from another host than the registry (its storage, a Link's host): never
+        answered with the registry's login, nor a token fetched for it."""
+        scheme, host, port = origin(r.url)
+        where = f"{scheme}://{host}" + (f":{port}" if port not in (80, 443, None) else "")
+        asked = r.headers.get("WWW-Authenticate", "").strip().split(" ", 1)[0]
+        return (f"{method} {url}: {where}, another host than registry {self.host} (it was "
+                f"sent there), answered HTTP {r.status_code}"
+                + (f" asking for a {asked} login" if asked else "")
+                + f"; the registry's login is never sent to another host; check registry "
+                f"{self.host}'s storage and redirect settings")
 
     def _login(self) -> Lookup:
         if self._found is None:
@@ -129,7 +143,7 @@ class Registry:
         elif challenge.scheme == "basic":
             if found.credential is None:
                 raise RegistryAuthError(self._refused())
-            self._basic = basic(found.credential)
+            self._basic = basic_for(self.host, found.credential)
         else:
             raise RegistryAuthError(f"registry {self.host} asked for an unsupported login "
                                     f"({header.strip()[:80]!r}); {self._refused()}")
@@ -146,9 +160,7 @@ class Registry:
                 f"`docker login {self.host}` again (it may have expired or lack access)")
 
     def _rate_limited(self, method: str, url: str, r: requests.Response) -> str:
-        retries = getattr(r.raw, "retries", None)
-        tried = len(getattr(retries, "history", ())) + 1
-        waited = float(getattr(retries, "waited", 0.0))
+        tried, waited = self._transport.last.attempts, self._transport.last.waited
         after = r.headers.get("Retry-After")
         found = self._found
         login = (f"the login from {found.credential.source}" if found and found.credential

@@ -2,11 +2,13 @@
 
 ``$DOCKER_CONFIG/config.json`` (settings.docker_config): ``credHelpers[<server>]`` names the
 helper for one registry, else ``credsStore`` the helper for all, else ``auths[<server>]``
-holds ``auth`` (base64 ``user:password``) and/or ``identitytoken``. A helper is the program
-``docker-credential-<name>``: ``get`` with the server URL on stdin prints
-``{"ServerURL", "Username", "Secret"}``; the username ``<token>`` means the secret is an
-identity token (an OAuth2 refresh token). Docker Hub is stored under its v1 key
-``https://index.docker.io/v1/`` whichever of its names the image uses.
+holds ``auth`` (base64 ``user:password``) and/or ``identitytoken``, both kept, as docker
+keeps them: the password for HTTP Basic, the identity token only as an OAuth2 refresh token
+for a token service. A helper is the program ``docker-credential-<name>``: ``get`` with the
+server URL on stdin prints ``{"ServerURL", "Username", "Secret"}``; the username ``<token>``
+means the secret is an identity token; an empty username and secret mean no login (anonymous,
+as docker reads it). Docker Hub is stored under its v1 key ``https://index.docker.io/v1/``
+whichever of its names the image uses.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ TOKEN_USER = "<token>"  # a helper's username for "the secret is an identity tok
 @dataclass(frozen=True)
 class Credential:
     username: str
-    secret: str  # the password, or the identity token
-    identity_token: bool = False
-    source: str = ""  # where it was found, for error messages (never the secret)
+    password: str  # for HTTP Basic (at the registry, or at its token service)
+    identity_token: str = ""  # an OAuth2 refresh token, for a token service only
+    source: str = ""  # where it was found, for error messages (never a secret)
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,9 @@ def _from_auths(data: dict[str, Any], host: str, path: Path) -> Lookup:
                                         f"run `docker login {host}` again") from None
             user, _, password = raw.partition(":")
         where = f'{path} auths["{key}"]'
-        if entry.get("identitytoken"):
-            return Lookup(Credential(user, str(entry["identitytoken"]), True, where), where)
-        if user or password:
-            return Lookup(Credential(user, password, False, where), where)
+        token = str(entry.get("identitytoken") or "")
+        if user or password or token:
+            return Lookup(Credential(user, password, token, where), where)
     return Lookup(None, f"{path} (no auths entry, credsStore or credHelpers for {server_key(host)})")
 
 
@@ -136,8 +137,10 @@ def _from_helper(name: str, setting: str, host: str, path: Path, run: Runner,
         raise RegistryAuthError(f"registry {host}: credential helper {where} printed no "
                                 "{ServerURL, Username, Secret} JSON; fix or replace the helper") from None
     if user == TOKEN_USER:
-        return Lookup(Credential("", secret, True, where), where)
-    return Lookup(Credential(user, secret, False, where), where)
+        return Lookup(Credential("", "", secret, where), where)
+    if not user and not secret:  # docker reads this as no login: anonymous
+        return Lookup(None, f"{where}: an empty login for {key}")
+    return Lookup(Credential(user, secret, "", where), where)
 
 
 def lookup(docker_config: Path, host: str, *, run: Runner = runner.run,

@@ -4,6 +4,9 @@ urllib3's Retry for connection errors, 5xx and 429, redirects followed here.
 Why here and not in requests: ``Authorization`` may only go to the origin it belongs to (the
 registry, or its token service), so redirects are followed one hop at a time and the header
 is dropped on any hop to another scheme, host or port (storage hosts, CDNs, pre-signed URLs).
+A request body is never re-sent to another origin (a 307/308 would: a token request's body
+is the refresh token), and a redirect to anything but an http(s) URL is an error. The retry
+waits of one request, its redirect hops included, share one budget.
 The session trusts nothing from the environment (``trust_env`` off: no ~/.netrc logins, no
 proxy variables read behind settings' back); proxies come from settings, CAs from the system
 store (as docker and the former urllib client used them).
@@ -11,8 +14,11 @@ store (as docker and the former urllib client used them).
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
@@ -40,12 +46,18 @@ RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def is_loopback(host: str) -> bool:
-    """``host`` (host[:port], [v6]:port or a bare name) is this machine."""
+    """``host`` (host[:port], [v6]:port or a bare name) is this machine: ``localhost`` or a
+    loopback IP address (127.0.0.0/8, ::1), never a name that merely starts with ``127.``."""
     if host.startswith("["):
         name = host[1:].partition("]")[0]
     else:
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return name.lower() in ("localhost", "::1") or name.startswith("127.")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def scheme_for(host: str) -> str:
@@ -54,9 +66,39 @@ def scheme_for(host: str) -> str:
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``; RegistryError for a port that is no port (a registry
+    may send any ``Location``)."""
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+    try:
+        port = parts.port
+    except ValueError:
+        raise RegistryError(f"{url}: not a usable URL (its port is not a number from 0 to "
+                            "65535)") from None
+    return parts.scheme, (parts.hostname or "").lower(), port or default
+
+
+@dataclass
+class Spent:
+    """What one logical request took, all its redirect hops together: the requests made and
+    the seconds waited between them."""
+
+    attempts: int = 0
+    waited: float = 0.0
+
+
+_SPENT: ContextVar[Spent | None] = ContextVar("registry_spent", default=None)
+
+
+@contextmanager
+def one_request() -> Iterator[Spent]:
+    """The retry waits made inside share one budget (``RetryPolicy.max_wait``)."""
+    spent = Spent()
+    token = _SPENT.set(spent)
+    try:
+        yield spent
+    finally:
+        _SPENT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -101,10 +143,12 @@ class BoundedRetry(Retry):
     """urllib3's Retry with the registry's rules: backoff ``b * 2**(n-1)`` from the first retry,
     a 429/503's Retry-After honoured, every wait through ``policy.sleep`` (tests pass a fake),
     and the waits of one request bounded by ``policy.max_wait``: a Retry-After that would pass
-    it ends the retries at once (the caller gets that answer)."""
+    it ends the retries at once (the caller gets that answer). A Retry-After shorter than the
+    backoff (0, or a date already past) waits the backoff. Inside ``one_request`` the budget
+    is that request's, across its redirect hops (each hop is a request of its own to urllib3)."""
 
     policy: RetryPolicy | None = None
-    waited: float = 0.0  # seconds this request has waited so far
+    waited: float = 0.0  # seconds waited so far in this hop (Spent: the whole request)
     delay: float = 0.0  # the wait before the next attempt
 
     def new(self, **kw: Any) -> Self:
@@ -119,7 +163,7 @@ class BoundedRetry(Retry):
         if policy is None:
             return fresh
         fresh.delay = self._wait_for(fresh, response, policy)
-        if fresh.waited + fresh.delay > policy.max_wait:
+        if self._spent() + fresh.delay > policy.max_wait:
             why = f"waiting {fresh.delay:g}s more would pass the {policy.max_wait:g}s retry budget"
             raise MaxRetryError(_pool, url, error or ResponseError(why)) from error
         why = f"HTTP {response.status}" if response is not None else str(error)
@@ -127,21 +171,32 @@ class BoundedRetry(Retry):
                      attempt=len(fresh.history), sleep=fresh.delay)
         return fresh
 
+    def _spent(self) -> float:
+        spent = _SPENT.get()
+        return spent.waited if spent is not None else self.waited
+
     @staticmethod
     def _wait_for(fresh: BoundedRetry, response: Any, policy: RetryPolicy) -> float:
+        backoff = float(policy.backoff * 2 ** (len(fresh.history) - 1))
         if response is not None and response.status in (429, 503):
             try:
                 after = fresh.get_retry_after(response)
             except InvalidHeader:
                 after = None
             if after is not None:
-                return float(after)
-        return float(policy.backoff * 2 ** (len(fresh.history) - 1))
+                return max(float(after), backoff)
+        return backoff
 
     def sleep(self, response: Any = None) -> None:
+        """The wait before the next attempt (urllib3 calls it only when one follows)."""
+        spent = _SPENT.get()
+        if spent is not None:
+            spent.attempts += 1
         if self.policy is not None and self.delay > 0:
             self.policy.sleep(self.delay)
             self.waited += self.delay
+            if spent is not None:
+                spent.waited += self.delay
 
 
 def _system_cas() -> str | bool:
@@ -156,6 +211,7 @@ class Transport:
     timeout: float
     proxies: Proxies = field(default_factory=Proxies)
     session: requests.Session = field(init=False, repr=False)
+    last: Spent = field(default_factory=Spent, init=False)  # what the last send() took
 
     def __post_init__(self) -> None:
         retry = BoundedRetry(total=max(self.policy.attempts - 1, 0), connect=None, read=None,
@@ -175,21 +231,44 @@ class Transport:
 
     def send(self, method: str, url: str, headers: Mapping[str, str], data: bytes | None,
              auth_origin: tuple[str, str, int | None] | None) -> requests.Response:
-        """One request, its redirects followed: ``Authorization`` goes only to ``auth_origin``."""
-        for _ in range(MAX_REDIRECTS + 1):
-            hdrs = dict(headers)
-            if origin(url) != auth_origin:
-                hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
-            resp = self._once(method, url, hdrs, data)
-            location = resp.headers.get("Location")
-            if resp.status_code not in REDIRECTS or not location:
-                return resp
-            resp.close()
-            url = urljoin(url, location)
-            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
-                method, data = "GET", None
+        """One request, its redirects followed: ``Authorization`` goes only to ``auth_origin``,
+        a body only to the origin of ``url``; the retry waits of all hops share one budget."""
+        with one_request() as self.last:
+            for _ in range(MAX_REDIRECTS + 1):
+                hdrs = dict(headers)
+                if origin(url) != auth_origin:
+                    hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+                self.last.attempts += 1
+                resp = self._once(method, url, hdrs, data)
+                location = resp.headers.get("Location")
+                if resp.status_code not in REDIRECTS or not location:
+                    return resp
+                resp.close()
+                target = self._redirect(method, url, urljoin(url, location), resp.status_code)
+                if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                    method, data = "GET", None
+                elif data is not None and origin(target) != origin(url):
+                    raise RegistryError(
+                        f"{method} {url}: redirected (HTTP {resp.status_code}) to {target}, "
+                        "another origin; a request body (a token request's refresh token, an "
+                        f"upload) is sent only where it was addressed; check registry {self.host}'s "
+                        "auth and storage settings")
+                url = target
         raise RegistryError(f"{method} {url}: registry {self.host} redirected more than "
                             f"{MAX_REDIRECTS} times; check the registry's storage settings")
+
+    def _redirect(self, method: str, url: str, target: str, status: int) -> str:
+        """``target`` when it is an http(s) URL with a usable origin, else a RegistryError."""
+        scheme = urlsplit(target).scheme
+        try:
+            usable = scheme in ("http", "https") and bool(origin(target)[1])
+        except RegistryError:
+            usable = False
+        if not usable:
+            raise RegistryError(f"{method} {url}: registry {self.host} redirected (HTTP {status}) "
+                                f"to {target[:200]!r}, not a usable http(s) URL; check the "
+                                "registry's storage settings")
+        return target
 
     def _once(self, method: str, url: str, headers: dict[str, str],
               data: bytes | None) -> requests.Response:
@@ -197,6 +276,10 @@ class Transport:
             return self.session.request(method, url, headers=headers, data=data,
                                         timeout=self.timeout, allow_redirects=False,
                                         proxies=self.proxies.for_url(url))
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema) as exc:
+            raise RegistryError(f"{method} {url}: not a usable URL for registry {self.host} "
+                                f"({self._why(exc)})") from None
         except requests.RequestException as exc:
             raise RegistryUnreachable(
                 f"{method} {url}: registry {self.host} unreachable after {self.policy.attempts} "

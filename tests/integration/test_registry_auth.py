@@ -25,6 +25,7 @@ import yaml
 
 from orchestrator import settings
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
+from orchestrator.lock_sources import resolve_base
 from orchestrator.registry import Registry, registry_for
 from tests.fake_registry import FakeRegistry
 from tests.fake_storage import Storage
@@ -237,6 +238,109 @@ def test_a_refused_login_names_where_it_came_from(logins: Logins) -> None:
         "refused the login from docker-credential-testhelper (credHelpers"
         f'["{fake.address}"] in {logins.docker_config}/config.json); run `docker login '
         f"{fake.address}` again (it may have expired or lack access)")
+
+
+# ---- what a login is never sent to ---------------------------------------------------------
+
+
+def test_a_login_asked_for_by_the_storage_host_is_never_given(logins: Logins,
+                                                              storage: Storage) -> None:
+    """Storage answers 401 with a Bearer realm of its own: the registry's login goes neither
+    to it nor to that realm, and no token it hands out comes back to the registry."""
+    with FakeRegistry(credentials=("ci", "s3cret"), storage=storage) as fake:
+        want = fake.put_image(REPO, "24.04", "1")
+        logins.config({"auths": {fake.address: {"auth": basic("ci", "s3cret")}}})
+        storage.challenge = f'Bearer realm="{storage.url}/token",service="storage"'
+        with pytest.raises(RegistryError) as err:
+            registry_for(fake.address).digest(REPO, "24.04")
+    assert storage.authorizations() == []
+    assert [(m, p) for m, p, _ in storage.calls] == [("HEAD", f"/manifests/{want}")]  # no /token
+    assert type(err.value) is RegistryError and err.value.exit_code == ExitCode.REGISTRY
+    assert str(err.value) == (
+        f"HEAD http://{fake.address}/v2/{REPO}/manifests/24.04: {storage.url}, another host than "
+        f"registry {fake.address} (it was sent there), answered HTTP 401 asking for a Bearer "
+        f"login; the registry's login is never sent to another host; check registry "
+        f"{fake.address}'s storage and redirect settings")
+
+
+@pytest.mark.parametrize("login", ["identity token", "password"])
+def test_a_token_request_redirected_to_another_origin(logins: Logins, storage: Storage,
+                                                      login: str) -> None:
+    """A refresh token is a POST body: a 307 would re-send it; it is refused. A GET with Basic
+    follows the redirect without its Authorization (and gets no token there)."""
+    with FakeRegistry(credentials=("robot", "pw"), token_auth=True, refresh_tokens=("rt-42",)) as fake:
+        fake.put_image(REPO, "24.04", "1")
+        fake.token_redirect = f"{storage.url}/token"
+        entry = {"identitytoken": "rt-42"} if login == "identity token" else {"auth": basic("robot", "pw")}
+        logins.config({"auths": {fake.address: entry}})
+        with pytest.raises(RegistryError) as err:
+            registry_for(fake.address).digest(REPO, "24.04")
+    assert storage.authorizations() == [] and storage.bodies == []
+    assert err.value.exit_code == ExitCode.REGISTRY and "\n" not in str(err.value)
+    if login == "password":
+        assert [m for m, _, _ in storage.calls] == ["GET"]
+        return
+    assert storage.calls == []
+    assert str(err.value) == (
+        f"POST http://{fake.address}/token: redirected (HTTP 307) to {storage.url}/token, another "
+        "origin; a request body (a token request's refresh token, an upload) is sent only where "
+        f"it was addressed; check registry {fake.address}'s auth and storage settings")
+
+
+def test_basic_auth_takes_the_password_beside_an_identity_token(logins: Logins) -> None:
+    with FakeRegistry(credentials=("me", "pw")) as fake:
+        want = fake.put_image(REPO, "24.04", "1")
+        logins.config({"auths": {fake.address: {"auth": basic("me", "pw"), "identitytoken": "rt-9"}}})
+        assert registry_for(fake.address).digest(REPO, "24.04") == want
+    assert set(authorizations(fake, "/manifests/")) == {"", "Basic " + basic("me", "pw")}
+
+
+def test_basic_auth_with_an_identity_token_alone_is_one_line(logins: Logins) -> None:
+    with FakeRegistry(credentials=("me", "pw")) as fake:
+        logins.config({"credHelpers": {fake.address: "testhelper"}})
+        logins.helper({fake.address: ("<token>", "rt-9")})
+        with pytest.raises(RegistryAuthError) as err:
+            registry_for(fake.address).digest(REPO, "24.04")
+    assert all("rt-9" not in base64.b64decode(a.split()[-1]).decode()
+               for a in authorizations(fake, "/") if a)
+    assert str(err.value) == (
+        f"registry {fake.address} asks for a username and password (HTTP Basic), but the login "
+        f'from docker-credential-testhelper (credHelpers["{fake.address}"] in '
+        f"{logins.docker_config}/config.json) is an identity token, which only a token service "
+        f"takes; run `docker login {fake.address}` with a username and password")
+
+
+@pytest.mark.parametrize("location", ["https://127.0.0.2:99999/blob", "ftp://127.0.0.2/blob"])
+def test_a_redirect_to_an_unusable_url_is_a_registry_error_not_unreachable(
+        logins: Logins, location: str) -> None:
+    """lock leaves a digest unpinned only for an unreachable registry; this is not one."""
+    with FakeRegistry() as fake, FaultProxy(fake.address) as proxy:
+        fake.put_image(REPO, "24.04", "1")
+        proxy.add(Rule("status", method="HEAD", path="/manifests/", status=307,
+                       headers={"Location": location}))
+        with pytest.raises(RegistryError) as err:
+            resolve_base(f"{proxy.address}/{REPO}:24.04", Registry)
+        address = proxy.address
+    assert type(err.value) is RegistryError and err.value.exit_code == ExitCode.REGISTRY
+    assert str(err.value) == (
+        f"HEAD http://{address}/v2/{REPO}/manifests/24.04: registry {address} redirected (HTTP "
+        f"307) to {location!r}, not a usable http(s) URL; check the registry's storage settings")
+
+
+def test_the_wait_budget_is_one_requests_across_its_redirect_hops(logins: Logins) -> None:
+    """6 s waited before a redirect, 6 more asked for after it: past the 10 s budget."""
+    with FakeRegistry() as fake, FaultProxy(fake.address) as proxy:
+        fake.put_image(REPO, "24.04", "1")
+        for path in ("hop=2", r"/24\.04$"):
+            proxy.add(Rule("status", method="HEAD", path=path, status=429, times=1,
+                           headers={"Retry-After": "6"}))
+        proxy.add(Rule("status", method="HEAD", path=r"/24\.04$", status=307, times=1,
+                       headers={"Location": f"/v2/{REPO}/manifests/24.04?hop=2"}))
+        sleeps: list[float] = []
+        with pytest.raises(RegistryError) as err:
+            Registry(proxy.address, max_wait=10, sleep=sleeps.append).digest(REPO, "24.04")
+    assert sleeps == [6.0] and proxy.count(action="status") == 3
+    assert "rate-limits us (HTTP 429) after 3 attempt(s) and 6s of waiting" in str(err.value)
 
 
 # ---- black box: `orchestrator lock` ---------------------------------------------------------

@@ -50,7 +50,7 @@ class Helpers:
 def test_auths_entry_with_user_and_password(tmp_path: Path) -> None:
     cfg = config(tmp_path, {"auths": {"registry.test:5000": {"auth": b64("ci:s3cret")}}})
     found = lookup(cfg, "registry.test:5000", run=Helpers({}))
-    assert found.credential == Credential("ci", "s3cret", False,
+    assert found.credential == Credential("ci", "s3cret", "",
                                           f'{cfg}/config.json auths["registry.test:5000"]')
 
 
@@ -63,21 +63,28 @@ def test_auths_keys_with_a_scheme_or_a_path_match_the_host(tmp_path: Path) -> No
 def test_an_identity_token_in_auths(tmp_path: Path) -> None:
     cfg = config(tmp_path, {"auths": {"registry.test": {"auth": b64("ci:"), "identitytoken": "rt-1"}}})
     cred = lookup(cfg, "registry.test").credential
-    assert cred is not None and (cred.username, cred.secret, cred.identity_token) == ("ci", "rt-1", True)
+    assert cred is not None and (cred.username, cred.password, cred.identity_token) == ("ci", "", "rt-1")
+
+
+def test_a_password_and_an_identity_token_are_both_kept(tmp_path: Path) -> None:
+    """docker keeps both: the password answers Basic, the identity token is a refresh token."""
+    cfg = config(tmp_path, {"auths": {"registry.test": {"auth": b64("ci:pw"), "identitytoken": "rt-1"}}})
+    cred = lookup(cfg, "registry.test").credential
+    assert cred is not None and (cred.username, cred.password, cred.identity_token) == ("ci", "pw", "rt-1")
 
 
 @pytest.mark.parametrize("host", ["docker.io", "index.docker.io", "registry-1.docker.io"])
 def test_docker_hub_is_looked_up_under_its_v1_key(tmp_path: Path, host: str) -> None:
     cfg = config(tmp_path, {"auths": {HUB_KEY: {"auth": b64("hubuser:hubpw")}}})
     cred = lookup(cfg, host).credential
-    assert cred is not None and (cred.username, cred.secret) == ("hubuser", "hubpw")
+    assert cred is not None and (cred.username, cred.password) == ("hubuser", "hubpw")
 
 
 def test_creds_store_runs_the_helper_with_the_server_url(tmp_path: Path) -> None:
     cfg = config(tmp_path, {"credsStore": "pass", "auths": {HUB_KEY: {}}})
     helpers = Helpers({"pass": {HUB_KEY: ("hubuser", "from-pass")}})
     found = lookup(cfg, "docker.io", run=helpers, env={"PATH": "/opt/helpers"})
-    assert found.credential is not None and found.credential.secret == "from-pass"
+    assert found.credential is not None and found.credential.password == "from-pass"
     assert found.credential.source == f"docker-credential-pass (credsStore in {cfg}/config.json)"
     assert helpers.calls == [(["docker-credential-pass", "get"], HUB_KEY)]
 
@@ -88,17 +95,26 @@ def test_cred_helpers_win_over_creds_store_for_their_registry(tmp_path: Path) ->
     helpers = Helpers({"ecr-login": {"registry.test": ("AWS", "ecr-pw")},
                        "desktop": {"other.test": ("me", "desktop-pw")}})
     cred = lookup(cfg, "registry.test", run=helpers).credential
-    assert cred is not None and (cred.username, cred.secret) == ("AWS", "ecr-pw")
+    assert cred is not None and (cred.username, cred.password) == ("AWS", "ecr-pw")
     assert cred.source == f'docker-credential-ecr-login (credHelpers["registry.test"] in {cfg}/config.json)'
     assert lookup(cfg, "other.test", run=helpers).credential == Credential(
-        "me", "desktop-pw", False, f"docker-credential-desktop (credsStore in {cfg}/config.json)")
+        "me", "desktop-pw", "", f"docker-credential-desktop (credsStore in {cfg}/config.json)")
 
 
 def test_a_helper_username_token_means_an_identity_token(tmp_path: Path) -> None:
     cfg = config(tmp_path, {"credHelpers": {"registry.test": "acr"}})
     helpers = Helpers({"acr": {"registry.test": ("<token>", "rt-2")}})
     cred = lookup(cfg, "registry.test", run=helpers).credential
-    assert cred is not None and (cred.secret, cred.identity_token) == ("rt-2", True)
+    assert cred is not None and (cred.username, cred.password, cred.identity_token) == ("", "", "rt-2")
+
+
+def test_a_helper_that_answers_an_empty_login_means_anonymous(tmp_path: Path) -> None:
+    """Exit 0 with an empty Username and Secret: docker reads it as no login (anonymous)."""
+    cfg = config(tmp_path, {"credsStore": "desktop"})
+    found = lookup(cfg, "registry.test", run=Helpers({"desktop": {"registry.test": ("", "")}}))
+    assert found.credential is None
+    assert found.looked_at == (f"docker-credential-desktop (credsStore in {cfg}/config.json): an "
+                               "empty login for registry.test")
 
 
 def test_a_helper_without_a_login_for_the_server_is_no_credential(tmp_path: Path) -> None:

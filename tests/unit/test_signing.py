@@ -164,6 +164,14 @@ def test_cosign_not_installed(keydir: Path) -> None:
         cosign.verify(f"{LOCAL}@{D1}")
 
 
+@pytest.mark.parametrize("host", ["127.evil.example", "127.evil.example:5000", "127.0.0.1.nip.io"])
+def test_a_name_that_only_starts_with_127_gets_no_plain_http(keydir: Path, host: str) -> None:
+    with_env(COSIGN_PASSWORD="x")
+    fake = FakeCosign()
+    cosign_for(keydir, fake).sign([f"{host}/org/python@{D1}"])
+    assert "--allow-http-registry=true" not in fake.calls[0]
+
+
 def test_verify_flags_and_answers(keydir: Path) -> None:
     with_env(COSIGN_PASSWORD="x")
     fake = FakeCosign()

@@ -1,5 +1,6 @@
 """An OpenPGP signature judged as apt judges it, from gpgv's (or gpg's) ``--status-fd`` lines;
-and the primary keys a ``gpg --with-colons`` listing shows. Pure: no process, no file.
+and the keys (primary, and subkeys a pin may name) a ``gpg --with-colons`` listing shows.
+Pure: no process, no file.
 
 gpgv exits 0 for a signature by an expired key (status ``EXPKEYSIG``, with a ``VALIDSIG``),
 so its exit code says nothing about whether apt would take the file. The rule here, for every
@@ -36,6 +37,9 @@ REFUSING: dict[str, str] = {
 }
 # OpenPGP hash algorithm ids apt treats as untrusted (its methods/gpgv.cc Digests table)
 WEAK_DIGESTS: dict[str, str] = {"1": "MD5", "2": "SHA1", "3": "RIPEMD160"}
+# validity (field 2 of a pub/sub record) -> why the key cannot be pinned
+UNUSABLE: dict[str, str] = {"e": "has expired", "r": "has been revoked", "i": "is invalid",
+                            "d": "is disabled"}
 
 
 @dataclass(frozen=True)
@@ -143,5 +147,29 @@ def primary_keys(colons: str) -> dict[str, str]:
     return out
 
 
-UNUSABLE: dict[str, str] = {"e": "has expired", "r": "has been revoked", "i": "is invalid",
-                            "d": "is disabled"}
+def pinnable_keys(colons: str) -> dict[str, tuple[str, str]]:
+    """{fingerprint: (primary fingerprint, validity)} of every primary key and subkey of a
+    ``gpg --with-colons`` listing: a pin may name a primary key or a (signing) subkey, as
+    ``judge`` and verify-signature.sh take either; a keyring for a subkey pin holds the
+    primary key that carries it. A subkey's validity is its primary's when that one is
+    unusable (an expired or revoked primary takes its subkeys with it), else its own."""
+    out: dict[str, tuple[str, str]] = {}
+    primary = primary_validity = ""
+    record: tuple[str, str] | None = None  # (pub|sub, validity) whose fpr comes next
+    for line in colons.splitlines():
+        fields = line.split(":")
+        if fields[0] in ("pub", "sub"):
+            record = (fields[0], fields[1] if len(fields) > 1 else "")
+            if fields[0] == "pub":
+                primary = ""
+        elif fields[0] == "fpr" and record is not None and len(fields) > 9:
+            fpr, (kind, validity) = fields[9].upper(), record
+            if kind == "pub":
+                primary, primary_validity = fpr, validity
+                out[fpr] = (fpr, validity)
+            elif primary:
+                out[fpr] = (primary, primary_validity if primary_validity in UNUSABLE else validity)
+            record = None
+        elif fields[0] in ("sec", "ssb", "uid", "uat"):
+            record = None
+    return out

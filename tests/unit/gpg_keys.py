@@ -2,7 +2,9 @@
 GNUPGHOME: a good key, a key that has EXPIRED (made and used under gpg's
 --faked-system-time, a day long, years ago: expired now, without waiting on the clock), a
 REVOKED key (it signs from its own home; its public key is published from a second home
-that imported its revocation certificate) and a second, unrelated key."""
+that imported its revocation certificate), a second, unrelated key, and two keys whose
+primary only certifies and which sign with a subkey: one valid, one whose signing subkey has
+expired (made under the faked past time, the primary never expires)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class Key:
     fpr: str
     faked: str = ""  # sign under this faked time (the expired key)
     public: Path | None = None  # the home its public key is exported from (the revoked key)
+    subkey: str = ""  # the signing subkey's fingerprint (the primary only certifies)
 
     def _time(self) -> list[str]:
         return ["--faked-system-time", self.faked] if self.faked else []
@@ -58,12 +61,26 @@ class Keys:
     expired: Key
     revoked: Key
     other: Key
+    subkeyed: Key  # signs with a valid subkey
+    stale_subkey: Key  # its signing subkey has expired
 
 
 def _gen(home: Path, uid: str, expire: str = "never", faked: str = "") -> Key:
     time = ["--faked-system-time", faked] if faked else []
     gpg(home, *time, "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", expire)
     return Key(home, fingerprint(home, uid), PAST_SIGN if faked else "")
+
+
+def _subkeyed(home: Path, uid: str, expire: str = "never", faked: str = "") -> Key:
+    """A certify-only primary (never expires) with a signing subkey that expires ``expire``."""
+    time = ["--faked-system-time", faked] if faked else []
+    gpg(home, *time, "--passphrase", "", "--quick-gen-key", uid, "ed25519", "cert", "never")
+    primary = fingerprint(home, uid)
+    gpg(home, *time, "--passphrase", "", "--quick-add-key", primary, "ed25519", "sign", expire)
+    subs = [line.split(":")[9] for line in
+            gpg(home, "--with-colons", "--with-subkey-fingerprint", "--list-keys", primary)
+            .decode().splitlines() if line.startswith("fpr:")][1:]
+    return Key(home, primary, PAST_SIGN if faked else "", subkey=subs[0])
 
 
 def _revoked(key: Key, public: Path) -> Key:
@@ -83,7 +100,9 @@ def make_keys(home: Path) -> Keys:
     revoked = _revoked(_gen(home, "Revoked Archive <revoked@localhost>"),
                        home.with_name(home.name + "-revoked"))
     other = _gen(home, "Other Key <other@localhost>")
-    return Keys(good, expired, revoked, other)
+    subkeyed = _subkeyed(home, "Subkey Signer <subkey@localhost>")
+    stale = _subkeyed(home, "Stale Subkey <stale@localhost>", "1d", PAST)
+    return Keys(good, expired, revoked, other, subkeyed, stale)
 
 
 def stop_agent(home: Path) -> None:

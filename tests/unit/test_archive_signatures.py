@@ -6,6 +6,7 @@ scripts the image builds run (stages/scripts/pinned-keyring.sh, verify-signature
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from orchestrator import apt_sources, config, keyrings
 from orchestrator.apt_index import ArchiveIndex, Fetch, Response
 from orchestrator.apt_sources import AptSource
 from orchestrator.errors import ArchiveError, ExitCode
-from orchestrator.gpg_status import primary_keys
+from orchestrator.gpg_status import judge, primary_keys
 from orchestrator.release import apt_check
 from tests.hostkit.common import HostkitError
 from tests.hostkit.gpg import TempGpg
@@ -199,9 +200,10 @@ def test_an_inline_signed_by_key_block_checks_the_archive(keys: Keys, tmp_path: 
 # ----------------------------------------------------------------------------- in the build
 
 
-def script(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sh", str(SCRIPTS / name), *map(str, args)], capture_output=True,
-                          text=True, check=False, timeout=60)
+def script(name: str, *args: str | Path,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([shutil.which("sh") or "/bin/sh", str(SCRIPTS / name), *map(str, args)],
+                          capture_output=True, text=True, check=False, timeout=60, env=env)
 
 
 def test_build_keyring_holds_only_the_pinned_key(keys: Keys, tmp_path: Path) -> None:
@@ -235,10 +237,13 @@ def test_build_keyring_of_an_expired_or_revoked_pinned_key_fails(
                                  f"{status}; fix: ")
 
 
-def verify(tmp_path: Path, keyring: bytes, pin: str, signer: Key) -> subprocess.CompletedProcess[str]:
+def verify(tmp_path: Path, keyring: bytes, pin: str, *signers: Key) -> subprocess.CompletedProcess[str]:
+    """verify-signature.sh on data that ``signers`` signed (one detached signature each, in one
+    file: gpgv checks every one)."""
     data = b"Python-3.13.5.tar.xz, as released\n"
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "data").write_bytes(data)
-    (tmp_path / "data.asc").write_bytes(signer.detach_sign(data))
+    (tmp_path / "data.asc").write_bytes(b"".join(signer.detach_sign(data) for signer in signers))
     (tmp_path / "ring.gpg").write_bytes(keyring)
     return script("verify-signature.sh", tmp_path / "ring.gpg", pin, "https://x/data.asc",
                   tmp_path / "data.asc", tmp_path / "data")
@@ -278,6 +283,89 @@ def test_tarball_signature_by_a_good_key_that_is_not_the_pinned_one_is_refused(
     both = keys.good.keyring() + keys.other.keyring()
     res = verify(tmp_path, both, keys.good.fpr, keys.other)
     assert res.returncode == 1 and f"NOT_PINNED by {keys.other.fpr}" in res.stderr
+
+
+@pytest.mark.parametrize(("signers", "ring", "pin", "refusal"), [
+    (("good", "other"), ("good",), "good", ""),  # the next key signs too: not in the keyring
+    (("other", "good"), ("good",), "good", ""),
+    (("good", "other"), ("good",), "other", "NO_PUBKEY"),  # no good pinned signature beside it
+    (("good", "expired"), ("good", "expired"), "good", "EXPKEYSIG"),  # a known bad key refuses
+], ids=["pinned-then-unknown", "unknown-then-pinned", "unknown-pinned", "expired-beside"])
+def test_a_second_signature_by_a_key_outside_the_keyring_is_ignored_beside_a_pinned_one(
+        keys: Keys, tmp_path: Path, signers: tuple[str, ...], ring: tuple[str, ...], pin: str,
+        refusal: str) -> None:
+    """verify-signature.sh and gpg_status.judge give the same verdict on the same gpgv run."""
+    keyring = b"".join(getattr(keys, k).keyring() for k in ring)
+    pinned: Key = getattr(keys, pin)
+    res = verify(tmp_path, keyring, pinned.fpr, *(getattr(keys, k) for k in signers))
+    gpgv = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", str(tmp_path / "ring.gpg"),
+                           str(tmp_path / "data.asc"), str(tmp_path / "data")],
+                          capture_output=True, text=True, check=False, timeout=60)
+    verdict = judge(gpgv.stdout, [pinned.fpr])
+    if not refusal:
+        assert (res.returncode, res.stderr) == (0, "") and verdict.good
+        return
+    assert res.returncode == 1 and f": {refusal} by " in res.stderr and res.stderr.count("\n") == 1
+    assert not verdict.good and verdict.status == refusal
+
+
+def test_a_subkey_pin_keys_the_primary_that_carries_it(keys: Keys, tmp_path: Path) -> None:
+    """A pin may name a signing subkey (verify-signature.sh and gpg_status take it): the
+    keyring is its primary key, in the build and outside it, and the subkey's signature
+    verifies against that pin."""
+    k = keys.subkeyed
+    assert k.subkey and k.subkey != k.fpr
+    (tmp_path / "key.asc").write_bytes(keys.other.armored() + k.armored())
+    res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x", tmp_path / "k.gpg",
+                 k.subkey)
+    assert (res.returncode, res.stderr) == (0, "")
+    assert shown(tmp_path / "k.gpg", tmp_path) == [k.fpr]
+    ring = keyrings.export_pinned((tmp_path / "key.asc").read_bytes(), [k.subkey.lower()], "u")
+    assert shown(ring, tmp_path) == [k.fpr]
+    ok = verify(tmp_path / "v", (tmp_path / "k.gpg").read_bytes(), k.subkey, k)
+    assert (ok.returncode, ok.stderr) == (0, "")
+
+
+def test_a_subkey_pin_whose_subkey_has_expired_is_refused(keys: Keys, tmp_path: Path) -> None:
+    k = keys.stale_subkey
+    (tmp_path / "key.asc").write_bytes(k.armored())
+    res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x", tmp_path / "k.gpg",
+                 k.subkey)
+    assert res.returncode == 1 and not (tmp_path / "k.gpg").exists()
+    assert res.stderr == (f"pinned-keyring.sh: the pinned key {k.subkey} (a subkey of {k.fpr}) "
+                          "from http://k/x has expired; fix: pin the key its owner signs with "
+                          "now (or a refreshed copy of it)\n")
+    with pytest.raises(ArchiveError, match=rf"^the pinned key {k.subkey} \(a subkey of {k.fpr}\) "
+                       "from u has expired; fix: "):
+        keyrings.export_pinned(k.armored(), [k.subkey], "u")
+
+
+def path_without(tmp_path: Path, missing: str) -> dict[str, str]:
+    """A PATH of the tools the scripts use, ``missing`` left out."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("awk", "mktemp", "rm", "sort", "tr", "mv", "sed", "gpg", "gpgv", "gpgconf"):
+        found = shutil.which(tool)
+        if tool != missing and found:
+            (bin_dir / tool).symlink_to(found)
+    return {"PATH": str(bin_dir)}
+
+
+def test_a_missing_gpg_or_gpgv_is_named_not_read_as_a_bad_file(keys: Keys, tmp_path: Path) -> None:
+    (tmp_path / "key.asc").write_bytes(keys.good.armored())
+    res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x", tmp_path / "k.gpg",
+                 keys.good.fpr, env=path_without(tmp_path / "a", "gpg"))
+    assert (res.returncode, res.stderr) == (1, "pinned-keyring.sh: gpg not found on PATH; fix: "
+                                               "install gnupg in this stage (apt-get install gnupg)\n")
+    data = b"data\n"
+    (tmp_path / "data").write_bytes(data)
+    (tmp_path / "data.asc").write_bytes(keys.good.detach_sign(data))
+    (tmp_path / "ring.gpg").write_bytes(keys.good.keyring())
+    res = script("verify-signature.sh", tmp_path / "ring.gpg", keys.good.fpr, "https://x/data.asc",
+                 tmp_path / "data.asc", tmp_path / "data", env=path_without(tmp_path / "b", "gpgv"))
+    assert (res.returncode, res.stderr) == (1, "verify-signature.sh: https://x/data.asc: gpgv not "
+                                               "found on PATH; fix: install gpgv in this stage "
+                                               "(apt-get install gpgv)\n")
 
 
 def test_hostkit_mirror_refuses_a_tarball_signed_by_an_expired_key(keys: Keys, tmp_path: Path) -> None:

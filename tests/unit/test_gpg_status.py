@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.gpg_status import judge, primary_keys
+from orchestrator.gpg_status import judge, pinnable_keys, primary_keys
 
 FPR = "0EE927713E7598A53794FDA6A8BEA9D563E38217"
 SUB = "4CB50190207B4758A3F73A796ED0E7B82643E131"  # a signing subkey of PRIMARY
@@ -119,3 +119,25 @@ def test_primary_keys_reads_fingerprint_and_validity_of_primary_keys_only() -> N
               f"fpr:::::::::{OTHER.lower()}:\n")
     assert primary_keys(colons) == {FPR: "e", PRIMARY: "-", OTHER: "r"}
     assert primary_keys("") == {}
+
+
+def test_pinnable_keys_maps_primaries_and_subkeys_to_their_primary_and_validity() -> None:
+    """A subkey pin names its primary; an expired subkey, or any subkey of a revoked primary,
+    is unusable."""
+    stale = "1111111111111111111111111111111111111111"
+    revoked_sub = "2222222222222222222222222222222222222222"
+    colons = ("pub:-:4096:1:B7C5D7D6350947F8:1:::-:::scSC::::::23::0:\n"
+              f"fpr:::::::::{PRIMARY}:\n"
+              "uid:-::::1::X::Archive <a@x>::::::::::0:\n"
+              "sub:-:4096:1:6ED0E7B82643E131:1:::::s::::::23:\n"
+              f"fpr:::::::::{SUB.lower()}:\n"
+              "sub:e:4096:1:1111111111111111:1:2::::s::::::23:\n"
+              f"fpr:::::::::{stale}:\n"
+              "pub:r:255:22:00F22BEA68DE3142:1:::-:::sc:::::ed25519:::0:\n"
+              f"fpr:::::::::{OTHER}:\n"
+              "sub:-:255:22:2222222222222222:1:::::s:::::ed25519::\n"
+              f"fpr:::::::::{revoked_sub}:\n")
+    assert pinnable_keys(colons) == {PRIMARY: (PRIMARY, "-"), SUB: (PRIMARY, "-"),
+                                     stale: (PRIMARY, "e"), OTHER: (OTHER, "r"),
+                                     revoked_sub: (OTHER, "r")}
+    assert pinnable_keys("") == {}

@@ -13,6 +13,14 @@ from orchestrator.errors import CommandError
 from tests.hostkit.common import HostkitError, Run
 
 
+class SignatureRefused(HostkitError):
+    """gpg checked the signature and the rule refuses it (``verdict`` says why)."""
+
+    def __init__(self, message: str, verdict: gpg_status.Verdict) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+
+
 class TempGpg:
     def __init__(self, run: Run = runner.run) -> None:
         self.run = run
@@ -62,7 +70,8 @@ class TempGpg:
             raise HostkitError(f"gpg --verify {data.name} failed")
         verdict = gpg_status.judge(res.stdout)
         if verdict.status in gpg_status.REFUSING or verdict.status == "WEAK_DIGEST":
-            raise HostkitError(f"gpg --verify {data.name}: signature refused: {verdict.describe()}")
+            raise SignatureRefused(f"gpg --verify {data.name}: signature refused: "
+                                   f"{verdict.describe()}", verdict)
         for line in res.stdout.splitlines():
             fields = line.split()
             if fields[:2] == ["[GNUPG:]", "VALIDSIG"]:

@@ -122,6 +122,7 @@ class FakeRun:
     on_update: Callable[[], None] | None = None
     calls: list[list[str]] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)  # fingerprints imported (all homes)
+    expired: set[str] = field(default_factory=set)  # keys whose signatures gpg reports EXPKEYSIG
 
     def programs(self) -> list[str]:
         return [c[0] for c in self.calls]
@@ -185,7 +186,10 @@ class FakeRun:
             if not m or m.group(2) != sha(data) or m.group(1) not in self.keys:
                 return 1, "[GNUPG:] BADSIG\n", "gpg: BAD signature\n"
             fpr = m.group(1)
-            return 0, f"[GNUPG:] GOODSIG X\n[GNUPG:] VALIDSIG {fpr} 2025-06-11 0 4 0 1 10 00 {fpr}\n", ""
+            valid = f"[GNUPG:] VALIDSIG {fpr} 2025-06-11 0 4 0 1 10 00 {fpr}\n"
+            if fpr in self.expired:  # gpg exits 0 for a signature by a key that expired since
+                return 0, f"[GNUPG:] EXPKEYSIG {fpr[-16:]} X\n" + valid, ""
+            return 0, "[GNUPG:] GOODSIG X\n" + valid, ""
         raise AssertionError(f"unexpected gpg call {args}")
 
     def _gpgconf(self, args: list[str]) -> tuple[int, str, str]:

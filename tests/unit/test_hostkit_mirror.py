@@ -362,3 +362,27 @@ def test_an_unusable_org_lock_is_one_line(tmp_path: Path, text: str | None) -> N
     with pytest.raises(HostkitError, match=rf"^cannot read the organisation's lock {re.escape(str(lock))}: "):
         mirror.update()
     assert run.calls == []  # read before anything is downloaded
+
+
+def test_a_signature_by_a_key_that_has_expired_since_is_not_served(tmp_path: Path) -> None:
+    """Thomas Wouters' key (3.12/3.13) expired on 2026-07-02 in every copy reachable here: the
+    .asc leaves the mirror (builds refuse EXPKEYSIG), the tarball stays (pinned three ways)."""
+    run = FakeRun(releases(), expired={KEY_313})
+    mirror, text = _mirror(tmp_path, run)
+    mirror.update()
+    here = tmp_path / "mirror/ftp/python/3.13.5"
+    assert (here / "Python-3.13.5.tar.xz").is_file()
+    assert not (here / "Python-3.13.5.tar.xz.asc").exists()
+    assert "Python-3.13.5.tar.xz.asc" not in (tmp_path / "mirror/SHA256SUMS").read_text()
+    why = f"EXPKEYSIG by {KEY_313} (the signing key has expired)"
+    checked = (here / "Python-3.13.5.tar.xz.checked").read_text()
+    assert f"Python-3.13.5.tar.xz.asc not served: {why}" in checked
+    assert f"WARNING: Python-3.13.5.tar.xz.asc not served: {why}" in text.getvalue()
+
+
+def test_a_bad_signature_still_stops_provisioning_and_is_not_withdrawn_quietly(tmp_path: Path) -> None:
+    rels = releases()
+    rels[1].files["python3.13_3.13.5.orig.tar.xz.asc"] = b"garbage\n"
+    mirror, _ = _mirror(tmp_path, FakeRun(rels, expired={KEY_313}))
+    with pytest.raises(HostkitError, match=r"^gpg --verify Python-3\.13\.5\.tar\.xz failed$"):
+        mirror.update()

@@ -378,7 +378,7 @@ step_dockerd() {
 
 # --------------------------------------------------------------- 5 registry
 step_registry() {
-    local cfg=$ORCH_HOST_ETC/registry.yml store=$ORCH_HOST_STATE/registry pid ours=""
+    local cfg=$ORCH_HOST_ETC/registry.yml store=$ORCH_HOST_STATE/registry pid ours="" port
     case ${ORCH_REGISTRY%:*} in
         127.* | localhost | '[::1]') ;;
         *) die "ORCH_REGISTRY=$ORCH_REGISTRY is not a loopback address" ;;
@@ -416,21 +416,16 @@ EOF
     else
         skip "$cfg up to date"
     fi
-    # A registry started by the distro (or anyone) with another config would
-    # listen on *:5000; stop it (and keep systemd from starting it at boot).
-    if [[ -d /run/systemd/system ]] && systemctl is-enabled -q docker-registry.service 2>/dev/null; then
-        say "  systemctl disable --now docker-registry.service (distro instance, config /etc/docker/registry)"
-        systemctl disable --now docker-registry.service || true
-    fi
+    # Something this script did not start on the registry's port (the distro's docker-registry
+    # service, another registry, anything): an error naming it and the fix, never a kill.
     ours=$(cat "$ORCH_HOST_RUN_DIR/registry.pid" 2>/dev/null || true)
-    for pid in $(pgrep -x docker-registry || true); do
-        [[ $pid == "$ours" ]] && continue
-        if ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$cfg"; then
-            say "  stopping foreign docker-registry pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline"))"
-            kill "$pid" || true
-            sleep 1
-        fi
-    done
+    port=${ORCH_REGISTRY##*:}
+    if command -v ss >/dev/null; then
+        for pid in $(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+            [[ -n $ours && $pid == "$ours" ]] && continue
+            die "port $port (ORCH_REGISTRY=$ORCH_REGISTRY) is held by pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || echo '?')), which provisioning did not start; stop it yourself (e.g. systemctl disable --now docker-registry) or set ORCH_REGISTRY to a free loopback port"
+        done
+    fi
     "$HOST_SERVICES" start registry
     if command -v ss >/dev/null; then
         say "  listening: $(ss -Hltn "sport = :${ORCH_REGISTRY##*:}" | awk '{print $4}' | paste -sd' ')"

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from orchestrator.engine import Engine
 
 
+# The downstream app's one dependency: a C extension. 3.0.3 is the first release with wheels for
+# CPython 3.14 and 3.14t (cp314, cp314t; 3.0.2 has none, so the arm64 check, which installs
+# the wheel under emulation, found no distribution for 3.14).
+APP_DEPENDENCY = "markupsafe==3.0.3"
+
+
 def downstream_app(dev_ref: str, runtime_ref: str, prefix: str, *, emulated: bool = False,
                    minimal: bool = False) -> str:
     """A two-stage app: venv with a compiled dependency built in dev, run in runtime (or in
@@ -28,7 +34,7 @@ def downstream_app(dev_ref: str, runtime_ref: str, prefix: str, *, emulated: boo
         USER root
         RUN python3 -m venv --without-pip /app/venv \\
          && PIP_NO_COMPILE=1 python3 -m pip --python /app/venv/bin/python install --no-cache-dir \\
-              {"--only-binary" if emulated else "--no-binary"} markupsafe markupsafe==3.0.2 \\
+              {"--only-binary" if emulated else "--no-binary"} markupsafe {APP_DEPENDENCY} \\
          && /app/venv/bin/python -c "import markupsafe._speedups"
         FROM {runtime_ref}
         COPY --from=build /app/venv /app/venv

@@ -37,7 +37,9 @@ RELEASE = ("Origin: Debian\nLabel: Debian\nSuite: bookworm\nCodename: bookworm\n
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
     made = make_keys(tmp_path_factory.mktemp("gnupg"))
     yield made
-    stop_agent(made.good.home)
+    # every home an agent ran in: the keys' own and the revoked key's public view
+    for home in {made.good.home, *(k.public for k in (made.revoked,) if k.public is not None)}:
+        stop_agent(home)
 
 
 def served(files: dict[str, bytes]) -> Fetch:

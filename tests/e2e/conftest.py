@@ -25,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from orchestrator import config as config_mod
+from orchestrator import lock as lock_mod
+from orchestrator import plan as plan_mod
 from orchestrator.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -265,12 +269,27 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, e2e_bases: dict[str, str
 
 
 @pytest.fixture(scope="session")
-def multiplatform(e2e_bases: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+def team_flow(e2e_bases: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+              session_id: str) -> dict[str, Any]:
+    """The platform team's add-python -> lock -> release -> retire-python flow (issue 28 item 5;
+    test_add_python.py judges it): from the e2e matrix as it was before 3.14 (bookworm, 3.13
+    with python-build, published), `add-python 3.14`, `lock` against the mirror, a signed
+    release for linux/amd64 + linux/arm64 (also `make test`'s multi-platform release), then
+    `retire-python 3.13`."""
+    return run_team_flow(tmp_path_factory.mktemp("team"), f"e2e-{session_id}/team")
+
+
+@pytest.fixture(scope="session")
+def multiplatform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                   session_id: str) -> tuple[Path, Result]:
-    """The bookworm 3.14 source cells released for linux/amd64 + linux/arm64 into a repository of
-    their own (the amd64 stages come from the build cache of the main release), signed: its
-    images.yaml has ``signing: {key: cosign.key}`` with a key pair made for the session
-    (test_supply_chain.py checks what the push phase attached)."""
+    """A signed release for linux/amd64 + linux/arm64 (``signing: {key: cosign.key}``, a key pair
+    made for the session; test_supply_chain.py checks what the push phase attached). `make
+    test`: the team flow's release of the bookworm 3.14 source cells (one release serves both:
+    CI budget); `make test-full`: every cell of the e2e matrix, every platform."""
+    if not FULL:
+        flow: dict[str, Any] = request.getfixturevalue("team_flow")
+        return flow["config"], flow["release"]
+    request.getfixturevalue("e2e_bases")
     ws = tmp_path_factory.mktemp("multiplatform")
     config = make_multiplatform_config(ws, f"e2e-{session_id}/multi")
     cosign_key_pair(ws)
@@ -279,8 +298,7 @@ def multiplatform(e2e_bases: dict[str, str], tmp_path_factory: pytest.TempPathFa
     for step in (("lock",), ("render",)):
         res = orch(*step, config=config)
         assert res.rc == 0, res.explain()
-    only = [] if FULL else ["--only", "3.14-source-bookworm-*"]
-    return config, orch("release", *only, config=config, report=ws / "release.json",
+    return config, orch("release", config=config, report=ws / "release.json",
                         env={"COSIGN_PASSWORD": COSIGN_PASSWORD})
 
 
@@ -314,3 +332,54 @@ class Server:
 @pytest.fixture
 def http_server() -> Iterator[type[Server]]:
     yield Server
+
+
+# ------------------------------------------------------------- the team flow
+
+
+def team_matrix(path: Path) -> None:
+    """The e2e matrix as it was before 3.14: bookworm only, 3.13 built with python-build (as
+    the org's `include` does), source for new minors; signed."""
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    data["distros"] = {"bookworm": {**data["distros"]["bookworm"], "methods": ["source"]}}
+    data["pythons"] = [p for p in data["pythons"] if p["version"].startswith("3.13.")]
+    data["include"] = [{"distro": "bookworm", "python": "3.13", "method": "python-build"}]
+    data["exclude"] = [{"python": "3.13", "method": "source"},
+                       {"method": "python-build", "variant": "minimal"}]
+    data["tags"].pop("defaults", None)
+    data["signing"] = {"key": "cosign.key"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+
+
+def plan_ids(config: Path) -> set[str]:
+    loaded = config_mod.load(config, SESSION_DATE)
+    return {i.id for i in plan_mod.build(loaded, lock_mod.read(loaded), today=SESSION_DATE).images}
+
+
+def tags(repo: str) -> dict[str, str | None]:
+    reg = registry()
+    return {t: reg.digest(repo, t) for t in reg.tags(repo)}
+
+
+def run_team_flow(ws: Path, repo: str) -> dict[str, Any]:
+    config = make_multiplatform_config(ws, repo)
+    team_matrix(config)
+    cosign_key_pair(ws)
+    signed = {"COSIGN_PASSWORD": COSIGN_PASSWORD}
+    steps: dict[str, Any] = {"config": config, "repo": repo}
+    for step in (("lock",), ("render",)):
+        res = orch(*step, config=config)
+        assert res.rc == 0, res.explain()
+    first: Result = orch("release", config=config, report=ws / "first.json", env=signed)
+    steps["first"] = first
+    steps["ids_before_add"] = plan_ids(config)
+    steps["add"] = orch("add-python", "3.14", config=config)
+    steps["lock"] = orch("lock", config=config)
+    steps["ids_after_add"] = plan_ids(config)
+    steps["release"] = orch("release", "--only", "3.14-*", config=config,
+                            report=ws / "release.json", env=signed)
+    steps["tags_before_retire"] = tags(repo)
+    steps["retire"] = orch("retire-python", "3.13", config=config)
+    steps["ids_after_retire"] = plan_ids(config)
+    steps["tags_after_retire"] = tags(repo)
+    return steps

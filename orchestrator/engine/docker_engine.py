@@ -44,8 +44,11 @@ WHALES_ERRORS = (DockerException, ClientNotFoundError, ParsingError)
 class DockerEngine:
     """The ``Engine`` protocol over Docker: builds with buildx, the rest with docker-py."""
 
-    def __init__(self, builder: str | None = None) -> None:
+    def __init__(self, builder: str | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        """``sleep``: how the push waits between retries (tests pass one that records)."""
         self.builder = builder
+        self.sleep = sleep
         self.whales = DockerClient()
         try:
             self.client = docker.from_env(timeout=600)
@@ -281,7 +284,7 @@ class DockerEngine:
                                     f"run `docker login {host}`")
             if attempt < attempts:
                 _log.warning("push retry", ref=ref, attempt=attempt, error=last)
-                time.sleep(backoff * 2 ** (attempt - 1))
+                self.sleep(backoff * 2 ** (attempt - 1))
         raise RegistryError(f"push {ref} failed after {attempts} attempts: {last}")
 
     # ------------------------------------------------------------------ containers

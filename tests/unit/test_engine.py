@@ -52,7 +52,12 @@ def _engine(items: list[dict[str, Any]], containers: Any = None,
     engine = DockerEngine.__new__(DockerEngine)  # no daemon: only the attributes the methods use
     engine.client = FakeClient(items, containers, images)  # type: ignore[assignment]
     engine.builder = None
+    engine.sleep = _no_sleep
     return engine
+
+
+def _no_sleep(seconds: float) -> None:
+    """A push retry's wait, not waited (test_engine_push_retry.py counts them)."""
 
 
 def test_push_reads_the_digest_from_the_containerd_store_status_line() -> None:
@@ -121,6 +126,7 @@ def _boom_engine(docker_py: BaseException, whales: BaseException) -> DockerEngin
     engine.client = Boom(docker_py)  # type: ignore[assignment]
     engine.whales = Boom(whales)  # type: ignore[assignment]
     engine.builder = None
+    engine.sleep = _no_sleep
     return engine
 
 

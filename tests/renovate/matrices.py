@@ -23,8 +23,6 @@ from packaging.version import Version
 REPO = Path(__file__).resolve().parents[2]
 ORG = REPO / "images.yaml"
 E2E = REPO / "tests" / "e2e" / "images.yaml"
-# The patch releases the e2e mirror serves (tests/e2e/images.yaml); the org's come from its lock.
-E2E_VERSIONS = {"3.13": "3.13.15", "3.11": "3.11.2"}
 DATES = {"A": "20261121", "B": "20261201", "C": "20261205"}
 # The former immutable template (date last), for pins made before the date moved into the version.
 FORMER_IMMUTABLE = "{version}-{variant}-{distro}{method}-{date}"
@@ -95,13 +93,19 @@ class Registry:
 
 def config_copy(source: Path, dest: Path, immutable: str | None = None,
                 flavours: bool = False) -> Path:
-    """``source`` in ``dest``/images.yaml, without CA files (tags do not depend on them);
-    ``flavours``: with the free-threaded build of every minor from 3.13 and the minimal variant
-    (issue 18; not deadsnakes, which validation refuses for both)."""
+    """``source`` in ``dest``/images.yaml, without CA files (tags do not depend on them) and
+    without free-threaded builds; ``flavours``: with the free-threaded build of every minor
+    from 3.13 and the minimal variant (issue 18; not deadsnakes, which validation refuses for
+    both)."""
     data = yaml.safe_load(source.read_text())
     data.pop("ca_certificates", None)
     if immutable is not None:
         data["tags"]["immutable"] = immutable
+    if not flavours:  # the GIL builds only: test_flavours.py has the free-threaded tags
+        for p in data["pythons"]:
+            p.pop("freethreaded", None)
+        data["exclude"] = [e for e in data.get("exclude", [])
+                           if not str(e.get("python", "")).endswith("t")]
     if flavours:
         data["variants"]["minimal"] = {"size_budget_mb": 60}
         data.setdefault("exclude", []).append({"method": "deadsnakes", "variant": "minimal"})
@@ -157,7 +161,9 @@ def releases(source: Path, work: Path, flavours: bool = False) -> Registry:
     config = config_copy(source, work / "current", flavours=flavours)
     data = yaml.safe_load(config.read_text())
     if source == E2E:
-        versions = dict(E2E_VERSIONS)
+        # the patch releases the e2e matrix pins (the mirror serves exactly those)
+        versions = {p["version"].rpartition(".")[0]: p["version"] for p in data["pythons"]
+                    if p["version"].count(".") == 2}
     else:
         lock = yaml.safe_load((source.parent / "images.lock").read_text())
         versions = {m: p["version"] for m, p in lock["pythons"].items()}

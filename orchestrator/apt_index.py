@@ -4,7 +4,8 @@
   signature checked with gpgv against the keyring the image's sources name, judged from gpgv's
   status lines as apt judges it (gpg_status: a signature by an expired or revoked key is
   refused, though gpgv exits 0 for it); a ``trusted=yes`` source is not checked, as apt does
-  not check it; an expired ``Valid-Until`` is refused.
+  not check it; an expired ``Valid-Until`` is refused (checked against the clock the caller
+  passes: ``ArchiveIndex.now``, the real time by default).
 - ``Packages`` files are fetched by the SHA256 the verified Release lists (``by-hash/`` URLs
   where the archive has ``Acquire-By-Hash: yes``), checked, and kept under that hash: a repeated
   run downloads only the Release files, and a new index only when the archive changed.
@@ -151,6 +152,35 @@ def _fix(status: str) -> str:
     return _FIXES.get(status, _KEY_FIX)
 
 
+def utc_now() -> dt.datetime:
+    """The real time: what production checks ``Valid-Until`` against."""
+    return dt.datetime.now(dt.UTC)
+
+
+def check_valid_until(rel: Release, now: dt.datetime) -> None:
+    """Refuse ``rel`` when its ``Valid-Until`` is before ``now`` (a timezone-aware time). As
+    apt (whole seconds): a Release is accepted up to and including the second its Valid-Until
+    names, one without the field never expires, and a field that is not a date is refused."""
+    if now.tzinfo is None:
+        raise ValueError(f"check_valid_until: now={now!r} has no timezone (pass UTC)")
+    raw = rel.fields.get("Valid-Until")
+    if not raw:
+        return
+    try:
+        until = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        raise ArchiveError(f"{rel.source.describe()}: its Release has a Valid-Until that is not "
+                           f"a date ({raw!r}); fix: the archive must publish a Release apt can "
+                           "read (a broken mirror?)") from None
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    if until < now.replace(microsecond=0):
+        raise ArchiveError(f"{rel.source.describe()}: its Release expired on {raw} "
+                           f"(Valid-Until; it is now {now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} "
+                           "UTC): the mirror is stale; fix: wait for it to sync, or point the "
+                           "sources at one that is")
+
+
 @dataclass
 class ArchiveIndex:
     """Fetches, verifies and caches Release and Packages files under ``cache_dir``."""
@@ -158,7 +188,7 @@ class ArchiveIndex:
     cache_dir: Path
     keyring_for: Callable[[AptSource], Path | None]
     fetch: Fetch = http_fetch
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    now: Callable[[], dt.datetime] = utc_now  # the clock Valid-Until is checked against
     downloads: list[str] = field(default_factory=list)  # URLs fetched with a body (this run)
     _releases: dict[AptSource, Release] = field(default_factory=dict)
 
@@ -205,7 +235,7 @@ class ArchiveIndex:
             text, verified = self._verify_detached(src, plain, base, slot)
         fields, sums = parse_release(text)
         rel = Release(src, fields, sums, verified)
-        self._check_valid_until(rel)
+        check_valid_until(rel, self.now())
         self._releases[src] = rel
         return rel
 
@@ -264,17 +294,6 @@ class ArchiveIndex:
                                          f"gpgv failed: {last}")
         raise ArchiveError(f"{src.describe()}: {url}: the signature does not verify with "
                            f"{keyring}: {verdict.describe()}; fix: {_fix(verdict.status)}")
-
-    def _check_valid_until(self, rel: Release) -> None:
-        raw = rel.fields.get("Valid-Until")
-        if not raw:
-            return
-        until = email.utils.parsedate_to_datetime(raw)
-        if until.tzinfo is None:
-            until = until.replace(tzinfo=dt.UTC)
-        if until < self.now():
-            raise ArchiveError(f"{rel.source.describe()}: its Release expired on {raw} "
-                               "(Valid-Until): the mirror is stale")
 
     def packages(self, src: AptSource, component: str, arch: str) -> dict[str, str]:
         """{package: newest version} of one component and architecture ({} if absent)."""

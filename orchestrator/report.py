@@ -54,6 +54,9 @@ class CellResult:
     # ones its published image still lacks: {package, installed, candidate, platform, since}
     security_updates: list[str] = field(default_factory=list)
     waiting_security: list[dict[str, str]] = field(default_factory=list)
+    # nightly: why this image took the full refresh path instead of the fast path (pending
+    # upgrades, other inputs, an archive that does not verify, its group, --full-refresh)
+    refresh_reason: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     log: str = ""

@@ -4,13 +4,14 @@ indices through ArchiveIndex; no pull and no build."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import apt_sources, keyrings, log
-from orchestrator.apt_index import ArchiveIndex, http_fetch
+from orchestrator.apt_index import ArchiveIndex, http_fetch, utc_now
 from orchestrator.apt_sources import AptSource
 from orchestrator.config import ImagesConfig
 from orchestrator.errors import ArchiveError, OrchestratorError, RegistryAuthError
@@ -145,7 +146,9 @@ def check_image(registry: Registry, repo: str, img: PlannedImage, keys: LabelKey
 
 
 def check_all(config: ImagesConfig, registry: Registry, images: tuple[PlannedImage, ...],
-              keys: LabelKeys, cache_dir: Path) -> OutdatedReport:
+              keys: LabelKeys, cache_dir: Path, *,
+              now: Callable[[], dt.datetime] = utc_now) -> OutdatedReport:
+    """Every image checked; ``now``: the clock the archives' Valid-Until is checked against."""
     start = time.monotonic()
     indexes: dict[str, ArchiveIndex] = {}
 
@@ -153,7 +156,7 @@ def check_all(config: ImagesConfig, registry: Registry, images: tuple[PlannedIma
         if distro not in indexes:
             family = config.distros[distro].family
             indexes[distro] = ArchiveIndex(cache_dir / "apt",
-                                           keyring_resolver(config, family, cache_dir))
+                                           keyring_resolver(config, family, cache_dir), now=now)
         return indexes[distro]
 
     report = OutdatedReport()

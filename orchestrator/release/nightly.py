@@ -17,8 +17,11 @@ that could not be published, which ones its published image still lacks and sinc
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable
 
 from orchestrator import log, settings
+from orchestrator.apt_index import utc_now
 from orchestrator.outdated import CellCheck, Ledger, OutdatedReport, State
 from orchestrator.plan import Plan, PlannedImage
 from orchestrator.release.apt_check import check_all
@@ -51,25 +54,28 @@ def why_refresh(run: Run, img: PlannedImage, check: CellCheck) -> str | None:
     return None
 
 
-def fast_path(run: Run, full_refresh: bool) -> OutdatedReport:
+def fast_path(run: Run, full_refresh: bool, *,
+              now: Callable[[], dt.datetime] = utc_now) -> OutdatedReport:
     """Check every planned image; drop the groups that need nothing from the run's plan
-    (their cells: unchanged). Returns the checks (the report uses them after the run)."""
+    (their cells: unchanged); say in the report why each other image is rebuilt. Returns the
+    checks (the report uses them after the run). ``now``: the archives' Valid-Until clock."""
     checks = check_all(run.config, run.registry(), run.plan.images, run.label_keys,
-                       settings.get().cache_dir)
+                       settings.get().cache_dir, now=now)
     Ledger.record(run.work, checks, settings.get().today)
     by_id = {c.cell: c for c in checks.cells}
     if full_refresh:
         run.report.notes.append("nightly --full-refresh: every image rebuilt and re-tested")
+        _refresh(run, run.plan.images, dict.fromkeys(by_id, "--full-refresh"), by_id)
         return checks
     reasons = {img.id: why_refresh(run, img, by_id[img.id]) for img in run.plan.images}
-    refresh_groups = {_group(img) for img in run.plan.images if reasons[img.id]}
-    keep, skipped = [], []
+    groups: dict[tuple[str, str, str], str] = {}
     for img in run.plan.images:
-        if _group(img) in refresh_groups:
-            keep.append(img)
-            _log.info("refresh", image=img.id, why=reasons[img.id] or "its group refreshes")
-        else:
-            skipped.append(img)
+        why = reasons[img.id]
+        if why:
+            groups.setdefault(_group(img), f"its group refreshes ({img.id}: {why})")
+    keep = [img for img in run.plan.images if _group(img) in groups]
+    skipped = [img for img in run.plan.images if _group(img) not in groups]
+    _refresh(run, keep, {i.id: reasons[i.id] or groups[_group(i)] for i in keep}, by_id)
     for img in skipped:
         res = run.report.cell(img.id)
         res.status, res.phase, res.digest = Status.UNCHANGED, "outdated", by_id[img.id].digest
@@ -82,6 +88,21 @@ def fast_path(run: Run, full_refresh: bool) -> OutdatedReport:
                             f"{len(keep)} to refresh; {len(checks.downloads)} index file(s) "
                             f"downloaded in {checks.seconds:.1f}s")
     return checks
+
+
+def _refresh(run: Run, images: Iterable[PlannedImage], why: dict[str, str],
+             by_id: dict[str, CellCheck]) -> None:
+    """Record in the report why each of ``images`` takes the full refresh path; an image the
+    check could not tell about (an archive that does not answer or verify, no labels) also
+    gets a note: it is rebuilt because nobody could say it was up to date."""
+    for img in images:
+        run.report.cell(img.id).refresh_reason = why[img.id]
+        _log.info("refresh", image=img.id, why=why[img.id])
+        check = by_id[img.id]
+        if check.state is State.UNKNOWN:
+            run.report.notes.append(f"{img.id}: not known to be up to date ({check.reason}): "
+                                    "rebuilt with the security refresh")
+            _log.warning("cannot tell", image=img.id, reason=check.reason)
 
 
 def _only(run: Run, images: list[PlannedImage]) -> Plan:

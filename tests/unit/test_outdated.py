@@ -5,21 +5,16 @@ fast path decisions against the project's fake registry."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
-import http.server
 import json
 import lzma
-import os
 import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from orchestrator import apt_sources, render
+from orchestrator import apt_sources
 from orchestrator.apt_index import ArchiveIndex, parse_packages
 from orchestrator.apt_sources import AptSource
 from orchestrator.errors import ArchiveError, ExitCode
@@ -34,10 +29,21 @@ from orchestrator.outdated import (
     upgrades,
 )
 from orchestrator.release import nightly
-from orchestrator.release.state import Run, candidate_ref
 from orchestrator.report import Status
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import Publisher, write_config
+from tests.publish_harness import Publisher
+from tests.unit.apt_archive import (
+    NOW,
+    SIGNED,
+    Archive,
+    clock,
+    make_signing_key,
+    publish_with_labels,
+    publisher,
+    run_nightly,
+    served_archive,
+    use_dirs,
+)
+from tests.unit.gpg_keys import stop_agent
 
 # ----------------------------------------------------------------------------- sources
 
@@ -151,78 +157,24 @@ def test_ledger_keeps_the_first_date_and_forgets_fixed_updates(tmp_path: Path) -
 # ----------------------------------------------------------------------------- a real archive
 
 
-def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    return subprocess.run(["gpg", "--batch", "--homedir", str(home), *args], input=stdin,
-                          capture_output=True, check=True, timeout=60).stdout
-
-
 @pytest.fixture(scope="module")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(gnupg home holding a throwaway secret key, keyring dir with its public keyring)."""
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    _gpg(home, "--passphrase", "", "--quick-gen-key", "Test Archive <archive@localhost>",
-         "ed25519", "sign", "never")
-    keyrings = tmp_path_factory.mktemp("keyrings")
-    (keyrings / "test-archive-keyring.gpg").write_bytes(_gpg(home, "--export"))
-    return home, keyrings
-
-
-class Archive:
-    """A Debian-layout archive on disk (dists/<suite>/InRelease, by-hash Packages.xz)."""
-
-    def __init__(self, root: Path, home: Path) -> None:
-        self.root, self.home = root, home
-        self.clock = 1_780_000_000
-
-    def publish(self, suite: str, packages: dict[str, str], *, label: str = "Debian",
-                valid_until: str = "", tamper: bool = False, arch: str = "amd64") -> None:
-        d = self.root / "debian" / "dists" / suite
-        body = "".join(f"Package: {n}\nVersion: {v}\nArchitecture: {arch}\n\n"
-                       for n, v in packages.items()).encode()
-        xz = lzma.compress(body)
-        sha = hashlib.sha256(xz).hexdigest()
-        by_hash = d / "main" / f"binary-{arch}" / "by-hash" / "SHA256"
-        by_hash.mkdir(parents=True, exist_ok=True)
-        (by_hash / sha).write_bytes(xz)
-        (d / "main" / f"binary-{arch}" / "Packages.xz").write_bytes(xz)
-        release = (f"Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}\n"
-                   f"Date: Mon, 30 Nov 2026 00:00:00 UTC\n"
-                   + (f"Valid-Until: {valid_until}\n" if valid_until else "")
-                   + f"Acquire-By-Hash: yes\nSHA256:\n {sha} {len(xz)} main/binary-{arch}/Packages.xz\n")
-        signed = _gpg(self.home, "--clearsign", stdin=release.encode())
-        if tamper:
-            signed = signed.replace(b"Suite: ", b"Suite: x")
-        (d / "InRelease").write_bytes(signed)
-        # a republished file gets a newer Last-Modified (HTTP dates have 1 s resolution)
-        self.clock += 10
-        os.utime(d / "InRelease", (self.clock, self.clock))
+    home, keyrings = tmp_path_factory.mktemp("gnupg"), tmp_path_factory.mktemp("keyrings")
+    make_signing_key(home, keyrings)
+    yield home, keyrings
+    stop_agent(home)
 
 
 @pytest.fixture
 def archive(tmp_path: Path, signing_key: tuple[Path, Path]) -> Iterator[tuple[Archive, str]]:
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Archive(root, signing_key[0]), f"http://127.0.0.1:{server.server_address[1]}/debian"
-    finally:
-        server.shutdown()
+    with served_archive(tmp_path, signing_key[0]) as served:
+        yield served
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def _index(tmp_path: Path, keyrings: Path) -> ArchiveIndex:
-    return ArchiveIndex(tmp_path / "cache", lambda s: keyrings / Path(s.signed_by).name)
-
-
-SIGNED = "/usr/share/keyrings/test-archive-keyring.gpg"
+def _index(tmp_path: Path, keyrings: Path, now: dt.datetime = NOW) -> ArchiveIndex:
+    return ArchiveIndex(tmp_path / "cache", lambda s: keyrings / Path(s.signed_by).name,
+                        now=clock(now))
 
 
 def test_archive_verified_cached_by_hash_and_read_again_without_downloads(
@@ -296,80 +248,25 @@ def test_trusted_flat_repository_is_read_without_a_signature(tmp_path: Path,
 
 
 
-def _publish_with_labels(pub: Publisher, uri: str, installed: dict[str, str],
-                         inputs_of: dict[str, str] | None = None,
-                         per_cell: dict[str, dict[str, str]] | None = None) -> None:
-    """A release whose images carry the labels the fast path reads."""
-    from orchestrator.release import label as label_mod
-    from orchestrator.release.push import do_push
-    from tests import publish_harness as ph
-    from tests.fake_engine import synthetic_image
-
-    run = pub.run()
-    keys = run.label_keys
-    sources = apt_sources.to_label([AptSource(uri, "bookworm", ("main",), SIGNED),
-                                    AptSource(uri, "bookworm-security", ("main",), SIGNED)])
-    for img in run.plan.images:
-        base = run.lock.base(img.distro).digest or ""
-        labels = {keys.fingerprint: ph.fingerprint(img.id, "1"),
-                  keys.packages: " ".join(
-                      f"{k}={v}" for k, v in (per_cell or {}).get(img.id, installed).items()),
-                  keys.apt_sources: sources,
-                  keys.inputs: (inputs_of or {}).get(img.id)
-                  or label_mod.inputs_hash(run, img, base)}
-        image = synthetic_image(img.id, "1", labels)
-        run.engine.load(candidate_ref(img.id), image)
-        st = run.load_state(img.id)
-        st.image_id = st.tested_image_id = image.id
-        run.save_state(st)
-    do_push(run, all_or_nothing=False)
-    assert all(c.status.value == "ok" for c in run.report.cells.values()), run.report.table()
-
-
 @pytest.fixture
 def published(tmp_path: Path, archive: tuple[Archive, str], signing_key: tuple[Path, Path],
               monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Publisher, Archive, str]]:
-    from orchestrator import config as config_mod
-    from orchestrator import lock as lock_mod
-    from orchestrator import settings
-
     arch, uri = archive
-    arch.publish("bookworm", {"netbase": "6.4", "libssl3": "3.0.20-1"})
-    arch.publish("bookworm-security", {"libssl3": "3.0.20-1"}, label="Debian-Security")
-    with FakeRegistry() as reg:
-        cfg = write_config(tmp_path / "cfg", reg.address, "team/python")
-        text = cfg.read_text()
-        cfg.write_text(text.replace("sources:\n", f"sources:\n  apt_keyrings: [{signing_key[1]}]\n", 1)
-                       if "sources:\n" in text else
-                       text + f"sources:\n  apt_keyrings: [{signing_key[1]}]\n")
-        loaded = config_mod.load(cfg, dt.date(2026, 11, 21))
-        render.write(loaded, render.render_all(loaded, lock_mod.read(loaded)))
-        st = settings.get()
-        monkeypatch.setattr(settings, "_settings", type(st)(
-            st.ci, st.log_format, dt.date(2026, 11, 21), st.docker_config, "rev",
-            tmp_path / "work", st.candidate_prefix, tmp_path / "cache"))
-        pub = Publisher(cfg, reg.address, tmp_path / "work")
+    use_dirs(monkeypatch, tmp_path)
+    with publisher(tmp_path, arch, signing_key[1]) as pub:
         yield pub, arch, uri
-
-
-def _nightly(pub: Publisher, full: bool = False) -> tuple[Run, OutdatedReport]:
-    run = pub.run()
-    for c in run.report.cells.values():  # as start_run leaves them: nothing done yet
-        c.status = type(c.status)("skipped")
-    checks = nightly.fast_path(run, full)
-    return run, checks
 
 
 def test_nothing_new_means_nothing_to_refresh(published: tuple[Publisher, Archive, str]) -> None:
     pub, _, uri = published
-    _publish_with_labels(pub, uri, {"netbase": "6.4", "libssl3": "3.0.20-1"})
-    run, checks = _nightly(pub)
+    publish_with_labels(pub, uri, {"netbase": "6.4", "libssl3": "3.0.20-1"})
+    run, checks = run_nightly(pub)
     assert run.plan.images == ()
     assert [c.state for c in checks.cells] == [State.UP_TO_DATE] * 4
     report = run.report
     assert sorted(report.fast_path) == sorted(report.cells)
     assert {c.status.value for c in report.cells.values()} == {"unchanged"}
-    run2, _ = _nightly(pub, full=True)
+    run2, _ = run_nightly(pub, full=True)
     assert len(run2.plan.images) == 4
 
 
@@ -377,10 +274,10 @@ def test_a_security_update_refreshes_exactly_the_groups_that_have_the_package(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, arch, uri = published
     # only 3.13's dev image has libssl3: its group (runtime + dev) refreshes, 3.14's does not
-    _publish_with_labels(pub, uri, {"netbase": "6.4"}, per_cell={
+    publish_with_labels(pub, uri, {"netbase": "6.4"}, per_cell={
         "3.13-source-bookworm-dev": {"netbase": "6.4", "libssl3": "3.0.20-1"}})
     arch.publish("bookworm-security", {"libssl3": "3.0.22-1"}, label="Debian-Security")
-    run, checks = _nightly(pub)
+    run, checks = run_nightly(pub)
     assert sorted(i.id for i in run.plan.images) == [
         "3.13-source-bookworm-dev", "3.13-source-bookworm-runtime"]
     assert sorted(run.report.fast_path) == [
@@ -395,8 +292,8 @@ def test_changed_inputs_or_a_moved_tag_refresh_the_group(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, _, uri = published
     first = pub.run().plan.images[0].id
-    _publish_with_labels(pub, uri, {"netbase": "6.4"}, {first: "sha256:" + "0" * 64})
-    run, _ = _nightly(pub)
+    publish_with_labels(pub, uri, {"netbase": "6.4"}, {first: "sha256:" + "0" * 64})
+    run, _ = run_nightly(pub)
     kept = [i.id for i in run.plan.images]
     group = first.rsplit("-", 1)[0]
     assert sorted(kept) == sorted(i for i in run.report.cells if i.startswith(group))
@@ -410,7 +307,7 @@ def test_images_published_without_the_labels_take_the_full_path(
     pub, _, _ = published
     run = pub.run()
     do_push(run, all_or_nothing=False)  # the harness's images have no apt-sources label
-    run2, checks = _nightly(pub)
+    run2, checks = run_nightly(pub)
     assert {c.state for c in checks.cells} == {State.UNKNOWN}
     assert "apt-sources" in checks.cells[0].reason
     assert len(run2.plan.images) == 4
@@ -439,9 +336,9 @@ def test_keyrings_are_found_by_file_name_in_the_configured_directories(tmp_path:
 def test_the_report_says_what_an_image_took_and_what_a_failed_one_still_lacks(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, arch, uri = published
-    _publish_with_labels(pub, uri, {"netbase": "6.4", "libssl3": "3.0.20-1"})
+    publish_with_labels(pub, uri, {"netbase": "6.4", "libssl3": "3.0.20-1"})
     arch.publish("bookworm-security", {"libssl3": "3.0.22-1"}, label="Debian-Security")
-    run, checks = _nightly(pub)
+    run, checks = run_nightly(pub)
     ok, failed = "3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"
     run.report.cell(ok).status, run.report.cell(ok).publish = Status.OK, "updated"
     run.report.cell(ok).package_changes = ["libssl3 3.0.20-1 -> 3.0.22-1"]

@@ -24,9 +24,15 @@ def configure(fmt: str, verbose: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger on sys.stderr as it is when the line is logged (not at configure time): while
+    the live progress status runs, rich's redirection of stderr puts log lines above it."""
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def get(name: str) -> Any:

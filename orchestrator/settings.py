@@ -43,6 +43,9 @@ class Settings:
     https_proxy: str = ""
     http_proxy: str = ""
     no_proxy: str = ""
+    # A live status line for long commands when stderr is a terminal (progress_live.py): off
+    # in CI, with TERM=dumb and with ORCH_PROGRESS=0 (or false, no, off); the k/n lines stay.
+    live_progress: bool = True
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -71,12 +74,14 @@ class Settings:
                              "(e.g. ci-job-1234/candidate)")
         xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         cache_dir = Path(env.get("ORCH_CACHE_DIR") or Path(xdg) / "orchestrator")
+        live = (not ci and env.get("TERM") != "dumb"
+                and env.get("ORCH_PROGRESS", "").lower() not in ("0", "false", "no", "off"))
         return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir,
                    builder_id=env.get("ORCH_BUILDER_ID") or "urn:python-base-orchestrator:local",
                    invocation_id=env.get("ORCH_INVOCATION_ID") or env.get("CI_JOB_URL") or "",
                    environ=env, source_date_epoch=epoch,
                    https_proxy=_either(env, "HTTPS_PROXY"), http_proxy=_either(env, "HTTP_PROXY"),
-                   no_proxy=_either(env, "NO_PROXY"))
+                   no_proxy=_either(env, "NO_PROXY"), live_progress=live)
 
     def child_env(self, extra: dict[str, str]) -> dict[str, str]:
         """The environment for an external command: ours, DOCKER_CONFIG as read, plus ``extra``."""

@@ -67,7 +67,8 @@ def build_args(config: ImagesConfig, profile: str, img: PlannedImage, spec: dict
 def do_build(run: Run) -> None:
     bake_dir, targets = bake_targets(run.loaded, run.lock)
     order = build_order(run.plan.images)
-    with run.progress.phase("build", len(order), compiles=planned_compiles(run.plan)) as ph:
+    with run.progress.phase("build", len(order), compiles=planned_compiles(run.plan),
+                            cells=[i.id for i in order]) as ph:
         for img in order:
             res = run.report.cell(img.id)
             with ph.cell(res):

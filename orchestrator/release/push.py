@@ -52,7 +52,7 @@ def _skip(run: Run, images: list[PlannedImage], message: str) -> None:
 def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellState]]) -> Pushed:
     """Push every ready candidate under its immutable tag; no public tag moves here."""
     pushed: Pushed = []
-    with run.progress.phase("push", len(ready)) as ph:
+    with run.progress.phase("push", len(ready), cells=[i.id for i, _ in ready]) as ph:
         for img, st in ready:
             with ph.cell(run.report.cell(img.id)):
                 out = _push_one(run, registry, img, st)
@@ -97,7 +97,7 @@ def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
     left out of the tag moves; refused credentials stop the run."""
     name = naming.repository_ref(run.repo_host, run.repo)
     signed: Pushed = []
-    with run.progress.phase("sign", len(pushed)) as ph:
+    with run.progress.phase("sign", len(pushed), cells=[i.id for i, _ in pushed]) as ph:
         for img, out in pushed:
             with ph.cell(run.report.cell(img.id)):
                 ok = _sign_one(run, registry, img, out, name, cosign, tools)

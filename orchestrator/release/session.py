@@ -10,6 +10,7 @@ from orchestrator import cache as cache_mod
 from orchestrator import epoch, settings
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
+from orchestrator import progress_history as hist
 from orchestrator.config import Loaded
 from orchestrator.engine import Engine
 from orchestrator.progress import Progress
@@ -17,7 +18,7 @@ from orchestrator.release import attest, reports
 from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
 from orchestrator.release.smoketest import do_test
-from orchestrator.release.state import Run, work_dir
+from orchestrator.release.state import Run, state_dir, work_dir
 from orchestrator.report import Report, Status
 
 
@@ -37,17 +38,22 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
         report.cell(img.id)
     net = network or loaded.config.build.network
     when = epoch.find(loaded, st)
-    return Run(loaded, lock, plan, report, work_dir(loaded), engine(),
+    work = work_dir(loaded)
+    progress = Progress(sys.stderr, command=command, sections=st.ci,
+                        live=st.live_progress and sys.stderr.isatty(),
+                        history=hist.history_path(state_dir(work)))
+    return Run(loaded, lock, plan, report, work, engine(),
                security_refresh=security_refresh, network=None if net == "default" else net,
                verbose=verbose, source_date_epoch=when.value if when else None,
-               progress=Progress(sys.stderr, command=command, sections=st.ci),
+               progress=progress,
                platforms={img.id: img.platforms for img in plan.images})
 
 
 def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,
                stage_only: bool = False) -> None:
-    if "push" in phases:
-        attest.cosign_for(run)  # a signing key or password missing: say so before the build
+    signs = "push" in phases and attest.cosign_for(run) is not None  # a key missing: say so now
+    order = [p for p in ("build", "test", "push") if p in phases] + (["sign"] if signs else [])
+    run.progress.expect(order, [img.id for img in run.plan.images])
     if "build" in phases:
         do_build(run)
     else:
@@ -62,6 +68,7 @@ def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = Fals
 def finish(run: Run, report_file: str | None, start: float) -> int:
     """Write the report (JSON and JUnit), print its table; the run's exit code."""
     run.report.seconds = round(time.monotonic() - start, 1)
+    run.progress.save()
     out = reports.report_path(report_file, run.work, run.report.command)
     xml = reports.write(run.report, out)
     sys.stdout.write(run.report.table(run.platforms))

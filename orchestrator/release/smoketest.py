@@ -61,7 +61,7 @@ def do_test(run: Run) -> None:
     re-test leaves nothing a later `orchestrator push` would publish."""
     todo = [img for img in build_order(run.plan.images)
             if run.report.cell(img.id).status not in (Status.FAILED, Status.ABORTED)]
-    with run.progress.phase("test", len(todo)) as ph:
+    with run.progress.phase("test", len(todo), cells=[i.id for i in todo]) as ph:
         for img in todo:
             res = run.report.cell(img.id)
             with ph.cell(res):

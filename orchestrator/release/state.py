@@ -70,7 +70,7 @@ class Run:
         return self.config.publish.repository
 
     def state_path(self, cell_id: str) -> Path:
-        return self.work / "state" / f"{cell_id}.json"
+        return state_dir(self.work) / f"{cell_id}.json"
 
     def load_state(self, cell_id: str) -> CellState:
         path = self.state_path(cell_id)
@@ -103,6 +103,11 @@ def candidate_ref(cell_id: str, tag: str = naming.CANDIDATE_TAG) -> str:
 def unlabelled_ref(cell_id: str) -> str:
     """The build's own output, before the label pass."""
     return candidate_ref(cell_id, naming.UNLABELLED_TAG)
+
+
+def state_dir(work: Path) -> Path:
+    """What runs leave for the runs after: each cell's state, the progress history."""
+    return work / "state"
 
 
 def work_dir(loaded: Loaded) -> Path:

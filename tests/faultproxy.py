@@ -20,7 +20,9 @@ it is the ``nth`` match (if given) and it fired fewer than ``times`` times (if g
 rule that fires decides what happens to the request; with none it is forwarded (action
 "forward" marks a request, e.g. to arm another rule with ``armed_by``). Each client
 connection carries one request (answers say ``Connection: close``). ``records`` lists what
-happened to every request; ``count()`` counts them.
+happened to every request; ``count()`` counts them. A connection that opens with a TLS record
+gets a plain HTTP 400 (recorded as action "not-http"), as from Go's HTTP server: dockerd tries
+HTTPS first even for an insecure registry and falls back to HTTP on that answer.
 
 Bounds: 127.0.0.1 only, at most ``max_connections`` connections at a time (more are closed at
 once), request heads of 64 KiB, bodies of 64 MiB, ``io_timeout`` on every socket, and a stall
@@ -202,6 +204,9 @@ class FaultProxy:
         with self._lock:
             self._clients.add(conn)
         try:
+            if _tls_hello(conn):
+                self._record(Request("", "", [], b""), "not-http", 400)
+                return
             with conn.makefile("rb") as rfile:
                 req = _read_request(rfile)
             if req is not None:
@@ -338,6 +343,31 @@ def _read_chunked(rfile: BinaryIO) -> bytes:
             raise ProxyError("body too large")
         body += rfile.read(size)
         rfile.readline(MAX_LINE)
+
+
+def _tls_hello(conn: socket.socket) -> bool:
+    """A TLS record (a ClientHello) instead of a request: read it, answer as Go's net/http
+    server answers bytes that are not HTTP (a plain ``HTTP/1.1 400``), and say so. A client
+    that may fall back to plain HTTP does so on that answer: dockerd, for an insecure registry,
+    tries HTTPS first and falls back only when the TLS record it reads back starts ``HTTP/``."""
+    if conn.recv(1, socket.MSG_PEEK) != b"\x16":  # a TLS handshake record's content type
+        return False
+    head = _recv_exactly(conn, 5)
+    if len(head) == 5:  # the whole record: no unread byte turns the close into a reset
+        _recv_exactly(conn, struct.unpack("!H", head[3:5])[0])
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 b"Connection: close\r\n\r\n400 Bad Request")
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+    return True
+
+
+def _recv_exactly(conn: socket.socket, n: int) -> bytes:
+    """``n`` bytes, or fewer if the client closed first."""
+    data = b""
+    while len(data) < n and (chunk := conn.recv(min(n - len(data), 65536))):
+        data += chunk
+    return data
 
 
 def _send_status(conn: socket.socket, rule: Rule) -> None:

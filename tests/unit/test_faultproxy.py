@@ -6,6 +6,7 @@ import http.client
 import http.server
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -244,3 +245,27 @@ def test_an_unreachable_upstream_is_a_reset() -> None:
             with pytest.raises(ConnectionError):
                 call(proxy.address)
             assert [r.action for r in proxy.records] == ["upstream-error"]
+
+
+def test_a_tls_hello_gets_a_plain_http_400_as_from_gos_http_server(upstream: Any) -> None:
+    """dockerd tries HTTPS first even for an insecure registry, and falls back to HTTP only when
+    the answer to its hello starts ``HTTP/``; the proxy must say so, not drop the connection."""
+    address, seen = upstream
+    with FaultProxy(address) as proxy:
+        where = ("127.0.0.1", int(proxy.address.rsplit(":", 1)[1]))
+        hello = b"\x16\x03\x01\x00\x08" + b"\x01\x00\x00\x04" + b"abcd"  # header + 8 bytes
+        with socket.create_connection(where, timeout=10) as raw:
+            raw.sendall(hello)
+            answer = b""
+            while chunk := raw.recv(4096):  # a clean close after the answer, no reset
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        context = ssl.create_default_context()
+        with socket.create_connection(where, timeout=10) as raw, \
+                pytest.raises(ssl.SSLError):
+            context.wrap_socket(raw, server_hostname="127.0.0.1")
+        status, _, _ = call(proxy.address, "GET", "/v2/")  # plain HTTP still goes through
+        assert status == 200
+        assert [(r.action, r.status) for r in proxy.records] == [
+            ("not-http", 400), ("not-http", 400), ("forward", 200)]
+    assert seen == [("GET", "/v2/", b"")]

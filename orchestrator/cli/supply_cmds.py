@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from orchestrator import epoch, settings, signing, verify
 from orchestrator import lock as lock_mod
+from orchestrator import progress_history as hist
 from orchestrator import registry as registry_mod
 from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
 from orchestrator.errors import ExitCode, UsageError
+from orchestrator.progress import Progress
 from orchestrator.release import reproduce
-from orchestrator.release.state import work_dir
+from orchestrator.release.state import state_dir, work_dir
 
 
 def _keys(args: argparse.Namespace) -> signing.Keys:
@@ -48,10 +51,17 @@ def cmd_check_reproducible(args: argparse.Namespace) -> int:
     when = epoch.resolve(loaded, settings.get())
     print(f"SOURCE_DATE_EPOCH={when.value} ({when.iso()}, {when.source})")
     net = args.network or loaded.config.build.network
+    work = work_dir(loaded)
+    # on a terminal a live status and a line per image; elsewhere the output is the report only
+    live = settings.get().live_progress and sys.stderr.isatty()
+    progress = Progress(sys.stderr if live else None, command="check-reproducible", live=live,
+                        history=hist.history_path(state_dir(work)))
     checks = reproduce.check_images(
         engine_for(args, loaded), loaded, lock_mod.read(loaded), plan, epoch=when,
-        network=None if net == "default" else net, work=work_dir(loaded),
-        platforms=tuple(args.platform) if args.platform else None, keep=args.keep)
+        network=None if net == "default" else net, work=work,
+        platforms=tuple(args.platform) if args.platform else None, keep=args.keep,
+        progress=progress)
+    progress.save()
     for c in checks:
         print(f"{c.image} (builds: {', '.join(f'{s:.0f} s' for s in c.seconds)}):")
         for line in c.comparison.lines():

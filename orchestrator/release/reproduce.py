@@ -25,7 +25,9 @@ from orchestrator.epoch import Epoch
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.plan import Plan, PlannedImage
+from orchestrator.progress import Progress
 from orchestrator.release.build import bake_targets, build_args
+from orchestrator.report import CellResult, Status
 
 _log = log.get("reproduce")
 ROUNDS = 2
@@ -59,18 +61,28 @@ def chosen_platforms(img: PlannedImage, platforms: tuple[str, ...] | None) -> tu
 
 def check_images(engine: Engine, loaded: Loaded, lock: Lock, plan: Plan, *, epoch: Epoch,
                  network: str | None, work: Path, platforms: tuple[str, ...] | None = None,
-                 keep: bool = False) -> list[ImageCheck]:
+                 keep: bool = False, progress: Progress | None = None) -> list[ImageCheck]:
     """Every selected image built twice and compared; the layouts of an identical pair are
-    removed unless ``keep`` (those of a differing pair stay, to look into)."""
+    removed unless ``keep`` (those of a differing pair stay, to look into). ``progress``: a
+    phase ``reproduce`` with a cell per image (its two builds and the comparison)."""
     bake_dir, targets = bake_targets(loaded, lock)
     chosen = {img.id: chosen_platforms(img, platforms) for img in plan.images}  # before building
     checks = []
-    for img in plan.images:
-        check = check_image(engine, loaded, plan, img, targets[img.bake_target], bake_dir,
-                            epoch=epoch, network=network, work=work, platforms=chosen[img.id])
-        if check.comparison.identical and not keep:
-            shutil.rmtree(check.layouts[0].parent, ignore_errors=True)
-        checks.append(check)
+    progress = progress or Progress()
+    with progress.phase("reproduce", len(plan.images), cells=[i.id for i in plan.images]) as ph:
+        for img in plan.images:
+            res = CellResult(img.id)
+            with ph.cell(res):
+                check = check_image(engine, loaded, plan, img, targets[img.bake_target], bake_dir,
+                                    epoch=epoch, network=network, work=work,
+                                    platforms=chosen[img.id])
+                if check.comparison.identical:
+                    res.status = Status.OK
+                else:
+                    res.fail("reproduce", "the two builds differ")
+            if check.comparison.identical and not keep:
+                shutil.rmtree(check.layouts[0].parent, ignore_errors=True)
+            checks.append(check)
     return checks
 
 

@@ -6,8 +6,10 @@ No Docker: the publish harness's four bookworm source cells in the fake engine."
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from structlog.testing import capture_logs
 from orchestrator import cache as cache_mod
 from orchestrator import config, log, settings
 from orchestrator import progress_history as hist
+from orchestrator.cli import supply_cmds
 from orchestrator.progress import Progress
 from orchestrator.progress_live import Snapshot, status_text
 from orchestrator.release import session
@@ -28,7 +31,7 @@ from orchestrator.report import CellResult, Status
 from tests.fake_engine import FakeEngine
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import Publisher, write_config
-from tests.unit.helpers import TODAY
+from tests.unit.helpers import FIXTURES, TODAY, run_cli
 from tests.unit.test_progress import Clock, building
 
 REPO = "team/python"
@@ -210,6 +213,37 @@ def test_what_is_written_to_stderr_meanwhile_goes_above_the_status(
     assert "\r\x1b[2K[cell] #5 [python 1/9] RUN ./configure\n⠋ build: build 0/1" in out
     logged = next(chunk for chunk in out.split("\r\x1b[2K") if "[info     ] step" in chunk)
     assert logged.endswith(f"image={RT13}\n⠋ build: build 0/1, elapsed 0.0s, no estimate yet ({RT13})")
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_check_reproducible_shows_its_status_on_a_terminal_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        terminal: bool) -> None:
+    shutil.copytree(FIXTURES / "features", tmp_path, dirs_exist_ok=True)
+    assert run_cli(["render", "--config", str(tmp_path / "images.yaml")], capsys)[0] == 0
+    settings.override(dataclasses.replace(settings.get(), source_date_epoch=1764547200,
+                                          work_dir=tmp_path / "work"))
+    monkeypatch.setattr(supply_cmds, "engine_for", lambda args, loaded: FakeEngine(
+        registry_for=lambda host: pytest.fail(f"asked for registry {host}")))
+    monkeypatch.setenv("COLUMNS", "160")
+    term = Terminal()
+    if terminal:
+        monkeypatch.setattr(sys, "stderr", term)
+    code, out, err = run_cli(["check-reproducible", "--config", str(tmp_path / "images.yaml"),
+                              "--only", RT13], capsys)
+    assert code == 0, err
+    assert f"{RT13} (builds:" in out
+    shown = term.getvalue()
+    if terminal:
+        assert "check-reproducible: reproduce 0/1, elapsed" in shown
+        assert f"no estimate yet ({RT13})" in shown
+        assert f"reproduce 1/1: {RT13} ok in " in shown
+    else:
+        assert "reproduce 1/1" not in err and "reproduce:" not in err and "\x1b" not in err
+        assert shown == ""
+    # the next run on a terminal has an estimate, live or not this time
+    times, _ = hist.read(hist.history_path(tmp_path / "work" / "state"))
+    assert times is not None and list(times.cells["reproduce"]) == [RT13]
 
 
 # -- without a terminal: as before -----------------------------------------------------------

@@ -1110,19 +1110,55 @@ def test_no_pie_compiles_the_core_no_pie_only_where_setup_py_is_gone(
         assert env["CFLAGS_NODIST"] == "-fno-pie"
 
 
+MIRROR_PYTHON = Path("/srv/orchestrator-mirror/ftp/python")  # make provision: the e2e mirror
+# setup.py's compiler for extension modules (3.11 and older), and makesetup's (3.12 on, where
+# setup.py is gone): CCSHARED (-fPIC) before CFLAGS + PY_CFLAGS_NODIST there, after them here.
+SETUP_PY_COMPILER_SO = "args['compiler_so'] = compiler + ' ' + ccshared + ' ' + cflags"
+MAKESETUP_SHARED_CC = 'cc="$cc $cpps \\$(PY_STDMODULE_CFLAGS) \\$(CCSHARED)"'
+STDMODULE_CFLAGS = "PY_STDMODULE_CFLAGS= $(PY_CFLAGS) $(PY_CFLAGS_NODIST) "
+
+
+def _source_files(tarball: Path, version: str, wanted: set[str]) -> tuple[set[str], dict[str, str]]:
+    """Every member name of a CPython tarball, and the text of the ``wanted`` ones."""
+    names: set[str] = set()
+    texts: dict[str, str] = {}
+    with tarfile.open(tarball, "r|*") as tar:
+        for member in tar:
+            name = member.name.removeprefix(f"Python-{version}/")
+            names.add(name)
+            if name in wanted:
+                f = tar.extractfile(member)
+                assert f is not None, name
+                texts[name] = f.read().decode()
+    return names, texts
+
+
 @pytest.mark.docker  # not Docker itself: the build host's mirror, there after `make provision`
-def test_setup_py_really_puts_ccshared_before_cflags() -> None:
-    """The reason for SETUP_PY_LAST_MINOR, read from the 3.11 tarball on the e2e mirror (make
-    provision): setup.py's compiler_so = CC + CCSHARED + CFLAGS."""
-    tarball = Path("/srv/orchestrator-mirror/ftp/python/3.11.2/Python-3.11.2.tgz")
-    if not tarball.is_file():
-        require.unavailable(f"{tarball} not provisioned", require.PROVISION)
-    with tarfile.open(tarball) as tar:
-        member = tar.extractfile("Python-3.11.2/setup.py")
-        assert member is not None
-        setup_py = member.read().decode()
-    assert "args['compiler_so'] = compiler + ' ' + ccshared + ' ' + cflags" in setup_py
-    assert "set_compiler_flags('CFLAGS', 'PY_CFLAGS_NODIST')" in setup_py
+def test_setup_py_last_minor_matches_the_tarballs_on_the_mirror() -> None:
+    """The reason for SETUP_PY_LAST_MINOR, read from every CPython tarball on the e2e mirror
+    (make provision). Up to 3.11, setup.py's compiler_so = CC + CCSHARED + CFLAGS: -fno-pie in
+    PY_CFLAGS_NODIST would win, so no_pie_env leaves CFLAGS_NODIST out. From 3.12 on setup.py is
+    gone and makesetup compiles shared modules with $(PY_STDMODULE_CFLAGS) $(CCSHARED): -fPIC
+    comes after -fno-pie and wins, so no_pie_env passes CFLAGS_NODIST=-fno-pie."""
+    tarballs = sorted(p for ext in ("tar.xz", "tgz") for p in MIRROR_PYTHON.glob(f"*/Python-*.{ext}"))
+    if not tarballs:
+        require.unavailable(f"no CPython tarball under {MIRROR_PYTHON}", require.PROVISION)
+    for tarball in tarballs:
+        version = tarball.parent.name
+        minor = ".".join(version.split(".")[:2])
+        names, texts = _source_files(tarball, version, {"setup.py", "Modules/makesetup",
+                                                        "Makefile.pre.in"})
+        assert "configure" in names and "Makefile.pre.in" in names, tarball
+        if matrix.minor_key(minor)[:2] <= units.SETUP_PY_LAST_MINOR:
+            assert units.no_pie_env(minor) == (units.NO_PIE_LINK,), minor
+            assert SETUP_PY_COMPILER_SO in texts["setup.py"], tarball
+            assert "set_compiler_flags('CFLAGS', 'PY_CFLAGS_NODIST')" in texts["setup.py"], tarball
+        else:
+            assert units.no_pie_env(minor) == units.NO_PIE_ENV, minor
+            assert "setup.py" not in names, tarball
+            assert MAKESETUP_SHARED_CC in texts["Modules/makesetup"], tarball
+            assert STDMODULE_CFLAGS in texts["Makefile.pre.in"], tarball
+
 
 def _freeze_script(repo_render: Rendered) -> Path:
     """The script the source compiles run: stages/scripts/freeze_modules.py, which render

@@ -80,6 +80,9 @@ def test_the_pins_are_grype_and_syft_at_exact_versions() -> None:
     assert set(p) == {"grype", "syft"}
     for name, (pkg, version) in p.items():
         assert pkg.endswith(f"/cmd/{name}") and re.fullmatch(r"v\d+\.\d+\.\d+", version)
+    # the tests' DB writer links the same grype (it must write the schema this grype reads)
+    gomod = (REPO / "tools" / "vulndb" / "go.mod").read_text()
+    assert f"github.com/anchore/grype {p['grype'][1]}\n" in gomod
 
 
 def test_builds_each_pin_once_then_skips(env: dict[str, str]) -> None:

@@ -1,0 +1,114 @@
+"""tools/vulndb (issue 32 item 3): the tests' advisories become a grype v6 DB through grype's
+own build and packaging code, `grype db import` takes the archive, and the real grype matches
+exactly what the advisories say: a dpkg package below the fixed version is found (by its
+source package), one whose fixed version is older than the installed one is not, an advisory
+with no fix is reported as not-fixed, and CPython is matched by the SBOM's CPE.
+
+The SBOM is a real one (the 3.14 bookworm runtime image the e2e published: its SPDX
+attestation), trimmed to five packages. Needs the pinned grype (scripts/install-go-tools.sh)
+and Go to build tools/vulndb; skips without them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import vulndb
+from tests.unit.helpers import FIXTURES
+
+SBOM = FIXTURES / "scan" / "bookworm-3.14-runtime.spdx.json"
+
+ADVISORIES: list[dict[str, Any]] = [
+    {"id": "CVE-2099-1001", "severity": "High", "namespace": "debian:12", "package": "glibc",
+     "fixed": "2.36-9+deb12u99"},  # installed: 2.36-9+deb12u14 -> found
+    {"id": "CVE-2099-1002", "severity": "Critical", "namespace": "debian:12",
+     "package": "glibc", "fixed": "2.36-9+deb12u10"},  # older than installed -> not found
+    {"id": "CVE-2099-1003", "severity": "Medium", "namespace": "debian:12", "package": "zlib"},
+    {"id": "CVE-2099-1004", "severity": "Critical", "namespace": "debian:13", "package": "zlib"},
+    {"id": "CVE-2099-1005", "severity": "Critical",
+     "cpe": "cpe:2.3:a:python:python:*:*:*:*:*:*:*:*", "from": "3.14.0", "fixed": "3.14.5"},
+    {"id": "CVE-2099-1006", "severity": "High",
+     "cpe": "cpe:2.3:a:python:python:*:*:*:*:*:*:*:*", "from": "3.13.0", "fixed": "3.13.16"},
+]
+
+pytestmark = [
+    pytest.mark.skipif(vulndb.grype() is None, reason="no grype: scripts/install-go-tools.sh"),
+    pytest.mark.skipif(vulndb.go() is None, reason="no go: tools/vulndb cannot be built"),
+]
+
+
+def grype(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "HOME": str(cache), "GRYPE_DB_CACHE_DIR": str(cache),
+           "GRYPE_DB_AUTO_UPDATE": "false", "GRYPE_CHECK_FOR_APP_UPDATE": "false"}
+    return subprocess.run([str(vulndb.grype()), *args], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("vulndb")
+    archive = vulndb.write_db(ADVISORIES, root / "out", captured="2026-12-01T00:00:00Z")
+    cache = root / "cache"
+    result = grype(cache, "db", "import", str(archive))
+    assert result.returncode == 0, result.stderr
+    return archive, cache
+
+
+def test_the_archive_is_grypes_own_format(imported: tuple[Path, Path]) -> None:
+    archive, _ = imported
+    # vulnerability-db_v<schema>_<oldest capture>_<build epoch>.tar.gz (build/archive.go)
+    assert archive.name.startswith("vulnerability-db_v6.")
+    assert "_2026-12-01T00:00:00Z_" in archive.name
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["import.json", "vulnerability.db"]
+    latest = json.loads((archive.parent / "latest.json").read_text())
+    assert latest["path"] == archive.name and latest["checksum"].startswith("sha256:")
+
+
+def test_grype_reports_the_imported_db(imported: tuple[Path, Path]) -> None:
+    _, cache = imported
+    status = grype(cache, "db", "status", "-o", "json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["valid"] is True and doc["schemaVersion"].startswith("v6.")
+    assert doc["from"] == "manual import"
+    providers = grype(cache, "db", "providers", "-o", "json")
+    assert providers.returncode == 0, providers.stderr
+    assert sorted(p["name"] for p in json.loads(providers.stdout)) == ["debian", "nvd"]
+
+
+def test_grype_finds_exactly_the_advisories_that_apply(imported: tuple[Path, Path]) -> None:
+    _, cache = imported
+    result = grype(cache, f"sbom:{SBOM}", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["distro"]["name"] == "debian" and doc["distro"]["version"] == "12"
+    found = {(m["vulnerability"]["id"], m["artifact"]["name"]): m for m in doc["matches"]}
+    assert set(found) == {("CVE-2099-1001", "libc6"), ("CVE-2099-1001", "libc-bin"),
+                          ("CVE-2099-1003", "zlib1g"), ("CVE-2099-1005", "python")}
+    glibc = found["CVE-2099-1001", "libc6"]["vulnerability"]
+    assert glibc["fix"] == {"versions": ["2.36-9+deb12u99"], "state": "fixed"}
+    assert glibc["severity"] == "High"
+    assert found["CVE-2099-1003", "zlib1g"]["vulnerability"]["fix"]["state"] == "not-fixed"
+    cpython = found["CVE-2099-1005", "python"]
+    assert cpython["vulnerability"]["fix"]["versions"] == ["3.14.5"]
+    assert cpython["vulnerability"]["severity"] == "Critical"
+    assert cpython["matchDetails"][0]["type"] == "cpe-match"
+    assert cpython["artifact"]["version"] == "3.14.4"
+
+
+def test_bad_advisories_are_refused_each_with_its_fix(tmp_path: Path) -> None:
+    bad = [{"id": "CVE-2099-2001", "severity": "Severe", "namespace": "debian:12"},
+           {"id": "CVE-2099-2002", "severity": "High", "cpe": "cpe:2.3:a:python:python:*"}]
+    with pytest.raises(RuntimeError) as exc:
+        vulndb.write_db(bad, tmp_path / "out")
+    text = str(exc.value)
+    assert 'severity "Severe" is not one of' in text
+    assert "advisories[0] (CVE-2099-2001): package is missing" in text
+    assert "needs exactly one of fixed (versionEndExcluding) or up_to" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,39 @@ import structlog
 
 from orchestrator import config, settings
 from orchestrator import lock as lock_mod
+from tests import hermetic
 from tests.unit.helpers import FIXTURES, REPO, TODAY
+
+# markers whose tests may reach what the guard refuses: Renovate's tests install it with npm
+# (tests/renovate; none lives here today), docker tests need the engine by definition
+EXEMPT_MARKERS = ("renovate", "docker")
+_REFUSED = pytest.StashKey[bool]()  # the test (or its setup) already failed with NotHermetic
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None],
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(hermetic.NotHermetic):
+        item.stash[_REFUSED] = True
+    return report
+
+
+@pytest.fixture(autouse=True)
+def hermetic_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[hermetic.Guard | None]:
+    """No Docker, no network (tests/hermetic.py): starting docker/dockerd/buildx/buildctl,
+    constructing a real engine client or connecting a socket off loopback raises NotHermetic;
+    any attempt fails the test, even one the code under test swallowed."""
+    if any(request.node.get_closest_marker(m) for m in EXEMPT_MARKERS):
+        yield None
+        return
+    guard = hermetic.Guard(hermetic.stand_in_dirs(tmp_path_factory.getbasetemp()))
+    guard.install(monkeypatch)
+    yield guard
+    if guard.violations and not request.node.stash.get(_REFUSED, False):
+        pytest.fail("\n".join(guard.violations), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

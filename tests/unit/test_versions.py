@@ -32,6 +32,7 @@ from tests.unit.helpers import REPO, TODAY, edit, run_cli
 
 GOLDEN = REPO / "tests" / "golden" / "versions"
 BASE = "https://www.python.org/ftp/python/"  # sources.python of the snapshot
+PYENV_URL = "https://github.com/pyenv/pyenv/archive/refs/tags/v2.6.30.tar.gz"  # sources.pyenv
 KEYS = "https://keys.openpgp.org/vks/v1/by-fingerprint/{fingerprint}"
 KEY_BYTES = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\nfake\n-----END PGP PUBLIC KEY BLOCK-----\n"
 
@@ -688,10 +689,18 @@ def test_lock_upgrade_cli(repo_copy: Path, fake: FakePythonOrg, monkeypatch: pyt
                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(lock_sources, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
     monkeypatch.setattr(registry_mod, "registry_for", lambda host: FakeRegistry(DIGESTS))
+    pyenv_tarball = b"pyenv 2.6.30 release tarball"
+
+    def fetch(url: str) -> bytes:  # the pyenv release the repo's lock leaves unpinned
+        return pyenv_tarball if url == PYENV_URL else fake(url)
+
+    # cmd_lock passes no fetch: without this, lock fetched the pyenv tarball from github.com
+    monkeypatch.setattr(lock_sources, "update", functools.partial(lock_sources.update, fetch=fetch))
     cfg = str(repo_copy)
     code, out, err = run_cli(["lock", "--config", cfg], capsys)
     assert code == 0, err
     assert "base bookworm: docker.io/library/debian:bookworm-slim -> " in out
+    assert f"  pyenv: 2.6.30 (unlocked) -> 2.6.30 ({sha(pyenv_tarball)[:12]})" in out
     assert "python 3.13" not in out  # already locked: not touched without --upgrade
     code, out, err = run_cli(["lock", "--upgrade", "--only", "3.13", "--config", cfg], capsys)
     assert code == 0, err

@@ -12,6 +12,8 @@ from orchestrator.errors import UsageError
 
 # A Docker repository path: lowercase components separated by "/".
 _REPO_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+# An OCI platform as images.yaml spells one: os/arch[/variant].
+_PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class Settings:
     # A live status line for long commands when stderr is a terminal (progress_live.py): off
     # in CI, with TERM=dumb and with ORCH_PROGRESS=0 (or false, no, off); the k/n lines stay.
     live_progress: bool = True
+    # A test switch (ORCH_SMOKE_FAIL_PLATFORM=linux/arm64): the smoke tests fail one check on
+    # that platform only, run in the image like the others (tests/e2e: a check that fails under
+    # QEMU must keep the whole multi-platform image unpublished). "" (the default): off.
+    smoke_fail_platform: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -76,12 +82,17 @@ class Settings:
         cache_dir = Path(env.get("ORCH_CACHE_DIR") or Path(xdg) / "orchestrator")
         live = (not ci and env.get("TERM") != "dumb"
                 and env.get("ORCH_PROGRESS", "").lower() not in ("0", "false", "no", "off"))
+        fail_platform = env.get("ORCH_SMOKE_FAIL_PLATFORM", "")
+        if fail_platform and not _PLATFORM_RE.fullmatch(fail_platform):
+            raise UsageError(f"environment: ORCH_SMOKE_FAIL_PLATFORM={fail_platform!r} is not a "
+                             "platform; set it as os/arch (e.g. linux/arm64) or unset it")
         return cls(ci, fmt, today, docker_config, revision, work_dir, candidate, cache_dir,
                    builder_id=env.get("ORCH_BUILDER_ID") or "urn:python-base-orchestrator:local",
                    invocation_id=env.get("ORCH_INVOCATION_ID") or env.get("CI_JOB_URL") or "",
                    environ=env, source_date_epoch=epoch,
                    https_proxy=_either(env, "HTTPS_PROXY"), http_proxy=_either(env, "HTTP_PROXY"),
-                   no_proxy=_either(env, "NO_PROXY"), live_progress=live)
+                   no_proxy=_either(env, "NO_PROXY"), live_progress=live,
+                   smoke_fail_platform=fail_platform)
 
     def child_env(self, extra: dict[str, str]) -> dict[str, str]:
         """The environment for an external command: ours, DOCKER_CONFIG as read, plus ``extra``."""

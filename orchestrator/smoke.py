@@ -232,6 +232,21 @@ def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
 
 
 EMULATED_ENV = {"PIP_NO_COMPILE": "1"}
+FORCED_FAILURE = "forced-failure"  # the check ORCH_SMOKE_FAIL_PLATFORM adds (settings.py)
+
+
+def forced_failure(img: PlannedImage, platform: str) -> Check:
+    """The check the test switch ORCH_SMOKE_FAIL_PLATFORM adds on its platform: run in the
+    image like every check (it prints the machine the interpreter runs on, e.g. aarch64 under
+    QEMU), and failed whatever it prints, saying why."""
+    argv = ["python3", "-c", "import platform; print(platform.machine())"]
+
+    def verdict(code: int, out: str) -> str:
+        return (f"failed on purpose: ORCH_SMOKE_FAIL_PLATFORM={platform} is set (a test switch); "
+                f"the image ran on {out.strip() or 'nothing it said'} (exit code {code})")
+
+    return Check(FORCED_FAILURE, argv if img.has_shell else _py_args(argv), verdict,
+                 variants=VARIANTS)
 
 
 def check_name(check: str, label: str | None) -> str:
@@ -241,13 +256,18 @@ def check_name(check: str, label: str | None) -> str:
 
 def run_checks(engine: Engine, image_ref: str, img: PlannedImage, *, uid: int, prefix: str,
                tls_url: str, timeout: float = 600, platform: str | None = None,
-               label: str | None = None) -> list[CheckResult]:
+               label: str | None = None, fail_on_purpose: bool = False) -> list[CheckResult]:
+    """Every check of ``img`` on ``platform``; ``fail_on_purpose`` (ORCH_SMOKE_FAIL_PLATFORM
+    names this platform) adds the forced-failure check last."""
     tls_host = urllib.parse.urlparse(tls_url).hostname or "pypi.org"
     results = []
     # Under emulation (a platform other than the build host's: ``label`` set) pip skips
     # compiling bytecode: byte-compiling pip's ~1000 files under QEMU took minutes per venv.
     env = EMULATED_ENV if label else None
-    for check in checks_for(img, uid=uid, prefix=prefix, tls_host=tls_host, emulated=bool(label)):
+    checks = checks_for(img, uid=uid, prefix=prefix, tls_host=tls_host, emulated=bool(label))
+    if fail_on_purpose:
+        checks.append(forced_failure(img, platform or "the native platform"))
+    for check in checks:
         outcome = engine.run(image_ref, check.argv, user=check.user, timeout=timeout,
                              platform=platform, env=env)
         problem = check.expect(outcome.exit_code, outcome.output)

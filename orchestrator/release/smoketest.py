@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from orchestrator import log, matrix, smoke, smoke_app, smoke_hardening
+from orchestrator import log, matrix, settings, smoke, smoke_app, smoke_hardening
 from orchestrator.plan import PlannedImage, profile_of
 from orchestrator.release.state import CellState, Run, build_order, candidate_ref
 from orchestrator.report import CellResult, Status
@@ -23,7 +23,8 @@ def _platform_checks(run: Run, img: PlannedImage, ref: str, plat: str, size_byte
     prefix = run.prefix(img)
     results = smoke.run_checks(run.engine, ref, img, uid=config.runtime_user.uid,
                                prefix=prefix, tls_url=config.sources.pypi,
-                               platform=plat, timeout=600 if native else 1800, label=label)
+                               platform=plat, timeout=600 if native else 1800, label=label,
+                               fail_on_purpose=plat == settings.get().smoke_fail_platform)
     results.append(smoke.size_check(img, size_bytes, label=label))
     if img.build:
         policy = smoke_hardening.hardening_policy(

@@ -9,19 +9,21 @@ linux/arm64 (one OCI index per tag).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-from orchestrator import smoke, smoke_hardening
+from orchestrator import settings, smoke, smoke_hardening
 from orchestrator.engine import RunOutcome
-from orchestrator.errors import ExitCode
+from orchestrator.errors import ExitCode, UsageError
 from orchestrator.hardening import Policy
 from orchestrator.plan import PlannedImage
 from orchestrator.release.session import run_phases
 from orchestrator.release.state import candidate_ref
-from orchestrator.report import Report, Status
+from orchestrator.report import Report, Status, why
 from tests.fake_engine import FakeEngine
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import HarnessRun, Publisher, image_for, write_config
@@ -201,3 +203,90 @@ def test_a_failed_retest_withdraws_the_earlier_pass_so_a_later_push_refuses_the_
         assert (res.status, res.phase) == (Status.FAILED, "push")
         assert "was not smoke-tested" in res.message
     assert fake.tags(REPO) == published(run, "1", RT14, DEV14)
+
+
+# ------------------------------------------------ the test switch ORCH_SMOKE_FAIL_PLATFORM
+
+FORCED = f"{smoke.FORCED_FAILURE} [{ARM64}]"
+
+
+def test_the_smoke_fail_switch_fails_a_check_run_on_arm64_only_and_nothing_is_published(
+        pub: Publisher, fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What tests/e2e/test_smoke_fail_arm64.py sets for a real release under QEMU: every cell
+    fails its test phase on linux/arm64 alone, with one check whose container ran there;
+    nothing is pushed and yesterday's tags stay."""
+    before = release(pub, "0")  # the switch off: everything published
+    assert fake.tags(REPO) == published(before, "0", RT13, DEV13, RT14, DEV14)
+    writes = len(fake.writes(REPO))
+
+    switched = dataclasses.replace(settings.get(), smoke_fail_platform=ARM64)
+    monkeypatch.setattr(settings, "_settings", switched)
+    run = built(pub, "1")
+    engine: FakeEngine = run.engine
+    ran_on: list[str | None] = []
+    passing = containers(run)
+
+    def outcome(image: str, argv: list[str], platform: str | None) -> RunOutcome:
+        if argv[-1:] == ["import platform; print(platform.machine())"]:
+            ran_on.append(platform)
+            return RunOutcome(0, "aarch64\n", 1.0)
+        return passing(image, argv, platform)
+
+    engine.on_run = outcome
+    run_phases(run, {"test", "push"})
+
+    assert ran_on == [ARM64, ARM64]  # once per runtime cell, in its arm64 container
+    for rt, dev in ((RT13, DEV13), (RT14, DEV14)):
+        res = run.report.cell(rt)
+        assert (res.status, res.phase) == (Status.FAILED, "test"), res.message
+        assert [c["check"] for c in res.checks if not c["ok"]] == [FORCED]
+        assert f"check {FORCED} failed: failed on purpose: ORCH_SMOKE_FAIL_PLATFORM={ARM64} " \
+               "is set (a test switch); the image ran on aarch64 (exit code 0)" in res.message
+        assert why(res).startswith(f"test: check {FORCED} failed: failed on purpose")  # summary
+        amd64 = [c for c in res.checks if not c["check"].endswith(f"[{ARM64}]")]
+        assert amd64 and all(c["ok"] for c in amd64)  # linux/amd64 passed every check
+        assert not run.load_state(rt).tested_image_id
+        assert run.report.cell(dev).status is Status.ABORTED
+    assert engine.pushed == [] and fake.writes(REPO)[writes:] == []  # no index, no tag
+    assert fake.tags(REPO) == published(before, "0", RT13, DEV13, RT14, DEV14)
+    assert run.report.exit_code == ExitCode.FAILED
+
+
+def test_the_forced_failure_check_runs_where_the_switch_says_and_without_a_shell(
+        pub: Publisher) -> None:
+    """smoke.run_checks adds it last on the named platform only; a minimal image (python3 as
+    its entrypoint, no shell) is given the arguments only."""
+    ran: list[tuple[list[str], str | None]] = []
+
+    class Engine:
+        def run(self, image: str, argv: list[str], **kw: Any) -> RunOutcome:
+            ran.append((argv, kw.get("platform")))
+            return RunOutcome(0, "aarch64\n", 0.5)
+
+    img = built(pub, "1").plan.image(RT14)
+    results = smoke.run_checks(cast(Any, Engine()), "ref", img, uid=10001, prefix="/opt/p",
+                               tls_url="https://pypi.org/simple", platform=ARM64, label=ARM64,
+                               fail_on_purpose=True)
+    assert [r.check for r in results].count(FORCED) == 1  # the other checks: as without it
+    assert results[-1].check == FORCED and not results[-1].ok
+    assert ran[-1] == (["python3", "-c", "import platform; print(platform.machine())"], ARM64)
+    ran.clear()
+    without = smoke.run_checks(cast(Any, Engine()), "ref", img, uid=10001, prefix="/opt/p",
+                               tls_url="https://pypi.org/simple", platform=ARM64, label=ARM64)
+    assert FORCED not in [r.check for r in without]
+    minimal = smoke.forced_failure(dataclasses.replace(img, variant="minimal"), ARM64)
+    assert minimal.argv == ["-c", "import platform; print(platform.machine())"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", ""), ("linux/arm64", "linux/arm64"),
+                                                 ("linux/arm/v7", "linux/arm/v7")])
+def test_the_smoke_fail_switch_is_read_from_the_environment(value: str, expected: str) -> None:
+    env = {"ORCH_SMOKE_FAIL_PLATFORM": value} if value else {}
+    assert settings.Settings.from_environ(env).smoke_fail_platform == expected
+
+
+@pytest.mark.parametrize("bad", ["arm64", "linux arm64", "Linux/ARM64", "linux/arm64/"])
+def test_a_bad_smoke_fail_switch_is_a_usage_error(bad: str) -> None:
+    with pytest.raises(UsageError, match="ORCH_SMOKE_FAIL_PLATFORM=.* is not a platform; set it "
+                                         r"as os/arch \(e.g. linux/arm64\) or unset it"):
+        settings.Settings.from_environ({"ORCH_SMOKE_FAIL_PLATFORM": bad})

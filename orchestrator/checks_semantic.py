@@ -11,7 +11,7 @@ import typing
 
 from packaging.version import InvalidVersion, Version
 
-from orchestrator import checks_build, checks_signing, eol, grammar
+from orchestrator import checks_build, checks_scan, checks_signing, eol, grammar
 from orchestrator.config import TAG_FIELDS, Loaded, minor_of
 from orchestrator.config_models import VERSION_RE
 from orchestrator.errors import ConfigError, raise_all
@@ -44,6 +44,7 @@ def check(loaded: Loaded, today: dt.date) -> list[str]:
     _check_ca_files(err)
     checks_build.check(err.loaded.config, err, err.warn)
     checks_signing.check(err.loaded.config, err)
+    checks_scan.check(err.loaded.config.scan, err, err.warn, today)
     raise_all(err.problems)
 
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.

@@ -290,6 +290,48 @@ class Signing(_Model):
     )
 
 
+# --------------------------------------------------------------------------- scan:
+
+Severity = Literal["negligible", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[str, ...] = typing.get_args(Severity)
+
+
+class ScanDb(_Model):
+    """The grype vulnerability DB archive (grype's `db import` format) the scan uses: its
+    checksum is pinned, nothing is updated behind the scan's back."""
+
+    url: str | None = Field(
+        None, description="https:// (or http://) URL of the archive, e.g. a mirror of "
+        "grype's vulnerability-db_v6.*.tar.zst; downloaded once into the cache")
+    file: str | None = Field(
+        None, description="The archive as a file (relative to images.yaml, or absolute)")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$",
+                        description="sha256 of the archive (refused when it differs)")
+
+
+class IgnoreRule(_Model):
+    """A finding the gate leaves out until the rule expires (the report still lists it)."""
+
+    advisory: str = Field(min_length=1, description="e.g. CVE-2025-1234 or GHSA-xxxx-xxxx-xxxx")
+    package: str | None = Field(None, description="Only this package (default: any)")
+    cells: str | None = Field(None, description="Only cells matching this glob (default: all)")
+    reason: str = Field(min_length=10, description="Why it does not apply (at least 10 characters)")
+    expires: dt.date = Field(description="From this day on the rule no longer applies")
+
+
+class Scan(_Model):
+    """`orchestrator scan`: grype on every published image, per platform, with a pinned DB."""
+
+    db: ScanDb
+    max_age_days: int = Field(
+        5, ge=1, le=365, description="A DB built longer ago than this is refused (grype's "
+        "default is 5 days)")
+    fail_on: Severity = Field(
+        "critical", description="The gate: a fixable finding at or above this severity fails "
+        "the scan (exit 1)")
+    ignore: tuple[IgnoreRule, ...] = ()
+
+
 class User(_Model):
     name: str = Field("app", pattern=_NAME_RE)
     uid: int = Field(10001, ge=0, description="Must not be 0: runtime images run as non-root")
@@ -333,6 +375,10 @@ class ImagesConfig(_Model):
     )
     signing: Signing | None = Field(
         None, description="Sign pushed images and attest their SBOM and provenance with cosign",
+    )
+    scan: Scan | None = Field(
+        None, description="`orchestrator scan`: grype on every published image with a pinned "
+        "vulnerability DB, and the severity that fails it",
     )
 
     def python(self, minor: str) -> PythonEntry:

@@ -124,6 +124,13 @@ class SupplyChainError(OrchestratorError):
     exit_code = ExitCode.TOOL
 
 
+class ScanError(OrchestratorError):
+    """The vulnerability scan cannot run: no scanner, a DB that is missing, corrupt, of the
+    wrong checksum or too old, or a scanner that failed outside one image."""
+
+    exit_code = ExitCode.TOOL
+
+
 class NotVerified(OrchestratorError):
     """A signature or an attestation did not verify: the image is unsigned or not ours."""
 

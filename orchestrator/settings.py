@@ -45,6 +45,8 @@ class Settings:
     https_proxy: str = ""
     http_proxy: str = ""
     no_proxy: str = ""
+    # The Go tools scripts/install-go-tools.sh built (ORCH_TOOLS_DIR; bin/grype is the pinned one)
+    tools_dir: Path = Path("/var/lib/orchestrator-host/tools")
     # A live status line for long commands when stderr is a terminal (progress_live.py): off
     # in CI, with TERM=dumb and with ORCH_PROGRESS=0 (or false, no, off); the k/n lines stay.
     live_progress: bool = True
@@ -92,7 +94,10 @@ class Settings:
                    environ=env, source_date_epoch=epoch,
                    https_proxy=_either(env, "HTTPS_PROXY"), http_proxy=_either(env, "HTTP_PROXY"),
                    no_proxy=_either(env, "NO_PROXY"), live_progress=live,
-                   smoke_fail_platform=fail_platform)
+                   smoke_fail_platform=fail_platform,
+                   tools_dir=Path(env.get("ORCH_TOOLS_DIR")
+                                  or Path(env.get("ORCH_HOST_STATE") or "/var/lib/orchestrator-host")
+                                  / "tools"))
 
     def child_env(self, extra: dict[str, str]) -> dict[str, str]:
         """The environment for an external command: ours, DOCKER_CONFIG as read, plus ``extra``."""

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from orchestrator import __version__, log, settings
-from orchestrator.cli import config_cmds, python_cmds, release_cmds, supply_cmds
+from orchestrator.cli import config_cmds, python_cmds, release_cmds, scan_cmds, supply_cmds
 from orchestrator.cli.common import Handler
 from orchestrator.errors import OrchestratorError
 
@@ -30,6 +30,7 @@ COMMANDS: dict[str, Handler] = {
     "promote": release_cmds.cmd_promote,
     "verify": supply_cmds.cmd_verify,
     "check-reproducible": supply_cmds.cmd_check_reproducible,
+    "scan": scan_cmds.cmd_scan,
 }
 
 
@@ -47,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="orchestrator", description=DESCRIPTION)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (config_cmds, python_cmds, release_cmds, supply_cmds):
+    for group in (config_cmds, python_cmds, release_cmds, supply_cmds, scan_cmds):
         group.add_parsers(sub, common, sel)
     return p
 

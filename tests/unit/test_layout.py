@@ -76,7 +76,7 @@ def test_only_the_runner_starts_processes_and_only_settings_reads_the_environmen
 CORE = {"naming", "errors", "settings", "eol", "log", "config", "config_models", "grammar", "imageref",
         "yamlsafe", "quoting", "matrix", "plan", "lock", "cache", "checks_build", "checks_lock",
         "checks_matrix",
-        "checks_semantic", "checks_shape", "checks_signing", "checks_values"}
+        "checks_scan", "checks_semantic", "checks_shape", "checks_signing", "checks_values"}
 
 
 def _package_imports(imports: set[str]) -> set[str]:

@@ -10,17 +10,29 @@ and Go to build tools/vulndb; skips without them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from orchestrator import config
+from orchestrator import lock as lock_mod
+from orchestrator import plan as plan_mod
+from orchestrator.config_models import Scan, ScanDb
+from orchestrator.registry import Registry
+from orchestrator.scan import images as scan_images
+from orchestrator.scan.grype import Grype, sha256_of
+from orchestrator.scan.models import ScanReport
+from orchestrator.signing import Cosign, Verified
 from tests import vulndb
-from tests.unit.helpers import FIXTURES
+from tests.fake_registry import FakeRegistry
+from tests.publish_harness import write_config
+from tests.unit.helpers import FIXTURES, TODAY
 
 SBOM = FIXTURES / "scan" / "bookworm-3.14-runtime.spdx.json"
 
@@ -112,3 +124,39 @@ def test_bad_advisories_are_refused_each_with_its_fix(tmp_path: Path) -> None:
     assert 'severity "Severe" is not one of' in text
     assert "advisories[0] (CVE-2099-2001): package is missing" in text
     assert "needs exactly one of fixed (versionEndExcluding) or up_to" in text
+
+
+def test_scan_gives_the_real_grype_the_attested_sbom(tmp_path: Path) -> None:
+    """orchestrator.scan end to end with the real grype and a tools/vulndb DB: the image in the
+    (fake) registry is synthetic, so every finding comes from the SBOM the stand-in cosign
+    returns as verified, the one recorded from the e2e's 3.14 bookworm runtime."""
+    archive = vulndb.write_db(ADVISORIES, tmp_path / "db")
+    scan = Scan(db=ScanDb(file=str(archive), sha256=sha256_of(archive)), fail_on="high")
+
+    class StandIn:
+        def verify_attestation(self, ref: str, predicate_type: str) -> Verified:
+            return Verified(ref, True, "", ({"predicate": json.loads(SBOM.read_text())},))
+
+    grype = Grype(str(vulndb.grype()), tmp_path / "cache", {"PATH": os.environ["PATH"],
+                                                             "HOME": str(tmp_path)})
+    info = grype.prepare(scan.db, tmp_path, max_age_days=5, now=dt.datetime.now(dt.UTC))
+    assert info.schema.startswith("v6.") and info.scanner.startswith("grype ")
+    with FakeRegistry() as reg:
+        cfg = write_config(tmp_path / "cfg", reg.address, "team/python")
+        loaded = config.load(cfg, TODAY)
+        plan = plan_mod.build(loaded, lock_mod.read(loaded), only=["3.14-source-bookworm-runtime"],
+                              profile=None, today=TODAY)
+        reg.put_image("team/python", plan.images[0].tags[0], "seed")
+        report = scan_images.scan_all(Registry(reg.address), "team/python", plan.images, grype,
+                                      scan_images.attested_sboms(cast(Cosign, StandIn()),
+                                                                 tmp_path / "sboms"),
+                                      scan, ScanReport(info, "high"), TODAY)
+    (image,) = report.images
+    assert image.state == "scanned" and image.platforms[0].source == "sbom"
+    got = {(f.advisory, f.package): f for f in image.platforms[0].findings}
+    assert set(got) == {("CVE-2099-1001", "libc6"), ("CVE-2099-1001", "libc-bin"),
+                        ("CVE-2099-1003", "zlib1g"), ("CVE-2099-1005", "python")}
+    assert got["CVE-2099-1005", "python"].gating and got["CVE-2099-1005", "python"].fixed_in == "3.14.5"
+    assert got["CVE-2099-1001", "libc6"].gating  # High, fixed: at the gate
+    assert not got["CVE-2099-1003", "zlib1g"].gating  # no fix yet
+    assert report.exit_code == 1

@@ -1,0 +1,62 @@
+"""scan: grype on every published image, per platform, with the DB images.yaml pins."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from orchestrator import registry as registry_mod
+from orchestrator import settings, signing
+from orchestrator.cli.common import SubParsers, load_plan
+from orchestrator.config_models import SEVERITIES
+from orchestrator.errors import UsageError
+from orchestrator.release.state import work_dir
+from orchestrator.scan import images as scan_images
+from orchestrator.scan.grype import Grype, find_binary
+from orchestrator.scan.models import ScanReport
+from orchestrator.scan.report import table
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Exit 0: nothing gates; 1: a fixable finding at or above the gate; 3: the scanner, the DB
+    or an image could not be read."""
+    loaded, plan = load_plan(args)
+    cfg = loaded.config.scan
+    if cfg is None:
+        raise UsageError(f"{loaded.path}: no scan: section, so no vulnerability DB to scan with; "
+                         "add scan.db (url or file, and sha256) as docs/supply-chain.md shows")
+    st = settings.get()
+    grype = Grype(find_binary(st.tools_dir), st.cache_dir / "scan", st.child_env({}))
+    db = grype.prepare(cfg.db, loaded.root, max_age_days=cfg.max_age_days,
+                       now=dt.datetime.now(dt.UTC))
+    registry = registry_mod.registry_for(loaded.config.publish.registry)
+    sboms: scan_images.SbomSource = scan_images.no_sboms
+    if loaded.config.signing is not None:
+        cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
+                                                 str(loaded.path)))
+        sboms = scan_images.attested_sboms(cosign, work_dir(loaded) / "scan" / "sboms")
+    report = scan_images.scan_all(registry, loaded.config.publish.repository, plan.images, grype,
+                                  sboms, cfg, ScanReport(db, args.fail_on or cfg.fail_on),
+                                  st.today)
+    if args.json:
+        out = Path(args.json)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise UsageError(f"--json {out}: cannot write it ({exc.strerror})") from None
+    sys.stdout.write(table(report))
+    return report.exit_code
+
+
+def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
+                sel: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("scan", parents=[common, sel],
+                       help="scan every published image (per platform, by digest; its attested "
+                            "SBOM when signing: verifies it) with grype and the DB scan.db pins")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--fail-on", choices=SEVERITIES, metavar="SEVERITY",
+                   help="gate severity (default: scan.fail_on): " + ", ".join(SEVERITIES))

@@ -39,6 +39,18 @@ class Source:
 
 
 @dataclass(frozen=True)
+class VulnerabilityDb:
+    """The vulnerability DB the release's scan gate checked the image with (scan: in
+    images.yaml): recorded as a byproduct of the run, since it vouched for what was published."""
+
+    uri: str  # scan.db.url or file
+    sha256: str  # the archive's, as scan.db.sha256 pins it
+    built: str  # its build date (ISO 8601, UTC)
+    schema: str  # e.g. v6.1.10
+    scanner: str  # e.g. grype 0.121.3
+
+
+@dataclass(frozen=True)
 class Inputs:
     cell: str  # 3.13-source-bookworm-runtime
     target: str  # the Dockerfile stage built
@@ -59,6 +71,7 @@ class Inputs:
     repository: str = ""  # its URL (label org.opencontainers.image.source)
     invocation_id: str = ""  # e.g. the CI job URL
     labels: Mapping[str, str] = field(default_factory=dict)
+    vulnerability_db: VulnerabilityDb | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -112,6 +125,16 @@ def predicate(inp: Inputs) -> dict[str, Any]:
     metadata = {"startedOn": _time(inp.started), "finishedOn": _time(inp.finished)}
     if inp.invocation_id:
         metadata = {"invocationId": inp.invocation_id, **metadata}
+    run_details: dict[str, Any] = {
+        "builder": {"id": inp.builder_id, "version": {BUILDER_NAME: __version__}},
+        "metadata": metadata,
+    }
+    db = inp.vulnerability_db
+    if db is not None:
+        run_details["byproducts"] = [{
+            "name": "vulnerability-db", "uri": db.uri, "digest": {"sha256": db.sha256},
+            "annotations": {"built": db.built, "schema": db.schema, "scanner": db.scanner},
+        }]
     return {
         "buildDefinition": {
             "buildType": BUILD_TYPE,
@@ -119,10 +142,7 @@ def predicate(inp: Inputs) -> dict[str, Any]:
             "internalParameters": {"labels": dict(sorted(inp.labels.items()))},
             "resolvedDependencies": deps,
         },
-        "runDetails": {
-            "builder": {"id": inp.builder_id, "version": {BUILDER_NAME: __version__}},
-            "metadata": metadata,
-        },
+        "runDetails": run_details,
     }
 
 

@@ -113,7 +113,8 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
         finished=_time(st.build_finished, "finish", img.id),
         sources=tuple(sources), revision=st_set.revision,
         repository=run.config.labels.get(naming.OCI.source, ""),
-        invocation_id=st_set.invocation_id, labels=run.config.labels)
+        invocation_id=st_set.invocation_id, labels=run.config.labels,
+        vulnerability_db=run.scan_db)
 
 
 def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,

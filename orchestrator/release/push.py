@@ -20,6 +20,8 @@ from orchestrator.registry import Registry
 from orchestrator.release import attest
 from orchestrator.release.state import CellState, Run, candidate_ref
 from orchestrator.report import Status
+from orchestrator.scan import gate as scan_gate
+from orchestrator.scan import images as scan_images
 from orchestrator.signing import Cosign
 
 Pushed = list[tuple[PlannedImage, publish.Published]]
@@ -151,9 +153,34 @@ def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -
             res.message = f"{len(res.package_changes)} package change(s)"
 
 
+def _gate_all(run: Run, registry: Registry, pushed: Pushed, gate: scan_gate.Gate,
+              cosign: Cosign | None) -> Pushed:
+    """The pushed cells whose tags may move: each new digest scanned against the image its
+    first public tag holds now (scan.gate); one that brings a gating finding fails (phase
+    ``scan``) and keeps only its immutable tag. Unchanged content is already published."""
+    sboms = (scan_images.attested_sboms(cosign, run.work / "scan" / "sboms")
+             if cosign is not None else scan_images.no_sboms)
+    keep: Pushed = []
+    for img, out in pushed:
+        res = run.report.cell(img.id)
+        if out.outcome == "unchanged" or not img.tags:
+            keep.append((img, out))
+            continue
+        start = time.monotonic()
+        why = gate.check(registry, run.repo, img.id, out.digest, img.tags[0], sboms)
+        res.seconds["scan"] = round(time.monotonic() - start, 1)
+        if why is not None:
+            res.fail("scan", why)
+            continue
+        keep.append((img, out))
+    return keep
+
+
 def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
-            tools: attest.Tools | None = None) -> None:
-    """Push, sign (with ``signing:``), then move tags. ``tools``: cosign and syft (tests)."""
+            tools: attest.Tools | None = None, gate: scan_gate.Gate | None = None) -> None:
+    """Push, sign (with ``signing:``), the scan gate (with ``scan:``), then move tags.
+    ``tools``: cosign and syft (tests); ``gate``: scan.gate.prepare's (its DB checked before
+    the run built anything)."""
     tools = tools or attest.Tools()
     registry = run.registry()
     registry.ping()
@@ -173,5 +200,11 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
         if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
             _skip(run, [img for img, _ in pushed],
                   "--all-or-nothing: a signature failed, no tag moved")
+            return
+    if gate is not None:
+        pushed = _gate_all(run, registry, pushed, gate, cosign)
+        if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
+            _skip(run, [img for img, _ in pushed],
+                  "--all-or-nothing: the scan gate refused an image, no tag moved")
             return
     _move_tags(run, registry, pushed, stage_only)

@@ -20,6 +20,7 @@ from orchestrator.release.push import do_push
 from orchestrator.release.smoketest import do_test
 from orchestrator.release.state import Run, state_dir, work_dir
 from orchestrator.report import Report, Status
+from orchestrator.scan import gate as scan_gate
 
 
 def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
@@ -52,6 +53,10 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
 def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,
                stage_only: bool = False) -> None:
     signs = "push" in phases and attest.cosign_for(run) is not None  # a key missing: say so now
+    # with scan: the DB is checked before anything is built (no scanner or a bad DB: exit 3)
+    gate = scan_gate.prepare(run.config, run.loaded.root, settings.get()) if "push" in phases else None
+    if gate is not None:
+        run.scan_db = gate.provenance_record()
     order = [p for p in ("build", "test", "push") if p in phases] + (["sign"] if signs else [])
     run.progress.expect(order, [img.id for img in run.plan.images])
     if "build" in phases:
@@ -62,7 +67,7 @@ def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = Fals
     if "test" in phases:
         do_test(run)
     if "push" in phases:
-        do_push(run, all_or_nothing, stage_only)
+        do_push(run, all_or_nothing, stage_only, gate=gate)
 
 
 def finish(run: Run, report_file: str | None, start: float) -> int:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator import lock as lock_mod
-from orchestrator import naming, settings
+from orchestrator import naming, provenance, settings
 from orchestrator.config import ImagesConfig, Loaded
 from orchestrator.engine import Engine
 from orchestrator.plan import Plan, PlannedImage, prefix_for
@@ -56,6 +56,9 @@ class Run:
     # The platforms of every planned image (the summary table's, also for cells the nightly's
     # fast path takes out of the plan)
     platforms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # With scan: in images.yaml, the DB its gate checks every pushed image with (session:
+    # prepared before the build); the provenance records it
+    scan_db: provenance.VulnerabilityDb | None = None
 
     @property
     def config(self) -> ImagesConfig:

@@ -49,19 +49,13 @@ def no_sboms(ref: str, platform: str) -> tuple[Path | None, str]:
     return None, "no signing: in images.yaml, so no SBOM attestation to verify: grype read the image"
 
 
-def scan_image(registry: Registry, repo: str, img: PlannedImage, grype: Grype, sboms: SbomSource,
-               scan: Scan, fail_on: str, today: dt.date) -> ImageScan:
-    tag = img.tags[0] if img.tags else img.immutable_tag
-    ref = f"{registry.host}/{repo}:{tag}"
-    try:
-        digest = registry.digest(repo, tag)
-        plats = registry.platform_manifests(repo, digest) if digest else None
-    except RegistryAuthError:
-        raise
-    except RegistryError as exc:
-        return ImageScan(img.id, ref, "error", reason=f"registry: {exc}")
-    if digest is None or plats is None:
-        return ImageScan(img.id, ref, "unpublished", reason=f"{tag} is not published")
+def scan_digest(registry: Registry, repo: str, cell: str, digest: str, grype: Grype,
+                sboms: SbomSource, scan: Scan, fail_on: str, today: dt.date) -> list[PlatformScan]:
+    """Every platform of ``digest`` scanned and judged; ScanError when grype cannot read one
+    (the message names the platform), RegistryError when the registry does not answer."""
+    plats = registry.platform_manifests(repo, digest)
+    if plats is None:
+        raise ScanError(f"{registry.host}/{repo}@{digest} is not in the registry")
     out: list[PlatformScan] = []
     for plat, pdigest in sorted(plats.items()):
         at = f"{registry.host}/{repo}@{pdigest}"
@@ -71,14 +65,33 @@ def scan_image(registry: Registry, repo: str, img: PlannedImage, grype: Grype, s
             found = grype.scan(target, platform=None if sbom else plat,
                                insecure_http=registry.scheme == "http")
         except ScanError as exc:
-            return ImageScan(img.id, ref, "error", digest, tuple(out), reason=f"{plat}: {exc}")
-        judged = judge(img.id, found, scan.ignore, fail_on, today)
+            raise ScanError(f"{plat}: {exc}") from None
+        judged = judge(cell, found, scan.ignore, fail_on, today)
         out.append(PlatformScan(plat, pdigest, "sbom" if sbom else "image", judged, note))
-        _log.info("scanned", image=img.id, platform=plat, source=out[-1].source,
+        _log.info("scanned", image=cell, platform=plat, source=out[-1].source,
                   findings=len(judged), gating=sum(f.gating for f in judged))
-    missing = [p for p in img.platforms if p not in plats]
+    return out
+
+
+def scan_image(registry: Registry, repo: str, img: PlannedImage, grype: Grype, sboms: SbomSource,
+               scan: Scan, fail_on: str, today: dt.date) -> ImageScan:
+    """The image ``img``'s first public tag points at, every platform of it."""
+    tag = img.tags[0] if img.tags else img.immutable_tag
+    ref = f"{registry.host}/{repo}:{tag}"
+    try:
+        digest = registry.digest(repo, tag)
+        if digest is None:
+            return ImageScan(img.id, ref, "unpublished", reason=f"{tag} is not published")
+        plats = scan_digest(registry, repo, img.id, digest, grype, sboms, scan, fail_on, today)
+    except RegistryAuthError:
+        raise
+    except RegistryError as exc:
+        return ImageScan(img.id, ref, "error", reason=f"registry: {exc}")
+    except ScanError as exc:
+        return ImageScan(img.id, ref, "error", digest or "", reason=str(exc))
+    missing = [p for p in img.platforms if p not in {s.platform for s in plats}]
     reason = f"not published for {', '.join(missing)}" if missing else ""
-    return ImageScan(img.id, ref, "scanned", digest, tuple(out), reason)
+    return ImageScan(img.id, ref, "scanned", digest, tuple(plats), reason)
 
 
 def scan_all(registry: Registry, repo: str, images: tuple[PlannedImage, ...], grype: Grype,

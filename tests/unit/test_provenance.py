@@ -113,3 +113,16 @@ def test_sha256_file(tmp_path: Path) -> None:
     f = tmp_path / "images.lock"
     f.write_bytes(b"x" * (3 << 20))
     assert provenance.sha256_file(f) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
+
+
+def test_the_vulnerability_db_of_the_scan_gate_is_a_byproduct() -> None:
+    db = provenance.VulnerabilityDb("https://mirror.example.org/grype/db.tar.zst", "e" * 64,
+                                    "2026-11-20T06:00:00Z", "v6.1.10", "grype 0.121.3")
+    pred = provenance.predicate(dataclasses.replace(INPUTS, vulnerability_db=db))
+    assert pred["runDetails"]["byproducts"] == [{
+        "name": "vulnerability-db", "uri": "https://mirror.example.org/grype/db.tar.zst",
+        "digest": {"sha256": "e" * 64},
+        "annotations": {"built": "2026-11-20T06:00:00Z", "schema": "v6.1.10",
+                        "scanner": "grype 0.121.3"}}]
+    assert pred["buildDefinition"] == provenance.predicate(INPUTS)["buildDefinition"]
+    assert "byproducts" not in provenance.predicate(INPUTS)["runDetails"]

@@ -1,0 +1,166 @@
+"""The release gate (issue 32 item 4): with scan: in images.yaml, push scans each new digest
+before its tags move and refuses one that brings a fixable finding at or above scan.fail_on
+which the image its first public tag holds did not have; the published image keeps the tags.
+Over the push harness (fake engine, in-memory registry) with the stand-in grype."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import config, settings
+from orchestrator.errors import ScanError
+from orchestrator.release import session
+from orchestrator.release.push import do_push
+from orchestrator.report import Status
+from orchestrator.scan import gate as scan_gate
+from orchestrator.scan.models import Finding, PlatformScan
+from tests import fake_grype
+from tests.fake_registry import FakeRegistry
+from tests.publish_harness import Publisher, image_for, write_config
+from tests.unit.helpers import TODAY
+
+REPO = "team/python"
+RT14, DEV14 = "3.14-source-bookworm-runtime", "3.14-source-bookworm-dev"
+CRITICAL = fake_grype.match("CVE-2026-7777", "libssl3", "3.0.15-1", "Critical", "3.0.15-2")
+HIGH = fake_grype.match("CVE-2026-8888", "libexpat1", "2.5.0-1", "High", "2.5.0-2")
+UNFIXED = fake_grype.match("CVE-2026-9999", "zlib1g", "1.2.13", "Critical")
+
+
+@dataclasses.dataclass
+class Env:
+    pub: Publisher
+    fake: FakeRegistry
+    tools: Path
+
+    def matches(self, table: dict[str, list[dict[str, Any]]]) -> None:
+        (self.tools / "matches.json").write_text(json.dumps(table))
+
+    def gate(self) -> scan_gate.Gate:
+        loaded = config.load(self.pub.config, TODAY)
+        gate = scan_gate.prepare(loaded.config, loaded.root, settings.get())
+        assert gate is not None
+        return gate
+
+    def digest(self, cell: str, seed: str) -> str:
+        run = self.pub.run()
+        return image_for(run, cell, seed).digest.removeprefix("sha256:")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    tools = tmp_path / "tools"
+    fake_grype.install(tools, {})
+    with FakeRegistry() as fake:
+        cfg = write_config(tmp_path / "cfg", fake.address, REPO)
+        built = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        sha = fake_grype.archive(cfg.parent / "db.tar.gz", built)
+        cfg.write_text(cfg.read_text() + f"scan:\n  db: {{file: db.tar.gz, sha256: {sha}}}\n"
+                       "  fail_on: high\n")
+        st = settings.get()
+        settings.override(dataclasses.replace(st, tools_dir=tools, cache_dir=tmp_path / "cache"))
+        yield Env(Publisher(cfg, fake.address, tmp_path / "work"), fake, tools)
+
+
+def publish(env: Env, seeds: dict[str, str] | None = None) -> Any:
+    run = env.pub.run(seeds=seeds)
+    do_push(run, all_or_nothing=False, gate=env.gate())
+    return run
+
+
+def test_an_image_that_brings_a_fixable_critical_keeps_only_its_immutable_tag(env: Env) -> None:
+    first = publish(env)  # nothing found: everything is published
+    assert all(first.report.cell(i.id).status is Status.OK for i in first.plan.images)
+    published = env.fake.tags(REPO)
+    env.matches({env.digest(RT14, "2"): [CRITICAL, UNFIXED]})
+    run = publish(env, {RT14: "2", DEV14: "2"})
+    res = run.report.cell(RT14)
+    assert (res.status, res.phase) == (Status.FAILED, "scan")
+    assert "CVE-2026-7777 in libssl3 3.0.15-1 (amd64, Critical, fixed in 3.0.15-2)" in res.message
+    assert f"{env.fake.address}/{REPO}:3.14-runtime (sha256:" in res.message
+    assert "CVE-2026-9999" not in res.message  # no fix yet: not the release's to fix
+    assert "DB built " in res.message and "sha256:" in res.message
+    tags = env.fake.tags(REPO)
+    img = run.plan.image(RT14)
+    assert all(tags[t] == published[t] for t in img.tags)  # the public tags did not move
+    new = "sha256:" + env.digest(RT14, "2")
+    assert res.digest == new
+    # pushed under its immutable tag only (a revision of the dated one, which seed 1 holds)
+    assert [t for t, d in tags.items() if d == new] == [f"{img.immutable_tag}.1"]
+    dev = run.report.cell(DEV14)  # nothing found in the new dev image: it moved
+    assert (dev.status, dev.phase) == (Status.OK, "push")
+    assert tags[run.plan.image(DEV14).tags[0]] == "sha256:" + env.digest(DEV14, "2")
+    assert run.report.exit_code == 1
+
+
+def test_a_finding_the_published_image_has_too_does_not_block(env: Env) -> None:
+    env.matches({env.digest(RT14, "1"): [CRITICAL]})
+    first = publish(env)
+    # a first publish has nothing to compare with: the finding is brought by it
+    assert first.report.cell(RT14).phase == "scan"
+    assert "that nothing (3.14-runtime is not published yet) does not have" in \
+        first.report.cell(RT14).message
+    env.matches({})
+    publish(env)  # published without the finding (seed 1)
+    env.matches({env.digest(RT14, "1"): [CRITICAL], env.digest(RT14, "2"): [CRITICAL, HIGH]})
+    run = publish(env, {RT14: "2"})
+    res = run.report.cell(RT14)
+    assert res.phase == "scan" and "CVE-2026-8888 in libexpat1" in res.message  # only the new one
+    assert "CVE-2026-7777" not in res.message
+    env.matches({env.digest(RT14, "1"): [CRITICAL, HIGH], env.digest(RT14, "2"): [CRITICAL, HIGH]})
+    run = publish(env, {RT14: "2"})
+    assert (run.report.cell(RT14).status, run.report.cell(RT14).phase) == (Status.OK, "push")
+
+
+def test_an_image_the_scanner_cannot_read_is_not_published(env: Env) -> None:
+    publish(env)
+    script = env.tools / "bin" / "grype"
+    script.write_text(script.read_text().replace(
+        'if "crash" in target', f'if "crash" in target or {env.digest(RT14, "2")!r} in target'))
+    run = publish(env, {RT14: "2"})
+    res = run.report.cell(RT14)
+    assert res.phase == "scan" and "connection reset" in res.message
+    assert "an image that cannot be scanned is not published" in res.message
+
+
+def test_the_gate_is_prepared_before_anything_and_stops_on_a_stale_db(env: Env) -> None:
+    text = env.pub.config.read_text()
+    sha = fake_grype.archive(env.pub.config.parent / "db.tar.gz", "2026-01-01T00:00:00Z")
+    env.pub.config.write_text(text[:text.index("scan:")] +
+                              f"scan:\n  db: {{file: db.tar.gz, sha256: {sha}}}\n")
+    with pytest.raises(ScanError) as exc:
+        env.gate()
+    assert "older than scan.max_age_days (5)" in str(exc.value)
+    env.pub.config.write_text(text[:text.index("scan:")])
+    loaded = config.load(env.pub.config, TODAY)
+    assert scan_gate.prepare(loaded.config, loaded.root, settings.get()) is None
+
+
+def test_new_findings_compare_advisory_and_package_across_platforms() -> None:
+    def f(advisory: str, package: str, gating: bool = True) -> Finding:
+        return Finding(advisory, package, "1", "2", "High", "fixed", gating=gating)
+
+    new = [PlatformScan("linux/amd64", "sha256:a", "sbom", (f("A", "p"), f("B", "p"))),
+           PlatformScan("linux/arm64", "sha256:b", "sbom", (f("C", "q"), f("D", "q", False)))]
+    old = [PlatformScan("linux/arm64", "sha256:c", "sbom", (f("A", "p", False),))]
+    assert [(p, x.advisory) for p, x in scan_gate.new_findings(new, old)] == [
+        ("linux/amd64", "B"), ("linux/arm64", "C")]
+
+
+def test_a_release_prepares_the_gate_first_and_records_its_db(env: Env) -> None:
+    """session.run_phases (what release, nightly and push run): the DB is prepared before any
+    phase, the run carries it for the provenance, and the push goes through the gate."""
+    publish(env)
+    env.matches({env.digest(RT14, "2"): [HIGH]})
+    run = env.pub.run(seeds={RT14: "2"})
+    session.run_phases(run, ["push"])
+    assert run.scan_db is not None and run.scan_db.scanner == "grype 0.121.3"
+    assert run.scan_db.uri == str(env.pub.config.parent / "db.tar.gz")
+    assert run.report.cell(RT14).phase == "scan"
+    assert "CVE-2026-8888 in libexpat1" in run.report.cell(RT14).message

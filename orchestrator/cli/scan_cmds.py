@@ -17,7 +17,7 @@ from orchestrator.release.state import work_dir
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary
 from orchestrator.scan.models import ScanReport
-from orchestrator.scan.report import table
+from orchestrator.scan.report import Ledger, table
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -41,6 +41,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     report = scan_images.scan_all(registry, loaded.config.publish.repository, plan.images, grype,
                                   sboms, cfg, ScanReport(db, args.fail_on or cfg.fail_on),
                                   st.today)
+    ledger = Ledger(work_dir(loaded) / "scan-first-seen.json")
+    ledger.stamp(report, st.today)
+    ledger.save()
     if args.json:
         out = Path(args.json)
         try:

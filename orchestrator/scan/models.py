@@ -46,6 +46,8 @@ class Finding:
     ignored: str = ""  # the ignore rule that covers it ("reason (until DATE)"), or ""
     expired_rule: str = ""  # an ignore rule that would cover it but has expired (its date)
     gating: bool = False  # fixable, at or above the gate, not ignored
+    first_seen: str = ""  # YYYY-MM-DD: the first scan that reported it (the ledger)
+    new: bool = False  # not reported by the previous scan (first seen in this one)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class ScanReport:
     seconds: float = 0.0
 
     @property
+    def new(self) -> list[tuple[str, str, Finding]]:
+        return [(i.cell, plat, f) for i in self.images for plat, f in i.findings if f.new]
+
+    @property
     def gating(self) -> list[tuple[str, str, Finding]]:
         return [(i.cell, plat, f) for i in self.images for plat, f in i.findings if f.gating]
 
@@ -93,4 +99,5 @@ class ScanReport:
         return {"db": asdict(self.db), "fail_on": self.fail_on,
                 "images": [asdict(i) for i in self.images],
                 "gating": [{"cell": c, "platform": p, **asdict(f)} for c, p, f in self.gating],
+                "new": [{"cell": c, "platform": p, **asdict(f)} for c, p, f in self.new],
                 "seconds": self.seconds, "exit_code": self.exit_code}

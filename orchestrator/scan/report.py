@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from orchestrator.config_models import IgnoreRule
 from orchestrator.scan.models import Finding, ScanReport, rank
@@ -43,12 +45,66 @@ def judge(cell: str, found: Iterable[Finding], rules: tuple[IgnoreRule, ...], fa
     return tuple(out)
 
 
+class Ledger:
+    """Since when each finding has been reported (a JSON file under the work dir, like the
+    nightly's security-first-seen.json: keep it between CI runs for dates older than one run).
+    Key: cell|platform|advisory|package."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: dict[str, str] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+                self.seen = {str(k): str(v) for k, v in data.items()}
+            except (ValueError, AttributeError):
+                self.seen = {}
+
+    @staticmethod
+    def key(cell: str, platform: str, f: Finding) -> str:
+        return f"{cell}|{platform}|{f.advisory}|{f.package}"
+
+    def stamp(self, report: ScanReport, today: dt.date) -> None:
+        """Every finding of ``report`` with its first-seen date (today and ``new`` for those
+        the ledger did not have); entries of scanned images that no longer have the finding
+        are forgotten (unpublished or unreadable images keep theirs)."""
+        live: set[str] = set()
+        images = []
+        for i in report.images:
+            plats = []
+            for p in i.platforms:
+                found = []
+                for f in p.findings:
+                    k = self.key(i.cell, p.platform, f)
+                    live.add(k)
+                    new = k not in self.seen
+                    first = self.seen.setdefault(k, today.isoformat())
+                    found.append(dataclasses.replace(f, first_seen=first, new=new))
+                plats.append(dataclasses.replace(p, findings=tuple(found)))
+            images.append(dataclasses.replace(i, platforms=tuple(plats)))
+        report.images = images
+        scanned = {i.cell for i in report.images if i.state == "scanned"}
+        self.seen = {k: v for k, v in self.seen.items()
+                     if k.split("|", 1)[0] not in scanned or k in live}
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.seen, indent=1, sort_keys=True) + "\n")
+
+
 def _note(f: Finding) -> str:
+    notes = []
     if f.gating:
-        return "GATE" + (f" (ignore rule expired {f.expired_rule})" if f.expired_rule else "")
-    if f.ignored:
-        return f"ignored: {f.ignored}"
-    return f"ignore rule expired {f.expired_rule}" if f.expired_rule else ""
+        notes.append("GATE" + (f" (ignore rule expired {f.expired_rule})" if f.expired_rule else ""))
+    elif f.ignored:
+        notes.append(f"ignored: {f.ignored}")
+    elif f.expired_rule:
+        notes.append(f"ignore rule expired {f.expired_rule}")
+    if f.new:
+        notes.append("new")
+    elif f.first_seen:
+        notes.append(f"since {f.first_seen}")
+    return "; ".join(notes)
 
 
 def table(report: ScanReport) -> str:
@@ -83,7 +139,8 @@ def table(report: ScanReport) -> str:
     count = sum(len(i.findings) for i in scanned)
     states = {s: sum(1 for i in report.images if i.state == s) for s in ("unpublished", "error")}
     lines.append(f"{len(scanned)} image(s) scanned ({sum(len(i.platforms) for i in scanned)} "
-                 f"platform(s)), {count} finding(s), {len(report.gating)} gating"
+                 f"platform(s)), {count} finding(s), {len(report.new)} new, "
+                 f"{len(report.gating)} gating"
                  + "".join(f", {n} {s}" for s, n in states.items() if n)
                  + f"; {report.seconds:.1f}s")
     return "\n".join(lines) + "\n"

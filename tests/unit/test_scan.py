@@ -302,7 +302,7 @@ def test_unpublished_images_are_reported_not_failed(setup: Setup,
     assert states == {"3.13-source-bookworm-runtime": "unpublished",
                       "3.14-source-bookworm-runtime": "scanned"}
     assert "(unpublished: 3.13-runtime is not published)" in out
-    assert "1 image(s) scanned (2 platform(s)), 0 finding(s), 0 gating, 1 unpublished" in out
+    assert "1 image(s) scanned (2 platform(s)), 0 finding(s), 0 new, 0 gating, 1 unpublished" in out
 
 
 def test_a_platform_grype_cannot_read_makes_the_scan_exit_3(setup: Setup,
@@ -425,3 +425,38 @@ def test_the_tools_dir_comes_from_the_environment() -> None:
     assert settings.Settings.from_environ({"ORCH_HOST_STATE": "/srv/h"}).tools_dir == Path("/srv/h/tools")
     assert settings.Settings.from_environ({"ORCH_TOOLS_DIR": "/opt/t", "ORCH_HOST_STATE": "/srv/h"}
                                           ).tools_dir == Path("/opt/t")
+
+
+def test_findings_carry_the_day_they_were_first_seen(setup: Setup,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The ledger (work dir, scan-first-seen.json, kept between runs like the nightly's):
+    a finding is new the first time, keeps its first date after, and is forgotten once the
+    scanned image no longer has it; unpublished images keep theirs."""
+    amd = setup.digests["3.14-source-bookworm-runtime"]["linux/amd64"]
+    a = fake_grype.match("CVE-2026-0001", "libssl3", "3.0.1-1", "Low", "3.0.2-1")
+    b = fake_grype.match("CVE-2026-0002", "zlib1g", "1.2.13", "Medium")
+    only = ("--only", "3.14-source-bookworm-runtime")
+    (setup.tools / "matches.json").write_text(json.dumps({amd: [a]}))
+    _, out, _, report = scan(setup, capsys, *only)
+    (first,) = report["new"]
+    assert (first["advisory"], first["first_seen"], first["new"]) == ("CVE-2026-0001", "2026-11-21", True)
+    (row,) = [line for line in out.splitlines() if "CVE-2026-0001" in line]
+    assert row.endswith("  new")  # the NOTE column
+    ledger = setup.cfg.parent.parent / "work" / "scan-first-seen.json"
+    assert json.loads(ledger.read_text()) == {
+        "3.14-source-bookworm-runtime|linux/amd64|CVE-2026-0001|libssl3": "2026-11-21"}
+    # the next day: a is old news, b is new
+    st = settings.get()
+    settings.override(dataclasses.replace(st, today=dt.date(2026, 11, 22)))
+    (setup.tools / "matches.json").write_text(json.dumps({amd: [a, b]}))
+    _, out, _, report = scan(setup, capsys, *only)
+    assert [(n["advisory"], n["first_seen"]) for n in report["new"]] == [("CVE-2026-0002", "2026-11-22")]
+    found = {f["advisory"]: f for f in report["images"][0]["platforms"][0]["findings"]}
+    assert found["CVE-2026-0001"]["first_seen"] == "2026-11-21" and not found["CVE-2026-0001"]["new"]
+    (row,) = [line for line in out.splitlines() if "CVE-2026-0001" in line]
+    assert row.endswith("  since 2026-11-21") and ", 1 new, " in out
+    # a is fixed: forgotten, so a later return counts as new again
+    (setup.tools / "matches.json").write_text(json.dumps({amd: [b]}))
+    scan(setup, capsys, *only)
+    assert set(json.loads(ledger.read_text())) == {
+        "3.14-source-bookworm-runtime|linux/amd64|CVE-2026-0002|zlib1g"}

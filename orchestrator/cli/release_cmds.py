@@ -17,6 +17,8 @@ from orchestrator.cli.common import SubParsers, engine_for, load_config, load_pl
 from orchestrator.outdated import Ledger
 from orchestrator.release import apt_check, nightly, promote, reports, session
 from orchestrator.release.state import work_dir
+from orchestrator.scan import gate as scan_gate
+from orchestrator.scan import images as scan_images
 
 
 def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
@@ -78,12 +80,20 @@ def cmd_promote(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     cells = promote.read_staged(args.reports)
     registry = registry_mod.registry_for(loaded.config.publish.registry)
-    sig, gate = loaded.config.signing, None
+    sig, gate, cosign = loaded.config.signing, None, None
     if sig is not None and sig.required:  # refuse digests that are unsigned or do not verify
         cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
         gate = verify.promote_gate(cosign, registry)
+    scan = None
+    checker = scan_gate.prepare(loaded.config, loaded.root, settings.get())  # bad DB: exit 3 now
+    if checker is not None:  # with scan: refuse digests that bring a new fixable finding
+        if sig is not None and cosign is None:  # the attested SBOMs verify with the key
+            cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
+        sboms = (scan_images.attested_sboms(cosign, work_dir(loaded) / "scan" / "sboms")
+                 if cosign is not None else scan_images.no_sboms)
+        scan = scan_gate.promote_gate(checker, registry, sboms)
     report = promote.promote(cells, registry, all_or_nothing=args.all_or_nothing,
-                             today=settings.get().today, gate=gate)
+                             today=settings.get().today, gate=gate, scan=scan)
     report.seconds = round(time.monotonic() - start, 1)
     reports.write(report, reports.report_path(args.report, work_dir(loaded), "promote"))
     sys.stdout.write(report.table({c["id"]: c.get("platforms") or () for c in cells}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from orchestrator.report import CellResult, Report, Status
 from orchestrator.verify import Gate
 
 StagedCell = dict[str, Any]  # one cell of a JSON report written by a staging run
+# (repository, digest, cell id, public tags) -> why the digest may not take those tags, or None
+ScanGate = Callable[[str, str, str, tuple[str, ...]], str | None]
 
 
 def read_staged(paths: list[str]) -> list[StagedCell]:
@@ -30,7 +33,7 @@ def read_staged(paths: list[str]) -> list[StagedCell]:
 
 
 def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[str],
-                  all_or_nothing: bool, gate: Gate | None) -> None:
+                  all_or_nothing: bool, gate: Gate | None, scan: ScanGate | None) -> None:
     if c["status"] in (Status.FAILED, Status.ABORTED):
         res.status, res.message = Status(c["status"]), c.get("message", "")
     elif c.get("phase") != "staged":
@@ -45,6 +48,10 @@ def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[
             if refused:
                 res.fail("verify", f"refused: {refused}")
                 return
+            refused = scan(repo, c["digest"], c["id"], tuple(c["tags"])) if scan else None
+            if refused:
+                res.fail("scan", refused)
+                return
             res.tags_moved = publish.move_tags(registry, repo, c["digest"], tuple(c["tags"]))
             res.status, res.phase = Status.OK, "promote"
         except RegistryAuthError:
@@ -54,13 +61,14 @@ def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[
 
 
 def promote(cells: list[StagedCell], registry: Registry, *, all_or_nothing: bool,
-            today: dt.date, gate: Gate | None = None) -> Report:
+            today: dt.date, gate: Gate | None = None, scan: ScanGate | None = None) -> Report:
     """Move the public tags of every staged cell; the report says what happened to each.
-    ``gate`` (signing.required: verify.promote_gate) refuses a digest that does not verify."""
+    ``gate`` (signing.required: verify.promote_gate) refuses a digest that does not verify;
+    ``scan`` (scan: in images.yaml, scan.gate) one that brings a new fixable finding."""
     report = Report("promote", "", today.isoformat())
     bad = [c["id"] for c in cells if c["status"] in (Status.FAILED, Status.ABORTED)]
     for c in cells:
         res = report.cell(c["id"])
         res.digest, res.publish, res.tags = c.get("digest", ""), c.get("publish", ""), c.get("tags", [])
-        _promote_cell(res, c, registry, bad, all_or_nothing, gate)
+        _promote_cell(res, c, registry, bad, all_or_nothing, gate, scan)
     return report

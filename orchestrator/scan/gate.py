@@ -11,7 +11,7 @@ corrupt or old DB stops the run with one line (exit 3) and nothing is published.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +90,13 @@ def prepare(config: ImagesConfig, root: Path, st: Settings, *,
     db = grype.prepare(config.scan.db, root, max_age_days=config.scan.max_age_days,
                        now=now or dt.datetime.now(dt.UTC))
     return Gate(grype, config.scan, db, st.today)
+
+
+def promote_gate(gate: Gate, registry: Registry, sboms: SbomSource
+                 ) -> Callable[[str, str, str, tuple[str, ...]], str | None]:
+    """For promote: (repository, digest, cell, public tags) -> why not, or None."""
+
+    def check(repo: str, digest: str, cell: str, tags: tuple[str, ...]) -> str | None:
+        return gate.check(registry, repo, cell, digest, tags[0], sboms) if tags else None
+
+    return check

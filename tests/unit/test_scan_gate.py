@@ -24,7 +24,7 @@ from orchestrator.scan.models import Finding, PlatformScan
 from tests import fake_grype
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import Publisher, image_for, write_config
-from tests.unit.helpers import TODAY
+from tests.unit.helpers import TODAY, run_cli
 
 REPO = "team/python"
 RT14, DEV14 = "3.14-source-bookworm-runtime", "3.14-source-bookworm-dev"
@@ -164,3 +164,28 @@ def test_a_release_prepares_the_gate_first_and_records_its_db(env: Env) -> None:
     assert run.scan_db.uri == str(env.pub.config.parent / "db.tar.gz")
     assert run.report.cell(RT14).phase == "scan"
     assert "CVE-2026-8888 in libexpat1" in run.report.cell(RT14).message
+
+
+def test_promote_refuses_a_staged_image_that_brings_a_new_finding(
+        env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Images staged without the gate (--stage-only by a run before scan: was configured, or
+    against an older DB): `orchestrator promote` scans each staged digest against the image
+    its public tag holds and moves the tags of the others only."""
+    publish(env)
+    env.matches({env.digest(RT14, "2"): [CRITICAL]})
+    run = env.pub.run(seeds={RT14: "2", DEV14: "2"})
+    do_push(run, all_or_nothing=False, stage_only=True)  # no gate here
+    assert run.report.cell(RT14).phase == "staged"
+    run.report.write_json(tmp_path / "staged.json")
+    before = env.fake.tags(REPO)
+    code, out, err = run_cli(["promote", str(tmp_path / "staged.json"), "--config",
+                              str(env.pub.config)], capsys)
+    assert code == 1, out + err
+    tags = env.fake.tags(REPO)
+    rt, dev = run.plan.image(RT14), run.plan.image(DEV14)
+    assert all(tags[t] == before[t] for t in rt.tags)  # refused: the published image stays
+    assert all(tags[t] == "sha256:" + env.digest(DEV14, "2") for t in dev.tags)
+    cells = {c["id"]: c for c in json.loads(
+        (env.pub.config.parent / ".orchestrator" / "report-promote.json").read_text())["cells"]}
+    assert (cells[RT14]["status"], cells[RT14]["phase"]) == ("failed", "scan")
+    assert "CVE-2026-7777 in libssl3" in cells[RT14]["message"]

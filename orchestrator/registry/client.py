@@ -180,9 +180,14 @@ class Registry:
             return None
         if r.status != 200:
             raise RegistryError(f"GET manifest {self.host}/{repo}:{ref}: HTTP {r.status} {r.body[:200]!r}")
-        digest = r.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(r.body).hexdigest()
+        computed = "sha256:" + hashlib.sha256(r.body).hexdigest()
+        said = ref if grammar.DIGEST.fullmatch(ref) else r.headers.get("Docker-Content-Digest", "")
+        if said and said != computed:
+            raise RegistryError(f"GET manifest {self.host}/{repo}:{ref}: the answer is not the "
+                                f"manifest {said} (its bytes hash to {computed}); refused, as docker "
+                                f"refuses it; check registry {self.host} and its storage")
         mtype = r.headers.get("Content-Type", "").split(";")[0]
-        return r.body, mtype, digest
+        return r.body, mtype, computed
 
     def digest(self, repo: str, ref: str) -> str | None:
         """The manifest digest of a tag (HEAD: no pull counted); GET + sha256 of the body only
@@ -218,6 +223,11 @@ class Registry:
         r = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=f"repository:{repo}:pull")
         if r.status != 200:
             raise RegistryError(f"GET blob {self.host}/{repo}@{digest}: HTTP {r.status}")
+        computed = "sha256:" + hashlib.sha256(r.body).hexdigest()
+        if computed != digest:
+            raise RegistryError(f"GET blob {self.host}/{repo}@{digest}: the answer is not the blob "
+                                f"{digest} (its bytes hash to {computed}); refused; check registry "
+                                f"{self.host} and its storage")
         return r.body
 
     def image_config(self, repo: str, ref: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@ auth refusals, retries with backoff on 5xx and connection resets, stalled reques
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -152,3 +153,37 @@ def test_a_stalled_blob_upload_fails_the_push_and_writes_no_tag(fake: FakeRegist
     with pytest.raises(RegistryError, match=r"PUT .*/blobs/uploads/.*no answer within 0\.3s"):
         push(proxy.address, "1.0", [], attempts=2, timeout=0.3)
     assert fake.tags(REPO) == {} and fake.writes(REPO) == []
+
+
+# ----------------------------------------------------------------- content addressing
+
+
+def test_a_manifest_read_by_digest_must_hash_to_that_digest(fake: FakeRegistry) -> None:
+    """A registry (or the storage host it redirects to) that answers a digest with other bytes
+    is refused, as docker refuses it: the platform list the verify gate checks and the body a
+    tag is moved to are the signed digest's, never a substitute (here an index that leaves
+    linux/arm64 out, so that platform's signature and SBOM would go unchecked)."""
+    digest = fake.put_image(REPO, "3.14", "1", ("linux/amd64", "linux/arm64"))
+    reg = client(fake.address, [])
+    assert set(reg.platform_manifests(REPO, digest) or {}) == {"linux/amd64", "linux/arm64"}
+    body, mtype = fake.repos[REPO].manifests[digest]
+    doc = json.loads(body)
+    doc["manifests"] = doc["manifests"][:1]
+    fake.repos[REPO].manifests[digest] = (json.dumps(doc).encode(), mtype)
+    with pytest.raises(RegistryError, match=f"not the manifest {digest}") as info:
+        reg.platform_manifests(REPO, digest)
+    assert info.value.exit_code is ExitCode.REGISTRY and "\n" not in str(info.value)
+    with pytest.raises(RegistryError, match="not the manifest"):
+        reg.tag(REPO, digest, "3.14-moved")
+    assert "3.14-moved" not in fake.tags(REPO)
+    with pytest.raises(RegistryError, match="not the manifest"):  # by tag: the header's digest
+        reg.manifest(REPO, "3.14")
+
+
+def test_a_blob_must_hash_to_its_digest(fake: FakeRegistry) -> None:
+    digest = fake.put_image(REPO, "3.14", "1")
+    reg = client(fake.address, [])
+    config = json.loads(fake.repos[REPO].manifests[digest][0])["config"]["digest"]
+    fake.blobs[config] = json.dumps({"os": "linux", "architecture": "s390x"}).encode()
+    with pytest.raises(RegistryError, match=f"not the blob {config}"):
+        reg.image_config(REPO, "3.14")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from orchestrator.errors import CommandError, RegistryAuthError
 HUB_KEY = "https://index.docker.io/v1/"
 HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 TOKEN_USER = "<token>"  # a helper's username for "the secret is an identity token"
+# a helper's name: a word, so docker-credential-<name> is looked up on PATH, never a path
+HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,11 @@ def _from_auths(data: dict[str, Any], host: str, path: Path) -> Lookup:
 
 def _from_helper(name: str, setting: str, host: str, path: Path, run: Runner,
                  env: dict[str, str] | None) -> Lookup:
+    if not HELPER_NAME.fullmatch(name):
+        raise RegistryAuthError(f"registry {host}: {setting} in {path} names {name!r}, which is not "
+                                "a credential helper name (docker-credential-<name> is found on "
+                                "PATH; a name with a '/' would be a path); fix: name the helper, "
+                                f"e.g. \"desktop\", or remove {setting}")
     program, key = f"docker-credential-{name}", server_key(host)
     where = f"{program} ({setting} in {path})"
     try:

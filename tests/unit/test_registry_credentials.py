@@ -157,3 +157,19 @@ def test_a_config_that_is_not_json(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(RegistryAuthError, match=r"config\.json is not JSON .*; fix it .*DOCKER_CONFIG"):
         lookup(tmp_path, "registry.test")
+
+
+@pytest.mark.parametrize("name", ["../../bin/sh", "/bin/sh", "x/y", "..", " desktop", "a\nb"])
+@pytest.mark.parametrize("setting", ["credHelpers", "credsStore"])
+def test_a_helper_name_with_path_characters_is_never_run(tmp_path: Path, name: str,
+                                                         setting: str) -> None:
+    """docker-credential-<name> is looked up on PATH; a name with a "/" would make it a path
+    (relative to the working directory, or anywhere): refused before anything runs."""
+    doc = ({"credHelpers": {"registry.test": name}} if setting == "credHelpers"
+           else {"credsStore": name})
+    helpers = Helpers({name: {"registry.test": ("u", "p")}})
+    with pytest.raises(RegistryAuthError, match=r"is not a credential helper name") as err:
+        lookup(config(tmp_path, doc), "registry.test", run=helpers)
+    assert helpers.calls == []
+    assert err.value.exit_code == ExitCode.REGISTRY and "\n" not in str(err.value)
+    assert setting in str(err.value) and "fix" in str(err.value)

@@ -182,8 +182,9 @@ def methods_used(config: ImagesConfig) -> set[str]:
 
 
 def prune(config: ImagesConfig, lock: Lock) -> Lock:
-    """Drop lock entries images.yaml no longer needs (what `lock` itself would drop)."""
-    minors = {minor_of(p.version) for p in config.pythons}
+    """Drop lock entries images.yaml no longer needs (what `lock` itself would drop: a minor no
+    cell compiles has no tarball to pin)."""
+    minors = compiled_minors(config)
     methods = methods_used(config)
     return Lock(
         {k: v for k, v in lock.pythons.items() if k in minors},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator import lock_sources, log, settings
 from orchestrator.cli.common import SubParsers
-from orchestrator.config import ImagesConfig
+from orchestrator.config import METHODS, ImagesConfig
 from orchestrator.versions import Index, IndexFor, Proposal, apply, propose_add, propose_retire, report
 
 _log = log.get("versions")
@@ -32,7 +32,8 @@ def _finish(p: Proposal, dry_run: bool) -> int:
 
 
 def cmd_add_python(args: argparse.Namespace) -> int:
-    p = propose_add(Path(args.config), args.version, _index_for(args), settings.get().today)
+    p = propose_add(Path(args.config), args.version, _index_for(args), settings.get().today,
+                    tuple(dict.fromkeys(args.method or ())))
     return _finish(p, args.dry_run)
 
 
@@ -49,6 +50,9 @@ def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
                    help="3.14 (newest patch, resolved at sources.python) or 3.14.2 (pinned)")
     s.add_argument("--from-pyenv", metavar="PYENV_ROOT",
                    help="resolve from a pyenv checkout's pinned definitions (offline)")
+    s.add_argument("--method", action="append", choices=METHODS, metavar="METHOD",
+                   help="build the new minor only with this method (repeatable; adds an exclude "
+                        "rule for each other method); deadsnakes alone needs no CPython tarball")
     s.add_argument("--dry-run", action="store_true", help="print the diff; write nothing")
     s = sub.add_parser("retire-python", parents=[common],
                        help="remove a CPython minor (published tags stay in the registry)")

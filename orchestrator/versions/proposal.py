@@ -8,7 +8,7 @@ import datetime as dt
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +17,7 @@ from packaging.version import Version
 from pydantic import ValidationError
 
 from orchestrator import config as config_mod
-from orchestrator import eol, lock_sources, log, naming
+from orchestrator import eol, lock_sources, log, matrix, naming
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import render as render_mod
@@ -133,7 +133,17 @@ def resolve_release(index: Index, minor: str, pinned: str | None) -> PythonLock:
         raise UsageError(f"Python {wanted} is not released at {where}: {exc}") from None
 
 
-def propose_add(path: Path, version: str, index_for: IndexFor, today: dt.date) -> Proposal:
+def _cells_of(loaded: Loaded, minor: str) -> list[matrix.Cell]:
+    return [c for c in matrix.expand(loaded.config) if c.minor == minor]
+
+
+def _ids(cells: list[matrix.Cell]) -> str:
+    """3.12-source-bookworm-* style: one entry per (minor, method, distro)."""
+    return ", ".join(dict.fromkeys(f"{c.minor}-{c.method}-{c.distro}-*" for c in cells))
+
+
+def propose_add(path: Path, version: str, index_for: IndexFor, today: dt.date,
+                methods: Sequence[str] = ()) -> Proposal:
     minor, pinned = parse_add_arg(version)
     text = _read(path)
     old = _validate(text, path, today)
@@ -156,9 +166,30 @@ def propose_add(path: Path, version: str, index_for: IndexFor, today: dt.date) -
     old_lock = lock_mod.read(old)
     lock_mod.check_against(old, old_lock)
 
-    new_text, notes = add_python_text(text, pinned or minor, file)
+    new_text, notes = add_python_text(text, pinned or minor, file, methods)
     new = _validate(new_text, path, today)  # before any network or disk write
-    resolved = resolve_release(index_for(cfg), minor, pinned)
+    cells = _cells_of(new, minor)
+    if not cells:
+        offered = ", ".join(dict.fromkeys(m for d in new.config.distros.values() for m in d.methods))
+        raise UsageError(f"Python {minor} would have no image in {file}: no distro builds it with "
+                         f"the methods left ({offered}) once exclude rules apply; add a distro or "
+                         "method that can build it (distros.<name>.methods, include) first")
+    compiled = [c for c in cells if c.compiles]
+    if not compiled:  # deadsnakes only: the PPA's packages, no CPython tarball to pin
+        notes.append(f"no tarball locked: no cell compiles {minor} ({_ids(cells)}: "
+                     "the deadsnakes PPA's packages)")
+        return _finish(f"add-python {version}", text, new_text, old, new, old_lock,
+                       lock_mod.without_python(old_lock, minor), notes, today, None)
+    try:
+        resolved = resolve_release(index_for(cfg), minor, pinned)
+    except UsageError as exc:
+        # An older minor than one the matrix builds is released upstream: the source just lacks
+        # it, and building it from the PPA alone (as before a retire-python) may be the intent.
+        older = any(Version(minor) < Version(m) for m in minors)
+        if not older or not any(c.method == "deadsnakes" for c in cells):
+            raise
+        raise UsageError(f"{exc}; needed by {_ids(compiled)} (to build {minor} with deadsnakes "
+                         f"only: add-python {version} --method deadsnakes)") from None
     new_lock = replace(old_lock, pythons={**old_lock.pythons, minor: resolved})
     return _finish(f"add-python {version}", text, new_text, old, new, old_lock, new_lock,
                    notes, today, resolved)
@@ -177,6 +208,11 @@ def propose_retire(path: Path, minor_arg: str, today: dt.date) -> Proposal:
         raise UsageError(f"Python {minor} is the only Python in {file}; add its successor first "
                          "(orchestrator add-python X.Y), then retire it")
     new_text, notes = retire_python_text(text, minor, file)
+    if any(r.python == minor and r.method and not (r.distro or r.variant) for r in old.config.exclude):
+        kept = dict.fromkeys(c.method for c in _cells_of(old, minor))
+        notes.append(f"to add {minor} back with the same methods: orchestrator add-python {minor} "
+                     + " ".join(f"--method {m}" for m in kept)
+                     + " (the comments of the removed lines are not restored)")
     new = _validate(new_text, path, today)
     old_lock = lock_mod.read(old)
     new_lock = lock_mod.prune(new.config, old_lock)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 
 import yaml
 from packaging.version import Version
@@ -199,14 +200,19 @@ def _sort_key(version: str | None) -> Version:
 
 
 def insert_python_text(text: str, version: str, file: str = "images.yaml") -> str:
-    """images.yaml with ``- version: "<version>"`` added to ``pythons`` in version order."""
+    """images.yaml with ``- version: "<version>"`` added to ``pythons`` in version order
+    (newest first when the list is written that way)."""
     root = _compose(text, file)
     found = _top(root, "pythons")
     if found is None:
         raise UsageError(f"{file}: has no pythons: list; edit it by hand")
     versions = _python_versions(root)
     new = Version(minor_of(version))
-    pos = next((i for i, v in enumerate(versions) if v and _sort_key(v) > new), len(versions))
+    keys = [_sort_key(v) for v in versions if v]
+    if len(keys) > 1 and keys == sorted(keys, reverse=True) and keys != sorted(keys):  # newest first
+        pos = next((i for i, v in enumerate(versions) if v and _sort_key(v) < new), len(versions))
+    else:
+        pos = next((i for i, v in enumerate(versions) if v and _sort_key(v) > new), len(versions))
     return _insert_item(text, root, "pythons", pos, _new_python_item(root, version))
 
 
@@ -225,16 +231,105 @@ def _deadsnakes_clashes(text: str, file: str, minor: str) -> list[str]:
     return out
 
 
-def add_python_text(text: str, version: str, file: str = "images.yaml") -> tuple[str, list[str]]:
+def _model(text: str, file: str) -> ImagesConfig | None:
+    data, _ = config_mod.parse_yaml(text, file)
+    try:
+        return ImagesConfig.model_validate(data)
+    except ValidationError:
+        return None  # full validation reports it
+
+
+def _rule_minor_key(item: yaml.Node) -> Version | None:
+    s = _scalar(item, "python")
+    return None if s is None else _sort_key(s.value.rstrip("t"))
+
+
+def _restrict_methods(text: str, file: str, minor: str, methods: Sequence[str]) -> tuple[str, list[str]]:
+    """Exclude rules ``{python: "<minor>", method: M}`` for every method the matrix would build
+    ``minor`` with but ``methods`` does not name (method order), placed before the first rule
+    about a later minor or about no minor (the layout retire-python removes them from)."""
+    cfg = _model(text, file)
+    if cfg is None:
+        return text, []
+    offered = {c.method for c in matrix.expand(cfg) if c.minor == minor}
+    for m in methods:
+        if m not in offered:
+            have = ", ".join(x for x in config_mod.METHODS if x in offered) or "none"
+            raise UsageError(f"--method {m}: no distro of {file} builds Python {minor} with {m} "
+                             f"(distros.<name>.methods, include); methods it would have: {have}")
+    notes: list[str] = []
+    new = Version(minor)
+    for m in (x for x in config_mod.METHODS if x in offered and x not in methods):
+        root = _compose(text, file)
+        found = _top(root, "exclude")
+        items = found[1].value if found and isinstance(found[1], yaml.SequenceNode) else []
+        pos = next((i for i, it in enumerate(items)
+                    if (k := _rule_minor_key(it)) is None or k > new), len(items))
+        rule = f'{{python: "{minor}", method: {m}}}'
+        text = _insert_item(text, root, "exclude", pos, rule,
+                            after_keys=("include", "max_pythons", "pythons"))
+        notes.append(f"exclude += {rule} (--method {', '.join(methods)})")
+    return text, notes
+
+
+def _add_minor_default(text: str, file: str, minor: str) -> tuple[str, list[str]]:
+    """tags.defaults["<minor>"] when the default distro/method has no cell of ``minor`` and one
+    distro/method has them all (the only place its short tags can come from)."""
+    cfg = _model(text, file)
+    if cfg is None or minor in cfg.tags.defaults:
+        return text, []
+    cells = [c for c in matrix.expand(cfg) if c.minor == minor]
+    pairs = {(c.distro, c.method) for c in cells}
+    if not cells or matrix.default_method(cfg, minor, cells) is not None or len(pairs) != 1:
+        return text, []
+    ((distro, method),) = pairs
+    entry = f'"{minor}": {{distro: {distro}, method: {method}}}'
+    root = _compose(text, file)
+    tags = _top(root, "tags")
+    if tags is None or not isinstance(tags[1], yaml.MappingNode) or tags[1].flow_style:
+        return text, [f"tags.defaults: not added (tags: is not a block mapping): add {entry} by hand"]
+    nl = _newline(text)
+    defaults = _top(tags[1], "defaults")
+    if defaults is None:
+        indent = " " * tags[1].value[0][0].start_mark.column
+        keys = [kv for kv in tags[1].value if isinstance(kv[0], yaml.ScalarNode)
+                and kv[0].value in ("default_distro", "default_method")]
+        at = (max(_line_end(text, _end(text, v)) for _k, v in keys) if keys
+              else _line_start(text, tags[1].value[0][0].start_mark.index))
+        block = f"{indent}defaults:{nl}{indent}  {entry}{nl}"
+    elif isinstance(defaults[1], yaml.MappingNode) and not defaults[1].flow_style and defaults[1].value:
+        entries = defaults[1].value
+        indent = " " * entries[0][0].start_mark.column
+        later = [k for k, _v in entries
+                 if isinstance(k, yaml.ScalarNode) and _sort_key(k.value.rstrip("t")) > Version(minor)]
+        at = (_line_start(text, later[0].start_mark.index) if later
+              else _line_end(text, _end(text, entries[-1][1])))
+        block = f"{indent}{entry}{nl}"
+    else:
+        return text, [f"tags.defaults: not added (not a block mapping): add {entry} by hand"]
+    text = text[:at] + block + text[at:]
+    return text, [f"tags.defaults += {entry} (the only distro/method with {minor}: its short tags)"]
+
+
+def add_python_text(text: str, version: str, file: str = "images.yaml",
+                    methods: Sequence[str] = ()) -> tuple[str, list[str]]:
     """Add ``version`` ("3.15" or "3.15.2") to images.yaml; (new text, notes for the report).
 
     Where a distro ships that minor itself and uses the deadsnakes PPA (which then does not
     publish it), the matching exclude rule is added too, with the same wording as a hand
     written one, so that retire + add of such a minor gives the original bytes back.
+    ``methods`` (``--method``) keeps the minor to those build methods: an exclude rule
+    ``{python: X.Y, method: M}`` for each other method, as retire-python removes them. When
+    the default distro/method has no cell of the minor and a single distro/method has all of
+    them, tags.defaults gets that one (retire-python removes it too). Comments on the lines
+    retire-python removed are not recovered.
     """
     minor = minor_of(version)
     new = insert_python_text(text, version, file)
     notes = [f'pythons += "{version}"']
+    if methods:
+        new, more = _restrict_methods(new, file, minor, methods)
+        notes += more
     for distro in _deadsnakes_clashes(new, file, minor):
         root = _compose(new, file)
         rule = f'{{distro: {distro}, python: "{minor}", method: deadsnakes}}'
@@ -248,7 +343,8 @@ def add_python_text(text: str, version: str, file: str = "images.yaml") -> tuple
                            prefix, after_keys=("include", "max_pythons", "pythons"))
         notes.append(f"exclude += {rule} ({distro} ships {minor} itself; "
                      "the deadsnakes PPA does not publish it there)")
-    return new, notes
+    new, more = _add_minor_default(new, file, minor)
+    return new, notes + more
 
 
 def retire_python_text(text: str, minor: str, file: str = "images.yaml") -> tuple[str, list[str]]:

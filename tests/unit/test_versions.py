@@ -588,7 +588,9 @@ def test_add_from_pyenv_definitions(repo_copy: Path, tmp_path: Path,
     code, out, err = run_cli(["add-python", "3.11", "--from-pyenv", str(root),
                               "--config", str(repo_copy)], capsys)
     assert (code, err) == (2, f"error: Python 3.11 is not released at {root} (pyenv definitions): "
-                              "no 3.11.x release there\n")
+                              "no 3.11.x release there; needed by 3.11-source-bookworm-*, "
+                              "3.11-source-noble-*, 3.11-source-trixie-* (to build 3.11 with "
+                              "deadsnakes only: add-python 3.11 --method deadsnakes)\n")
 
 
 # ====================================================================== lock --upgrade

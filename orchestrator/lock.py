@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator import checks_lock, log, matrix, yamlsafe
+from orchestrator import checks_lock, eol, log, matrix, yamlsafe
 from orchestrator.config import ImagesConfig, Loaded, minor_of
 from orchestrator.errors import LockError, raise_all
 
@@ -159,9 +159,20 @@ def check_against(loaded: Loaded, lock: Lock) -> None:
         if p.version.count(".") == 2 and locked.version != p.version:
             raise LockError(f"{path}: pythons.{minor}: locked {locked.version} but images.yaml pins "
                             f"{p.version}; run `orchestrator lock`")
+        pin = eol.PYTHON_SIGNING_KEY.get(minor)
+        key = locked.signing_key
+        if key is not None and key.fingerprint.upper() != (pin or "").upper():
+            raise LockError(f"{path}: pythons.{minor}.signing_key: {key.fingerprint} is not the "
+                            f"release manager key pinned for {minor} ({pin or 'none: Sigstore only'}); "
+                            f"run `orchestrator lock --upgrade --only {minor}`")
     for name in loaded.config.distros:
         if name not in lock.bases:
             raise LockError(f"{path}: bases.{name}: missing; run `orchestrator lock`")
+    want = loaded.config.sources.deadsnakes.key_fingerprint
+    if lock.deadsnakes is not None and lock.deadsnakes.fingerprint.upper() != want.upper():
+        raise LockError(f"{path}: deadsnakes.fingerprint: {lock.deadsnakes.fingerprint} is not the "
+                        f"key images.yaml pins (sources.deadsnakes.key_fingerprint {want}); run "
+                        "`orchestrator lock`")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -483,3 +483,33 @@ def test_update_from_pyenv_definitions(
                              registry_for=FakeRegistries(), fetch=python_org)
     assert new.pythons["3.13"].version == "3.13.10"
     assert new.pythons["3.13"].resolved_from == "pyenv definitions (pyenv-2.6.30)"
+
+
+def test_check_against_refuses_a_lock_whose_keys_are_not_the_pinned_ones(
+        tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    """images.yaml's deadsnakes key_fingerprint and the release manager key the orchestrator
+    pins per minor (eol.PYTHON_SIGNING_KEY) are what the build must check against: a lock
+    that names another key (edited by hand, or left behind after images.yaml changed its
+    pin) is refused, never rendered into the Dockerfile in the pin's place."""
+    loaded = _loaded(tmp_path, minimal_text)
+    good, _ = _update(loaded, Lock(), python_org)
+    assert good.deadsnakes is not None and good.pythons["3.13"].signing_key is not None
+    path = tmp_path / "images.lock"
+    other = "0123456789ABCDEF0123456789ABCDEF01234567"
+
+    swapped = replace(good, deadsnakes=replace(good.deadsnakes, fingerprint=other))
+    with pytest.raises(LockError) as info:
+        lock_mod.check_against(loaded, swapped)
+    assert str(info.value) == (
+        f"{path}: deadsnakes.fingerprint: {other} is not the key images.yaml pins "
+        f"(sources.deadsnakes.key_fingerprint {good.deadsnakes.fingerprint}); run `orchestrator lock`")
+
+    p313 = good.pythons["3.13"]
+    assert p313.signing_key is not None
+    forged = replace(good, pythons={**good.pythons, "3.13": replace(
+        p313, signing_key=replace(p313.signing_key, fingerprint=other))})
+    with pytest.raises(LockError) as info:
+        lock_mod.check_against(loaded, forged)
+    assert str(info.value) == (
+        f"{path}: pythons.3.13.signing_key: {other} is not the release manager key pinned for "
+        f"3.13 ({KEY_313}); run `orchestrator lock --upgrade --only 3.13`")

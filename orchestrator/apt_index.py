@@ -92,7 +92,12 @@ class Release:
         return self.fields.get("Codename") or self.fields.get("Suite") or self.source.suite
 
 
+_SUM_LINE = re.compile(r"([0-9a-f]{64})\s+([0-9]+)\s+([^\s/]\S*)")  # sizes are padded
+
+
 def parse_release(text: str) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
+    """(fields, {path: (sha256, size)}); ValueError for a SHA256 line that is not a hash, a
+    size and a relative path inside the archive (the hash names cache files and by-hash URLs)."""
     fields: dict[str, str] = {}
     sums: dict[str, tuple[str, int]] = {}
     key = ""
@@ -101,9 +106,11 @@ def parse_release(text: str) -> tuple[dict[str, str], dict[str, tuple[str, int]]
             continue
         if line[0] in " \t":
             if key == "SHA256":
-                parts = line.split()
-                if len(parts) == 3:
-                    sums[parts[2]] = (parts[0], int(parts[1]))
+                m = _SUM_LINE.fullmatch(line.strip())
+                if m is None or ".." in m.group(3).split("/"):
+                    raise ValueError(f"{line.strip()[:120]!r} is not a SHA256 line (64 hex digits, "
+                                     "a size, a path inside the archive)")
+                sums[m.group(3)] = (m.group(1), int(m.group(2)))
             continue
         key, _, value = line.partition(":")
         fields[key] = value.strip()
@@ -233,7 +240,11 @@ class ArchiveIndex:
             if plain is None:
                 raise ArchiveError(f"{src.describe()}: neither InRelease nor Release at {base}")
             text, verified = self._verify_detached(src, plain, base, slot)
-        fields, sums = parse_release(text)
+        try:
+            fields, sums = parse_release(text)
+        except ValueError as exc:
+            raise ArchiveError(f"{src.describe()}: its Release lists {exc}; fix: point the sources "
+                               "at an archive that publishes a well-formed Release") from None
         rel = Release(src, fields, sums, verified)
         check_valid_until(rel, self.now())
         self._releases[src] = rel

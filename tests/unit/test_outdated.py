@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import apt_sources
-from orchestrator.apt_index import ArchiveIndex, parse_packages
+from orchestrator.apt_index import ArchiveIndex, parse_packages, parse_release
 from orchestrator.apt_sources import AptSource
 from orchestrator.errors import ArchiveError, ExitCode
 from orchestrator.outdated import (
@@ -349,3 +349,41 @@ def test_the_report_says_what_an_image_took_and_what_a_failed_one_still_lacks(
         {"package": "libssl3", "installed": "3.0.20-1", "candidate": "3.0.22-1",
          "platform": "linux/amd64", "since": "2026-11-21"}]
     assert "still lacks security update libssl3 3.0.20-1 -> 3.0.22-1" in run.report.table()
+
+
+def _flat(arch: Archive, uri: str, release: str, pk: bytes) -> AptSource:
+    """A trusted=yes flat repository (unsigned: whoever answers writes its Release)."""
+    flat = arch.root / "debian" / "flat"
+    flat.mkdir(parents=True, exist_ok=True)
+    (flat / "Packages").write_bytes(pk)
+    (flat / "Release").write_text(release)
+    return AptSource(f"{uri}/flat", "./", trusted=True)
+
+
+def test_a_packages_file_whose_hash_matches_but_size_differs_is_refused(
+        tmp_path: Path, archive: tuple[Archive, str]) -> None:
+    arch, uri = archive
+    pk = b"Package: netbase\nVersion: 6.4+e2e1\n"
+    src = _flat(arch, uri, f"SHA256:\n {hashlib.sha256(pk).hexdigest()} {len(pk) + 1} Packages\n", pk)
+    with pytest.raises(ArchiveError, match="does not match the sha256"):
+        ArchiveIndex(tmp_path / "cache", lambda s: None).packages(src, "", "amd64")
+
+
+@pytest.mark.parametrize("entry", ["../../outside 36 Packages", f"{'0' * 63}g 36 Packages",
+                                   f"{'0' * 64} 36x Packages", f"{'0' * 64} 36 ../Packages"])
+def test_a_release_entry_that_is_no_sha256_or_no_plain_path_is_refused(
+        tmp_path: Path, archive: tuple[Archive, str], entry: str) -> None:
+    """The hash names files in the cache (parsed/<sha>.json, by-hash/<sha>) and URLs: a Release
+    (here an unsigned one, trusted=yes) cannot point those outside the cache or the archive."""
+    arch, uri = archive
+    (tmp_path / "outside.json").write_text('{"netbase": "0-planted"}')
+    src = _flat(arch, uri, f"Suite: e2e\nSHA256:\n {entry}\n", b"Package: netbase\nVersion: 6.4+e2e1\n")
+    with pytest.raises(ArchiveError, match=r"its Release lists .* not a SHA256 line"):
+        ArchiveIndex(tmp_path / "cache", lambda s: None).packages(src, "", "amd64")
+
+
+def test_release_sums_aligned_as_debian_aligns_them_are_read() -> None:
+    text = (f"Suite: bookworm\nSHA256:\n {'a' * 64}  1484322 main/Contents-all\n"
+            f" {'b' * 64}     8878 main/binary-amd64/Packages.xz\n")
+    assert parse_release(text)[1] == {"main/Contents-all": ("a" * 64, 1484322),
+                                      "main/binary-amd64/Packages.xz": ("b" * 64, 8878)}

@@ -91,6 +91,30 @@ def test_inrelease_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None
     assert "(the signing key has expired)" in refused(exc, "EXPKEYSIG", keys.expired)
 
 
+FORGED = "Suite: forged\nValid-Until: Mon, 01 Jan 2001 00:00:00 UTC\n"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_unsigned_text_around_a_signed_inrelease_is_never_read(keys: Keys, tmp_path: Path,
+                                                              where: str) -> None:
+    """gpgv verifies the signed part and ignores text outside the armour (exit 0): the fields
+    come from what gpgv says it verified (--output), never from the file as served."""
+    signed = inrelease(keys.good)[f"{URI}/dists/bookworm/InRelease"]
+    data = FORGED.encode() + b"\n" + signed if where == "before" else signed + FORGED.encode()
+    rel = index(tmp_path, keys.good.keyring(), {f"{URI}/dists/bookworm/InRelease": data}).release(SRC)
+    assert rel.verified and rel.fields["Suite"] == "bookworm" and "Valid-Until" not in rel.fields
+
+
+def test_an_inrelease_of_two_signed_messages_is_refused(keys: Keys, tmp_path: Path) -> None:
+    """Two clearsigned messages in one file, both by the archive's key (an old Release and a
+    new one): gpgv reports a good signature, then fails (exit 2, "multiple plaintexts");
+    apt refuses such a file, so must we."""
+    first = inrelease(keys.good)[f"{URI}/dists/bookworm/InRelease"]
+    data = first + keys.good.clearsign(FORGED)
+    with pytest.raises(ArchiveError, match=r"EXIT2 by .*gpgv failed"):
+        index(tmp_path, keys.good.keyring(), {f"{URI}/dists/bookworm/InRelease": data}).release(SRC)
+
+
 def test_release_gpg_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None:
     """No InRelease: Release + its detached Release.gpg, the same rule."""
     base = f"{URI}/dists/bookworm"

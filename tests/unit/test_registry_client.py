@@ -187,3 +187,18 @@ def test_a_blob_must_hash_to_its_digest(fake: FakeRegistry) -> None:
     fake.blobs[config] = json.dumps({"os": "linux", "architecture": "s390x"}).encode()
     with pytest.raises(RegistryError, match=f"not the blob {config}"):
         reg.image_config(REPO, "3.14")
+
+
+def test_a_token_for_one_repository_is_never_sent_for_another() -> None:
+    """A bearer token is asked for per repository and action (its scope) and sent only with
+    requests in that scope: reading team/b after team/a sends no team/a token to team/b."""
+    with FakeRegistry(("u", "p"), token_auth=True) as fake:
+        fake.put_image("team/a", "1", "a")
+        fake.put_image("team/b", "1", "b")
+        reg = client(fake.address, [], credentials=("u", "p"))
+        assert reg.digest("team/a", "1") and reg.digest("team/b", "1") and reg.digest("team/a", "1")
+        sent = [(path, h["authorization"].removeprefix("Bearer ")) for _, path, h in fake.calls
+                if h.get("authorization", "").startswith("Bearer ")]
+        assert {p.split("/")[3] for p, _ in sent} == {"b", "a"}
+        for path, token in sent:
+            assert fake.tokens[token] == f"repository:team/{path.split('/')[3]}:pull", path

@@ -299,6 +299,13 @@ class ArchiveIndex:
         verdict = gpg_status.judge(res.stdout)
         if verdict.good and res.returncode == 0:
             return
+        # apt: a good signature by a keyring key is enough; another signature whose key the
+        # keyring lacks (a key rotation) is a warning only, though gpgv exits 2 for it.
+        # judge() has already refused anything else beside the good signature.
+        if verdict.good and res.returncode == 2 and "NO_PUBKEY" in res.stdout:
+            _log.warning("signature by a key not in the keyring ignored", archive=src.describe(),
+                         url=url, keyring=str(keyring))
+            return
         if verdict.good:  # a good signature, yet gpgv failed: take its word for it
             last = (res.stderr.strip().splitlines() or [""])[-1]
             verdict = gpg_status.Verdict(False, f"EXIT{res.returncode}", verdict.key,

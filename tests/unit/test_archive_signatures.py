@@ -132,6 +132,24 @@ def test_inrelease_by_revoked_key_is_refused(keys: Keys, tmp_path: Path) -> None
     assert "(the signing key has been revoked)" in refused(exc, "REVKEYSIG", keys.revoked)
 
 
+def test_inrelease_signed_by_the_keyring_key_and_an_unknown_one_is_accepted(
+        keys: Keys, tmp_path: Path) -> None:
+    """A key rotation: the archive signs with its current key and the next one, the keyring holds
+    one of them. apt accepts it (one good signature; the missing key's is only a warning)
+    although gpgv exits 2 for the NO_PUBKEY."""
+    both = gpg(keys.good.home, "--local-user", keys.good.fpr, "--local-user", keys.other.fpr,
+               "--clearsign", stdin=RELEASE.encode())
+    url = f"{URI}/dists/bookworm/InRelease"
+    gpgv = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", "/dev/null", "-"],
+                          input=both, capture_output=True, check=False, timeout=60)
+    assert gpgv.stdout.count(b"NO_PUBKEY") == 2  # two signatures in the message
+    rel = index(tmp_path, keys.good.keyring(), {url: both}).release(SRC)
+    assert rel.verified and rel.name == "bookworm"
+    # ... and the other way round: the good signature's key missing, only the unknown one's
+    with pytest.raises(ArchiveError, match="NO_PUBKEY"):
+        index(tmp_path / "other", keys.revoked.keyring(), {url: both}).release(SRC)
+
+
 def test_inrelease_by_a_key_outside_the_keyring_is_refused(keys: Keys, tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match=rf"NO_PUBKEY by {keys.other.fpr[-16:]} \(the signing "
                        r"key is not in the keyring\); fix: update the keyring"):

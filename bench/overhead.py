@@ -24,6 +24,7 @@ import yaml
 
 from orchestrator import config, eol, plan, render
 from orchestrator import lock as lock_mod
+from orchestrator.config_models import Sources
 from orchestrator.lock import BaseLock, Lock, PyenvLock, PythonLock, SigningKey
 
 TODAY = dt.date(2026, 11, 21)
@@ -91,7 +92,7 @@ def images_lock(cfg: dict[str, Any]) -> Lock:
                                     "bench (fake)")
     bases = {name: BaseLock(f"docker.io/{image}", "sha256:" + _fake_sha(image))
              for name, (_, _, image) in DISTROS.items()}
-    src = config.Sources().pyenv
+    src = Sources().pyenv
     url = src.url.format(version=src.version)
     return Lock(pythons, bases, PyenvLock(src.version, url, _fake_sha(url)), None)
 

@@ -13,7 +13,7 @@ import argparse
 import re
 from dataclasses import dataclass
 
-from orchestrator.config import ImagesConfig, check_cache_template
+from orchestrator.config_models import ImagesConfig, check_cache_template
 from orchestrator.errors import UsageError
 
 _REF_RE = re.compile(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.config import ImagesConfig, check_cache_template
+from orchestrator.config_models import ImagesConfig, check_cache_template
 from orchestrator.yamlsafe import Path_
 
 Report = Callable[[Path_, str, str], None]

@@ -8,13 +8,14 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
-from orchestrator import grammar, matrix, plan
+from orchestrator import grammar, matrix
+from orchestrator.config_models import MINIMAL_DATA_PACKAGES
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
 from orchestrator.yamlsafe import Path_, fmt
 
 if TYPE_CHECKING:
-    from orchestrator.config import CellRule, ImagesConfig, Loaded
+    from orchestrator.config_models import CellRule, ImagesConfig, Loaded
 
 # A date whose every strftime field is as wide as it gets (two-digit month, day, hour...).
 _SAMPLE_DATE = dt.datetime(2026, 12, 31, 23, 59, 59)
@@ -59,7 +60,7 @@ def _minimal_packages(loaded: Loaded) -> list[ConfigError]:
     problems = []
     for name in distros:
         runtime = c.distros[name].packages.runtime
-        missing = [p for p in plan.MINIMAL_DATA_PACKAGES if p not in runtime]
+        missing = [p for p in MINIMAL_DATA_PACKAGES if p not in runtime]
         if missing:
             path: Path_ = ("distros", name, "packages", "runtime")
             problems.append(ConfigError(

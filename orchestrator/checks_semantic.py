@@ -11,9 +11,8 @@ import typing
 
 from packaging.version import InvalidVersion, Version
 
-from orchestrator import checks_build, checks_scan, checks_signing, eol, grammar
-from orchestrator.config import TAG_FIELDS, Loaded, minor_of
-from orchestrator.config_models import VERSION_RE
+from orchestrator import checks_build, checks_matrix, checks_scan, checks_signing, eol, grammar, matrix
+from orchestrator.config_models import TAG_FIELDS, VERSION_RE, Loaded, minor_of
 from orchestrator.errors import ConfigError, raise_all
 from orchestrator.matrix import FREETHREADED, base_minor, python_minors
 from orchestrator.yamlsafe import Path_, fmt
@@ -48,8 +47,6 @@ def check(loaded: Loaded, today: dt.date) -> list[str]:
     raise_all(err.problems)
 
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.
-    from orchestrator import checks_matrix, matrix
-
     raise_all(checks_matrix.check(loaded))
     matrix.check(loaded)
     for w in matrix.warnings(loaded):

@@ -12,16 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import ConfigError
-from orchestrator.yamlsafe import Lines, Path_, fmt
-
-
-def line(lines: dict[Path_, int], path: Path_) -> int | None:
-    """Line of the deepest known key on ``path``."""
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return None
+from orchestrator.yamlsafe import Lines, Path_, fmt, line
 
 
 def model_for(annotation: Any) -> tuple[str, Any] | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from orchestrator import grammar
-from orchestrator.config import ImagesConfig
+from orchestrator.config_models import ImagesConfig
 from orchestrator.grammar import Problem
 from orchestrator.yamlsafe import Path_
 

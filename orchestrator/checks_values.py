@@ -18,7 +18,7 @@ from orchestrator.grammar import Problem
 from orchestrator.yamlsafe import Path_, fmt
 
 if TYPE_CHECKING:
-    from orchestrator.config import ImagesConfig, Loaded
+    from orchestrator.config_models import ImagesConfig, Loaded
 
 ID_MAX = 2**31 - 1  # uid_t/gid_t as most tools read them (signed 32 bit)
 

@@ -5,70 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator import checks_shape, yamlsafe
-from orchestrator.config_models import (
-    DPKG_HARDENING,
-    METHODS,
-    PLATFORMS,
-    TAG_FIELDS,
-    VARIANTS,
-    CellRule,
-    ImagesConfig,
-    Method,
-    Platform,
-    Profile,
-    Signing,
-    Sources,
-    Tags,
-    VariantName,
-    check_cache_template,
-    minor_of,
-)
+from orchestrator import checks_semantic, checks_shape, checks_values, yamlsafe
+from orchestrator.config_models import ImagesConfig, Loaded
 from orchestrator.errors import ConfigError, raise_all
 from orchestrator.yamlsafe import Lines, Path_
 
-# The models most modules need come with the loader (``from orchestrator.config import ...``).
-__all__ = ["DPKG_HARDENING", "METHODS", "PLATFORMS", "TAG_FIELDS", "VARIANTS", "CellRule",
-           "ImagesConfig", "Loaded", "Method", "Platform", "Profile", "Signing", "Sources",
-           "Tags", "VariantName", "check_cache_template", "json_schema", "load", "minor_of",
-           "parse_yaml", "validate_data"]
+__all__ = ["json_schema", "load", "parse_yaml", "validate_data"]
 
 # --------------------------------------------------------------------------- loading
-
-
-_line = checks_shape.line
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, Lines]:
     """YAML -> plain data plus a map of key path -> line number (see yamlsafe)."""
     return yamlsafe.parse(text, file)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A validated images.yaml: the model plus where it came from and what to warn about."""
-
-    config: ImagesConfig
-    path: Path
-    warnings: tuple[str, ...] = ()
-    lines: dict[Path_, int] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def root(self) -> Path:
-        return self.path.parent
-
-    @property
-    def output_dir(self) -> Path:
-        return self.root / self.config.build.output_dir
-
-    def line(self, path: Path_) -> int | None:
-        return _line(self.lines, path)
 
 
 def load(path: Path | str, today: dt.date) -> Loaded:
@@ -101,21 +55,9 @@ def validate_data(
         raise  # pragma: no cover - pydantic_errors always has one
     raise_all(problems)
     loaded = Loaded(config, path, (), lines)
-    from orchestrator import checks_values
-
     raise_all(checks_values.check(loaded))
-    warnings = _semantic_checks(loaded, today)
+    warnings = checks_semantic.check(loaded, today)  # every semantic problem, or the warnings
     return Loaded(config, path, tuple(warnings), lines)
-
-
-# --------------------------------------------------------------------------- semantics
-
-
-def _semantic_checks(loaded: Loaded, today: dt.date) -> list[str]:
-    """Every semantic problem (one line each) or the warnings; see checks_semantic."""
-    from orchestrator import checks_semantic
-
-    return checks_semantic.check(loaded, today)
 
 
 def json_schema() -> str:

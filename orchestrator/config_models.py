@@ -1,5 +1,6 @@
 """The models of images.yaml (frozen pydantic models and the Literal types the rest of the
-package uses); ``config`` loads and validates a file into them."""
+package uses) and ``Loaded``, a validated file; ``config`` loads and validates a file into them.
+A leaf: it imports no loader, check or planner."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import datetime as dt
 import re
 import string
 import typing
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.yamlsafe import Path_, line
 
 Method = Literal["source", "python-build", "deadsnakes"]
 VariantName = Literal["runtime", "dev", "minimal"]
@@ -19,6 +24,10 @@ PLATFORMS: tuple[str, ...] = typing.get_args(Platform)
 METHODS: tuple[str, ...] = typing.get_args(Method)
 VARIANTS: tuple[str, ...] = typing.get_args(VariantName)
 TAG_FIELDS = ("minor", "version", "variant", "distro", "method", "date")
+# What a minimal image carries beside the libraries its tree links: these data packages of
+# runtime-base, whole (validation wants them in packages.runtime; planning adds the optional
+# ones runtime-base has).
+MINIMAL_DATA_PACKAGES = ("ca-certificates", "tzdata")
 
 VERSION_RE = re.compile(r"^3\.\d{1,2}(\.\d{1,3})?$")
 _NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
@@ -410,3 +419,24 @@ def check_cache_template(template: str) -> str | None:
         return f"unknown placeholder {{{sorted(unknown)[0]}}} (known: " + ", ".join(
             "{" + f + "}" for f in CACHE_FIELDS) + ")"
     return None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated images.yaml: the model plus where it came from and what to warn about."""
+
+    config: ImagesConfig
+    path: Path
+    warnings: tuple[str, ...] = ()
+    lines: dict[Path_, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / self.config.build.output_dir
+
+    def line(self, path: Path_) -> int | None:
+        return line(self.lines, path)

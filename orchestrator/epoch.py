@@ -15,7 +15,7 @@ from pathlib import Path
 
 from orchestrator import lock as lock_mod
 from orchestrator import runner
-from orchestrator.config import Loaded
+from orchestrator.config_models import Loaded
 from orchestrator.errors import CommandError, UsageError
 from orchestrator.settings import Settings
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from orchestrator import checks_lock, eol, log, matrix, yamlsafe
-from orchestrator.config import ImagesConfig, Loaded, minor_of
+from orchestrator.config_models import ImagesConfig, Loaded, minor_of
 from orchestrator.errors import LockError, raise_all
 
 _log = log.get("lock")

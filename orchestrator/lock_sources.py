@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from orchestrator import eol, imageref, log
-from orchestrator.config import ImagesConfig, Loaded, minor_of
+from orchestrator.config_models import ImagesConfig, Loaded, minor_of
 from orchestrator.errors import RegistryUnreachable, SourceError, UsageError
 from orchestrator.lock import (
     BaseLock,

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orchestrator import naming
+from orchestrator.config_models import minor_of
 from orchestrator.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from orchestrator.config import CellRule, ImagesConfig, Loaded
+    from orchestrator.config_models import CellRule, ImagesConfig, Loaded
 
 # The free-threaded build of a minor is a minor of its own in the matrix: "3.13t" (CPython's
 # ABI flag, the name of its interpreter python3.13t and of its lib/python3.13t).
@@ -86,8 +87,6 @@ def _matches(rule: CellRule, distro: str, minor: str, method: str, variant: str 
 
 def python_minors(config: ImagesConfig) -> list[str]:
     """The matrix's minors: each pythons entry's, then its free-threaded one (3.13, 3.13t)."""
-    from orchestrator.config import minor_of
-
     out = []
     for p in config.pythons:
         out.append(minor_of(p.version))
@@ -216,8 +215,6 @@ def tag_fields(config: ImagesConfig, cell: Cell, version: str, date: dt.date) ->
 
 
 def _nominal_version(config: ImagesConfig, minor: str) -> str:
-    from orchestrator.config import minor_of
-
     minor = base_minor(minor)
     for p in config.pythons:
         if minor_of(p.version) == minor:
@@ -268,8 +265,6 @@ def _check_deadsnakes_flavours(loaded: Loaded, c: Cell) -> None:
     """Neither flavour is built from the PPA: minimal copies the CPython tree stage, which a
     deadsnakes image does not have, and the PPA's free-threaded packages are not what the
     deadsnakes method installs or checks."""
-    from orchestrator.config import minor_of
-
     file = str(loaded.path)
     if c.freethreaded:
         i = next(i for i, p in enumerate(loaded.config.pythons) if minor_of(p.version) == c.base_minor)

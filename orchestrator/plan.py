@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator import cache as cache_mod
 from orchestrator import eol, matrix, naming
 from orchestrator.cache import DEFAULT_OPTIONS, NO_CACHE, CacheOptions, CellCache
-from orchestrator.config import ImagesConfig, Loaded, Profile
+from orchestrator.config_models import MINIMAL_DATA_PACKAGES, ImagesConfig, Loaded, Profile
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
@@ -274,10 +274,7 @@ def cross_arches_for(config: ImagesConfig, cells: Iterable[Cell]) -> tuple[Arch,
     return tuple(ARCHES[p] for p in sorted(plats) if p != native)
 
 
-# What a minimal image carries beside the libraries its tree links: these data packages of
-# runtime-base, whole (validation wants the first two in packages.runtime; the optional ones
-# are taken when runtime-base has them).
-MINIMAL_DATA_PACKAGES = ("ca-certificates", "tzdata")
+# Taken into a minimal image beside MINIMAL_DATA_PACKAGES when runtime-base has them.
 MINIMAL_OPTIONAL_PACKAGES = ("netbase",)  # /etc/services, /etc/protocols
 
 

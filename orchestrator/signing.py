@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import checks_signing, grammar, imageref, runner, settings
-from orchestrator.config import Signing
+from orchestrator.config_models import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
 from orchestrator.registry import scheme_for
 

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.engine import BuildFailed
 from orchestrator.plan import PlannedImage
 from orchestrator.smoke import CheckResult, check_name, python_home
 
@@ -46,8 +47,6 @@ def downstream_app(dev_ref: str, runtime_ref: str, prefix: str, *, emulated: boo
 def app_check(engine: Engine, dev_ref: str, runtime_ref: str, runtime: PlannedImage,
               prefix: str, network: str | None, log_dir: Path, platform: str | None = None,
               label: str | None = None) -> CheckResult:
-    from orchestrator.engine import BuildFailed
-
     name = check_name(f"dev-venv-runs-in-{runtime.variant}", label)
     arch = (platform or "native").rsplit("/", 1)[-1]
     tag = f"orchestrator-app-check/{runtime.id}:{arch}"

@@ -63,6 +63,15 @@ def fmt(path: Path_) -> str:
     return text
 
 
+def line(lines: dict[Path_, int], path: Path_) -> int | None:
+    """Line of the deepest known key on ``path``."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None
+
+
 def read_text(path: Path, fix: str) -> str:
     """The file as UTF-8 text, or a one-line ConfigError naming the file and the fix."""
     file = str(path)

@@ -11,7 +11,7 @@ from orchestrator import config as config_mod
 from orchestrator import lock as lock_mod
 from orchestrator import log, settings
 from orchestrator import plan as plan_mod
-from orchestrator.config import Loaded
+from orchestrator.config_models import Loaded
 from orchestrator.engine import Engine
 
 Handler = Callable[[argparse.Namespace], int]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator import lock_sources, log, settings
 from orchestrator.cli.common import SubParsers
-from orchestrator.config import METHODS, ImagesConfig
+from orchestrator.config_models import METHODS, ImagesConfig
 from orchestrator.versions import Index, IndexFor, Proposal, apply, propose_add, propose_retire, report
 
 _log = log.get("versions")

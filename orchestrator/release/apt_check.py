@@ -13,7 +13,7 @@ from pathlib import Path
 from orchestrator import apt_sources, keyrings, log
 from orchestrator.apt_index import ArchiveIndex, http_fetch, utc_now
 from orchestrator.apt_sources import AptSource
-from orchestrator.config import ImagesConfig
+from orchestrator.config_models import ImagesConfig
 from orchestrator.errors import ArchiveError, OrchestratorError, RegistryAuthError
 from orchestrator.naming import LabelKeys
 from orchestrator.outdated import (

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import log, naming, render
-from orchestrator.config import ImagesConfig, Loaded
+from orchestrator.config_models import ImagesConfig, Loaded
 from orchestrator.engine import BuildFailed, failed_stage, is_progress_line
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.lock import Lock

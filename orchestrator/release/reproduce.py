@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator import log, naming, oci_layout
 from orchestrator import reproducible as repro
-from orchestrator.config import Loaded
+from orchestrator.config_models import Loaded
 from orchestrator.engine import Engine
 from orchestrator.epoch import Epoch
 from orchestrator.errors import UsageError

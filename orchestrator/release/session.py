@@ -11,7 +11,7 @@ from orchestrator import epoch, settings
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import progress_history as hist
-from orchestrator.config import Loaded
+from orchestrator.config_models import Loaded
 from orchestrator.engine import Engine
 from orchestrator.progress import Progress
 from orchestrator.release import attest, reports

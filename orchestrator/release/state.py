@@ -8,7 +8,7 @@ from pathlib import Path
 
 from orchestrator import lock as lock_mod
 from orchestrator import naming, provenance, settings
-from orchestrator.config import ImagesConfig, Loaded
+from orchestrator.config_models import ImagesConfig, Loaded
 from orchestrator.engine import Engine
 from orchestrator.plan import Plan, PlannedImage, prefix_for
 from orchestrator.progress import Progress

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator import matrix, naming
-from orchestrator.config import Loaded
+from orchestrator.config_models import Loaded
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
 from orchestrator.plan import image_version, platforms_for

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import naming
-from orchestrator.config import DPKG_HARDENING, ImagesConfig, Loaded
+from orchestrator.config_models import DPKG_HARDENING, ImagesConfig, Loaded
 from orchestrator.errors import ConfigError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from orchestrator import matrix, naming
-from orchestrator.config import Loaded
+from orchestrator.config_models import Loaded
 from orchestrator.lock import Lock, check_against
 from orchestrator.render.bake import bake
 from orchestrator.render.dockerfile import dockerfile

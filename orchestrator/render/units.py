@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator import matrix, naming
-from orchestrator.config import ImagesConfig, Profile
+from orchestrator.config_models import ImagesConfig, Profile
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
 from orchestrator.plan import (

@@ -7,7 +7,7 @@ from typing import Any
 
 from orchestrator import matrix
 from orchestrator import plan as plan_mod
-from orchestrator.config import Loaded
+from orchestrator.config_models import Loaded
 
 # ============================================================================ plan diff
 

@@ -21,7 +21,7 @@ from orchestrator import eol, lock_sources, log, matrix, naming
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
 from orchestrator import render as render_mod
-from orchestrator.config import ImagesConfig, Loaded, minor_of
+from orchestrator.config_models import ImagesConfig, Loaded, minor_of
 from orchestrator.errors import ConfigError, LockError, UsageError
 from orchestrator.lock import Lock, PythonLock
 from orchestrator.versions.plandiff import PlanDiff, plan_diff

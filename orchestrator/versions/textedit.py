@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from orchestrator import config as config_mod
 from orchestrator import matrix
-from orchestrator.config import ImagesConfig, minor_of
+from orchestrator.config_models import ImagesConfig, minor_of
 from orchestrator.errors import UsageError
 
 # ============================================================================ text edits

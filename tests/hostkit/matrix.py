@@ -26,7 +26,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from orchestrator import config, eol, lock
-from orchestrator.config import minor_of
+from orchestrator.config_models import minor_of
 from tests.hostkit.common import HostkitError
 
 # The one release not named by the matrix itself: tests/e2e/test_release.py pins it in its

@@ -10,6 +10,7 @@ import structlog
 
 from orchestrator import config, settings
 from orchestrator import lock as lock_mod
+from orchestrator.config_models import Loaded
 from tests import hermetic
 from tests.unit.helpers import FIXTURES, REPO, TODAY
 
@@ -70,13 +71,13 @@ def reset_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def repo_loaded() -> config.Loaded:
+def repo_loaded() -> Loaded:
     """The organisation's images.yaml, validated as of 2026-11-21."""
     return config.load(REPO / "images.yaml", today=TODAY)
 
 
 @pytest.fixture
-def repo_lock(repo_loaded: config.Loaded) -> lock_mod.Lock:
+def repo_lock(repo_loaded: Loaded) -> lock_mod.Lock:
     return lock_mod.read(repo_loaded)
 
 

@@ -9,18 +9,19 @@ import pytest
 
 from orchestrator import cache, config
 from orchestrator.cache import CacheOptions, CellCache
+from orchestrator.config_models import ImagesConfig
 from orchestrator.errors import ConfigError, UsageError
 from tests.unit.helpers import FIXTURES, TODAY, write_config
 
 CELL = "3.13-source-bookworm-runtime"
 
 
-def _config(tmp_path: Path, cache_yaml: str) -> config.ImagesConfig:
+def _config(tmp_path: Path, cache_yaml: str) -> ImagesConfig:
     text = (FIXTURES / "minimal.yaml").read_text() + "\nbuild:\n  cache:\n" + cache_yaml
     return config.load(write_config(tmp_path, text), TODAY).config
 
 
-def _minimal() -> config.ImagesConfig:
+def _minimal() -> ImagesConfig:
     return config.load(FIXTURES / "minimal.yaml", TODAY).config
 
 

@@ -16,6 +16,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from orchestrator import config, matrix, settings
+from orchestrator.config_models import ImagesConfig, Loaded
 from orchestrator.errors import ConfigError, ExitCode
 from tests.unit.helpers import FIXTURES, REPO, TODAY, edit, line_of, run_cli, write_config
 
@@ -62,7 +63,7 @@ CASES = [
         "unknown-top-level-key-lists-known-keys",
         "runtime_user:", "frobnicate: 1\nruntime_user:",
         lambda f, t: f'{f}:{line_of(t, "frobnicate:")}: frobnicate: unknown key; known keys: '
-                     + ", ".join(config.ImagesConfig.model_fields),
+                     + ", ".join(ImagesConfig.model_fields),
     ),
     Case(
         "unknown-key-in-list-item",
@@ -294,7 +295,7 @@ def test_minimal_fixture_is_valid() -> None:
     assert [p.version for p in loaded.config.pythons] == ["3.12", "3.13"]
 
 
-def test_repo_images_yaml_is_valid(repo_loaded: config.Loaded) -> None:
+def test_repo_images_yaml_is_valid(repo_loaded: Loaded) -> None:
     # the only warning: python-build cannot cross-compile, its include'd cell stays amd64
     assert [w.split(": ", 1)[1] for w in repo_loaded.warnings] == [
         "include[0]: python-build cannot cross-compile: its images on bookworm are built for "
@@ -419,7 +420,7 @@ def test_a_minor_default_naming_an_unknown_minor_or_distro_is_refused(tmp_path: 
     assert 'unknown distro "nobel"' in msg and 'did you mean "noble"?' in msg
 
 
-def test_config_models_are_frozen(repo_loaded: config.Loaded) -> None:
+def test_config_models_are_frozen(repo_loaded: Loaded) -> None:
     with pytest.raises(Exception, match="frozen"):
         repo_loaded.config.publish.registry = "elsewhere"  # type: ignore[misc]
 

@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator import config, matrix, naming, plan, render, smoke
 from orchestrator import lock as lock_mod
+from orchestrator.config_models import Loaded
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
 from orchestrator.versions.textedit import retire_python_text
@@ -32,12 +33,12 @@ def _repo_copy(tmp_path: Path, *edits: tuple[str, str]) -> Path:
     return cfg
 
 
-def _load(path: Path) -> config.Loaded:
+def _load(path: Path) -> Loaded:
     return config.load(path, today=TODAY)
 
 
 @pytest.fixture
-def ft(tmp_path: Path) -> tuple[config.Loaded, lock_mod.Lock]:
+def ft(tmp_path: Path) -> tuple[Loaded, lock_mod.Lock]:
     loaded = _load(_repo_copy(tmp_path, FT, NO_FT_DEADSNAKES))
     return loaded, lock_mod.read(loaded)
 
@@ -60,7 +61,7 @@ def test_minor_helpers_and_order() -> None:
 
 
 def test_freethreaded_adds_cells_of_every_method_but_the_excluded(
-        ft: tuple[config.Loaded, lock_mod.Lock]) -> None:
+        ft: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, _ = ft
     cells = matrix.expand(loaded.config)
     ft_cells = [c for c in cells if c.freethreaded]
@@ -73,7 +74,7 @@ def test_freethreaded_adds_cells_of_every_method_but_the_excluded(
     assert [c.minor for c in cells] == sorted((c.minor for c in cells), key=matrix.minor_key)
 
 
-def test_tags_carry_the_t_and_never_collide(ft: tuple[config.Loaded, lock_mod.Lock]) -> None:
+def test_tags_carry_the_t_and_never_collide(ft: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = ft
     p = plan.build(loaded, lock, today=TODAY)
     img = p.image("3.13t-source-bookworm-runtime")
@@ -89,7 +90,7 @@ def test_tags_carry_the_t_and_never_collide(ft: tuple[config.Loaded, lock_mod.Lo
     assert len(tags) == len(set(tags))
 
 
-def test_a_compile_of_its_own_counted_and_shown(ft: tuple[config.Loaded, lock_mod.Lock]) -> None:
+def test_a_compile_of_its_own_counted_and_shown(ft: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = ft
     p = plan.build(loaded, lock, today=TODAY)
     base = plan.build(_load(REPO / "images.yaml"), lock, today=TODAY)
@@ -111,7 +112,7 @@ def test_a_compile_of_its_own_counted_and_shown(ft: tuple[config.Loaded, lock_mo
 # --------------------------------------------------------------------------- rendering
 
 
-def test_the_free_threaded_stages(ft: tuple[config.Loaded, lock_mod.Lock]) -> None:
+def test_the_free_threaded_stages(ft: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = ft
     text = render.render_all(loaded, lock)[Path("bookworm/Dockerfile")].decode()
     runs = {m.group(1): m.group(0) for m in re.finditer(
@@ -212,7 +213,7 @@ def test_retire_python_drops_the_rules_of_its_free_threaded_cells() -> None:
 
 
 def test_smoke_checks_the_gil_is_off_in_free_threaded_images_only(
-        ft: tuple[config.Loaded, lock_mod.Lock]) -> None:
+        ft: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = ft
     p = plan.build(loaded, lock, today=TODAY)
     for img in p.images:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import config
+from orchestrator.config_models import ImagesConfig, Tags
 from orchestrator.errors import ConfigError, ExitCode
 from tests.unit.helpers import TODAY, edit, line_of, run_cli, write_config
 
@@ -143,7 +144,7 @@ CASES = [
        'env.PYTHONUNBUFFERED: 1 is read by YAML as a number, not a string; quote it: "1"',
        'env.X: yes is read by YAML as a boolean, not a string; quote it: "yes"'),
     _c("on-as-key-is-on", _USER, "on: x\n" + _USER, "on: x",
-       "on: unknown key; known keys: " + ", ".join(config.ImagesConfig.model_fields)),
+       "on: unknown key; known keys: " + ", ".join(ImagesConfig.model_fields)),
     _c("empty-variants", "variants:\n  runtime: {size_budget_mb: 160}\n  dev: {size_budget_mb: 520}\n",
        "variants: {}\n", "variants:",
        "variants: no variant is listed, so the matrix is empty; add runtime (and dev), e.g. variants: "
@@ -237,7 +238,7 @@ def test_every_shape_problem_at_once(tmp_path: Path) -> None:
         config.load(path, today=TODAY)
     shape = "see images.schema.json for the expected shape"
     assert info.value.lines() == [
-        f'{path}:6: tags.colour: unknown key; known keys: {", ".join(config.Tags.model_fields)}',
+        f'{path}:6: tags.colour: unknown key; known keys: {", ".join(Tags.model_fields)}',
         f"{path}:5: variants.runtime.size_budget_mb: yes is a boolean, not a number; write a number",
         f"{path}:3: distros: Input should be a valid dictionary; {shape}",
         f"{path}:4: pythons: Input should be a valid tuple; {shape}",

@@ -38,6 +38,90 @@ def _modules() -> dict[str, set[str]]:
     return {str(p.relative_to(PACKAGE)): _imports(p) for p in _orchestrator_files()}
 
 
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the orchestrator modules it imports, every import counted: module level,
+    function level and under TYPE_CHECKING (``from orchestrator.x import name`` is an edge to
+    orchestrator.x, or to orchestrator.x.name when that is a module)."""
+    modules = {_module_name(p): p for p in _orchestrator_files()}
+
+    def owner(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    def targets(path: Path) -> set[str]:
+        out: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                out |= {owner(a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out |= {owner(f"{node.module}.{a.name}") for a in node.names}
+        return out - {""}
+
+    return {name: targets(path) - {name} for name, path in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycle_among_the_modules() -> None:
+    """Function-level and TYPE_CHECKING imports count: a cycle hidden in a function is one."""
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    hidden = tmp_path / "m.py"
+    hidden.write_text("def f() -> None:\n    from orchestrator.config import load\n")
+    assert "orchestrator.config" in _imports(hidden)
+    assert _import_graph()["orchestrator.cli.app"] >= {"orchestrator.cli.common"}
+
+
 def test_the_command_table_and_the_parser_name_the_same_commands() -> None:
     sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == list(cli.COMMANDS)

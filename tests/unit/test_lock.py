@@ -11,6 +11,7 @@ import yaml
 
 from orchestrator import config, eol, lock_sources
 from orchestrator import lock as lock_mod
+from orchestrator.config_models import Loaded
 from orchestrator.errors import ConfigError, LockError, RegistryUnreachable, SourceError, UsageError
 from orchestrator.lock import (
     BaseLock,
@@ -118,7 +119,7 @@ class FakeRegistries:
         return FakeRegistry(host, self.digests, self.fail)
 
 
-def _loaded(tmp_path: Path, text: str) -> config.Loaded:
+def _loaded(tmp_path: Path, text: str) -> Loaded:
     return config.load(write_config(tmp_path, text), today=TODAY)
 
 
@@ -127,7 +128,7 @@ def _with_314(minimal_text: str) -> str:
 
 
 def _update(
-    loaded: config.Loaded, old: Lock, org: FakePythonOrg, *, upgrade: bool = False,
+    loaded: Loaded, old: Lock, org: FakePythonOrg, *, upgrade: bool = False,
     only: list[str] | None = None, registries: FakeRegistries | None = None,
 ) -> tuple[Lock, list[lock_mod.Change]]:
     return lock_sources.update(
@@ -250,7 +251,7 @@ def test_update_fills_missing_entries(tmp_path: Path, minimal_text: str, python_
     assert lock_mod.unresolved(new) == []
 
 
-def _old_lock_with_3135(tmp_path: Path, minimal_text: str, org: FakePythonOrg) -> tuple[config.Loaded, Lock]:
+def _old_lock_with_3135(tmp_path: Path, minimal_text: str, org: FakePythonOrg) -> tuple[Loaded, Lock]:
     loaded = _loaded(tmp_path, minimal_text)
     full, _ = _update(loaded, Lock(), org)
     old313 = PythonOrgIndex(BASE, KEYS, org).resolve("3.13", "3.13.5")
@@ -412,7 +413,7 @@ def test_check_against(tmp_path: Path, minimal_text: str, python_org: FakePython
                                "run `orchestrator lock`")
 
 
-def test_repo_lock_covers_images_yaml(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_repo_lock_covers_images_yaml(repo_loaded: Loaded, repo_lock: Lock) -> None:
     lock_mod.check_against(repo_loaded, repo_lock)
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator import config, matrix
+from orchestrator.config_models import ImagesConfig, Loaded
 from orchestrator.errors import ExitCode, UsageError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
 from tests.unit.helpers import TODAY, edit, run_cli, write_config
 
 
-def _load(tmp_path: Path, text: str, today: dt.date = TODAY) -> config.ImagesConfig:
+def _load(tmp_path: Path, text: str, today: dt.date = TODAY) -> ImagesConfig:
     return config.load(write_config(tmp_path, text), today=today).config
 
 
@@ -26,7 +27,7 @@ def _ids(cells: list[Cell]) -> list[str]:
 # --------------------------------------------------------------------------- expansion
 
 
-def test_repo_matrix_has_30_cells(repo_loaded: config.Loaded) -> None:
+def test_repo_matrix_has_30_cells(repo_loaded: Loaded) -> None:
     cells = matrix.expand(repo_loaded.config)
     assert len(cells) == 30
     assert len(set(cells)) == 30
@@ -95,7 +96,7 @@ def test_expansion_is_stable_whatever_the_yaml_order(tmp_path: Path, minimal_tex
     assert _ids(matrix.expand(_load(tmp_path, swapped))) == reference
 
 
-def test_sorted_order_is_minor_method_distro_variant(repo_loaded: config.Loaded) -> None:
+def test_sorted_order_is_minor_method_distro_variant(repo_loaded: Loaded) -> None:
     cells = matrix.expand(repo_loaded.config)
     shuffled = list(cells)
     random.Random(4).shuffle(shuffled)
@@ -147,14 +148,14 @@ def test_python_minors_of_pinned_versions(tmp_path: Path, minimal_text: str) -> 
 # --------------------------------------------------------------------------- --only
 
 
-def test_select_without_patterns_is_everything(repo_loaded: config.Loaded) -> None:
+def test_select_without_patterns_is_everything(repo_loaded: Loaded) -> None:
     cells = matrix.expand(repo_loaded.config)
     assert matrix.select(cells, None) == cells
     assert matrix.select(cells, []) == cells
     assert matrix.select(cells, [""]) == cells
 
 
-def test_select_globs(repo_loaded: config.Loaded) -> None:
+def test_select_globs(repo_loaded: Loaded) -> None:
     cells = matrix.expand(repo_loaded.config)
     assert _ids(matrix.select(cells, ["3.13-*-bookworm-*"])) == [
         "3.13-python-build-bookworm-dev",
@@ -181,7 +182,7 @@ def test_select_globs(repo_loaded: config.Loaded) -> None:
     assert _ids(matrix.select(cells, ["*deadsnakes*"])) == [c.id for c in cells if c.method == "deadsnakes"]
 
 
-def test_select_glob_matching_nothing(repo_loaded: config.Loaded) -> None:
+def test_select_glob_matching_nothing(repo_loaded: Loaded) -> None:
     cells = matrix.expand(repo_loaded.config)
     with pytest.raises(UsageError) as info:
         matrix.select(cells, ["3.99-*", "bookworm"])
@@ -228,18 +229,18 @@ def test_plan_only_matching_nothing_exits_2(capsys: pytest.CaptureFixture[str]) 
     ],
     ids=lambda v: v.id if isinstance(v, Cell) else None,
 )
-def test_tags(repo_loaded: config.Loaded, cell: Cell, moving: list[str], immutable: str) -> None:
+def test_tags(repo_loaded: Loaded, cell: Cell, moving: list[str], immutable: str) -> None:
     assert matrix.tags_for(repo_loaded.config, cell, "3.13.13", TODAY) == (moving, immutable)
 
 
-def test_only_the_default_distro_and_method_get_short_tags(repo_loaded: config.Loaded) -> None:
+def test_only_the_default_distro_and_method_get_short_tags(repo_loaded: Loaded) -> None:
     cfg = repo_loaded.config
     defaults = [c.id for c in matrix.expand(cfg) if matrix.is_default(cfg, c)]
     assert defaults == [f"{m}-source-bookworm-{v}" for m in ("3.12", "3.13", "3.14")
                         for v in ("dev", "runtime")]
 
 
-def test_no_two_cells_share_a_tag(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_no_two_cells_share_a_tag(repo_loaded: Loaded, repo_lock: Lock) -> None:
     cfg = repo_loaded.config
     owner: dict[str, str] = {}
     for cell in matrix.expand(cfg):

@@ -15,8 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import apt_sources, config, matrix, naming, plan, publish, render, smoke, smoke_app
+from orchestrator import (
+    apt_sources,
+    config,
+    matrix,
+    naming,
+    plan,
+    publish,
+    render,
+    smoke,
+    smoke_app,
+)
 from orchestrator import lock as lock_mod
+from orchestrator.config_models import Loaded
 from orchestrator.errors import ConfigError
 from orchestrator.matrix import Cell
 from tests import require
@@ -41,7 +52,7 @@ def _repo_copy(tmp_path: Path, *edits: tuple[str, str]) -> Path:
 
 
 @pytest.fixture
-def mini(tmp_path: Path) -> tuple[config.Loaded, lock_mod.Lock]:
+def mini(tmp_path: Path) -> tuple[Loaded, lock_mod.Lock]:
     loaded = config.load(_repo_copy(tmp_path, MINIMAL, NO_DEADSNAKES), today=TODAY)
     return loaded, lock_mod.read(loaded)
 
@@ -55,7 +66,7 @@ def _stage(text: str, name: str) -> str:
 # --------------------------------------------------------------------------- matrix, plan, tags
 
 
-def test_a_third_variant_with_its_own_tags_and_budget(mini: tuple[config.Loaded, lock_mod.Lock]) -> None:
+def test_a_third_variant_with_its_own_tags_and_budget(mini: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = mini
     p = plan.build(loaded, lock, today=TODAY)
     img = p.image("3.13-source-bookworm-minimal")
@@ -99,7 +110,7 @@ def test_needs_the_ca_bundle_and_tzdata_in_runtime_base(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-def test_the_minimal_stages(mini: tuple[config.Loaded, lock_mod.Lock]) -> None:
+def test_the_minimal_stages(mini: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = mini
     files = render.render_all(loaded, lock)
     text = files[Path("bookworm/Dockerfile")].decode()
@@ -128,7 +139,7 @@ def test_the_minimal_stages(mini: tuple[config.Loaded, lock_mod.Lock]) -> None:
 
 
 def test_the_script_ships_only_where_minimal_images_are_built(
-        mini: tuple[config.Loaded, lock_mod.Lock]) -> None:
+        mini: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = mini
     files = render.render_all(loaded, lock)
     shipped = sorted(str(rel) for rel in files if rel.parts[1:2] == (naming.MINIMAL_DIR,))
@@ -151,7 +162,7 @@ def test_the_script_ships_only_where_minimal_images_are_built(
     assert render.check(back, render.render_all(back, lock)) == []
 
 
-def test_the_fingerprint_closure_follows_run_mounts(mini: tuple[config.Loaded, lock_mod.Lock]) -> None:
+def test_the_fingerprint_closure_follows_run_mounts(mini: tuple[Loaded, lock_mod.Lock]) -> None:
     loaded, lock = mini
     text = render.render_all(loaded, lock)[Path("bookworm/Dockerfile")].decode()
     closure = render.stage_closure(text, "minimal-3.13-source")
@@ -175,12 +186,12 @@ def test_the_script_passes_shellcheck() -> None:
 # --------------------------------------------------------------------------- smoke checks
 
 
-def _minimal_img(mini: tuple[config.Loaded, lock_mod.Lock], cell: str) -> plan.PlannedImage:
+def _minimal_img(mini: tuple[Loaded, lock_mod.Lock], cell: str) -> plan.PlannedImage:
     loaded, lock = mini
     return plan.build(loaded, lock, today=TODAY).image(cell)
 
 
-def test_smoke_checks_run_python_as_the_entrypoint(mini: tuple[config.Loaded, lock_mod.Lock]) -> None:
+def test_smoke_checks_run_python_as_the_entrypoint(mini: tuple[Loaded, lock_mod.Lock]) -> None:
     img = _minimal_img(mini, "3.13-source-bookworm-minimal")
     checks = smoke.checks_for(img, uid=10001, prefix="/opt/org/python/3.13", tls_host="pypi.org")
     names = [c.name for c in checks]

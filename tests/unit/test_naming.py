@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator import config, naming, plan, render
 from orchestrator import lock as lock_mod
-from orchestrator.config import METHODS
+from orchestrator.config_models import METHODS, Loaded
 from orchestrator.engine import BuildFailed, BuildLog, failed_stage
 from orchestrator.naming import BuildStages, Stage
 from orchestrator.registry import Registry
@@ -82,7 +82,7 @@ def test_build_stages_of_a_method_with_a_dash() -> None:
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
-def rendered(request: pytest.FixtureRequest) -> tuple[config.Loaded, plan.Plan, dict[Path, bytes]]:
+def rendered(request: pytest.FixtureRequest) -> tuple[Loaded, plan.Plan, dict[Path, bytes]]:
     loaded = config.load(CONFIGS[request.param], today=TODAY)
     lock = lock_mod.read(loaded)
     return loaded, plan.build(loaded, lock, today=TODAY), render.render_all(loaded, lock)
@@ -94,7 +94,7 @@ def _dockerfiles(files: dict[Path, bytes]) -> dict[str, str]:
 
 
 def test_every_stage_a_template_renders_is_one_naming_gives(
-        rendered: tuple[config.Loaded, plan.Plan, dict[Path, bytes]]) -> None:
+        rendered: tuple[Loaded, plan.Plan, dict[Path, bytes]]) -> None:
     _, _, files = rendered
     for distro, text in _dockerfiles(files).items():
         declared = {m.group(2) for m in FROM_LINE.finditer(text)}
@@ -113,7 +113,7 @@ def test_every_stage_a_template_renders_is_one_naming_gives(
 
 
 def test_the_plan_names_the_stages_and_builds_the_dockerfiles_have(
-        rendered: tuple[config.Loaded, plan.Plan, dict[Path, bytes]]) -> None:
+        rendered: tuple[Loaded, plan.Plan, dict[Path, bytes]]) -> None:
     loaded, the_plan, files = rendered
     dockerfiles = _dockerfiles(files)
     compiled: set[str] = set()
@@ -133,7 +133,7 @@ def test_the_plan_names_the_stages_and_builds_the_dockerfiles_have(
 
 
 def test_the_labels_in_the_orchestrators_namespace_are_the_keys_naming_gives(
-        rendered: tuple[config.Loaded, plan.Plan, dict[Path, bytes]]) -> None:
+        rendered: tuple[Loaded, plan.Plan, dict[Path, bytes]]) -> None:
     loaded, _, files = rendered
     keys = naming.label_keys(loaded.config.publish.org)
     known = {getattr(keys, f.name) for f in fields(keys) if f.name != "namespace"}

@@ -12,6 +12,7 @@ import pytest
 from orchestrator import config, matrix, plan
 from orchestrator import lock as lock_mod
 from orchestrator.cache import CellCache
+from orchestrator.config_models import Loaded
 from orchestrator.errors import UsageError
 from orchestrator.lock import Lock
 from orchestrator.plan import Plan, PlannedBuild, PlannedImage
@@ -20,7 +21,7 @@ from tests.unit.helpers import REPO, TODAY, edit, run_cli, write_config
 BOTH_PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
-def _plan(loaded: config.Loaded, lock: Lock, **kw: Any) -> Plan:
+def _plan(loaded: Loaded, lock: Lock, **kw: Any) -> Plan:
     return plan.build(loaded, lock, today=TODAY, **kw)
 
 
@@ -36,7 +37,7 @@ def _from_json(text: str) -> Plan:
     return Plan(**data, images=images, builds=builds)
 
 
-def test_plan_covers_the_matrix(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_plan_covers_the_matrix(repo_loaded: Loaded, repo_lock: Lock) -> None:
     p = _plan(repo_loaded, repo_lock)
     cells = matrix.expand(repo_loaded.config)
     assert [i.id for i in p.images] == [c.id for c in cells]
@@ -44,7 +45,7 @@ def test_plan_covers_the_matrix(repo_loaded: config.Loaded, repo_lock: Lock) -> 
     assert (p.profile, p.date, p.shard) == ("release", "2026-11-21", "1/1")
 
 
-def test_table_lists_every_image(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_table_lists_every_image(repo_loaded: Loaded, repo_lock: Lock) -> None:
     p = _plan(repo_loaded, repo_lock)
     lines = p.table().splitlines()
     assert lines[0].split() == ["ID", "VERSION", "BUILD", "PLATFORMS", "TAGS", "EOL(days)"]
@@ -63,7 +64,7 @@ def test_table_lists_every_image(repo_loaded: config.Loaded, repo_lock: Lock) ->
     assert row[at:].startswith("amd64,arm64 ") and pybuild[at:].startswith("amd64 ")
 
 
-def test_json_round_trips(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_json_round_trips(repo_loaded: Loaded, repo_lock: Lock) -> None:
     p = _plan(repo_loaded, repo_lock)
     data = json.loads(p.to_json())
     assert set(data) == {"config", "profile", "date", "shard", "images", "builds"}
@@ -74,7 +75,7 @@ def test_json_round_trips(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
     assert _from_json(p.to_json()) == p
 
 
-def test_image_fields(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_image_fields(repo_loaded: Loaded, repo_lock: Lock) -> None:
     image = _plan(repo_loaded, repo_lock).image("3.13-python-build-bookworm-dev")
     assert image == PlannedImage(
         id="3.13-python-build-bookworm-dev", distro="bookworm", python="3.13", version="3.13.13",
@@ -93,7 +94,7 @@ def test_image_fields(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
 
 
 def test_only_source_images_carry_the_frozen_modules_and_get_their_smoke_check(
-    repo_loaded: config.Loaded, repo_lock: Lock
+    repo_loaded: Loaded, repo_lock: Lock
 ) -> None:
     from orchestrator.smoke import checks_for
 
@@ -110,7 +111,7 @@ def test_only_source_images_carry_the_frozen_modules_and_get_their_smoke_check(
 
 
 def test_one_build_per_distro_python_method_with_a_compile(
-    repo_loaded: config.Loaded, repo_lock: Lock
+    repo_loaded: Loaded, repo_lock: Lock
 ) -> None:
     p = _plan(repo_loaded, repo_lock)
     cells = matrix.expand(repo_loaded.config)
@@ -138,7 +139,7 @@ def test_one_build_per_distro_python_method_with_a_compile(
         assert (i.build is None) == (i.method == "deadsnakes")
 
 
-def test_dev_depends_on_its_runtime(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_dev_depends_on_its_runtime(repo_loaded: Loaded, repo_lock: Lock) -> None:
     p = _plan(repo_loaded, repo_lock)
     ids = [i.id for i in p.images]
     for i in p.images:
@@ -150,14 +151,14 @@ def test_dev_depends_on_its_runtime(repo_loaded: config.Loaded, repo_lock: Lock)
             assert i.depends_on is None
 
 
-def test_dev_alone_depends_on_nothing_planned(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_dev_alone_depends_on_nothing_planned(repo_loaded: Loaded, repo_lock: Lock) -> None:
     # The dev target builds its runtime stage itself; only a planned image is a dependency.
     p = _plan(repo_loaded, repo_lock, only=["*-dev"])
     assert p.images and all(i.variant == "dev" and i.depends_on is None for i in p.images)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 13])
-def test_shards_partition_the_images_by_build(repo_loaded: config.Loaded, repo_lock: Lock, n: int) -> None:
+def test_shards_partition_the_images_by_build(repo_loaded: Loaded, repo_lock: Lock, n: int) -> None:
     full = _plan(repo_loaded, repo_lock)
     shards = [_plan(repo_loaded, repo_lock, shard=f"{i}/{n}") for i in range(1, n + 1)]
     assert [s.shard for s in shards] == [f"{i}/{n}" for i in range(1, n + 1)]
@@ -184,7 +185,7 @@ def test_shards_partition_the_images_by_build(repo_loaded: config.Loaded, repo_l
         assert all(s.images for s in shards)
 
 
-def test_shard_and_only_combine(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_shard_and_only_combine(repo_loaded: Loaded, repo_lock: Lock) -> None:
     only = ["3.13-*"]
     selected = {i.id for i in _plan(repo_loaded, repo_lock, only=only).images}
     halves = [_plan(repo_loaded, repo_lock, only=only, shard=f"{i}/2") for i in (1, 2)]
@@ -209,7 +210,7 @@ def test_bad_shard(text: str, message: str) -> None:
     assert str(info.value) == message
 
 
-def test_only_filters(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_only_filters(repo_loaded: Loaded, repo_lock: Lock) -> None:
     p = _plan(repo_loaded, repo_lock, only=["3.13-*-bookworm-*", "3.14-deadsnakes-noble-runtime"])
     assert [i.id for i in p.images] == [
         "3.13-python-build-bookworm-dev",
@@ -224,7 +225,7 @@ def test_only_filters(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
         _plan(repo_loaded, repo_lock, only=["3.13-*-sid-*"])
 
 
-def test_profile(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_profile(repo_loaded: Loaded, repo_lock: Lock) -> None:
     assert _plan(repo_loaded, repo_lock, profile="fast").profile == "fast"
     with pytest.raises(UsageError, match=r"--profile turbo: no such profile in images.yaml "
                        r"\(profiles:\); use one of: release, fast$"):
@@ -250,7 +251,7 @@ def test_plan_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_python_build_cells_get_the_native_platform_only(
-    repo_loaded: config.Loaded, repo_lock: Lock
+    repo_loaded: Loaded, repo_lock: Lock
 ) -> None:
     """python-build cannot cross-compile: its images are built for build.native_platform only;
     source and deadsnakes images for every platform."""
@@ -302,11 +303,11 @@ def test_validate_warns_once_that_python_build_cells_stay_native(
     assert config.load(path, today=TODAY).warnings == ()
 
 
-def test_validate_warns_for_python_build_cells_from_include_too(repo_loaded: config.Loaded) -> None:
+def test_validate_warns_for_python_build_cells_from_include_too(repo_loaded: Loaded) -> None:
     assert any("python-build cannot cross-compile" in w for w in repo_loaded.warnings)
 
 
-def test_optimizations_per_platform(repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+def test_optimizations_per_platform(repo_loaded: Loaded, repo_lock: Lock) -> None:
     """What each platform's compile was built with: the cross compile cannot run PGO."""
     release = {i.id: i for i in _plan(repo_loaded, repo_lock, profile="release").images}
     fast = {i.id: i for i in _plan(repo_loaded, repo_lock, profile="fast").images}

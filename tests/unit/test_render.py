@@ -19,6 +19,7 @@ import pytest
 
 from orchestrator import config, matrix, naming, plan, render
 from orchestrator import lock as lock_mod
+from orchestrator.config_models import Loaded
 from orchestrator.errors import ConfigError
 from orchestrator.lock import Lock
 from orchestrator.matrix import Cell
@@ -37,7 +38,7 @@ GOLDEN_CONFIGS = {
 # updates it); the features fixture keeps its own under tests/golden/.
 GOLDEN_DIRS = {"repo": REPO / "generated", "features": GOLDEN / "features"}
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-Rendered = tuple[config.Loaded, Lock, dict[Path, bytes]]
+Rendered = tuple[Loaded, Lock, dict[Path, bytes]]
 # FROM [--platform=P] PARENT AS NAME
 FROM_RE = re.compile(r"^FROM (?:--platform=(\S+) )?(\S+) AS (\S+)$", re.MULTILINE)
 # The architectures BuildKit puts in ${BUILDARCH} / ${TARGETARCH} for the platforms we build.
@@ -798,7 +799,7 @@ def _compile_run(text: str, stage: str) -> str:
     return runs[0]
 
 
-def _source_builds(loaded: config.Loaded, distro: str) -> list[tuple[str, str]]:
+def _source_builds(loaded: Loaded, distro: str) -> list[tuple[str, str]]:
     """(suffix, minor) of the source compiles of ``distro``."""
     return sorted({(c.stage_suffix, c.minor) for c in matrix.expand(loaded.config)
                    if c.distro == distro and c.method == "source"})

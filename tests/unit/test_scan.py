@@ -18,7 +18,7 @@ import pytest
 from orchestrator import config, settings
 from orchestrator import lock as lock_mod
 from orchestrator import plan as plan_mod
-from orchestrator.config_models import IgnoreRule, ScanDb
+from orchestrator.config_models import IgnoreRule, Loaded, ScanDb
 from orchestrator.errors import ConfigError, ExitCode, ScanError
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary, last_error
@@ -42,7 +42,7 @@ def scan_section(sha: str, extra: str = "") -> str:
 # --------------------------------------------------------------------------- images.yaml
 
 
-def load_with(tmp_path: Path, section: str) -> config.Loaded:
+def load_with(tmp_path: Path, section: str) -> Loaded:
     cfg = write_config(tmp_path / "cfg", "127.0.0.1:5000", "team/python")
     cfg.write_text(cfg.read_text() + section)
     return config.load(cfg, TODAY)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator import runner, settings, signing
-from orchestrator.config import Signing
+from orchestrator.config_models import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
 from tests.fake_cosign import FakeCosign
 from tests.unit.helpers import with_env

@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from orchestrator import checks_signing, config
+from orchestrator.config_models import Loaded, Signing
 from orchestrator.errors import ConfigError, ConfigProblems
 from tests.unit.helpers import REPO, TODAY, line_of, run_cli, write_config
 
 
-def _load(tmp_path: Path, minimal_text: str, signing: str) -> config.Loaded:
+def _load(tmp_path: Path, minimal_text: str, signing: str) -> Loaded:
     return config.load(write_config(tmp_path, minimal_text + "\n" + signing + "\n"), TODAY)
 
 
@@ -31,7 +32,7 @@ def test_no_signing_section_means_none(tmp_path: Path, minimal_text: str) -> Non
 
 def test_defaults(tmp_path: Path, minimal_text: str) -> None:
     s = _load(tmp_path, minimal_text, "signing: {key: keys/cosign.key}").config.signing
-    assert s == config.Signing(key="keys/cosign.key", public_key=None,
+    assert s == Signing(key="keys/cosign.key", public_key=None,
                                password_env="COSIGN_PASSWORD", tlog=False, required=True)
 
 

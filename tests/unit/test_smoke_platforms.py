@@ -7,7 +7,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from orchestrator import config, hardening, plan, smoke, smoke_app, smoke_hardening
+from orchestrator import hardening, plan, smoke, smoke_app, smoke_hardening
+from orchestrator.config_models import Loaded
 from orchestrator.lock import Lock
 from tests import require
 from tests.require import require_tool
@@ -16,12 +17,12 @@ from tests.unit.helpers import TODAY
 PREFIX = "/opt/org/python/3.13"
 
 
-def _images(repo_loaded: config.Loaded, repo_lock: Lock) -> list[plan.PlannedImage]:
+def _images(repo_loaded: Loaded, repo_lock: Lock) -> list[plan.PlannedImage]:
     return list(plan.build(repo_loaded, repo_lock, today=TODAY).images)
 
 
 def test_every_check_runs_on_every_platform_under_the_same_name(
-        repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+        repo_loaded: Loaded, repo_lock: Lock) -> None:
     for img in _images(repo_loaded, repo_lock):
         native = smoke.checks_for(img, uid=10001, prefix=PREFIX, tls_host="pypi.org")
         emulated = smoke.checks_for(img, uid=10001, prefix=PREFIX, tls_host="pypi.org",
@@ -33,7 +34,7 @@ def test_every_check_runs_on_every_platform_under_the_same_name(
 
 
 def test_emulated_c_extension_check_uses_the_sysconfig_toolchain(
-        tmp_path: Path, repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+        tmp_path: Path, repo_loaded: Loaded, repo_lock: Lock) -> None:
     """Run the emulated variant here with the host's Python and gcc: it compiles, links and
     imports the module with exactly what sysconfig names (the cross build rewrites CC)."""
     require_tool("gcc", require.GCC)
@@ -87,7 +88,7 @@ def test_hardening_policy_under_lto_waives_module_canaries_with_the_reason() -> 
 
 
 def test_deadsnakes_checks_look_at_the_ppa_interpreter_not_the_prefix(
-        repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+        repo_loaded: Loaded, repo_lock: Lock) -> None:
     """deadsnakes installs /usr/bin/python3.X and /usr/lib/python3.X (the prefix only links
     to it): ldd, read-only and the venv promise look there; the runtime may carry ensurepip
     (python3.X-venv ships it) but never pip."""

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, plan, smoke
+from orchestrator import plan, smoke
+from orchestrator.config_models import Loaded
 from orchestrator.lock import Lock
 from tests import require
 from tests.require import require_tool
@@ -31,14 +32,14 @@ def _files() -> set[str]:
     return {p.name for p in SNIPPETS.iterdir() if p.is_file() and p.name != "__init__.py"}
 
 
-def _source_image(repo_loaded: config.Loaded, repo_lock: Lock, variant: str = "runtime",
+def _source_image(repo_loaded: Loaded, repo_lock: Lock, variant: str = "runtime",
                   **changes: Any) -> plan.PlannedImage:
     img = next(i for i in plan.build(repo_loaded, repo_lock, today=TODAY).images
                if i.method == "source" and i.variant == "runtime")
     return dataclasses.replace(img, variant=variant, **changes)
 
 
-def _variety(repo_loaded: config.Loaded, repo_lock: Lock) -> list[plan.PlannedImage]:
+def _variety(repo_loaded: Loaded, repo_lock: Lock) -> list[plan.PlannedImage]:
     """The repository's images, and a source image of each variant with every option the
     table's rows depend on (frozen modules, build.pie either way, free-threaded)."""
     images = list(plan.build(repo_loaded, repo_lock, today=TODAY).images)
@@ -66,7 +67,7 @@ def test_the_table_names_every_file_of_the_directory_and_only_existing_ones() ->
 
 
 def test_each_file_reaches_a_check_as_it_is_and_nothing_else_is_a_script(
-        repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+        repo_loaded: Loaded, repo_lock: Lock) -> None:
     """Every argument of every check that holds a line break is one of the files, verbatim:
     the paths, modules, uid and host they vary by are arguments of their own."""
     texts = {smoke.snippet(name): name for name in _files()}
@@ -94,7 +95,7 @@ def test_the_files_are_read_as_package_data_and_shipped_in_the_wheel() -> None:
 
 
 def test_a_minimal_image_runs_only_python_given_to_its_entrypoint(
-        repo_loaded: config.Loaded, repo_lock: Lock) -> None:
+        repo_loaded: Loaded, repo_lock: Lock) -> None:
     for row in smoke.CHECK_TABLE:
         if "minimal" in row.variants:
             assert row.run.endswith(".py") or row.run.startswith("python3 "), row.name
@@ -163,7 +164,7 @@ def host(tmp_path: Path) -> Host:
 
 
 @pytest.fixture
-def runtime(repo_loaded: config.Loaded, repo_lock: Lock) -> plan.PlannedImage:
+def runtime(repo_loaded: Loaded, repo_lock: Lock) -> plan.PlannedImage:
     return _source_image(repo_loaded, repo_lock)
 
 

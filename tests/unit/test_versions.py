@@ -25,6 +25,7 @@ from orchestrator import cli, config, eol, lock_sources, log, plan, versions
 from orchestrator import lock as lock_mod
 from orchestrator import registry as registry_mod
 from orchestrator.cli import python_cmds
+from orchestrator.config_models import Loaded, minor_of
 from orchestrator.errors import ConfigError, ExitCode, SourceError, UsageError
 from orchestrator.lock import Lock
 from orchestrator.lock_sources import PythonOrgIndex
@@ -218,7 +219,7 @@ def test_live_repo_images_yaml_round_trips() -> None:
     cfg = config.load(REPO / "images.yaml", TODAY).config
     checked = 0
     for p in cfg.pythons:
-        minor = config.minor_of(p.version)
+        minor = minor_of(p.version)
         if p.configure_opts or len(cfg.pythons) == 1 or any(r.python == minor for r in cfg.include):
             continue
         retired, _ = versions.retire_python_text(text, minor)
@@ -611,7 +612,7 @@ DIGESTS = {
 }
 
 
-def _update(loaded: config.Loaded, old: Lock, fake: FakePythonOrg, *, upgrade: bool,
+def _update(loaded: Loaded, old: Lock, fake: FakePythonOrg, *, upgrade: bool,
             only: list[str] | None = None, digests: dict[str, str] | None = None,
             ) -> tuple[Lock, list[lock_mod.Change]]:
     reg = FakeRegistry(DIGESTS if digests is None else digests)
@@ -622,7 +623,7 @@ def _update(loaded: config.Loaded, old: Lock, fake: FakePythonOrg, *, upgrade: b
 
 
 @pytest.fixture
-def locked(repo_copy: Path, fake: FakePythonOrg) -> tuple[config.Loaded, Lock]:
+def locked(repo_copy: Path, fake: FakePythonOrg) -> tuple[Loaded, Lock]:
     """The snapshot locked against the fake python.org and registry (`lock --upgrade` once)."""
     loaded = config.load(repo_copy, TODAY)
     lock, _ = _update(loaded, lock_mod.read(loaded), fake, upgrade=True)
@@ -631,7 +632,7 @@ def locked(repo_copy: Path, fake: FakePythonOrg) -> tuple[config.Loaded, Lock]:
 
 
 def test_lock_without_upgrade_only_fills_what_is_missing(
-    locked: tuple[config.Loaded, Lock], fake: FakePythonOrg
+    locked: tuple[Loaded, Lock], fake: FakePythonOrg
 ) -> None:
     loaded, lock = locked
     assert {k: v.digest for k, v in lock.bases.items()} == {
@@ -649,7 +650,7 @@ def test_lock_without_upgrade_only_fills_what_is_missing(
 
 
 def test_lock_upgrade_bumps_patches_and_digests(
-    locked: tuple[config.Loaded, Lock], fake: FakePythonOrg
+    locked: tuple[Loaded, Lock], fake: FakePythonOrg
 ) -> None:
     loaded, old = locked
     assert old.pythons["3.13"].version == "3.13.13"
@@ -675,7 +676,7 @@ def test_lock_upgrade_keeps_pinned_versions(repo_copy: Path, fake: FakePythonOrg
     assert (new.pythons["3.13"], changes) == (lock.pythons["3.13"], [])  # 3.13.15 exists: not taken
 
 
-def test_lock_only_is_checked(locked: tuple[config.Loaded, Lock], fake: FakePythonOrg) -> None:
+def test_lock_only_is_checked(locked: tuple[Loaded, Lock], fake: FakePythonOrg) -> None:
     loaded, lock = locked
     with pytest.raises(UsageError) as exc:
         _update(loaded, lock, fake, upgrade=True, only=["3.9"])
@@ -742,7 +743,7 @@ tags:
 """
 
 
-def _eol_loaded(tmp_path: Path, today: dt.date) -> config.Loaded:
+def _eol_loaded(tmp_path: Path, today: dt.date) -> Loaded:
     path = tmp_path / "images.yaml"
     path.write_text(EOL_YAML)
     return config.load(path, today)

@@ -23,7 +23,7 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 	$(PY) -m orchestrator render --check
 	.venv/bin/hadolint generated/*/Dockerfile
 	.venv/bin/shellcheck -x stages/scripts/*.sh stages/minimal/*.sh scripts/*.sh \
-		orchestrator/smoke_checks/*.sh
+		orchestrator/smoke/checks/*.sh
 
 typecheck:
 	$(PY) -m mypy

@@ -22,10 +22,12 @@ from typing import Any
 
 import yaml
 
-from orchestrator import config, eol, plan, render
-from orchestrator import lock as lock_mod
-from orchestrator.config_models import Sources
-from orchestrator.lock import BaseLock, Lock, PyenvLock, PythonLock, SigningKey
+from orchestrator import render
+from orchestrator.config import eol, loader
+from orchestrator.config.model import Sources
+from orchestrator.lock import lockfile
+from orchestrator.lock.lockfile import BaseLock, Lock, PyenvLock, PythonLock, SigningKey
+from orchestrator.planning import plan
 
 TODAY = dt.date(2026, 11, 21)
 TARGET_SECONDS = 1.0
@@ -102,24 +104,24 @@ def _once(path: Path) -> tuple[float, dict[str, float], int]:
     t0 = time.perf_counter()
 
     # validate
-    loaded = config.load(path, today=TODAY)
-    lock = lock_mod.read(loaded)
-    lock_mod.check_against(loaded, lock)
+    loaded = loader.load(path, today=TODAY)
+    lock = lockfile.read(loaded)
+    lockfile.check_against(loaded, lock)
     t1 = time.perf_counter()
     phases["validate"] = t1 - t0
 
     # plan --json
-    loaded = config.load(path, today=TODAY)
-    lock = lock_mod.read(loaded)
-    lock_mod.check_against(loaded, lock)
+    loaded = loader.load(path, today=TODAY)
+    lock = lockfile.read(loaded)
+    lockfile.check_against(loaded, lock)
     the_plan = plan.build(loaded, lock, today=TODAY)
     the_plan.to_json()
     t2 = time.perf_counter()
     phases["plan"] = t2 - t1
 
     # render (writes only what changed, like the command)
-    loaded = config.load(path, today=TODAY)
-    lock = lock_mod.read(loaded)
+    loaded = loader.load(path, today=TODAY)
+    lock = lockfile.read(loaded)
     files = render.render_all(loaded, lock)
     render.write(loaded, files)
     t3 = time.perf_counter()

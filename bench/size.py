@@ -2,7 +2,7 @@
 
 - on disk: the bytes of every file in the image (``du -sxb /`` of its root filesystem in a
   throwaway container): the same meaning on the classic and the containerd image store,
-  whose ``docker images`` size also counts the compressed blobs (orchestrator.publish reads
+  whose ``docker images`` size also counts the compressed blobs (orchestrator.registry.fingerprint reads
   sizes the same way). The minimal image has no shell to run ``du`` in: its filesystem is
   exported (``docker export`` of a created container) and unpacked in a throwaway container
   of the base image, where the same ``du -sxb`` measures it;

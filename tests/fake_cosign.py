@@ -1,9 +1,9 @@
-"""A fake cosign for unit tests: stands in for ``runner.run`` in ``orchestrator.signing.Cosign``.
+"""A fake cosign for unit tests: stands in for ``runner.run`` in ``orchestrator.supplychain.signing.Cosign``.
 
 It parses the argv the orchestrator builds (so a wrong flag fails the test), keeps signatures
 and attestations per digest and key pair (cosign.key signs what cosign.pub verifies; a KMS URI
 is its own pair), and answers verify/verify-attestation with the exit codes, error lines and
-DSSE output recorded from cosign 2.5.0 against the local registry (see orchestrator.signing).
+DSSE output recorded from cosign 2.5.0 against the local registry (see orchestrator.supplychain.signing).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator import runner
 from orchestrator.errors import CommandError
-from orchestrator.signing import PREDICATE_TYPES
+from orchestrator.supplychain.signing import PREDICATE_TYPES
 
 SIGN_FLAGS = {"--key", "--tlog-upload", "--yes", "--allow-http-registry"}
 ATTEST_FLAGS = SIGN_FLAGS | {"--replace", "--type", "--predicate"}

@@ -1,4 +1,4 @@
-"""A fake syft for unit tests: stands in for ``runner.run`` in ``orchestrator.sbom.scan`` and
+"""A fake syft for unit tests: stands in for ``runner.run`` in ``orchestrator.supplychain.sbom.scan`` and
 writes the SBOMs recorded from a real image (tests/unit/fixtures/sbom) where ``--output`` says."""
 
 from __future__ import annotations

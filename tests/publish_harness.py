@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import config as config_mod
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
-from orchestrator.plan import PlannedImage
+from orchestrator.config import loader
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan as plan_mod
+from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry
+from orchestrator.release.report import Report, Status
 from orchestrator.release.state import CellState, Run, candidate_ref
-from orchestrator.report import Report, Status
 from tests.fake_engine import FakeEngine, FakeImage, synthetic_image
 
 FEATURES = Path(__file__).resolve().parent / "unit" / "fixtures" / "features"
@@ -102,8 +102,8 @@ class Publisher:
             untested: tuple[str, ...] = (), failed: tuple[str, ...] = ()) -> HarnessRun:
         """A push-only run whose candidates were built (and tested unless ``untested``) from
         ``seeds`` (per cell; ``seed`` for the others); cells in ``failed`` failed their tests."""
-        loaded = config_mod.load(self.config, TODAY)
-        lock = lock_mod.read(loaded)
+        loaded = loader.load(self.config, TODAY)
+        lock = lockfile.read(loaded)
         plan = plan_mod.build(loaded, lock, only=self.only, today=TODAY)
         report = Report("push", plan.profile, plan.date)
         run = HarnessRun(loaded, lock, plan, report, self.work, engine=FakeEngine(self.client),

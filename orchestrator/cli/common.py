@@ -6,13 +6,13 @@ import argparse
 from collections.abc import Callable
 from typing import TypeAlias
 
-from orchestrator import cache as cache_mod
-from orchestrator import config as config_mod
-from orchestrator import lock as lock_mod
 from orchestrator import log, settings
-from orchestrator import plan as plan_mod
-from orchestrator.config_models import Loaded
+from orchestrator.config import loader
+from orchestrator.config.model import Loaded
 from orchestrator.engine import Engine
+from orchestrator.lock import lockfile
+from orchestrator.planning import build_cache
+from orchestrator.planning import plan as plan_mod
 
 Handler = Callable[[argparse.Namespace], int]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -22,20 +22,20 @@ _log = log.get("cli")
 
 def load_config(args: argparse.Namespace) -> Loaded:
     """images.yaml of ``--config``, validated; its warnings logged."""
-    loaded = config_mod.load(args.config, settings.get().today)
+    loaded = loader.load(args.config, settings.get().today)
     for w in loaded.warnings:
         _log.warning(w)
     return loaded
 
 
 def load_plan(args: argparse.Namespace, *, shard: str | None = None,
-              cache: cache_mod.CacheOptions = cache_mod.DEFAULT_OPTIONS,
+              cache: build_cache.CacheOptions = build_cache.DEFAULT_OPTIONS,
               ) -> tuple[Loaded, plan_mod.Plan]:
     """images.yaml and images.lock of ``--config``, checked against each other, and the plan
     of ``--only`` / ``--profile`` (no side effect)."""
     loaded = load_config(args)
-    lock = lock_mod.read(loaded)
-    lock_mod.check_against(loaded, lock)
+    lock = lockfile.read(loaded)
+    lockfile.check_against(loaded, lock)
     st = settings.get()
     plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
                           shard=shard, ci=st.ci, cache=cache)

@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestrator import cache as cache_mod
-from orchestrator import config as config_mod
-from orchestrator import lock as lock_mod
-from orchestrator import lock_sources, log, matrix
+from orchestrator import log
 from orchestrator import registry as registry_mod
 from orchestrator import render as render_mod
 from orchestrator.cli.common import SubParsers, load_config, load_plan
+from orchestrator.config import loader, matrix
 from orchestrator.errors import ExitCode
+from orchestrator.lock import lockfile, sources
+from orchestrator.planning import build_cache
 
 _log = log.get("cli")
 
@@ -21,14 +21,14 @@ _log = log.get("cli")
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     n = len(matrix.expand(loaded.config))
-    path = lock_mod.lock_path(loaded)
+    path = lockfile.lock_path(loaded)
     if not path.exists() and not path.is_symlink():
         print(f"{loaded.path}: valid ({n} images, {len(loaded.warnings)} warnings), but {path} is missing: "
               f"run `orchestrator lock --config {loaded.path}` before plan, render or build")
         return 0
-    lock = lock_mod.read(loaded)
-    lock_mod.check_against(loaded, lock)
-    unresolved = lock_mod.unresolved(lock)
+    lock = lockfile.read(loaded)
+    lockfile.check_against(loaded, lock)
+    unresolved = lockfile.unresolved(lock)
     for item in unresolved:
         _log.warning(f"{path}: {item}: not pinned (its source was not "
                      "reachable when the lock was written); run `orchestrator lock` where it is")
@@ -37,7 +37,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    text = config_mod.json_schema()
+    text = loader.json_schema()
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -46,27 +46,27 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    _, plan = load_plan(args, shard=args.shard, cache=cache_mod.options_from(args))
+    _, plan = load_plan(args, shard=args.shard, cache=build_cache.options_from(args))
     sys.stdout.write(plan.to_json() if args.json else plan.table())
     return 0
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
     loaded = load_config(args)
-    old = lock_mod.read(loaded, required=False)
+    old = lockfile.read(loaded, required=False)
     src = loaded.config.sources
-    index: lock_sources.PythonOrgIndex | lock_sources.PyenvDefinitions
+    index: sources.PythonOrgIndex | sources.PyenvDefinitions
     if args.from_pyenv:
-        index = lock_sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
+        index = sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
     else:
-        index = lock_sources.PythonOrgIndex(src.python, src.python_keys)
-    new, changes = lock_sources.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
+        index = sources.PythonOrgIndex(src.python, src.python_keys)
+    new, changes = sources.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
                                    index=index, registry_for=registry_mod.registry_for)
-    path = lock_mod.write(loaded, new)
+    path = lockfile.write(loaded, new)
     for ch in changes:
         print(f"  {ch}")
     print(f"{path}: {len(changes)} change(s)")
-    for item in lock_mod.unresolved(new):
+    for item in lockfile.unresolved(new):
         _log.warning(f"{path}: {item}: could not be resolved from here; left unpinned")
     if changes and not args.no_render:
         files = render_mod.render_all(loaded, new)
@@ -77,7 +77,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     loaded = load_config(args)
-    lock = lock_mod.read(loaded)
+    lock = lockfile.read(loaded)
     files = render_mod.render_all(loaded, lock)
     if args.check:
         problems = render_mod.check(loaded, files)
@@ -106,7 +106,7 @@ def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
     s = sub.add_parser("plan", parents=[common, sel], help="show what would be built and tagged")
     s.add_argument("--json", action="store_true")
     s.add_argument("--shard", metavar="I/N", help="only shard I of N (split by CPython build)")
-    cache_mod.add_arguments(s)
+    build_cache.add_arguments(s)
     s = sub.add_parser("lock", parents=[common], help="resolve and pin sources into images.lock")
     s.add_argument("--upgrade", action="store_true", help="bump patch versions and digests")
     s.add_argument("--only", dest="only_names", action="append", metavar="NAME",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator import lock_sources, log, settings
+from orchestrator import log, settings
 from orchestrator.cli.common import SubParsers
-from orchestrator.config_models import METHODS, ImagesConfig
+from orchestrator.config.model import METHODS, ImagesConfig
+from orchestrator.lock import sources
 from orchestrator.versions import Index, IndexFor, Proposal, apply, propose_add, propose_retire, report
 
 _log = log.get("versions")
@@ -17,8 +18,8 @@ def _index_for(args: argparse.Namespace) -> IndexFor:
     def make(cfg: ImagesConfig) -> Index:
         src = cfg.sources
         if args.from_pyenv:
-            return lock_sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
-        return lock_sources.PythonOrgIndex(src.python, src.python_keys)
+            return sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
+        return sources.PythonOrgIndex(src.python, src.python_keys)
 
     return make
 

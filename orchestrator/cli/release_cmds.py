@@ -10,15 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import cache as cache_mod
-from orchestrator import naming, settings, signing, verify
+from orchestrator import naming, settings
 from orchestrator import registry as registry_mod
+from orchestrator.apt.outdated import Ledger
 from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
-from orchestrator.outdated import Ledger
+from orchestrator.planning import build_cache
 from orchestrator.release import apt_check, nightly, promote, reports, session
 from orchestrator.release.state import work_dir
 from orchestrator.scan import gate as scan_gate
 from orchestrator.scan import images as scan_images
+from orchestrator.supplychain import signing, verify
 
 
 def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
@@ -27,7 +28,7 @@ def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
     loaded = load_config(args)
     run = session.start_run(
         loaded, name, lambda: engine_for(args, loaded), only=args.only, profile=args.profile,
-        shard=getattr(args, "shard", None), cache=cache_mod.options_from(args),
+        shard=getattr(args, "shard", None), cache=build_cache.options_from(args),
         network=getattr(args, "network", None), verbose=args.verbose, security_refresh=refresh)
     checks = nightly.fast_path(run, args.full_refresh) if name == "nightly" else None
     session.run_phases(run, phases, all_or_nothing=getattr(args, "all_or_nothing", False),
@@ -120,7 +121,7 @@ def _add_phase_parser(sub: SubParsers, name: str, common: argparse.ArgumentParse
         p.add_argument("--network", choices=["host", "default", "none"],
                        help="build network (default: build.network in images.yaml)")
         p.add_argument("--builder", help="buildx builder (remote BuildKit, k8s driver)")
-        cache_mod.add_arguments(p)
+        build_cache.add_arguments(p)
         p.add_argument("--security-refresh", metavar="TOKEN",
                        help="value that busts the security-updates cache "
                             "(nightly: the current time)")

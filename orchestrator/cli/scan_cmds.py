@@ -9,15 +9,16 @@ import sys
 from pathlib import Path
 
 from orchestrator import registry as registry_mod
-from orchestrator import settings, signing
+from orchestrator import settings
 from orchestrator.cli.common import SubParsers, load_plan
-from orchestrator.config_models import SEVERITIES
+from orchestrator.config.model import SEVERITIES
 from orchestrator.errors import UsageError
 from orchestrator.release.state import work_dir
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary
 from orchestrator.scan.models import ScanReport
 from orchestrator.scan.report import Ledger, table
+from orchestrator.supplychain import signing
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

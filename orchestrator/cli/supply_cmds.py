@@ -8,15 +8,17 @@ import json
 import sys
 from pathlib import Path
 
-from orchestrator import epoch, settings, signing, verify
-from orchestrator import lock as lock_mod
-from orchestrator import progress_history as hist
 from orchestrator import registry as registry_mod
+from orchestrator import settings
 from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.progress import Progress
+from orchestrator.lock import lockfile
+from orchestrator.planning import epoch
+from orchestrator.release import progress_history as hist
 from orchestrator.release import reproduce
+from orchestrator.release.progress import Progress
 from orchestrator.release.state import state_dir, work_dir
+from orchestrator.supplychain import signing, verify
 
 
 def _keys(args: argparse.Namespace) -> signing.Keys:
@@ -57,7 +59,7 @@ def cmd_check_reproducible(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr if live else None, command="check-reproducible", live=live,
                         history=hist.history_path(state_dir(work)))
     checks = reproduce.check_images(
-        engine_for(args, loaded), loaded, lock_mod.read(loaded), plan, epoch=when,
+        engine_for(args, loaded), loaded, lockfile.read(loaded), plan, epoch=when,
         network=None if net == "default" else net, work=work,
         platforms=tuple(args.platform) if args.platform else None, keep=args.keep,
         progress=progress)

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from orchestrator import grammar
+from orchestrator.config import grammar
 from orchestrator.errors import RegistryAuthError, RegistryError
 from orchestrator.registry.auth import basic_for, bearer_token, parse_challenge
 from orchestrator.registry.credentials import HUB_HOSTS, Credential, Lookup

@@ -10,13 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import apt_sources, keyrings, log
-from orchestrator.apt_index import ArchiveIndex, http_fetch, utc_now
-from orchestrator.apt_sources import AptSource
-from orchestrator.config_models import ImagesConfig
-from orchestrator.errors import ArchiveError, OrchestratorError, RegistryAuthError
-from orchestrator.naming import LabelKeys
-from orchestrator.outdated import (
+from orchestrator import log
+from orchestrator.apt import keyrings
+from orchestrator.apt import sources as apt_sources
+from orchestrator.apt.index import ArchiveIndex, http_fetch, utc_now
+from orchestrator.apt.outdated import (
     CellCheck,
     IndexView,
     OutdatedReport,
@@ -25,9 +23,13 @@ from orchestrator.outdated import (
     cell_state,
     upgrades,
 )
-from orchestrator.plan import PlannedImage
-from orchestrator.publish import parse_packages
+from orchestrator.apt.sources import AptSource
+from orchestrator.config.model import ImagesConfig
+from orchestrator.errors import ArchiveError, OrchestratorError, RegistryAuthError
+from orchestrator.naming import LabelKeys
+from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry
+from orchestrator.registry.fingerprint import parse_packages
 
 _log = log.get("outdated")
 

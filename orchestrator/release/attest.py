@@ -17,13 +17,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import lock as lock_mod
-from orchestrator import naming, provenance, runner, sbom, settings, signing
+from orchestrator import naming, runner, settings
 from orchestrator.errors import SupplyChainError
-from orchestrator.plan import PlannedImage
+from orchestrator.lock import lockfile
+from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry, scheme_for
 from orchestrator.release.state import Run
-from orchestrator.signing import Cosign
+from orchestrator.supplychain import provenance, sbom, signing
+from orchestrator.supplychain.signing import Cosign
 
 SBOM_TYPES = {"spdx": "spdxjson", "cyclonedx": "cyclonedx"}  # format -> cosign --type
 PROVENANCE_TYPE = "slsaprovenance1"
@@ -106,7 +107,7 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
         dockerfile_sha256=provenance.sha256_file(root / img.dockerfile),
         platforms=img.platforms, build_args=st.build_args, profile=run.plan.profile,
         base_image=base.image, base_digest=base.digest,
-        lock_sha256=provenance.sha256_file(lock_mod.lock_path(run.loaded)),
+        lock_sha256=provenance.sha256_file(lockfile.lock_path(run.loaded)),
         config_sha256=provenance.sha256_file(run.loaded.path),
         builder_id=st_set.builder_id,
         started=_time(st.build_started, "start", img.id),

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import log, naming, render
-from orchestrator.config_models import ImagesConfig, Loaded
+from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.engine import BuildFailed, failed_stage, is_progress_line
 from orchestrator.errors import OrchestratorError, UsageError
-from orchestrator.lock import Lock
-from orchestrator.plan import Plan, PlannedImage
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning.plan import Plan, PlannedImage
 from orchestrator.release.label import label
+from orchestrator.release.report import CellResult, Status
 from orchestrator.release.state import Run, build_order, unlabelled_ref
-from orchestrator.report import CellResult, Status
 
 _log = log.get("pipeline")
 

@@ -8,9 +8,12 @@ import datetime as dt
 import hashlib
 import json
 
-from orchestrator import apt_sources, naming, publish, render, settings, smoke_hardening
-from orchestrator.plan import PlannedImage
+from orchestrator import naming, render, settings
+from orchestrator.apt import sources
+from orchestrator.planning.plan import PlannedImage
+from orchestrator.registry import fingerprint as publish
 from orchestrator.release.state import CellState, Run, candidate_ref, unlabelled_ref
+from orchestrator.smoke import hardening
 
 
 def stages_hash(run: Run, img: PlannedImage) -> str:
@@ -55,7 +58,7 @@ def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
         keys.packages: contents.packages_label(),
         keys.python_tree: contents.tree_hash,
         keys.inputs: inputs,
-        keys.apt_sources: apt_sources.to_label(list(contents.apt_sources)),
+        keys.apt_sources: sources.to_label(list(contents.apt_sources)),
         oci.created: created,
         oci.revision: settings.get().revision or "unknown",
         oci.ref_name: img.tags[0] if img.tags else img.immutable_tag,
@@ -63,7 +66,7 @@ def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
     if img.optimizations:
         labels[keys.optimizations] = img.optimizations[plat]
     if img.build:  # what the compiled tree really has, read from its ELF files
-        labels[keys.hardening] = smoke_hardening.tree_hardening(
+        labels[keys.hardening] = hardening.tree_hardening(
             run.engine, unlabelled, run.prefix(img), plat).summary
     return labels
 

@@ -21,13 +21,13 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 from orchestrator import log, settings
-from orchestrator.apt_index import utc_now
-from orchestrator.outdated import CellCheck, Ledger, OutdatedReport, State
-from orchestrator.plan import Plan, PlannedImage
+from orchestrator.apt.index import utc_now
+from orchestrator.apt.outdated import CellCheck, Ledger, OutdatedReport, State
+from orchestrator.planning.plan import Plan, PlannedImage
 from orchestrator.release.apt_check import check_all
 from orchestrator.release.label import inputs_hash
+from orchestrator.release.report import Status
 from orchestrator.release.state import Run
-from orchestrator.report import Status
 
 _log = log.get("nightly")
 

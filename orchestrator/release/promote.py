@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import imageref, publish
+from orchestrator import imageref
 from orchestrator.errors import OrchestratorError, RegistryAuthError, UsageError
-from orchestrator.registry import Registry
-from orchestrator.report import CellResult, Report, Status
-from orchestrator.verify import Gate
+from orchestrator.registry import Registry, fingerprint
+from orchestrator.release.report import CellResult, Report, Status
+from orchestrator.supplychain.verify import Gate
 
 StagedCell = dict[str, Any]  # one cell of a JSON report written by a staging run
 # (repository, digest, cell id, public tags) -> why the digest may not take those tags, or None
@@ -52,7 +52,7 @@ def _promote_cell(res: CellResult, c: StagedCell, registry: Registry, bad: list[
             if refused:
                 res.fail("scan", refused)
                 return
-            res.tags_moved = publish.move_tags(registry, repo, c["digest"], tuple(c["tags"]))
+            res.tags_moved = fingerprint.move_tags(registry, repo, c["digest"], tuple(c["tags"]))
             res.status, res.phase = Status.OK, "promote"
         except RegistryAuthError:
             raise  # refused credentials: exit 4 with the login hint

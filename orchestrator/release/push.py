@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import time
 
-from orchestrator import naming, publish
+from orchestrator import naming
 from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError
-from orchestrator.plan import PlannedImage
-from orchestrator.registry import Registry
+from orchestrator.planning.plan import PlannedImage
+from orchestrator.registry import Registry, fingerprint
 from orchestrator.release import attest
+from orchestrator.release.report import Status
 from orchestrator.release.state import CellState, Run, candidate_ref
-from orchestrator.report import Status
 from orchestrator.scan import gate as scan_gate
 from orchestrator.scan import images as scan_images
-from orchestrator.signing import Cosign
+from orchestrator.supplychain.signing import Cosign
 
-Pushed = list[tuple[PlannedImage, publish.Published]]
+Pushed = list[tuple[PlannedImage, fingerprint.Published]]
 
 
 def _ready(run: Run) -> list[tuple[PlannedImage, CellState]]:
@@ -64,16 +64,16 @@ def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, Cell
 
 
 def _push_one(run: Run, registry: Registry, img: PlannedImage,
-              st: CellState) -> publish.Published | None:
+              st: CellState) -> fingerprint.Published | None:
     """One candidate pushed by digest (None: its push failed, the cell says why)."""
     keys = run.label_keys
     res = run.report.cell(img.id)
     start = time.monotonic()
     try:
         fps = st.fingerprints or {img.platforms[0]: st.fingerprint}
-        out = publish.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
+        out = fingerprint.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
                                      candidate_ref(img.id), fps,
-                                     publish.Contents(st.packages, ""),
+                                     fingerprint.Contents(st.packages, ""),
                                      keys.fingerprint, keys.packages)
     except RegistryAuthError:
         raise
@@ -108,7 +108,7 @@ def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
     return signed
 
 
-def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: publish.Published, name: str,
+def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: fingerprint.Published, name: str,
               cosign: Cosign, tools: attest.Tools) -> bool:
     """One pushed digest signed and attested (False: it could not be, the cell says why)."""
     res = run.report.cell(img.id)
@@ -141,7 +141,7 @@ def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -
             res.message = "pushed by digest; public tags move with `orchestrator promote`"
             continue
         try:
-            res.tags_moved = [out.immutable_tag, *publish.move_tags(registry, run.repo, out.digest,
+            res.tags_moved = [out.immutable_tag, *fingerprint.move_tags(registry, run.repo, out.digest,
                                                                      img.tags)]
         except RegistryAuthError:
             raise  # as during pushes: refused credentials stop the run (exit 4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.report import Report
+from orchestrator.release.report import Report
 
 
 def report_path(explicit: str | None, work: Path, command: str) -> Path:

@@ -17,17 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import log, naming, oci_layout
-from orchestrator import reproducible as repro
-from orchestrator.config_models import Loaded
+from orchestrator import log, naming
+from orchestrator.config.model import Loaded
 from orchestrator.engine import Engine
-from orchestrator.epoch import Epoch
 from orchestrator.errors import UsageError
-from orchestrator.lock import Lock
-from orchestrator.plan import Plan, PlannedImage
-from orchestrator.progress import Progress
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning.epoch import Epoch
+from orchestrator.planning.plan import Plan, PlannedImage
+from orchestrator.registry import oci_layout
 from orchestrator.release.build import bake_targets, build_args
-from orchestrator.report import CellResult, Status
+from orchestrator.release.progress import Progress
+from orchestrator.release.report import CellResult, Status
+from orchestrator.supplychain import reproducible as repro
 
 _log = log.get("reproduce")
 ROUNDS = 2

@@ -6,31 +6,31 @@ import sys
 import time
 from collections.abc import Callable, Collection
 
-from orchestrator import cache as cache_mod
-from orchestrator import epoch, settings
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
-from orchestrator import progress_history as hist
-from orchestrator.config_models import Loaded
+from orchestrator import settings
+from orchestrator.config.model import Loaded
 from orchestrator.engine import Engine
-from orchestrator.progress import Progress
+from orchestrator.lock import lockfile
+from orchestrator.planning import build_cache, epoch
+from orchestrator.planning import plan as plan_mod
 from orchestrator.release import attest, reports
+from orchestrator.release import progress_history as hist
 from orchestrator.release.build import do_build
+from orchestrator.release.progress import Progress
 from orchestrator.release.push import do_push
+from orchestrator.release.report import Report, Status
 from orchestrator.release.smoketest import do_test
 from orchestrator.release.state import Run, state_dir, work_dir
-from orchestrator.report import Report, Status
 from orchestrator.scan import gate as scan_gate
 
 
 def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
               only: list[str] | None, profile: str | None, shard: str | None,
-              cache: cache_mod.CacheOptions, network: str | None, verbose: bool = False,
+              cache: build_cache.CacheOptions, network: str | None, verbose: bool = False,
               security_refresh: str = "0") -> Run:
     """Check the lock, plan, then start the engine (a config or lock problem is reported
     before a missing engine). ``network`` None: build.network of images.yaml."""
-    lock = lock_mod.read(loaded)
-    lock_mod.check_against(loaded, lock)
+    lock = lockfile.read(loaded)
+    lockfile.check_against(loaded, lock)
     st = settings.get()
     plan = plan_mod.build(loaded, lock, only=only, profile=profile, today=st.today,
                           shard=shard, ci=st.ci, cache=cache)

@@ -6,35 +6,37 @@ from __future__ import annotations
 import sys
 import time
 
-from orchestrator import log, matrix, settings, smoke, smoke_app, smoke_hardening
-from orchestrator.plan import PlannedImage, profile_of
+from orchestrator import log, settings
+from orchestrator.config import matrix
+from orchestrator.planning.plan import PlannedImage, profile_of
+from orchestrator.release.report import CellResult, Status
 from orchestrator.release.state import CellState, Run, build_order, candidate_ref
-from orchestrator.report import CellResult, Status
+from orchestrator.smoke import app, hardening, suite
 
 _log = log.get("pipeline")
 
 
 def _platform_checks(run: Run, img: PlannedImage, ref: str, plat: str, size_bytes: int,
-                     app_dev_ref: str | None) -> list[smoke.CheckResult]:
+                     app_dev_ref: str | None) -> list[suite.CheckResult]:
     """Every check on one platform (arm64 under emulation: generous timeouts)."""
     config = run.config
     native = plat == config.build.native_platform
     label = None if native else plat
     prefix = run.prefix(img)
-    results = smoke.run_checks(run.engine, ref, img, uid=config.runtime_user.uid,
+    results = suite.run_checks(run.engine, ref, img, uid=config.runtime_user.uid,
                                prefix=prefix, tls_url=config.sources.pypi,
                                platform=plat, timeout=600 if native else 1800, label=label,
                                fail_on_purpose=plat == settings.get().smoke_fail_platform)
-    results.append(smoke.size_check(img, size_bytes, label=label))
+    results.append(suite.size_check(img, size_bytes, label=label))
     if img.build:
-        policy = smoke_hardening.hardening_policy(
+        policy = hardening.hardening_policy(
             config.build.hardening.disable,
             lto="lto" in (img.optimizations or {}).get(plat, ""),
             frame_pointers=profile_of(config, run.plan.profile).frame_pointers)
-        results.append(smoke_hardening.hardening_check(run.engine, ref, img, prefix, plat, policy,
+        results.append(hardening.hardening_check(run.engine, ref, img, prefix, plat, policy,
                                              label=label))
     if app_dev_ref:
-        results.append(smoke_app.app_check(run.engine, app_dev_ref, ref, img, prefix, run.network,
+        results.append(app.app_check(run.engine, app_dev_ref, ref, img, prefix, run.network,
                                        run.work / "logs", platform=plat, label=label))
     return results
 

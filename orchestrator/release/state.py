@@ -6,14 +6,15 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from orchestrator import lock as lock_mod
-from orchestrator import naming, provenance, settings
-from orchestrator.config_models import ImagesConfig, Loaded
+from orchestrator import naming, settings
+from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.engine import Engine
-from orchestrator.plan import Plan, PlannedImage, prefix_for
-from orchestrator.progress import Progress
+from orchestrator.lock import lockfile
+from orchestrator.planning.plan import Plan, PlannedImage, prefix_for
 from orchestrator.registry import Registry, registry_for
-from orchestrator.report import Report
+from orchestrator.release.progress import Progress
+from orchestrator.release.report import Report
+from orchestrator.supplychain import provenance
 
 
 @dataclass
@@ -38,7 +39,7 @@ class CellState:
 @dataclass
 class Run:
     loaded: Loaded
-    lock: lock_mod.Lock
+    lock: lockfile.Lock
     plan: Plan
     report: Report
     work: Path

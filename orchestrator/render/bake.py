@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator import matrix, naming
-from orchestrator.config_models import Loaded
-from orchestrator.lock import Lock
-from orchestrator.matrix import Cell
-from orchestrator.plan import image_version, platforms_for
+from orchestrator import naming
+from orchestrator.config import matrix
+from orchestrator.config.matrix import Cell
+from orchestrator.config.model import Loaded
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning.plan import image_version, platforms_for
 from orchestrator.render.dockerfile import common_labels
 from orchestrator.render.units import profile_args
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import naming
-from orchestrator.config_models import DPKG_HARDENING, ImagesConfig, Loaded
+from orchestrator.config.matrix import Cell
+from orchestrator.config.model import DPKG_HARDENING, ImagesConfig, Loaded
 from orchestrator.errors import ConfigError
-from orchestrator.lock import Lock
-from orchestrator.matrix import Cell
-from orchestrator.plan import (
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning.plan import (
     cross_arches_for,
     image_version,
     minimal_packages,

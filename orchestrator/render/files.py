@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator import matrix, naming
-from orchestrator.config_models import Loaded
-from orchestrator.lock import Lock, check_against
+from orchestrator import naming
+from orchestrator.config import matrix
+from orchestrator.config.model import Loaded
+from orchestrator.lock.lockfile import Lock, check_against
 from orchestrator.render.bake import bake
 from orchestrator.render.dockerfile import dockerfile
 from orchestrator.render.templates import STAGES_DIR

@@ -10,8 +10,8 @@ from typing import Any
 
 import jinja2
 
-from orchestrator import quoting
 from orchestrator.errors import ConfigError
+from orchestrator.render import quoting
 
 STAGES_DIR = Path(__file__).resolve().parents[2] / "stages"
 

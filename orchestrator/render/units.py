@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator import matrix, naming
-from orchestrator.config_models import ImagesConfig, Profile
-from orchestrator.lock import Lock
-from orchestrator.matrix import Cell
-from orchestrator.plan import (
+from orchestrator import naming
+from orchestrator.config import matrix
+from orchestrator.config.matrix import Cell
+from orchestrator.config.model import ImagesConfig, Profile
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning.plan import (
     ARCHES,
     Arch,
     cross_arches_for,

@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.config_models import ImagesConfig, Scan
+from orchestrator.config.model import ImagesConfig, Scan
 from orchestrator.errors import RegistryAuthError, RegistryError, ScanError
-from orchestrator.provenance import VulnerabilityDb
 from orchestrator.registry import Registry
 from orchestrator.scan.grype import Grype, find_binary
 from orchestrator.scan.images import SbomSource, scan_digest
 from orchestrator.scan.models import DbInfo, Finding, PlatformScan
 from orchestrator.settings import Settings
+from orchestrator.supplychain.provenance import VulnerabilityDb
 
 
 def new_findings(new: Sequence[PlatformScan],

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import log
-from orchestrator.config_models import Scan
+from orchestrator.config.model import Scan
 from orchestrator.errors import RegistryAuthError, RegistryError, ScanError
-from orchestrator.plan import PlannedImage
+from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry
 from orchestrator.scan.grype import Grype
 from orchestrator.scan.models import ImageScan, PlatformScan, ScanReport
 from orchestrator.scan.report import judge
-from orchestrator.signing import Cosign
+from orchestrator.supplychain.signing import Cosign
 
 _log = log.get("scan")
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from orchestrator.config_models import IgnoreRule
+from orchestrator.config.model import IgnoreRule
 from orchestrator.scan.models import Finding, ScanReport, rank
 
 

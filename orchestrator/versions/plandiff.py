@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import matrix
-from orchestrator import plan as plan_mod
-from orchestrator.config_models import Loaded
+from orchestrator.config import matrix
+from orchestrator.config.model import Loaded
+from orchestrator.planning import plan
 
 # ============================================================================ plan diff
 
@@ -47,7 +47,7 @@ class PlanDiff:
         return out
 
 
-def _changes(loaded: Loaded, p: plan_mod.Plan, ids: set[str]) -> tuple[ImageChange, ...]:
+def _changes(loaded: Loaded, p: plan.Plan, ids: set[str]) -> tuple[ImageChange, ...]:
     placeholder: Any = _DatePlaceholder()
     out = []
     for img in p.images:
@@ -57,8 +57,8 @@ def _changes(loaded: Loaded, p: plan_mod.Plan, ids: set[str]) -> tuple[ImageChan
     return tuple(out)
 
 
-def plan_diff(before_loaded: Loaded, before: plan_mod.Plan,
-              after_loaded: Loaded, after: plan_mod.Plan) -> PlanDiff:
+def plan_diff(before_loaded: Loaded, before: plan.Plan,
+              after_loaded: Loaded, after: plan.Plan) -> PlanDiff:
     b_ids, a_ids = {i.id for i in before.images}, {i.id for i in after.images}
     b_tags = {t for i in before.images for t in i.tags}
     a_tags = {t for i in after.images for t in i.tags}

@@ -16,14 +16,14 @@ from typing import Protocol
 from packaging.version import Version
 from pydantic import ValidationError
 
-from orchestrator import config as config_mod
-from orchestrator import eol, lock_sources, log, matrix, naming
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
+from orchestrator import log, naming
 from orchestrator import render as render_mod
-from orchestrator.config_models import ImagesConfig, Loaded, minor_of
+from orchestrator.config import eol, loader, matrix
+from orchestrator.config.model import ImagesConfig, Loaded, minor_of
 from orchestrator.errors import ConfigError, LockError, UsageError
-from orchestrator.lock import Lock, PythonLock
+from orchestrator.lock import lockfile, sources
+from orchestrator.lock.lockfile import Lock, PythonLock
+from orchestrator.planning import plan
 from orchestrator.versions.plandiff import PlanDiff, plan_diff
 from orchestrator.versions.textedit import add_python_text, retire_python_text, unified_diff
 
@@ -65,7 +65,7 @@ class Proposal:
 
     @property
     def lock_path(self) -> Path:
-        return lock_mod.lock_path(self.loaded)
+        return lockfile.lock_path(self.loaded)
 
 
 def _read(path: Path) -> str:
@@ -76,8 +76,8 @@ def _read(path: Path) -> str:
 
 
 def _validate(text: str, path: Path, today: dt.date) -> Loaded:
-    data, lines = config_mod.parse_yaml(text, str(path))
-    return config_mod.validate_data(data, path, today, lines)
+    data, lines = loader.parse_yaml(text, str(path))
+    return loader.validate_data(data, path, today, lines)
 
 
 def _validate_lenient(text: str, path: Path, today: dt.date) -> Loaded:
@@ -86,7 +86,7 @@ def _validate_lenient(text: str, path: Path, today: dt.date) -> Loaded:
     try:
         return _validate(text, path, today)
     except ConfigError as strict:
-        data, lines = config_mod.parse_yaml(text, str(path))
+        data, lines = loader.parse_yaml(text, str(path))
         try:
             cfg = ImagesConfig.model_validate(data)
         except ValidationError:
@@ -110,9 +110,9 @@ def parse_minor_arg(text: str) -> str:
 
 
 def _where(index: Index) -> str:
-    if isinstance(index, lock_sources.PythonOrgIndex):
+    if isinstance(index, sources.PythonOrgIndex):
         return f"{index.base} (sources.python)"
-    if isinstance(index, lock_sources.PyenvDefinitions):
+    if isinstance(index, sources.PyenvDefinitions):
         return f"{index.root} (pyenv definitions)"
     return repr(index)
 
@@ -129,7 +129,7 @@ def resolve_release(index: Index, minor: str, pinned: str | None) -> PythonLock:
                          f"is {available[-1]}")
     try:
         return index.resolve(minor, pinned)
-    except lock_sources.NotReleased as exc:
+    except sources.NotReleased as exc:
         raise UsageError(f"Python {wanted} is not released at {where}: {exc}") from None
 
 
@@ -156,15 +156,15 @@ def propose_add(path: Path, version: str, index_for: IndexFor, today: dt.date,
     end = eol.python_eol(minor)
     if end is not None and end < today:
         raise UsageError(f"Python {minor} reached its end of life on {end} "
-                         "(orchestrator/eol.py); refusing to add it")
+                         "(orchestrator/config/eol.py); refusing to add it")
     minors = [minor_of(p.version) for p in cfg.pythons]
     if len(minors) >= cfg.max_pythons:
         oldest = min(minors, key=Version)
         raise UsageError(f"{file} already has {len(minors)} Pythons ({', '.join(minors)}) and "
                          f"max_pythons is {cfg.max_pythons}; retire the oldest first: "
                          f"orchestrator retire-python {oldest}")
-    old_lock = lock_mod.read(old)
-    lock_mod.check_against(old, old_lock)
+    old_lock = lockfile.read(old)
+    lockfile.check_against(old, old_lock)
 
     new_text, notes = add_python_text(text, pinned or minor, file, methods)
     new = _validate(new_text, path, today)  # before any network or disk write
@@ -179,7 +179,7 @@ def propose_add(path: Path, version: str, index_for: IndexFor, today: dt.date,
         notes.append(f"no tarball locked: no cell compiles {minor} ({_ids(cells)}: "
                      "the deadsnakes PPA's packages)")
         return _finish(f"add-python {version}", text, new_text, old, new, old_lock,
-                       lock_mod.without_python(old_lock, minor), notes, today, None)
+                       lockfile.without_python(old_lock, minor), notes, today, None)
     try:
         resolved = resolve_release(index_for(cfg), minor, pinned)
     except UsageError as exc:
@@ -214,21 +214,21 @@ def propose_retire(path: Path, minor_arg: str, today: dt.date) -> Proposal:
                      + " ".join(f"--method {m}" for m in kept)
                      + " (the comments of the removed lines are not restored)")
     new = _validate(new_text, path, today)
-    old_lock = lock_mod.read(old)
-    new_lock = lock_mod.prune(new.config, old_lock)
+    old_lock = lockfile.read(old)
+    new_lock = lockfile.prune(new.config, old_lock)
     return _finish(f"retire-python {minor}", text, new_text, old, new, old_lock, new_lock,
                    notes, today, None)
 
 
 def _finish(action: str, text: str, new_text: str, old: Loaded, new: Loaded, old_lock: Lock,
             new_lock: Lock, notes: list[str], today: dt.date, python: PythonLock | None) -> Proposal:
-    lock_mod.check_against(new, new_lock)
+    lockfile.check_against(new, new_lock)
     files = render_mod.render_all(new, new_lock)
     try:
-        before = plan_mod.build(old, old_lock, today=today)
+        before = plan.build(old, old_lock, today=today)
     except LockError as exc:
         raise LockError(f"{exc} (needed to show the plan before {action})") from None
-    after = plan_mod.build(new, new_lock, today=today)
+    after = plan.build(new, new_lock, today=today)
     return Proposal(action, text, new_text, new, old_lock, new_lock, files,
                     plan_diff(old, before, new, after), tuple(notes), python)
 
@@ -265,7 +265,7 @@ def report(p: Proposal, changed: list[Path] | None) -> str:
     cfg = p.loaded.config
     out = [f"{p.action}:"]
     out += [f"  {p.loaded.path}: {n}" for n in p.notes]
-    for ch in lock_mod.diff(p.old_lock, p.lock):
+    for ch in lockfile.diff(p.old_lock, p.lock):
         out.append(f"  {p.lock_path}: {ch}")
     if p.python is not None:
         out += [f"    url        {p.python.url}",

@@ -15,9 +15,8 @@ import yaml
 from packaging.version import Version
 from pydantic import ValidationError
 
-from orchestrator import config as config_mod
-from orchestrator import matrix
-from orchestrator.config_models import ImagesConfig, minor_of
+from orchestrator.config import loader, matrix
+from orchestrator.config.model import METHODS, ImagesConfig, minor_of
 from orchestrator.errors import UsageError
 
 # ============================================================================ text edits
@@ -28,7 +27,7 @@ from orchestrator.errors import UsageError
 
 
 def _compose(text: str, file: str) -> yaml.MappingNode:
-    config_mod.parse_yaml(text, file)  # raises ConfigError (with a line) on YAML errors
+    loader.parse_yaml(text, file)  # raises ConfigError (with a line) on YAML errors
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode) or root.flow_style:
         raise UsageError(f"{file}: the top level is not a block mapping; edit it by hand")
@@ -218,7 +217,7 @@ def insert_python_text(text: str, version: str, file: str = "images.yaml") -> st
 
 def _deadsnakes_clashes(text: str, file: str, minor: str) -> list[str]:
     """Distros whose deadsnakes cells for ``minor`` cannot exist (the distro ships it)."""
-    data, _ = config_mod.parse_yaml(text, file)
+    data, _ = loader.parse_yaml(text, file)
     try:
         cfg = ImagesConfig.model_validate(data)
     except ValidationError:
@@ -232,7 +231,7 @@ def _deadsnakes_clashes(text: str, file: str, minor: str) -> list[str]:
 
 
 def _model(text: str, file: str) -> ImagesConfig | None:
-    data, _ = config_mod.parse_yaml(text, file)
+    data, _ = loader.parse_yaml(text, file)
     try:
         return ImagesConfig.model_validate(data)
     except ValidationError:
@@ -254,12 +253,12 @@ def _restrict_methods(text: str, file: str, minor: str, methods: Sequence[str]) 
     offered = {c.method for c in matrix.expand(cfg) if c.minor == minor}
     for m in methods:
         if m not in offered:
-            have = ", ".join(x for x in config_mod.METHODS if x in offered) or "none"
+            have = ", ".join(x for x in METHODS if x in offered) or "none"
             raise UsageError(f"--method {m}: no distro of {file} builds Python {minor} with {m} "
                              f"(distros.<name>.methods, include); methods it would have: {have}")
     notes: list[str] = []
     new = Version(minor)
-    for m in (x for x in config_mod.METHODS if x in offered and x not in methods):
+    for m in (x for x in METHODS if x in offered and x not in methods):
         root = _compose(text, file)
         found = _top(root, "exclude")
         items = found[1].value if found and isinstance(found[1], yaml.SequenceNode) else []

@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator import config as config_mod
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
+from orchestrator.config import loader
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan
 from orchestrator.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -352,8 +352,8 @@ def team_matrix(path: Path) -> None:
 
 
 def plan_ids(config: Path) -> set[str]:
-    loaded = config_mod.load(config, SESSION_DATE)
-    return {i.id for i in plan_mod.build(loaded, lock_mod.read(loaded), today=SESSION_DATE).images}
+    loaded = loader.load(config, SESSION_DATE)
+    return {i.id for i in plan.build(loaded, lockfile.read(loaded), today=SESSION_DATE).images}
 
 
 def tags(repo: str) -> dict[str, str | None]:

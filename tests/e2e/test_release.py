@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import config as config_mod
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
-from orchestrator import smoke
+from orchestrator.config import loader
 from orchestrator.engine.docker_engine import DockerEngine
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan
+from orchestrator.smoke import suite
 from tests.e2e.conftest import (
     E2E_EPOCH,
     FULL,
@@ -35,9 +35,9 @@ from tests.hostkit.matrix import REFERENCE_RELEASE as SIGNED
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def _plan(config: Path) -> plan_mod.Plan:
-    loaded = config_mod.load(config, SESSION_DATE)
-    return plan_mod.build(loaded, lock_mod.read(loaded), today=SESSION_DATE)
+def _plan(config: Path) -> plan.Plan:
+    loaded = loader.load(config, SESSION_DATE)
+    return plan.build(loaded, lockfile.read(loaded), today=SESSION_DATE)
 
 
 def _repo(config: Path) -> str:
@@ -206,7 +206,7 @@ def test_published_layers_hold_no_file_time_after_source_date_epoch(
     link is dated after SOURCE_DATE_EPOCH; the base image's layers come through unchanged."""
     assert release.rc == 0, release.explain()
     reg, repo = registry(), _repo(workspace)
-    lock = lock_mod.read(config_mod.load(workspace, SESSION_DATE))
+    lock = lockfile.read(loader.load(workspace, SESSION_DATE))
     epoch, checked = int(E2E_EPOCH), 0
     for cid, cell in release.cells().items():
         img = next(i for i in _plan(workspace).images if i.id == cid)
@@ -279,7 +279,7 @@ def test_smoke_test_catches_a_compiler_put_into_runtime(release: Result, workspa
                    input=dockerfile, text=True, check=True, capture_output=True)
     engine = DockerEngine()
     try:
-        results = smoke.run_checks(engine, tainted, img, uid=10001, prefix="/opt/org/python/3.14",
+        results = suite.run_checks(engine, tainted, img, uid=10001, prefix="/opt/org/python/3.14",
                                    tls_url="https://pypi.org/simple")
     finally:
         engine.remove(tainted)

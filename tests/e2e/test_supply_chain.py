@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator import config as config_mod
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
-from orchestrator import sbom, signing, verify
+from orchestrator.config import loader
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan
 from orchestrator.registry import Registry
 from orchestrator.release import promote
+from orchestrator.supplychain import sbom, signing, verify
 from tests.e2e.conftest import REGISTRY, SESSION_DATE, Result
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -93,15 +93,15 @@ def test_the_release_signed_and_attested_what_it_pushed_and_a_re_pointed_tag_fai
     assert release.rc == 0, release.explain()
     assert yaml.safe_load(config.read_text())["signing"] == {"key": "cosign.key"}
     today = SESSION_DATE  # the ORCH_DATE the release ran with
-    loaded = config_mod.load(config, today)
-    lock = lock_mod.read(loaded)
+    loaded = loader.load(config, today)
+    lock = lockfile.read(loaded)
     host, repo = loaded.config.publish.registry, loaded.config.publish.repository
     assert host == REGISTRY
     name, reg = f"{host}/{repo}", Registry(host)
     public = config.parent / "cosign.pub"
     cosign = signing.Cosign(signing.keys_from_option(str(public)))
     cells = release.cells()
-    img = plan_mod.build(loaded, lock, only=[RUNTIME], today=today).image(RUNTIME)
+    img = plan.build(loaded, lock, only=[RUNTIME], today=today).image(RUNTIME)
     signed_digest = cells[RUNTIME]["digest"]
     platforms = reg.platform_manifests(repo, signed_digest) or {}
     assert set(platforms) == set(img.platforms) == {"linux/amd64", "linux/arm64"}
@@ -117,7 +117,7 @@ def test_the_release_signed_and_attested_what_it_pushed_and_a_re_pointed_tag_fai
 
     py = lock.python(img.python)
     cpython = sbom.CPython(py.version, img.method, py.url, py.sha256,
-                           plan_mod.prefix_for(loaded.config, img.python))
+                           plan.prefix_for(loaded.config, img.python))
     runtime_packages = set(loaded.config.distros[img.distro].packages.runtime)
     for plat, digest in platforms.items():
         got = cosign.verify_attestation(f"{name}@{digest}", "spdxjson")

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from orchestrator import gpg_status, runner
+from orchestrator import runner
+from orchestrator.apt import gpg_status
 from orchestrator.errors import CommandError
 from tests.hostkit.common import HostkitError, Run
 

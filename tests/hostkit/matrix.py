@@ -25,8 +25,9 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from orchestrator import config, eol, lock
-from orchestrator.config_models import minor_of
+from orchestrator.config import eol, loader
+from orchestrator.config.model import minor_of
+from orchestrator.lock import lockfile
 from tests.hostkit.common import HostkitError
 
 # The one release not named by the matrix itself: tests/e2e/test_release.py pins it in its
@@ -67,9 +68,9 @@ def _url_path(url: str, key: str) -> Path:
 
 def load(path: Path, today: dt.date | None = None) -> MirrorPlan:
     """The mirror's plan from the matrix at ``path`` (validated like `orchestrator validate`)."""
-    loaded = config.load(path, today or dt.datetime.now(dt.UTC).date())
+    loaded = loader.load(path, today or dt.datetime.now(dt.UTC).date())
     cfg = loaded.config
-    compiled = lock.compiled_minors(cfg)
+    compiled = lockfile.compiled_minors(cfg)
     versions = {REFERENCE_RELEASE}
     for p in cfg.pythons:
         minor = minor_of(p.version)

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator import runner
-from orchestrator.lock_sources import PyenvDefinitions
+from orchestrator.lock.sources import PyenvDefinitions
 from tests.hostkit import debsrc
 from tests.hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, put_file, update_sha256sums
 from tests.hostkit.gpg import SignatureRefused, TempGpg
@@ -59,7 +59,7 @@ class Mirror:
         fpr = self.plan.fingerprint(self.plan.reference)
         if not fpr:
             raise HostkitError(f"the package knows no OpenPGP release key for {self.plan.reference} "
-                               "(orchestrator.eol.PYTHON_SIGNING_KEY)")
+                               "(orchestrator.config.eol.PYTHON_SIGNING_KEY)")
         return fpr
 
     def update(self) -> None:

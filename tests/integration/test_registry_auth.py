@@ -25,7 +25,7 @@ import yaml
 
 from orchestrator import settings
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
-from orchestrator.lock_sources import resolve_base
+from orchestrator.lock.sources import resolve_base
 from orchestrator.registry import Registry, registry_for
 from tests.fake_registry import FakeRegistry
 from tests.fake_storage import Storage

@@ -28,7 +28,7 @@ import pytest
 from orchestrator.errors import RegistryAuthError, RegistryError
 from orchestrator.registry import Registry
 from orchestrator.release.push import do_push
-from orchestrator.report import Status
+from orchestrator.release.report import Status
 from tests import require
 from tests.faultproxy import FaultProxy, Rule
 from tests.publish_harness import (

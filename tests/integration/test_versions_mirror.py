@@ -277,7 +277,7 @@ def test_refusals(tmp_path: Path) -> None:
         f"error: Python 3.14.9 is not released at {MIRROR} (sources.python): newest 3.14.x there "
         "is 3.14.4")
     assert _refused(tmp_path, "add-python", "3.10", "--config", "images.yaml") == (
-        "error: Python 3.10 reached its end of life on 2026-10-31 (orchestrator/eol.py); "
+        "error: Python 3.10 reached its end of life on 2026-10-31 (orchestrator/config/eol.py); "
         "refusing to add it")
     assert _refused(tmp_path, "add-python", "3.13", "--config", "images.yaml") == (
         'error: Python 3.13 is already in images.yaml (pythons[0]: "3.13.5"); to move to a newer '

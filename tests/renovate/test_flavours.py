@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.matrix import minor_key
+from orchestrator.config.matrix import minor_key
 from tests.renovate import matrices
 from tests.renovate.matrices import Cell, Registry
 from tests.renovate.renovate import Renovate

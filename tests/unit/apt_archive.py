@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import apt_sources, render
-from orchestrator.apt_sources import AptSource
-from orchestrator.outdated import OutdatedReport
+from orchestrator import render
+from orchestrator.apt import sources as apt_sources
+from orchestrator.apt.outdated import OutdatedReport
+from orchestrator.apt.sources import AptSource
 from orchestrator.release import nightly
 from orchestrator.release.state import candidate_ref
 from tests.fake_registry import FakeRegistry
@@ -142,8 +143,8 @@ def publisher(tmp_path: Path, archive: Archive, keyrings: Path) -> Iterator[Publ
     """Publish runs of the four bookworm source cells to a fake registry, with the archive's
     two suites published (netbase 6.4, libssl3 3.0.20-1) and ``keyrings`` configured as
     sources.apt_keyrings; the caller sets settings (work and cache dirs under tmp_path)."""
-    from orchestrator import config as config_mod
-    from orchestrator import lock as lock_mod
+    from orchestrator.config import loader
+    from orchestrator.lock import lockfile
 
     archive.publish("bookworm", {"netbase": "6.4", "libssl3": "3.0.20-1"})
     archive.publish("bookworm-security", {"libssl3": "3.0.20-1"}, label="Debian-Security")
@@ -153,8 +154,8 @@ def publisher(tmp_path: Path, archive: Archive, keyrings: Path) -> Iterator[Publ
         cfg.write_text(text.replace("sources:\n", f"sources:\n  apt_keyrings: [{keyrings}]\n", 1)
                        if "sources:\n" in text else
                        text + f"sources:\n  apt_keyrings: [{keyrings}]\n")
-        loaded = config_mod.load(cfg, dt.date(2026, 11, 21))
-        render.write(loaded, render.render_all(loaded, lock_mod.read(loaded)))
+        loaded = loader.load(cfg, dt.date(2026, 11, 21))
+        render.write(loaded, render.render_all(loaded, lockfile.read(loaded)))
         yield Publisher(cfg, reg.address, tmp_path / "work")
 
 

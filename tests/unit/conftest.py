@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import structlog
 
-from orchestrator import config, settings
-from orchestrator import lock as lock_mod
-from orchestrator.config_models import Loaded
+from orchestrator import settings
+from orchestrator.config import loader
+from orchestrator.config.model import Loaded
+from orchestrator.lock import lockfile
 from tests import hermetic
 from tests.unit.helpers import FIXTURES, REPO, TODAY
 
@@ -73,12 +74,12 @@ def reset_logging() -> Iterator[None]:
 @pytest.fixture
 def repo_loaded() -> Loaded:
     """The organisation's images.yaml, validated as of 2026-11-21."""
-    return config.load(REPO / "images.yaml", today=TODAY)
+    return loader.load(REPO / "images.yaml", today=TODAY)
 
 
 @pytest.fixture
-def repo_lock(repo_loaded: Loaded) -> lock_mod.Lock:
-    return lock_mod.read(repo_loaded)
+def repo_lock(repo_loaded: Loaded) -> lockfile.Lock:
+    return lockfile.read(repo_loaded)
 
 
 @pytest.fixture

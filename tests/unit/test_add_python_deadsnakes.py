@@ -15,11 +15,12 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator import cli, config, lock_sources, log, render, versions
-from orchestrator import lock as lock_mod
+from orchestrator import cli, log, render, versions
+from orchestrator.config import loader
 from orchestrator.errors import SourceError, UsageError
-from orchestrator.lock import Lock
-from orchestrator.lock_sources import PythonOrgIndex
+from orchestrator.lock import lockfile, sources
+from orchestrator.lock.lockfile import Lock
+from orchestrator.lock.sources import PythonOrgIndex
 from tests.unit.helpers import REPO, TODAY, edit, run_cli
 from tests.unit.test_versions import KEY_BYTES, FakePythonOrg, _refusal, fake_index_for, snapshot
 
@@ -55,12 +56,12 @@ class Digests:
 
 
 def _write_lock(path: Path, mirror: Mirror) -> Lock:
-    loaded = config.load(path, TODAY)
-    new, _changes = lock_sources.update(
+    loaded = loader.load(path, TODAY)
+    new, _changes = sources.update(
         loaded, Lock(), upgrade=False, only=None,
         index=PythonOrgIndex(MIRROR, loaded.config.sources.python_keys, mirror),
         registry_for=lambda host: cast(Any, Digests()), fetch=mirror)
-    lock_mod.write(loaded, new)
+    lockfile.write(loaded, new)
     render.write(loaded, render.render_all(loaded, new))
     return new
 
@@ -106,14 +107,14 @@ def test_lock_pins_no_tarball_for_the_deadsnakes_only_minor(tmp_path: Path, mirr
         "185F56993B9822610FFB408161A6241B8700AFBC")
     assert not [u for u in mirror.requests if "3.12" in u], mirror.requests
     # and `validate` (check_against) is happy without it
-    lock_mod.check_against(config.load(tmp_path / "images.yaml", TODAY), lock)
+    lockfile.check_against(loader.load(tmp_path / "images.yaml", TODAY), lock)
 
 
 def test_prune_drops_a_stale_entry_of_a_minor_nothing_compiles(e2e: Path) -> None:
-    loaded = config.load(e2e, TODAY)
-    lock = lock_mod.read(loaded)
+    loaded = loader.load(e2e, TODAY)
+    lock = lockfile.read(loaded)
     stale = Lock({**lock.pythons, "3.12": lock.pythons["3.13"]}, lock.bases, lock.pyenv, lock.deadsnakes)
-    assert sorted(lock_mod.prune(loaded.config, stale).pythons) == ["3.13", "3.14"]
+    assert sorted(lockfile.prune(loaded.config, stale).pythons) == ["3.13", "3.14"]
 
 
 # ====================================================================== retire, then add
@@ -124,7 +125,7 @@ def test_retire_says_how_to_add_the_minor_back(e2e: Path, capsys: pytest.Capture
     assert code == 0, err
     assert (f"  {e2e}: to add 3.12 back with the same methods: orchestrator add-python 3.12 "
             "--method deadsnakes (the comments of the removed lines are not restored)") in out.splitlines()
-    cfg = config.load(e2e, TODAY).config
+    cfg = loader.load(e2e, TODAY).config
     assert [p.version for p in cfg.pythons] == ["3.14.4", "3.13.15"] and "3.12" not in cfg.tags.defaults
     assert [r for r in cfg.exclude if r.python == "3.12"] == []
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import apt_sources, config, keyrings
-from orchestrator.apt_index import ArchiveIndex, Fetch, Response
-from orchestrator.apt_sources import AptSource
+from orchestrator.apt import keyrings, sources
+from orchestrator.apt.gpg_status import judge, primary_keys
+from orchestrator.apt.index import ArchiveIndex, Fetch, Response
+from orchestrator.apt.sources import AptSource
+from orchestrator.config import loader
 from orchestrator.errors import ArchiveError, ExitCode
-from orchestrator.gpg_status import judge, primary_keys
 from orchestrator.release import apt_check
 from tests.hostkit.common import HostkitError
 from tests.hostkit.gpg import TempGpg
@@ -171,7 +172,7 @@ def shown(keyring: bytes | Path, tmp_path: Path) -> list[str]:
 
 def deadsnakes_resolver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fpr: str,
                         body: bytes) -> Callable[[AptSource], Path | None]:
-    loaded = config.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
+    loaded = loader.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
     src = loaded.config.sources
     ds = src.deadsnakes.model_copy(update={"key_fingerprint": fpr,
                                            "key_url": "http://keys.test/{fingerprint}.asc"})
@@ -227,10 +228,10 @@ def test_an_inline_signed_by_key_block_checks_the_archive(keys: Keys, tmp_path: 
     block = keys.good.armored().decode().strip().splitlines()
     text = ("Types: deb\nURIs: " + URI + "\nSuites: bookworm\nComponents: main\nSigned-By:\n"
             + "".join(f" {line or '.'}\n" for line in block))
-    (src,) = apt_sources.parse_deb822(text)
+    (src,) = sources.parse_deb822(text)
     assert src.signed_by == "inline" and src.signed_by_key.startswith("-----BEGIN PGP")
-    assert apt_sources.from_label(apt_sources.to_label([src])) == [src]
-    loaded = config.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
+    assert sources.from_label(sources.to_label([src])) == [src]
+    loaded = loader.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
     resolve = apt_check.keyring_resolver(loaded.config, "debian", tmp_path / "cache")
     ring = resolve(src)
     assert ring is not None and shown(ring, tmp_path) == [keys.good.fpr]

@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 
-from orchestrator import lock as lock_mod
-from orchestrator import render, sbom, signing, verify
+from orchestrator import render
 from orchestrator.errors import SupplyChainError
-from orchestrator.plan import PlannedImage
+from orchestrator.lock import lockfile
+from orchestrator.planning.plan import PlannedImage
 from orchestrator.release.attest import attach, provenance_inputs
 from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
 from orchestrator.release.state import CellState, candidate_ref
+from orchestrator.supplychain import sbom, signing, verify
 from tests.fake_cosign import FakeCosign
 from tests.fake_registry import FakeRegistry
 from tests.fake_syft import FakeSyft
@@ -95,7 +96,7 @@ def test_attach_signs_attests_and_verifies(pushed: tuple[Publisher, HarnessRun])
     ext = pred["buildDefinition"]["externalParameters"]
     assert ext["cell"] == RT13 and ext["target"] == img.target and ext["platforms"] == ["linux/amd64"]
     assert ext["buildArgs"] == {"PYTHON_VERSION": "3.13.5", "SECURITY_REFRESH": "20261121T030000"}
-    lock_sha = hashlib.sha256(lock_mod.lock_path(run.loaded).read_bytes()).hexdigest()
+    lock_sha = hashlib.sha256(lockfile.lock_path(run.loaded).read_bytes()).hexdigest()
     dockerfile = run.loaded.root / "out" / "bookworm" / "Dockerfile"
     assert pred["buildDefinition"]["resolvedDependencies"] == [
         {"uri": "pkg:docker/library/debian@bookworm-slim?repository_url=mirror.test:5000",

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from orchestrator import config
+from orchestrator.config import loader
 from tests.unit.helpers import REPO, run_cli
 
 ENV = {**os.environ, "ORCH_DATE": "20261121", "ORCH_LOG_FORMAT": "json"}
@@ -53,7 +53,7 @@ def test_plan_json() -> None:
 def test_schema_command_prints_the_committed_schema(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["schema"], capsys)
     assert code == 0
-    assert out == config.json_schema() == (REPO / "images.schema.json").read_text()
+    assert out == loader.json_schema() == (REPO / "images.schema.json").read_text()
 
 
 def test_unknown_command_is_a_usage_error() -> None:

@@ -15,8 +15,9 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from orchestrator import config, matrix, settings
-from orchestrator.config_models import ImagesConfig, Loaded
+from orchestrator import settings
+from orchestrator.config import loader, matrix
+from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.errors import ConfigError, ExitCode
 from tests.unit.helpers import FIXTURES, REPO, TODAY, edit, line_of, run_cli, write_config
 
@@ -256,7 +257,7 @@ def _write_case(tmp_path: Path, minimal_text: str, case: Case) -> tuple[Path, st
 def test_bad_config_gives_one_exact_line(tmp_path: Path, minimal_text: str, case: Case) -> None:
     path, text = _write_case(tmp_path, minimal_text, case)
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     assert str(info.value) == case.expected(str(path), text)
     assert info.value.lines() == case.expected(str(path), text).splitlines()  # one line per problem
     assert info.value.exit_code == ExitCode.BAD_INPUT
@@ -290,7 +291,7 @@ def test_validate_subprocess_exit_code_and_no_traceback(tmp_path: Path, minimal_
 
 
 def test_minimal_fixture_is_valid() -> None:
-    loaded = config.load(FIXTURES / "minimal.yaml", today=TODAY)
+    loaded = loader.load(FIXTURES / "minimal.yaml", today=TODAY)
     assert loaded.warnings == ()
     assert [p.version for p in loaded.config.pythons] == ["3.12", "3.13"]
 
@@ -306,26 +307,26 @@ def test_repo_images_yaml_is_valid(repo_loaded: Loaded) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     assert str(info.value) == f"{path}: file not found; pass --config PATH or create it"
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     path = write_config(tmp_path, "- just\n- a list\n")
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     assert str(info.value) == f"{path}: expected a mapping at the top level; see images.schema.json"
 
 
 def test_unquoted_minor_versions_stay_strings() -> None:
-    data, lines = config.parse_yaml("pythons:\n  - version: 3.10\n  - version: 3.13\n", "x.yaml")
+    data, lines = loader.parse_yaml("pythons:\n  - version: 3.10\n  - version: 3.13\n", "x.yaml")
     assert data == {"pythons": [{"version": "3.10"}, {"version": "3.13"}]}
     assert lines[("pythons", 0, "version")] == 2
 
 
 def test_unquoted_3_10_loads_as_3_10_before_its_eol(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, '  - version: "3.13"\n', '  - version: "3.13"\n  - version: 3.10\n')
-    loaded = config.load(write_config(tmp_path, text), today=dt.date(2026, 1, 1))
+    loaded = loader.load(write_config(tmp_path, text), today=dt.date(2026, 1, 1))
     assert [p.version for p in loaded.config.pythons] == ["3.12", "3.13", "3.10"]
     assert loaded.warnings == ()
 
@@ -333,14 +334,14 @@ def test_unquoted_3_10_loads_as_3_10_before_its_eol(tmp_path: Path, minimal_text
 def test_python_eol_within_90_days_is_a_warning(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, '  - version: "3.13"\n', '  - version: "3.13"\n  - version: "3.11"\n')
     path = write_config(tmp_path, text)
-    loaded = config.load(path, today=dt.date(2027, 9, 1))
+    loaded = loader.load(path, today=dt.date(2027, 9, 1))
     assert loaded.warnings == (
         f"{path}: pythons[2].version: Python 3.11 reaches its end of life on 2027-10-31 "
         "(60 days left); plan retire-python 3.11",
     )
     # The day after its EOL it is an error.
     with pytest.raises(ConfigError, match=r"Python 3\.11 reached its end of life on 2027-10-31"):
-        config.load(path, today=dt.date(2027, 11, 1))
+        loader.load(path, today=dt.date(2027, 11, 1))
 
 
 def test_validate_command_prints_warnings_and_exits_0(
@@ -361,14 +362,14 @@ def test_validate_command_prints_warnings_and_exits_0(
 def test_distro_eol_from_the_builtin_table(tmp_path: Path, minimal_text: str) -> None:
     path = write_config(tmp_path, minimal_text)
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=dt.date(2028, 7, 1))
+        loader.load(path, today=dt.date(2028, 7, 1))
     assert str(info.value) == (f"{path}:{line_of(minimal_text, '  bookworm:')}: distros.bookworm: "
                                "bookworm reached its end of life on 2028-06-30; remove it from distros")
 
 
 def test_distro_eol_within_90_days_is_a_warning(tmp_path: Path, minimal_text: str) -> None:
     path = write_config(tmp_path, minimal_text)
-    loaded = config.load(path, today=dt.date(2028, 5, 1))
+    loaded = loader.load(path, today=dt.date(2028, 5, 1))
     assert f"{path}: distros.bookworm: bookworm reaches its end of life on 2028-06-30 (60 days left)" \
         in loaded.warnings
 
@@ -377,14 +378,14 @@ def test_valid_ca_certificate_is_accepted(tmp_path: Path, minimal_text: str) -> 
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "corp.crt").write_text(PEM)
     text = edit(minimal_text, "runtime_user:", "ca_certificates: [certs/corp.crt]\nruntime_user:")
-    loaded = config.load(write_config(tmp_path, text), today=TODAY)
+    loaded = loader.load(write_config(tmp_path, text), today=TODAY)
     assert loaded.config.ca_certificates == ("certs/corp.crt",)
 
 
 def test_no_cell_on_default_distro_warns(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, "exclude:\n", "exclude:\n  - {distro: bookworm, python: \"3.12\"}\n")
     path = write_config(tmp_path, text)
-    loaded = config.load(path, today=TODAY)
+    loaded = loader.load(path, today=TODAY)
     assert loaded.warnings == (
         f"{path}: pythons: 3.12 has no cell on the default distro/method (bookworm/source); "
         "its short tags (e.g. 3.12-runtime) will not be published; "
@@ -399,7 +400,7 @@ def test_a_minor_default_publishes_short_tags_from_another_distro(tmp_path: Path
     text = edit(text, "  default_distro: bookworm\n",
                 '  default_distro: bookworm\n  defaults:\n    "3.12": {distro: noble}\n')
     path = write_config(tmp_path, text)
-    loaded = config.load(path, today=TODAY)
+    loaded = loader.load(path, today=TODAY)
     assert loaded.warnings == ()
     cells = matrix.expand(loaded.config)
     defaults = {(c.minor, c.distro, c.method) for c in cells if matrix.is_default(loaded.config, c, cells)}
@@ -414,7 +415,7 @@ def test_a_minor_default_naming_an_unknown_minor_or_distro_is_refused(tmp_path: 
                 '  default_distro: bookworm\n  defaults:\n    "3.9": {distro: nobel}\n')
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError) as exc:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     msg = str(exc.value)
     assert 'tags.defaults.3.9: "3.9" is not a minor of pythons' in msg
     assert 'unknown distro "nobel"' in msg and 'did you mean "noble"?' in msg
@@ -446,7 +447,7 @@ def _schema() -> dict[str, Any]:
 
 def test_committed_schema_is_current() -> None:
     committed = (REPO / "images.schema.json").read_text()
-    assert committed == config.json_schema(), (
+    assert committed == loader.json_schema(), (
         "images.schema.json is stale: run `python -m orchestrator schema -o images.schema.json`"
     )
 
@@ -454,13 +455,13 @@ def test_committed_schema_is_current() -> None:
 @pytest.mark.parametrize("path", [REPO / "images.yaml", FIXTURES / "minimal.yaml"],
                          ids=["images.yaml", "minimal.yaml"])
 def test_schema_accepts_valid_configs(path: Path) -> None:
-    data, _ = config.parse_yaml(path.read_text(), str(path))
+    data, _ = loader.parse_yaml(path.read_text(), str(path))
     jsonschema.Draft202012Validator.check_schema(_schema())
     jsonschema.Draft202012Validator(_schema()).validate(_jsonable(data))
 
 
 def test_schema_rejects_unknown_keys(minimal_text: str) -> None:
-    data, _ = config.parse_yaml(edit(minimal_text, "    family: debian\n", "    famly: debian\n"),
+    data, _ = loader.parse_yaml(edit(minimal_text, "    family: debian\n", "    famly: debian\n"),
                                 "x.yaml")
     with pytest.raises(jsonschema.ValidationError, match="famly"):
         jsonschema.Draft202012Validator(_schema()).validate(_jsonable(data))
@@ -468,7 +469,7 @@ def test_schema_rejects_unknown_keys(minimal_text: str) -> None:
 
 def test_schema_rejects_a_float_version() -> None:
     """Editors using plain YAML read unquoted 3.10 as 3.1: the schema flags it as not a string."""
-    data, _ = config.parse_yaml((FIXTURES / "minimal.yaml").read_text(), "x.yaml")
+    data, _ = loader.parse_yaml((FIXTURES / "minimal.yaml").read_text(), "x.yaml")
     data["pythons"][0]["version"] = 3.1
     with pytest.raises(jsonschema.ValidationError, match="is not of type 'string'"):
         jsonschema.Draft202012Validator(_schema()).validate(_jsonable(data))

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import config, matrix, naming, plan, render, smoke
-from orchestrator import lock as lock_mod
-from orchestrator.config_models import Loaded
+from orchestrator import naming, render
+from orchestrator.config import loader, matrix
+from orchestrator.config.matrix import Cell
+from orchestrator.config.model import Loaded
 from orchestrator.errors import ConfigError
-from orchestrator.matrix import Cell
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan
+from orchestrator.smoke import suite
 from orchestrator.versions.textedit import retire_python_text
 from tests.unit.helpers import FIXTURES, REPO, TODAY, edit, line_of, write_config
 
@@ -34,13 +37,13 @@ def _repo_copy(tmp_path: Path, *edits: tuple[str, str]) -> Path:
 
 
 def _load(path: Path) -> Loaded:
-    return config.load(path, today=TODAY)
+    return loader.load(path, today=TODAY)
 
 
 @pytest.fixture
-def ft(tmp_path: Path) -> tuple[Loaded, lock_mod.Lock]:
+def ft(tmp_path: Path) -> tuple[Loaded, lockfile.Lock]:
     loaded = _load(_repo_copy(tmp_path, FT, NO_FT_DEADSNAKES))
-    return loaded, lock_mod.read(loaded)
+    return loaded, lockfile.read(loaded)
 
 
 # --------------------------------------------------------------------------- matrix and tags
@@ -61,7 +64,7 @@ def test_minor_helpers_and_order() -> None:
 
 
 def test_freethreaded_adds_cells_of_every_method_but_the_excluded(
-        ft: tuple[Loaded, lock_mod.Lock]) -> None:
+        ft: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, _ = ft
     cells = matrix.expand(loaded.config)
     ft_cells = [c for c in cells if c.freethreaded]
@@ -74,7 +77,7 @@ def test_freethreaded_adds_cells_of_every_method_but_the_excluded(
     assert [c.minor for c in cells] == sorted((c.minor for c in cells), key=matrix.minor_key)
 
 
-def test_tags_carry_the_t_and_never_collide(ft: tuple[Loaded, lock_mod.Lock]) -> None:
+def test_tags_carry_the_t_and_never_collide(ft: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = ft
     p = plan.build(loaded, lock, today=TODAY)
     img = p.image("3.13t-source-bookworm-runtime")
@@ -90,7 +93,7 @@ def test_tags_carry_the_t_and_never_collide(ft: tuple[Loaded, lock_mod.Lock]) ->
     assert len(tags) == len(set(tags))
 
 
-def test_a_compile_of_its_own_counted_and_shown(ft: tuple[Loaded, lock_mod.Lock]) -> None:
+def test_a_compile_of_its_own_counted_and_shown(ft: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = ft
     p = plan.build(loaded, lock, today=TODAY)
     base = plan.build(_load(REPO / "images.yaml"), lock, today=TODAY)
@@ -106,13 +109,13 @@ def test_a_compile_of_its_own_counted_and_shown(ft: tuple[Loaded, lock_mod.Lock]
     assert row.split()[1:4] == [lock.python("3.13").version, "bookworm/python-3.13t-source",
                                 "amd64,arm64"]
     assert '"freethreaded": true' in p.to_json()
-    assert lock_mod.compiled_minors(loaded.config) == {"3.12", "3.13", "3.14"}
+    assert lockfile.compiled_minors(loaded.config) == {"3.12", "3.13", "3.14"}
 
 
 # --------------------------------------------------------------------------- rendering
 
 
-def test_the_free_threaded_stages(ft: tuple[Loaded, lock_mod.Lock]) -> None:
+def test_the_free_threaded_stages(ft: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = ft
     text = render.render_all(loaded, lock)[Path("bookworm/Dockerfile")].decode()
     runs = {m.group(1): m.group(0) for m in re.finditer(
@@ -139,7 +142,7 @@ def test_python_build_builds_it_through_its_configure_options(tmp_path: Path) ->
         "  - {distro: bookworm, python: \"3.13\", method: python-build}\n",
         "  - {distro: bookworm, python: \"3.13\", method: python-build}\n"
         "  - {distro: bookworm, python: \"3.13t\", method: python-build}\n")))
-    lock = lock_mod.read(loaded)
+    lock = lockfile.read(loaded)
     text = render.render_all(loaded, lock)[Path("bookworm/Dockerfile")].decode()
     body = text.split("AS python-3.13t-python-build\n", 1)[1].split("\nFROM ", 1)[0]
     assert "verify_py313 ensurepip" in body  # pyenv's check of the 3.13 line
@@ -153,7 +156,7 @@ def test_python_build_builds_it_through_its_configure_options(tmp_path: Path) ->
 
 def test_the_org_matrix_renders_unchanged_without_the_flag() -> None:
     loaded = _load(REPO / "images.yaml")
-    files = render.render_all(loaded, lock_mod.read(loaded))
+    files = render.render_all(loaded, lockfile.read(loaded))
     assert render.check(loaded, files) == []
     assert not any("3.13t" in data.decode() for data in files.values())
 
@@ -213,13 +216,13 @@ def test_retire_python_drops_the_rules_of_its_free_threaded_cells() -> None:
 
 
 def test_smoke_checks_the_gil_is_off_in_free_threaded_images_only(
-        ft: tuple[Loaded, lock_mod.Lock]) -> None:
+        ft: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = ft
     p = plan.build(loaded, lock, today=TODAY)
     for img in p.images:
         if img.distro != "bookworm" or img.method != "source":
             continue
-        checks = {c.name: c for c in smoke.checks_for(img, uid=10001, prefix="/p", tls_host="x")}
+        checks = {c.name: c for c in suite.checks_for(img, uid=10001, prefix="/p", tls_host="x")}
         assert ("free-threaded" in checks) == img.freethreaded, img.id
         version = checks["python-version"].expect
         assert version(0, f"Python {img.version}\n") is None
@@ -228,8 +231,8 @@ def test_smoke_checks_the_gil_is_off_in_free_threaded_images_only(
             argv = checks["free-threaded"].argv
             if img.has_shell:
                 assert argv.pop(0) == "python3", img.id
-            assert argv[:2] == ["-c", smoke.snippet("free_threaded.py")], img.id
-            dev = smoke.DEV_STDLIB if img.variant in ("dev", "minimal") else []
-            assert argv[2:] == smoke.STDLIB + dev, img.id
-    script = smoke.snippet("free_threaded.py")
+            assert argv[:2] == ["-c", suite.snippet("free_threaded.py")], img.id
+            dev = suite.DEV_STDLIB if img.variant in ("dev", "minimal") else []
+            assert argv[2:] == suite.STDLIB + dev, img.id
+    script = suite.snippet("free_threaded.py")
     assert "sys._is_gil_enabled()" in script and 'get_config_var("Py_GIL_DISABLED") == 1' in script

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator import cache as cache_mod
 from orchestrator import cli
-from orchestrator import config as config_mod
-from orchestrator.cache import CellCache
-from orchestrator.report import Report, Status
+from orchestrator.config import loader
+from orchestrator.planning import build_cache
+from orchestrator.planning.build_cache import CellCache
+from orchestrator.release.report import Report, Status
 from tests import require
 from tests.require import require_tool
 from tests.unit.helpers import REPO, TODAY
@@ -446,7 +446,7 @@ def _shard_report(cells: dict[str, Status]) -> Report:
 ])
 def test_nightly_report_merge(tmp_path: Path, jobs: dict[str, dict[str, Any]],
                               case: str, expect_ok: bool) -> None:
-    """Runs the report job's real script on shard reports written by orchestrator.report."""
+    """Runs the report job's real script on shard reports written by orchestrator.release.report."""
     job = jobs["nightly:report"]
     shards = 4
     reports = {i: {f"3.1{i}-source-bookworm-runtime": Status.OK,
@@ -515,10 +515,10 @@ def _cache_of(ci: dict[str, Any], job: dict[str, Any], p: Pipeline, cell: str) -
     line = _expand(_pipeline_commands(job)[0], variables)
     argv = shlex.split(line.split("-m orchestrator", 1)[1].split(" || ")[0])
     args = cli.parser().parse_args(argv)
-    loaded = config_mod.load(REPO / "images.yaml", TODAY)
+    loaded = loader.load(REPO / "images.yaml", TODAY)
     profile = args.profile or loaded.config.default_profile
-    return cache_mod.for_cell(loaded.config, cell, "bookworm", profile, ci=True,
-                              options=cache_mod.options_from(args))
+    return build_cache.for_cell(loaded.config, cell, "bookworm", profile, ci=True,
+                              options=build_cache.options_from(args))
 
 
 CELL = "3.13-source-bookworm-runtime"

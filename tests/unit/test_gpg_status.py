@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.gpg_status import judge, pinnable_keys, primary_keys
+from orchestrator.apt.gpg_status import judge, pinnable_keys, primary_keys
 
 FPR = "0EE927713E7598A53794FDA6A8BEA9D563E38217"
 SUB = "4CB50190207B4758A3F73A796ED0E7B82643E131"  # a signing subkey of PRIMARY

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import hardening
-from orchestrator.hardening import (
+from orchestrator.smoke import elf
+from orchestrator.smoke.elf import (
     SWITCH_REQUIRED,
     Failure,
     Policy,
@@ -22,7 +22,7 @@ from orchestrator.hardening import (
     check_tree,
     files_from_tar,
 )
-from orchestrator.hardening_switches import Switches, parse_switches
+from orchestrator.smoke.gcc_switches import Switches, parse_switches
 from tests import require
 from tests.require import require_tool
 
@@ -110,7 +110,7 @@ def test_unhardened_executable_lacks_each_property(gcc: Compile) -> None:
     assert (r.kind, r.stack_protector, r.fortify, r.chk_functions) == ("exec", False, "missing", ())
     assert "printf" in r.unfortified
     assert (r.relro, r.bind_now, r.relro_level, r.features) == (False, False, "none", frozenset())
-    assert [p for p in hardening.PROPERTIES if r.has(p) is False] == [
+    assert [p for p in elf.PROPERTIES if r.has(p) is False] == [
         "pie", "stack-protector", "fortify", "relro", "bind-now", "ibt", "shstk", "stack-clash",
         "frame-pointers", "cf-protection"]
     assert r.switches == Switches() and r.status("stack-clash") == "unknown"  # no record: not "no"
@@ -156,7 +156,7 @@ def test_tree_fails_naming_the_unhardened_extension_and_each_property(gcc: Compi
 def test_tree_passes_when_hardened(gcc: Compile) -> None:
     cet = ["-nostartfiles"]  # see test_cet_bits_from_the_gnu_property_note
     result = check_tree(_tree(gcc(PROG, HARDENED + EXE_PIE), gcc(LIB, HARDENED + SHARED + cet)),
-                        Policy(required=hardening.DEFAULT_REQUIRED | {"pie"}))
+                        Policy(required=elf.DEFAULT_REQUIRED | {"pie"}))
     assert result.ok, result.failures
     assert result.summary == (  # the PIE's crt1.o has no CET note; the .so's is cf-protection's proof
         "files=2 pie=yes relro=full stack-protector=all fortify=all cet=none switches=none "
@@ -249,7 +249,7 @@ def test_arm64_stack_protector_and_branch_protection(arm_gcc: Compile) -> None:
     assert lib.features == {"bti", "pac"} and lib.stack_protector
     plain = arm_gcc(LIB, ARM_PLAIN + ["-mbranch-protection=none"] + SHARED)
     assert analyze(plain).features == frozenset()
-    result = check_tree([(DYNLOAD, plain)], Policy(required=hardening.DEFAULT_REQUIRED | {"bti"}))
+    result = check_tree([(DYNLOAD, plain)], Policy(required=elf.DEFAULT_REQUIRED | {"bti"}))
     assert [f.property for f in result.failures] == ["stack-protector", "fortify", "relro", "bind-now", "bti"]
     assert " branch-protection=none " in result.summary
 
@@ -258,7 +258,7 @@ def test_debian_python311_is_non_pie_with_stack_protector_and_fortify() -> None:
     exe = Path("/usr/bin/python3.11")
     if not exe.is_file():
         require.unavailable(f"no {exe} on this host", "Debian 12's python3: apt-get install python3.11")
-    r = hardening.analyze_file(exe)
+    r = elf.analyze_file(exe)
     assert (r.kind, r.stack_protector, r.fortify, r.relro_level) == ("exec", True, "fortified", "partial")
     assert len(r.chk_functions) >= 10
     failures = check_tree([("bin/python3.11", exe.read_bytes())]).failures
@@ -378,7 +378,7 @@ def test_lto_records_the_link_time_options_not_the_functions_own(link: Link) -> 
 def test_policy_requires_the_recorded_properties(link: Link) -> None:
     full = ["-O2", "-fPIC", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fstack-clash-protection",
             "-fno-omit-frame-pointer", "-fcf-protection"]
-    policy = Policy(required=hardening.DEFAULT_REQUIRED | SWITCH_REQUIRED)
+    policy = Policy(required=elf.DEFAULT_REQUIRED | SWITCH_REQUIRED)
     hardened = check_tree([(DYNLOAD, link([(ADD, full + RECORD), (VLA, full + RECORD)], SHARED + NOW))],
                           policy)
     assert hardened.ok, hardened.failures

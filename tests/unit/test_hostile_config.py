@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import config
-from orchestrator.config_models import ImagesConfig, Tags
+from orchestrator.config import loader
+from orchestrator.config.model import ImagesConfig, Tags
 from orchestrator.errors import ConfigError, ExitCode
 from tests.unit.helpers import TODAY, edit, line_of, run_cli, write_config
 
@@ -165,7 +165,7 @@ def test_hostile_config_is_refused_with_one_line_each(
 ) -> None:
     path, expected = _write(tmp_path, minimal_text, case)
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     assert info.value.lines() == expected
     assert info.value.exit_code == ExitCode.BAD_INPUT
     code, out, err = run_cli(["validate", "--config", str(path)], capsys)
@@ -180,7 +180,7 @@ def test_ca_certificates_must_be_crt_with_distinct_names(tmp_path: Path, minimal
     text = edit(minimal_text, _USER, "ca_certificates: [a/corp.pem, b/corp.crt, c/corp.crt]\n" + _USER)
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     at = f"{path}:{line_of(text, 'ca_certificates')}: "
     assert info.value.lines() == [
         at + "ca_certificates[0]: a/corp.pem: the file name does not end in .crt (update-ca-certificates "
@@ -208,14 +208,14 @@ def test_rules_that_do_nothing_warn(
     tmp_path: Path, minimal_text: str, old: str, new: str, warning: str
 ) -> None:
     path = write_config(tmp_path, edit(minimal_text, old, new))
-    assert config.load(path, today=TODAY).warnings == (f"{path}: {warning}",)
+    assert loader.load(path, today=TODAY).warnings == (f"{path}: {warning}",)
 
 
 def test_merge_keys_are_supported(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, "  bookworm:\n    family: debian\n", "  bookworm: &bw\n    family: debian\n")
     text = edit(text, "pythons:\n", "  trixie:\n    <<: *bw\n    image: library/debian:trixie-slim\n"
                                     "    release: \"13\"\npythons:\n")
-    loaded = config.load(write_config(tmp_path, text), today=TODAY)
+    loaded = loader.load(write_config(tmp_path, text), today=TODAY)
     trixie, bookworm = loaded.config.distros["trixie"], loaded.config.distros["bookworm"]
     assert (trixie.release, trixie.image) == ("13", "library/debian:trixie-slim")
     assert trixie.packages == bookworm.packages and trixie.methods == bookworm.methods
@@ -225,7 +225,7 @@ def test_merge_key_of_a_scalar_is_refused(tmp_path: Path, minimal_text: str) -> 
     text = edit(minimal_text, _USER, "env: {<<: x}\n" + _USER)
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     assert str(info.value) == (f"{path}:{line_of(text, 'env:')}: env.<<: a merge key (<<) needs a mapping "
                                "or a list of mappings; merge an anchored mapping: <<: *name")
 
@@ -235,7 +235,7 @@ def test_every_shape_problem_at_once(tmp_path: Path) -> None:
             "variants: {runtime: {size_budget_mb: yes}}\ntags: {default_distro: x, moving: [], colour: 1}\n")
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     shape = "see images.schema.json for the expected shape"
     assert info.value.lines() == [
         f'{path}:6: tags.colour: unknown key; known keys: {", ".join(Tags.model_fields)}',

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import config, settings
-from orchestrator import lock as lock_mod
+from orchestrator import settings
+from orchestrator.config import loader
 from orchestrator.errors import ConfigError, UsageError
+from orchestrator.lock import lockfile
 from tests.unit.helpers import REPO, TODAY, run_cli
 
 FIX = "pass --config PATH or create it"
@@ -27,7 +28,7 @@ BOMB = "".join(
 
 def _refused(path: Path | str) -> str:
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     return str(info.value)
 
 
@@ -52,7 +53,7 @@ def test_binary(tmp_path: Path) -> None:
 def test_utf8_bom_is_fine(tmp_path: Path, minimal_text: str) -> None:
     path = tmp_path / "images.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + minimal_text.encode())
-    assert config.load(path, today=TODAY).config.schema_version == 1
+    assert loader.load(path, today=TODAY).config.schema_version == 1
 
 
 def test_config_is_a_directory_or_empty(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
 
 def test_the_repo_matrices_use_aliases_within_the_bound() -> None:
     for rel in ("images.yaml", "tests/e2e/images.yaml"):
-        config.load(REPO / rel, today=TODAY)
+        loader.load(REPO / rel, today=TODAY)
 
 
 @pytest.mark.parametrize("argv", [["--config", "."], ["--config", ""]], ids=["dot", "empty"])
@@ -153,7 +154,7 @@ def test_foreign_lock(tmp_path: Path, text: str, message: str) -> None:
     cfg = _repo_copy(tmp_path)
     (tmp_path / "images.lock").write_text(text)
     with pytest.raises(ConfigError) as info:
-        lock_mod.read(config.load(cfg, today=TODAY))
+        lockfile.read(loader.load(cfg, today=TODAY))
     assert str(info.value) == f"{tmp_path / 'images.lock'}{message}"
 
 

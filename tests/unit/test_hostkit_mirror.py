@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lock_sources import PyenvDefinitions
+from orchestrator.lock.sources import PyenvDefinitions
 from tests.hostkit import matrix
 from tests.hostkit.common import HostkitError, Out, update_sha256sums
 from tests.hostkit.mirror import Mirror, check_served, mirror_name

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import config, eol, lock_sources
-from orchestrator import lock as lock_mod
-from orchestrator.config_models import Loaded
+from orchestrator.config import eol, loader
+from orchestrator.config.model import Loaded
 from orchestrator.errors import ConfigError, LockError, RegistryUnreachable, SourceError, UsageError
-from orchestrator.lock import (
+from orchestrator.lock import lockfile, sources
+from orchestrator.lock.lockfile import (
     BaseLock,
     DeadsnakesLock,
     Lock,
@@ -21,7 +21,7 @@ from orchestrator.lock import (
     PythonLock,
     SigningKey,
 )
-from orchestrator.lock_sources import PyenvDefinitions, PythonOrgIndex
+from orchestrator.lock.sources import PyenvDefinitions, PythonOrgIndex
 from orchestrator.registry import Registry
 from tests.unit.helpers import REPO, TODAY, edit, write_config
 
@@ -120,7 +120,7 @@ class FakeRegistries:
 
 
 def _loaded(tmp_path: Path, text: str) -> Loaded:
-    return config.load(write_config(tmp_path, text), today=TODAY)
+    return loader.load(write_config(tmp_path, text), today=TODAY)
 
 
 def _with_314(minimal_text: str) -> str:
@@ -130,8 +130,8 @@ def _with_314(minimal_text: str) -> str:
 def _update(
     loaded: Loaded, old: Lock, org: FakePythonOrg, *, upgrade: bool = False,
     only: list[str] | None = None, registries: FakeRegistries | None = None,
-) -> tuple[Lock, list[lock_mod.Change]]:
-    return lock_sources.update(
+) -> tuple[Lock, list[lockfile.Change]]:
+    return sources.update(
         loaded, old, upgrade=upgrade, only=only, index=PythonOrgIndex(BASE, KEYS, org),
         registry_for=registries or FakeRegistries(), fetch=org,
     )
@@ -159,7 +159,7 @@ def test_round_trip_of_a_full_lock() -> None:
         deadsnakes=DeadsnakesLock("deadsnakes/ppa", "F" * 40, "https://keyserver/F"),
     )
     text = lock.dumps()
-    assert text.startswith(lock_mod.HEADER)
+    assert text.startswith(lockfile.HEADER)
     back = Lock.from_dict(yaml.safe_load(text))
     assert back == lock
     assert back.dumps() == text
@@ -190,15 +190,15 @@ def test_missing_entries_name_the_fix() -> None:
 
 def test_read(tmp_path: Path, minimal_text: str) -> None:
     loaded = _loaded(tmp_path, minimal_text)
-    assert lock_mod.lock_path(loaded) == tmp_path / "images.lock"
+    assert lockfile.lock_path(loaded) == tmp_path / "images.lock"
     with pytest.raises(LockError) as info:
-        lock_mod.read(loaded)
+        lockfile.read(loaded)
     assert str(info.value) == (f"{tmp_path / 'images.lock'}: missing; run "
                                f"`orchestrator lock --config {tmp_path / 'images.yaml'}`")
-    assert lock_mod.read(loaded, required=False) == Lock()
+    assert lockfile.read(loaded, required=False) == Lock()
     (tmp_path / "images.lock").write_text("pythons: [unclosed\n")
     with pytest.raises(ConfigError) as bad:
-        lock_mod.read(loaded)
+        lockfile.read(loaded)
     assert str(bad.value) == (f"{tmp_path / 'images.lock'}:2: YAML syntax error: expected ',' or ']', "
                               "but got '<stream end>'; fix the YAML at that line")
 
@@ -247,8 +247,8 @@ def test_update_fills_missing_entries(tmp_path: Path, minimal_text: str, python_
         "deadsnakes key: (none) -> F23C5A6CF475977595C89F51BA6932366A755776",
     ]
     # The result is complete for images.yaml.
-    lock_mod.check_against(loaded, new)
-    assert lock_mod.unresolved(new) == []
+    lockfile.check_against(loaded, new)
+    assert lockfile.unresolved(new) == []
 
 
 def _old_lock_with_3135(tmp_path: Path, minimal_text: str, org: FakePythonOrg) -> tuple[Loaded, Lock]:
@@ -316,13 +316,13 @@ def test_pinned_version_is_honoured(tmp_path: Path, minimal_text: str, python_or
 
 
 def test_pinned_version_not_released(python_org: FakePythonOrg) -> None:
-    with pytest.raises(lock_sources.NotReleased) as info:
+    with pytest.raises(sources.NotReleased) as info:
         PythonOrgIndex(BASE, KEYS, python_org).resolve("3.13", "3.13.99")
     assert str(info.value) == f"Python 3.13.99 is not released at {BASE} (no such folder)"
 
 
 def test_minor_without_releases(python_org: FakePythonOrg) -> None:
-    with pytest.raises(lock_sources.NotReleased) as info:
+    with pytest.raises(sources.NotReleased) as info:
         PythonOrgIndex(BASE, KEYS, python_org).resolve("3.15", None)
     assert str(info.value) == f"no Python 3.15.x release found at {BASE} (sources.python)"
 
@@ -347,7 +347,7 @@ def test_unreachable_registry_leaves_the_digest_unpinned(
     loaded = _loaded(tmp_path, minimal_text)
     new, _ = _update(loaded, Lock(), python_org, registries=FakeRegistries(fail=True))
     assert new.bases["bookworm"] == BaseLock("docker.io/library/debian:bookworm-slim", None)
-    assert lock_mod.unresolved(new) == ["bases.bookworm.digest", "bases.noble.digest"]
+    assert lockfile.unresolved(new) == ["bases.bookworm.digest", "bases.noble.digest"]
     # Next time (registry back) the missing digests are filled without --upgrade.
     again, changes = _update(loaded, new, python_org)
     assert again.bases["bookworm"].digest == DEBIAN_DIGEST
@@ -357,7 +357,7 @@ def test_unreachable_registry_leaves_the_digest_unpinned(
 def test_base_image_not_in_registry() -> None:
     registries = FakeRegistries(digests={})
     with pytest.raises(SourceError) as info:
-        lock_sources.resolve_base("docker.io/library/debian:sid-slim", registries)
+        sources.resolve_base("docker.io/library/debian:sid-slim", registries)
     assert str(info.value) == ("base image docker.io/library/debian:sid-slim not found in its registry "
                                "(sources.base_registry)")
 
@@ -365,10 +365,10 @@ def test_base_image_not_in_registry() -> None:
 def test_base_ref_uses_the_configured_registry(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, "distros:\n", "sources:\n  base_registry: mirror.test:5000/\ndistros:\n")
     loaded = _loaded(tmp_path, text)
-    assert lock_sources.base_ref(loaded.config, "noble") == "mirror.test:5000/library/ubuntu:24.04"
+    assert sources.base_ref(loaded.config, "noble") == "mirror.test:5000/library/ubuntu:24.04"
     registries = FakeRegistries(digests={("library/ubuntu", "24.04"): UBUNTU_DIGEST})
     ref = "mirror.test:5000/library/ubuntu:24.04"
-    assert lock_sources.resolve_base(ref, registries).digest == UBUNTU_DIGEST
+    assert sources.resolve_base(ref, registries).digest == UBUNTU_DIGEST
     assert registries.hosts == ["mirror.test:5000"]
 
 
@@ -392,29 +392,29 @@ def test_no_pyenv_or_deadsnakes_when_no_cell_uses_them(
 def test_check_against(tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
     loaded = _loaded(tmp_path, minimal_text)
     good, _ = _update(loaded, Lock(), python_org)
-    lock_mod.check_against(loaded, good)
+    lockfile.check_against(loaded, good)
     path = tmp_path / "images.lock"
 
-    no_313 = lock_mod.without_python(good, "3.13")
+    no_313 = lockfile.without_python(good, "3.13")
     with pytest.raises(LockError) as info:
-        lock_mod.check_against(loaded, no_313)
+        lockfile.check_against(loaded, no_313)
     assert str(info.value) == (f"{path}: pythons.3.13: missing for images.yaml's 3.13; "
                                "run `orchestrator lock`")
 
     no_noble = Lock(good.pythons, {"bookworm": good.bases["bookworm"]}, good.pyenv, good.deadsnakes)
     with pytest.raises(LockError) as info:
-        lock_mod.check_against(loaded, no_noble)
+        lockfile.check_against(loaded, no_noble)
     assert str(info.value) == f"{path}: bases.noble: missing; run `orchestrator lock`"
 
     pinned = _loaded(tmp_path, edit(minimal_text, '  - version: "3.13"\n', '  - version: "3.13.5"\n'))
     with pytest.raises(LockError) as info:
-        lock_mod.check_against(pinned, good)
+        lockfile.check_against(pinned, good)
     assert str(info.value) == (f"{path}: pythons.3.13: locked 3.13.15 but images.yaml pins 3.13.5; "
                                "run `orchestrator lock`")
 
 
 def test_repo_lock_covers_images_yaml(repo_loaded: Loaded, repo_lock: Lock) -> None:
-    lock_mod.check_against(repo_loaded, repo_lock)
+    lockfile.check_against(repo_loaded, repo_lock)
 
 
 # --------------------------------------------------------------------------- pyenv definitions
@@ -463,10 +463,10 @@ def test_pyenv_definitions_pinned_and_sigstore_only(pyenv_root: Path) -> None:
 
 def test_pyenv_definitions_errors(pyenv_root: Path) -> None:
     index = PyenvDefinitions(pyenv_root, KEYS)
-    with pytest.raises(lock_sources.NotReleased, match=r"^no Python 3\.15\.x definition in "):
+    with pytest.raises(sources.NotReleased, match=r"^no Python 3\.15\.x definition in "):
         index.resolve("3.15", None)
     too_old = r"^no Python 3\.13\.99 definition in .*\(pyenv too old\?\)$"
-    with pytest.raises(lock_sources.NotReleased, match=too_old):
+    with pytest.raises(sources.NotReleased, match=too_old):
         index.resolve("3.13", "3.13.99")
     with pytest.raises(SourceError, match=r"^python-build definition 3\.12\.1 has no pinned tarball$"):
         index.resolve("3.12", None)
@@ -479,7 +479,7 @@ def test_update_from_pyenv_definitions(
     text = edit(text, 'exclude:\n  - {distro: noble, python: "3.12", method: deadsnakes}\n', "exclude: []\n")
     text = edit(text, 'system_python: "3.12"', 'system_python: "3.11"')
     loaded = _loaded(tmp_path, text)
-    new, _ = lock_sources.update(loaded, Lock(), upgrade=False, only=None,
+    new, _ = sources.update(loaded, Lock(), upgrade=False, only=None,
                              index=PyenvDefinitions(pyenv_root, KEYS),
                              registry_for=FakeRegistries(), fetch=python_org)
     assert new.pythons["3.13"].version == "3.13.10"
@@ -500,7 +500,7 @@ def test_check_against_refuses_a_lock_whose_keys_are_not_the_pinned_ones(
 
     swapped = replace(good, deadsnakes=replace(good.deadsnakes, fingerprint=other))
     with pytest.raises(LockError) as info:
-        lock_mod.check_against(loaded, swapped)
+        lockfile.check_against(loaded, swapped)
     assert str(info.value) == (
         f"{path}: deadsnakes.fingerprint: {other} is not the key images.yaml pins "
         f"(sources.deadsnakes.key_fingerprint {good.deadsnakes.fingerprint}); run `orchestrator lock`")
@@ -510,7 +510,7 @@ def test_check_against_refuses_a_lock_whose_keys_are_not_the_pinned_ones(
     forged = replace(good, pythons={**good.pythons, "3.13": replace(
         p313, signing_key=replace(p313.signing_key, fingerprint=other))})
     with pytest.raises(LockError) as info:
-        lock_mod.check_against(loaded, forged)
+        lockfile.check_against(loaded, forged)
     assert str(info.value) == (
         f"{path}: pythons.3.13.signing_key: {other} is not the release manager key pinned for "
         f"3.13 ({KEY_313}); run `orchestrator lock --upgrade --only 3.13`")

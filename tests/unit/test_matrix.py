@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import config, matrix
-from orchestrator.config_models import ImagesConfig, Loaded
+from orchestrator.config import loader, matrix
+from orchestrator.config.matrix import Cell
+from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.lock import Lock
-from orchestrator.matrix import Cell
+from orchestrator.lock.lockfile import Lock
 from tests.unit.helpers import TODAY, edit, run_cli, write_config
 
 
 def _load(tmp_path: Path, text: str, today: dt.date = TODAY) -> ImagesConfig:
-    return config.load(write_config(tmp_path, text), today=today).config
+    return loader.load(write_config(tmp_path, text), today=today).config
 
 
 def _ids(cells: list[Cell]) -> list[str]:
@@ -45,7 +45,7 @@ def test_repo_matrix_has_30_cells(repo_loaded: Loaded) -> None:
 
 
 def test_minimal_matrix(minimal_path: Path) -> None:
-    cells = matrix.expand(config.load(minimal_path, today=TODAY).config)
+    cells = matrix.expand(loader.load(minimal_path, today=TODAY).config)
     assert _ids(cells) == [
         "3.12-source-bookworm-dev",
         "3.12-source-bookworm-runtime",
@@ -281,7 +281,7 @@ DATE_AFTER_SUFFIX = (
 def test_an_immutable_tag_the_update_bots_cannot_order_warns(
         tmp_path: Path, minimal_text: str, tags: str, tag: str | None) -> None:
     path = write_config(tmp_path, edit(minimal_text, "runtime_user:", tags + "runtime_user:"))
-    warnings = config.load(path, today=TODAY).warnings
+    warnings = loader.load(path, today=TODAY).warnings
     expected = () if tag is None else (f"{path}: tags.immutable: " + DATE_AFTER_SUFFIX.format(tag=tag),)
     assert warnings == expected
 

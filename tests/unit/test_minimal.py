@@ -15,21 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import (
-    apt_sources,
-    config,
-    matrix,
-    naming,
-    plan,
-    publish,
-    render,
-    smoke,
-    smoke_app,
-)
-from orchestrator import lock as lock_mod
-from orchestrator.config_models import Loaded
+from orchestrator import naming, render
+from orchestrator.apt import sources
+from orchestrator.config import loader, matrix
+from orchestrator.config.matrix import Cell
+from orchestrator.config.model import Loaded
 from orchestrator.errors import ConfigError
-from orchestrator.matrix import Cell
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan
+from orchestrator.registry import fingerprint
+from orchestrator.smoke import app as smoke_app
+from orchestrator.smoke import suite
 from tests import require
 from tests.require import require_tool
 from tests.unit.helpers import REPO, TODAY, edit, line_of
@@ -52,9 +48,9 @@ def _repo_copy(tmp_path: Path, *edits: tuple[str, str]) -> Path:
 
 
 @pytest.fixture
-def mini(tmp_path: Path) -> tuple[Loaded, lock_mod.Lock]:
-    loaded = config.load(_repo_copy(tmp_path, MINIMAL, NO_DEADSNAKES), today=TODAY)
-    return loaded, lock_mod.read(loaded)
+def mini(tmp_path: Path) -> tuple[Loaded, lockfile.Lock]:
+    loaded = loader.load(_repo_copy(tmp_path, MINIMAL, NO_DEADSNAKES), today=TODAY)
+    return loaded, lockfile.read(loaded)
 
 
 def _stage(text: str, name: str) -> str:
@@ -66,7 +62,7 @@ def _stage(text: str, name: str) -> str:
 # --------------------------------------------------------------------------- matrix, plan, tags
 
 
-def test_a_third_variant_with_its_own_tags_and_budget(mini: tuple[Loaded, lock_mod.Lock]) -> None:
+def test_a_third_variant_with_its_own_tags_and_budget(mini: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = mini
     p = plan.build(loaded, lock, today=TODAY)
     img = p.image("3.13-source-bookworm-minimal")
@@ -79,14 +75,14 @@ def test_a_third_variant_with_its_own_tags_and_budget(mini: tuple[Loaded, lock_m
     assert not any(i.variant == "minimal" and i.method == "deadsnakes" for i in p.images)
     # every source and python-build cell has a minimal twin (13), deadsnakes ones do not
     assert p.table().splitlines()[-1].startswith("43 images (13 minimal), 25 CPython builds")
-    assert len({b.id for b in p.builds}) == len(plan.build(config.load(REPO / "images.yaml", today=TODAY),
+    assert len({b.id for b in p.builds}) == len(plan.build(loader.load(REPO / "images.yaml", today=TODAY),
                                                             lock, today=TODAY).builds)
 
 
 def test_refused_for_deadsnakes_cells(tmp_path: Path) -> None:
     path = _repo_copy(tmp_path, MINIMAL)
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     err = info.value
     assert (err.key, err.line) == ("variants.minimal", line_of(path.read_text(), "minimal: {size"))
     assert err.problem.startswith("3.13-deadsnakes-noble-minimal: a minimal image is FROM scratch plus "
@@ -99,7 +95,7 @@ def test_needs_the_ca_bundle_and_tzdata_in_runtime_base(tmp_path: Path) -> None:
         "      runtime: [ca-certificates, netbase, tzdata, libssl3, libsqlite3-0",
         "      runtime: [ca-certificates, netbase, libssl3, libsqlite3-0"))
     with pytest.raises(ConfigError) as info:
-        config.load(path, today=TODAY)
+        loader.load(path, today=TODAY)
     assert str(info.value) == (
         f"{path}:{line_of(path.read_text(), 'runtime: [ca-certificates, netbase, libssl3')}: "
         "distros.bookworm.packages.runtime: bookworm has minimal images, which copy the CA bundle "
@@ -110,7 +106,7 @@ def test_needs_the_ca_bundle_and_tzdata_in_runtime_base(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-def test_the_minimal_stages(mini: tuple[Loaded, lock_mod.Lock]) -> None:
+def test_the_minimal_stages(mini: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = mini
     files = render.render_all(loaded, lock)
     text = files[Path("bookworm/Dockerfile")].decode()
@@ -139,7 +135,7 @@ def test_the_minimal_stages(mini: tuple[Loaded, lock_mod.Lock]) -> None:
 
 
 def test_the_script_ships_only_where_minimal_images_are_built(
-        mini: tuple[Loaded, lock_mod.Lock]) -> None:
+        mini: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = mini
     files = render.render_all(loaded, lock)
     shipped = sorted(str(rel) for rel in files if rel.parts[1:2] == (naming.MINIMAL_DIR,))
@@ -147,22 +143,22 @@ def test_the_script_ships_only_where_minimal_images_are_built(
     assert files[Path("bookworm/minimal/minimal-rootfs.sh")] == SCRIPT.read_bytes()
     # not beside the scripts every compile mounts: a file more there would rebuild them all
     assert not (REPO / "stages" / "scripts" / SCRIPT.name).exists()
-    org = config.load(REPO / "images.yaml", today=TODAY)
+    org = loader.load(REPO / "images.yaml", today=TODAY)
     assert not any(rel.parts[1:2] == (naming.MINIMAL_DIR,)
-                   for rel in render.render_all(org, lock_mod.read(org)))
+                   for rel in render.render_all(org, lockfile.read(org)))
     # render removes it again once minimal is gone (a file an earlier render wrote)
     render.write(loaded, files)
     script = loaded.output_dir / "bookworm" / "minimal" / "minimal-rootfs.sh"
     assert script.is_file()
     loaded.path.write_text(edit(edit(loaded.path.read_text(), MINIMAL[1], MINIMAL[0]),
                                 NO_DEADSNAKES[1], NO_DEADSNAKES[0]))
-    back = config.load(loaded.path, today=TODAY)
+    back = loader.load(loaded.path, today=TODAY)
     render.write(back, render.render_all(back, lock))
     assert not script.exists()
     assert render.check(back, render.render_all(back, lock)) == []
 
 
-def test_the_fingerprint_closure_follows_run_mounts(mini: tuple[Loaded, lock_mod.Lock]) -> None:
+def test_the_fingerprint_closure_follows_run_mounts(mini: tuple[Loaded, lockfile.Lock]) -> None:
     loaded, lock = mini
     text = render.render_all(loaded, lock)[Path("bookworm/Dockerfile")].decode()
     closure = render.stage_closure(text, "minimal-3.13-source")
@@ -186,14 +182,14 @@ def test_the_script_passes_shellcheck() -> None:
 # --------------------------------------------------------------------------- smoke checks
 
 
-def _minimal_img(mini: tuple[Loaded, lock_mod.Lock], cell: str) -> plan.PlannedImage:
+def _minimal_img(mini: tuple[Loaded, lockfile.Lock], cell: str) -> plan.PlannedImage:
     loaded, lock = mini
     return plan.build(loaded, lock, today=TODAY).image(cell)
 
 
-def test_smoke_checks_run_python_as_the_entrypoint(mini: tuple[Loaded, lock_mod.Lock]) -> None:
+def test_smoke_checks_run_python_as_the_entrypoint(mini: tuple[Loaded, lockfile.Lock]) -> None:
     img = _minimal_img(mini, "3.13-source-bookworm-minimal")
-    checks = smoke.checks_for(img, uid=10001, prefix="/opt/org/python/3.13", tls_host="pypi.org")
+    checks = suite.checks_for(img, uid=10001, prefix="/opt/org/python/3.13", tls_host="pypi.org")
     names = [c.name for c in checks]
     assert names == ["python-version", "stdlib-imports", "tls-verify", "pip-only-in-dev",
                      "startup-modules-frozen", "interpreter-link", "extensions-load",
@@ -207,9 +203,9 @@ def test_smoke_checks_run_python_as_the_entrypoint(mini: tuple[Loaded, lock_mod.
     by = {c.name: c for c in checks}
     assert by["runs-as-non-root"].expect(0, "10001\n") is None
     assert by["runs-as-non-root"].expect(0, "0\n") is not None
-    assert by["stdlib-imports"].argv[2:] == smoke.STDLIB + ["readline", "curses"]  # the modules
+    assert by["stdlib-imports"].argv[2:] == suite.STDLIB + ["readline", "curses"]  # the modules
     runtime = _minimal_img(mini, "3.13-source-bookworm-runtime")
-    assert [c.argv[0] for c in smoke.checks_for(runtime, uid=10001, prefix="/p", tls_host="x")
+    assert [c.argv[0] for c in suite.checks_for(runtime, uid=10001, prefix="/p", tls_host="x")
             if c.name == "stdlib-imports"] == ["python3"]
 
 
@@ -226,7 +222,7 @@ def test_the_checks_pass_on_this_interpreter_where_they_can(tmp_path: Path) -> N
     (tree / "bin" / "python3").write_text("x")
     for path, mode in ((tree, 0o555), (tree / "bin", 0o555), (tree / "bin" / "python3", 0o444)):
         path.chmod(mode)
-    checks = {c.name: c for c in smoke.checks_for(img, uid=os.getuid(), prefix=str(tree), tls_host="x")}
+    checks = {c.name: c for c in suite.checks_for(img, uid=os.getuid(), prefix=str(tree), tls_host="x")}
     import sys
     for name in ("venv", "utf-8", "python-tree-read-only"):  # extensions-load: an image's only
         out = subprocess.run([sys.executable, *checks[name].argv], capture_output=True, text=True,
@@ -302,13 +298,13 @@ def rootfs(tmp_path: Path) -> Path:
 
 
 def test_contents_from_the_archive_mean_what_the_shell_reads(rootfs: Path) -> None:
-    c = publish.contents_from_archive(_root_archive(rootfs), "/opt/org/python/3.13")
+    c = fingerprint.contents_from_archive(_root_archive(rootfs), "/opt/org/python/3.13")
     tree, du = _shell_contents(rootfs, "/opt/org/python/3.13")
     assert c.tree_hash == tree  # the same hash a runtime image of the same tree carries
     # an absolute link is followed inside the image (the host's shell above cannot)
     absolute = rootfs / "opt/org/python/3.13/lib/python3.13/abs"
     absolute.symlink_to("/opt/org/python/3.13/lib/python3.13/os.py")
-    again = publish.contents_from_archive(_root_archive(rootfs), "/opt/org/python/3.13")
+    again = fingerprint.contents_from_archive(_root_archive(rootfs), "/opt/org/python/3.13")
     absolute.unlink()
     (rootfs / "opt/org/python/3.13/lib/python3.13/abs").write_text("# os\n")
     assert again.tree_hash == _shell_contents(rootfs, "/opt/org/python/3.13")[0] != tree
@@ -319,21 +315,21 @@ def test_contents_from_the_archive_mean_what_the_shell_reads(rootfs: Path) -> No
         "http://127.0.0.1:8700/apt-e2e ./", "http://deb.debian.org/debian bookworm main",
         "http://deb.debian.org/debian bookworm-updates main"]
     assert c.apt_sources[0].trusted
-    script = apt_sources.DUMP_SCRIPT.replace("/etc/apt/", f"{rootfs}/etc/apt/")
+    script = sources.DUMP_SCRIPT.replace("/etc/apt/", f"{rootfs}/etc/apt/")
     dumped = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True,
                             timeout=60).stdout
-    assert list(c.apt_sources) == apt_sources.parse_dump(dumped)
+    assert list(c.apt_sources) == sources.parse_dump(dumped)
     # du --apparent-size: files once (hard links too), link targets, directories (ext4: 4096)
     sizes, seen = 0, set()
     for dirpath, dirnames, filenames in os.walk(rootfs):
-        sizes += publish.DIR_BYTES
+        sizes += fingerprint.DIR_BYTES
         for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
             st = (Path(dirpath) / name).lstat()
             if st.st_ino not in seen:
                 seen.add(st.st_ino)
                 sizes += st.st_size
     assert c.unpacked_bytes == sizes
-    if all(Path(d).stat().st_size == publish.DIR_BYTES for d, _, _ in os.walk(rootfs)):
+    if all(Path(d).stat().st_size == fingerprint.DIR_BYTES for d, _, _ in os.walk(rootfs)):
         assert c.unpacked_bytes == du
 
 
@@ -345,7 +341,7 @@ def test_read_contents_without_shell_reads_the_root_through_the_archive_api(root
             asked.append((image, path, platform))
             return _root_archive(rootfs)
 
-    c = publish.read_contents_without_shell(Engine(), "cand:latest", "/opt/org/python/3.13",  # type: ignore[arg-type]
+    c = fingerprint.read_contents_without_shell(Engine(), "cand:latest", "/opt/org/python/3.13",  # type: ignore[arg-type]
                                             platform="linux/arm64")
     assert asked == [("cand:latest", "/", "linux/arm64")]
     assert c.packages_label() == "libc6=2.36-9+deb12u13 tzdata=2025b-0+deb12u2"

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import config, naming, plan, render
-from orchestrator import lock as lock_mod
-from orchestrator.config_models import METHODS, Loaded
+from orchestrator import naming, render
+from orchestrator.config import loader
+from orchestrator.config.model import METHODS, Loaded
 from orchestrator.engine import BuildFailed, BuildLog, failed_stage
+from orchestrator.lock import lockfile
 from orchestrator.naming import BuildStages, Stage
+from orchestrator.planning import plan
 from orchestrator.registry import Registry
 from orchestrator.release.build import do_build
+from orchestrator.release.report import Report, Status
 from orchestrator.release.state import Run
-from orchestrator.report import Report, Status
 from tests.fake_engine import FakeEngine
 from tests.unit.helpers import FIXTURES, REPO, TODAY
 
@@ -83,8 +85,8 @@ def test_build_stages_of_a_method_with_a_dash() -> None:
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
 def rendered(request: pytest.FixtureRequest) -> tuple[Loaded, plan.Plan, dict[Path, bytes]]:
-    loaded = config.load(CONFIGS[request.param], today=TODAY)
-    lock = lock_mod.read(loaded)
+    loaded = loader.load(CONFIGS[request.param], today=TODAY)
+    lock = lockfile.read(loaded)
     return loaded, plan.build(loaded, lock, today=TODAY), render.render_all(loaded, lock)
 
 
@@ -194,8 +196,8 @@ def test_a_cross_compile_knows_its_native_compile() -> None:
 
 
 def test_the_compiles_a_build_log_reports_are_the_plans_build_ids() -> None:
-    loaded = config.load(CONFIGS["repo"], today=TODAY)
-    the_plan = plan.build(loaded, lock_mod.read(loaded), today=TODAY)
+    loaded = loader.load(CONFIGS["repo"], today=TODAY)
+    the_plan = plan.build(loaded, lockfile.read(loaded), today=TODAY)
     for build in the_plan.builds:
         distro, stage = build.id.split("/", 1)
         blog = BuildLog()
@@ -213,8 +215,8 @@ def _no_registry(host: str) -> Registry:
 
 def _build_run(tmp_path: Path, fail: dict[str, str]) -> Run:
     shutil.copytree(FIXTURES / "features", tmp_path, dirs_exist_ok=True)
-    loaded = config.load(tmp_path / "images.yaml", today=TODAY)
-    lock = lock_mod.read(loaded)
+    loaded = loader.load(tmp_path / "images.yaml", today=TODAY)
+    lock = lockfile.read(loaded)
     render.write(loaded, render.render_all(loaded, lock))
     def on_build(target: str, log_path: Path) -> None:
         if target in fail:  # the log names the stage that failed

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.apt_index import ArchiveIndex, Release, check_valid_until, utc_now
-from orchestrator.apt_sources import AptSource
+from orchestrator.apt.index import ArchiveIndex, Release, check_valid_until, utc_now
+from orchestrator.apt.outdated import State
+from orchestrator.apt.sources import AptSource
 from orchestrator.errors import ArchiveError
-from orchestrator.outdated import State
 from orchestrator.release import apt_check, nightly
 from orchestrator.release import build as build_mod
 from orchestrator.release.build import do_build
-from orchestrator.report import Status
+from orchestrator.release.report import Status
 from tests.publish_harness import Publisher
 from tests.unit.apt_archive import (
     KEYRING,

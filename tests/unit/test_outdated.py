@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import apt_sources
-from orchestrator.apt_index import ArchiveIndex, parse_packages, parse_release
-from orchestrator.apt_sources import AptSource
-from orchestrator.errors import ArchiveError, ExitCode
-from orchestrator.outdated import (
+from orchestrator.apt import sources
+from orchestrator.apt.index import ArchiveIndex, parse_packages, parse_release
+from orchestrator.apt.outdated import (
     CellCheck,
     IndexView,
     Ledger,
@@ -28,8 +26,10 @@ from orchestrator.outdated import (
     Upgrade,
     upgrades,
 )
+from orchestrator.apt.sources import AptSource
+from orchestrator.errors import ArchiveError, ExitCode
 from orchestrator.release import nightly
-from orchestrator.report import Status
+from orchestrator.release.report import Status
 from tests.publish_harness import Publisher
 from tests.unit.apt_archive import (
     NOW,
@@ -53,7 +53,7 @@ def test_one_line_sources_with_options_flat_repos_and_comments() -> None:
             "deb [arch=amd64 signed-by=/etc/apt/keyrings/x.gpg] http://m/debian/ bookworm main contrib\n"
             "deb-src http://m/debian bookworm main\n"
             "deb [trusted=yes] http://127.0.0.1:8700/apt-e2e ./  # flat\n")
-    got = apt_sources.parse_one_line(text)
+    got = sources.parse_one_line(text)
     assert got == [AptSource("http://m/debian", "bookworm", ("main", "contrib"),
                              "/etc/apt/keyrings/x.gpg"),
                    AptSource("http://127.0.0.1:8700/apt-e2e", "./", (), "", True)]
@@ -65,25 +65,25 @@ def test_deb822_sources_expand_uris_and_suites_and_skip_disabled() -> None:
             "Components: main universe\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n"
             "\nTypes: deb-src\nURIs: http://x\nSuites: noble\nComponents: main\n"
             "\nTypes: deb\nURIs: http://y\nSuites: noble\nComponents: main\nEnabled: no\n")
-    got = apt_sources.parse_deb822(text)
+    got = sources.parse_deb822(text)
     assert [(s.suite, s.components) for s in got] == [("noble", ("main", "universe")),
                                                       ("noble-updates", ("main", "universe"))]
     assert all(s.uri == "http://archive.ubuntu.com/ubuntu" for s in got)
 
 
 def test_dump_parses_each_file_by_its_format_and_the_label_round_trips() -> None:
-    dump = (f"{apt_sources.FILE_MARK}/etc/apt/sources.list.d/debian.sources\n"
+    dump = (f"{sources.FILE_MARK}/etc/apt/sources.list.d/debian.sources\n"
             "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n\n"
-            f"{apt_sources.FILE_MARK}/etc/apt/sources.list.d/e2e.list\n"
+            f"{sources.FILE_MARK}/etc/apt/sources.list.d/e2e.list\n"
             "deb [trusted=yes] http://127.0.0.1:8700/apt-e2e ./\n"
-            f"{apt_sources.FILE_MARK}/etc/apt/sources.list.d/notes.txt\ndeb http://ignored x main\n")
-    got = apt_sources.parse_dump(dump)
+            f"{sources.FILE_MARK}/etc/apt/sources.list.d/notes.txt\ndeb http://ignored x main\n")
+    got = sources.parse_dump(dump)
     assert [s.uri for s in got] == ["http://deb.debian.org/debian", "http://127.0.0.1:8700/apt-e2e"]
-    assert apt_sources.from_label(apt_sources.to_label(got)) == got
+    assert sources.from_label(sources.to_label(got)) == got
     with pytest.raises(ValueError):
-        apt_sources.from_label('{"uri": 1}')
+        sources.from_label('{"uri": 1}')
     with pytest.raises(ValueError):
-        apt_sources.from_label('[{"uri": 1, "suite": "x"}]')
+        sources.from_label('[{"uri": 1, "suite": "x"}]')
 
 
 # ----------------------------------------------------------------------------- upgrades
@@ -236,7 +236,7 @@ def test_trusted_flat_repository_is_read_without_a_signature(tmp_path: Path,
     (flat / "Release").write_text(f"Suite: e2e-security\nSHA256:\n {hashlib.sha256(pk).hexdigest()}"
                                   f" {len(pk)} Packages\n")
     idx = ArchiveIndex(tmp_path / "cache", lambda s: None)
-    src = apt_sources.parse_one_line(f"deb [trusted=yes] {uri}/flat ./")[0]
+    src = sources.parse_one_line(f"deb [trusted=yes] {uri}/flat ./")[0]
     assert idx.packages(src, "", "amd64") == {"netbase": "6.4+e2e1"}
     assert idx.release(src).security and not idx.release(src).verified
     untrusted = AptSource(src.uri, src.suite)
@@ -314,11 +314,11 @@ def test_images_published_without_the_labels_take_the_full_path(
 
 
 def test_keyrings_are_found_by_file_name_in_the_configured_directories(tmp_path: Path) -> None:
-    from orchestrator import config as config_mod
+    from orchestrator.config import loader
     from orchestrator.release.apt_check import keyring_resolver
     from tests.publish_harness import FEATURES
 
-    loaded = config_mod.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
+    loaded = loader.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
     d = tmp_path / "k"
     d.mkdir()
     (d / "debian-archive-keyring.gpg").write_bytes(b"k")
@@ -330,7 +330,7 @@ def test_keyrings_are_found_by_file_name_in_the_configured_directories(tmp_path:
         == d / "debian-archive-keyring.gpg"
     assert resolve(AptSource("http://x", "b", ("main",), "/etc/apt/keyrings/other.gpg")) is None
     assert shutil.which("gpgv")
-    assert json.loads(apt_sources.to_label([])) == []
+    assert json.loads(sources.to_label([])) == []
 
 
 def test_the_report_says_what_an_image_took_and_what_a_failed_one_still_lacks(

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, matrix, plan
-from orchestrator import lock as lock_mod
-from orchestrator.cache import CellCache
-from orchestrator.config_models import Loaded
+from orchestrator.config import loader, matrix
+from orchestrator.config.model import Loaded
 from orchestrator.errors import UsageError
-from orchestrator.lock import Lock
-from orchestrator.plan import Plan, PlannedBuild, PlannedImage
+from orchestrator.lock import lockfile
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning import plan
+from orchestrator.planning.build_cache import CellCache
+from orchestrator.planning.plan import Plan, PlannedBuild, PlannedImage
 from tests.unit.helpers import REPO, TODAY, edit, run_cli, write_config
 
 BOTH_PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -96,7 +97,7 @@ def test_image_fields(repo_loaded: Loaded, repo_lock: Lock) -> None:
 def test_only_source_images_carry_the_frozen_modules_and_get_their_smoke_check(
     repo_loaded: Loaded, repo_lock: Lock
 ) -> None:
-    from orchestrator.smoke import checks_for
+    from orchestrator.smoke.suite import checks_for
 
     wanted = repo_loaded.config.build.freeze_modules
     assert wanted
@@ -285,7 +286,7 @@ def test_validate_warns_once_that_python_build_cells_stay_native(
     path = _both_methods_on_bookworm(tmp_path)
     warning = (f"{path}: distros.bookworm.methods: python-build cannot cross-compile: its images on "
                "bookworm are built for linux/amd64 only (use method source for linux/arm64)")
-    loaded = config.load(path, today=TODAY)
+    loaded = loader.load(path, today=TODAY)
     assert loaded.warnings == (warning,)
     code, out, err = run_cli(["validate", "--config", str(path)], capsys)
     assert code == 0
@@ -294,13 +295,13 @@ def test_validate_warns_once_that_python_build_cells_stay_native(
     warned = [line for line in err.splitlines() if "cross-compile" in line]
     assert len(warned) == 1 and warned[0].endswith(warning)
     # the plan agrees: every python-build image of bookworm is amd64 only
-    p = plan.build(loaded, lock_mod.read(loaded), today=TODAY)
+    p = plan.build(loaded, lockfile.read(loaded), today=TODAY)
     pybuild = [i for i in p.images if i.method == "python-build"]
     assert pybuild and all(i.platforms == ("linux/amd64",) for i in pybuild)
     # one platform: nothing to warn about
     path.write_text(edit(path.read_text(), "platforms: [linux/amd64, linux/arm64]\n",
                          "platforms: [linux/amd64]\n"))
-    assert config.load(path, today=TODAY).warnings == ()
+    assert loader.load(path, today=TODAY).warnings == ()
 
 
 def test_validate_warns_for_python_build_cells_from_include_too(repo_loaded: Loaded) -> None:

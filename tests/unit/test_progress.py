@@ -1,4 +1,4 @@
-"""Progress on stderr during long commands (orchestrator/progress.py): one line per finished cell
+"""Progress on stderr during long commands (orchestrator/release/progress.py): one line per finished cell
 with k/n, its time and the elapsed total, compiles in the build phase, GitLab's collapsible
 sections in CI. No Docker: the publish harness's four bookworm source cells in the fake engine
 (tests/publish_harness.py), a clock the fake builds move forward."""
@@ -14,16 +14,17 @@ from typing import Any
 
 import pytest
 
-from orchestrator import cache as cache_mod
-from orchestrator import config, render, settings
+from orchestrator import render, settings
+from orchestrator.config import loader
 from orchestrator.engine import BuildFailed, BuildOutcome
-from orchestrator.plan import PlannedImage
-from orchestrator.progress import Progress, section_end, section_start
+from orchestrator.planning import build_cache
+from orchestrator.planning.plan import PlannedImage
 from orchestrator.release import session
 from orchestrator.release.build import do_build
+from orchestrator.release.progress import Progress, section_end, section_start
+from orchestrator.release.report import Report, Status, duration
 from orchestrator.release.smoketest import do_test
 from orchestrator.release.state import CellState, Run
-from orchestrator.report import Report, Status, duration
 from tests.fake_engine import FakeEngine
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import HarnessRun, Publisher, write_config
@@ -189,10 +190,10 @@ def test_a_run_made_without_a_progress_says_nothing_and_the_json_report_is_as_be
 def test_a_session_reports_progress_on_stderr_with_sections_only_in_ci(
         tmp_path: Path, fake: FakeRegistry, ci: bool) -> None:
     settings.override(dataclasses.replace(settings.get(), ci=ci))
-    loaded = config.load(write_config(tmp_path / "cfg", fake.address, REPO), TODAY)
+    loaded = loader.load(write_config(tmp_path / "cfg", fake.address, REPO), TODAY)
     engine = FakeEngine(registry_for=lambda host: pytest.fail(f"asked for registry {host}"))
     run = session.start_run(loaded, "release", lambda: engine, only=[RT13], profile=None,
-                            shard=None, cache=cache_mod.DEFAULT_OPTIONS, network=None)
+                            shard=None, cache=build_cache.DEFAULT_OPTIONS, network=None)
     assert run.progress.stream is not None and run.progress.sections is ci
     assert run.progress.command == "release"
     assert run.platforms == {RT13: ("linux/amd64",)}
@@ -235,7 +236,7 @@ def test_why_is_one_line_and_leaves_out_the_image_a_smoke_check_names_first() ->
     res = report.cell(RT13)
     res.fail("test", f"{RT13}: check venv failed: exit code 1\n    Traceback ...\n"
                      f"{RT13}: check ssl failed: exit code 1")
-    from orchestrator.report import why
+    from orchestrator.release.report import why
     assert why(res) == "test: check venv failed: exit code 1"
     assert why(res, with_phase=False) == "check venv failed: exit code 1"
     res.fail("push", "x" * 300)

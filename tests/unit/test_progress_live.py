@@ -1,5 +1,5 @@
 """The live status of long commands on a terminal and its estimate of the time left
-(orchestrator/progress_live.py, progress_history.py): the estimate from a recorded history, the
+(orchestrator/release/progress_live.py, progress_history.py): the estimate from a recorded history, the
 history file (atomic, an unreadable one costs the estimate, not the run), the status drawn on a
 stream that says it is a terminal, and a run without a terminal printing the lines as before.
 No Docker: the publish harness's four bookworm source cells in the fake engine."""
@@ -18,16 +18,17 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from orchestrator import cache as cache_mod
-from orchestrator import config, log, settings
-from orchestrator import progress_history as hist
+from orchestrator import log, settings
 from orchestrator.cli import supply_cmds
-from orchestrator.progress import Progress
-from orchestrator.progress_live import Snapshot, status_text
+from orchestrator.config import loader
+from orchestrator.planning import build_cache
+from orchestrator.release import progress_history as hist
 from orchestrator.release import session
 from orchestrator.release.build import do_build
+from orchestrator.release.progress import Progress
+from orchestrator.release.progress_live import Snapshot, status_text
+from orchestrator.release.report import CellResult, Status
 from orchestrator.release.state import state_dir
-from orchestrator.report import CellResult, Status
 from tests.fake_engine import FakeEngine
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import Publisher, write_config
@@ -251,10 +252,10 @@ def test_check_reproducible_shows_its_status_on_a_terminal_only(
 def test_without_a_terminal_a_session_prints_exactly_the_old_lines_and_records_the_times(
         tmp_path: Path, fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    loaded = config.load(write_config(tmp_path / "cfg", fake.address, REPO), TODAY)
+    loaded = loader.load(write_config(tmp_path / "cfg", fake.address, REPO), TODAY)
     engine = FakeEngine(registry_for=lambda host: pytest.fail(f"asked for registry {host}"))
     run = session.start_run(loaded, "build", lambda: engine, only=["*-source-*"], profile=None,
-                            shard=None, cache=cache_mod.DEFAULT_OPTIONS, network=None)
+                            shard=None, cache=build_cache.DEFAULT_OPTIONS, network=None)
     assert not sys.stderr.isatty() and run.progress.live is False
     history = hist.history_path(state_dir(run.work))
     hist.write(history, PAST)

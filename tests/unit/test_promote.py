@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator import render, runner, settings, signing
+from orchestrator import render, runner, settings
 from orchestrator.release.attest import attach
 from orchestrator.release.push import do_push
-from orchestrator.report import Status
+from orchestrator.release.report import Status
+from orchestrator.supplychain import signing
 from tests.fake_cosign import FakeCosign
 from tests.fake_registry import FakeRegistry
 from tests.fake_syft import FakeSyft

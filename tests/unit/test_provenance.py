@@ -1,4 +1,4 @@
-"""SLSA provenance v1 in an in-toto Statement v1 (orchestrator.provenance): pure, exact."""
+"""SLSA provenance v1 in an in-toto Statement v1 (orchestrator.supplychain.provenance): pure, exact."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import __version__, provenance
+from orchestrator import __version__
+from orchestrator.supplychain import provenance
 
 T0 = dt.datetime(2026, 11, 21, 3, 0, 0, tzinfo=dt.UTC)
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config.matrix import revision_tag
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
-from orchestrator.matrix import revision_tag
 from orchestrator.release.push import do_push
+from orchestrator.release.report import Status
 from orchestrator.release.state import candidate_ref
-from orchestrator.report import Status
 from tests.fake_engine import FakeEngine
 from tests.fake_registry import FakeRegistry
 from tests.faultproxy import FaultProxy, Rule

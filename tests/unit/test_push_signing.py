@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import render, runner, signing, verify
+from orchestrator import render, runner
 from orchestrator.errors import CommandError, ConfigError, RegistryAuthError, SupplyChainError
 from orchestrator.release import attest, session
 from orchestrator.release.push import do_push
-from orchestrator.report import Status
+from orchestrator.release.report import Status
+from orchestrator.supplychain import signing, verify
 from tests.fake_cosign import FakeCosign
 from tests.fake_registry import FakeRegistry
 from tests.fake_syft import FakeSyft

@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, matrix, naming, plan, render
-from orchestrator import lock as lock_mod
-from orchestrator.config_models import Loaded
+from orchestrator import naming, render
+from orchestrator.config import loader, matrix
+from orchestrator.config.matrix import Cell
+from orchestrator.config.model import Loaded
 from orchestrator.errors import ConfigError
-from orchestrator.lock import Lock
-from orchestrator.matrix import Cell
+from orchestrator.lock import lockfile
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning import plan
 from orchestrator.render import bake as bake_mod
 from orchestrator.render import units
 from tests import require
@@ -53,8 +55,8 @@ HEADER = (
 
 
 def _render(path: Path) -> Rendered:
-    loaded = config.load(path, today=TODAY)
-    lock = lock_mod.read(loaded)
+    loaded = loader.load(path, today=TODAY)
+    lock = lockfile.read(loaded)
     return loaded, lock, render.render_all(loaded, lock)
 
 

@@ -17,9 +17,12 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import checks_lock, checks_values, config, eol, render, yamlsafe
+from orchestrator import render
+from orchestrator.config import eol, loader, yamlsafe
+from orchestrator.config.checks import values
 from orchestrator.errors import ConfigError, ExitCode, raise_all
-from orchestrator.lock import Lock
+from orchestrator.lock import checks
+from orchestrator.lock.lockfile import Lock
 from tests.unit.dockerfile_words import instructions, words
 from tests.unit.helpers import FIXTURES, TODAY
 
@@ -102,7 +105,7 @@ VALUES = st.one_of(
 def features(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Data, yamlsafe.Lines, Data]:
     root = tmp_path_factory.mktemp("features")
     shutil.copytree(FIXTURES / "features", root, dirs_exist_ok=True)
-    cfg, lines = config.parse_yaml((root / "images.yaml").read_text(), str(root / "images.yaml"))
+    cfg, lines = loader.parse_yaml((root / "images.yaml").read_text(), str(root / "images.yaml"))
     lock, _ = yamlsafe.parse((root / "images.lock").read_text(), str(root / "images.lock"))
     return root / "images.yaml", cfg, lines, lock
 
@@ -111,9 +114,9 @@ def _render(features: tuple[Path, Data, yamlsafe.Lines, Data], field: Field, val
     path, cfg0, lines, lock0 = features
     cfg, lock = copy.deepcopy(cfg0), copy.deepcopy(lock0)
     field.set(cfg, lock, value)
-    loaded = config.validate_data(cfg, path, TODAY, lines)
+    loaded = loader.validate_data(cfg, path, TODAY, lines)
     lock_lines = yamlsafe.Lines()
-    raise_all(checks_lock.check(lock, lock_lines, "images.lock"))
+    raise_all(checks.check(lock, lock_lines, "images.lock"))
     files = render.render_all(loaded, Lock.from_dict(lock))
     return {str(rel): data.decode() for rel, data in files.items() if rel.name == "Dockerfile"}
 
@@ -190,5 +193,5 @@ def test_quoting_alone_keeps_a_value_in_its_word(
     features: tuple[Path, Data, yamlsafe.Lines, Data], field: Field, value: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(checks_values, "check", lambda loaded: [])
+    monkeypatch.setattr(values, "check", lambda loaded: [])
     test_a_value_is_refused_or_stays_in_its_word.hypothesis.inner_test(features, field, value)

@@ -14,18 +14,19 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from orchestrator import cache as cache_mod
-from orchestrator import config, epoch, plan, render, settings
-from orchestrator import lock as lock_mod
-from orchestrator import reproducible as repro
+from orchestrator import render, settings
 from orchestrator.cli import supply_cmds
-from orchestrator.config import load
+from orchestrator.config import loader as config
+from orchestrator.config.loader import load
 from orchestrator.errors import ExitCode, UsageError
+from orchestrator.lock import lockfile
+from orchestrator.planning import build_cache, epoch, plan
 from orchestrator.registry import Registry
 from orchestrator.release import build, session
 from orchestrator.release.build import do_build
+from orchestrator.release.report import Report
 from orchestrator.release.state import Run
-from orchestrator.report import Report
+from orchestrator.supplychain import reproducible as repro
 from tests.fake_engine import FakeEngine
 from tests.oci_layouts import Layer, write_layout
 from tests.unit.helpers import FIXTURES, TODAY, run_cli
@@ -343,7 +344,7 @@ def test_a_release_build_gets_the_epoch_as_a_build_arg(project: Path) -> None:
     engine = FakeEngine(registry_for=_no_registry)
     loaded = load(str(project), TODAY)
     run = session.start_run(loaded, "build", lambda: engine, only=[CELL], profile=None,
-                            shard=None, cache=cache_mod.DEFAULT_OPTIONS, network=None)
+                            shard=None, cache=build_cache.DEFAULT_OPTIONS, network=None)
     assert run.source_date_epoch == 1764547200
     _, targets = build.bake_targets(loaded, run.lock)
     (img,) = run.plan.images
@@ -372,7 +373,7 @@ def test_release_builds_rewrite_layer_times_when_an_epoch_is_known(
         cfg.write_text(text.replace("\n  output_dir: out\n",
                                     f"\n  output_dir: out\n  rewrite_timestamps: {setting}\n"))
     loaded = config.load(tmp_path / "images.yaml", today=TODAY)
-    lock = lock_mod.read(loaded)
+    lock = lockfile.read(loaded)
     render.write(loaded, render.render_all(loaded, lock))
     def no_registry(host: str) -> Registry:
         raise AssertionError(f"the build phase asked for registry {host}")

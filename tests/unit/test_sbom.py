@@ -1,5 +1,5 @@
 """SBOM documents: syft's recorded SPDX/CycloneDX output of a real image, plus the exact entry
-for the CPython the orchestrator compiled (orchestrator.sbom)."""
+for the CPython the orchestrator compiled (orchestrator.supplychain.sbom)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import sbom
 from orchestrator.errors import SupplyChainError
-from orchestrator.lock import Lock, PythonLock
+from orchestrator.lock.lockfile import Lock, PythonLock
+from orchestrator.supplychain import sbom
 from tests.fake_syft import FakeSyft
 from tests.unit.helpers import FIXTURES
 

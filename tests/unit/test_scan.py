@@ -15,16 +15,17 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator import config, settings
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
-from orchestrator.config_models import IgnoreRule, Loaded, ScanDb
+from orchestrator import settings
+from orchestrator.config import loader
+from orchestrator.config.model import IgnoreRule, Loaded, ScanDb
 from orchestrator.errors import ConfigError, ExitCode, ScanError
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan as plan_mod
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary, last_error
 from orchestrator.scan.models import Finding, ScanReport
 from orchestrator.scan.report import judge
-from orchestrator.signing import Cosign, Verified
+from orchestrator.supplychain.signing import Cosign, Verified
 from tests import fake_grype
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import write_config
@@ -45,7 +46,7 @@ def scan_section(sha: str, extra: str = "") -> str:
 def load_with(tmp_path: Path, section: str) -> Loaded:
     cfg = write_config(tmp_path / "cfg", "127.0.0.1:5000", "team/python")
     cfg.write_text(cfg.read_text() + section)
-    return config.load(cfg, TODAY)
+    return loader.load(cfg, TODAY)
 
 
 def problems(tmp_path: Path, section: str) -> list[str]:
@@ -226,8 +227,8 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         built = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
         sha = fake_grype.archive(cfg.parent / "db.tar.gz", built.strftime("%Y-%m-%dT%H:%M:%SZ"))
         cfg.write_text(cfg.read_text() + scan_section(sha))
-        loaded = config.load(cfg, TODAY)
-        plan = plan_mod.build(loaded, lock_mod.read(loaded), only=["3.14-source-*"], profile=None,
+        loaded = loader.load(cfg, TODAY)
+        plan = plan_mod.build(loaded, lockfile.read(loaded), only=["3.14-source-*"], profile=None,
                               today=TODAY)
         digests = {}
         for img in plan.images:
@@ -360,9 +361,9 @@ def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path
     (setup.tools / "matches.json").write_text(json.dumps({"sbom:": [fake_grype.match(
         "CVE-2026-4444", "cpython", "3.14.4", "Critical", "3.14.5", kind="UnknownPackage",
         matched_by="cpe-match")]}))
-    loaded = config.load(setup.cfg, TODAY)
+    loaded = loader.load(setup.cfg, TODAY)
     assert loaded.config.scan is not None
-    plan = plan_mod.build(loaded, lock_mod.read(loaded), only=["3.14-source-bookworm-runtime"],
+    plan = plan_mod.build(loaded, lockfile.read(loaded), only=["3.14-source-bookworm-runtime"],
                           profile=None, today=TODAY)
     arm = setup.digests["3.14-source-bookworm-runtime"]["linux/arm64"]
     cosign = StandInCosign({"spdxVersion": "SPDX-2.3", "packages": [{"name": "cpython"}]}, refuse=arm)

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator import config, settings
+from orchestrator import settings
+from orchestrator.config import loader
 from orchestrator.errors import ScanError
 from orchestrator.release import session
 from orchestrator.release.push import do_push
-from orchestrator.report import Status
+from orchestrator.release.report import Status
 from orchestrator.scan import gate as scan_gate
 from orchestrator.scan.models import Finding, PlatformScan
 from tests import fake_grype
@@ -43,7 +44,7 @@ class Env:
         (self.tools / "matches.json").write_text(json.dumps(table))
 
     def gate(self) -> scan_gate.Gate:
-        loaded = config.load(self.pub.config, TODAY)
+        loaded = loader.load(self.pub.config, TODAY)
         gate = scan_gate.prepare(loaded.config, loaded.root, settings.get())
         assert gate is not None
         return gate
@@ -138,7 +139,7 @@ def test_the_gate_is_prepared_before_anything_and_stops_on_a_stale_db(env: Env) 
         env.gate()
     assert "older than scan.max_age_days (5)" in str(exc.value)
     env.pub.config.write_text(text[:text.index("scan:")])
-    loaded = config.load(env.pub.config, TODAY)
+    loaded = loader.load(env.pub.config, TODAY)
     assert scan_gate.prepare(loaded.config, loaded.root, settings.get()) is None
 
 

@@ -1,4 +1,4 @@
-"""cosign wrappers (orchestrator.signing): the exact argv and environment for a private
+"""cosign wrappers (orchestrator.supplychain.signing): the exact argv and environment for a private
 registry without a transparency log, key references and passwords, typed errors, and the
 parsing of what verify and verify-attestation answer (tests/fake_cosign.py)."""
 
@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import runner, settings, signing
-from orchestrator.config_models import Signing
+from orchestrator import runner, settings
+from orchestrator.config.model import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
+from orchestrator.supplychain import signing
 from tests.fake_cosign import FakeCosign
 from tests.unit.helpers import with_env
 

@@ -10,14 +10,15 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from orchestrator import checks_signing, config
-from orchestrator.config_models import Loaded, Signing
+from orchestrator.config import loader
+from orchestrator.config.checks import signing as checks_signing
+from orchestrator.config.model import Loaded, Signing
 from orchestrator.errors import ConfigError, ConfigProblems
 from tests.unit.helpers import REPO, TODAY, line_of, run_cli, write_config
 
 
 def _load(tmp_path: Path, minimal_text: str, signing: str) -> Loaded:
-    return config.load(write_config(tmp_path, minimal_text + "\n" + signing + "\n"), TODAY)
+    return loader.load(write_config(tmp_path, minimal_text + "\n" + signing + "\n"), TODAY)
 
 
 def _errors(tmp_path: Path, minimal_text: str, signing: str) -> list[str]:
@@ -27,7 +28,7 @@ def _errors(tmp_path: Path, minimal_text: str, signing: str) -> list[str]:
 
 
 def test_no_signing_section_means_none(tmp_path: Path, minimal_text: str) -> None:
-    assert config.load(write_config(tmp_path, minimal_text), TODAY).config.signing is None
+    assert loader.load(write_config(tmp_path, minimal_text), TODAY).config.signing is None
 
 
 def test_defaults(tmp_path: Path, minimal_text: str) -> None:
@@ -93,7 +94,7 @@ def test_one_exact_line_per_problem(tmp_path: Path, minimal_text: str, signing: 
     text = minimal_text + "\nsigning: " + signing + "\n"
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        config.load(path, TODAY)
+        loader.load(path, TODAY)
     assert info.value.lines() == [f"{path}:{line_of(text, 'signing:')}: {key}: {message}"]
 
 

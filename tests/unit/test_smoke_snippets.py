@@ -1,4 +1,4 @@
-"""The files the smoke checks run inside an image (orchestrator/smoke_checks/): each one named by
+"""The files the smoke checks run inside an image (orchestrator/smoke/checks/): each one named by
 the check table, shipped as package data and given its parameters as arguments, never spliced
 into its text; and each run here, on the host's shell and interpreter, where that means
 something without an image (a broken script fails here, not in the first release after)."""
@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
-from orchestrator import plan, smoke
-from orchestrator.config_models import Loaded
-from orchestrator.lock import Lock
+from orchestrator.config.model import Loaded
+from orchestrator.lock.lockfile import Lock
+from orchestrator.planning import plan
+from orchestrator.smoke import suite
 from tests import require
 from tests.require import require_tool
 from tests.unit.helpers import REPO, TODAY
 
-SNIPPETS = REPO / "orchestrator" / "smoke_checks"
+SNIPPETS = REPO / "orchestrator" / "smoke" / "checks"
 PREFIX = "/opt/org/python/3.13"
 
 
@@ -45,12 +46,12 @@ def _variety(repo_loaded: Loaded, repo_lock: Lock) -> list[plan.PlannedImage]:
     images = list(plan.build(repo_loaded, repo_lock, today=TODAY).images)
     return images + [_source_image(repo_loaded, repo_lock, variant, frozen_modules=("os",),
                                    pie=pie, freethreaded=True)
-                     for variant in smoke.VARIANTS for pie in (True, False)]
+                     for variant in suite.VARIANTS for pie in (True, False)]
 
 
 def _check(img: plan.PlannedImage, name: str, *, uid: int = 10001, prefix: str = PREFIX,
-           emulated: bool = False) -> smoke.Check:
-    (check,) = [c for c in smoke.checks_for(img, uid=uid, prefix=prefix, tls_host="pypi.org",
+           emulated: bool = False) -> suite.Check:
+    (check,) = [c for c in suite.checks_for(img, uid=uid, prefix=prefix, tls_host="pypi.org",
                                             emulated=emulated) if c.name == name]
     return check
 
@@ -59,10 +60,10 @@ def _check(img: plan.PlannedImage, name: str, *, uid: int = 10001, prefix: str =
 
 
 def test_the_table_names_every_file_of_the_directory_and_only_existing_ones() -> None:
-    assert smoke.snippet_files() == _files()
-    for row in smoke.CHECK_TABLE:  # a file of smoke_checks/, or a command (no path, no script)
+    assert suite.snippet_files() == _files()
+    for row in suite.CHECK_TABLE:  # a file of smoke_checks/, or a command (no path, no script)
         assert row.run in _files() or (" " in row.run and "/" not in row.run), row
-    assert {row.run.rsplit(".", 1)[-1] for row in smoke.CHECK_TABLE
+    assert {row.run.rsplit(".", 1)[-1] for row in suite.CHECK_TABLE
             if row.run in _files()} == {"sh", "py"}
 
 
@@ -70,11 +71,11 @@ def test_each_file_reaches_a_check_as_it_is_and_nothing_else_is_a_script(
         repo_loaded: Loaded, repo_lock: Lock) -> None:
     """Every argument of every check that holds a line break is one of the files, verbatim:
     the paths, modules, uid and host they vary by are arguments of their own."""
-    texts = {smoke.snippet(name): name for name in _files()}
+    texts = {suite.snippet(name): name for name in _files()}
     used: set[str] = set()
     for img in _variety(repo_loaded, repo_lock):
         for emulated in (False, True):
-            for check in smoke.checks_for(img, uid=10001, prefix=PREFIX, tls_host="pypi.org",
+            for check in suite.checks_for(img, uid=10001, prefix=PREFIX, tls_host="pypi.org",
                                           emulated=emulated):
                 scripts = [a for a in check.argv if "\n" in a]
                 assert (scripts and all(a in texts for a in scripts)) or check.argv in (
@@ -85,24 +86,24 @@ def test_each_file_reaches_a_check_as_it_is_and_nothing_else_is_a_script(
 
 def test_the_files_are_read_as_package_data_and_shipped_in_the_wheel() -> None:
     for name in _files():
-        assert smoke.snippet(name) == (SNIPPETS / name).read_text(encoding="utf-8"), name
+        assert suite.snippet(name) == (SNIPPETS / name).read_text(encoding="utf-8"), name
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert (SNIPPETS / "__init__.py").exists()  # a package: packages.find takes its .py files
-    assert any(fnmatch("orchestrator.smoke_checks", p) for p in setuptools["packages"]["find"]["include"])
-    data = setuptools["package-data"]["orchestrator.smoke_checks"]
+    assert any(fnmatch("orchestrator.smoke.checks", p) for p in setuptools["packages"]["find"]["include"])
+    data = setuptools["package-data"]["orchestrator.smoke.checks"]
     for name in _files() - {n for n in _files() if n.endswith(".py")}:
         assert any(fnmatch(name, glob) for glob in data), name
 
 
 def test_a_minimal_image_runs_only_python_given_to_its_entrypoint(
         repo_loaded: Loaded, repo_lock: Lock) -> None:
-    for row in smoke.CHECK_TABLE:
+    for row in suite.CHECK_TABLE:
         if "minimal" in row.variants:
             assert row.run.endswith(".py") or row.run.startswith("python3 "), row.name
     minimal = _source_image(repo_loaded, repo_lock, "minimal")
-    assert _check(minimal, "dpkg-status").argv == ["-c", smoke.snippet("dpkg_status.py")]
+    assert _check(minimal, "dpkg-status").argv == ["-c", suite.snippet("dpkg_status.py")]
     with pytest.raises(ValueError, match="without a shell"):
-        smoke._py_args(["/bin/sh", "-ec", "true"])
+        suite._py_args(["/bin/sh", "-ec", "true"])
 
 
 def test_the_shell_files_parse_and_pass_shellcheck() -> None:
@@ -143,7 +144,7 @@ class Host:
         for name in ("python3", "python"):
             (self.bin / name).symlink_to(sys.executable)
 
-    def run(self, check: smoke.Check, *extra: str, path: str | None = None,
+    def run(self, check: suite.Check, *extra: str, path: str | None = None,
             python: str = sys.executable) -> Outcome:
         argv = check.argv
         if argv[0] == "python3":
@@ -313,7 +314,7 @@ def test_the_venv_checks_make_a_venv_here(host: Host, runtime: plan.PlannedImage
 def test_stdlib_imports_imports_each_module_it_is_given(runtime: plan.PlannedImage,
                                                         host: Host) -> None:
     dev = _check(dataclasses.replace(runtime, variant="dev"), "stdlib-imports")
-    assert dev.argv[3:] == smoke.STDLIB + smoke.DEV_STDLIB
+    assert dev.argv[3:] == suite.STDLIB + suite.DEV_STDLIB
     out = host.run(dev)
     assert out.problem is None and out.output.startswith("ok "), out.output
     out = host.run(dev, "no_such_module_here")
@@ -322,9 +323,9 @@ def test_stdlib_imports_imports_each_module_it_is_given(runtime: plan.PlannedIma
 
 def test_tls_verify_is_given_the_index_host(runtime: plan.PlannedImage) -> None:
     """Not run here: it needs the network (the e2e tests run it)."""
-    check = smoke.checks_for(runtime, uid=1, prefix=PREFIX, tls_host="pypi.example.org")
+    check = suite.checks_for(runtime, uid=1, prefix=PREFIX, tls_host="pypi.example.org")
     (tls,) = [c for c in check if c.name == "tls-verify"]
-    assert tls.argv == ["python3", "-c", smoke.snippet("tls_verify.py"), "pypi.example.org"]
+    assert tls.argv == ["python3", "-c", suite.snippet("tls_verify.py"), "pypi.example.org"]
 
 
 def test_pip_only_in_dev_names_an_importable_module(runtime: plan.PlannedImage, host: Host) -> None:

@@ -16,14 +16,15 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator import settings, smoke, smoke_hardening
+from orchestrator import settings
 from orchestrator.engine import RunOutcome
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.hardening import Policy
-from orchestrator.plan import PlannedImage
+from orchestrator.planning.plan import PlannedImage
+from orchestrator.release.report import Report, Status, why
 from orchestrator.release.session import run_phases
 from orchestrator.release.state import candidate_ref
-from orchestrator.report import Report, Status, why
+from orchestrator.smoke import hardening, suite
+from orchestrator.smoke.elf import Policy
 from tests.fake_engine import FakeEngine
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import HarnessRun, Publisher, image_for, write_config
@@ -32,7 +33,7 @@ REPO = "team/python"
 ARM64 = "linux/arm64"
 RT13, DEV13 = "3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"
 RT14, DEV14 = "3.14-source-bookworm-runtime", "3.14-source-bookworm-dev"
-STDLIB = smoke.snippet("stdlib_imports.py")  # the check that fails under QEMU below
+STDLIB = suite.snippet("stdlib_imports.py")  # the check that fails under QEMU below
 
 Failing = Collection[tuple[str, str, str]]  # (cell id, snippet text, platform) that exit 1
 
@@ -60,12 +61,12 @@ def hardening_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | N
     asked: list[tuple[str, str | None]] = []
 
     def check(engine: object, image_ref: str, img: PlannedImage, prefix: str,
-              platform: str | None, policy: Policy, label: str | None = None) -> smoke.CheckResult:
+              platform: str | None, policy: Policy, label: str | None = None) -> suite.CheckResult:
         asked.append((img.id, platform))
-        return smoke.CheckResult(img.id, smoke.check_name("interpreter-hardening", label), True,
+        return suite.CheckResult(img.id, suite.check_name("interpreter-hardening", label), True,
                                  "", "files=3", 0.0)
 
-    monkeypatch.setattr(smoke_hardening, "hardening_check", check)
+    monkeypatch.setattr(hardening, "hardening_check", check)
     return asked
 
 
@@ -207,7 +208,7 @@ def test_a_failed_retest_withdraws_the_earlier_pass_so_a_later_push_refuses_the_
 
 # ------------------------------------------------ the test switch ORCH_SMOKE_FAIL_PLATFORM
 
-FORCED = f"{smoke.FORCED_FAILURE} [{ARM64}]"
+FORCED = f"{suite.FORCED_FAILURE} [{ARM64}]"
 
 
 def test_the_smoke_fail_switch_fails_a_check_run_on_arm64_only_and_nothing_is_published(
@@ -264,17 +265,17 @@ def test_the_forced_failure_check_runs_where_the_switch_says_and_without_a_shell
             return RunOutcome(0, "aarch64\n", 0.5)
 
     img = built(pub, "1").plan.image(RT14)
-    results = smoke.run_checks(cast(Any, Engine()), "ref", img, uid=10001, prefix="/opt/p",
+    results = suite.run_checks(cast(Any, Engine()), "ref", img, uid=10001, prefix="/opt/p",
                                tls_url="https://pypi.org/simple", platform=ARM64, label=ARM64,
                                fail_on_purpose=True)
     assert [r.check for r in results].count(FORCED) == 1  # the other checks: as without it
     assert results[-1].check == FORCED and not results[-1].ok
     assert ran[-1] == (["python3", "-c", "import platform; print(platform.machine())"], ARM64)
     ran.clear()
-    without = smoke.run_checks(cast(Any, Engine()), "ref", img, uid=10001, prefix="/opt/p",
+    without = suite.run_checks(cast(Any, Engine()), "ref", img, uid=10001, prefix="/opt/p",
                                tls_url="https://pypi.org/simple", platform=ARM64, label=ARM64)
     assert FORCED not in [r.check for r in without]
-    minimal = smoke.forced_failure(dataclasses.replace(img, variant="minimal"), ARM64)
+    minimal = suite.forced_failure(dataclasses.replace(img, variant="minimal"), ARM64)
     assert minimal.argv == ["-c", "import platform; print(platform.machine())"]
 
 

@@ -1,4 +1,4 @@
-"""Verifying published images (orchestrator.verify) and `orchestrator verify REF...`, against
+"""Verifying published images (orchestrator.supplychain.verify) and `orchestrator verify REF...`, against
 the in-memory registry and the fake cosign: what is checked where (index, platform manifests),
 one line per reference, exit 1 when any fails."""
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import runner, signing, verify
+from orchestrator import runner
 from orchestrator.errors import RegistryAuthError
 from orchestrator.registry import Registry
+from orchestrator.supplychain import signing, verify
 from tests.fake_cosign import FakeCosign
 from tests.fake_registry import FakeRegistry
 from tests.unit.helpers import run_cli, with_env

@@ -21,14 +21,16 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from orchestrator import cli, config, eol, lock_sources, log, plan, versions
-from orchestrator import lock as lock_mod
+from orchestrator import cli, log, versions
 from orchestrator import registry as registry_mod
 from orchestrator.cli import python_cmds
-from orchestrator.config_models import Loaded, minor_of
+from orchestrator.config import eol, loader
+from orchestrator.config.model import Loaded, minor_of
 from orchestrator.errors import ConfigError, ExitCode, SourceError, UsageError
-from orchestrator.lock import Lock
-from orchestrator.lock_sources import PythonOrgIndex
+from orchestrator.lock import lockfile, sources
+from orchestrator.lock.lockfile import Lock
+from orchestrator.lock.sources import PythonOrgIndex
+from orchestrator.planning import plan
 from tests.unit.helpers import REPO, TODAY, edit, run_cli
 
 GOLDEN = REPO / "tests" / "golden" / "versions"
@@ -95,10 +97,10 @@ def repo_copy(tmp_path: Path) -> Path:
     """A scratch copy of the snapshot: images.yaml, images.lock and its rendered generated/."""
     shutil.copy(GOLDEN / "images.yaml", tmp_path / "images.yaml")
     shutil.copy(GOLDEN / "images.lock", tmp_path / "images.lock")
-    loaded = config.load(tmp_path / "images.yaml", TODAY)
+    loaded = loader.load(tmp_path / "images.yaml", TODAY)
     from orchestrator import render
 
-    render.write(loaded, render.render_all(loaded, lock_mod.read(loaded)))
+    render.write(loaded, render.render_all(loaded, lockfile.read(loaded)))
     return tmp_path / "images.yaml"
 
 
@@ -146,7 +148,7 @@ SNAPSHOT = (GOLDEN / "images.yaml").read_text(encoding="utf-8") if (GOLDEN / "im
 
 
 def test_snapshot_is_still_a_valid_config() -> None:
-    loaded = config.validate_data(config.parse_yaml(SNAPSHOT, "images.yaml")[0], Path("images.yaml"), TODAY)
+    loaded = loader.validate_data(loader.parse_yaml(SNAPSHOT, "images.yaml")[0], Path("images.yaml"), TODAY)
     assert [p.version for p in loaded.config.pythons] == ["3.12", "3.13", "3.14"]
 
 
@@ -216,7 +218,7 @@ def test_live_repo_images_yaml_round_trips() -> None:
     """Every Python of the live org matrix: retire + add restores the file byte for byte,
     unless an include rule names it (add-python never invents include rules)."""
     text = (REPO / "images.yaml").read_text(encoding="utf-8")
-    cfg = config.load(REPO / "images.yaml", TODAY).config
+    cfg = loader.load(REPO / "images.yaml", TODAY).config
     checked = 0
     for p in cfg.pythons:
         minor = minor_of(p.version)
@@ -316,7 +318,7 @@ def test_exclude_rule_added_where_there_is_none() -> None:
     empty_flow = retired.replace("\nvariants:", "exclude: []   # none\n\nvariants:")
     new, _ = versions.add_python_text(empty_flow, "3.12")
     assert 'exclude: [{distro: noble, python: "3.12", method: deadsnakes}]   # none\n' in new
-    config.validate_data(config.parse_yaml(new, "x")[0], Path("images.yaml"), TODAY)
+    loader.validate_data(loader.parse_yaml(new, "x")[0], Path("images.yaml"), TODAY)
 
 
 def test_unusual_layout_is_refused_not_mangled() -> None:
@@ -383,7 +385,7 @@ def test_add_signed_release_locks_signature_and_key(
     assert p.python is not None and p.python.version == "3.12.13"
     assert p.python.signature_url == f"{BASE}3.12.13/Python-3.12.13.tar.xz.asc"
     key = eol.PYTHON_SIGNING_KEY["3.12"]
-    assert p.python.signing_key == lock_mod.SigningKey(
+    assert p.python.signing_key == lockfile.SigningKey(
         cast(str, key), KEYS.format(fingerprint=key), sha(KEY_BYTES))
     assert p.new_text == SNAPSHOT  # the exclude rule for noble came back as well
     report = versions.report(p, None)
@@ -396,7 +398,7 @@ def test_add_pinned_version_and_tgz_only_release(repo_copy: Path, fake: FakePyth
     repo_copy.write_text(text)
     p = versions.propose_add(repo_copy, "3.11.2", fake_index_for(fake), TODAY)
     assert p.new_text == (GOLDEN / "images.max4.add-3.11.2.yaml").read_text()
-    assert p.python == lock_mod.PythonLock(
+    assert p.python == lockfile.PythonLock(
         "3.11.2", f"{BASE}3.11.2/Python-3.11.2.tgz", sha(tarball("Python-3.11.2.tgz")),
         None, None, "python.org layout")
     assert p.loaded.config.pythons[0].version == "3.11.2"
@@ -465,10 +467,10 @@ def test_add_refusals(repo_copy: Path, cli_fake: FakePythonOrg, capsys: pytest.C
         f"error: {cfg} already has 3 Pythons (3.12, 3.13, 3.14) and max_pythons is 3; "
         "retire the oldest first: orchestrator retire-python 3.12")
     assert _refusal(["add-python", "3.10", "--config", cfg], capsys, root) == (
-        "error: Python 3.10 reached its end of life on 2026-10-31 (orchestrator/eol.py); "
+        "error: Python 3.10 reached its end of life on 2026-10-31 (orchestrator/config/eol.py); "
         "refusing to add it")
     assert _refusal(["add-python", "3.9", "--config", cfg], capsys, root) == (
-        "error: Python 3.9 reached its end of life on 2025-10-31 (orchestrator/eol.py); "
+        "error: Python 3.9 reached its end of life on 2025-10-31 (orchestrator/config/eol.py); "
         "refusing to add it")
     for bad in ("4.0", "3", "3.13.x", "python3.13", "3.13.5rc1"):
         assert _refusal(["add-python", bad, "--config", cfg], capsys, root) == (
@@ -553,10 +555,10 @@ def test_retire_works_when_the_python_is_past_eol(repo_copy: Path) -> None:
     repo_copy.write_text(text)
     with pytest.raises(ConfigError, match=r"Python 3.12 reached its end of life on 2028-10-31; "
                                           r"remove it \(orchestrator retire-python 3.12\)"):
-        config.load(repo_copy, after_eol)
+        loader.load(repo_copy, after_eol)
     p = versions.propose_retire(repo_copy, "3.12", after_eol)
     versions.apply(p)
-    assert [e.version for e in config.load(repo_copy, after_eol).config.pythons] == ["3.13", "3.14"]
+    assert [e.version for e in loader.load(repo_copy, after_eol).config.pythons] == ["3.13", "3.14"]
 
 
 # ====================================================================== CLI wiring
@@ -614,9 +616,9 @@ DIGESTS = {
 
 def _update(loaded: Loaded, old: Lock, fake: FakePythonOrg, *, upgrade: bool,
             only: list[str] | None = None, digests: dict[str, str] | None = None,
-            ) -> tuple[Lock, list[lock_mod.Change]]:
+            ) -> tuple[Lock, list[lockfile.Change]]:
     reg = FakeRegistry(DIGESTS if digests is None else digests)
-    return lock_sources.update(
+    return sources.update(
         loaded, old, upgrade=upgrade, only=only,
         index=PythonOrgIndex(BASE, KEYS, fake), registry_for=lambda host: cast(Any, reg),
         fetch=fake)
@@ -625,9 +627,9 @@ def _update(loaded: Loaded, old: Lock, fake: FakePythonOrg, *, upgrade: bool,
 @pytest.fixture
 def locked(repo_copy: Path, fake: FakePythonOrg) -> tuple[Loaded, Lock]:
     """The snapshot locked against the fake python.org and registry (`lock --upgrade` once)."""
-    loaded = config.load(repo_copy, TODAY)
-    lock, _ = _update(loaded, lock_mod.read(loaded), fake, upgrade=True)
-    old_13 = lock_mod.PythonLock("3.13.13", f"{BASE}3.13.13/Python-3.13.13.tar.xz", "1" * 64)
+    loaded = loader.load(repo_copy, TODAY)
+    lock, _ = _update(loaded, lockfile.read(loaded), fake, upgrade=True)
+    old_13 = lockfile.PythonLock("3.13.13", f"{BASE}3.13.13/Python-3.13.13.tar.xz", "1" * 64)
     return loaded, Lock({**lock.pythons, "3.13": old_13}, lock.bases, lock.pyenv, lock.deadsnakes)
 
 
@@ -642,7 +644,7 @@ def test_lock_without_upgrade_only_fills_what_is_missing(
     new, changes = _update(loaded, lock, fake, upgrade=False)
     assert (new, changes) == (lock, [])
     assert not any(r.endswith((".tar.xz", ".tgz")) for r in fake.requests)
-    missing = lock_mod.without_python(lock, "3.13")
+    missing = lockfile.without_python(lock, "3.13")
     new, changes = _update(loaded, missing, fake, upgrade=False)
     assert [str(c) for c in changes] == [
         f"python 3.13: (none) -> 3.13.15 ({sha(tarball('Python-3.13.15.tar.xz'))[:12]})"]
@@ -669,8 +671,8 @@ def test_lock_upgrade_bumps_patches_and_digests(
 
 def test_lock_upgrade_keeps_pinned_versions(repo_copy: Path, fake: FakePythonOrg) -> None:
     repo_copy.write_text(edit(repo_copy.read_text(), '- version: "3.13"', '- version: "3.13.13"'))
-    loaded = config.load(repo_copy, TODAY)
-    lock, _ = _update(loaded, lock_mod.read(loaded), fake, upgrade=True)
+    loaded = loader.load(repo_copy, TODAY)
+    lock, _ = _update(loaded, lockfile.read(loaded), fake, upgrade=True)
     assert lock.pythons["3.13"].version == "3.13.13"
     new, changes = _update(loaded, lock, fake, upgrade=True, only=["3.13"])
     assert (new.pythons["3.13"], changes) == (lock.pythons["3.13"], [])  # 3.13.15 exists: not taken
@@ -690,7 +692,7 @@ def test_lock_only_is_checked(locked: tuple[Loaded, Lock], fake: FakePythonOrg) 
 
 def test_lock_upgrade_cli(repo_copy: Path, fake: FakePythonOrg, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(lock_sources, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
+    monkeypatch.setattr(sources, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
     monkeypatch.setattr(registry_mod, "registry_for", lambda host: FakeRegistry(DIGESTS))
     pyenv_tarball = b"pyenv 2.6.30 release tarball"
 
@@ -698,7 +700,7 @@ def test_lock_upgrade_cli(repo_copy: Path, fake: FakePythonOrg, monkeypatch: pyt
         return pyenv_tarball if url == PYENV_URL else fake(url)
 
     # cmd_lock passes no fetch: without this, lock fetched the pyenv tarball from github.com
-    monkeypatch.setattr(lock_sources, "update", functools.partial(lock_sources.update, fetch=fetch))
+    monkeypatch.setattr(sources, "update", functools.partial(sources.update, fetch=fetch))
     cfg = str(repo_copy)
     code, out, err = run_cli(["lock", "--config", cfg], capsys)
     assert code == 0, err
@@ -746,7 +748,7 @@ tags:
 def _eol_loaded(tmp_path: Path, today: dt.date) -> Loaded:
     path = tmp_path / "images.yaml"
     path.write_text(EOL_YAML)
-    return config.load(path, today)
+    return loader.load(path, today)
 
 
 @pytest.mark.parametrize(("today", "warned"), [
@@ -775,9 +777,9 @@ def test_plan_shows_days_left(tmp_path: Path) -> None:
     today = dt.date(2028, 8, 15)
     loaded = _eol_loaded(tmp_path, today)
     lock = Lock(
-        {"3.12": lock_mod.PythonLock("3.12.13", f"{BASE}3.12.13/Python-3.12.13.tar.xz", "a" * 64),
-         "3.14": lock_mod.PythonLock("3.14.4", f"{BASE}3.14.4/Python-3.14.4.tar.xz", "b" * 64)},
-        {"trixie": lock_mod.BaseLock("docker.io/library/debian:trixie-slim")})
+        {"3.12": lockfile.PythonLock("3.12.13", f"{BASE}3.12.13/Python-3.12.13.tar.xz", "a" * 64),
+         "3.14": lockfile.PythonLock("3.14.4", f"{BASE}3.14.4/Python-3.14.4.tar.xz", "b" * 64)},
+        {"trixie": lockfile.BaseLock("docker.io/library/debian:trixie-slim")})
     p = plan.build(loaded, lock, today=today)
     img = p.image("3.12-source-trixie-runtime")
     assert (img.python_eol_days, img.distro_eol_days) == (77, (eol.DISTRO_EOL["trixie"] - today).days)

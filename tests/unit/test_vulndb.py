@@ -20,15 +20,15 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator import config
-from orchestrator import lock as lock_mod
-from orchestrator import plan as plan_mod
-from orchestrator.config_models import Scan, ScanDb
+from orchestrator.config import loader
+from orchestrator.config.model import Scan, ScanDb
+from orchestrator.lock import lockfile
+from orchestrator.planning import plan as plan_mod
 from orchestrator.registry import Registry
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, sha256_of
 from orchestrator.scan.models import ScanReport
-from orchestrator.signing import Cosign, Verified
+from orchestrator.supplychain.signing import Cosign, Verified
 from tests import vulndb
 from tests.fake_registry import FakeRegistry
 from tests.publish_harness import write_config
@@ -143,8 +143,8 @@ def test_scan_gives_the_real_grype_the_attested_sbom(tmp_path: Path) -> None:
     assert info.schema.startswith("v6.") and info.scanner.startswith("grype ")
     with FakeRegistry() as reg:
         cfg = write_config(tmp_path / "cfg", reg.address, "team/python")
-        loaded = config.load(cfg, TODAY)
-        plan = plan_mod.build(loaded, lock_mod.read(loaded), only=["3.14-source-bookworm-runtime"],
+        loaded = loader.load(cfg, TODAY)
+        plan = plan_mod.build(loaded, lockfile.read(loaded), only=["3.14-source-bookworm-runtime"],
                               profile=None, today=TODAY)
         reg.put_image("team/python", plan.images[0].tags[0], "seed")
         report = scan_images.scan_all(Registry(reg.address), "team/python", plan.images, grype,

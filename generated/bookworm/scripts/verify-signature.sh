@@ -11,7 +11,7 @@
 # the keyring does not have (NO_PUBKEY, and the ERRSIG it explains) is ignored beside a good
 # pinned one, as apt and sqv do (a file signed with the next key too, before keyrings carry
 # it); without a good pinned signature it is the refusal.
-# (orchestrator/gpg_status.py is the same rule outside a build.)
+# (orchestrator/apt/gpg_status.py is the same rule outside a build.)
 set -eu
 if [ "$#" -lt 4 ] || [ "$#" -gt 5 ]; then
     echo "usage: verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE [DATA]" >&2

@@ -7,7 +7,7 @@
 # subkey, as verify-signature.sh takes it): a subkey pin exports the primary key that carries
 # it. The export is listed again and must show exactly the primary keys the pins name. A
 # pinned key that is missing, expired or revoked (a subkey: or its primary) fails with one
-# line naming the fingerprint and URL. (orchestrator/keyrings.py is the same rule outside a
+# line naming the fingerprint and URL. (orchestrator/apt/keyrings.py is the same rule outside a
 # build.)
 set -eu
 if [ "$#" -lt 4 ]; then

@@ -1,0 +1,109 @@
+"""Verify a pushed image as release/attest.py signed it: the signature of the digest and of
+each platform manifest, each platform's SBOM attestation, and the provenance attestation of
+the digest, all with the configured public key. ``orchestrator verify REF...`` and promote's
+gate use it; application teams can run it too (``--key cosign.pub``, no images.yaml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orchestrator import imageref
+from orchestrator.config import grammar
+from orchestrator.errors import RegistryAuthError, RegistryError
+from orchestrator.registry import Registry
+from orchestrator.supplychain.signing import Cosign
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # "signature", "signature linux/arm64", "sbom linux/amd64", "provenance"
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Verification:
+    ref: str  # as asked (tag or digest)
+    digest: str  # what it resolved to ("" when it did not)
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def problems(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
+
+    def line(self) -> str:
+        at = f" ({self.digest})" if self.digest and self.digest not in self.ref else ""
+        if self.ok:
+            return f"verified  {self.ref}{at}: " + ", ".join(c.name for c in self.checks)
+        return f"FAILED    {self.ref}{at}: " + "; ".join(self.problems())
+
+
+def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
+                  provenance: bool = True, ref: str = "") -> Verification:
+    """Every check of ``registry.host``/``repo``@``digest``; registry errors other than refused
+    credentials are a failed check (an image that cannot be read is not verified)."""
+    name = f"{registry.host}/{repo}"
+    ref = ref or f"{name}@{digest}"
+    try:
+        plats = registry.platform_manifests(repo, digest)
+    except RegistryAuthError:
+        raise
+    except RegistryError as exc:
+        return Verification(ref, digest, (Check("manifest", False, str(exc)),))
+    if plats is None:
+        return Verification(ref, digest, (Check("manifest", False, "not in the registry"),))
+    single = list(plats.values()) == [digest]
+    checks: list[Check] = []
+    targets = [("signature", digest)] + [(f"signature {p}", d) for p, d in plats.items() if not single]
+    for what, d in targets:
+        v = cosign.verify(f"{name}@{d}")
+        checks.append(Check(what, v.ok, v.reason))
+    for plat, d in plats.items():
+        v = cosign.verify_attestation(f"{name}@{d}", "spdxjson")
+        checks.append(Check(f"sbom {plat}", v.ok, v.reason))
+    if provenance:
+        v = cosign.verify_attestation(f"{name}@{digest}", "slsaprovenance1")
+        checks.append(Check("provenance", v.ok, v.reason))
+    return Verification(ref, digest, tuple(checks))
+
+
+def verify_ref(cosign: Cosign, ref: str, registry_for: Callable[[str], Registry], *,
+               provenance: bool = True) -> Verification:
+    """A tag or digest reference (host/repo:tag, host/repo@sha256:...), resolved and verified."""
+    parsed = imageref.parse(ref)
+    host, repo, tag_or_digest = parsed.host, parsed.repository, parsed.reference
+    registry = registry_for(host)
+    digest: str | None = tag_or_digest
+    if not grammar.DIGEST.fullmatch(tag_or_digest):
+        try:
+            digest = registry.digest(repo, tag_or_digest)
+        except RegistryAuthError:
+            raise
+        except RegistryError as exc:
+            return Verification(ref, "", (Check("manifest", False, str(exc)),))
+    if digest is None:
+        return Verification(ref, "", (Check("manifest", False,
+                                            f"tag {tag_or_digest} not in {host}/{repo}"),))
+    return verify_digest(cosign, registry, repo, digest, provenance=provenance, ref=ref)
+
+
+Gate = Callable[[str, str], str | None]
+
+
+def promote_gate(cosign: Cosign, registry: Registry, *, provenance: bool = True) -> Gate:
+    """For promote: (repository, digest) -> why the digest may not be promoted, or None."""
+
+    def gate(repo: str, digest: str) -> str | None:
+        v = verify_digest(cosign, registry, repo, digest, provenance=provenance)
+        if v.ok:
+            return None
+        return (f"{registry.host}/{repo}@{digest} is unsigned or does not verify ("
+                + "; ".join(v.problems()) + "); sign and attest it (push with signing: in "
+                "images.yaml) or set signing.required: false")
+
+    return gate

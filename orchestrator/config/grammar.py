@@ -175,3 +175,30 @@ def sha256(value: str) -> Problem:
 def digest(value: str) -> Problem:
     return match(DIGEST, value, "a digest (sha256: and 64 hex digits)",
                  "regenerate it with `orchestrator lock --upgrade`")
+
+
+# ---- signing key references (images.yaml signing.key / public_key, cosign's --key)
+
+# cosign's KMS schemes (sigstore/pkg/signature/kms): passed to cosign as they are.
+KMS_SCHEMES = ("awskms", "gcpkms", "azurekms", "hashivault")
+
+
+def scheme(ref: str) -> str:
+    """'env', a KMS scheme, 'https' ... or '' for a file path."""
+    head, sep, _ = ref.partition("://")
+    return head if sep else ""
+
+
+def is_file(ref: str) -> bool:
+    return scheme(ref) == ""
+
+
+def default_public_key(key: str) -> str | None:
+    """What verify uses when public_key is not set: cosign.key -> cosign.pub; a KMS key
+    verifies with itself; an env:// key has no public counterpart."""
+    kind = scheme(key)
+    if kind in KMS_SCHEMES:
+        return key
+    if kind == "" and key.endswith(".key"):
+        return key.removesuffix(".key") + ".pub"
+    return None

@@ -16,7 +16,7 @@ the default):
 - ``--yes`` (no prompt in CI), ``attest --replace`` (re-attesting a digest replaces the
   attestation of the same predicate type instead of piling up another).
 With ``signing.tlog: true`` the signatures go to Rekor and verify requires them.
-Keys: a file, env://VAR or a KMS URI (checks_signing); the password of file and env:// keys is
+Keys: a file, env://VAR or a KMS URI (config.grammar); the password of file and env:// keys is
 passed in COSIGN_PASSWORD from the variable ``signing.password_env`` names.
 """
 
@@ -32,7 +32,6 @@ from typing import Any
 
 from orchestrator import imageref, runner, settings
 from orchestrator.config import grammar
-from orchestrator.config.checks import signing as checks_signing
 from orchestrator.config.model import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
 from orchestrator.registry import scheme_for
@@ -58,16 +57,16 @@ class Keys:
 
 
 def _resolve(ref: str, root: Path) -> str:
-    return str(root / ref) if checks_signing.is_file(ref) else ref
+    return str(root / ref) if grammar.is_file(ref) else ref
 
 
 def keys_for(signing: Signing, root: Path, config_file: str = "images.yaml") -> Keys:
     """images.yaml's signing: with file references made relative to its directory ``root``."""
-    public = signing.public_key or checks_signing.default_public_key(signing.key)
-    if public is None:  # pragma: no cover - checks_signing refuses such a file
+    public = signing.public_key or grammar.default_public_key(signing.key)
+    if public is None:  # pragma: no cover - config.checks.signing refuses such a file
         raise ConfigError(config_file, "signing.public_key", "not set", "add it")
     resolved = _resolve(public, root)
-    if checks_signing.is_file(public) and not Path(resolved).is_file():
+    if grammar.is_file(public) and not Path(resolved).is_file():
         raise ConfigError(config_file, "signing.public_key", f"{resolved} does not exist",
                           "commit the public key (cosign.pub) or pass --key")
     return Keys(_resolve(signing.key, root), resolved, signing.password_env, signing.tlog)
@@ -76,7 +75,7 @@ def keys_for(signing: Signing, root: Path, config_file: str = "images.yaml") -> 
 def keys_from_option(public_key: str, tlog: bool = False) -> Keys:
     """``orchestrator verify --key``: a public key file (relative to the current directory) or
     URI; no images.yaml needed."""
-    if checks_signing.is_file(public_key) and not Path(public_key).is_file():
+    if grammar.is_file(public_key) and not Path(public_key).is_file():
         raise UsageError(f"--key {public_key}: no such file; pass the public key (cosign.pub), "
                          "env://VAR or a KMS URI")
     return Keys(None, public_key, tlog=tlog)
@@ -120,12 +119,12 @@ class Cosign:
         key = self.keys.key
         if key is None:
             raise SupplyChainError("no signing key (signing.key in images.yaml)")
-        kind = checks_signing.scheme(key)
+        kind = grammar.scheme(key)
         if kind == "":
             if not Path(key).is_file():
                 raise SupplyChainError(f"signing.key: {key} does not exist; write the private key "
                                        "there before the push (e.g. from a CI secret file)")
-        elif kind in checks_signing.KMS_SCHEMES:
+        elif kind in grammar.KMS_SCHEMES:
             return settings.get().child_env({})
         password = settings.get().environ.get(self.keys.password_env)
         if password is None:

@@ -155,13 +155,35 @@ def test_only_the_runner_starts_processes_and_only_settings_reads_the_environmen
     assert readers == {"settings.py"}
 
 
-# ---- layers: a pure core below render, the engine, the registry and the release --------------
+# ---- layers: a folder per concept, each importing only the folders below it ----------------
 
-CORE = {"planning",  # until the folder rules
-        "naming", "errors", "settings", "eol", "log", "config", "config_models", "grammar", "imageref",
-        "yamlsafe", "quoting", "matrix", "plan", "lock", "cache", "checks_build", "checks_lock",
-        "checks_matrix",
-        "checks_scan", "checks_semantic", "checks_shape", "checks_signing", "checks_values"}
+# The modules at the package root: cross-cutting, importable from anywhere.
+ROOT = {"errors", "log", "settings", "runner", "naming", "imageref"}
+MAX_ROOT_MODULES = 12
+
+# What each folder may import besides itself and the root (cli: anything; nothing imports it).
+MAY_IMPORT = {
+    "config": set(),
+    "lock": {"config", "registry"},  # lock.sources asks the registry for digests
+    "planning": {"config", "lock"},
+    "render": {"config", "lock", "planning"},
+    "engine": set(),
+    "apt": {"config"},
+    "registry": {"config", "apt", "engine", "planning"},  # fingerprint: an image's contents
+    "smoke": {"config", "engine", "planning"},
+    "supplychain": {"config", "lock", "registry", "planning"},
+    "scan": {"config", "planning", "registry", "supplychain"},  # grype over the SBOMs
+    "versions": {"config", "lock", "planning", "render", "registry"},
+    "release": {"config", "lock", "planning", "render", "engine", "apt", "registry", "smoke",
+                "supplychain"},
+}
+
+
+def _folder(module: str) -> str:
+    """The folder ``module`` belongs to ("config" for orchestrator.config.checks.shape), or ""
+    for a module at the package root."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and (PACKAGE / parts[1]).is_dir() else ""
 
 
 def _package_imports(imports: set[str]) -> set[str]:
@@ -169,21 +191,39 @@ def _package_imports(imports: set[str]) -> set[str]:
     return {i.split(".")[1] for i in imports if i.startswith("orchestrator.")}
 
 
-def test_the_core_imports_nothing_above_it() -> None:
-    for name, imports in _modules().items():
-        if name.removesuffix(".py") in CORE:
-            above = _package_imports(imports) - CORE - {"__version__"}
-            assert above == set(), f"{name} imports {sorted(above)}"
+def test_each_folder_imports_only_the_folders_below_it() -> None:
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders - {"cli"} == set(MAY_IMPORT), "a new folder needs its rule here"
+    for module, targets in _import_graph().items():
+        folder = _folder(module)
+        if folder in ("", "cli"):
+            continue
+        above = {_folder(t) for t in targets} - {"", folder} - MAY_IMPORT[folder]
+        assert above == set(), f"{module} imports {sorted(above)}"
+
+
+def test_the_root_modules_import_only_each_other() -> None:
+    for module, targets in _import_graph().items():
+        if module.count(".") == 1 and module.split(".")[1] in ROOT:
+            assert {t.split(".")[1] for t in targets} <= ROOT, module
+
+
+def test_at_most_twelve_modules_at_the_package_root() -> None:
+    assert len(list(PACKAGE.glob("*.py"))) <= MAX_ROOT_MODULES
+    assert {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"} == ROOT
+
+
+def test_the_config_models_are_leaves_and_only_the_loader_runs_the_checks() -> None:
+    graph = _import_graph()
+    assert graph["orchestrator.config.model"] <= {"orchestrator.config.yamlsafe", "orchestrator.errors"}
+    importers = {m for m, targets in graph.items()
+                 if any(t.startswith("orchestrator.config.checks") for t in targets)}
+    assert {m for m in importers if not m.startswith("orchestrator.config.checks")} \
+        == {"orchestrator.config.loader"}
 
 
 def test_naming_imports_nothing_of_the_package() -> None:
     assert _package_imports(_modules()["naming.py"]) == set()
-
-
-def test_render_reads_the_core_and_touches_no_engine_registry_or_release() -> None:
-    for name, imports in _modules().items():
-        if name.startswith("render/"):
-            assert _package_imports(imports) <= CORE | {"render"}, name
 
 
 def test_only_the_engine_and_the_registry_transport_import_the_http_stack() -> None:

@@ -10,8 +10,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from orchestrator.config import loader
-from orchestrator.config.checks import signing as checks_signing
+from orchestrator.config import grammar, loader
 from orchestrator.config.model import Loaded, Signing
 from orchestrator.errors import ConfigError, ConfigProblems
 from tests.unit.helpers import REPO, TODAY, line_of, run_cli, write_config
@@ -55,7 +54,7 @@ def test_accepted_key_references(tmp_path: Path, minimal_text: str, key: str) ->
     ("signing-key", None),
 ])
 def test_default_public_key(key: str, expected: str | None) -> None:
-    assert checks_signing.default_public_key(key) == expected
+    assert grammar.default_public_key(key) == expected
 
 
 @pytest.mark.parametrize(("signing", "key", "message"), [

@@ -1,5 +1,6 @@
 """Semantic checks of images.yaml's ``signing:`` section (one line per problem, collected with
-the other semantic checks), and how its key references are read (file, env://, KMS URI).
+the other semantic checks); how a key reference is read (file, env://, KMS URI) is
+grammar's.
 
 Key files are not looked for here: a private key is written from a CI secret at push time
 (signing.py says when it is missing), and verify says when the public key is.
@@ -11,37 +12,14 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from orchestrator.config import grammar
-from orchestrator.config.grammar import Problem
+from orchestrator.config.grammar import KMS_SCHEMES, Problem, default_public_key, scheme
 from orchestrator.config.model import ImagesConfig
 from orchestrator.config.yamlsafe import Path_
 
 Report = Callable[[Path_, str, str], None]
 
-# cosign's KMS schemes (sigstore/pkg/signature/kms): passed to cosign as they are.
-KMS_SCHEMES = ("awskms", "gcpkms", "azurekms", "hashivault")
 KEY_FIX = ("write a file path relative to images.yaml (e.g. cosign.key), env://VAR or a KMS URI "
            "(" + ", ".join(f"{s}://" for s in KMS_SCHEMES) + ")")
-
-
-def scheme(ref: str) -> str:
-    """'env', a KMS scheme, 'https' ... or '' for a file path."""
-    head, sep, _ = ref.partition("://")
-    return head if sep else ""
-
-
-def is_file(ref: str) -> bool:
-    return scheme(ref) == ""
-
-
-def default_public_key(key: str) -> str | None:
-    """What verify uses when public_key is not set: cosign.key -> cosign.pub; a KMS key
-    verifies with itself; an env:// key has no public counterpart."""
-    kind = scheme(key)
-    if kind in KMS_SCHEMES:
-        return key
-    if kind == "" and key.endswith(".key"):
-        return key.removesuffix(".key") + ".pub"
-    return None
 
 
 def _reference(value: str, *, public: bool) -> Problem:

@@ -17,7 +17,7 @@ install: .venv/bin/python ## create .venv and install the package with dev tools
 	$(PY) -m pip install -q -e '.[dev]'
 
 lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --check
-	$(PY) -m ruff check orchestrator tests bench
+	$(PY) -m ruff check orchestrator hostkit tests bench
 	$(PY) -m mypy
 	$(PY) -m orchestrator validate
 	$(PY) -m orchestrator render --check

@@ -35,7 +35,7 @@
 #   summary      versions, registry catalog, image digests, mirror sha256s
 #
 # The mirror's content, the pyenv tarball, the registry queries and the summary are Python that
-# reuses the orchestrator package (tests/hostkit: `python -m tests.hostkit`), run with the
+# reuses the orchestrator package (hostkit: `python -m hostkit`), run with the
 # project's venv: `make install` (which `make provision` runs first) makes .venv.
 #
 # Usage: provision-host.sh [STEP ...]   (default: all steps; STEP is a number
@@ -55,7 +55,7 @@
 #   ORCH_DEBIAN_MIRROR Debian archive              default http://deb.debian.org/debian
 #   ORCH_DEBIAN_SECURITY_MIRROR                    default http://deb.debian.org/debian-security
 #   ORCH_PYENV_ROOT    pyenv checkout              default /root/.pyenv
-#   ORCH_HOSTKIT_PYTHON  python for tests/hostkit  default <repo>/.venv/bin/python
+#   ORCH_HOSTKIT_PYTHON  python for hostkit/       default <repo>/.venv/bin/python
 #   ORCH_BASE_SUITES   suites with a base image    default "bookworm trixie noble resolute"
 #   ORCH_ARM64_SUITES  suites with an arm64 base   default "bookworm trixie resolute"
 #                      (an Ubuntu suite gets one where an archive serves its binary-arm64:
@@ -234,12 +234,12 @@ private_apt_stale() {
     (($(date +%s) - ${newest%.*} > max_age))
 }
 
-# The host kit: python -m tests.hostkit COMMAND (mirror, served, pyenv, sums, registry-digest,
+# The host kit: python -m hostkit COMMAND (mirror, served, pyenv, sums, registry-digest,
 # summary) from the repository root, with the project's venv.
 hostkit() {
     [[ -x $HOSTKIT_PYTHON ]] ||
         die "$HOSTKIT_PYTHON not found: run \`make install\` first (it makes .venv with the orchestrator package), or set ORCH_HOSTKIT_PYTHON"
-    (cd "$REPO_ROOT" && ORCH_DEBIAN_KEYRING=$KEYRING "$HOSTKIT_PYTHON" -m tests.hostkit "$@")
+    (cd "$REPO_ROOT" && ORCH_DEBIAN_KEYRING=$KEYRING "$HOSTKIT_PYTHON" -m hostkit "$@")
 }
 # repo tag: the digest (an index's own digest for a multi-platform tag); status 1 if there is
 # no such tag, >= 2 if the registry did not answer (one line on stderr).
@@ -677,7 +677,7 @@ base_image_for() {
 }
 
 # ----------------------------------------------------------------- 7 mirror
-# tests/hostkit: the CPython releases tests/e2e/images.yaml pins, from Debian source packages
+# hostkit: the CPython releases tests/e2e/images.yaml pins, from Debian source packages
 # (hashes from the signed Sources index, sha256 against pyenv's pins, gpg --verify offline),
 # keys/<fingerprint>.asc, SHA256SUMS.
 step_mirror() {

@@ -14,7 +14,7 @@ so a violation that the code under test swallowed still shows):
   ``docker.APIClient``) or python-on-whales' ``DockerClient``, hence the real ``DockerEngine``;
 - a socket connecting (or sending a datagram) to an address that is not loopback, or to the
   Docker, containerd or BuildKit unix socket; resolving a host name other than localhost.
-  Loopback stays open: unit tests run local servers (tests/fake_registry.py, the fault proxy).
+  Loopback stays open: unit tests run local servers (tests/fakes/fake_registry.py, the fault proxy).
 
 The guard sees what this process does, not what a child does: scripts run by the tests use
 stand-ins first on PATH, and ``DOCKER_HOST`` points at a socket that does not exist.
@@ -43,8 +43,8 @@ import python_on_whales
 PROGRAMS = frozenset({"docker", "dockerd", "docker-buildx", "buildctl", "buildkitd", "containerd"})
 ENGINE_SOCKETS = re.compile(r"(docker|containerd|buildkit)[^/]*\.sock$")
 DEAD_DOCKER_HOST = "unix:///nonexistent/hermetic-unit-tests/docker.sock"
-USE_INSTEAD = ("the unit tests use fakes (tests/fake_engine.py, tests/fake_registry.py, a stand-in "
-               "program in tmp_path, a server on 127.0.0.1); a test that needs Docker or the "
+USE_INSTEAD = ("the unit tests use fakes (tests/fakes/fake_engine.py, tests/fakes/fake_registry.py, "
+               "a stand-in program in tmp_path, a server on 127.0.0.1); a test that needs Docker or the "
                "network is marked docker and lives in tests/integration or tests/e2e")
 _SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "then", "do", "else", "exec",
                                "{", "!", "time",

@@ -1,6 +1,6 @@
 """What the rest of the package may ask of an image engine: the ``Engine`` protocol and its
 result types. ``docker_engine.DockerEngine`` implements it over Docker; tests use
-``tests.fake_engine.FakeEngine``."""
+``tests.fakes.fake_engine.FakeEngine``."""
 
 from __future__ import annotations
 

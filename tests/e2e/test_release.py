@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hostkit.matrix import REFERENCE_RELEASE as SIGNED
 from orchestrator.config import loader
 from orchestrator.engine.docker_engine import DockerEngine
 from orchestrator.lock import lockfile
@@ -30,7 +31,6 @@ from tests.e2e.conftest import (
     orch,
     registry,
 )
-from tests.hostkit.matrix import REFERENCE_RELEASE as SIGNED
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -1,5 +1,5 @@
 """An orchestrator-like process for the kill -9 test: one push run (release.push.do_push with the
-fake engine's synthetic candidates), exactly as tests.publish_harness makes it in-process.
+fake engine's synthetic candidates), exactly as tests.fakes.publish_harness makes it in-process.
 
     python -m tests.integration.publish_child SPEC.json
 
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from orchestrator.release.push import do_push
-from tests.publish_harness import Publisher
+from tests.fakes.publish_harness import Publisher
 
 
 def main(argv: list[str]) -> int:

@@ -35,7 +35,7 @@ from orchestrator.engine.docker_engine import DockerEngine
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.registry import Registry
 from tests import require
-from tests.faultproxy import FaultProxy, Rule
+from tests.fakes.faultproxy import FaultProxy, Rule
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 

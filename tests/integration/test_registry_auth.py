@@ -1,7 +1,7 @@
 """The registry client against real HTTP servers on loopback addresses (no Docker): a registry
-on 127.0.0.1 (tests.fake_registry) that wants a login, Basic or a token from its token
+on 127.0.0.1 (tests.fakes.fake_registry) that wants a login, Basic or a token from its token
 service, and sends manifest and blob reads with a 307 to a storage host on 127.0.0.2
-(tests.fake_storage, which refuses and records any Authorization, as a pre-signed URL would).
+(tests.fakes.fake_storage, which refuses and records any Authorization, as a pre-signed URL would).
 Logins come from a DOCKER_CONFIG of the test's own: auths, credsStore and credHelpers naming
 ``docker-credential-testhelper``, a script put on PATH. Every server binds port 0.
 
@@ -27,9 +27,9 @@ from orchestrator import settings
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
 from orchestrator.lock.sources import resolve_base
 from orchestrator.registry import Registry, registry_for
-from tests.fake_registry import FakeRegistry
-from tests.fake_storage import Storage
-from tests.faultproxy import FaultProxy, Rule
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.fake_storage import Storage
+from tests.fakes.faultproxy import FaultProxy, Rule
 
 REPO = "library/ubuntu"
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,8 +30,8 @@ from orchestrator.registry import Registry
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
 from tests import require
-from tests.faultproxy import FaultProxy, Rule
-from tests.publish_harness import (
+from tests.fakes.faultproxy import FaultProxy, Rule
+from tests.fakes.publish_harness import (
     IMMUTABLE_PUT,
     PUBLIC_PUT,
     HarnessRun,

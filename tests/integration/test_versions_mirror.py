@@ -1,6 +1,6 @@
 """add-python / retire-python / lock --upgrade against the build host's local CPython mirror.
 
-The mirror (scripts/provision-host.sh, step "mirror"; tests/hostkit/mirror.py) is laid out like
+The mirror (scripts/provision-host.sh, step "mirror"; hostkit/mirror.py) is laid out like
 python.org at http://127.0.0.1:8700/ftp/python/ and holds 3.13.5 (.tar.xz; its .asc is not
 served: Thomas Wouters' key 7169605F... expired on 2026-07-02 in every copy reachable here, and
 provisioning withdrew the signature, saying so in Python-3.13.5.tar.xz.checked), 3.13.15

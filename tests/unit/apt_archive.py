@@ -26,8 +26,8 @@ from orchestrator.apt.outdated import OutdatedReport
 from orchestrator.apt.sources import AptSource
 from orchestrator.release import nightly
 from orchestrator.release.state import candidate_ref
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import HarnessRun, Publisher, write_config
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.publish_harness import HarnessRun, Publisher, write_config
 
 SIGNED = "/usr/share/keyrings/test-archive-keyring.gpg"  # the Signed-By the images' labels carry
 KEYRING = Path(SIGNED).name
@@ -114,8 +114,8 @@ def publish_with_labels(pub: Publisher, uri: str, installed: dict[str, str],
     """A release whose images carry the labels the fast path reads."""
     from orchestrator.release import label as label_mod
     from orchestrator.release.push import do_push
-    from tests import publish_harness as ph
-    from tests.fake_engine import synthetic_image
+    from tests.fakes import publish_harness as ph
+    from tests.fakes.fake_engine import synthetic_image
 
     run = pub.run()
     keys = run.label_keys

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from hostkit.common import HostEnv
 from orchestrator.errors import CommandError
 from orchestrator.runner import Completed
-from tests.hostkit.common import HostEnv
 from tests.unit.helpers import FIXTURES
 
 RECORDED = FIXTURES / "hostkit"

@@ -11,7 +11,7 @@ from orchestrator.apt import sources
 from orchestrator.apt.sources import AptSource
 from orchestrator.config import loader
 from orchestrator.release import apt_check
-from tests.publish_harness import FEATURES
+from tests.fakes.publish_harness import FEATURES
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 BLOCK = ("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ0x1pRYJKwYBBAHaRw8BAQdA\n=abcd\n"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from hostkit.common import HostkitError
+from hostkit.gpg import TempGpg
 from orchestrator.apt import keyrings, sources
 from orchestrator.apt.gpg_status import judge, primary_keys
 from orchestrator.apt.index import ArchiveIndex, Fetch, Response
@@ -20,9 +22,7 @@ from orchestrator.apt.sources import AptSource
 from orchestrator.config import loader
 from orchestrator.errors import ArchiveError, ExitCode
 from orchestrator.release import apt_check
-from tests.hostkit.common import HostkitError
-from tests.hostkit.gpg import TempGpg
-from tests.publish_harness import FEATURES
+from tests.fakes.publish_harness import FEATURES
 from tests.unit.gpg_keys import Key, Keys, gpg, make_keys, stop_agent
 from tests.unit.helpers import REPO
 

@@ -22,10 +22,10 @@ from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
 from orchestrator.release.state import CellState, candidate_ref
 from orchestrator.supplychain import sbom, signing, verify
-from tests.fake_cosign import FakeCosign
-from tests.fake_registry import FakeRegistry
-from tests.fake_syft import FakeSyft
-from tests.publish_harness import HarnessRun, Publisher, write_config
+from tests.fakes.fake_cosign import FakeCosign
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.fake_syft import FakeSyft
+from tests.fakes.publish_harness import HarnessRun, Publisher, write_config
 from tests.unit.helpers import with_env
 
 REPO = "team/python"

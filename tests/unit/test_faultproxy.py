@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.faultproxy import FaultProxy, Rule
+from tests.fakes.faultproxy import FaultProxy, Rule
 
 
 class Echo(http.server.BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""tests/hostkit: pyenv tarball, registry lookups, summary, and the command line's one-line errors."""
+"""hostkit: pyenv tarball, registry lookups, summary, and the command line's one-line errors."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from hostkit import cli, matrix
+from hostkit.common import E2E_MATRIX, REPO, HostEnv, HostkitError, Out
+from hostkit.pyenv import PyenvTarball
+from hostkit.summary import Summary
 from orchestrator.registry import Registry, Response
 from orchestrator.runner import Completed
-from tests.fake_registry import FakeRegistry
-from tests.hostkit import cli, matrix
-from tests.hostkit.common import E2E_MATRIX, REPO, HostEnv, HostkitError, Out
-from tests.hostkit.pyenv import PyenvTarball
-from tests.hostkit.summary import Summary
+from tests.fakes.fake_registry import FakeRegistry
 from tests.unit.helpers import TODAY, edit
 from tests.unit.hostkit_fakes import MATRIX, host_env
 
@@ -176,7 +176,7 @@ def test_versions_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_module_entry_point_runs_from_the_repository_root() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "ORCH_E2E_MATRIX": str(MATRIX)}
-    proc = subprocess.run([sys.executable, "-m", "tests.hostkit", "versions"], cwd=REPO, check=False,
+    proc = subprocess.run([sys.executable, "-m", "hostkit", "versions"], cwd=REPO, check=False,
                           capture_output=True, text=True, env=env, timeout=100)
     assert (proc.returncode, proc.stdout.split(), proc.stderr) == (0, ["3.11.2", "3.13.5", "3.13.15"], "")
 

@@ -1,4 +1,4 @@
-"""tests/hostkit/debsrc.py: revisions from recorded apt output, verified downloads."""
+"""hostkit/debsrc.py: revisions from recorded apt output, verified downloads."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostkit import debsrc
-from tests.hostkit.common import HostkitError, Out
+from hostkit import debsrc
+from hostkit.common import HostkitError, Out
 from tests.unit.hostkit_fakes import (
     ARCHIVE,
     UBUNTU_POOL,

@@ -1,4 +1,4 @@
-"""tests/hostkit/matrix.py: the mirror's releases and paths come from the e2e matrix."""
+"""hostkit/matrix.py: the mirror's releases and paths come from the e2e matrix."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostkit import matrix
-from tests.hostkit.common import E2E_MATRIX, HostkitError
+from hostkit import matrix
+from hostkit.common import E2E_MATRIX, HostkitError
 from tests.unit.helpers import TODAY, edit
 from tests.unit.hostkit_fakes import MATRIX
 

@@ -1,4 +1,4 @@
-"""tests/hostkit/mirror.py: the python.org-shaped tree from (fake) Debian source packages."""
+"""hostkit/mirror.py: the python.org-shaped tree from (fake) Debian source packages."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from hostkit import matrix
+from hostkit.common import HostkitError, Out, update_sha256sums
+from hostkit.mirror import Mirror, check_served, mirror_name
 from orchestrator.lock.sources import PyenvDefinitions
-from tests.hostkit import matrix
-from tests.hostkit.common import HostkitError, Out, update_sha256sums
-from tests.hostkit.mirror import Mirror, check_served, mirror_name
 from tests.unit.helpers import TODAY, edit
 from tests.unit.hostkit_fakes import (
     ARCHIVE,

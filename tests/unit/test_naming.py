@@ -22,7 +22,7 @@ from orchestrator.registry import Registry
 from orchestrator.release.build import do_build
 from orchestrator.release.report import Report, Status
 from orchestrator.release.state import Run
-from tests.fake_engine import FakeEngine
+from tests.fakes.fake_engine import FakeEngine
 from tests.unit.helpers import FIXTURES, REPO, TODAY
 
 ARCH_NAMES = tuple(a.name for a in plan.ARCHES.values())

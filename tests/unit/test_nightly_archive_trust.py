@@ -20,7 +20,7 @@ from orchestrator.release import apt_check, nightly
 from orchestrator.release import build as build_mod
 from orchestrator.release.build import do_build
 from orchestrator.release.report import Status
-from tests.publish_harness import Publisher
+from tests.fakes.publish_harness import Publisher
 from tests.unit.apt_archive import (
     KEYRING,
     NOW,

@@ -30,7 +30,7 @@ from orchestrator.apt.sources import AptSource
 from orchestrator.errors import ArchiveError, ExitCode
 from orchestrator.release import nightly
 from orchestrator.release.report import Status
-from tests.publish_harness import Publisher
+from tests.fakes.publish_harness import Publisher
 from tests.unit.apt_archive import (
     NOW,
     SIGNED,
@@ -316,7 +316,7 @@ def test_images_published_without_the_labels_take_the_full_path(
 def test_keyrings_are_found_by_file_name_in_the_configured_directories(tmp_path: Path) -> None:
     from orchestrator.config import loader
     from orchestrator.release.apt_check import keyring_resolver
-    from tests.publish_harness import FEATURES
+    from tests.fakes.publish_harness import FEATURES
 
     loaded = loader.load(FEATURES / "images.yaml", dt.date(2026, 11, 21))
     d = tmp_path / "k"

@@ -1,7 +1,7 @@
 """Progress on stderr during long commands (orchestrator/release/progress.py): one line per finished cell
 with k/n, its time and the elapsed total, compiles in the build phase, GitLab's collapsible
 sections in CI. No Docker: the publish harness's four bookworm source cells in the fake engine
-(tests/publish_harness.py), a clock the fake builds move forward."""
+(tests/fakes/publish_harness.py), a clock the fake builds move forward."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from orchestrator.release.progress import Progress, section_end, section_start
 from orchestrator.release.report import Report, Status, duration
 from orchestrator.release.smoketest import do_test
 from orchestrator.release.state import CellState, Run
-from tests.fake_engine import FakeEngine
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import HarnessRun, Publisher, write_config
+from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.publish_harness import HarnessRun, Publisher, write_config
 from tests.unit.helpers import TODAY
 
 REPO = "team/python"

@@ -29,9 +29,9 @@ from orchestrator.release.progress import Progress
 from orchestrator.release.progress_live import Snapshot, status_text
 from orchestrator.release.report import CellResult, Status
 from orchestrator.release.state import state_dir
-from tests.fake_engine import FakeEngine
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import Publisher, write_config
+from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.publish_harness import Publisher, write_config
 from tests.unit.helpers import FIXTURES, TODAY, run_cli
 from tests.unit.test_progress import Clock, building
 

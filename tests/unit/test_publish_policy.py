@@ -16,10 +16,10 @@ from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
 from orchestrator.release.state import candidate_ref
-from tests.fake_engine import FakeEngine
-from tests.fake_registry import FakeRegistry
-from tests.faultproxy import FaultProxy, Rule
-from tests.publish_harness import PUBLIC_PUT, HarnessRun, Publisher, image_for, write_config
+from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.faultproxy import FaultProxy, Rule
+from tests.fakes.publish_harness import PUBLIC_PUT, HarnessRun, Publisher, image_for, write_config
 
 REPO = "team/python"
 RT13, DEV13 = "3.13-source-bookworm-runtime", "3.13-source-bookworm-dev"

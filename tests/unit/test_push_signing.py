@@ -16,10 +16,10 @@ from orchestrator.release import attest, session
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
 from orchestrator.supplychain import signing, verify
-from tests.fake_cosign import FakeCosign
-from tests.fake_registry import FakeRegistry
-from tests.fake_syft import FakeSyft
-from tests.publish_harness import HarnessRun, Publisher, image_for, write_config
+from tests.fakes.fake_cosign import FakeCosign
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.fake_syft import FakeSyft
+from tests.fakes.publish_harness import HarnessRun, Publisher, image_for, write_config
 from tests.unit.helpers import with_env
 
 REPO = "team/python"

@@ -11,9 +11,9 @@ import pytest
 
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError, RegistryUnreachable
 from orchestrator.registry import Registry
-from tests.fake_engine import FakeEngine, synthetic_image
-from tests.fake_registry import FakeRegistry
-from tests.faultproxy import FaultProxy, Rule
+from tests.fakes.fake_engine import FakeEngine, synthetic_image
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.faultproxy import FaultProxy, Rule
 
 REPO = "team/python"
 

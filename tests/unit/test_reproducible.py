@@ -27,8 +27,8 @@ from orchestrator.release.build import do_build
 from orchestrator.release.report import Report
 from orchestrator.release.state import Run
 from orchestrator.supplychain import reproducible as repro
-from tests.fake_engine import FakeEngine
-from tests.oci_layouts import Layer, write_layout
+from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.oci_layouts import Layer, write_layout
 from tests.unit.helpers import FIXTURES, TODAY, run_cli
 
 AMD, ARM = "linux/amd64", "linux/arm64"

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock.lockfile import Lock, PythonLock
 from orchestrator.supplychain import sbom
-from tests.fake_syft import FakeSyft
+from tests.fakes.fake_syft import FakeSyft
 from tests.unit.helpers import FIXTURES
 
 SBOMS = FIXTURES / "sbom"

@@ -1,7 +1,7 @@
 """`orchestrator scan` (issue 32 items 1-2): the scan: section of images.yaml, the DB (pinned
 checksum, imported once, refused when old or corrupt), the judgement (ignore rules with their
 expiry, the gate: fixable and at or above fail_on), and the command over a fake registry with
-a stand-in grype (tests/fake_grype.py): exit 0/1/3, the report starting with the DB, per
+a stand-in grype (tests/fakes/fake_grype.py): exit 0/1/3, the report starting with the DB, per
 platform by digest, the attested SBOM given to grype when there is one."""
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from orchestrator.scan.grype import Grype, find_binary, last_error
 from orchestrator.scan.models import Finding, ScanReport
 from orchestrator.scan.report import judge
 from orchestrator.supplychain.signing import Cosign, Verified
-from tests import fake_grype
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import write_config
+from tests.fakes import fake_grype
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.publish_harness import write_config
 from tests.unit.helpers import TODAY, run_cli
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)

@@ -22,9 +22,9 @@ from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
 from orchestrator.scan import gate as scan_gate
 from orchestrator.scan.models import Finding, PlatformScan
-from tests import fake_grype
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import Publisher, image_for, write_config
+from tests.fakes import fake_grype
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.publish_harness import Publisher, image_for, write_config
 from tests.unit.helpers import TODAY, run_cli
 
 REPO = "team/python"

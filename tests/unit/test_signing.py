@@ -1,6 +1,6 @@
 """cosign wrappers (orchestrator.supplychain.signing): the exact argv and environment for a private
 registry without a transparency log, key references and passwords, typed errors, and the
-parsing of what verify and verify-attestation answer (tests/fake_cosign.py)."""
+parsing of what verify and verify-attestation answer (tests/fakes/fake_cosign.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from orchestrator import runner, settings
 from orchestrator.config.model import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
 from orchestrator.supplychain import signing
-from tests.fake_cosign import FakeCosign
+from tests.fakes.fake_cosign import FakeCosign
 from tests.unit.helpers import with_env
 
 D1 = "sha256:" + "1" * 64

@@ -1,7 +1,7 @@
 """The test phase (release.smoketest.do_test) and the push after it: an image is published only
 when every check passed on every one of its platforms. No Docker: candidates are synthetic
 images in the fake engine, whose ``on_run`` plays the containers; pushes go over the registry
-API to the in-memory registry (tests/publish_harness.py).
+API to the in-memory registry (tests/fakes/publish_harness.py).
 
 The matrix is the publish harness's four bookworm source cells, built for linux/amd64 and
 linux/arm64 (one OCI index per tag).
@@ -25,9 +25,9 @@ from orchestrator.release.session import run_phases
 from orchestrator.release.state import candidate_ref
 from orchestrator.smoke import hardening, suite
 from orchestrator.smoke.elf import Policy
-from tests.fake_engine import FakeEngine
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import HarnessRun, Publisher, image_for, write_config
+from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.publish_harness import HarnessRun, Publisher, image_for, write_config
 
 REPO = "team/python"
 ARM64 = "linux/arm64"

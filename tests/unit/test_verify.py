@@ -13,8 +13,8 @@ from orchestrator import runner
 from orchestrator.errors import RegistryAuthError
 from orchestrator.registry import Registry
 from orchestrator.supplychain import signing, verify
-from tests.fake_cosign import FakeCosign
-from tests.fake_registry import FakeRegistry
+from tests.fakes.fake_cosign import FakeCosign
+from tests.fakes.fake_registry import FakeRegistry
 from tests.unit.helpers import run_cli, with_env
 
 REPO = "org/python"

@@ -30,8 +30,8 @@ from orchestrator.scan.grype import Grype, sha256_of
 from orchestrator.scan.models import ScanReport
 from orchestrator.supplychain.signing import Cosign, Verified
 from tests import vulndb
-from tests.fake_registry import FakeRegistry
-from tests.publish_harness import write_config
+from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.publish_harness import write_config
 from tests.unit.helpers import FIXTURES, TODAY
 
 SBOM = FIXTURES / "scan" / "bookworm-3.14-runtime.spdx.json"

@@ -7,10 +7,10 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from hostkit.common import HostEnv, Out, Run
 from orchestrator import imageref, runner
 from orchestrator.errors import CommandError, RegistryError
 from orchestrator.registry import Registry
-from tests.hostkit.common import HostEnv, Out, Run
 
 
 def local_registry(env: HostEnv) -> Registry:

@@ -1,4 +1,4 @@
-"""``python -m tests.hostkit <command>`` (see the package docstring). Only ``main`` exits."""
+"""``python -m hostkit <command>`` (see the package docstring). Only ``main`` exits."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hostkit import matrix
+from hostkit.common import HostEnv, Out, update_sha256sums
+from hostkit.mirror import Mirror, check_served
+from hostkit.pyenv import PyenvTarball
+from hostkit.summary import Summary, local_registry
 from orchestrator import log
 from orchestrator.errors import CommandError, ExitCode, OrchestratorError, RegistryError
-from tests.hostkit import matrix
-from tests.hostkit.common import HostEnv, Out, update_sha256sums
-from tests.hostkit.mirror import Mirror, check_served
-from tests.hostkit.pyenv import PyenvTarball
-from tests.hostkit.summary import Summary, local_registry
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tests.hostkit",
+    p = argparse.ArgumentParser(prog="python -m hostkit",
                                 description="Build host content for the e2e matrix (provision-host.sh).")
     p.add_argument("--matrix", type=Path, help="the e2e matrix (default: $ORCH_E2E_MATRIX or "
                    "tests/e2e/images.yaml)")

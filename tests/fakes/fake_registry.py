@@ -11,7 +11,7 @@ Options: ``credentials`` makes it require HTTP Basic auth (401 + challenge witho
 ``read_only`` answers 403 to every write. ``token_auth`` makes it a token-auth registry (the
 distribution token spec): it asks for a Bearer token from its own ``/token`` service, which
 issues one for the requested scope to ``credentials`` (GET with Basic) or to a refresh token in
-``refresh_tokens`` (POST ``grant_type=refresh_token``). ``storage`` (tests.fake_storage.Storage)
+``refresh_tokens`` (POST ``grant_type=refresh_token``). ``storage`` (tests.fakes.fake_storage.Storage)
 makes manifest and blob reads answer 307 to that other host, as registries send reads to S3 or
 a CDN. ``page_size`` splits ``tags/list`` into pages linked by ``Link: <...>; rel="next"``.
 ``calls`` keeps every request with its headers. ``token_redirect``: the token service answers
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from tests.fake_storage import Storage
+    from tests.fakes.fake_storage import Storage
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

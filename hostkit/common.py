@@ -15,7 +15,7 @@ from typing import Protocol, TextIO
 from orchestrator import runner
 from orchestrator.errors import ExitCode, OrchestratorError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 E2E_MATRIX = REPO / "tests" / "e2e" / "images.yaml"
 
 

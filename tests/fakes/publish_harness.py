@@ -21,9 +21,9 @@ from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry
 from orchestrator.release.report import Report, Status
 from orchestrator.release.state import CellState, Run, candidate_ref
-from tests.fake_engine import FakeEngine, FakeImage, synthetic_image
+from tests.fakes.fake_engine import FakeEngine, FakeImage, synthetic_image
 
-FEATURES = Path(__file__).resolve().parent / "unit" / "fixtures" / "features"
+FEATURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "features"
 TODAY = dt.date(2026, 11, 21)
 ONLY = ["3.1[34]-source-bookworm-*"]
 IMMUTABLE_PUT = r"/manifests/[^/]*-20261121(\.\d+)?$"  # a manifest PUT to a dated tag

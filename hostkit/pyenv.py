@@ -10,10 +10,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, put_file, update_sha256sums
+from hostkit.matrix import MirrorPlan
 from orchestrator import runner
 from orchestrator.errors import CommandError
-from tests.hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, put_file, update_sha256sums
-from tests.hostkit.matrix import MirrorPlan
 
 
 def checkout_version(root: Path) -> str:

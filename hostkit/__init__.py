@@ -1,4 +1,4 @@
-"""The build host's test fixtures that are data, not services: ``python -m tests.hostkit``.
+"""The build host's test fixtures that are data, not services: ``python -m hostkit``.
 
 scripts/provision-host.sh keeps what installs or starts something (apt, qemu, dockerd, the
 registry, debootstrap, the services); it calls this package for the parts that are about

@@ -14,7 +14,7 @@ import http.server
 import threading
 from typing import Any
 
-from tests.fake_registry import Answer
+from tests.fakes.fake_registry import Answer
 
 
 class Storage:

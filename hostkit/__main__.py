@@ -1,9 +1,9 @@
-"""``python -m tests.hostkit`` (from the repository root)."""
+"""``python -m hostkit`` (from the repository root)."""
 
 import sys
 
 try:
-    from tests.hostkit.cli import main
+    from hostkit.cli import main
 except ImportError as exc:  # the venv lacks the package: one line, no traceback
     print(f"[provision] ERROR: {exc} ({sys.executable}): run `make install` (the orchestrator "
           "package, editable, with its dev tools)", file=sys.stderr)

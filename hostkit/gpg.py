@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from hostkit.common import HostkitError, Run
 from orchestrator import runner
 from orchestrator.apt import gpg_status
 from orchestrator.errors import CommandError
-from tests.hostkit.common import HostkitError, Run
 
 
 class SignatureRefused(HostkitError):

@@ -25,10 +25,10 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from hostkit.common import HostkitError
 from orchestrator.config import eol, loader
 from orchestrator.config.model import minor_of
 from orchestrator.lock import lockfile
-from tests.hostkit.common import HostkitError
 
 # The one release not named by the matrix itself: tests/e2e/test_release.py pins it in its
 # private copy of the mirror (a tarball that stops matching the lock), and

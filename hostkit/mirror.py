@@ -24,12 +24,12 @@ from pathlib import Path
 
 import yaml
 
+from hostkit import debsrc
+from hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, put_file, update_sha256sums
+from hostkit.gpg import SignatureRefused, TempGpg
+from hostkit.matrix import MirrorPlan
 from orchestrator import runner
 from orchestrator.lock.sources import PyenvDefinitions
-from tests.hostkit import debsrc
-from tests.hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, put_file, update_sha256sums
-from tests.hostkit.gpg import SignatureRefused, TempGpg
-from tests.hostkit.matrix import MirrorPlan
 
 KEY_MEMBER = "debian/upstream/signing-key.asc"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from debian.debian_support import Version as DebVersion
 
+from hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, write_if_changed
 from orchestrator import runner
 from orchestrator.errors import CommandError
-from tests.hostkit.common import HostEnv, HostkitError, Out, Run, file_hash, write_if_changed
 
 SUITES = (("debian_mirror", "bookworm"), ("debian_mirror", "bookworm-updates"),
           ("debian_security_mirror", "bookworm-security"), ("debian_mirror", "trixie"),
@@ -129,7 +129,7 @@ class PrivateApt:
             if apt_uid >= 0:
                 for sub in ("lists/partial", "cache/archives/partial", "download"):
                     os.chown(d / sub, apt_uid, 0)
-        lines = ["# Source packages only, used by provision-host.sh (tests/hostkit) to get upstream",
+        lines = ["# Source packages only, used by provision-host.sh (hostkit) to get upstream",
                  "# CPython tarballs (Debian .orig tarballs are the upstream release tarballs)."]
         for attr, suite in SUITES:
             lines.append(f"deb-src [signed-by={env.keyring}] {getattr(env, attr)} {suite} main")

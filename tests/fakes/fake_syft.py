@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator import runner
 
-SBOMS = Path(__file__).resolve().parent / "unit" / "fixtures" / "sbom"
+SBOMS = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "sbom"
 Edit = Callable[[dict[str, Any]], dict[str, Any]]
 
 

@@ -24,7 +24,7 @@ from orchestrator import imageref
 from orchestrator.engine import BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.registry import Registry
-from tests.oci_layouts import Layer, write_layout
+from tests.fakes.oci_layouts import Layer, write_layout
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG = "application/vnd.docker.container.image.v1+json"

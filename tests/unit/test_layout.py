@@ -337,3 +337,12 @@ def test_the_templates_take_every_stage_name_from_naming() -> None:
             assert not re.search(r"\bAS (?!\{\{)", line), where
             assert not re.search(r"--from=(?!\{\{)", line), where
             assert not re.match(r"FROM (?!\{\{|\{%|scratch\b)", line), where
+
+
+def test_no_host_code_under_tests() -> None:
+    """Host provisioning is hostkit/ beside the package (python -m hostkit), never tests/."""
+    repo = PACKAGE.parent
+    assert not (repo / "tests" / "hostkit").exists()
+    assert (repo / "hostkit" / "__main__.py").is_file()
+    for script in sorted((repo / "scripts").glob("*.sh")):
+        assert not re.search(r"-m tests\b", script.read_text()), script.name

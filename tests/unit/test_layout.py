@@ -175,7 +175,7 @@ MAY_IMPORT = {
     "scan": {"config", "planning", "registry", "supplychain"},  # grype over the SBOMs
     "versions": {"config", "lock", "planning", "render", "registry"},
     "release": {"config", "lock", "planning", "render", "engine", "apt", "registry", "smoke",
-                "supplychain"},
+                "supplychain", "scan"},
 }
 
 

@@ -33,7 +33,8 @@ test: install lint ## everything CI runs: lint, unit tests (first, fast), provis
 	ORCH_BASE_SUITES="bookworm noble" ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
 	$(PY) -m pytest -m docker -q --durations=30
 
-test-full: install lint provision ## `make test` plus the cells CI leaves out for time (trixie, resolute amd64 + arm64)
+test-full: install lint provision ## `make test` plus the cells CI leaves out for time (trixie, resolute amd64 + arm64) and the real-grype scan tests
+	bash scripts/install-go-tools.sh grype
 	ORCH_E2E_FULL=1 $(PY) -m pytest -q
 
 test-unit: ## unit tests only (no Docker needed, seconds)

@@ -29,7 +29,7 @@ typecheck:
 	$(PY) -m mypy
 
 test: install lint ## everything CI runs: lint, unit tests (first, fast), provision, e2e tests
-	$(PY) -m pytest -m "not docker" -q -x --durations=10
+	$(PY) -m pytest -m "not docker and not grype" -q -x --durations=10
 	ORCH_BASE_SUITES="bookworm noble" ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
 	$(PY) -m pytest -m docker -q --durations=30
 
@@ -38,7 +38,7 @@ test-full: install lint provision ## `make test` plus the cells CI leaves out fo
 	ORCH_E2E_FULL=1 $(PY) -m pytest -q
 
 test-unit: ## unit tests only (no Docker needed, seconds)
-	$(PY) -m pytest -m "not docker" -q
+	$(PY) -m pytest -m "not docker and not grype" -q
 
 test-e2e: ## integration + e2e only: real dockerd, BuildKit, registry (after `make provision`)
 	$(PY) -m pytest -m docker -q

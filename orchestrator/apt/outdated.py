@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -18,6 +17,7 @@ from typing import Any
 from debian.debian_support import Version
 
 from orchestrator.errors import ExitCode
+from orchestrator.ledger import FirstSeen
 
 
 @dataclass(frozen=True)
@@ -135,19 +135,8 @@ class OutdatedReport:
         return "\n".join(lines) + "\n"
 
 
-class Ledger:
-    """Since when each pending security update has been seen (a JSON file under the work
-    dir; keep it between CI runs, e.g. as a cache, for dates older than one run)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.seen: dict[str, str] = {}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-                self.seen = {str(k): str(v) for k, v in data.items()}
-            except (ValueError, AttributeError):
-                self.seen = {}
+class Ledger(FirstSeen):
+    """Since when each pending security update has been seen (security-first-seen.json)."""
 
     @staticmethod
     def key(cell: str, platform: str, u: Upgrade) -> str:
@@ -160,8 +149,7 @@ class Ledger:
             ups = []
             for u in p.upgrades:
                 if u.security:
-                    seen = self.seen.setdefault(self.key(check.cell, p.platform, u),
-                                                today.isoformat())
+                    seen, _ = self.mark(self.key(check.cell, p.platform, u), today)
                     ups.append(dataclasses.replace(u, first_seen=seen))
                 else:
                     ups.append(u)
@@ -173,8 +161,7 @@ class Ledger:
         """Drop entries of checked cells that no longer wait for that update."""
         checked = {c.cell for c in checks if c.state in (State.PENDING, State.UP_TO_DATE)}
         live = {self.key(c.cell, plat, u) for c in checks for plat, u in c.security}
-        self.seen = {k: v for k, v in self.seen.items()
-                     if k.split("|", 1)[0] not in checked or k in live}
+        self.forget(checked, live)
 
     @classmethod
     def record(cls, work: Path, report: OutdatedReport, today: dt.date) -> None:
@@ -184,7 +171,3 @@ class Ledger:
         report.cells = [ledger.stamp(c, today) for c in report.cells]
         ledger.forget_fixed(report.cells)
         ledger.save()
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.seen, indent=1, sort_keys=True) + "\n")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from pathlib import Path
 
 from orchestrator.config.model import IgnoreRule
+from orchestrator.ledger import FirstSeen
 from orchestrator.scan.models import Finding, ScanReport, rank
 
 
@@ -45,20 +44,9 @@ def judge(cell: str, found: Iterable[Finding], rules: tuple[IgnoreRule, ...], fa
     return tuple(out)
 
 
-class Ledger:
-    """Since when each finding has been reported (a JSON file under the work dir, like the
-    nightly's security-first-seen.json: keep it between CI runs for dates older than one run).
-    Key: cell|platform|advisory|package."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.seen: dict[str, str] = {}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-                self.seen = {str(k): str(v) for k, v in data.items()}
-            except (ValueError, AttributeError):
-                self.seen = {}
+class Ledger(FirstSeen):
+    """Since when each finding has been reported (scan-first-seen.json, like the nightly's
+    security-first-seen.json). Key: cell|platform|advisory|package."""
 
     @staticmethod
     def key(cell: str, platform: str, f: Finding) -> str:
@@ -77,19 +65,12 @@ class Ledger:
                 for f in p.findings:
                     k = self.key(i.cell, p.platform, f)
                     live.add(k)
-                    new = k not in self.seen
-                    first = self.seen.setdefault(k, today.isoformat())
+                    first, new = self.mark(k, today)
                     found.append(dataclasses.replace(f, first_seen=first, new=new))
                 plats.append(dataclasses.replace(p, findings=tuple(found)))
             images.append(dataclasses.replace(i, platforms=tuple(plats)))
         report.images = images
-        scanned = {i.cell for i in report.images if i.state == "scanned"}
-        self.seen = {k: v for k, v in self.seen.items()
-                     if k.split("|", 1)[0] not in scanned or k in live}
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.seen, indent=1, sort_keys=True) + "\n")
+        self.forget({i.cell for i in report.images if i.state == "scanned"}, live)
 
 
 def _note(f: Finding) -> str:

@@ -39,6 +39,10 @@ export COSIGN_PASSWORD
 mv "$CONFIG.new" "$CONFIG"
 
 start=$(date +%s)
+# the lock is derived state here: made anew from this host's mirror and registry every run (a
+# lock kept from an earlier run pins base digests a re-provisioned registry no longer has:
+# every build then fails with "not found")
+rm -f "$STATE/images.lock"
 "$PY" -m orchestrator lock --config "$CONFIG"
 "$PY" -m orchestrator render --config "$CONFIG"
 rc=0

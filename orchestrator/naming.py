@@ -20,9 +20,10 @@ from typing import Literal
 BAKE_FILE = "docker-bake.json"
 DOCKERFILE = "Dockerfile"
 CERTS_DIR = "certs"  # in a build context: images.yaml's ca_certificates
-SCRIPTS_DIR = "scripts"  # in a build context: stages/scripts, bind-mounted by RUN steps
-# stages/minimal, only in the contexts of distros with minimal images: a directory of its own,
-# since a file more in scripts/ would change the mount of every CPython compile (a rebuild).
+SCRIPTS_DIR = "scripts"  # in a build context: stages/scripts; a RUN step bind-mounts the files
+# it runs one by one (render.templates.scripts_mount), so a change to one script rebuilds only
+# the steps that run it.
+# stages/minimal, only in the contexts of distros with minimal images.
 MINIMAL_DIR = "minimal"
 
 

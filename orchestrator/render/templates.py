@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 
+from orchestrator import naming
 from orchestrator.errors import ConfigError
 from orchestrator.render import quoting
 
@@ -43,7 +44,27 @@ def _env() -> jinja2.Environment:
     env.filters["kvlines"] = _kvlines
     env.filters["envassign"] = lambda pairs: "".join(
         f"{k}={quoting.double_quoted(v)} " for k, v in pairs)
+    env.globals["scripts_mount"] = scripts_mount
     return env
+
+
+def scripts_mount(*names: str) -> str:
+    """The RUN flags that bind-mount exactly these stages/scripts files at
+    /usr/src/scripts/<name>, each its own mount: a RUN step's cache key then covers the scripts
+    it runs and no other (a mount of the whole folder made a one-line change to any script
+    rebuild every CPython compile). Ends in a line continuation, as the first flags of a RUN."""
+    if not names:
+        raise ConfigError(str(STAGES_DIR), "template", "scripts_mount() names no script",
+                          "name the stages/scripts files the RUN step uses")
+    flags = []
+    for name in names:
+        if "/" in name or not (STAGES_DIR / naming.SCRIPTS_DIR / name).is_file():
+            raise ConfigError(str(STAGES_DIR), "template",
+                              f"scripts_mount({name!r}): no such file in stages/scripts",
+                              "name a file of stages/scripts")
+        flags.append(f"--mount=type=bind,source={naming.SCRIPTS_DIR}/{name},"
+                     f"target=/usr/src/scripts/{name}")
+    return " \\\n    ".join(flags) + " \\\n    "
 
 
 def _kvlines(pairs: Iterable[tuple[str, str]], indent: int) -> str:

@@ -1233,3 +1233,45 @@ def test_freeze_script_fails_on_a_module_this_cpython_lacks(
                           cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 1
     assert "no freeze_modules.py in Tools/build or Tools/scripts" in proc.stderr
+
+
+def _run_steps(dockerfile: str) -> list[str]:
+    """Every RUN instruction of a Dockerfile, continuation lines joined."""
+    joined = dockerfile.replace("\\\n", " ")
+    return [line for line in joined.splitlines() if line.startswith("RUN ")]
+
+
+@pytest.mark.parametrize("name", ["repo", "features"])
+def test_each_run_mounts_exactly_the_scripts_it_uses(name: str) -> None:
+    """A RUN step's cache key covers the scripts it runs and no other: the whole stages/scripts
+    folder mounted into every compile made a one-line change to any script (say
+    pinned-keyring.sh) rebuild every CPython compile on a warm builder."""
+    _, _, files = _render(REPO / "images.yaml" if name == "repo" else GOLDEN_CONFIGS[name])
+    checked = 0
+    for distro, text in _dockerfiles(files).items():
+        for run in _run_steps(text):
+            used = set(re.findall(r"/usr/src/scripts/([\w.-]+)", run.split(" ", 1)[1]
+                                  .replace("target=/usr/src/scripts/", "target=")))
+            mounted = {m.group(1): m.group(2) for m in re.finditer(
+                r"--mount=type=bind,source=scripts/([\w.-]+),target=/usr/src/scripts/([\w.-]+)",
+                run)}
+            assert "source=scripts," not in run, f"{distro}: the whole scripts folder is mounted"
+            assert all(k == v for k, v in mounted.items()), (distro, mounted)
+            assert used == set(mounted), (distro, run[:200], used, set(mounted))
+            for script in used:
+                assert (REPO / "stages" / naming.SCRIPTS_DIR / script).is_file()
+            checked += bool(used)
+    assert checked >= 3
+
+
+def test_scripts_mount_refuses_a_script_stages_scripts_lacks() -> None:
+    from orchestrator.render.templates import scripts_mount
+
+    flags = scripts_mount("hardening-flags.sh", "config.site")
+    assert flags.count("--mount=type=bind,") == 2
+    assert flags.endswith(" \\\n    ")
+    for bad in ("no-such.sh", "../pyproject.toml", ""):
+        with pytest.raises(ConfigError, match="stages/scripts"):
+            scripts_mount(bad)
+    with pytest.raises(ConfigError, match="names no script"):
+        scripts_mount()

@@ -47,8 +47,9 @@ def bake_target(cell_id: str) -> str:
 StageKind = Literal[
     # shared by every image of a distro's Dockerfile
     "base", "build-base", "security-updates", "runtime-base", "build-deps", "build-deps-cross",
-    # one CPython build (minor x method): its compiles, prep and trees; deadsnakes' PPA key
-    "deadsnakes-key", "python", "python-cross", "python-feed", "prep", "tree", "devtree",
+    # one CPython build (minor x method): its verified tarball, compiles, prep and trees;
+    # deadsnakes' PPA key
+    "deadsnakes-key", "tarball", "python", "python-cross", "python-feed", "prep", "tree", "devtree",
     # the images; minimal-root assembles what a minimal image holds beside the tree
     "runtime", "dev", "minimal-root", "minimal",
 ]
@@ -65,7 +66,8 @@ _PATTERNS: tuple[tuple[StageKind, re.Pattern[str]], ...] = (
     ("python-cross", re.compile(rf"python-{_SUFFIX}-cross-(?P<arch>{_ARCH})")),
     ("python-feed", re.compile(rf"python-{_SUFFIX}-(?P<build_arch>{_ARCH})-to-(?P<arch>{_ARCH})")),
     *((kind, re.compile(rf"{kind}-{_SUFFIX}"))
-      for kind in ("python", "prep", "tree", "devtree", "runtime", "dev", "minimal-root", "minimal")),
+      for kind in ("tarball", "python", "prep", "tree", "devtree", "runtime", "dev", "minimal-root",
+                   "minimal")),
 )
 
 
@@ -142,6 +144,13 @@ class BuildStages:
     @property
     def suffix(self) -> str:
         return f"{self.minor}-{self.method}"
+
+    @property
+    def tarball(self) -> str:
+        """The release tarball alone, its checksum and signature verified (method source):
+        the compiles copy it from here, so a change to how it is verified rebuilds no compile
+        unless the verified bytes change."""
+        return self._name("tarball")
 
     @property
     def compile(self) -> str:
@@ -233,7 +242,7 @@ FailureScope = Literal["distro", "build", "runtime"]
 _SCOPES: dict[StageKind, FailureScope | None] = {
     "base": "distro", "build-base": "distro", "security-updates": "distro",
     "runtime-base": "distro", "build-deps": "distro", "build-deps-cross": "distro",
-    "deadsnakes-key": "build", "python": "build", "python-cross": "build",
+    "deadsnakes-key": "build", "tarball": "build", "python": "build", "python-cross": "build",
     "python-feed": "build", "prep": "build", "tree": "build", "devtree": "build",
     "runtime": "runtime", "dev": None, "minimal-root": None, "minimal": None,
 }

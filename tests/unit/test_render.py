@@ -407,8 +407,8 @@ def test_stage_graph(repo_render: Rendered) -> None:
         # CPython is compiled (and prepared) on the build platform, never under emulation;
         # what the images are made of runs on the target platform.
         on_build_platform = {n for n in graph if "build-base" in ancestors(graph, n)}
-        assert on_build_platform == {n for n in graph if n == "build-deps"
-                                     or n.startswith(("build-deps-cross-", "python-", "prep-"))}, distro
+        assert on_build_platform == {n for n in graph if n == "build-deps" or n.startswith(
+            ("build-deps-cross-", "tarball-", "python-", "prep-"))}, distro
         for n in graph:
             if n.startswith(("runtime-", "dev-", "security-updates", "deadsnakes-key")):
                 assert "base" in ancestors(graph, n) and n not in on_build_platform, (distro, n)
@@ -433,6 +433,11 @@ def test_stage_graph(repo_render: Rendered) -> None:
             s = f"{minor}-{method}"
             assert len(re.findall(rf"^FROM \S+ AS python-{re.escape(s)}$", text, re.MULTILINE)) == 1
             assert graph[f"python-{s}"] == "build-deps"
+            # a source build's tarball is verified in a stage of its own, which only copies
+            # leave: the compile's cache does not hang on how the tarball is checked
+            if method == "source":
+                assert graph[f"tarball-{s}"] == "build-deps"
+                assert f"COPY --link --from=tarball-{s} " in stage_body(text, f"python-{s}")
             # prep takes the compile for (build arch, target arch): the native one for the
             # same arch, the cross one from the native platform; both exist for every
             # platform this build's images are built for.
@@ -583,18 +588,25 @@ def test_source_builds_verify_the_locked_tarball(
         for name in stages(text):
             cross = re.fullmatch(r"python-(\d+\.\d+)-source-cross-\w+", name)
             if cross:
-                # a cross compile downloads nothing: it takes the tarball the native stage verified
+                # a cross compile downloads nothing: it takes the tarball the tarball stage verified
                 p = lock.python(cross.group(1))
                 body = stage_body(text, name)
                 assert "\nADD " not in body and "://" not in body, name
-                assert (f"COPY --link --from=python-{cross.group(1)}-source /usr/src/{p.filename} "
+                assert (f"COPY --link --from=tarball-{cross.group(1)}-source /usr/src/{p.filename} "
                         f"/usr/src/{p.filename}\n") in body
                 assert f"tar -xf /usr/src/{p.filename} " in body
             m = re.fullmatch(r"python-(\d+\.\d+)-source", name)
             if not m:
                 continue
             p = lock.python(m.group(1))
+            # the compile downloads nothing either: it copies the tarball stage's checked file
             body = stage_body(text, name)
+            assert "\nADD " not in body and "gpg" not in body, name
+            assert (f"COPY --link --from=tarball-{m.group(1)}-source /usr/src/{p.filename} "
+                    f"/usr/src/{p.filename}\n") in body
+            assert f"./configure --prefix=/opt/org/python/{m.group(1)} " in body
+            body = stage_body(text, f"tarball-{m.group(1)}-source")
+            assert "./configure" not in body
             assert f"ADD --checksum=sha256:{p.sha256} {p.url} /usr/src/{p.filename}\n" in body
             if p.signing_key:
                 assert f"ADD {p.signature_url} /usr/src/{p.filename}.asc\n" in body
@@ -608,7 +620,6 @@ def test_source_builds_verify_the_locked_tarball(
                 assert "gpg --" not in body and "grep" not in body
             else:  # Sigstore-only releases (3.14+): no OpenPGP step
                 assert ".asc" not in body and "gpg" not in body
-            assert f"./configure --prefix=/opt/org/python/{m.group(1)} " in body
 
 
 def test_python_build_definition_pins_the_locked_tarball(
@@ -956,7 +967,8 @@ def test_stage_closure_follows_the_per_arch_compile(repo_render: Rendered) -> No
     per-arch FROM of prep followed to the native and the cross compile."""
     _, _, files = repo_render
     text = _dockerfiles(files)["bookworm"]
-    compile_313 = {"build-base", "build-deps", "build-deps-cross-arm64", "python-3.13-source",
+    compile_313 = {"build-base", "build-deps", "build-deps-cross-arm64", "tarball-3.13-source",
+                   "python-3.13-source",
                    "python-3.13-source-cross-arm64", "python-3.13-source-amd64-to-amd64",
                    "python-3.13-source-arm64-to-arm64", "python-3.13-source-amd64-to-arm64",
                    "prep-3.13-source", "tree-3.13-source"}

@@ -157,6 +157,7 @@ def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> st
         "labels_common": sorted(common_labels(config, lock, distro).items()),
         **_names(config),
         "keep_tkinter": config.build.keep_tkinter,
+        "freeze_modules": config.build.freeze_modules,
         "precompile": config.build.precompile,
         "pypi": config.sources.pypi,
         "dev_tools": config.dev_tools,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from orchestrator import naming, render
 from orchestrator.config import loader, matrix
@@ -1084,8 +1085,29 @@ def test_source_builds_freeze_the_configured_start_up_modules(repo_render: Rende
         assert files[rel] == (STAGE_SCRIPTS / "freeze_modules.py").read_bytes()
         # CPython's freeze script needs a Python: in build-deps only, never in runtime stages
         build_deps = stage_body(text, "build-deps")
-        assert ("      python3-minimal \\\n" in build_deps) == bool(sources), distro
+        assert "      python3-minimal \\\n" in build_deps, distro
         assert "python3-minimal" not in stage_body(text, "runtime-base")
+
+
+def test_adding_the_first_source_minor_leaves_the_other_compiles_cached(tmp_path: Path) -> None:
+    """build-deps (the parent of every compile) is the same whether or not a distro has a
+    source build yet: the platform team's first `add-python` on a python-build-only distro
+    recompiled its python-build minors (python3-minimal, which only the freeze step of a source
+    build needs, came into build-deps with the first source cell)."""
+    config = _copy_repo(tmp_path)
+    loaded, _, files = _render(config)
+    with_source = _dockerfiles(files)["bookworm"]
+    data = yaml.safe_load(config.read_text())
+    data["distros"] = {"bookworm": {**data["distros"]["bookworm"], "methods": ["python-build"]}}
+    data["include"], data["exclude"] = [], [{"method": "python-build", "variant": "minimal"}]
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    _, _, files = _render(config)
+    pb_only = _dockerfiles(files)["bookworm"]
+    assert not [n for n in stages(pb_only) if n.endswith("-source")], "python-build only"
+    assert [n for n in stages(with_source) if n.endswith("-source")]
+    assert _runs(stage_body(pb_only, "build-deps")) == _runs(stage_body(with_source, "build-deps"))
+    assert "python3-minimal" in _runs(stage_body(pb_only, "build-deps"))[0]
+    assert loaded.config.build.freeze_modules
 
 
 def test_interpreter_links_without_pie_only_when_asked(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import registry as registry_mod
@@ -13,11 +14,14 @@ from orchestrator import settings
 from orchestrator.cli.common import SubParsers, load_plan
 from orchestrator.config.model import SEVERITIES
 from orchestrator.errors import UsageError
-from orchestrator.release.state import work_dir
+from orchestrator.planning.plan import PlannedImage
+from orchestrator.release.progress import Progress
+from orchestrator.release.report import CellResult, Status
+from orchestrator.release.state import state_dir, work_dir
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary
-from orchestrator.scan.models import ScanReport
-from orchestrator.scan.report import Ledger, table
+from orchestrator.scan.models import ImageScan, ScanReport
+from orchestrator.scan.report import Ledger, image_status, image_why, table
 from orchestrator.supplychain import signing
 
 
@@ -39,9 +43,22 @@ def cmd_scan(args: argparse.Namespace) -> int:
         cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
                                                  str(loaded.path)))
         sboms = scan_images.attested_sboms(cosign, work_dir(loaded) / "scan" / "sboms")
-    report = scan_images.scan_all(registry, loaded.config.publish.repository, plan.images, grype,
-                                  sboms, cfg, ScanReport(db, args.fail_on or cfg.fail_on),
-                                  st.today)
+    # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
+    # on a terminal the live status; stdout is the report
+    progress = Progress.for_command("scan", state_dir(work_dir(loaded)))
+    with progress.phase("scan", len(plan.images), cells=[i.id for i in plan.images]) as ph:
+        def around(img: PlannedImage, scan_one: Callable[[], ImageScan]) -> ImageScan:
+            res = CellResult(img.id)
+            with ph.cell(res):
+                done = scan_one()
+                progress_result(res, done)
+            return done
+
+        report = scan_images.scan_all(registry, loaded.config.publish.repository, plan.images,
+                                      grype, sboms, cfg,
+                                      ScanReport(db, args.fail_on or cfg.fail_on), st.today,
+                                      around=around)
+    progress.save()
     ledger = Ledger(work_dir(loaded) / "scan-first-seen.json")
     ledger.stamp(report, st.today)
     ledger.save()
@@ -52,8 +69,21 @@ def cmd_scan(args: argparse.Namespace) -> int:
             out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         except OSError as exc:
             raise UsageError(f"--json {out}: cannot write it ({exc.strerror})") from None
-    sys.stdout.write(table(report))
+    sys.stdout.write(table(report, {img.id: img.platforms for img in plan.images}))
     return report.exit_code
+
+
+def progress_result(res: CellResult, scan: ImageScan) -> None:
+    """An image's scan as the progress line tells it: ok (scanned, nothing gates), failed
+    (not scanned, or a finding gates: with the line that says why), skipped (unpublished)."""
+    status, why = image_status(scan), image_why(scan)
+    if status == "scanned":
+        res.status = Status.OK
+    elif status == "unpublished":
+        res.status, res.message = Status.SKIPPED, why
+    else:
+        res.fail("scan", why if status == "error" else f"gating: {why}")
+
 
 
 def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from orchestrator import registry as registry_mod
@@ -14,7 +13,6 @@ from orchestrator.cli.common import SubParsers, engine_for, load_config, load_pl
 from orchestrator.errors import ExitCode, UsageError
 from orchestrator.lock import lockfile
 from orchestrator.planning import epoch
-from orchestrator.release import progress_history as hist
 from orchestrator.release import reproduce
 from orchestrator.release.progress import Progress
 from orchestrator.release.state import state_dir, work_dir
@@ -54,10 +52,9 @@ def cmd_check_reproducible(args: argparse.Namespace) -> int:
     print(f"SOURCE_DATE_EPOCH={when.value} ({when.iso()}, {when.source})")
     net = args.network or loaded.config.build.network
     work = work_dir(loaded)
-    # on a terminal a live status and a line per image; elsewhere the output is the report only
-    live = settings.get().live_progress and sys.stderr.isatty()
-    progress = Progress(sys.stderr if live else None, command="check-reproducible", live=live,
-                        history=hist.history_path(state_dir(work)))
+    # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
+    # on a terminal the live status; stdout is the report
+    progress = Progress.for_command("check-reproducible", state_dir(work))
     checks = reproduce.check_images(
         engine_for(args, loaded), loaded, lockfile.read(loaded), plan, epoch=when,
         network=None if net == "default" else net, work=work,

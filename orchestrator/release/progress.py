@@ -19,13 +19,14 @@ Every run that has a ``history`` file records its own durations there (``save``)
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from orchestrator import log
+from orchestrator import log, settings
 from orchestrator.release import progress_history as hist
 from orchestrator.release.progress_live import LiveStatus, Snapshot
 from orchestrator.release.report import CellResult, Status, duration, why
@@ -68,6 +69,16 @@ class Progress:
         self.times: dict[str, dict[str, float]] = {}  # this run's: phase -> cell -> seconds
         self.overhead: dict[str, float] = {}
         self._status: LiveStatus | None = None
+
+    @classmethod
+    def for_command(cls, command: str, state: Path) -> Progress:
+        """The progress of ``command`` on stderr, as every long command shows it: a line per
+        finished cell, GitLab sections in CI, the live status on a terminal (unless turned
+        off), the durations recorded in ``state`` (the work dir's state directory)."""
+        st = settings.get()
+        return cls(sys.stderr, command=command, sections=st.ci,
+                   live=st.live_progress and sys.stderr.isatty(),
+                   history=hist.history_path(state))
 
     def elapsed(self) -> float:
         return self.clock() - self.started

@@ -13,7 +13,6 @@ from orchestrator.lock import lockfile
 from orchestrator.planning import build_cache, epoch
 from orchestrator.planning import plan as plan_mod
 from orchestrator.release import attest, reports
-from orchestrator.release import progress_history as hist
 from orchestrator.release.build import do_build
 from orchestrator.release.progress import Progress
 from orchestrator.release.push import do_push
@@ -40,9 +39,7 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
     net = network or loaded.config.build.network
     when = epoch.find(loaded, st)
     work = work_dir(loaded)
-    progress = Progress(sys.stderr, command=command, sections=st.ci,
-                        live=st.live_progress and sys.stderr.isatty(),
-                        history=hist.history_path(state_dir(work)))
+    progress = Progress.for_command(command, state_dir(work))
     return Run(loaded, lock, plan, report, work, engine(),
                security_refresh=security_refresh, network=None if net == "default" else net,
                verbose=verbose, source_date_epoch=when.value if when else None,

@@ -79,6 +79,8 @@ class ScanReport:
     fail_on: str
     images: list[ImageScan] = field(default_factory=list)
     seconds: float = 0.0
+    # cell -> the seconds its scan took: for the summary a person reads, not in the JSON
+    image_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def new(self) -> list[tuple[str, str, Finding]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 
 from orchestrator.config.model import IgnoreRule
 from orchestrator.ledger import FirstSeen
-from orchestrator.scan.models import Finding, ScanReport, rank
+from orchestrator.scan.models import Finding, ImageScan, ScanReport, rank
 
 
 def rule_for(rules: Iterable[IgnoreRule], cell: str, f: Finding) -> IgnoreRule | None:
@@ -88,7 +88,61 @@ def _note(f: Finding) -> str:
     return "; ".join(notes)
 
 
-def table(report: ScanReport) -> str:
+def image_status(i: ImageScan) -> str:
+    """``error`` (not scanned: exit 3), ``gating`` (a finding fails the gate), ``scanned`` or
+    ``unpublished``."""
+    if i.state == "scanned" and any(f.gating for _, f in i.findings):
+        return "gating"
+    return i.state
+
+
+def image_why(i: ImageScan) -> str:
+    """The one line that says why an image failed (not scanned, or its first gating finding),
+    or the note on one that did not (``not published for linux/arm64``); "" when none."""
+    gating = [(p, f) for p, f in i.findings if f.gating]
+    if i.state != "scanned" or not gating:
+        return (i.reason.strip().splitlines() or [""])[0]
+    plat, f = gating[0]
+    fixed = f", fixed in {f.fixed_in}" if f.fixed_in else ""
+    more = f"; and {len(gating) - 1} more gating finding(s)" if len(gating) > 1 else ""
+    return (f"{f.advisory} in {f.package} {f.installed}{fixed} ({f.severity}, "
+            f"{plat.removeprefix('linux/')}){more}")
+
+
+_FIRST = {"error": 0, "gating": 1}  # then every other image, in the scan's order
+
+
+def summary(report: ScanReport, platforms: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """A line per image, the failures first (not scanned, then gating), each followed by the
+    one line that says why; per image its platforms (``platforms``: the plan's, for an image
+    with none scanned), findings, gating findings and the time its scan took."""
+    rows: list[tuple[str, ...]] = [("IMAGE", "STATUS", "PLATFORMS", "FINDINGS", "GATING",
+                                    "TIME", "NOTE")]
+    reasons: dict[int, str] = {}
+    for i in sorted(report.images, key=lambda i: _FIRST.get(image_status(i), 2)):
+        status, why = image_status(i), image_why(i)
+        plats = [p.platform for p in i.platforms] or list((platforms or {}).get(i.cell, ()))
+        scanned = i.state == "scanned"
+        if status in _FIRST and why:
+            reasons[len(rows)] = why if len(why) <= 160 else why[:157] + "..."
+        seconds = report.image_seconds.get(i.cell)
+        rows.append((i.cell, status, ",".join(p.removeprefix("linux/") for p in plats) or "-",
+                     str(len(i.findings)) if scanned else "-",
+                     str(sum(f.gating for _, f in i.findings)) if scanned else "-",
+                     f"{seconds:.1f}s" if seconds is not None else "-",
+                     "" if len(rows) in reasons else why[:70]))
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    lines: list[str] = []
+    for n, r in enumerate(rows):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        if n in reasons:
+            lines.append(f"  why: {reasons[n]}")
+    return lines
+
+
+def table(report: ScanReport, platforms: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The DB, the gate, a line per finding, the notes; then the summary (a line per image,
+    failures first with why) and the counts."""
     db = report.db
     lines = [f"vulnerability DB: schema {db.schema}, built {db.built} ({db.age_days:.1f} days "
              f"old), {db.checksum}, from {db.source}; {db.scanner}",
@@ -116,6 +170,7 @@ def table(report: ScanReport) -> str:
     for note, where in notes.items():
         more = f" and {len(where) - 1} more" if len(where) > 1 else ""
         lines.append(f"note: {where[0]}{more}: {note}")
+    lines += ["", *summary(report, platforms)]
     scanned = [i for i in report.images if i.state == "scanned"]
     count = sum(len(i.findings) for i in scanned)
     states = {s: sum(1 for i in report.images if i.state == s) for s in ("unpublished", "error")}

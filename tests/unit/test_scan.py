@@ -461,3 +461,49 @@ def test_findings_carry_the_day_they_were_first_seen(setup: Setup,
     scan(setup, capsys, *only)
     assert set(json.loads(ledger.read_text())) == {
         "3.14-source-bookworm-runtime|linux/amd64|CVE-2026-0002|zlib1g"}
+
+
+def test_scan_shows_its_progress_and_ends_with_a_summary_failures_first(
+        setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 34 items 2 and 3: a k/n line per image on stderr (without a terminal: no status,
+    no escape codes), and after the findings a line per image, the one grype could not read
+    first, then the gating one, each with the line that says why; platforms and time each."""
+    runtime, dev, old = ("3.14-source-bookworm-runtime", "3.14-source-bookworm-dev",
+                         "3.13-source-bookworm-runtime")
+    arm = setup.digests[runtime]["linux/arm64"]
+    (setup.tools / "matches.json").write_text(json.dumps({
+        arm: [fake_grype.match("CVE-2026-1111", "libssl3", "3.0.1-1", "High", "3.0.2-1")]}))
+    crash = setup.digests[dev]["linux/amd64"]
+    script = setup.tools / "bin" / "grype"
+    script.write_text(script.read_text().replace('if "crash" in target',
+                                                 f'if "crash" in target or {crash!r} in target'))
+    code, out, err, report = scan(setup, capsys, "--only", old, "--only", runtime, "--only", dev)
+    assert code == 3
+    lines = err.splitlines()
+    assert "scan: 3 cell(s)" in lines and "\x1b" not in err
+    done = [line for line in lines if line.startswith("scan ") and "/3: " in line]
+    assert len(done) == 3 and [d.split(":")[0] for d in done] == ["scan 1/3", "scan 2/3", "scan 3/3"]
+    by_cell = {d.split()[2]: d for d in done}
+    assert by_cell[old].startswith(f"scan {done.index(by_cell[old]) + 1}/3: {old} skipped in ")
+    assert " failed in " in by_cell[runtime] and "(elapsed " in by_cell[runtime]
+    assert by_cell[runtime].endswith(
+        ": gating: CVE-2026-1111 in libssl3 3.0.1-1, fixed in 3.0.2-1 (High, arm64)")
+    assert " failed in " in by_cell[dev] and ": amd64: grype on registry:" not in by_cell[dev]
+    assert ": linux/amd64: grype on registry:" in by_cell[dev]
+    assert any(line.startswith("scan: 3/3 cell(s) in ") for line in lines)
+
+    summary = out.splitlines()
+    head = next(n for n, line in enumerate(summary) if line.startswith("IMAGE "))
+    assert summary[head].split() == ["IMAGE", "STATUS", "PLATFORMS", "FINDINGS", "GATING", "TIME",
+                                     "NOTE"]
+    assert summary[head + 1].split()[:3] == [dev, "error", "amd64"]  # not scanned: the plan's
+    assert summary[head + 2].startswith("  why: linux/amd64: grype on registry:")
+    assert summary[head + 3].split()[:5] == [runtime, "gating", "amd64,arm64", "1", "1"]
+    assert summary[head + 4] == \
+        "  why: CVE-2026-1111 in libssl3 3.0.1-1, fixed in 3.0.2-1 (High, arm64)"
+    row = summary[head + 5].split()
+    assert row[:5] == [old, "unpublished", "amd64", "-", "-"]
+    assert row[5].endswith("s") and " ".join(row[6:]) == "3.13-runtime is not published"
+    assert summary[-1].startswith("1 image(s) scanned")
+    # the JSON report is as before: no per-image time in it
+    assert "image_seconds" not in report and all("seconds" not in i for i in report["images"])

@@ -18,7 +18,7 @@ def _index_for(args: argparse.Namespace) -> IndexFor:
     def make(cfg: ImagesConfig) -> Index:
         src = cfg.sources
         if args.from_pyenv:
-            return sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
+            return sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys, src.python)
         return sources.PythonOrgIndex(src.python, src.python_keys)
 
     return make

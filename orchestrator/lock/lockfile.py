@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
 from orchestrator import log
 from orchestrator.config import eol, matrix, yamlsafe
 from orchestrator.config.model import ImagesConfig, Loaded, minor_of
-from orchestrator.errors import LockError, raise_all
+from orchestrator.errors import ConfigError, LockError, raise_all
 from orchestrator.lock import checks
 
 _log = log.get("lock")
@@ -175,6 +176,78 @@ def check_against(loaded: Loaded, lock: Lock) -> None:
         raise LockError(f"{path}: deadsnakes.fingerprint: {lock.deadsnakes.fingerprint} is not the "
                         f"key images.yaml pins (sources.deadsnakes.key_fingerprint {want}); run "
                         "`orchestrator lock`")
+    raise_all(source_problems(loaded, lock))
+
+
+_DEFAULT_PORT = {"http": 80, "https": 443}
+
+
+def under(url: str, base: str) -> bool:
+    """``url`` lies under ``base``: the same scheme, host, port and login (parsed, so
+    https://www.python.org.evil.com/ and https://www.python.org@evil.com/ are other hosts), a
+    path inside base's path taken as a folder (/ftp/python.evil/ is not under /ftp/python/), no
+    . or .. segment (plain or %-encoded) to climb out of it, and no query or fragment."""
+    try:
+        u, b = urlsplit(url), urlsplit(base)
+        ports = (u.port or _DEFAULT_PORT.get(u.scheme), b.port or _DEFAULT_PORT.get(b.scheme))
+    except ValueError:  # a port that is not a number
+        return False
+    folder = _folder(b.path)
+    segments = unquote(u.path).replace("\\", "/").split("/")
+    return (u.scheme.lower() == b.scheme.lower() and u.hostname is not None
+            and u.hostname == b.hostname and ports[0] == ports[1]
+            and (u.username, u.password) == (b.username, b.password)
+            and u.path.startswith(folder) and not {".", ".."} & set(segments)
+            and not u.query and not u.fragment and "#" not in url)
+
+
+def _folder(base: str) -> str:
+    return base if base.endswith("/") else base + "/"
+
+
+def python_source_problems(config: ImagesConfig, minor: str, p: PythonLock) -> list[tuple[str, str]]:
+    """(key, problem) for each URL of a locked CPython tarball that is not where images.yaml's
+    sources say: the tarball and its signature under sources.python, the release manager key at
+    sources.python_keys. A lock edited by hand (or left behind after sources changed) could
+    otherwise send the build to another host, whose file the lock's sha256 then "matches".
+    ``orchestrator lock`` re-resolves an entry with a problem, so what it writes has none."""
+    src, out = config.sources, []
+    base = _folder(src.python)
+    for key, url in (("url", p.url), ("signature_url", p.signature_url)):
+        if url is not None and not under(url, base):
+            out.append((f"pythons.{minor}.{key}", f"{url} is not under images.yaml's sources.python: "
+                        f"it must start with {base}"))
+    if p.signing_key is not None:
+        want = src.python_keys.format(fingerprint=p.signing_key.fingerprint.upper())
+        if p.signing_key.url != want:
+            out.append((f"pythons.{minor}.signing_key.url", f"{p.signing_key.url} is not the key "
+                        f"URL images.yaml's sources.python_keys gives: it must be {want}"))
+    return out
+
+
+def source_problems(loaded: Loaded, lock: Lock) -> list[ConfigError]:
+    """Every URL of the lock that is not where images.yaml's sources say (CPython tarballs,
+    signatures and keys, the pyenv release, the deadsnakes key): one ConfigError each."""
+    file, src, fix = str(lock_path(loaded)), loaded.config.sources, "run `orchestrator lock`"
+    found = [ConfigError(file, key, problem, fix)
+             for minor in sorted(lock.pythons, key=matrix.minor_key)
+             for key, problem in python_source_problems(loaded.config, minor, lock.pythons[minor])]
+    if lock.pyenv is not None:
+        want = src.pyenv.url.format(version=lock.pyenv.version)
+        if lock.pyenv.url != want:
+            found.append(ConfigError(file, "pyenv.url", f"{lock.pyenv.url} is not the release "
+                                     f"images.yaml's sources.pyenv.url gives: it must be {want}", fix))
+    if lock.deadsnakes is not None:
+        ds = src.deadsnakes
+        if lock.deadsnakes.ppa != ds.ppa:
+            found.append(ConfigError(file, "deadsnakes.ppa", f"{lock.deadsnakes.ppa} is not "
+                                     f"images.yaml's sources.deadsnakes.ppa ({ds.ppa})", fix))
+        want = ds.key_url.format(fingerprint=ds.key_fingerprint)
+        if lock.deadsnakes.key_url != want:
+            found.append(ConfigError(file, "deadsnakes.key_url", f"{lock.deadsnakes.key_url} is not "
+                                     f"the key URL images.yaml's sources.deadsnakes.key_url gives: "
+                                     f"it must be {want}", fix))
+    return found
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from orchestrator.lock.lockfile import (
     compiled_minors,
     diff,
     methods_used,
+    python_source_problems,
 )
 from orchestrator.registry import Registry
 
@@ -37,6 +38,7 @@ _log = log.get("lock")
 
 
 Fetch = Callable[[str], bytes]
+PYTHON_ORG = "https://www.python.org/ftp/python/"  # where pyenv's definitions point
 
 
 class NotReleased(SourceError):
@@ -114,10 +116,14 @@ class PythonOrgIndex:
 
 @dataclass
 class PyenvDefinitions:
-    """python-build's own definitions (URL + sha256 pinned by pyenv) in a pyenv checkout."""
+    """python-build's own definitions (URL + sha256 pinned by pyenv) in a pyenv checkout.
+    The sha256 is pyenv's; the tarball is locked where images.yaml's sources.python (``base``,
+    python.org's layout) serves it, as PythonOrgIndex would: pyenv's URL names python.org, which
+    a build behind a mirror cannot reach and the lock check refuses."""
 
     root: Path
     keys: str
+    base: str = PYTHON_ORG
 
     def versions(self, minor: str) -> list[Version]:
         d = self.root / "plugins/python-build/share/python-build"
@@ -144,7 +150,8 @@ class PyenvDefinitions:
             raise NotReleased(f"no Python {v} definition in {self.root} (pyenv too old?)")
         if not pins:
             raise SourceError(f"python-build definition {v} has no pinned tarball")
-        url, sha = next(iter(pins.values()))
+        name, (_, sha) = next(iter(pins.items()))
+        url = f"{self.base.rstrip('/')}/{v}/{name}"
         fpr = eol.PYTHON_SIGNING_KEY.get(minor)
         key = SigningKey(fpr, self.keys.format(fingerprint=fpr)) if fpr else None
         sig = url + ".asc" if key else None
@@ -213,6 +220,10 @@ def _pythons(config: ImagesConfig, old: Lock, index: PythonOrgIndex | PyenvDefin
         stale = cur is None or (pinned is not None and cur.version != pinned)
         if stale or redo(minor):
             pythons[minor] = index.resolve(minor, pinned)
+        elif cur is not None and python_source_problems(config, minor, cur):  # elsewhere: re-resolve it
+            _log.warning("locked tarball not under images.yaml's sources; re-resolved",
+                         python=minor, url=cur.url)
+            pythons[minor] = index.resolve(minor, cur.version)
         else:
             assert cur is not None
             pythons[minor] = cur

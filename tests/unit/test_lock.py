@@ -23,7 +23,7 @@ from orchestrator.lock.lockfile import (
 )
 from orchestrator.lock.sources import PyenvDefinitions, PythonOrgIndex
 from orchestrator.registry import Registry
-from tests.unit.helpers import REPO, TODAY, edit, write_config
+from tests.unit.helpers import REPO, TODAY, edit, run_cli, write_config
 
 BASE = "https://mirror.test/ftp/python/"
 KEYS = "https://keys.test/by-fingerprint/{fingerprint}"
@@ -120,6 +120,13 @@ class FakeRegistries:
 
 
 def _loaded(tmp_path: Path, text: str) -> Loaded:
+    """The config, its sources.python and python_keys at the fake python.org (BASE, KEYS) the
+    tests resolve from: the lock check refuses tarballs and keys from anywhere else."""
+    ours = f"  python: {BASE}\n  python_keys: {KEYS}\n"
+    if "\nsources:\n" in text:
+        text = edit(text, "\nsources:\n", "\nsources:\n" + ours)
+    else:
+        text = edit(text, "\ndistros:\n", "\nsources:\n" + ours + "distros:\n")
     return loader.load(write_config(tmp_path, text), today=TODAY)
 
 
@@ -514,3 +521,131 @@ def test_check_against_refuses_a_lock_whose_keys_are_not_the_pinned_ones(
     assert str(info.value) == (
         f"{path}: pythons.3.13.signing_key: {other} is not the release manager key pinned for "
         f"3.13 ({KEY_313}); run `orchestrator lock --upgrade --only 3.13`")
+
+
+# --------------------------------------------------------------------------- sources of the lock's URLs
+
+MIRROR = "http://127.0.0.1:8700/ftp/python/"  # the e2e matrix's sources.python
+ORG = "https://www.python.org/ftp/python/"
+
+
+@pytest.mark.parametrize(("url", "base", "ok"), [
+    (f"{ORG}3.14.4/Python-3.14.4.tar.xz", ORG, True),
+    (f"{MIRROR}3.14.4/Python-3.14.4.tar.xz.asc", MIRROR, True),
+    ("HTTPS://WWW.python.org/ftp/python/3.14.4/Python-3.14.4.tar.xz", ORG, True),  # case of host
+    ("https://www.python.org:443/ftp/python/3.14.4/Python-3.14.4.tar.xz", ORG, True),  # its port
+    (f"{MIRROR}3.14.4/Python-3.14.4.tar.xz", "http://127.0.0.1:8700/ftp/python", True),  # no slash
+    ("https://evil.test/ftp/python/3.14.4/Python-3.14.4.tar.xz", ORG, False),
+    ("http://127.0.0.1:8700/ftp/python.evil/3.14.4/Python-3.14.4.tar.xz", MIRROR, False),
+    ("http://127.0.0.1:8700/ftp/python.evil/3.14.4/Python-3.14.4.tar.xz",
+     "http://127.0.0.1:8700/ftp/python", False),  # a base without its slash is still a folder
+    ("https://www.python.org.evil.com/ftp/python/3.14.4/Python-3.14.4.tar.xz", ORG, False),
+    ("https://www.python.org@evil.com/ftp/python/3.14.4/Python-3.14.4.tar.xz", ORG, False),
+    ("https://evil.com@www.python.org/ftp/python/3.14.4/Python-3.14.4.tar.xz", ORG, False),
+    ("http://www.python.org/ftp/python/3.14.4/Python-3.14.4.tar.xz", ORG, False),  # scheme
+    ("http://127.0.0.1:8701/ftp/python/3.14.4/Python-3.14.4.tar.xz", MIRROR, False),  # port
+    ("http://127.0.0.1/ftp/python/3.14.4/Python-3.14.4.tar.xz", MIRROR, False),
+    ("http://127.0.0.1:x/ftp/python/3.14.4/Python-3.14.4.tar.xz", MIRROR, False),
+    (f"{MIRROR}../../ppa/Python-3.14.4.tar.xz", MIRROR, False),
+    (f"{MIRROR}%2e%2e/%2E%2E/ppa/Python-3.14.4.tar.xz", MIRROR, False),
+    (f"{MIRROR}3.14.4/Python-3.14.4.tar.xz?from=evil", MIRROR, False),
+    (f"{MIRROR}3.14.4/Python-3.14.4.tar.xz#", MIRROR, False),
+])
+def test_under_compares_parsed_urls_not_string_prefixes(url: str, base: str, ok: bool) -> None:
+    assert lockfile.under(url, base) is ok
+
+
+def _tampered(good: Lock, minor: str, **changes: str) -> Lock:
+    return replace(good, pythons={**good.pythons, minor: replace(good.pythons[minor], **changes)})
+
+
+def test_check_against_refuses_urls_not_under_images_yaml_sources(
+        tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    """A lock edited by hand cannot send the build to another host (whose file the edited
+    sha256 then matches): every tarball, signature and key URL, the pyenv release and the
+    deadsnakes key must be where images.yaml's sources say. One line each (exit 2)."""
+    loaded = _loaded(tmp_path, minimal_text)
+    good, _ = _update(loaded, Lock(), python_org)
+    lockfile.check_against(loaded, good)
+    path = tmp_path / "images.lock"
+    evil = "https://mirror.test.evil.com/ftp/python/3.13.15/Python-3.13.15.tar.xz"
+    p312, key = good.pythons["3.12"], good.pythons["3.12"].signing_key
+    assert good.pyenv is not None and good.deadsnakes is not None and key is not None
+    bad = _tampered(good, "3.13", url=evil)
+    bad = _tampered(bad, "3.12", signature_url="https://mirror.test/ftp/python.evil/3.12.9/x.asc")
+    bad = replace(bad, pythons={**bad.pythons, "3.12": replace(
+        bad.pythons["3.12"], signing_key=replace(key, url="https://evil.test/key.asc"))})
+    bad = replace(bad, pyenv=replace(good.pyenv, url="https://evil.test/pyenv-2.6.30.tar.gz"),
+                  deadsnakes=replace(good.deadsnakes, key_url="https://evil.test/ds.asc"))
+    with pytest.raises(ConfigError) as info:
+        lockfile.check_against(loaded, bad)
+    assert info.value.exit_code == 2
+    fpr = key.fingerprint
+    assert info.value.lines() == [
+        f"{path}: pythons.3.12.signature_url: https://mirror.test/ftp/python.evil/3.12.9/x.asc is "
+        f"not under images.yaml's sources.python: it must start with {BASE}; run `orchestrator lock`",
+        f"{path}: pythons.3.12.signing_key.url: https://evil.test/key.asc is not the key URL "
+        f"images.yaml's sources.python_keys gives: it must be {KEYS.format(fingerprint=fpr)}; "
+        "run `orchestrator lock`",
+        f"{path}: pythons.3.13.url: {evil} is not under images.yaml's sources.python: it must "
+        f"start with {BASE}; run `orchestrator lock`",
+        f"{path}: pyenv.url: https://evil.test/pyenv-2.6.30.tar.gz is not the release images.yaml's "
+        f"sources.pyenv.url gives: it must be {PYENV_URL}; run `orchestrator lock`",
+        f"{path}: deadsnakes.key_url: https://evil.test/ds.asc is not the key URL images.yaml's "
+        f"sources.deadsnakes.key_url gives: it must be {good.deadsnakes.key_url}; "
+        "run `orchestrator lock`",
+    ]
+    assert p312.url.startswith(BASE)
+
+    # A lock made against python.org no longer passes once images.yaml points at a mirror.
+    moved = loader.load(write_config(tmp_path, edit(
+        minimal_text, "\ndistros:\n", f"\nsources:\n  python: {MIRROR}\ndistros:\n")), today=TODAY)
+    with pytest.raises(ConfigError, match=rf"pythons\.3\.12\.url: .* it must start with {MIRROR}; "):
+        lockfile.check_against(moved, good)
+
+
+def test_a_tampered_lock_is_refused_by_validate_and_render(
+        tmp_path: Path, minimal_text: str, python_org: FakePythonOrg,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = _loaded(tmp_path, minimal_text)
+    good, _ = _update(loaded, Lock(), python_org)
+    evil = "https://mirror.test.evil.com/ftp/python/3.13.15/Python-3.13.15.tar.xz"
+    hexed = {k: replace(v, digest="sha256:" + "a" * 64) for k, v in good.bases.items()}
+    lockfile.write(loaded, replace(_tampered(good, "3.13", url=evil), bases=hexed))
+    for argv in (["validate"], ["render", "--check"]):
+        code, out, err = run_cli([*argv, "--config", str(loaded.path)], capsys)
+        assert (code, out) == (2, "")
+        assert err.splitlines()[-1] == (
+            f"error: {tmp_path / 'images.lock'}: pythons.3.13.url: {evil} is not under images.yaml's "
+            f"sources.python: it must start with {BASE}; run `orchestrator lock`")
+
+
+def test_lock_re_resolves_an_entry_not_under_sources_at_the_same_release(
+        tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    """The fix the refusal names works: `orchestrator lock` (no --upgrade) replaces the entry
+    with the same release from sources.python, and leaves the others alone."""
+    loaded, old = _old_lock_with_3135(tmp_path, minimal_text, python_org)
+    bad = _tampered(old, "3.13", url="https://evil.test/ftp/python/3.13.5/Python-3.13.5.tar.xz",
+                    sha256="e" * 64)
+    new, changes = _update(loaded, bad, python_org)
+    assert new == old  # 3.13.5 again (not upgraded), from BASE, with its real sha256
+    assert [c.what for c in changes] == ["python 3.13"]
+    lockfile.check_against(loaded, new)
+
+
+def test_lock_from_pyenv_definitions_pins_the_tarball_at_sources_python(
+        tmp_path: Path, minimal_text: str, pyenv_root: Path, python_org: FakePythonOrg) -> None:
+    """pyenv's definitions name python.org; behind a mirror the lock names the mirror's copy of
+    that file (pyenv's sha256), so what `lock --from-pyenv` writes passes the check."""
+    index = PyenvDefinitions(pyenv_root, KEYS, BASE)
+    p = index.resolve("3.13", None)
+    assert (p.url, p.signature_url) == (f"{BASE}3.13.10/Python-3.13.10.tar.xz",
+                                        f"{BASE}3.13.10/Python-3.13.10.tar.xz.asc")
+    assert p.sha256 == sha(b"3.13.10")
+    text = edit(minimal_text, '  - version: "3.12"\n', "")
+    text = edit(text, 'exclude:\n  - {distro: noble, python: "3.12", method: deadsnakes}\n', "exclude: []\n")
+    text = edit(text, 'system_python: "3.12"', 'system_python: "3.11"')
+    loaded = _loaded(tmp_path, text)
+    new, _ = sources.update(loaded, Lock(), upgrade=False, only=None, index=index,
+                             registry_for=FakeRegistries(), fetch=python_org)
+    lockfile.check_against(loaded, new)

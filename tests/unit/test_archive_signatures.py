@@ -300,6 +300,24 @@ def test_tarball_signature_by_the_pinned_key_is_accepted_in_the_build(keys: Keys
     assert (res.returncode, res.stderr) == (0, "")
 
 
+def test_verify_signature_needs_the_data_a_detached_signature_signs(keys: Keys,
+                                                                   tmp_path: Path) -> None:
+    """Without DATA gpgv takes any clearsigned (or inline-signed) message by the pinned key as
+    good, whatever it says: the script only judges a detached signature of DATA (the one way
+    the build calls it). Given DATA, a signed message in SIGNATURE's place is no signature of
+    it."""
+    (tmp_path / "ring.gpg").write_bytes(keys.good.keyring())
+    (tmp_path / "other.asc").write_bytes(keys.good.clearsign("something else the key signed\n"))
+    (tmp_path / "data").write_bytes(b"Python-3.13.5.tar.xz, as released\n")
+    res = script("verify-signature.sh", tmp_path / "ring.gpg", keys.good.fpr, "https://x/data.asc",
+                 tmp_path / "other.asc")
+    assert (res.returncode, res.stderr) == (
+        2, "usage: verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE DATA\n")
+    res = script("verify-signature.sh", tmp_path / "ring.gpg", keys.good.fpr, "https://x/data.asc",
+                 tmp_path / "other.asc", tmp_path / "data")
+    assert res.returncode == 1 and ": NO_GOODSIG (" in res.stderr
+
+
 def test_tarball_signature_by_expired_key_is_refused_in_the_build(keys: Keys,
                                                                   tmp_path: Path) -> None:
     res = verify(tmp_path, keys.expired.keyring(), keys.expired.fpr, keys.expired)

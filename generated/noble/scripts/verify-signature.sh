@@ -1,10 +1,12 @@
 #!/bin/sh
 # An OpenPGP signature judged as apt judges it, not by gpgv's exit code (gpgv exits 0 for a
 # signature by an expired or revoked key).
-#   sh verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE [DATA]
+#   sh verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE DATA
 # KEYRING: a keyring of the pinned key only (pinned-keyring.sh); FINGERPRINT: the key a good
 # signature must be by (its primary or signing fingerprint); WHAT: what is checked, for the
-# error (a URL); SIGNATURE: a detached signature of DATA, or a clearsigned file (no DATA).
+# error (a URL); SIGNATURE: a detached signature of DATA. DATA is required: without it gpgv
+# would take any clearsigned or inline-signed message by the pinned key as good (gpgv itself
+# refuses such a message as SIGNATURE when DATA is given).
 # Accepted only with a GOODSIG and its VALIDSIG by FINGERPRINT, and no EXPKEYSIG, REVKEYSIG,
 # EXPSIG, BADSIG or ERRSIG on any signature, no MD5/SHA1/RIPEMD160 digest; else one line
 # naming WHAT, the fingerprint and the status that refused it. A second signature by a key
@@ -13,8 +15,8 @@
 # it); without a good pinned signature it is the refusal.
 # (orchestrator/apt/gpg_status.py is the same rule outside a build.)
 set -eu
-if [ "$#" -lt 4 ] || [ "$#" -gt 5 ]; then
-    echo "usage: verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE [DATA]" >&2
+if [ "$#" -ne 5 ]; then
+    echo "usage: verify-signature.sh KEYRING FINGERPRINT WHAT SIGNATURE DATA" >&2
     exit 2
 fi
 keyring=$1 fpr=$2 what=$3

@@ -17,6 +17,10 @@
 # started by this script (status says so). `stop` only signals the pid from
 # our own pid file, after checking the process is the expected program.
 #
+# The registry's and the mirror's ports: a port held by a process this script did
+# not start (the distro's docker-registry service, another server, anything) is an
+# error naming that process (pid, command) and the fix; it is never stopped.
+#
 # A dockerd that answers but whose default bridge is gone (`ip link show docker0`
 # fails while `docker network inspect bridge` still lists it: containers on the
 # default network then fail with "adding interface veth... to bridge docker0
@@ -109,6 +113,49 @@ restart_broken_dockerd() {
     say "dockerd: restarted; bridge $name is back"
 }
 
+# The TCP port a service listens on (none for dockerd).
+service_port() {
+    case $1 in
+        registry) echo "${ORCH_REGISTRY##*:}" ;;
+        mirror) echo "$ORCH_MIRROR_PORT" ;;
+    esac
+}
+
+# The processes listening on TCP port $1, one a line: a pid, or `?` for a listener whose
+# process ss cannot name (another user's, when not root). Nothing without ss.
+port_holders() {
+    local line pids
+    command -v ss >/dev/null || return 0
+    while IFS= read -r line; do
+        [[ -n $line ]] || continue
+        pids=$(grep -o 'pid=[0-9]*' <<<"$line" | cut -d= -f2 || true)
+        if [[ -n $pids ]]; then printf '%s\n' "$pids"; else echo '?'; fi
+    done < <(ss -Hltnp "sport = :$1" 2>/dev/null || true) | sort -u
+}
+
+# Dies when the port service $1 needs is held by a process host-services did not start
+# (its own are found by managed_pid before this is asked): names the process and the fix.
+check_port_free() {
+    local svc=$1 port holder who setting hint
+    port=$(service_port "$svc")
+    [[ -n $port ]] || return 0
+    case $svc in
+        registry) setting="ORCH_REGISTRY=$ORCH_REGISTRY" ;;
+        *) setting="ORCH_MIRROR_PORT=$ORCH_MIRROR_PORT" ;;
+    esac
+    while IFS= read -r holder; do
+        hint=""
+        [[ $svc == registry ]] && hint=" (the distro's registry: systemctl disable --now docker-registry)"
+        if [[ $holder == '?' ]]; then
+            who="a process ss cannot name (run \`ss -ltnp\` as root to see it)"
+        else
+            who="pid $holder ($(tr '\0' ' ' <"/proc/$holder/cmdline" 2>/dev/null | sed 's/ *$//' || true))"
+            [[ $svc == registry ]] || hint=" (kill $holder, if it is yours)"
+        fi
+        die "$svc: port $port ($setting) is held by $who, which host-services did not start; it is left alone: stop it yourself$hint or set ${setting%%=*} to a free loopback port, then re-run"
+    done < <(port_holders "$port")
+}
+
 start_timeout() {
     case $1 in
         dockerd) echo 60 ;;
@@ -188,6 +235,7 @@ start_one() {
         fi
         die "$svc: pid $pid is running but not healthy"
     fi
+    check_port_free "$svc"
     if healthy "$svc"; then
         if [[ $svc == dockerd ]] && name=$(bridge_gone); then
             die "dockerd: $(bridge_gone_why "$name"); this dockerd was not started by host-services (no live pid in $(pidfile dockerd)), so it is left alone: restart it yourself (e.g. \`systemctl restart docker\`, or stop it and run \`$0 start dockerd\`), then re-run"

@@ -384,7 +384,7 @@ step_dockerd() {
 
 # --------------------------------------------------------------- 5 registry
 step_registry() {
-    local cfg=$ORCH_HOST_ETC/registry.yml store=$ORCH_HOST_STATE/registry pid ours="" port
+    local cfg=$ORCH_HOST_ETC/registry.yml store=$ORCH_HOST_STATE/registry pid
     case ${ORCH_REGISTRY%:*} in
         127.* | localhost | '[::1]') ;;
         *) die "ORCH_REGISTRY=$ORCH_REGISTRY is not a loopback address" ;;
@@ -422,16 +422,9 @@ EOF
     else
         skip "$cfg up to date"
     fi
-    # Something this script did not start on the registry's port (the distro's docker-registry
-    # service, another registry, anything): an error naming it and the fix, never a kill.
-    ours=$(cat "$ORCH_HOST_RUN_DIR/registry.pid" 2>/dev/null || true)
-    port=${ORCH_REGISTRY##*:}
-    if command -v ss >/dev/null; then
-        for pid in $(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
-            [[ -n $ours && $pid == "$ours" ]] && continue
-            die "port $port (ORCH_REGISTRY=$ORCH_REGISTRY) is held by pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || echo '?')), which provisioning did not start; stop it yourself (e.g. systemctl disable --now docker-registry) or set ORCH_REGISTRY to a free loopback port"
-        done
-    fi
+    # start: something host-services did not start on the registry's port (the distro's
+    # docker-registry service, another registry, anything) is an error naming it (pid,
+    # command) and the fix, never a kill
     "$HOST_SERVICES" start registry
     if command -v ss >/dev/null; then
         say "  listening: $(ss -Hltn "sport = :${ORCH_REGISTRY##*:}" | awk '{print $4}' | paste -sd' ')"

@@ -12,10 +12,10 @@
 #        stopped in reverse order)
 #
 # Every service is started detached (setsid nohup) with its log in
-# ${ORCH_HOST_LOG_DIR} and its pid file in ${ORCH_HOST_RUN_DIR}. A service
-# that already answers its health check is left alone, even if it was not
-# started by this script (status says so). `stop` only signals the pid from
-# our own pid file, after checking the process is the expected program.
+# ${ORCH_HOST_LOG_DIR} and its pid file in ${ORCH_HOST_RUN_DIR}. A dockerd
+# that already answers is left alone, even if it was not started by this
+# script (status says so). `stop` only signals the pid from our own pid file,
+# after checking the process is the expected program.
 #
 # The registry's and the mirror's ports: a port held by a process this script did
 # not start (the distro's docker-registry service, another server, anything) is an

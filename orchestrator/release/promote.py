@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from orchestrator.supplychain.verify import Gate
 StagedCell = dict[str, Any]  # one cell of a JSON report written by a staging run
 # (repository, digest, cell id, public tags) -> why the digest may not take those tags, or None
 ScanGate = Callable[[str, str, str, tuple[str, ...]], str | None]
+_clock = time.monotonic  # each promoted cell's time (the summary's TIME), a test's to set
+_PROMOTED = ("promote", "verify", "scan")  # the phases of a cell whose tags promote tried to move
 
 
 def read_staged(paths: list[str]) -> list[StagedCell]:
@@ -70,5 +73,8 @@ def promote(cells: list[StagedCell], registry: Registry, *, all_or_nothing: bool
     for c in cells:
         res = report.cell(c["id"])
         res.digest, res.publish, res.tags = c.get("digest", ""), c.get("publish", ""), c.get("tags", [])
+        began = _clock()
         _promote_cell(res, c, registry, bad, all_or_nothing, gate, scan)
+        if res.phase in _PROMOTED:
+            res.seconds["promote"] = round(_clock() - began, 1)
     return report

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator import render, runner, settings
+from orchestrator.release import promote as promote_mod
 from orchestrator.release.attest import attach
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
@@ -208,3 +209,23 @@ def test_promote_refuses_digests_that_do_not_verify_when_signing_is_required(
         "signing.required: false")
     assert all(c[c.index("--key") + 1] == str(root / "cosign.pub")
                for c in cosign_fake.calls[signed_calls:])
+
+
+def test_promotes_summary_gives_each_promoted_cell_its_time(
+        pub: Publisher, fake: FakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 34 item 3: the summary's TIME is the time promote spent on the cell (a cell that
+    failed in staging was not promoted: no time); platforms from the staged report."""
+    stage(pub, tmp_path / "staged.json", failed=(DEV14,))
+    ticks = iter(range(0, 1000, 3))  # every cell: 3 s from its start to its end
+    monkeypatch.setattr(promote_mod, "_clock", lambda: float(next(ticks)))
+    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    assert code == 1, out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.split() and line.split()[0] in (RT13, DEV13, RT14, DEV14)}
+    header = out.splitlines()[0].split()
+    at = header.index("TIME")
+    assert [rows[c][at] for c in (RT13, DEV13, RT14)] == ["3.0s"] * 3
+    assert rows[DEV14][at] == "-"
+    cells = promote_report(pub)
+    assert cells[RT13]["seconds"] == {"promote": 3.0} and cells[DEV14]["seconds"] == {}

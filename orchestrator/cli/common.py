@@ -11,8 +11,7 @@ from orchestrator.config import loader
 from orchestrator.config.model import Loaded
 from orchestrator.engine import Engine
 from orchestrator.lock import lockfile
-from orchestrator.planning import build_cache
-from orchestrator.planning import plan as plan_mod
+from orchestrator.planning import build_cache, plan
 
 Handler = Callable[[argparse.Namespace], int]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -30,16 +29,16 @@ def load_config(args: argparse.Namespace) -> Loaded:
 
 def load_plan(args: argparse.Namespace, *, shard: str | None = None,
               cache: build_cache.CacheOptions = build_cache.DEFAULT_OPTIONS,
-              ) -> tuple[Loaded, plan_mod.Plan]:
+              ) -> tuple[Loaded, plan.Plan]:
     """images.yaml and images.lock of ``--config``, checked against each other, and the plan
     of ``--only`` / ``--profile`` (no side effect)."""
     loaded = load_config(args)
     lock = lockfile.read(loaded)
     lockfile.check_against(loaded, lock)
     st = settings.get()
-    plan = plan_mod.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
-                          shard=shard, ci=st.ci, cache=cache)
-    return loaded, plan
+    planned = plan.build(loaded, lock, only=args.only, profile=args.profile, today=st.today,
+                         shard=shard, ci=st.ci, cache=cache)
+    return loaded, planned
 
 
 def engine_for(args: argparse.Namespace, loaded: Loaded) -> Engine:

@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestrator import log
-from orchestrator import registry as registry_mod
-from orchestrator import render as render_mod
+from orchestrator import log, registry, render
 from orchestrator.cli.common import SubParsers, load_config, load_plan
 from orchestrator.config import loader, matrix
 from orchestrator.errors import ExitCode
@@ -57,11 +55,11 @@ def cmd_lock(args: argparse.Namespace) -> int:
     src = loaded.config.sources
     index: sources.PythonOrgIndex | sources.PyenvDefinitions
     if args.from_pyenv:
-        index = sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys, src.python)
+        index = sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
     else:
         index = sources.PythonOrgIndex(src.python, src.python_keys)
     new, changes = sources.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
-                                   index=index, registry_for=registry_mod.registry_for)
+                                   index=index, registry_for=registry.registry_for)
     path = lockfile.write(loaded, new)
     for ch in changes:
         print(f"  {ch}")
@@ -69,8 +67,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     for item in lockfile.unresolved(new):
         _log.warning(f"{path}: {item}: could not be resolved from here; left unpinned")
     if changes and not args.no_render:
-        files = render_mod.render_all(loaded, new)
-        changed = render_mod.write(loaded, files)
+        files = render.render_all(loaded, new)
+        changed = render.write(loaded, files)
         print(f"re-rendered {len(changed)} file(s) under {loaded.output_dir}")
     return 0
 
@@ -78,9 +76,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     lock = lockfile.read(loaded)
-    files = render_mod.render_all(loaded, lock)
+    files = render.render_all(loaded, lock)
     if args.check:
-        problems = render_mod.check(loaded, files)
+        problems = render.check(loaded, files)
         for p in problems:
             print(p, file=sys.stderr)
         if problems:
@@ -89,7 +87,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             return int(ExitCode.FAILED)
         print(f"{loaded.output_dir}: up to date ({len(files)} files)")
         return 0
-    changed = render_mod.write(loaded, files)
+    changed = render.write(loaded, files)
     # write() also returns the stale files it removed; those are neither written nor unchanged.
     written = sum(1 for rel in changed if rel in files)
     removed = len(changed) - written

@@ -10,8 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import naming, settings
-from orchestrator import registry as registry_mod
+from orchestrator import naming, registry, settings
 from orchestrator.apt.outdated import Ledger
 from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
 from orchestrator.planning import build_cache
@@ -63,8 +62,8 @@ def cmd_outdated(args: argparse.Namespace) -> int:
     """What apt would upgrade in each published image (no pull, no build)."""
     loaded, plan = load_plan(args)
     st = settings.get()
-    registry = registry_mod.registry_for(loaded.config.publish.registry)
-    report = apt_check.check_all(loaded.config, registry, plan.images,
+    client = registry.registry_for(loaded.config.publish.registry)
+    report = apt_check.check_all(loaded.config, client, plan.images,
                                  naming.label_keys(loaded.config.publish.org), st.cache_dir)
     Ledger.record(work_dir(loaded), report, st.today)
     if args.json:
@@ -80,11 +79,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
     start = time.monotonic()
     loaded = load_config(args)
     cells = promote.read_staged(args.reports)
-    registry = registry_mod.registry_for(loaded.config.publish.registry)
+    client = registry.registry_for(loaded.config.publish.registry)
     sig, gate, cosign = loaded.config.signing, None, None
     if sig is not None and sig.required:  # refuse digests that are unsigned or do not verify
         cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
-        gate = verify.promote_gate(cosign, registry)
+        gate = verify.promote_gate(cosign, client)
     scan = None
     checker = scan_gate.prepare(loaded.config, loaded.root, settings.get())  # bad DB: exit 3 now
     if checker is not None:  # with scan: refuse digests that bring a new fixable finding
@@ -92,8 +91,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
             cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
         sboms = (scan_images.attested_sboms(cosign, work_dir(loaded) / "scan" / "sboms")
                  if cosign is not None else scan_images.no_sboms)
-        scan = scan_gate.promote_gate(checker, registry, sboms)
-    report = promote.promote(cells, registry, all_or_nothing=args.all_or_nothing,
+        scan = scan_gate.promote_gate(checker, client, sboms)
+    report = promote.promote(cells, client, all_or_nothing=args.all_or_nothing,
                              today=settings.get().today, gate=gate, scan=scan)
     report.seconds = round(time.monotonic() - start, 1)
     reports.write(report, reports.report_path(args.report, work_dir(loaded), "promote"))

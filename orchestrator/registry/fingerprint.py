@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import log
-from orchestrator.apt import sources as apt_sources_mod
+from orchestrator.apt import sources
 from orchestrator.apt.sources import AptSource
 from orchestrator.config.matrix import revision_tag
 from orchestrator.errors import EngineError, RegistryError
@@ -52,7 +52,7 @@ def read_contents(engine: Engine, image_ref: str, prefix: str,
         "dpkg-query -W -f '${Package}=${Version}\\n'; echo '----'; "
         f"cd / && find {prefix.lstrip('/')} \\( -type f -o -type l \\) ! -name '*.pyc' -print0 "
         "| sort -z | xargs -0 sha256sum | sha256sum; echo '----'; du -sxb /; "
-        f"echo '----'; {apt_sources_mod.DUMP_SCRIPT}"
+        f"echo '----'; {sources.DUMP_SCRIPT}"
     )
     out = engine.run(image_ref, ["/bin/sh", "-ec", script], user="0", network="none", timeout=600,
                      platform=platform)
@@ -60,10 +60,10 @@ def read_contents(engine: Engine, image_ref: str, prefix: str,
     if out.exit_code != 0 or out.output.count("----") < 3:
         raise EngineError(f"could not read the contents of {image_ref}{where}: "
                           f"{out.output[-500:]}")
-    pkg_text, tree, du, sources = out.output.split("----", 3)
+    pkg_text, tree, du, source_files = out.output.split("----", 3)
     packages = dict(line.split("=", 1) for line in pkg_text.split() if "=" in line)
     return Contents(packages, tree.split()[0], int(du.split()[0]),
-                    tuple(apt_sources_mod.parse_dump(sources)))
+                    tuple(sources.parse_dump(source_files)))
 
 
 def read_contents_without_shell(engine: Engine, image_ref: str, prefix: str,
@@ -106,10 +106,10 @@ def contents_from_archive(data: bytes, prefix: str) -> Contents:
         size = sum(m.size if m.isfile() else len(m.linkname) if m.issym()
                    else DIR_BYTES if m.isdir() else 0 for m in members.values())
         status = (read(_STATUS) or b"").decode("utf-8", "replace")
-        dump = "".join(f"{apt_sources_mod.FILE_MARK}/{n}\n{(read(n) or b'').decode('utf-8', 'replace')}\n"
+        dump = "".join(f"{sources.FILE_MARK}/{n}\n{(read(n) or b'').decode('utf-8', 'replace')}\n"
                        for n in sorted((n for n in members if _is_apt_source(n)), key=_apt_order))
     tree_hash = hashlib.sha256("".join(lines).encode()).hexdigest()
-    return Contents(dpkg_packages(status), tree_hash, size, tuple(apt_sources_mod.parse_dump(dump)))
+    return Contents(dpkg_packages(status), tree_hash, size, tuple(sources.parse_dump(dump)))
 
 
 def dpkg_packages(status: str) -> dict[str, str]:

@@ -10,8 +10,7 @@ from orchestrator import settings
 from orchestrator.config.model import Loaded
 from orchestrator.engine import Engine
 from orchestrator.lock import lockfile
-from orchestrator.planning import build_cache, epoch
-from orchestrator.planning import plan as plan_mod
+from orchestrator.planning import build_cache, epoch, plan
 from orchestrator.release import attest, reports
 from orchestrator.release.build import do_build
 from orchestrator.release.progress import Progress
@@ -31,20 +30,20 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
     lock = lockfile.read(loaded)
     lockfile.check_against(loaded, lock)
     st = settings.get()
-    plan = plan_mod.build(loaded, lock, only=only, profile=profile, today=st.today,
-                          shard=shard, ci=st.ci, cache=cache)
-    report = Report(command, plan.profile, plan.date)
-    for img in plan.images:
+    planned = plan.build(loaded, lock, only=only, profile=profile, today=st.today,
+                         shard=shard, ci=st.ci, cache=cache)
+    report = Report(command, planned.profile, planned.date)
+    for img in planned.images:
         report.cell(img.id)
     net = network or loaded.config.build.network
     when = epoch.find(loaded, st)
     work = work_dir(loaded)
     progress = Progress.for_command(command, state_dir(work))
-    return Run(loaded, lock, plan, report, work, engine(),
+    return Run(loaded, lock, planned, report, work, engine(),
                security_refresh=security_refresh, network=None if net == "default" else net,
                verbose=verbose, source_date_epoch=when.value if when else None,
                progress=progress,
-               platforms={img.id: img.platforms for img in plan.images})
+               platforms={img.id: img.platforms for img in planned.images})
 
 
 def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,

@@ -16,8 +16,7 @@ from typing import Protocol
 from packaging.version import Version
 from pydantic import ValidationError
 
-from orchestrator import log, naming
-from orchestrator import render as render_mod
+from orchestrator import log, naming, render
 from orchestrator.config import eol, loader, matrix
 from orchestrator.config.model import ImagesConfig, Loaded, minor_of
 from orchestrator.errors import ConfigError, LockError, UsageError
@@ -223,7 +222,7 @@ def propose_retire(path: Path, minor_arg: str, today: dt.date) -> Proposal:
 def _finish(action: str, text: str, new_text: str, old: Loaded, new: Loaded, old_lock: Lock,
             new_lock: Lock, notes: list[str], today: dt.date, python: PythonLock | None) -> Proposal:
     lockfile.check_against(new, new_lock)
-    files = render_mod.render_all(new, new_lock)
+    files = render.render_all(new, new_lock)
     try:
         before = plan.build(old, old_lock, today=today)
     except LockError as exc:
@@ -248,7 +247,7 @@ def apply(p: Proposal) -> list[Path]:
     """Write images.yaml, images.lock and the generated files. Returns changed generated paths."""
     _atomic_write(p.loaded.path, p.new_text.encode("utf-8"))
     _atomic_write(p.lock_path, p.lock.dumps().encode("utf-8"))
-    return render_mod.write(p.loaded, p.files)
+    return render.write(p.loaded, p.files)
 
 
 def _signature(py: PythonLock) -> str:

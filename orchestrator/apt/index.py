@@ -189,6 +189,26 @@ def check_valid_until(rel: Release, now: dt.datetime) -> None:
                            "sources at one that is")
 
 
+def check_suite(rel: Release) -> None:
+    """Refuse a Release that is not of the suite asked for: its Codename or Suite must be it
+    (bookworm-security: Codename bookworm-security; noble-security: Suite noble-security). Each
+    suite's Release is signed by the same archive key, so without this a mirror (or anyone on
+    the plain-HTTP path to it) could answer for bookworm-security with bookworm's current,
+    validly signed Release, which has no Valid-Until: the security updates would vanish from
+    ``outdated`` and the nightly. apt warns ("Conflicting distribution"); here it is an error.
+    A flat repository names no suite; a trusted=yes source is not checked at all."""
+    src = rel.source
+    if src.flat or not rel.verified:
+        return
+    said = {rel.fields.get("Codename", ""), rel.fields.get("Suite", "")} - {""}
+    if src.suite in said or src.suite.split("/", 1)[0] == rel.fields.get("Codename"):
+        return
+    raise ArchiveError(f"{src.describe()}: its Release is for {' / '.join(sorted(said)) or 'no suite'} "
+                       f"(Codename/Suite), not {src.suite}: another suite's signed Release served in "
+                       "its place (a misconfigured mirror, or a replay); fix: point the sources at "
+                       "an archive that serves this suite")
+
+
 @dataclass
 class ArchiveIndex:
     """Fetches, verifies and caches Release and Packages files under ``cache_dir``."""
@@ -247,6 +267,7 @@ class ArchiveIndex:
             raise ArchiveError(f"{src.describe()}: its Release lists {exc}; fix: point the sources "
                                "at an archive that publishes a well-formed Release") from None
         rel = Release(src, fields, sums, verified)
+        check_suite(rel)
         check_valid_until(rel, self.now())
         self._releases[src] = rel
         return rel

@@ -78,6 +78,26 @@ def test_inrelease_by_the_keyring_key_is_accepted(keys: Keys, tmp_path: Path) ->
     assert rel.verified and rel.name == "bookworm"
 
 
+def test_another_suites_signed_release_is_refused_in_its_place(keys: Keys, tmp_path: Path) -> None:
+    """bookworm's Release, validly signed by the same archive key and without a Valid-Until,
+    served for bookworm-security would hide every security update: refused, naming both. A
+    suite its Release names as Suite (not Codename) is accepted, as Ubuntu's noble-security."""
+    signed = keys.good.clearsign(RELEASE)
+    security = AptSource(URI, "bookworm-security", ("main",), KEYRING)
+    files = {f"{URI}/dists/bookworm-security/InRelease": signed}
+    with pytest.raises(ArchiveError) as exc:
+        index(tmp_path, keys.good.keyring(), files).release(security)
+    assert str(exc.value) == (
+        f"{URI} bookworm-security main: its Release is for bookworm (Codename/Suite), not "
+        "bookworm-security: another suite's signed Release served in its place (a misconfigured "
+        "mirror, or a replay); fix: point the sources at an archive that serves this suite")
+    noble = RELEASE.replace("Suite: bookworm\nCodename: bookworm", "Suite: noble-security\nCodename: noble")
+    files = {f"{URI}/dists/noble-security/InRelease": keys.good.clearsign(noble)}
+    rel = index(tmp_path / "n", keys.good.keyring(), files).release(
+        AptSource(URI, "noble-security", ("main",), KEYRING))
+    assert rel.verified and rel.security
+
+
 def test_inrelease_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None:
     files = inrelease(keys.expired)
     # gpgv itself takes it: exit 0 (status EXPKEYSIG); apt refuses it, so must we

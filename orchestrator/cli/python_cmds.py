@@ -7,7 +7,8 @@ from pathlib import Path
 
 from orchestrator import log, settings
 from orchestrator.cli.common import SubParsers
-from orchestrator.config.model import METHODS, ImagesConfig
+from orchestrator.config.axes import METHODS
+from orchestrator.config.model import ImagesConfig
 from orchestrator.lock import sources
 from orchestrator.versions import Index, IndexFor, Proposal, apply, propose_add, propose_retire, report
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from orchestrator import registry as registry_mod
 from orchestrator import settings
 from orchestrator.cli.common import SubParsers, load_plan
-from orchestrator.config.model import SEVERITIES
+from orchestrator.config.publish import SEVERITIES
 from orchestrator.errors import UsageError
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.release.progress import Progress

@@ -13,7 +13,8 @@ from orchestrator.config.model import minor_of
 from orchestrator.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from orchestrator.config.model import CellRule, ImagesConfig, Loaded
+    from orchestrator.config.axes import CellRule
+    from orchestrator.config.model import ImagesConfig, Loaded
 
 # The free-threaded build of a minor is a minor of its own in the matrix: "3.13t" (CPython's
 # ABI flag, the name of its interpreter python3.13t and of its lib/python3.13t).

@@ -13,7 +13,8 @@ import argparse
 import re
 from dataclasses import dataclass
 
-from orchestrator.config.model import ImagesConfig, check_cache_template
+from orchestrator.config.build import check_cache_template
+from orchestrator.config.model import ImagesConfig
 from orchestrator.errors import UsageError
 
 _REF_RE = re.compile(

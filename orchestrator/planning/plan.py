@@ -15,8 +15,10 @@ from typing import Any
 
 from orchestrator import naming
 from orchestrator.config import eol, matrix
+from orchestrator.config.axes import MINIMAL_DATA_PACKAGES
+from orchestrator.config.build import Profile
 from orchestrator.config.matrix import Cell
-from orchestrator.config.model import MINIMAL_DATA_PACKAGES, ImagesConfig, Loaded, Profile
+from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.errors import UsageError
 from orchestrator.lock.lockfile import Lock
 from orchestrator.planning import build_cache

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from orchestrator import naming
 from orchestrator.config import matrix
+from orchestrator.config.build import Profile
 from orchestrator.config.matrix import Cell
-from orchestrator.config.model import ImagesConfig, Profile
+from orchestrator.config.model import ImagesConfig
 from orchestrator.lock.lockfile import Lock
 from orchestrator.planning.plan import (
     ARCHES,

@@ -32,7 +32,7 @@ from typing import Any
 
 from orchestrator import imageref, runner, settings
 from orchestrator.config import grammar
-from orchestrator.config.model import Signing
+from orchestrator.config.publish import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
 from orchestrator.registry import scheme_for
 

@@ -16,7 +16,8 @@ from packaging.version import Version
 from pydantic import ValidationError
 
 from orchestrator.config import loader, matrix
-from orchestrator.config.model import METHODS, ImagesConfig, minor_of
+from orchestrator.config.axes import METHODS
+from orchestrator.config.model import ImagesConfig, minor_of
 from orchestrator.errors import UsageError
 
 # ============================================================================ text edits

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config import loader
-from orchestrator.config.model import ImagesConfig, Tags
+from orchestrator.config.model import ImagesConfig
+from orchestrator.config.tags import Tags
 from orchestrator.errors import ConfigError, ExitCode
 from tests.unit.helpers import TODAY, edit, line_of, run_cli, write_config
 

@@ -213,9 +213,16 @@ def test_at_most_twelve_modules_at_the_package_root() -> None:
     assert {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"} == ROOT
 
 
+# The models of images.yaml: the whole file and one module per section.
+CONFIG_MODELS = {f"orchestrator.config.{m}"
+                 for m in ("model", "base", "axes", "tags", "build", "sources", "publish")}
+
+
 def test_the_config_models_are_leaves_and_only_the_loader_runs_the_checks() -> None:
     graph = _import_graph()
-    assert graph["orchestrator.config.model"] <= {"orchestrator.config.yamlsafe", "orchestrator.errors"}
+    for model in CONFIG_MODELS:
+        assert graph[model] <= CONFIG_MODELS | {"orchestrator.config.yamlsafe",
+                                                 "orchestrator.errors"}, model
     importers = {m for m, targets in graph.items()
                  if any(t.startswith("orchestrator.config.checks") for t in targets)}
     assert {m for m in importers if not m.startswith("orchestrator.config.checks")} \

@@ -13,7 +13,8 @@ import pytest
 
 from orchestrator import naming, render
 from orchestrator.config import loader
-from orchestrator.config.model import METHODS, Loaded
+from orchestrator.config.axes import METHODS
+from orchestrator.config.model import Loaded
 from orchestrator.engine import BuildFailed, BuildLog, failed_stage
 from orchestrator.lock import lockfile
 from orchestrator.naming import BuildStages, Stage

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator import runner, settings
-from orchestrator.config.model import Signing
+from orchestrator.config.publish import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
 from orchestrator.supplychain import signing
 from tests.fakes.fake_cosign import FakeCosign

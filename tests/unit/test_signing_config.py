@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from orchestrator.config import grammar, loader
-from orchestrator.config.model import Loaded, Signing
+from orchestrator.config.model import Loaded
+from orchestrator.config.publish import Signing
 from orchestrator.errors import ConfigError, ConfigProblems
 from tests.unit.helpers import REPO, TODAY, line_of, run_cli, write_config
 

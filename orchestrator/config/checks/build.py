@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.config.model import ImagesConfig, check_cache_template
+from orchestrator.config.build import check_cache_template
+from orchestrator.config.model import ImagesConfig
 from orchestrator.config.yamlsafe import Path_
 
 Report = Callable[[Path_, str, str], None]

@@ -9,13 +9,14 @@ import re
 from typing import TYPE_CHECKING
 
 from orchestrator.config import grammar, matrix
+from orchestrator.config.axes import MINIMAL_DATA_PACKAGES
 from orchestrator.config.matrix import Cell
-from orchestrator.config.model import MINIMAL_DATA_PACKAGES
 from orchestrator.config.yamlsafe import Path_, fmt
 from orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:
-    from orchestrator.config.model import CellRule, ImagesConfig, Loaded
+    from orchestrator.config.axes import CellRule
+    from orchestrator.config.model import ImagesConfig, Loaded
 
 # A date whose every strftime field is as wide as it gets (two-digit month, day, hour...).
 _SAMPLE_DATE = dt.datetime(2026, 12, 31, 23, 59, 59)

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from orchestrator.config import grammar
-from orchestrator.config.model import Scan
+from orchestrator.config.publish import Scan
 from orchestrator.config.yamlsafe import Path_
 
 Report = Callable[[Path_, str, str], None]

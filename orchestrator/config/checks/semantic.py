@@ -15,7 +15,8 @@ from orchestrator.config import eol, grammar, matrix
 from orchestrator.config.checks import build, scan, signing
 from orchestrator.config.checks import matrix as checks_matrix
 from orchestrator.config.matrix import FREETHREADED, base_minor, python_minors
-from orchestrator.config.model import TAG_FIELDS, VERSION_RE, Loaded, minor_of
+from orchestrator.config.model import VERSION_RE, Loaded, minor_of
+from orchestrator.config.tags import TAG_FIELDS
 from orchestrator.config.yamlsafe import Path_, fmt
 from orchestrator.errors import ConfigError, raise_all
 

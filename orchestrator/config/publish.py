@@ -1,0 +1,92 @@
+"""Where images go and what guards them: the publish (registry and repository), signing
+(cosign) and scan (grype, its pinned DB, the gate and its ignore rules) sections of
+images.yaml."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+from typing import Literal
+
+from pydantic import Field
+
+from orchestrator.config.base import NAME_RE, FrozenModel
+
+
+class Publish(FrozenModel):
+    registry: str = Field(description="Registry host[:port] images are pushed to")
+    repository: str = Field(description="Repository in that registry, e.g. org/python")
+    org: str = Field(
+        "org", pattern=NAME_RE,
+        description="Install prefix /opt/<org>/python/X.Y and label namespace org.<org>.base-image",
+    )
+
+
+class Signing(FrozenModel):
+    """cosign signatures and attestations (SBOM, provenance) of every pushed image, and the
+    verify gate of promote. Checks: checks_signing."""
+
+    key: str = Field(
+        description="The cosign signing key: a file (relative to images.yaml; written from a CI "
+        "secret at push time), env://VAR (cosign reads the key from that variable), or a KMS "
+        "URI passed to cosign as is (awskms://, gcpkms://, azurekms://, hashivault://)",
+    )
+    public_key: str | None = Field(
+        None, description="What verify checks against: a file (relative to images.yaml, "
+        "committed), env://VAR, https:// URL or a KMS URI; default: the key file with .pub "
+        "instead of .key, or the KMS key itself",
+    )
+    password_env: str = Field(
+        "COSIGN_PASSWORD",
+        description="Environment variable holding the key's password (file and env:// keys)",
+    )
+    tlog: bool = Field(
+        False, description="Upload signatures to a Rekor transparency log and require them on "
+        "verify; false for a private registry (no public log may see its image names)",
+    )
+    required: bool = Field(
+        True, description="promote refuses to move a tag to a digest whose signature, SBOM "
+        "attestation or provenance does not verify",
+    )
+
+
+# --------------------------------------------------------------------------- scan:
+
+Severity = Literal["negligible", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[str, ...] = typing.get_args(Severity)
+
+
+class ScanDb(FrozenModel):
+    """The grype vulnerability DB archive (grype's `db import` format) the scan uses: its
+    checksum is pinned, nothing is updated behind the scan's back."""
+
+    url: str | None = Field(
+        None, description="https:// (or http://) URL of the archive, e.g. a mirror of "
+        "grype's vulnerability-db_v6.*.tar.zst; downloaded once into the cache")
+    file: str | None = Field(
+        None, description="The archive as a file (relative to images.yaml, or absolute)")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$",
+                        description="sha256 of the archive (refused when it differs)")
+
+
+class IgnoreRule(FrozenModel):
+    """A finding the gate leaves out until the rule expires (the report still lists it)."""
+
+    advisory: str = Field(min_length=1, description="e.g. CVE-2025-1234 or GHSA-xxxx-xxxx-xxxx")
+    package: str | None = Field(None, description="Only this package (default: any)")
+    cells: str | None = Field(None, description="Only cells matching this glob (default: all)")
+    reason: str = Field(min_length=10, description="Why it does not apply (at least 10 characters)")
+    expires: dt.date = Field(description="From this day on the rule no longer applies")
+
+
+class Scan(FrozenModel):
+    """`orchestrator scan`: grype on every published image, per platform, with a pinned DB."""
+
+    db: ScanDb
+    max_age_days: int = Field(
+        5, ge=1, le=365, description="A DB built longer ago than this is refused (grype's "
+        "default is 5 days)")
+    fail_on: Severity = Field(
+        "critical", description="The gate: a fixable finding at or above this severity fails "
+        "the scan (exit 1)")
+    ignore: tuple[IgnoreRule, ...] = ()

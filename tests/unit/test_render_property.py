@@ -53,6 +53,15 @@ def _lock(*keys: str) -> Callable[[Data, Data, str], None]:
     return put
 
 
+def _both(cfg_keys: tuple[str, ...], lock_keys: tuple[str, ...]) -> Callable[[Data, Data, str], None]:
+    """A lock URL the check holds to images.yaml's source (pyenv.url, deadsnakes.key_url):
+    the value in both, so it reaches the Dockerfile when the two agree."""
+    def put(cfg: Data, lock: Data, value: str) -> None:
+        _cfg(*cfg_keys)(cfg, lock, value)
+        _lock(*lock_keys)(cfg, lock, value)
+    return put
+
+
 def _key(section: str) -> Callable[[Data, Data, str], None]:
     def put(cfg: Data, lock: Data, value: str) -> None:
         cfg.setdefault(section, {})[value] = "x"
@@ -87,9 +96,11 @@ FIELDS = [
     Field("lock base image", _lock("bases", "bookworm", "image"),
           "zqmarker.test/library/debian:bookworm-slim"),
     Field("lock base digest", _lock("bases", "bookworm", "digest"), "sha256:" + "fedcba9876543210" * 4),
-    Field("lock pyenv url", _lock("pyenv", "url"), "https://zqmarker.test/pyenv.tar.gz"),
+    Field("lock pyenv url", _both(("sources", "pyenv", "url"), ("pyenv", "url")),
+          "https://zqmarker.test/pyenv.tar.gz"),
     Field("lock pyenv sha256", _lock("pyenv", "sha256"), "0123456789abcdef" * 4),
-    Field("lock deadsnakes key_url", _lock("deadsnakes", "key_url"), "https://zqmarker.test/key"),
+    Field("lock deadsnakes key_url", _both(("sources", "deadsnakes", "key_url"), ("deadsnakes", "key_url")),
+          "https://zqmarker.test/key"),
 ]
 
 # Characters that matter to a Dockerfile or a shell, often enough to get past the grammars.

@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import registry as registry_mod
-from orchestrator import settings
+from orchestrator import registry, settings
 from orchestrator.cli.common import SubParsers, load_plan
 from orchestrator.config.publish import SEVERITIES
 from orchestrator.errors import UsageError
@@ -37,7 +36,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     grype = Grype(find_binary(st.tools_dir), st.cache_dir / "scan", st.child_env({}))
     db = grype.prepare(cfg.db, loaded.root, max_age_days=cfg.max_age_days,
                        now=dt.datetime.now(dt.UTC))
-    registry = registry_mod.registry_for(loaded.config.publish.registry)
+    client = registry.registry_for(loaded.config.publish.registry)
     sboms: scan_images.SbomSource = scan_images.no_sboms
     if loaded.config.signing is not None:
         cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
@@ -54,7 +53,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 progress_result(res, done)
             return done
 
-        report = scan_images.scan_all(registry, loaded.config.publish.repository, plan.images,
+        report = scan_images.scan_all(client, loaded.config.publish.repository, plan.images,
                                       grype, sboms, cfg,
                                       ScanReport(db, args.fail_on or cfg.fail_on), st.today,
                                       around=around)

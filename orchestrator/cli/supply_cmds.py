@@ -7,8 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from orchestrator import registry as registry_mod
-from orchestrator import settings
+from orchestrator import registry, settings
 from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
 from orchestrator.errors import ExitCode, UsageError
 from orchestrator.lock import lockfile
@@ -32,7 +31,7 @@ def _keys(args: argparse.Namespace) -> signing.Keys:
 def cmd_verify(args: argparse.Namespace) -> int:
     """One line per reference; exit 1 when any does not verify."""
     cosign = signing.Cosign(_keys(args))
-    results = [verify.verify_ref(cosign, ref, registry_mod.registry_for,
+    results = [verify.verify_ref(cosign, ref, registry.registry_for,
                                  provenance=not args.no_provenance) for ref in args.refs]
     for r in results:
         print(r.line())

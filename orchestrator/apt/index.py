@@ -4,8 +4,9 @@
   signature checked with gpgv against the keyring the image's sources name, judged from gpgv's
   status lines as apt judges it (gpg_status: a signature by an expired or revoked key is
   refused, though gpgv exits 0 for it); a ``trusted=yes`` source is not checked, as apt does
-  not check it; an expired ``Valid-Until`` is refused (checked against the clock the caller
-  passes: ``ArchiveIndex.now``, the real time by default).
+  not check it; an expired ``Valid-Until`` is refused, and so is a ``Date`` in the future
+  beyond a small clock skew (apt: "not valid yet"), both checked against the clock the caller
+  passes: ``ArchiveIndex.now``, the real time by default.
 - ``Packages`` files are fetched by the SHA256 the verified Release lists (``by-hash/`` URLs
   where the archive has ``Acquire-By-Hash: yes``), checked, and kept under that hash: a repeated
   run downloads only the Release files, and a new index only when the archive changed.
@@ -189,6 +190,36 @@ def check_valid_until(rel: Release, now: dt.datetime) -> None:
                            "sources at one that is")
 
 
+# How far a Release's Date may lie ahead of the clock: apt's Acquire::Max-FutureTime default.
+MAX_FUTURE = dt.timedelta(seconds=10)
+
+
+def check_date(rel: Release, now: dt.datetime) -> None:
+    """Refuse ``rel`` when its ``Date`` is later than ``now`` (a timezone-aware time) by more
+    than MAX_FUTURE, as apt refuses it ("not valid yet"): a Release dated ahead of the clock
+    would outlive its Valid-Until's intent (a mirror or signer with a wrong clock, or a Release
+    made to be served later). One without the field is accepted; a field that is not a date is
+    refused."""
+    if now.tzinfo is None:
+        raise ValueError(f"check_date: now={now!r} has no timezone (pass UTC)")
+    raw = rel.fields.get("Date")
+    if not raw:
+        return
+    try:
+        date = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        raise ArchiveError(f"{rel.source.describe()}: its Release has a Date that is not a date "
+                           f"({raw!r}); fix: the archive must publish a Release apt can read (a "
+                           "broken mirror?)") from None
+    if date.tzinfo is None:
+        date = date.replace(tzinfo=dt.UTC)
+    if date > now.replace(microsecond=0) + MAX_FUTURE:
+        raise ArchiveError(f"{rel.source.describe()}: its Release is not valid yet (Date {raw}; it "
+                           f"is now {now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC): the mirror's "
+                           "or this host's clock is wrong; fix: correct the clock, or point the "
+                           "sources at a mirror whose Release is dated correctly")
+
+
 def check_suite(rel: Release) -> None:
     """Refuse a Release that is not of the suite asked for: its Codename or Suite must be it
     (bookworm-security: Codename bookworm-security; noble-security: Suite noble-security). Each
@@ -216,7 +247,7 @@ class ArchiveIndex:
     cache_dir: Path
     keyring_for: Callable[[AptSource], Path | None]
     fetch: Fetch = http_fetch
-    now: Callable[[], dt.datetime] = utc_now  # the clock Valid-Until is checked against
+    now: Callable[[], dt.datetime] = utc_now  # the clock Valid-Until and Date are checked against
     downloads: list[str] = field(default_factory=list)  # URLs fetched with a body (this run)
     _releases: dict[AptSource, Release] = field(default_factory=dict)
 
@@ -268,7 +299,9 @@ class ArchiveIndex:
                                "at an archive that publishes a well-formed Release") from None
         rel = Release(src, fields, sums, verified)
         check_suite(rel)
-        check_valid_until(rel, self.now())
+        now = self.now()
+        check_valid_until(rel, now)
+        check_date(rel, now)
         self._releases[src] = rel
         return rel
 

@@ -75,7 +75,7 @@ class Archive:
         (by_hash / sha).write_bytes(xz)
         (d / "main" / f"binary-{arch}" / "Packages.xz").write_bytes(xz)
         release = (f"Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}\n"
-                   f"Date: Mon, 30 Nov 2026 00:00:00 UTC\n"
+                   f"Date: Fri, 20 Nov 2026 00:00:00 UTC\n"  # before NOW
                    + (f"Valid-Until: {valid_until}\n" if valid_until else "")
                    + f"Acquire-By-Hash: yes\nSHA256:\n {sha} {len(xz)} main/binary-{arch}/Packages.xz\n")
         signed = gpg(signer or self.home, "--clearsign", stdin=release.encode())

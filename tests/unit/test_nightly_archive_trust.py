@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.apt.index import ArchiveIndex, Release, check_valid_until, utc_now
+from orchestrator.apt.index import MAX_FUTURE, ArchiveIndex, Release, check_date, check_valid_until, utc_now
 from orchestrator.apt.outdated import State
 from orchestrator.apt.sources import AptSource
 from orchestrator.errors import ArchiveError
@@ -87,6 +87,42 @@ def test_no_valid_until_never_expires_and_a_bad_one_or_a_naive_clock_is_refused(
         check_valid_until(_release(UNTIL), dt.datetime(2026, 11, 21))
 
 
+# ----------------------------------------------------------------------------- Date
+
+
+def _dated(date: str | None) -> Release:
+    return Release(SRC, {"Suite": "bookworm"} | ({"Date": date} if date else {}), {}, verified=True)
+
+
+DATE = "Sat, 21 Nov 2026 02:00:00 UTC"  # NOW's second
+
+
+@pytest.mark.parametrize("date", [
+    "Fri, 20 Nov 2026 00:00:00 UTC", DATE, "Sat, 21 Nov 2026 02:00:10 UTC",  # 10 s of skew: apt's
+    "Sat, 21 Nov 2026 03:00:10 +0100",  # the same instant in another zone
+], ids=["before", "that-second", "skew", "other-zone"])
+def test_a_release_dated_now_or_within_the_clock_skew_is_accepted(date: str) -> None:
+    assert MAX_FUTURE.total_seconds() == 10
+    check_date(_dated(date), NOW)
+    check_date(_dated(None), NOW)  # no Date: nothing to check
+
+
+@pytest.mark.parametrize("date", ["Sat, 21 Nov 2026 02:00:11 UTC", "Mon, 30 Nov 2026 00:00:00 UTC"],
+                         ids=["skew-plus-one", "nine-days-ahead"])
+def test_a_release_dated_in_the_future_is_refused_as_not_valid_yet(date: str) -> None:
+    with pytest.raises(ArchiveError, match=rf"^{SRC.describe()}: its Release is not valid yet "
+                       rf"\(Date {date}; it is now 2026-11-21 02:00:00 UTC\): .*; fix: ") as exc:
+        check_date(_dated(date), NOW)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_bad_date_or_a_naive_clock_is_refused() -> None:
+    with pytest.raises(ArchiveError, match=r"a Date that is not a date \('today'\); fix: "):
+        check_date(_dated("today"), NOW)
+    with pytest.raises(ValueError, match="has no timezone"):
+        check_date(_dated(DATE), dt.datetime(2026, 11, 21))
+
+
 def test_production_checks_valid_until_against_the_real_time() -> None:
     assert ArchiveIndex(Path("/nonexistent"), lambda s: None).now is utc_now
     assert abs(utc_now() - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
@@ -123,6 +159,23 @@ def test_a_signed_inrelease_is_read_as_of_the_injected_clock(
     assert index(UNTIL_AT, "b").packages(src, "main", "amd64") == {"netbase": "6.4"}
     with pytest.raises(ArchiveError, match="expired on Sat, 28 Nov 2026"):
         index(UNTIL_AT + dt.timedelta(seconds=1), "c").release(src)
+
+
+def test_a_signed_inrelease_dated_after_the_injected_clock_is_not_valid_yet(
+        archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
+    """The archive's InRelease is dated 2026-11-20 00:00 UTC: a clock a day earlier is refused
+    (apt: "not valid yet"), one within the skew is not."""
+    arch, uri = archive
+    arch.publish("bookworm", {"netbase": "6.4"})
+    src = AptSource(uri, "bookworm", ("main",), SIGNED)
+    dated = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+
+    def index(now: dt.datetime, cache: str) -> ArchiveIndex:
+        return ArchiveIndex(tmp_path / cache, lambda s: signing_key[1] / KEYRING, now=clock(now))
+
+    assert index(dated - MAX_FUTURE, "a").release(src).verified
+    with pytest.raises(ArchiveError, match=r"its Release is not valid yet \(Date Fri, 20 Nov 2026 "):
+        index(dated - MAX_FUTURE - dt.timedelta(seconds=1), "b").release(src)
 
 
 # ----------------------------------------------------------------------------- the nightly

@@ -111,13 +111,15 @@ def check_image(registry: Registry, repo: str, img: PlannedImage, keys: LabelKey
     """What apt would upgrade in the image ``img``'s first public tag holds now."""
     tag = img.tags[0] if img.tags else img.immutable_tag
     try:
-        configs = registry.platform_configs(repo, tag)
-        digest = registry.digest(repo, tag) or ""
+        # The tag resolved once; the configs read by that digest: a tag moved in between
+        # cannot make the digest recorded another image than the one checked.
+        digest = registry.digest(repo, tag)
+        configs = registry.platform_configs(repo, digest) if digest else None
     except RegistryAuthError:
         raise
     except OrchestratorError as exc:
         return CellCheck(img.id, State.UNKNOWN, f"registry: {exc}")
-    if configs is None:
+    if digest is None or configs is None:
         return CellCheck(img.id, State.UNPUBLISHED, f"{tag} is not published")
     missing = [p for p in img.platforms if p not in configs]
     if missing:

@@ -11,9 +11,11 @@ import lzma
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from orchestrator import settings
 from orchestrator.apt import sources
 from orchestrator.apt.index import ArchiveIndex, parse_packages, parse_release
 from orchestrator.apt.outdated import (
@@ -28,7 +30,8 @@ from orchestrator.apt.outdated import (
 )
 from orchestrator.apt.sources import AptSource
 from orchestrator.errors import ArchiveError, ExitCode
-from orchestrator.release import nightly
+from orchestrator.registry import Registry
+from orchestrator.release import apt_check, nightly
 from orchestrator.release.report import Status
 from tests.fakes.publish_harness import Publisher
 from tests.unit.apt_archive import (
@@ -298,6 +301,52 @@ def test_changed_inputs_or_a_moved_tag_refresh_the_group(
     group = first.rsplit("-", 1)[0]
     assert sorted(kept) == sorted(i for i in run.report.cells if i.startswith(group))
     assert len(run.report.fast_path) == 2
+
+
+class _TagMovedAfterFirstCall:
+    """A registry client whose ``tag`` is pointed at ``to`` right after the first API call the
+    code makes through it: a push landing between two requests of one check."""
+
+    def __init__(self, real: Registry, repo: str, tag: str, to: str) -> None:
+        self.real, self.repo, self.tag, self.to, self.moved = real, repo, tag, to, False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kw: Any) -> Any:
+            out = attr(*args, **kw)
+            if not self.moved:
+                self.moved = True
+                self.real.tag(self.repo, self.to, self.tag)
+            return out
+        return call
+
+
+def test_a_tag_moved_during_the_check_records_the_digest_whose_packages_were_checked(
+        published: tuple[Publisher, Archive, str], tmp_path: Path) -> None:
+    """The tag is resolved once and the configs read by that digest: moved between the two
+    requests, the check still names the image it read (before, the configs of one image were
+    checked and the digest of the next recorded, so a refresh could be skipped for it)."""
+    pub, _, uri = published
+    publish_with_labels(pub, uri, {"netbase": "6.4"}, per_cell={
+        "3.13-source-bookworm-dev": {"netbase": "6.4", "libssl3": "3.0.19-1"}})
+    run = pub.run()
+    img = next(i for i in run.plan.images if i.id == "3.13-source-bookworm-dev")
+    other = next(i for i in run.plan.images if i.id == "3.13-source-bookworm-runtime")
+    repo, real = run.config.publish.repository, run.registry()
+    tag = img.tags[0]
+    before, to = real.digest(repo, tag), real.digest(repo, other.tags[0])
+    assert before and to and before != to
+    moving = _TagMovedAfterFirstCall(real, repo, tag, to)
+    keyrings = apt_check.keyring_resolver(run.config, "debian", settings.get().cache_dir)
+    index = ArchiveIndex(tmp_path / "apt", keyrings, now=clock())
+    check = apt_check.check_image(cast(Registry, moving), repo, img, run.label_keys,
+                                  lambda distro: index)
+    assert moving.moved and real.digest(repo, tag) == to, "the tag did move"
+    assert check.digest == before
+    assert check.platforms and {u.package for p in check.platforms for u in p.upgrades} == {"libssl3"}
 
 
 def test_images_published_without_the_labels_take_the_full_path(

@@ -60,6 +60,14 @@ class PythonEntry(FrozenModel):
         "3.13+, methods source and python-build): cells and tags <minor>t, e.g. 3.13t-runtime, "
         "each a compile of its own, installed to /opt/<org>/python/3.13t",
     )
+    unsigned: str | None = Field(
+        None,
+        description="Why this Python's source tarball may be locked and built without its "
+        "OpenPGP signature (.asc): releases before 3.14 are PGP-signed and images.lock must "
+        "pin the signature and the release manager's key, unless this says why not, e.g. "
+        '"the mirror withdrew the .asc: the release key expired". Shown as a warning by plan '
+        "and validate; not for 3.14+, which have no .asc (Sigstore only, PEP 761)",
+    )
 
 
 class Variant(FrozenModel):

@@ -36,6 +36,15 @@ PYTHON_SIGNING_KEY: dict[str, str | None] = {
     "3.15": None,
 }
 
+# The first minor whose releases python.org signs with Sigstore only (PEP 761): no .asc.
+SIGSTORE_ONLY_FROM = (3, 14)
+
+
+def pgp_signed(minor: str) -> bool:
+    """CPython ``minor``'s source releases carry an OpenPGP signature (.asc): before 3.14."""
+    return tuple(int(x) for x in minor.split(".")[:2]) < SIGSTORE_ONLY_FROM
+
+
 DISTRO_EOL: dict[str, dt.date] = {
     "bullseye": dt.date(2026, 8, 31),
     "bookworm": dt.date(2028, 6, 30),

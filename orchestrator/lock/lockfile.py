@@ -162,6 +162,7 @@ def check_against(loaded: Loaded, lock: Lock) -> None:
         if p.version.count(".") == 2 and locked.version != p.version:
             raise LockError(f"{path}: pythons.{minor}: locked {locked.version} but images.yaml pins "
                             f"{p.version}; run `orchestrator lock`")
+        raise_all(unsigned_problems(loaded, {minor: locked}))
         pin = eol.PYTHON_SIGNING_KEY.get(minor)
         key = locked.signing_key
         if key is not None and key.fingerprint.upper() != (pin or "").upper():
@@ -177,6 +178,32 @@ def check_against(loaded: Loaded, lock: Lock) -> None:
                         f"key images.yaml pins (sources.deadsnakes.key_fingerprint {want}); run "
                         "`orchestrator lock`")
     raise_all(source_problems(loaded, lock))
+
+
+def signed(p: PythonLock) -> bool:
+    """The lock pins the tarball's OpenPGP signature and the key it must be by."""
+    return p.signature_url is not None and p.signing_key is not None
+
+
+def unsigned_problems(loaded: Loaded, pythons: dict[str, PythonLock]) -> list[ConfigError]:
+    """A ConfigError for each locked tarball of a minor whose releases are PGP-signed (before
+    3.14; PEP 761) that the lock pins without its signature and key, unless images.yaml's
+    entry for it says why (pythons[].unsigned): else editing images.lock, or a mirror that
+    stops serving the .asc, would switch the build's signature check off unnoticed."""
+    file, found = str(lock_path(loaded)), []
+    where = {minor_of(p.version): i for i, p in enumerate(loaded.config.pythons)}
+    for minor in sorted(pythons, key=matrix.minor_key):
+        i = where.get(minor)
+        if signed(pythons[minor]) or not eol.pgp_signed(minor) or (
+                i is not None and loaded.config.pythons[i].unsigned):
+            continue
+        found.append(ConfigError(
+            file, f"pythons.{minor}", f"{pythons[minor].version} is locked without its OpenPGP "
+            f"signature (signature_url, signing_key), and Python {minor} releases are signed",
+            f"run `orchestrator lock --upgrade --only {minor}` where the .asc is served, or, to "
+            f"build it unverified, say why in {loaded.path}: pythons[{i if i is not None else '?'}]"
+            '.unsigned: "<reason>"'))
+    return found
 
 
 _DEFAULT_PORT = {"http": 80, "https": 443}

@@ -18,7 +18,7 @@ from orchestrator import imageref, log
 from orchestrator.config import eol
 from orchestrator.config.matrix import minor_key
 from orchestrator.config.model import ImagesConfig, Loaded, minor_of
-from orchestrator.errors import RegistryUnreachable, SourceError, UsageError
+from orchestrator.errors import RegistryUnreachable, SourceError, UsageError, raise_all
 from orchestrator.lock.lockfile import (
     BaseLock,
     Change,
@@ -31,6 +31,7 @@ from orchestrator.lock.lockfile import (
     diff,
     methods_used,
     python_source_problems,
+    unsigned_problems,
 )
 from orchestrator.registry import Registry
 
@@ -280,6 +281,7 @@ def update(
         return upgrade and (not selected or name in selected)
 
     pythons = _pythons(config, old, index, redo)
+    raise_all(unsigned_problems(loaded, pythons))  # never written: check_against refuses it
     bases = _bases(config, old, registry_for, redo)
     new = Lock(pythons, bases, _pyenv(config, old, fetch), _deadsnakes(config))
     return new, diff(old, new)

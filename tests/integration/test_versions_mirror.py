@@ -5,8 +5,10 @@ python.org at http://127.0.0.1:8700/ftp/python/ and holds 3.13.5 (.tar.xz; its .
 served: Thomas Wouters' key 7169605F... expired on 2026-07-02 in every copy reachable here, and
 provisioning withdrew the signature, saying so in Python-3.13.5.tar.xz.checked), 3.13.15
 (.tar.xz, no .asc) and 3.14.4 (.tar.xz; 3.14 has no .asc upstream, PEP 761). The release
-manager key stays at keys/{fingerprint}.asc. Base images come from the local registry
-127.0.0.1:5000 when it answers (otherwise `lock` leaves the digest unpinned with a warning).
+manager key stays at keys/{fingerprint}.asc. 3.13 releases are PGP-signed, so the matrix says
+why they may be locked without one (pythons[].unsigned; else `lock` refuses). Base images come
+from the local registry 127.0.0.1:5000 when it answers (otherwise `lock` leaves the digest
+unpinned with a warning).
 The orchestrator runs as a subprocess, as a user would run it; nothing here builds an image.
 """
 
@@ -67,6 +69,7 @@ distros:
 
 pythons:                        # pinned: lock --upgrade must not move it
   - version: "3.13.5"
+    unsigned: "the local mirror serves no 3.13 .asc: its key 7169605F... expired on 2026-07-02"
 max_pythons: 3
 
 variants:
@@ -79,6 +82,10 @@ tags:
     - {{template: "{{minor}}-{{variant}}", only_default: true}}
     - {{template: "{{version}}-{{variant}}-{{distro}}{{method}}"}}
 """
+
+
+# 3.13 releases are PGP-signed: the lock pins them without their .asc only for this reason.
+UNSIGNED = next(line for line in CONFIG.splitlines() if line.startswith("    unsigned: "))
 
 
 def _get(url: str) -> bytes:
@@ -204,7 +211,7 @@ def test_add_python_resolves_the_sigstore_only_release_then_retire_round_trips(t
         "the mirror's 3.14.4 is python.org's tarball, as the repository's lock pins it")
     assert lock_of(tmp_path) == {"3.13": unsigned_entry("3.13.5"), "3.14": unsigned_entry("3.14.4")}
     text = (tmp_path / "images.yaml").read_text()
-    assert text == CONFIG.replace('  - version: "3.13.5"', '  - version: "3.13.5"\n  - version: "3.14"')
+    assert text == CONFIG.replace(f"{UNSIGNED}\n", f'{UNSIGNED}\n  - version: "3.14"\n')
     lines = out.splitlines()
     assert "    signature  none (Python 3.14 releases are signed with Sigstore only, no .asc)" in lines
     assert f"  images.lock: python 3.14: (none) -> 3.14.4 ({SHA256['3.14.4'][:12]})" in lines
@@ -230,7 +237,7 @@ def test_add_pinned_release(tmp_path: Path) -> None:
     locked(tmp_path)
     out = ok("add-python", "3.14.4", "--config", "images.yaml", cwd=tmp_path)
     assert '  images.yaml: pythons += "3.14.4"' in out.splitlines()
-    assert '  - version: "3.13.5"\n  - version: "3.14.4"\n' in (tmp_path / "images.yaml").read_text()
+    assert f'{UNSIGNED}\n  - version: "3.14.4"\n' in (tmp_path / "images.yaml").read_text()
     assert lock_of(tmp_path)["3.14"] == unsigned_entry("3.14.4")
     ok("render", "--check", "--config", "images.yaml", cwd=tmp_path)
 
@@ -290,8 +297,8 @@ def test_refusals(tmp_path: Path) -> None:
 
 
 def test_refusal_beyond_max_pythons(tmp_path: Path) -> None:
-    three = CONFIG.replace('  - version: "3.13.5"',
-                           '  - version: "3.12"\n  - version: "3.13.5"\n  - version: "3.14"')
+    three = CONFIG.replace('  - version: "3.13.5"\n', '  - version: "3.12"\n  - version: "3.13.5"\n')
+    three = three.replace(f"{UNSIGNED}\n", f'{UNSIGNED}\n  - version: "3.14"\n')
     (tmp_path / "images.yaml").write_text(three)
     assert _refused(tmp_path, "add-python", "3.15", "--config", "images.yaml") == (
         "error: images.yaml already has 3 Pythons (3.12, 3.13, 3.14) and max_pythons is 3; "

@@ -189,7 +189,7 @@ def test_a_compiled_minor_still_requires_the_tarball(e2e: Path, mirror: Mirror) 
     e2e.write_text(retired)
     with pytest.raises(UsageError, match=r"^Python 3.12 is not released at .*no 3.12.x release there$"):
         versions.propose_add(e2e, "3.12", fake_index_for(mirror), TODAY, ("source",))
-    mirror.releases["3.12.13"] = ["Python-3.12.13.tar.xz"]
+    mirror.releases["3.12.13"] = ["Python-3.12.13.tar.xz", "Python-3.12.13.tar.xz.asc"]
     p = versions.propose_add(e2e, "3.12", fake_index_for(mirror), TODAY, ("source",))
     assert p.python is not None and p.lock.pythons["3.12"] == p.python
     assert p.python.url == f"{MIRROR}3.12.13/Python-3.12.13.tar.xz"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -649,3 +650,108 @@ def test_lock_from_pyenv_definitions_pins_the_tarball_at_sources_python(
     new, _ = sources.update(loaded, Lock(), upgrade=False, only=None, index=index,
                              registry_for=FakeRegistries(), fetch=python_org)
     lockfile.check_against(loaded, new)
+
+
+# --------------------------------------------------------------------------- unsigned tarballs
+
+FEATURES = REPO / "tests" / "unit" / "fixtures" / "features"
+
+
+def _features(tmp_path: Path, *, unsigned: str | None = None) -> tuple[Path, Path]:
+    """The features matrix (3.13.5 signed, 3.14 Sigstore only) in ``tmp_path``, its lock's
+    3.13 entry without signature_url and signing_key (as a hand edit leaves it); with
+    ``unsigned``, images.yaml's 3.13 entry says that reason."""
+    shutil.copytree(FEATURES, tmp_path, dirs_exist_ok=True)
+    cfg, lock_file = tmp_path / "images.yaml", tmp_path / "images.lock"
+    if unsigned is not None:
+        cfg.write_text(edit(cfg.read_text(), '  - version: "3.13.5"\n',
+                            f'  - version: "3.13.5"\n    unsigned: "{unsigned}"\n'))
+    data = yaml.safe_load(lock_file.read_text())
+    assert data["pythons"]["3.13"].pop("signature_url") and data["pythons"]["3.13"].pop("signing_key")
+    assert "signature_url" not in data["pythons"]["3.14"]
+    lock_file.write_text(Lock.from_dict(data).dumps())
+    return cfg, lock_file
+
+
+def _one_line(lock_file: Path, cfg: Path, version: str = "3.13.5", index: int = 0) -> str:
+    return (f"error: {lock_file}: pythons.3.13: {version} is locked without its OpenPGP signature "
+            "(signature_url, signing_key), and Python 3.13 releases are signed; run `orchestrator "
+            "lock --upgrade --only 3.13` where the .asc is served, or, to build it unverified, say "
+            f'why in {cfg}: pythons[{index}].unsigned: "<reason>"')
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "plan"])
+def test_a_lock_without_the_signature_of_a_pgp_signed_minor_is_refused(
+        tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleting a 3.13 entry's signature_url and signing_key from images.lock would switch the
+    build's OpenPGP check of the tarball off: refused in one line, exit 2, nothing rendered."""
+    cfg, lock_file = _features(tmp_path)
+    code, out, err = run_cli([command, "--config", str(cfg)], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines()[-1] == _one_line(lock_file, cfg)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unsigned_reason_in_images_yaml_lets_it_render_without_a_signature_step(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reason = "the mirror withdrew the .asc: the release key expired"
+    cfg, _ = _features(tmp_path, unsigned=reason)
+    warning = (f"{cfg}: pythons[0].unsigned: Python 3.13's source tarball may be locked and "
+               f"built without its OpenPGP signature: {reason}")
+    for command in ("validate", "plan"):
+        code, out, err = run_cli([command, "--config", str(cfg)], capsys)
+        assert code == 0 and out, err
+        assert warning in err
+    code, _, err = run_cli(["render", "--config", str(cfg)], capsys)
+    assert code == 0, err
+    bodies = [d.read_text() for d in (tmp_path / "out").glob("*/Dockerfile")]
+    assert any("/Python-3.13.5.tar.xz" in body for body in bodies)
+    assert not any("Python-3.13.5.tar.xz.asc" in body or "verify-signature.sh" in body
+                   for body in bodies)
+
+
+def test_a_sigstore_only_minor_needs_no_signature_and_takes_no_unsigned(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """3.14 has no .asc (PEP 761): its entry without one is valid as it is; `unsigned` on it,
+    or an empty reason, is a mistake in images.yaml."""
+    shutil.copytree(FEATURES, tmp_path, dirs_exist_ok=True)
+    cfg = tmp_path / "images.yaml"
+    loaded = loader.load(cfg, TODAY)
+    lock = lockfile.read(loaded)
+    assert not lockfile.signed(lock.pythons["3.14"]) and lockfile.signed(lock.pythons["3.13"])
+    lockfile.check_against(loaded, lock)
+    assert lockfile.unsigned_problems(loaded, lock.pythons) == []
+    text = cfg.read_text()
+    cfg.write_text(edit(text, "    freethreaded: true", '    unsigned: "why not"\n    freethreaded: true'))
+    with pytest.raises(ConfigError, match=r"pythons\[1\]\.unsigned: Python 3\.14 releases have no "
+                       r"OpenPGP signature to go without .*; remove unsigned from this entry$"):
+        loader.load(cfg, TODAY)
+    cfg.write_text(edit(text, '  - version: "3.13.5"\n', '  - version: "3.13.5"\n    unsigned: " "\n'))
+    with pytest.raises(ConfigError, match=r"pythons\[0\]\.unsigned: an empty reason; say why "):
+        loader.load(cfg, TODAY)
+
+
+def test_lock_refuses_to_write_an_entry_of_a_pgp_signed_minor_without_its_signature(
+        tmp_path: Path, minimal_text: str, python_org: FakePythonOrg) -> None:
+    """A source that serves no .asc for a 3.13 release (a mirror that withdrew it): `lock`
+    refuses to pin it unsigned (the same line as check_against), unless images.yaml says why."""
+    python_org.add_release("3.13.15", asc=False)
+    loaded = _loaded(tmp_path, minimal_text)
+    with pytest.raises(ConfigError) as info:
+        _update(loaded, Lock(), python_org)
+    line = _one_line(tmp_path / "images.lock", loaded.path, "3.13.15", _index(loaded, "3.13"))
+    assert f"error: {info.value}" == line
+    assert not (tmp_path / "images.lock").exists()
+
+    reason = "the mirror serves 3.13.15 without its .asc"
+    (tmp_path / "opted").mkdir()
+    opted = _loaded(tmp_path / "opted", edit(minimal_text, '  - version: "3.13"\n',
+                                            f'  - version: "3.13"\n    unsigned: "{reason}"\n'))
+    new, _ = _update(opted, Lock(), python_org)
+    p313 = new.pythons["3.13"]
+    assert (p313.version, p313.signature_url, p313.signing_key) == ("3.13.15", None, None)
+    lockfile.check_against(opted, new)
+
+
+def _index(loaded: Loaded, minor: str) -> int:
+    return next(i for i, p in enumerate(loaded.config.pythons) if p.version.startswith(minor))

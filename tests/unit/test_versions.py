@@ -396,11 +396,18 @@ def test_add_signed_release_locks_signature_and_key(
 def test_add_pinned_version_and_tgz_only_release(repo_copy: Path, fake: FakePythonOrg) -> None:
     text = edit(repo_copy.read_text(), "max_pythons: 3 ", "max_pythons: 4 ")
     repo_copy.write_text(text)
+    # 3.11 releases are PGP-signed: without its .asc at the source, 3.11.2 is not added
+    with pytest.raises(ConfigError, match=r"images\.lock: pythons\.3\.11: 3\.11\.2 is locked "
+                       r"without its OpenPGP signature .*pythons\[0\]\.unsigned: "):
+        versions.propose_add(repo_copy, "3.11.2", fake_index_for(fake), TODAY)
+    fake.releases = {**RELEASES, "3.11.2": ["Python-3.11.2.tgz", "Python-3.11.2.tgz.asc"]}
     p = versions.propose_add(repo_copy, "3.11.2", fake_index_for(fake), TODAY)
     assert p.new_text == (GOLDEN / "images.max4.add-3.11.2.yaml").read_text()
+    key = eol.PYTHON_SIGNING_KEY["3.11"] or ""
     assert p.python == lockfile.PythonLock(
         "3.11.2", f"{BASE}3.11.2/Python-3.11.2.tgz", sha(tarball("Python-3.11.2.tgz")),
-        None, None, "python.org layout")
+        f"{BASE}3.11.2/Python-3.11.2.tgz.asc",
+        lockfile.SigningKey(key, KEYS.format(fingerprint=key), sha(KEY_BYTES)), "python.org layout")
     assert p.loaded.config.pythons[0].version == "3.11.2"
     assert p.lock.pythons["3.11"].version == "3.11.2"
     # unpinned: newest patch
@@ -629,7 +636,8 @@ def locked(repo_copy: Path, fake: FakePythonOrg) -> tuple[Loaded, Lock]:
     """The snapshot locked against the fake python.org and registry (`lock --upgrade` once)."""
     loaded = loader.load(repo_copy, TODAY)
     lock, _ = _update(loaded, lockfile.read(loaded), fake, upgrade=True)
-    old_13 = lockfile.PythonLock("3.13.13", f"{BASE}3.13.13/Python-3.13.13.tar.xz", "1" * 64)
+    url = f"{BASE}3.13.13/Python-3.13.13.tar.xz"
+    old_13 = lockfile.PythonLock("3.13.13", url, "1" * 64, url + ".asc", lock.pythons["3.13"].signing_key)
     return loaded, Lock({**lock.pythons, "3.13": old_13}, lock.bases, lock.pyenv, lock.deadsnakes)
 
 

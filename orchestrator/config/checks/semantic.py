@@ -81,6 +81,7 @@ def _check_pythons(err: _Problems, today: dt.date) -> dict[str, int]:
                     "remove freethreaded from this entry or set it on 3.13 or later")
             else:
                 seen[minor + FREETHREADED] = i
+        _check_unsigned(err, i, minor, p.unsigned)
         end = eol.python_eol(minor)
         if end is None:
             err.warn(vpath, f"no EOL date known for Python {minor}")
@@ -93,6 +94,23 @@ def _check_pythons(err: _Problems, today: dt.date) -> dict[str, int]:
             err.warn(vpath, f"Python {minor} reaches its end of life on {end} ({left} days left); "
                      f"plan retire-python {minor}")
     return seen
+
+
+def _check_unsigned(err: _Problems, i: int, minor: str, reason: str | None) -> None:
+    """pythons[].unsigned: a reason, and only where a release has an OpenPGP signature to
+    skip (before 3.14); a warning that the tarball may be built unverified."""
+    if reason is None:
+        return
+    upath: Path_ = ("pythons", i, "unsigned")
+    if not reason.strip():
+        err(upath, "an empty reason", 'say why the tarball may go unverified, e.g. unsigned: '
+            '"the mirror withdrew the .asc: the release key expired", or remove unsigned')
+    elif not eol.pgp_signed(minor):
+        err(upath, f"Python {minor} releases have no OpenPGP signature to go without (Sigstore "
+            "only, PEP 761)", "remove unsigned from this entry")
+    else:
+        err.warn(upath, f"Python {minor}'s source tarball may be locked and built without its "
+                 f"OpenPGP signature: {reason.strip()}")
 
 
 def _check_distros(err: _Problems, today: dt.date) -> None:

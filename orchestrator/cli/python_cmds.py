@@ -35,7 +35,7 @@ def _finish(p: Proposal, dry_run: bool) -> int:
 
 def cmd_add_python(args: argparse.Namespace) -> int:
     p = propose_add(Path(args.config), args.version, _index_for(args), settings.get().today,
-                    tuple(dict.fromkeys(args.method or ())))
+                    tuple(dict.fromkeys(args.method or ())), args.unsigned)
     return _finish(p, args.dry_run)
 
 
@@ -55,6 +55,9 @@ def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
     s.add_argument("--method", action="append", choices=METHODS, metavar="METHOD",
                    help="build the new minor only with this method (repeatable; adds an exclude "
                         "rule for each other method); deadsnakes alone needs no CPython tarball")
+    s.add_argument("--unsigned", metavar="REASON",
+                   help="lock and build a minor before 3.14 without its tarball's OpenPGP "
+                        "signature, saying why (written as pythons[].unsigned; validate warns)")
     s.add_argument("--dry-run", action="store_true", help="print the diff; write nothing")
     s = sub.add_parser("retire-python", parents=[common],
                        help="remove a CPython minor (published tags stay in the registry)")

@@ -202,7 +202,7 @@ def unsigned_problems(loaded: Loaded, pythons: dict[str, PythonLock]) -> list[Co
             f"signature (signature_url, signing_key), and Python {minor} releases are signed",
             f"run `orchestrator lock --upgrade --only {minor}` where the .asc is served, or, to "
             f"build it unverified, say why in {loaded.path}: pythons[{i if i is not None else '?'}]"
-            '.unsigned: "<reason>"'))
+            '.unsigned: "<reason>" (add-python --unsigned REASON writes it)'))
     return found
 
 

@@ -142,7 +142,7 @@ def _ids(cells: list[matrix.Cell]) -> str:
 
 
 def propose_add(path: Path, version: str, index_for: IndexFor, today: dt.date,
-                methods: Sequence[str] = ()) -> Proposal:
+                methods: Sequence[str] = (), unsigned: str | None = None) -> Proposal:
     minor, pinned = parse_add_arg(version)
     text = _read(path)
     old = _validate(text, path, today)
@@ -165,7 +165,7 @@ def propose_add(path: Path, version: str, index_for: IndexFor, today: dt.date,
     old_lock = lockfile.read(old)
     lockfile.check_against(old, old_lock)
 
-    new_text, notes = add_python_text(text, pinned or minor, file, methods)
+    new_text, notes = add_python_text(text, pinned or minor, file, methods, unsigned)
     new = _validate(new_text, path, today)  # before any network or disk write
     cells = _cells_of(new, minor)
     if not cells:

@@ -8,6 +8,7 @@ composer's marks, so comments, key order, anchors and flow-style lists stay byte
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Sequence
 
@@ -177,8 +178,11 @@ def _python_versions(root: yaml.MappingNode) -> list[str | None]:
     return [s.value if (s := _scalar(item, "version")) else None for item in found[1].value]
 
 
-def _new_python_item(root: yaml.MappingNode, version: str) -> str:
-    """``version: "3.15"`` (or ``{version: "3.15"}``) styled like the existing entries."""
+def _new_python_item(root: yaml.MappingNode, version: str, unsigned: str | None = None,
+                     indent: int = 4, nl: str = "\n") -> str:
+    """``version: "3.15"`` (or ``{version: "3.15"}``) styled like the existing entries; with
+    ``unsigned``, its ``unsigned: "<reason>"`` (a JSON string: a valid YAML double-quoted
+    scalar whatever the reason holds) on the next line, ``indent`` deep (block style)."""
     found = _top(root, "pythons")
     items = found[1].value if found and isinstance(found[1], yaml.SequenceNode) else []
     quote, flow = '"', False
@@ -189,6 +193,9 @@ def _new_python_item(root: yaml.MappingNode, version: str) -> str:
             flow = bool(getattr(item, "flow_style", False))
             break
     body = f"version: {quote}{version}{quote}"
+    if unsigned is not None:
+        reason = json.dumps(unsigned, ensure_ascii=False)
+        body += f", unsigned: {reason}" if flow else f"{nl}{' ' * indent}unsigned: {reason}"
     return "{" + body + "}" if flow else body
 
 
@@ -199,9 +206,11 @@ def _sort_key(version: str | None) -> Version:
         return Version("0")
 
 
-def insert_python_text(text: str, version: str, file: str = "images.yaml") -> str:
+def insert_python_text(text: str, version: str, file: str = "images.yaml",
+                       unsigned: str | None = None) -> str:
     """images.yaml with ``- version: "<version>"`` added to ``pythons`` in version order
-    (newest first when the list is written that way)."""
+    (newest first when the list is written that way); ``unsigned``: its reason to build
+    without the tarball's OpenPGP signature (pythons[].unsigned)."""
     root = _compose(text, file)
     found = _top(root, "pythons")
     if found is None:
@@ -213,7 +222,11 @@ def insert_python_text(text: str, version: str, file: str = "images.yaml") -> st
         pos = next((i for i, v in enumerate(versions) if v and _sort_key(v) < new), len(versions))
     else:
         pos = next((i for i, v in enumerate(versions) if v and _sort_key(v) > new), len(versions))
-    return _insert_item(text, root, "pythons", pos, _new_python_item(root, version))
+    items = found[1].value if isinstance(found[1], yaml.SequenceNode) else []
+    block = items and not getattr(found[1], "flow_style", False)
+    indent = len(_dash_prefix(text, "pythons", items[0])) if block else 4
+    return _insert_item(text, root, "pythons", pos,
+                        _new_python_item(root, version, unsigned, indent, _newline(text)))
 
 
 def _deadsnakes_clashes(text: str, file: str, minor: str) -> list[str]:
@@ -312,7 +325,8 @@ def _add_minor_default(text: str, file: str, minor: str) -> tuple[str, list[str]
 
 
 def add_python_text(text: str, version: str, file: str = "images.yaml",
-                    methods: Sequence[str] = ()) -> tuple[str, list[str]]:
+                    methods: Sequence[str] = (), unsigned: str | None = None,
+                    ) -> tuple[str, list[str]]:
     """Add ``version`` ("3.15" or "3.15.2") to images.yaml; (new text, notes for the report).
 
     Where a distro ships that minor itself and uses the deadsnakes PPA (which then does not
@@ -325,8 +339,8 @@ def add_python_text(text: str, version: str, file: str = "images.yaml",
     retire-python removed are not recovered.
     """
     minor = minor_of(version)
-    new = insert_python_text(text, version, file)
-    notes = [f'pythons += "{version}"']
+    new = insert_python_text(text, version, file, unsigned)
+    notes = [f'pythons += "{version}"' + (f" (unsigned: {unsigned})" if unsigned else "")]
     if methods:
         new, more = _restrict_methods(new, file, minor, methods)
         notes += more

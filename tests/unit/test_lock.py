@@ -677,7 +677,7 @@ def _one_line(lock_file: Path, cfg: Path, version: str = "3.13.5", index: int = 
     return (f"error: {lock_file}: pythons.3.13: {version} is locked without its OpenPGP signature "
             "(signature_url, signing_key), and Python 3.13 releases are signed; run `orchestrator "
             "lock --upgrade --only 3.13` where the .asc is served, or, to build it unverified, say "
-            f'why in {cfg}: pythons[{index}].unsigned: "<reason>"')
+            f'why in {cfg}: pythons[{index}].unsigned: "<reason>" (add-python --unsigned REASON writes it)')
 
 
 @pytest.mark.parametrize("command", ["validate", "render", "plan"])

@@ -294,6 +294,23 @@ def test_flow_styles() -> None:
                      'exclude -= {python: "3.12"}', 'exclude -= {python: "3.12", method: source}']
 
 
+def test_unsigned_reason_in_block_flow_and_crlf_layouts() -> None:
+    reason = "no .asc: key expired"
+    block = 'pythons:\n  - version: "3.12"\nz: 1\n'
+    assert versions.insert_python_text(block, "3.13", unsigned=reason) == (
+        'pythons:\n  - version: "3.12"\n  - version: "3.13"\n    unsigned: "no .asc: key expired"\nz: 1\n')
+    flow = 'pythons: [{version: "3.12"}]\n'
+    assert versions.insert_python_text(flow, "3.13", unsigned=reason) == (
+        'pythons: [{version: "3.12"}, {version: "3.13", unsigned: "no .asc: key expired"}]\n')
+    crlf = 'pythons:\r\n    - version: "3.12"\r\n'
+    assert versions.insert_python_text(crlf, "3.11", unsigned=reason) == (
+        'pythons:\r\n    - version: "3.11"\r\n      unsigned: "no .asc: key expired"\r\n'
+        '    - version: "3.12"\r\n')
+    for text in (block, flow, crlf):
+        data = yaml.safe_load(versions.insert_python_text(text, "3.13", unsigned='a "b"\n#c'))
+        assert {"version": "3.13", "unsigned": 'a "b"\n#c'} in data["pythons"]
+
+
 def test_crlf_and_missing_final_newline() -> None:
     crlf = 'pythons:\r\n  - version: "3.12"\r\n  - version: "3.13"\r\nz: 1\r\n'
     assert versions.insert_python_text(crlf, "3.14") == crlf.replace("z: 1", '  - version: "3.14"\r\nz: 1')
@@ -400,9 +417,18 @@ def test_add_pinned_version_and_tgz_only_release(repo_copy: Path, fake: FakePyth
     with pytest.raises(ConfigError, match=r"images\.lock: pythons\.3\.11: 3\.11\.2 is locked "
                        r"without its OpenPGP signature .*pythons\[0\]\.unsigned: "):
         versions.propose_add(repo_copy, "3.11.2", fake_index_for(fake), TODAY)
+    # ... unless the platform team says why (add-python --unsigned): written into the entry
+    p = versions.propose_add(repo_copy, "3.11.2", fake_index_for(fake), TODAY,
+                             unsigned='mirror has no .asc: "x"')
+    golden_text = (GOLDEN / "images.max4.add-3.11.2.yaml").read_text()
+    assert p.new_text == golden_text.replace(
+        '  - version: "3.11.2"\n',
+        '  - version: "3.11.2"\n    unsigned: "mirror has no .asc: \\"x\\""\n')
+    assert p.loaded.config.pythons[0].unsigned == 'mirror has no .asc: "x"'
+    assert p.python is not None and p.python.signature_url is None
     fake.releases = {**RELEASES, "3.11.2": ["Python-3.11.2.tgz", "Python-3.11.2.tgz.asc"]}
     p = versions.propose_add(repo_copy, "3.11.2", fake_index_for(fake), TODAY)
-    assert p.new_text == (GOLDEN / "images.max4.add-3.11.2.yaml").read_text()
+    assert p.new_text == golden_text
     key = eol.PYTHON_SIGNING_KEY["3.11"] or ""
     assert p.python == lockfile.PythonLock(
         "3.11.2", f"{BASE}3.11.2/Python-3.11.2.tgz", sha(tarball("Python-3.11.2.tgz")),

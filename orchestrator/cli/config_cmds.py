@@ -55,7 +55,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     src = loaded.config.sources
     index: sources.PythonOrgIndex | sources.PyenvDefinitions
     if args.from_pyenv:
-        index = sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys)
+        index = sources.PyenvDefinitions(Path(args.from_pyenv), src.python_keys, src.python)
     else:
         index = sources.PythonOrgIndex(src.python, src.python_keys)
     new, changes = sources.update(loaded, old, upgrade=args.upgrade, only=args.only_names,

@@ -84,7 +84,6 @@ def progress_result(res: CellResult, scan: ImageScan) -> None:
         res.fail("scan", why if status == "error" else f"gating: {why}")
 
 
-
 def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
                 sel: argparse.ArgumentParser) -> None:
     p = sub.add_parser("scan", parents=[common, sel],

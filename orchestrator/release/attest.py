@@ -95,7 +95,7 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
         raise SupplyChainError(f"{img.id}: base image {base.image} is not pinned in images.lock")
     sources: list[provenance.Source] = []
     if img.build:  # compiled from the locked tarball
-        py = run.lock.python(img.python)
+        py = run.lock.python(img.base_minor)
         sources.append(provenance.Source(py.filename, py.url, py.sha256))
         pyenv = run.lock.pyenv
         if img.method == "python-build" and pyenv is not None and pyenv.sha256:
@@ -118,6 +118,12 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
         vulnerability_db=run.scan_db)
 
 
+def sbom_cpython(run: Run, img: PlannedImage) -> sbom.CPython | None:
+    """The compiled CPython the SBOM of ``img`` names: the locked tarball of its CPython minor
+    (3.14 for a 3.14t image; images.lock has no pythons.3.14t)."""
+    return sbom.cpython_for(run.lock, img.base_minor, img.method, run.prefix(img))
+
+
 def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
            registry: Registry | None = None, formats: tuple[str, ...] = ("spdx",),
            syft: sbom.Runner | None = None) -> Attached:
@@ -128,7 +134,7 @@ def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
         raise SupplyChainError(f"{run.repo_host}/{run.repo}@{digest}: not in the registry")
     name = naming.repository_ref(run.repo_host, run.repo)
     out = run.work / "supply" / img.id
-    cpython = sbom.cpython_for(run.lock, img.python, img.method, run.prefix(img))
+    cpython = sbom_cpython(run, img)
     sboms = {plat: sbom.image_sboms(f"{name}@{d}", plat, cpython, out / plat.replace("/", "-"),
                                     formats, http=scheme_for(run.repo_host) == "http",
                                     source_name=name, source_version=img.immutable_tag,

@@ -41,14 +41,15 @@ FLAVOUR_LINES = (
 )
 
 
-def write_config(dest: Path, registry: str, repository: str) -> Path:
+def write_config(dest: Path, registry: str, repository: str, flavours: bool = False) -> Path:
     """A copy of the features fixture publishing to ``registry``/``repository``, without its
-    flavour cells."""
+    flavour cells (free-threaded, minimal) unless ``flavours``."""
     dest.mkdir(parents=True, exist_ok=True)
     text = (FEATURES / "images.yaml").read_text()
     for line in FLAVOUR_LINES:
         assert text.count(line) == 1, f"the features fixture changed: {line!r}"
-        text = text.replace(line, "")
+        if not flavours:
+            text = text.replace(line, "")
     old = 'publish: {registry: "localhost:5000", repository: team/python, org: acme}'
     assert old in text, "the features fixture changed its publish line"
     text = text.replace(old, f'publish: {{registry: "{registry}", repository: {repository}, org: acme}}')

@@ -17,11 +17,11 @@ from orchestrator import render
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
 from orchestrator.planning.plan import PlannedImage
-from orchestrator.release.attest import attach, provenance_inputs
+from orchestrator.release.attest import attach, provenance_inputs, sbom_cpython
 from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
 from orchestrator.release.state import CellState, candidate_ref
-from orchestrator.supplychain import sbom, signing, verify
+from orchestrator.supplychain import provenance, sbom, signing, verify
 from tests.fakes.fake_cosign import FakeCosign
 from tests.fakes.fake_registry import FakeRegistry
 from tests.fakes.fake_syft import FakeSyft
@@ -192,3 +192,29 @@ def test_the_build_records_its_args_and_times_for_the_provenance(
         inputs = provenance_inputs(run, img)
         assert inputs.build_args == st.build_args
         assert inputs.started <= inputs.finished <= dt.datetime.now(dt.UTC)
+
+
+def test_a_free_threaded_image_is_attested_with_its_minors_tarball(
+        tmp_path: Path, fake: FakeRegistry) -> None:
+    """3.14t is built from 3.14's locked tarball: its provenance and SBOM look the tarball up
+    by the CPython minor (images.lock has no pythons.3.14t). make demo's sign phase failed both
+    3.14t cells with "images.lock: pythons.3.14t: not locked" (the unit fixtures had no
+    free-threaded cell)."""
+    pub = Publisher(write_config(tmp_path / "cfg", fake.address, REPO, flavours=True),
+                    fake.address, tmp_path / "work", only=["3.14t-source-bookworm-*"])
+    run = pub.run()
+    render.write(run.loaded, render.render_all(run.loaded, run.lock))
+    threaded = [i for i in run.plan.images if i.freethreaded and i.build]
+    assert threaded
+    for img in threaded:
+        st = run.load_state(img.id)
+        st.build_args = {"PYTHON_VERSION": img.version}
+        st.build_started, st.build_finished = "2026-11-21T03:00:00Z", "2026-11-21T03:14:30Z"
+        run.save_state(st)
+        locked = run.lock.python(img.base_minor)
+        assert img.python == f"{img.base_minor}t" and img.python not in run.lock.pythons
+        inputs = provenance_inputs(run, img)
+        assert inputs.sources[0] == provenance.Source(locked.filename, locked.url, locked.sha256)
+        cpython = sbom_cpython(run, img)
+        assert cpython is not None and (cpython.version, cpython.sha256) == (locked.version,
+                                                                              locked.sha256)

@@ -49,7 +49,7 @@ rc=0
 "$PY" -m orchestrator release --config "$CONFIG" --report "$STATE/release.json" || rc=$?
 
 repo=$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["publish"]["repository"])' "$CONFIG")
-mapfile -t short < <(jq -r '.cells[] | select(.status == "ok") | .tags[]' "$STATE/release.json" |
+mapfile -t short < <(jq -r '.cells[] | select(.status == "ok" or .status == "unchanged") | .tags[]' "$STATE/release.json" |
     grep -E '^3\.[0-9]+t?-(runtime|dev|minimal)$' | sort -V)
 if ((${#short[@]})); then
     say "orchestrator verify: signature, SBOM and provenance of ${#short[@]} short tags"

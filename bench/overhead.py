@@ -24,7 +24,7 @@ import yaml
 
 from orchestrator import render
 from orchestrator.config import eol, loader
-from orchestrator.config.model import Sources
+from orchestrator.config.sources import Sources
 from orchestrator.lock import lockfile
 from orchestrator.lock.lockfile import BaseLock, Lock, PyenvLock, PythonLock, SigningKey
 from orchestrator.planning import plan

@@ -16,16 +16,13 @@ from pydantic import Field
 
 from orchestrator.config.axes import CellRule, Distro, Platform, PythonEntry, Variant, VariantName
 from orchestrator.config.base import NAME_RE, FrozenModel
-from orchestrator.config.build import DPKG_HARDENING, Build, Profile
-from orchestrator.config.publish import SEVERITIES, IgnoreRule, Publish, Scan, ScanDb, Signing
+from orchestrator.config.build import Build, Profile
+from orchestrator.config.publish import Publish, Scan, Signing
 from orchestrator.config.sources import Sources
 from orchestrator.config.tags import Tags
 from orchestrator.config.yamlsafe import Path_, line
 
-# The second line: names of build and publish that render/dockerfile.py and scan/ still
-# import from here (import them from their own module; drop them here once those have moved).
-__all__ = ["VERSION_RE", "ImagesConfig", "Loaded", "User", "minor_of",  # noqa: RUF022
-           "DPKG_HARDENING", "SEVERITIES", "IgnoreRule", "Scan", "ScanDb"]
+__all__ = ["VERSION_RE", "ImagesConfig", "Loaded", "User", "minor_of"]
 
 VERSION_RE = re.compile(r"^3\.\d{1,2}(\.\d{1,3})?$")
 

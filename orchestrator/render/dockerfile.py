@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import naming
+from orchestrator.config.build import DPKG_HARDENING
 from orchestrator.config.matrix import Cell
-from orchestrator.config.model import DPKG_HARDENING, ImagesConfig, Loaded
+from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.errors import ConfigError
 from orchestrator.lock.lockfile import Lock
 from orchestrator.planning.plan import (

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.config.model import ImagesConfig, Scan
+from orchestrator.config.model import ImagesConfig
+from orchestrator.config.publish import Scan
 from orchestrator.errors import RegistryAuthError, RegistryError, ScanError
 from orchestrator.registry import Registry
 from orchestrator.scan.grype import Grype, find_binary

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import runner
-from orchestrator.config.model import ScanDb
+from orchestrator.config.publish import ScanDb
 from orchestrator.errors import CommandError, ScanError
 from orchestrator.scan.models import DbInfo, Finding
 

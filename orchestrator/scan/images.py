@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import log
-from orchestrator.config.model import Scan
+from orchestrator.config.publish import Scan
 from orchestrator.errors import RegistryAuthError, RegistryError, ScanError
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry

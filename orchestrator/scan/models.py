@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from orchestrator.config.model import SEVERITIES
+from orchestrator.config.publish import SEVERITIES
 from orchestrator.errors import ExitCode
 
 # grype's severities, lowest first ("unknown" below everything: it never gates)

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 
-from orchestrator.config.model import IgnoreRule
+from orchestrator.config.publish import IgnoreRule
 from orchestrator.ledger import FirstSeen
 from orchestrator.scan.models import Finding, ImageScan, ScanReport, rank
 

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -556,7 +557,7 @@ def test_under_compares_parsed_urls_not_string_prefixes(url: str, base: str, ok:
     assert lockfile.under(url, base) is ok
 
 
-def _tampered(good: Lock, minor: str, **changes: str) -> Lock:
+def _tampered(good: Lock, minor: str, **changes: Any) -> Lock:
     return replace(good, pythons={**good.pythons, minor: replace(good.pythons[minor], **changes)})
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from orchestrator import settings
 from orchestrator.config import loader
-from orchestrator.config.model import IgnoreRule, Loaded, ScanDb
+from orchestrator.config.model import Loaded
+from orchestrator.config.publish import IgnoreRule, ScanDb
 from orchestrator.errors import ConfigError, ExitCode, ScanError
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan as plan_mod

@@ -22,7 +22,7 @@ from typing import Any, cast
 import pytest
 
 from orchestrator.config import loader
-from orchestrator.config.model import Scan, ScanDb
+from orchestrator.config.publish import Scan, ScanDb
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan as plan_mod
 from orchestrator.registry import Registry

@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 from packaging.version import Version
 
+from orchestrator.config import eol
+
 REPO = Path(__file__).resolve().parents[2]
 ORG = REPO / "images.yaml"
 E2E = REPO / "tests" / "e2e" / "images.yaml"
@@ -125,9 +127,14 @@ def write_lock(config: Path, versions: dict[str, str]) -> None:
     src = data["sources"]
     lock: dict[str, Any] = {"schema_version": 1, "pythons": {}, "bases": {}}
     for minor, version in versions.items():
+        url = f"{src['python']}{version}/Python-{version}.tar.xz"
         lock["pythons"][minor] = {
-            "version": version, "url": f"{src['python']}{version}/Python-{version}.tar.xz",
-            "sha256": hashlib.sha256(version.encode()).hexdigest()}
+            "version": version, "url": url, "sha256": hashlib.sha256(version.encode()).hexdigest()}
+        key = eol.PYTHON_SIGNING_KEY.get(minor)
+        if eol.pgp_signed(minor) and key:  # signed releases are locked with their signature
+            lock["pythons"][minor] |= {
+                "signature_url": f"{url}.asc",
+                "signing_key": {"fingerprint": key, "url": src["python_keys"].format(fingerprint=key)}}
     for name, distro in data["distros"].items():
         lock["bases"][name] = {"image": f"docker.io/{distro['image']}"}
     pyenv = src["pyenv"]["version"]

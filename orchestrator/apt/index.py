@@ -166,28 +166,33 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _release_time(rel: Release, field: str, now: dt.datetime, check: str) -> dt.datetime | None:
+    """The Release's ``field`` (Valid-Until, Date) as a UTC time; None when it has none. A
+    field that is not a date is refused (apt cannot read it either); ``now`` must be aware."""
+    if now.tzinfo is None:
+        raise ValueError(f"{check}: now={now!r} has no timezone (pass UTC)")
+    raw = rel.fields.get(field)
+    if not raw:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        raise ArchiveError(f"{rel.source.describe()}: its Release has a {field} that is not "
+                           f"a date ({raw!r}); fix: the archive must publish a Release apt can "
+                           "read (a broken mirror?)") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 def check_valid_until(rel: Release, now: dt.datetime) -> None:
     """Refuse ``rel`` when its ``Valid-Until`` is before ``now`` (a timezone-aware time). As
     apt (whole seconds): a Release is accepted up to and including the second its Valid-Until
     names, one without the field never expires, and a field that is not a date is refused."""
-    if now.tzinfo is None:
-        raise ValueError(f"check_valid_until: now={now!r} has no timezone (pass UTC)")
-    raw = rel.fields.get("Valid-Until")
-    if not raw:
-        return
-    try:
-        until = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        raise ArchiveError(f"{rel.source.describe()}: its Release has a Valid-Until that is not "
-                           f"a date ({raw!r}); fix: the archive must publish a Release apt can "
-                           "read (a broken mirror?)") from None
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=dt.UTC)
-    if until < now.replace(microsecond=0):
-        raise ArchiveError(f"{rel.source.describe()}: its Release expired on {raw} "
-                           f"(Valid-Until; it is now {now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} "
-                           "UTC): the mirror is stale; fix: wait for it to sync, or point the "
-                           "sources at one that is")
+    until = _release_time(rel, "Valid-Until", now, "check_valid_until")
+    if until is not None and until < now.replace(microsecond=0):
+        raise ArchiveError(f"{rel.source.describe()}: its Release expired on "
+                           f"{rel.fields['Valid-Until']} (Valid-Until; it is now "
+                           f"{now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC): the mirror is "
+                           "stale; fix: wait for it to sync, or point the sources at one that is")
 
 
 # How far a Release's Date may lie ahead of the clock: apt's Acquire::Max-FutureTime default.
@@ -200,23 +205,12 @@ def check_date(rel: Release, now: dt.datetime) -> None:
     would outlive its Valid-Until's intent (a mirror or signer with a wrong clock, or a Release
     made to be served later). One without the field is accepted; a field that is not a date is
     refused."""
-    if now.tzinfo is None:
-        raise ValueError(f"check_date: now={now!r} has no timezone (pass UTC)")
-    raw = rel.fields.get("Date")
-    if not raw:
-        return
-    try:
-        date = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        raise ArchiveError(f"{rel.source.describe()}: its Release has a Date that is not a date "
-                           f"({raw!r}); fix: the archive must publish a Release apt can read (a "
-                           "broken mirror?)") from None
-    if date.tzinfo is None:
-        date = date.replace(tzinfo=dt.UTC)
-    if date > now.replace(microsecond=0) + MAX_FUTURE:
-        raise ArchiveError(f"{rel.source.describe()}: its Release is not valid yet (Date {raw}; it "
-                           f"is now {now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC): the mirror's "
-                           "or this host's clock is wrong; fix: correct the clock, or point the "
+    date = _release_time(rel, "Date", now, "check_date")
+    if date is not None and date > now.replace(microsecond=0) + MAX_FUTURE:
+        raise ArchiveError(f"{rel.source.describe()}: its Release is not valid yet (Date "
+                           f"{rel.fields['Date']}; it is now "
+                           f"{now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC): the mirror's or "
+                           "this host's clock is wrong; fix: correct the clock, or point the "
                            "sources at a mirror whose Release is dated correctly")
 
 

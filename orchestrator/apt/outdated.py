@@ -16,6 +16,7 @@ from typing import Any
 
 from debian.debian_support import Version
 
+from orchestrator import table
 from orchestrator.errors import ExitCode
 from orchestrator.ledger import FirstSeen
 
@@ -126,9 +127,7 @@ class OutdatedReport:
                     rows.append((c.cell, p.platform.removeprefix("linux/"), u.package,
                                  u.installed, u.candidate, "yes" if u.security else "no",
                                  u.first_seen))
-        widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-                 for r in rows]
+        lines = table.columns(rows)
         counts = {s: sum(1 for c in self.cells if c.state is s) for s in State}
         lines.append(", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
                      + f"; {len(self.downloads)} index file(s) downloaded, {self.seconds:.1f}s")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from orchestrator import naming
+from orchestrator import naming, table
 from orchestrator.config import eol, matrix
 from orchestrator.config.axes import MINIMAL_DATA_PACKAGES
 from orchestrator.config.build import Profile
@@ -112,8 +112,7 @@ class Plan:
             plats = ",".join(p.removeprefix("linux/") for p in i.platforms)
             rows.append((i.id, i.version, i.build or "-", plats, tags,
                          str(eol_days) if eol_days < 10**6 else "?"))
-        widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines = table.columns(rows)
         flavours = [f"{n} {what}" for n, what in (
             (sum(i.variant == "minimal" for i in self.images), "minimal"),
             (sum(i.freethreaded for i in self.images), "free-threaded")) if n]

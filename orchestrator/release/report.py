@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from orchestrator import table
 from orchestrator.errors import ExitCode
 
 
@@ -141,12 +142,7 @@ class Report:
                                                and c.log else "")
             rows.append(_row(c, c.platforms or (platforms or {}).get(c.id, ()),
                              "" if len(rows) in reasons else c.message))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines: list[str] = []
-        for n, r in enumerate(rows):
-            lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-            if n in reasons:
-                lines.append(f"  why: {reasons[n]}")
+        lines = table.columns(rows, reasons)
         counts = ", ".join(f"{v} {k}" for k, v in self.counts().items() if v)
         fast = f"; {len(self.fast_path)} unchanged without a build" if self.fast_path else ""
         lines.append(f"{counts}; {len(self.compiles)} CPython compile(s){fast}; "

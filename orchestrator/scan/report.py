@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 from orchestrator.config.publish import IgnoreRule
 from orchestrator.ledger import FirstSeen
 from orchestrator.scan.models import Finding, ImageScan, ScanReport, rank
+from orchestrator.table import columns
 
 
 def rule_for(rules: Iterable[IgnoreRule], cell: str, f: Finding) -> IgnoreRule | None:
@@ -131,13 +132,7 @@ def summary(report: ScanReport, platforms: Mapping[str, Sequence[str]] | None = 
                      str(sum(f.gating for _, f in i.findings)) if scanned else "-",
                      f"{seconds:.1f}s" if seconds is not None else "-",
                      "" if len(rows) in reasons else why[:70]))
-    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
-    lines: list[str] = []
-    for n, r in enumerate(rows):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-        if n in reasons:
-            lines.append(f"  why: {reasons[n]}")
-    return lines
+    return columns(rows, reasons)
 
 
 def table(report: ScanReport, platforms: Mapping[str, Sequence[str]] | None = None) -> str:
@@ -158,8 +153,7 @@ def table(report: ScanReport, platforms: Mapping[str, Sequence[str]] | None = No
         for plat, f in i.findings:
             rows.append((i.cell, plat.removeprefix("linux/"), f.advisory, f.package, f.installed,
                          f.fixed_in, f.severity, f.fix_state, _note(f)))
-    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += columns(rows)
     notes: dict[str, list[str]] = {}
     for i in report.images:
         for p in i.platforms:

@@ -158,7 +158,7 @@ def test_only_the_runner_starts_processes_and_only_settings_reads_the_environmen
 # ---- layers: a folder per concept, each importing only the folders below it ----------------
 
 # The modules at the package root: cross-cutting, importable from anywhere.
-ROOT = {"errors", "log", "settings", "runner", "naming", "imageref", "ledger"}
+ROOT = {"errors", "log", "settings", "runner", "naming", "imageref", "ledger", "table"}
 MAX_ROOT_MODULES = 12
 
 # What each folder may import besides itself and the root (cli: anything; nothing imports it).

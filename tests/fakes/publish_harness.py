@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orchestrator.config import loader
 from orchestrator.lock import lockfile
-from orchestrator.planning import plan as plan_mod
+from orchestrator.planning import plan
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry
 from orchestrator.release.report import Report, Status
@@ -105,11 +105,11 @@ class Publisher:
         ``seeds`` (per cell; ``seed`` for the others); cells in ``failed`` failed their tests."""
         loaded = loader.load(self.config, TODAY)
         lock = lockfile.read(loaded)
-        plan = plan_mod.build(loaded, lock, only=self.only, today=TODAY)
-        report = Report("push", plan.profile, plan.date)
-        run = HarnessRun(loaded, lock, plan, report, self.work, engine=FakeEngine(self.client),
+        planned = plan.build(loaded, lock, only=self.only, today=TODAY)
+        report = Report("push", planned.profile, planned.date)
+        run = HarnessRun(loaded, lock, planned, report, self.work, engine=FakeEngine(self.client),
                          client=self.client)
-        for img in plan.images:
+        for img in planned.images:
             stage(run, img, (seeds or {}).get(img.id, seed), tested=img.id not in untested)
             if img.id in failed:
                 report.cell(img.id).fail("test", "smoke test failed (simulated)")

@@ -112,7 +112,7 @@ def publish_with_labels(pub: Publisher, uri: str, installed: dict[str, str],
                         inputs_of: dict[str, str] | None = None,
                         per_cell: dict[str, dict[str, str]] | None = None) -> None:
     """A release whose images carry the labels the fast path reads."""
-    from orchestrator.release import label as label_mod
+    from orchestrator.release.label import inputs_hash
     from orchestrator.release.push import do_push
     from tests.fakes import publish_harness as ph
     from tests.fakes.fake_engine import synthetic_image
@@ -128,7 +128,7 @@ def publish_with_labels(pub: Publisher, uri: str, installed: dict[str, str],
                       f"{k}={v}" for k, v in (per_cell or {}).get(img.id, installed).items()),
                   keys.apt_sources: sources,
                   keys.inputs: (inputs_of or {}).get(img.id)
-                  or label_mod.inputs_hash(run, img, base)}
+                  or inputs_hash(run, img, base)}
         image = synthetic_image(img.id, "1", labels)
         run.engine.load(candidate_ref(img.id), image)
         st = run.load_state(img.id)

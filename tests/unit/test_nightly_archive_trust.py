@@ -16,8 +16,7 @@ from orchestrator.apt.index import MAX_FUTURE, ArchiveIndex, Release, check_date
 from orchestrator.apt.outdated import State
 from orchestrator.apt.sources import AptSource
 from orchestrator.errors import ArchiveError
-from orchestrator.release import apt_check, nightly
-from orchestrator.release import build as build_mod
+from orchestrator.release import apt_check, build, nightly
 from orchestrator.release.build import do_build
 from orchestrator.release.report import Status
 from tests.fakes.publish_harness import Publisher
@@ -240,7 +239,7 @@ def test_the_full_path_rebuilds_with_the_security_refresh(
     arch.publish("bookworm-security", {"libssl3": "3.0.20-1"}, label="Debian-Security",
                  tamper=True)
     run, _ = run_nightly(pub)
-    monkeypatch.setattr(build_mod, "label", lambda run, img, image_id, base_digest: None)
+    monkeypatch.setattr(build, "label", lambda run, img, image_id, base_digest: None)
     run.security_refresh = "20261121T020000"  # what cmd_nightly passes: the run's start
     do_build(run)
     assert sorted(t for t, _ in run.engine.rewrites) == sorted(i.target for i in run.plan.images)

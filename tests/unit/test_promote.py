@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator import render, runner, settings
-from orchestrator.release import promote as promote_mod
+from orchestrator.release import promote
 from orchestrator.release.attest import attach
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
@@ -50,7 +50,7 @@ def stage(pub: Publisher, report: Path, **kw: Any) -> HarnessRun:
     return run
 
 
-def promote(pub: Publisher, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+def run_promote(pub: Publisher, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     code, out, err = run_cli(["promote", *args, "--config", str(pub.config)], capsys)
     return code, out + err
 
@@ -78,7 +78,7 @@ def test_stage_only_pushes_the_immutable_tags_and_promote_moves_the_public_ones(
         res = run.report.cell(img.id)
         assert (res.status, res.phase, res.tags_moved) == (Status.OK, "staged", [img.immutable_tag])
     assert fake.tags(REPO) == immutables(run, cells)
-    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    code, out = run_promote(pub, capsys, str(tmp_path / "staged.json"))
     assert code == 0, out
     assert fake.tags(REPO) == {**immutables(run, cells), **public(run, cells)}
     cells_out = promote_report(pub)
@@ -86,7 +86,7 @@ def test_stage_only_pushes_the_immutable_tags_and_promote_moves_the_public_ones(
         assert cells_out[img.id]["status"] == "ok"
         assert cells_out[img.id]["tags_moved"] == list(img.tags)
     assert not (Path.cwd() / ".orchestrator").exists()
-    code, _ = promote(pub, capsys, str(tmp_path / "staged.json"))  # again: nothing to move
+    code, _ = run_promote(pub, capsys, str(tmp_path / "staged.json"))  # again: nothing to move
     assert code == 0 and all(c["tags_moved"] == [] for c in promote_report(pub).values())
 
 
@@ -97,7 +97,7 @@ def test_promote_takes_the_reports_of_several_shards(
     a = stage(pub, tmp_path / "shard1.json")
     pub.only = ["3.14-source-bookworm-*"]
     b = stage(pub, tmp_path / "shard2.json")
-    code, out = promote(pub, capsys, str(tmp_path / "shard1.json"), str(tmp_path / "shard2.json"))
+    code, out = run_promote(pub, capsys, str(tmp_path / "shard1.json"), str(tmp_path / "shard2.json"))
     assert code == 0, out
     assert fake.tags(REPO) == {**immutables(a, (RT13, DEV13)), **public(a, (RT13, DEV13)),
                                **immutables(b, (RT14, DEV14)), **public(b, (RT14, DEV14))}
@@ -111,7 +111,7 @@ def test_promote_of_a_report_naming_a_failed_cell(
     good = (RT13, DEV13, RT14)
     assert fake.tags(REPO) == immutables(run, good)
     flags = ["--all-or-nothing"] if all_or_nothing else []
-    code, out = promote(pub, capsys, str(tmp_path / "staged.json"), *flags)
+    code, out = run_promote(pub, capsys, str(tmp_path / "staged.json"), *flags)
     assert code == 1, out  # a failed cell fails the promote too
     table = out.splitlines()  # the summary: the failure first, with the line that says why
     assert table[1].split()[:2] == [DEV14, "failed"] and table[2] == "  why: smoke test failed (simulated)"
@@ -132,7 +132,7 @@ def test_promote_writes_its_report_under_orch_work_dir(
     stage(pub, tmp_path / "staged.json")
     work = tmp_path / "elsewhere"
     settings.override(dataclasses.replace(settings.get(), work_dir=work))
-    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    code, out = run_promote(pub, capsys, str(tmp_path / "staged.json"))
     assert code == 0, out
     data = json.loads((work / "report-promote.json").read_text())
     assert data["command"] == "promote" and len(data["cells"]) == 4
@@ -146,7 +146,7 @@ def test_promote_refused_by_the_registry_exits_4_with_the_login_hint(
         capsys: pytest.CaptureFixture[str]) -> None:
     run = stage(pub, tmp_path / "staged.json")
     fake.credentials = ("ci", "s3cret")  # e.g. the CI token expired between stage and promote
-    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    code, out = run_promote(pub, capsys, str(tmp_path / "staged.json"))
     assert code == 4, out
     assert f"run `docker login {fake.address}`" in out and "Traceback" not in out
     assert fake.tags(REPO) == immutables(run, (RT13, DEV13, RT14, DEV14))
@@ -155,7 +155,7 @@ def test_promote_refused_by_the_registry_exits_4_with_the_login_hint(
 def test_a_report_that_is_not_one_is_a_usage_error(
         pub: Publisher, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.json").write_text('{"no": "cells"}')
-    code, out = promote(pub, capsys, str(tmp_path / "bad.json"))
+    code, out = run_promote(pub, capsys, str(tmp_path / "bad.json"))
     assert code == 2 and "not a report written by --report" in out
 
 
@@ -187,7 +187,7 @@ def test_promote_refuses_digests_that_do_not_verify_when_signing_is_required(
         f.write(f"\nsigning: {{key: cosign.key, required: {str(required).lower()}}}\n")
     monkeypatch.setattr(runner, "run", cosign_fake)
     signed_calls = len(cosign_fake.calls)
-    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    code, out = run_promote(pub, capsys, str(tmp_path / "staged.json"))
     cells = promote_report(pub)
     if not required:
         assert code == 0, out
@@ -218,8 +218,8 @@ def test_promotes_summary_gives_each_promoted_cell_its_time(
     failed in staging was not promoted: no time); platforms from the staged report."""
     stage(pub, tmp_path / "staged.json", failed=(DEV14,))
     ticks = iter(range(0, 1000, 3))  # every cell: 3 s from its start to its end
-    monkeypatch.setattr(promote_mod, "_clock", lambda: float(next(ticks)))
-    code, out = promote(pub, capsys, str(tmp_path / "staged.json"))
+    monkeypatch.setattr(promote, "_clock", lambda: float(next(ticks)))
+    code, out = run_promote(pub, capsys, str(tmp_path / "staged.json"))
     assert code == 1, out
     rows = {line.split()[0]: line.split() for line in out.splitlines()
             if line.split() and line.split()[0] in (RT13, DEV13, RT14, DEV14)}

@@ -26,8 +26,8 @@ from orchestrator.errors import ConfigError
 from orchestrator.lock import lockfile
 from orchestrator.lock.lockfile import Lock
 from orchestrator.planning import plan
-from orchestrator.render import bake as bake_mod
 from orchestrator.render import units
+from orchestrator.render.bake import GENERATED_NOTE
 from tests import require
 from tests.require import require_tool
 from tests.unit.helpers import FIXTURES, GOLDEN, REPO, TODAY, edit, run_cli
@@ -366,7 +366,7 @@ def test_every_dockerfile_starts_with_the_generated_header(
         for distro, text in _dockerfiles(files).items():
             assert text.startswith(HEADER), distro
             assert text.endswith("\n") and not text.endswith("\n\n\n")
-        assert _bake(files)["//"] == bake_mod.GENERATED_NOTE
+        assert _bake(files)["//"] == GENERATED_NOTE
 
 
 def test_stage_graph(repo_render: Rendered) -> None:

@@ -21,7 +21,7 @@ from orchestrator.config.model import Loaded
 from orchestrator.config.publish import IgnoreRule, ScanDb
 from orchestrator.errors import ConfigError, ExitCode, ScanError
 from orchestrator.lock import lockfile
-from orchestrator.planning import plan as plan_mod
+from orchestrator.planning import plan
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary, last_error
 from orchestrator.scan.models import Finding, ScanReport
@@ -229,10 +229,10 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         sha = fake_grype.archive(cfg.parent / "db.tar.gz", built.strftime("%Y-%m-%dT%H:%M:%SZ"))
         cfg.write_text(cfg.read_text() + scan_section(sha))
         loaded = loader.load(cfg, TODAY)
-        plan = plan_mod.build(loaded, lockfile.read(loaded), only=["3.14-source-*"], profile=None,
-                              today=TODAY)
+        planned = plan.build(loaded, lockfile.read(loaded), only=["3.14-source-*"], profile=None,
+                             today=TODAY)
         digests = {}
-        for img in plan.images:
+        for img in planned.images:
             reg.put_image("team/python", img.tags[0], img.id, ("linux/amd64", "linux/arm64"))
             from orchestrator.registry import Registry
 
@@ -364,8 +364,8 @@ def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path
         matched_by="cpe-match")]}))
     loaded = loader.load(setup.cfg, TODAY)
     assert loaded.config.scan is not None
-    plan = plan_mod.build(loaded, lockfile.read(loaded), only=["3.14-source-bookworm-runtime"],
-                          profile=None, today=TODAY)
+    planned = plan.build(loaded, lockfile.read(loaded), only=["3.14-source-bookworm-runtime"],
+                         profile=None, today=TODAY)
     arm = setup.digests["3.14-source-bookworm-runtime"]["linux/arm64"]
     cosign = StandInCosign({"spdxVersion": "SPDX-2.3", "packages": [{"name": "cpython"}]}, refuse=arm)
     grype = grype_in(setup.tools, tmp_path)
@@ -373,7 +373,7 @@ def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path
     from orchestrator.registry import Registry
 
     report = scan_images.scan_all(
-        Registry(setup.registry.address), "team/python", plan.images, grype,
+        Registry(setup.registry.address), "team/python", planned.images, grype,
         scan_images.attested_sboms(cast(Cosign, cosign), tmp_path / "sboms"), loaded.config.scan,
         ScanReport(cast(Any, None), "high"), TODAY)
     (image,) = report.images

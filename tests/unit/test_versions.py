@@ -21,8 +21,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from orchestrator import cli, log, versions
-from orchestrator import registry as registry_mod
+from orchestrator import cli, log, registry, versions
 from orchestrator.cli import python_cmds
 from orchestrator.config import eol, loader
 from orchestrator.config.model import Loaded, minor_of
@@ -727,7 +726,7 @@ def test_lock_only_is_checked(locked: tuple[Loaded, Lock], fake: FakePythonOrg) 
 def test_lock_upgrade_cli(repo_copy: Path, fake: FakePythonOrg, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sources, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
-    monkeypatch.setattr(registry_mod, "registry_for", lambda host: FakeRegistry(DIGESTS))
+    monkeypatch.setattr(registry, "registry_for", lambda host: FakeRegistry(DIGESTS))
     pyenv_tarball = b"pyenv 2.6.30 release tarball"
 
     def fetch(url: str) -> bytes:  # the pyenv release the repo's lock leaves unpinned

@@ -24,7 +24,7 @@ import pytest
 from orchestrator.config import loader
 from orchestrator.config.publish import Scan, ScanDb
 from orchestrator.lock import lockfile
-from orchestrator.planning import plan as plan_mod
+from orchestrator.planning import plan
 from orchestrator.registry import Registry
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, sha256_of
@@ -151,10 +151,10 @@ def test_scan_gives_the_real_grype_the_attested_sbom(tmp_path: Path) -> None:
     with FakeRegistry() as reg:
         cfg = write_config(tmp_path / "cfg", reg.address, "team/python")
         loaded = loader.load(cfg, TODAY)
-        plan = plan_mod.build(loaded, lockfile.read(loaded), only=["3.14-source-bookworm-runtime"],
-                              profile=None, today=TODAY)
-        reg.put_image("team/python", plan.images[0].tags[0], "seed")
-        report = scan_images.scan_all(Registry(reg.address), "team/python", plan.images, grype,
+        planned = plan.build(loaded, lockfile.read(loaded), only=["3.14-source-bookworm-runtime"],
+                             profile=None, today=TODAY)
+        reg.put_image("team/python", planned.images[0].tags[0], "seed")
+        report = scan_images.scan_all(Registry(reg.address), "team/python", planned.images, grype,
                                       scan_images.attested_sboms(cast(Cosign, StandIn()),
                                                                  tmp_path / "sboms"),
                                       scan, ScanReport(info, "high"), TODAY)

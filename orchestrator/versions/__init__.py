@@ -3,7 +3,9 @@ one reviewable diff (images.yaml, images.lock, generated/).
 
 Layers, so that everything but the last is unit-testable without network or disk writes:
 
-* ``textedit``: text edits of images.yaml (``add_python_text``, ``retire_python_text``);
+* ``yamledit``: byte-preserving text edits of a YAML document's top-level lists;
+* ``python_entries``: the images.yaml edits of a minor (``add_python_text``,
+  ``retire_python_text``);
 * ``plandiff``: the plan before/after, as images and moving tags added and removed;
 * ``proposal``: ``propose_add`` / ``propose_retire`` validate the edited images.yaml, edit the
   lock, render, and diff the plan -- all in memory, nothing written; ``apply`` writes
@@ -24,12 +26,8 @@ from orchestrator.versions.proposal import (
     report,
     resolve_release,
 )
-from orchestrator.versions.textedit import (
-    add_python_text,
-    insert_python_text,
-    retire_python_text,
-    unified_diff,
-)
+from orchestrator.versions.python_entries import add_python_text, insert_python_text, retire_python_text
+from orchestrator.versions.yamledit import unified_diff
 
 __all__ = ["ImageChange", "Index", "IndexFor", "PlanDiff", "Proposal", "add_python_text", "apply",
            "insert_python_text", "parse_add_arg", "parse_minor_arg", "plan_diff", "propose_add",

@@ -24,7 +24,8 @@ from orchestrator.lock import lockfile, sources
 from orchestrator.lock.lockfile import Lock, PythonLock
 from orchestrator.planning import plan
 from orchestrator.versions.plandiff import PlanDiff, plan_diff
-from orchestrator.versions.textedit import add_python_text, retire_python_text, unified_diff
+from orchestrator.versions.python_entries import add_python_text, retire_python_text
+from orchestrator.versions.yamledit import unified_diff
 
 _log = log.get("versions")
 

@@ -17,7 +17,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan
 from orchestrator.smoke import suite
-from orchestrator.versions.textedit import retire_python_text
+from orchestrator.versions.python_entries import retire_python_text
 from tests.unit.helpers import FIXTURES, REPO, TODAY, edit, line_of, write_config
 
 FT = ('  - version: "3.13"\n', '  - version: "3.13"\n    freethreaded: true\n')

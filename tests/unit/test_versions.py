@@ -230,7 +230,7 @@ def test_live_repo_images_yaml_round_trips() -> None:
 
 
 def test_ruamel_would_reflow_this_file() -> None:
-    """Why versions/textedit.py edits text: a ruamel.yaml round trip is not byte-identical here."""
+    """Why versions/yamledit.py edits text: a ruamel.yaml round trip is not byte-identical here."""
     import io
 
     from ruamel.yaml import YAML

@@ -1,15 +1,11 @@
-"""Text edits of images.yaml for add-python / retire-python.
-
-Careful edits of the ``pythons``/``include``/``exclude`` blocks located with the YAML
-composer's marks, so comments, key order, anchors and flow-style lists stay byte-identical
-(a ruamel.yaml round trip reflows the long flow lists and re-indents sequences).
+"""Text edits of images.yaml for add-python / retire-python: the ``pythons`` entry, the
+``include``/``exclude`` rules and the ``tags.defaults`` entry of a CPython minor, made with
+the byte-preserving edits of ``yamledit``.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
 from collections.abc import Sequence
 
 import yaml
@@ -20,162 +16,26 @@ from orchestrator.config import loader, matrix
 from orchestrator.config.axes import METHODS
 from orchestrator.config.model import ImagesConfig, minor_of
 from orchestrator.errors import UsageError
-
-# ============================================================================ text edits
-#
-# Positions come from yaml.compose (marks are character offsets into the text). Every edit
-# works on whole lines (block style) or on the item text (flow style) and re-composes the
-# document before the next edit, so offsets never go stale.
-
-
-def _compose(text: str, file: str) -> yaml.MappingNode:
-    loader.parse_yaml(text, file)  # raises ConfigError (with a line) on YAML errors
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if not isinstance(root, yaml.MappingNode) or root.flow_style:
-        raise UsageError(f"{file}: the top level is not a block mapping; edit it by hand")
-    return root
-
-
-def _top(root: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | None:
-    for k, v in root.value:
-        if isinstance(k, yaml.ScalarNode) and k.value == key:
-            return k, v
-    return None
-
-
-def _newline(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
-
-
-def _line_start(text: str, i: int) -> int:
-    return text.rfind("\n", 0, i) + 1
-
-
-def _line_end(text: str, i: int) -> int:
-    """Index just past the newline ending the line that holds index ``i``."""
-    j = text.find("\n", i)
-    return len(text) if j < 0 else j + 1
-
-
-def _end(text: str, node: yaml.Node) -> int:
-    """Index just past the last character of ``node``'s own text (not trailing space/newlines)."""
-    if isinstance(node, yaml.ScalarNode) or getattr(node, "flow_style", False):
-        end = int(node.end_mark.index)
-    elif isinstance(node, yaml.MappingNode):
-        end = max((_end(text, n) for kv in node.value for n in kv), default=node.start_mark.index)
-    elif isinstance(node, yaml.SequenceNode):
-        end = max((_end(text, n) for n in node.value), default=node.start_mark.index)
-    else:  # pragma: no cover - compose only yields the three node kinds
-        end = int(node.end_mark.index)
-    while end > node.start_mark.index and text[end - 1] in " \t\r\n":
-        end -= 1
-    return end
-
-
-def _dash_prefix(text: str, seq_key: str, item: yaml.Node) -> str:
-    """The ``"  - "`` before a block sequence item (what a new sibling line starts with)."""
-    start = item.start_mark.index
-    prefix = text[_line_start(text, start):start]
-    if not re.fullmatch(r"[ \t]*-[ \t]+", prefix):
-        raise UsageError(f"{seq_key}: an item is not laid out as '  - ...' on its own line "
-                         f"(line {item.start_mark.line + 1}); edit it by hand")
-    return prefix
-
-
-def _block_item_span(text: str, seq_key: str, item: yaml.Node) -> tuple[int, int]:
-    """(start, end) of the whole lines holding one block sequence item."""
-    _dash_prefix(text, seq_key, item)
-    return _line_start(text, item.start_mark.index), _line_end(text, _end(text, item))
-
-
-def _item_text(text: str, item: yaml.Node) -> str:
-    return " ".join(text[item.start_mark.index:_end(text, item)].split())
-
-
-def _scalar(node: yaml.Node, key: str) -> yaml.ScalarNode | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key and isinstance(v, yaml.ScalarNode):
-                return v
-    return None
-
-
-def _insert_item(text: str, root: yaml.MappingNode, key: str, pos: int, item: str,
-                 comment: str = "", prefix: str = "  - ",
-                 after_keys: tuple[str, ...] = ()) -> str:
-    """Insert ``item`` (one line of YAML) at index ``pos`` of the top-level sequence ``key``.
-
-    A missing key is added as a block sequence after the last of ``after_keys`` present.
-    ``comment`` only goes on block-style lines (``   # why``).
-    """
-    nl = _newline(text)
-    found = _top(root, key)
-    if found is None:
-        anchors = [kv for kv in (_top(root, k) for k in after_keys) if kv is not None]
-        if not anchors:
-            raise UsageError(f"cannot place a new {key}: block; edit it by hand")
-        at = max(_line_end(text, _end(text, v)) for _k, v in anchors)
-        block = f"{key}:{nl}{prefix}{item}{comment}{nl}"
-        if at == len(text) and not text.endswith("\n"):
-            block = nl + block
-        return text[:at] + block + text[at:]
-    seq = found[1]
-    if not isinstance(seq, yaml.SequenceNode):
-        raise UsageError(f"{key}: is not a list; edit it by hand")
-    items = seq.value
-    if seq.flow_style:
-        if not items:
-            at = seq.start_mark.index + 1
-            return text[:at] + item + text[at:]
-        if pos < len(items):
-            at = items[pos].start_mark.index
-            return text[:at] + item + ", " + text[at:]
-        at = _end(text, items[-1])
-        return text[:at] + ", " + item + text[at:]
-    ref = items[pos] if pos < len(items) else items[-1]
-    line = _dash_prefix(text, key, ref) + item + comment + nl
-    if pos == 0:  # above the comment lines directly over the first item (they belong to it)
-        at = _line_start(text, items[0].start_mark.index)
-        while at > 0:
-            above = _line_start(text, at - 1)
-            if not text[above:at].lstrip().startswith("#") or above <= found[0].start_mark.index:
-                break
-            at = above
-    else:
-        at = _line_end(text, _end(text, items[pos - 1]))
-        if at == len(text) and not text.endswith("\n"):
-            line = nl + line[: -len(nl)]
-    return text[:at] + line + text[at:]
-
-
-def _remove_item(text: str, root: yaml.MappingNode, key: str, index: int) -> str:
-    """Remove item ``index`` of the top-level sequence ``key``; the key too when it empties."""
-    found = _top(root, key)
-    assert found is not None
-    k, seq = found
-    assert isinstance(seq, yaml.SequenceNode)
-    items = seq.value
-    if len(items) == 1:  # drop "key:" and its list (include/exclude default to none)
-        start = _line_start(text, k.start_mark.index)
-        end = _line_end(text, _end(text, seq))
-        blank_before = start == 0 or not text[_line_start(text, start - 1):start].strip()
-        after = text[end:_line_end(text, end)]
-        if blank_before and after and not after.strip():
-            end += len(after)  # do not leave two blank lines where the block was
-        return text[:start] + text[end:]
-    if seq.flow_style:
-        if index < len(items) - 1:
-            return text[:items[index].start_mark.index] + text[items[index + 1].start_mark.index:]
-        return text[:_end(text, items[index - 1])] + text[_end(text, items[index]):]
-    start, end = _block_item_span(text, key, items[index])
-    return text[:start] + text[end:]
+from orchestrator.versions.yamledit import (
+    compose,
+    dash_prefix,
+    insert_item,
+    item_text,
+    line_end,
+    line_start,
+    newline,
+    node_end,
+    remove_item,
+    scalar,
+    top,
+)
 
 
 def _python_versions(root: yaml.MappingNode) -> list[str | None]:
-    found = _top(root, "pythons")
+    found = top(root, "pythons")
     if found is None or not isinstance(found[1], yaml.SequenceNode):
         return []
-    return [s.value if (s := _scalar(item, "version")) else None for item in found[1].value]
+    return [s.value if (s := scalar(item, "version")) else None for item in found[1].value]
 
 
 def _new_python_item(root: yaml.MappingNode, version: str, unsigned: str | None = None,
@@ -183,11 +43,11 @@ def _new_python_item(root: yaml.MappingNode, version: str, unsigned: str | None 
     """``version: "3.15"`` (or ``{version: "3.15"}``) styled like the existing entries; with
     ``unsigned``, its ``unsigned: "<reason>"`` (a JSON string: a valid YAML double-quoted
     scalar whatever the reason holds) on the next line, ``indent`` deep (block style)."""
-    found = _top(root, "pythons")
+    found = top(root, "pythons")
     items = found[1].value if found and isinstance(found[1], yaml.SequenceNode) else []
     quote, flow = '"', False
     for item in items:
-        s = _scalar(item, "version")
+        s = scalar(item, "version")
         if s is not None:
             quote = "'" if s.style == "'" else '"'
             flow = bool(getattr(item, "flow_style", False))
@@ -211,8 +71,8 @@ def insert_python_text(text: str, version: str, file: str = "images.yaml",
     """images.yaml with ``- version: "<version>"`` added to ``pythons`` in version order
     (newest first when the list is written that way); ``unsigned``: its reason to build
     without the tarball's OpenPGP signature (pythons[].unsigned)."""
-    root = _compose(text, file)
-    found = _top(root, "pythons")
+    root = compose(text, file)
+    found = top(root, "pythons")
     if found is None:
         raise UsageError(f"{file}: has no pythons: list; edit it by hand")
     versions = _python_versions(root)
@@ -224,9 +84,9 @@ def insert_python_text(text: str, version: str, file: str = "images.yaml",
         pos = next((i for i, v in enumerate(versions) if v and _sort_key(v) > new), len(versions))
     items = found[1].value if isinstance(found[1], yaml.SequenceNode) else []
     block = items and not getattr(found[1], "flow_style", False)
-    indent = len(_dash_prefix(text, "pythons", items[0])) if block else 4
-    return _insert_item(text, root, "pythons", pos,
-                        _new_python_item(root, version, unsigned, indent, _newline(text)))
+    indent = len(dash_prefix(text, "pythons", items[0])) if block else 4
+    return insert_item(text, root, "pythons", pos,
+                        _new_python_item(root, version, unsigned, indent, newline(text)))
 
 
 def _deadsnakes_clashes(text: str, file: str, minor: str) -> list[str]:
@@ -253,7 +113,7 @@ def _model(text: str, file: str) -> ImagesConfig | None:
 
 
 def _rule_minor_key(item: yaml.Node) -> Version | None:
-    s = _scalar(item, "python")
+    s = scalar(item, "python")
     return None if s is None else _sort_key(s.value.rstrip("t"))
 
 
@@ -273,13 +133,13 @@ def _restrict_methods(text: str, file: str, minor: str, methods: Sequence[str]) 
     notes: list[str] = []
     new = Version(minor)
     for m in (x for x in METHODS if x in offered and x not in methods):
-        root = _compose(text, file)
-        found = _top(root, "exclude")
+        root = compose(text, file)
+        found = top(root, "exclude")
         items = found[1].value if found and isinstance(found[1], yaml.SequenceNode) else []
         pos = next((i for i, it in enumerate(items)
                     if (k := _rule_minor_key(it)) is None or k > new), len(items))
         rule = f'{{python: "{minor}", method: {m}}}'
-        text = _insert_item(text, root, "exclude", pos, rule,
+        text = insert_item(text, root, "exclude", pos, rule,
                             after_keys=("include", "max_pythons", "pythons"))
         notes.append(f"exclude += {rule} (--method {', '.join(methods)})")
     return text, notes
@@ -297,26 +157,26 @@ def _add_minor_default(text: str, file: str, minor: str) -> tuple[str, list[str]
         return text, []
     ((distro, method),) = pairs
     entry = f'"{minor}": {{distro: {distro}, method: {method}}}'
-    root = _compose(text, file)
-    tags = _top(root, "tags")
+    root = compose(text, file)
+    tags = top(root, "tags")
     if tags is None or not isinstance(tags[1], yaml.MappingNode) or tags[1].flow_style:
         return text, [f"tags.defaults: not added (tags: is not a block mapping): add {entry} by hand"]
-    nl = _newline(text)
-    defaults = _top(tags[1], "defaults")
+    nl = newline(text)
+    defaults = top(tags[1], "defaults")
     if defaults is None:
         indent = " " * tags[1].value[0][0].start_mark.column
         keys = [kv for kv in tags[1].value if isinstance(kv[0], yaml.ScalarNode)
                 and kv[0].value in ("default_distro", "default_method")]
-        at = (max(_line_end(text, _end(text, v)) for _k, v in keys) if keys
-              else _line_start(text, tags[1].value[0][0].start_mark.index))
+        at = (max(line_end(text, node_end(text, v)) for _k, v in keys) if keys
+              else line_start(text, tags[1].value[0][0].start_mark.index))
         block = f"{indent}defaults:{nl}{indent}  {entry}{nl}"
     elif isinstance(defaults[1], yaml.MappingNode) and not defaults[1].flow_style and defaults[1].value:
         entries = defaults[1].value
         indent = " " * entries[0][0].start_mark.column
         later = [k for k, _v in entries
                  if isinstance(k, yaml.ScalarNode) and _sort_key(k.value.rstrip("t")) > Version(minor)]
-        at = (_line_start(text, later[0].start_mark.index) if later
-              else _line_end(text, _end(text, entries[-1][1])))
+        at = (line_start(text, later[0].start_mark.index) if later
+              else line_end(text, node_end(text, entries[-1][1])))
         block = f"{indent}{entry}{nl}"
     else:
         return text, [f"tags.defaults: not added (not a block mapping): add {entry} by hand"]
@@ -345,15 +205,15 @@ def add_python_text(text: str, version: str, file: str = "images.yaml",
         new, more = _restrict_methods(new, file, minor, methods)
         notes += more
     for distro in _deadsnakes_clashes(new, file, minor):
-        root = _compose(new, file)
+        root = compose(new, file)
         rule = f'{{distro: {distro}, python: "{minor}", method: deadsnakes}}'
-        found = _top(root, "exclude")
+        found = top(root, "exclude")
         pos = len(found[1].value) if found and isinstance(found[1], yaml.SequenceNode) else 0
         prefix = "  - "
-        pythons = _top(root, "pythons")
+        pythons = top(root, "pythons")
         if pythons and isinstance(pythons[1], yaml.SequenceNode) and not pythons[1].flow_style:
-            prefix = _dash_prefix(new, "pythons", pythons[1].value[0])
-        new = _insert_item(new, root, "exclude", pos, rule, f"   # {distro} ships {minor} itself",
+            prefix = dash_prefix(new, "pythons", pythons[1].value[0])
+        new = insert_item(new, root, "exclude", pos, rule, f"   # {distro} ships {minor} itself",
                            prefix, after_keys=("include", "max_pythons", "pythons"))
         notes.append(f"exclude += {rule} ({distro} ships {minor} itself; "
                      "the deadsnakes PPA does not publish it there)")
@@ -368,7 +228,7 @@ def retire_python_text(text: str, minor: str, file: str = "images.yaml") -> tupl
     Returns (new text, notes for the report). A rule list that becomes empty is removed
     with its key (include/exclude default to none).
     """
-    root = _compose(text, file)
+    root = compose(text, file)
     versions = _python_versions(root)
     idx = [i for i, v in enumerate(versions) if v and _minor_or_none(v) == minor]
     if not idx:
@@ -378,32 +238,32 @@ def retire_python_text(text: str, minor: str, file: str = "images.yaml") -> tupl
     notes: list[str] = []
     for i in reversed(idx):
         notes.insert(0, f'pythons -= "{versions[i]}"')
-        text = _remove_item(text, root, "pythons", i)
-        root = _compose(text, file)
+        text = remove_item(text, root, "pythons", i)
+        root = compose(text, file)
     for key in ("include", "exclude"):
         while True:
-            found = _top(root, key)
+            found = top(root, key)
             if found is None or not isinstance(found[1], yaml.SequenceNode):
                 break
             hits = [i for i, item in enumerate(found[1].value)  # 3.13 and its 3.13t cells
-                    if (s := _scalar(item, "python")) is not None and s.value in (minor, f"{minor}t")]
+                    if (s := scalar(item, "python")) is not None and s.value in (minor, f"{minor}t")]
             if not hits:
                 break
-            notes.append(f"{key} -= {_item_text(text, found[1].value[hits[0]])}")
-            text = _remove_item(text, root, key, hits[0])
-            root = _compose(text, file)
+            notes.append(f"{key} -= {item_text(text, found[1].value[hits[0]])}")
+            text = remove_item(text, root, key, hits[0])
+            root = compose(text, file)
     for name in (minor, f"{minor}t"):
         edited = _remove_minor_default(text, root, name)
         if edited != text:
             notes.append(f'tags.defaults -= "{name}"')
-            text, root = edited, _compose(edited, file)
+            text, root = edited, compose(edited, file)
     return text, notes
 
 
 def _remove_minor_default(text: str, root: yaml.MappingNode, minor: str) -> str:
     """``text`` without tags.defaults[minor] (block style; ``defaults:`` too when it empties)."""
-    tags = _top(root, "tags")
-    defaults = _top(tags[1], "defaults") if tags and isinstance(tags[1], yaml.MappingNode) else None
+    tags = top(root, "tags")
+    defaults = top(tags[1], "defaults") if tags and isinstance(tags[1], yaml.MappingNode) else None
     if defaults is None or not isinstance(defaults[1], yaml.MappingNode) or defaults[1].flow_style:
         return text
     entries = defaults[1].value
@@ -411,9 +271,9 @@ def _remove_minor_default(text: str, root: yaml.MappingNode, minor: str) -> str:
     if hit is None:
         return text
     if len(entries) == 1:
-        start, end = _line_start(text, defaults[0].start_mark.index), _line_end(text, _end(text, hit[1]))
+        start, end = line_start(text, defaults[0].start_mark.index), line_end(text, node_end(text, hit[1]))
     else:
-        start, end = _line_start(text, hit[0].start_mark.index), _line_end(text, _end(text, hit[1]))
+        start, end = line_start(text, hit[0].start_mark.index), line_end(text, node_end(text, hit[1]))
     return text[:start] + text[end:]
 
 
@@ -422,8 +282,3 @@ def _minor_or_none(version: str) -> str | None:
         return minor_of(version)
     except ValueError:
         return None
-
-
-def unified_diff(old: str, new: str, name: str) -> str:
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        f"a/{name}", f"b/{name}"))

@@ -11,12 +11,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from orchestrator import runner
+from orchestrator import runner, settings
+from orchestrator.release import progress_history as hist
+from orchestrator.release.progress import section_end, section_start
+from orchestrator.release.progress_live import LiveStatus, Snapshot
+from orchestrator.release.report import duration
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -122,6 +127,184 @@ def stream(argv: Sequence[str], *, log_path: Path, prefix: str, env: dict[str, s
         done = runner.run(argv, env={**os.environ, **(env or {})}, cwd=cwd, check=False,
                           on_line=on_line)
     return done.returncode, t.timing
+
+
+# --------------------------------------------------------------------------- progress
+
+Clock = Callable[[], float]
+
+
+class Progress:
+    """How far a bench run is, on ``stream`` (stderr), as the orchestrator's long commands show
+    it (orchestrator/release/progress.py, whose GitLab markers, live status and history file
+    this reuses): a line per finished section with its place among the run's sections, its
+    time and the time since the run started; inside a section that counts its items
+    (``Section.expect``), a line per finished item::
+
+        bench 5/6: speed
+        speed 3/20: reference (round 1/5) in 40s (elapsed 1h42m)
+        ...
+        bench 5/6: speed done in 8m31s (elapsed 1h50m)
+
+    ``sections`` (CI): each section is a collapsible section of GitLab's job log. ``live`` (a
+    terminal): a status line below says the section, items done, elapsed time and, from the
+    durations of earlier runs of the same ``mode`` kept in ``history``, the time left. Every
+    run with a ``history`` file records there the time of each section that did not fail."""
+
+    def __init__(self, stream: TextIO | None, names: Sequence[str], *, mode: str = "full",
+                 sections: bool = False, live: bool = False, history: Path | None = None,
+                 clock: Clock = time.monotonic, wall: Clock = time.time,
+                 refresh: float = 1.0) -> None:
+        self.stream, self.names, self.mode = stream, tuple(names), mode
+        self.sections, self.history, self.refresh = sections, history, refresh
+        self.live = live and stream is not None
+        self.clock, self.wall = clock, wall
+        self.started = clock()
+        self.times: dict[str, float] = {}  # this run's: section -> seconds (those that did not fail)
+        self.past: dict[str, float] | None = None
+        if self.live and history is not None:
+            past, problem = hist.read(history)
+            if problem:
+                log(f"no estimate of the time left: {problem}")
+            self.past = past.cells.get(mode) if past else None
+        self.current: Section | None = None
+        self._status: LiveStatus | None = None
+
+    @classmethod
+    def for_run(cls, names: Sequence[str], *, mode: str, history: Path) -> Progress:
+        """On stderr: GitLab sections in CI, the live status on a terminal (unless turned off
+        as for the orchestrator: ORCH_PROGRESS=0, TERM=dumb)."""
+        st = settings.Settings.from_environ()
+        return cls(sys.stderr, names, mode=mode, sections=st.ci,
+                   live=st.live_progress and sys.stderr.isatty(), history=history)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def say(self, line: str) -> None:
+        if self._status is not None:
+            self._status.print(line)
+        elif self.stream is not None:
+            print(line, file=self.stream, flush=True)
+
+    def eta(self) -> float | None:
+        """Seconds left by the earlier runs' section times: what is left of the running
+        section (nothing once it runs longer than last time) and every section after it;
+        None when one of them has no recorded time."""
+        sec = self.current
+        if self.past is None or sec is None:
+            return None
+        todo = self.names[self.names.index(sec.name):]
+        if any(name not in self.past for name in todo):
+            return None
+        running = self.clock() - sec.started
+        return max(0.0, self.past[sec.name] - running) + sum(self.past[n] for n in todo[1:])
+
+    def snapshot(self) -> Snapshot:
+        sec = self.current
+        if sec is None:
+            return Snapshot("bench", "", 0, 0, self.elapsed(), None)
+        return Snapshot(f"bench {sec.index}/{len(self.names)}", sec.name, sec.done, sec.total,
+                        self.elapsed(), self.eta(), cell=sec.running)
+
+    def redraw(self) -> None:
+        if self._status is not None:
+            self._status.update()
+
+    def save(self) -> None:
+        """Merge this run's section times into the history file (a file that cannot be
+        written costs the next run its estimate, not this one its results)."""
+        if self.history is None or not self.times:
+            return
+        before, _ = hist.read(self.history)
+        try:
+            hist.write(self.history, (before or hist.History()).merged(
+                hist.recorded({self.mode: self.times}, {})))
+        except OSError as exc:
+            log(f"progress history not saved to {self.history}: {exc}")
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[Section]:
+        """One of the run's sections (``names``): a header, then on the way out its time,
+        or, when the block raises, FAILED with where and why (the exception goes on)."""
+        sec = Section(self, name, self.names.index(name) + 1)
+        head = f"bench {sec.index}/{len(self.names)}: {name}"
+        marker = f"bench_{name}"
+        self.say(section_start(marker, head, int(self.wall())) if self.sections else head)
+        self.current = sec
+        if self.live and self.stream is not None:
+            self._status = LiveStatus(self.stream, self.snapshot, refresh=self.refresh)
+            self._status.start()
+        try:
+            yield sec
+        except Exception as exc:
+            at = f" at {sec.place()} {sec.running}" if sec.running else ""
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            self.say(f"{head} FAILED in {duration(self.clock() - sec.started)} "
+                     f"(elapsed {duration(self.elapsed())}){at}: {type(exc).__name__}: {first}")
+            raise
+        else:
+            self.times[name] = self.clock() - sec.started
+            self.say(f"{head} done in {duration(self.times[name])} (elapsed {duration(self.elapsed())})")
+        finally:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+            self.current = None
+            if self.sections:
+                self.say(section_end(marker, int(self.wall())))
+
+
+class Section:
+    """The items of one section: ``expect(n)``, then ``with section.item(label) as it: ...``
+    prints ``<section> k/n: <label> in <time> (elapsed <total>)`` once the block is done, and
+    ``: <it.note>`` when the block set one. ``Section.quiet()``: counts, prints nothing."""
+
+    def __init__(self, progress: Progress | None, name: str, index: int) -> None:
+        self.progress, self.name, self.index = progress, name, index
+        self.total = self.done = 0
+        self.running = ""
+        self.started = progress.clock() if progress else time.monotonic()
+
+    @classmethod
+    def quiet(cls, name: str = "") -> Section:
+        return cls(None, name, 0)
+
+    def expect(self, total: int) -> None:
+        self.total = total
+        if self.progress is not None:
+            self.progress.redraw()
+
+    def place(self, k: int | None = None) -> str:
+        k = self.done + 1 if k is None else k
+        return f"{k}/{self.total}" if self.total else str(k)
+
+    @contextmanager
+    def item(self, label: str) -> Iterator[Item]:
+        """Times the block; no line when it raises (the section's FAILED line names it)."""
+        it = Item(label)
+        clock = self.progress.clock if self.progress else time.monotonic
+        start = clock()
+        self.running = label
+        if self.progress is not None:
+            self.progress.redraw()
+        yield it
+        self.running = ""
+        self.done += 1
+        if self.progress is not None:
+            took = duration(clock() - start)
+            line = (f"{self.name} {self.place(self.done)}: {label} in {took} "
+                    f"(elapsed {duration(self.progress.elapsed())})")
+            self.progress.say(f"{line}: {it.note}" if it.note else line)
+            self.progress.redraw()
+
+
+@dataclass
+class Item:
+    """What an item's line says after its time (``note``: e.g. its exit code or its result)."""
+
+    label: str
+    note: str = ""
 
 
 # --------------------------------------------------------------------------- docker

@@ -36,7 +36,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from common import REGISTRY, log, run
+from common import REGISTRY, Item, Section, log, run
 from images import Workspace, make_workspace, orchestrator_lines, summarize_build
 
 from orchestrator import naming
@@ -104,17 +104,23 @@ def _compiles(cell_id: str) -> bool:
     return "-deadsnakes-" not in cell_id
 
 
-def _step(ws: Workspace, name: str, *args: str, command: str = "build") -> dict[str, Any]:
+def _step(ws: Workspace, name: str, *args: str, command: str = "build",
+          item: Item | None = None) -> dict[str, Any]:
     code, timing, report = ws.orch(command, "-v", *args, step=name, report=True,
                                    show=orchestrator_lines)
     summary = summarize_build(code, timing, report)
     if code != 0:
         summary["error"] = f"exit {code}; see {ws.dir / 'logs' / f'{name}.log'}"
+    if item is not None:
+        compiles = f"{len(summary['compiles'])} CPython compile(s)"
+        item.note = f"{summary['error']}, {compiles}" if code != 0 else compiles
     return summary
 
 
 def measure(work: Path, run_id: str, *, quick: bool, base_digests: dict[str, str],
-            fast_ws: Workspace | None) -> dict[str, Any]:
+            fast_ws: Workspace | None, section: Section | None = None) -> dict[str, Any]:
+    """``section``: a progress line per step (cold, no-op, refresh, release, nightly)."""
+    sec = section or Section.quiet("rebuild")
     result: dict[str, Any] = {"matrix": "tests/e2e/images.yaml (all cells, default profile)"}
     if quick:
         if fast_ws is None:
@@ -135,13 +141,16 @@ def measure(work: Path, run_id: str, *, quick: bool, base_digests: dict[str, str
         log("rebuild: emptying BuildKit cache mounts (apt lists/archives, pip) before the cold build")
         run(["docker", "builder", "prune", "--force", "--filter", "type=exec.cachemount"], timeout=600)
         result["cold_method"] += "; BuildKit cache mounts (apt, pip downloads) emptied first"
+    sec.expect(len(steps) + 2)
     for name, args in steps:
         log(f"rebuild: {name} build of the e2e matrix")
-        result[name] = _step(ws, name, *args)
+        with sec.item(f"{name} build") as it:
+            result[name] = _step(ws, name, *args, item=it)
     refreshed = ("--security-refresh", f"bench-{run_id}")  # what the refresh step built
     for name, command, extra in (("publish", "release", refreshed), ("nightly", "nightly", ())):
         log(f"rebuild: {command} of the e2e matrix")
-        result[name] = _step(ws, name, *extra, command=command)
+        with sec.item(command) as it:
+            result[name] = _step(ws, name, *extra, command=command, item=it)
         if name == "nightly":
             report = ws.dir / f"report-{name}.json"
             data = json.loads(report.read_text()) if report.exists() else {}

@@ -39,13 +39,26 @@ import rebuild
 import size
 import speed
 import startup
-from common import BENCH, REGISTRY, REPO, docker_version, loadavg, log, run, run_retry, write_json
+from common import (
+    BENCH,
+    REGISTRY,
+    REPO,
+    Progress,
+    Section,
+    docker_version,
+    loadavg,
+    log,
+    run,
+    run_retry,
+    write_json,
+)
 from images import BenchImage, Workspace
 from results_md import render_markdown
 
 from orchestrator import log as orch_log
 from orchestrator import naming, runner
 from orchestrator.errors import CommandError
+from orchestrator.release import progress_history
 
 SECTIONS = ("overhead", "build", "size", "startup", "speed", "rebuild")
 TARGETS = {
@@ -72,6 +85,11 @@ class Bench:
         self.images = images_mod.catalogue(self.profiles)
         self.ws: Workspace | None = None
         self.start = time.monotonic()
+        mode = ("quick" if args.quick else "full") + ("-skip-build" if args.skip_build else "")
+        # k/n per section (and per item in build, startup, speed, rebuild); the estimate of the
+        # time left from earlier runs of the same mode, kept beside the workspaces
+        self.progress = Progress.for_run([s for s in SECTIONS if s in args.sections], mode=mode,
+                                         history=self.work / progress_history.FILE_NAME)
         self.results: dict[str, Any] = {
             "meta": {
                 "run_id": self.run_id,
@@ -103,24 +121,24 @@ class Bench:
         charts.write_charts(self.results, charts.charts_dir(self.json_path))
         self.md_path.write_text(render_markdown(self.results))
 
-    def section(self, name: str, fn: Callable[[], Any]) -> None:
+    def section(self, name: str, fn: Callable[[Section], Any]) -> None:
         if name not in self.args.sections:
             return
-        log(f"=== {name}")
         t0 = time.monotonic()
         load0 = loadavg()
         try:
-            value = fn()
+            with self.progress.section(name) as sec:
+                value = fn(sec)
             if value is not None:
                 self.results[name] = value
         except Exception as exc:
             self.results["errors"][name] = f"{type(exc).__name__}: {exc}"
-            log(f"{name} FAILED: {exc}")
-            traceback.print_exc()
+            traceback.print_exc()  # the progress line above said FAILED, where and why
         self.results.setdefault("section_seconds", {})[name] = {
             "seconds": round(time.monotonic() - t0, 1), "loadavg_before": load0,
             "loadavg_after": loadavg()}
         self.save()
+        self.progress.save()
 
     def workspace(self) -> Workspace:
         if self.ws is None:
@@ -134,7 +152,7 @@ class Bench:
 
     # ----------------------------------------------------------------- sections
 
-    def do_build(self) -> dict[str, Any]:
+    def do_build(self, sec: Section) -> dict[str, Any]:
         ws = self.workspace()
         out: dict[str, Any] = {"workspace": str(ws.dir), "lock": ws.lock()}
         if self.args.skip_build:
@@ -144,11 +162,15 @@ class Bench:
                                    + "; run without --skip-build first")
             return out
         logs = self.work / "logs"
-        out["ours_fast"] = images_mod.build_ours(ws, "fast", self.images)
+        sec.expect(3 if "release" in self.profiles else 2)
+        with sec.item("ours, fast profile"):
+            out["ours_fast"] = images_mod.build_ours(ws, "fast", self.images)
         fresh = self.run_id if self.args.fresh_reference else None
-        images_mod.build_reference(ws, self.images, logs, fresh)
+        with sec.item("reference (official recipe) and debian python3"):
+            images_mod.build_reference(ws, self.images, logs, fresh)
         if "release" in self.profiles:
-            out["ours_release"] = images_mod.build_ours(ws, "release", self.images)
+            with sec.item("ours, release profile (PGO+LTO)"):
+                out["ours_release"] = images_mod.build_ours(ws, "release", self.images)
         return out
 
     def base_local(self) -> str:
@@ -156,24 +178,25 @@ class Bench:
         run_retry(["docker", "pull", "--quiet", ref], timeout=600)
         return ref
 
-    def do_size(self) -> dict[str, Any]:
+    def do_size(self, sec: Section) -> dict[str, Any]:
         return size.measure(self.ready(), self.base_local(), self.run_id)
 
-    def do_startup(self) -> dict[str, Any]:
-        return startup.measure(self.ready(), self.args.startup_runs)
+    def do_startup(self, sec: Section) -> dict[str, Any]:
+        return startup.measure(self.ready(), self.args.startup_runs, sec)
 
-    def do_speed(self) -> dict[str, Any]:
+    def do_speed(self, sec: Section) -> dict[str, Any]:
         pyperf_dir = self.work / "pyperf" / self.run_id
         return speed.measure(self.ready(), pyperf_dir, rounds=self.args.speed_rounds,
-                             processes=self.args.speed_processes, values=self.args.speed_values)
+                             processes=self.args.speed_processes, values=self.args.speed_values,
+                             section=sec)
 
-    def do_rebuild(self) -> dict[str, Any]:
+    def do_rebuild(self, sec: Section) -> dict[str, Any]:
         ws = self.workspace()
         digests = {d: b["digest"] for d, b in ws.lock()["bases"].items() if b.get("digest")}
         return rebuild.measure(self.work, self.run_id, quick=self.args.quick, base_digests=digests,
-                               fast_ws=ws)
+                               fast_ws=ws, section=sec)
 
-    def do_overhead(self) -> dict[str, Any]:
+    def do_overhead(self, sec: Section) -> dict[str, Any]:
         with_load = {"loadavg_before": loadavg()}
         result = overhead.run(self.args.overhead_repeats)
         return {**result, **with_load, "loadavg_after": loadavg()}

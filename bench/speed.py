@@ -21,7 +21,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from common import BENCH, HOST_CA_BUNDLE, Timer, loadavg, log
+from common import BENCH, HOST_CA_BUNDLE, Section, Timer, loadavg, log
 from images import BenchImage
 
 from orchestrator import runner
@@ -71,7 +71,9 @@ def geomean(xs: list[float]) -> float:
 
 
 def measure(images: dict[str, BenchImage], pyperf_dir: Path, *, rounds: int, processes: int,
-            values: int) -> dict[str, Any]:
+            values: int, section: Section | None = None) -> dict[str, Any]:
+    """``section``: a progress line per image and round (every workload of one image)."""
+    sec = section or Section.quiet("speed")
     # dev: the runtime's interpreter; minimal too (and no shell for the probes): size only
     subjects = [img for img in images.values()
                 if not (img.kind == "ours" and img.variant in ("dev", "minimal"))]
@@ -86,11 +88,12 @@ def measure(images: dict[str, BenchImage], pyperf_dir: Path, *, rounds: int, pro
     checksums: dict[str, dict[str, str]] = {i.key: {} for i in subjects}
     runs: list[dict[str, Any]] = []
     pythons: dict[str, str] = {}
+    sec.expect(rounds * len(subjects))
     for r in range(rounds):
         order = subjects[r % len(subjects):] + subjects[:r % len(subjects)]
         for img in order:
-            log(f"speed: round {r + 1}/{rounds}: {img.key} ({img.ref})")
-            data = run_once(img, pyperf_dir, args)
+            with sec.item(f"{img.key} (round {r + 1}/{rounds})"):
+                data = run_once(img, pyperf_dir, args)
             pythons[img.key] = f"{data['python']} (pyperf {data['pyperf']})"
             for name, res in data["results"].items():
                 values_by[img.key].setdefault(name, []).extend(res["values"])

@@ -20,7 +20,7 @@ import statistics
 import time
 from typing import Any
 
-from common import loadavg, log
+from common import Section, loadavg, log
 from images import BenchImage
 
 from orchestrator import runner
@@ -90,7 +90,9 @@ def startup_imports(ref: str) -> dict[str, Any]:
     }
 
 
-def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
+def measure(images: dict[str, BenchImage], runs: int, section: Section | None = None) -> dict[str, Any]:
+    """``section``: a progress line per round (the warm-up first)."""
+    sec = section or Section.quiet("startup")
     # dev: the runtime's interpreter; minimal too (and no shell for the probes): size only
     subjects = [img for img in images.values()
                 if not (img.kind == "ours" and img.variant in ("dev", "minimal"))]
@@ -102,19 +104,22 @@ def measure(images: dict[str, BenchImage], runs: int) -> dict[str, Any]:
     loads = [loadavg()]
     log(f"startup: warm-up, then {runs} interleaved rounds x {len(subjects)} images x "
         f"{len(COMMANDS)} commands")
-    for img in subjects:
-        for name, code in every.items():
-            sample(img.ref, code, FLAGS.get(name, ""))
+    sec.expect(runs + 1)
+    with sec.item("warm-up"):
+        for img in subjects:
+            for name, code in every.items():
+                sample(img.ref, code, FLAGS.get(name, ""))
     for r in range(runs):
         order = subjects[r % len(subjects):] + subjects[:r % len(subjects)]
-        for img in order:
-            for name, code in every.items():
-                i_ms, o_ms = sample(img.ref, code, FLAGS.get(name, ""))
-                inner[img.key][name].append(round(i_ms, 2))
-                outer[img.key][name].append(round(o_ms, 1))
-        loads.append(loadavg())
-        log(f"startup: round {r + 1}/{runs}: " + ", ".join(
-            f"{k} {statistics.median(v['imports']):.0f} ms" for k, v in inner.items()))
+        with sec.item(f"round {r + 1}/{runs}") as it:
+            for img in order:
+                for name, code in every.items():
+                    i_ms, o_ms = sample(img.ref, code, FLAGS.get(name, ""))
+                    inner[img.key][name].append(round(i_ms, 2))
+                    outer[img.key][name].append(round(o_ms, 1))
+            loads.append(loadavg())
+            it.note = "imports " + ", ".join(
+                f"{k} {statistics.median(v['imports']):.0f} ms" for k, v in inner.items())
     result: dict[str, Any] = {
         "method": "docker run --rm --read-only --user 10001 --network none; "
                   "bash $EPOCHREALTIME around python3 -c inside the container",

@@ -43,7 +43,7 @@ class Snapshot:
 
 
 def status_text(s: Snapshot) -> str:
-    parts = [f"{s.phase} {s.done}/{s.total}"]
+    parts = [f"{s.phase} {s.done}/{s.total}" if s.total else s.phase]  # 0: nothing to count
     if s.compiles:
         parts.append(f"compiles {s.compiled}/{s.compiles}")
     parts.append(f"elapsed {duration(s.elapsed)}")

@@ -17,6 +17,7 @@ from orchestrator.planning.plan import PlannedImage
 from orchestrator.release.progress import Progress
 from orchestrator.release.report import CellResult, Status
 from orchestrator.release.state import state_dir, work_dir
+from orchestrator.scan import gitlab
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary
 from orchestrator.scan.models import ImageScan, ScanReport
@@ -33,6 +34,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise UsageError(f"{loaded.path}: no scan: section, so no vulnerability DB to scan with; "
                          "add scan.db (url or file, and sha256) as docs/supply-chain.md shows")
     st = settings.get()
+    started = dt.datetime.now(dt.UTC)
     grype = Grype(find_binary(st.tools_dir), st.cache_dir / "scan", st.child_env({}))
     db = grype.prepare(cfg.db, loaded.root, max_age_days=cfg.max_age_days,
                        now=dt.datetime.now(dt.UTC))
@@ -62,14 +64,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
     ledger.stamp(report, st.today)
     ledger.save()
     if args.json:
-        out = Path(args.json)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        except OSError as exc:
-            raise UsageError(f"--json {out}: cannot write it ({exc.strerror})") from None
+        write_json("--json", Path(args.json), report.to_dict())
+    if args.gitlab_report:
+        distros = loaded.config.distros
+        systems = {img.id: f"{distros[img.distro].family} {distros[img.distro].release} "
+                           f"({img.distro})" for img in plan.images if img.distro in distros}
+        write_json("--gitlab-report", Path(args.gitlab_report),
+                   gitlab.report_for(report, started=started, finished=dt.datetime.now(dt.UTC),
+                                     operating_systems=systems,
+                                     vendor=loaded.config.publish.org))
     sys.stdout.write(table(report, {img.id: img.platforms for img in plan.images}))
     return report.exit_code
+
+
+def write_json(option: str, out: Path, data: object) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"{option} {out}: cannot write it ({exc.strerror})") from None
 
 
 def progress_result(res: CellResult, scan: ImageScan) -> None:
@@ -90,5 +103,8 @@ def add_parsers(sub: SubParsers, common: argparse.ArgumentParser,
                        help="scan every published image (per platform, by digest; its attested "
                             "SBOM when signing: verifies it) with grype and the DB scan.db pins")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--gitlab-report", metavar="FILE",
+                   help="also write it as GitLab's container-scanning report (schema "
+                        f"{gitlab.SCHEMA_VERSION}; artifacts:reports:container_scanning)")
     p.add_argument("--fail-on", choices=SEVERITIES, metavar="SEVERITY",
                    help="gate severity (default: scan.fail_on): " + ", ".join(SEVERITIES))

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator import cli
+from orchestrator import cli, settings
 from orchestrator.config import loader
 from orchestrator.planning import build_cache
 from orchestrator.planning.build_cache import CellCache
@@ -338,7 +338,7 @@ def test_unit_test_junit_is_collected(ci: dict[str, Any], jobs: dict[str, dict[s
 
 def test_schedule_runs_nightly_on_every_shard(ci: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
     sched = _pipeline(ci, jobs, SCHEDULE)
-    assert set(sched) == {"nightly", "nightly:report"}
+    assert set(sched) == {"nightly", "nightly:report", "nightly:scan"}
     (cmd,) = _pipeline_commands(jobs["nightly"])
     assert "-m orchestrator nightly " in cmd and "--all-or-nothing" in cmd
     assert "--profile release" in cmd and PER_SHARD in cmd
@@ -553,3 +553,86 @@ def test_dind_runs_on_the_containerd_image_store(jobs: dict[str, dict[str, Any]]
         assert "exec dockerd-entrypoint.sh" in entry, name
         assert "io.containerd.snapshotter" in _commands(jobs[name]), \
             f"{name} must fail early on a dind without the containerd store"
+
+
+# --------------------------------------------------------------------------- schedule: the scan
+
+
+def _scan_command(ci: dict[str, Any], job: dict[str, Any]) -> list[str]:
+    """The job's `orchestrator scan` command line, variables filled in, as argv."""
+    lines = [line for line in _commands(job).splitlines() if "-m orchestrator scan" in line]
+    assert len(lines) == 1, lines
+    line = _expand(lines[0], _variables(ci, job, CI_PROJECT_DIR="/builds/g/p"))
+    return shlex.split(line.split("-m orchestrator", 1)[1])
+
+
+def test_the_nightly_scan_runs_after_the_promote_on_schedules_only(
+        ci: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
+    job = jobs["nightly:scan"]
+    for p in EVERY_PIPELINE:
+        assert ("nightly:scan" in _pipeline(ci, jobs, p)) is (p == SCHEDULE), p
+    # also after a failed nightly (what is published is scanned either way)
+    assert _pipeline(ci, jobs, SCHEDULE)["nightly:scan"] == "always"
+    assert _needs(job) == [{"job": "nightly:report", "artifacts": False}]
+    stages = ci["stages"]
+    assert stages.index(job["stage"]) > stages.index(jobs["nightly:report"]["stage"])
+    assert job["interruptible"] is False
+    # a finding that gates on a published image is a warning; a scanner or DB error (3) fails
+    assert job["allow_failure"] == {"exit_codes": [1]}
+    assert not PUBLISHING.search(_commands(job)) and "promote" not in _commands(job)
+
+
+def test_the_nightly_scan_command_line_is_the_clis_and_its_reports_are_kept(
+        ci: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
+    job = jobs["nightly:scan"]
+    args = cli.parser().parse_args(_scan_command(ci, job))  # exits (fails) on an unknown option
+    assert args.command == "scan" and args.config == ci["variables"]["ORCH_CONFIG"]
+    assert args.only is None and args.fail_on is None  # every image, images.yaml's gate
+    art = job["artifacts"]
+    assert art["when"] == "always"
+    for out in (args.json, args.gitlab_report):
+        assert out and any(out.startswith(p.rstrip("/") + "/") for p in art["paths"]), out
+    assert art["reports"]["container_scanning"] == args.gitlab_report
+
+
+def test_the_nightly_scan_builds_the_pinned_grype_once_per_runner_and_keeps_its_ledger(
+        ci: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
+    job = jobs["nightly:scan"]
+    steps = _flatten(job["script"])
+    install = [i for i, s in enumerate(steps) if s.strip() == "scripts/install-go-tools.sh grype"]
+    scan = [i for i, s in enumerate(steps) if "-m orchestrator scan" in s]
+    assert install and scan and install[0] < scan[0]
+    caches = {json.dumps(c["key"], sort_keys=True): c for c in job["cache"]}
+    # the tools dir the script builds into is the one the orchestrator runs grype from, and
+    # it is cached under a key that changes with the pins
+    env = _variables(ci, job, CI_PROJECT_DIR="/builds/g/p")
+    tools = Path(_expand(env["ORCH_TOOLS_DIR"], env))
+    assert settings.Settings.from_environ({"ORCH_TOOLS_DIR": str(tools)}).tools_dir == tools
+    tools_cache = [c for c in caches.values() if isinstance(c["key"], dict)
+                   and c["key"].get("files") == ["tools/go-tools.txt"]]
+    assert len(tools_cache) == 1
+    assert [f"/builds/g/p/{p.rstrip('/')}" for p in tools_cache[0]["paths"]] == [str(tools)]
+    # scan-first-seen.json (the ledger that marks findings new since the previous night) lives
+    # in the work dir, relative to images.yaml's directory (the checkout): kept between nights,
+    # also when the job fails
+    ledger = str(settings.Settings.from_environ({}).work_dir / "scan-first-seen.json")
+    kept = [c for c in caches.values() if ledger in c["paths"]]
+    assert len(kept) == 1 and kept[0]["when"] == "always"
+    assert "ORCH_WORK_DIR" not in env
+    assert (REPO / "tools" / "go-tools.txt").read_text().count("\ngrype ") == 1
+
+
+@pytest.mark.parametrize("has_scan", [False, True])
+def test_the_nightly_scan_passes_with_a_note_while_images_yaml_pins_no_db(
+        tmp_path: Path, jobs: dict[str, dict[str, Any]], has_scan: bool) -> None:
+    """Runs the job's real first step on a config without and with a scan: section."""
+    cfg = tmp_path / "images.yaml"
+    cfg.write_text("publish: {registry: registry.test, repository: org/python}\n"
+                   + ("scan:\n  db: {file: db.tar.gz, sha256: '0'}\n" if has_scan else ""))
+    (step,) = [s for s in _flatten(jobs["nightly:scan"]["script"]) if "has_scan=" in s]
+    env = {**os.environ, "PY": sys.executable, "ORCH_CONFIG": str(cfg)}
+    res = subprocess.run(["sh", "-ec", step + "\necho went-on"], env=env, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert ("went-on" in res.stdout) is has_scan
+    assert ("has no scan: section" in res.stdout) is not has_scan

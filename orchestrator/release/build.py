@@ -18,7 +18,7 @@ from orchestrator.lock.lockfile import Lock
 from orchestrator.planning.plan import Plan, PlannedImage
 from orchestrator.release.label import label
 from orchestrator.release.report import CellResult, Status
-from orchestrator.release.state import Run, build_order, unlabelled_ref
+from orchestrator.release.state import Run, build_order
 
 _log = log.get("pipeline")
 
@@ -110,7 +110,7 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
     try:
         outcome = run.engine.build(
             context, dockerfile=context / spec.get("dockerfile", naming.DOCKERFILE),
-            target=spec["target"], tags=[unlabelled_ref(img.id)], args=args,
+            target=spec["target"], tags=[run.unlabelled_ref(img.id)], args=args,
             labels=spec.get("labels", {}), network=run.network,
             cache_from=img.cache.cache_from(), cache_to=img.cache.cache_to(),
             log_path=log_path, on_line=_progress(img.id, run.verbose),

@@ -8,11 +8,11 @@ import datetime as dt
 import hashlib
 import json
 
-from orchestrator import naming, render, settings
+from orchestrator import naming, render
 from orchestrator.apt import sources
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import fingerprint as publish
-from orchestrator.release.state import CellState, Run, candidate_ref, unlabelled_ref
+from orchestrator.release.state import CellState, Run
 from orchestrator.smoke import hardening
 
 
@@ -52,7 +52,7 @@ def inputs_hash(run: Run, img: PlannedImage, base_digest: str) -> str:
 def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
             contents: publish.Contents, fingerprint: str, inputs: str) -> dict[str, str]:
     keys, oci = run.label_keys, naming.OCI
-    created = dt.datetime.combine(settings.get().today, dt.time(), dt.UTC).isoformat()
+    created = dt.datetime.combine(run.settings.today, dt.time(), dt.UTC).isoformat()
     labels = {
         keys.fingerprint: fingerprint,
         keys.packages: contents.packages_label(),
@@ -60,7 +60,7 @@ def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
         keys.inputs: inputs,
         keys.apt_sources: sources.to_label(list(contents.apt_sources)),
         oci.created: created,
-        oci.revision: settings.get().revision or "unknown",
+        oci.revision: run.settings.revision or "unknown",
         oci.ref_name: img.tags[0] if img.tags else img.immutable_tag,
     }
     if img.optimizations:
@@ -75,7 +75,7 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
     """Read the real contents of every platform's image, compute its fingerprint, and bake it
     (and dates) into that platform's labels: one stage per platform, FROM the unlabelled
     candidate, picked by TARGETARCH."""
-    unlabelled = unlabelled_ref(img.id)
+    unlabelled = run.unlabelled_ref(img.id)
     stages = stages_hash(run, img)
     read = publish.read_contents if img.has_shell else publish.read_contents_without_shell
     contents = {p: read(run.engine, unlabelled, run.prefix(img), platform=p) for p in img.platforms}
@@ -87,7 +87,7 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
         lines += [f"FROM {unlabelled} AS {naming.relabel_stage(naming.platform_arch(plat))}"]
         lines += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
     lines += [f"FROM {naming.relabel_stage('${TARGETARCH}')}"]
-    image_id = run.engine.build_dockerfile("\n".join(lines) + "\n", candidate_ref(img.id),
+    image_id = run.engine.build_dockerfile("\n".join(lines) + "\n", run.candidate_ref(img.id),
                                            network=None, platforms=list(img.platforms),
                                            log_path=run.work / "logs" / f"{img.id}.label.log")
     native = img.platforms[0]

@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
 
-from orchestrator import log, settings
+from orchestrator import log
 from orchestrator.apt.index import utc_now
 from orchestrator.apt.outdated import CellCheck, Ledger, OutdatedReport, State
 from orchestrator.planning.plan import Plan, PlannedImage
@@ -60,8 +60,8 @@ def fast_path(run: Run, full_refresh: bool, *,
     (their cells: unchanged); say in the report why each other image is rebuilt. Returns the
     checks (the report uses them after the run). ``now``: the archives' Valid-Until clock."""
     checks = check_all(run.config, run.registry(), run.plan.images, run.label_keys,
-                       settings.get().cache_dir, now=now)
-    Ledger.record(run.work, checks, settings.get().today)
+                       run.settings.cache_dir, now=now)
+    Ledger.record(run.work, checks, run.settings.today)
     by_id = {c.cell: c for c in checks.cells}
     if full_refresh:
         run.report.notes.append("nightly --full-refresh: every image rebuilt and re-tested")

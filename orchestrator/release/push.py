@@ -19,7 +19,7 @@ from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry, fingerprint
 from orchestrator.release import attest
 from orchestrator.release.report import Status
-from orchestrator.release.state import CellState, Run, candidate_ref
+from orchestrator.release.state import CellState, Run
 from orchestrator.scan import gate as scan_gate
 from orchestrator.scan import images as scan_images
 from orchestrator.supplychain.signing import Cosign
@@ -35,7 +35,7 @@ def _ready(run: Run) -> list[tuple[PlannedImage, CellState]]:
         if res.status in (Status.FAILED, Status.ABORTED):
             continue
         st = run.load_state(img.id)
-        ref = candidate_ref(img.id)
+        ref = run.candidate_ref(img.id)
         if not st.tested_image_id or not run.engine.exists(ref) \
                 or run.engine.inspect(ref).id != st.tested_image_id:
             res.fail("push", "this image was not smoke-tested (or was rebuilt since); "
@@ -72,7 +72,7 @@ def _push_one(run: Run, registry: Registry, img: PlannedImage,
     try:
         fps = st.fingerprints or {img.platforms[0]: st.fingerprint}
         out = fingerprint.push_candidate(run.engine, registry, run.repo_host, run.repo, img,
-                                     candidate_ref(img.id), fps,
+                                     run.candidate_ref(img.id), fps,
                                      fingerprint.Contents(st.packages, ""),
                                      keys.fingerprint, keys.packages)
     except RegistryAuthError:

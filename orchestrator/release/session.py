@@ -42,7 +42,7 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
     return Run(loaded, lock, planned, report, work, engine(),
                security_refresh=security_refresh, network=None if net == "default" else net,
                verbose=verbose, source_date_epoch=when.value if when else None,
-               progress=progress,
+               progress=progress, settings=st,
                platforms={img.id: img.platforms for img in planned.images})
 
 
@@ -50,7 +50,7 @@ def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = Fals
                stage_only: bool = False) -> None:
     signs = "push" in phases and attest.cosign_for(run) is not None  # a key missing: say so now
     # with scan: the DB is checked before anything is built (no scanner or a bad DB: exit 3)
-    gate = scan_gate.prepare(run.config, run.loaded.root, settings.get()) if "push" in phases else None
+    gate = scan_gate.prepare(run.config, run.loaded.root, run.settings) if "push" in phases else None
     if gate is not None:
         run.scan_db = gate.provenance_record()
     order = [p for p in ("build", "test", "push") if p in phases] + (["sign"] if signs else [])

@@ -6,11 +6,11 @@ from __future__ import annotations
 import sys
 import time
 
-from orchestrator import log, settings
+from orchestrator import log
 from orchestrator.config import matrix
 from orchestrator.planning.plan import PlannedImage, profile_of
 from orchestrator.release.report import CellResult, Status
-from orchestrator.release.state import CellState, Run, build_order, candidate_ref
+from orchestrator.release.state import CellState, Run, build_order
 from orchestrator.smoke import app, hardening, suite
 
 _log = log.get("pipeline")
@@ -26,7 +26,7 @@ def _platform_checks(run: Run, img: PlannedImage, ref: str, plat: str, size_byte
     results = suite.run_checks(run.engine, ref, img, uid=config.runtime_user.uid,
                                prefix=prefix, tls_url=config.sources.pypi,
                                platform=plat, timeout=600 if native else 1800, label=label,
-                               fail_on_purpose=plat == settings.get().smoke_fail_platform)
+                               fail_on_purpose=plat == run.settings.smoke_fail_platform)
     results.append(suite.size_check(img, size_bytes, label=label))
     if img.build:
         policy = hardening.hardening_policy(
@@ -47,7 +47,7 @@ def _app_dev_ref(run: Run, img: PlannedImage) -> str | None:
     dev_id = matrix.Cell(img.python, img.method, img.distro, "dev").id
     with_app = (img.variant in ("runtime", "minimal") and bool(run.load_state(dev_id).image_id)
                 and run.report.cell(dev_id).status is not Status.FAILED)
-    return candidate_ref(dev_id) if with_app else None
+    return run.candidate_ref(dev_id) if with_app else None
 
 
 def _withdraw(run: Run, st: CellState) -> None:
@@ -78,7 +78,7 @@ def _test_cell(run: Run, img: PlannedImage, res: CellResult) -> None:
         res.abort(f"its runtime image {img.depends_on} failed; dev is published only with it")
         _withdraw(run, st)
         return
-    ref = candidate_ref(img.id)
+    ref = run.candidate_ref(img.id)
     if not st.image_id or not run.engine.exists(ref) or run.engine.inspect(ref).id != st.image_id:
         res.fail("test", "no built image for this cell; run `orchestrator build` first")
         return

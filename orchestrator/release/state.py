@@ -14,6 +14,7 @@ from orchestrator.planning.plan import Plan, PlannedImage, prefix_for
 from orchestrator.registry import Registry, registry_for
 from orchestrator.release.progress import Progress
 from orchestrator.release.report import Report
+from orchestrator.settings import Settings
 from orchestrator.supplychain import provenance
 
 
@@ -44,6 +45,9 @@ class Run:
     report: Report
     work: Path
     engine: Engine
+    # What the command read of the environment, once (session.start_run): the phases take the
+    # candidate prefix, the date, the revision, the cache dir and the smoke test switch here
+    settings: Settings = field(kw_only=True)
     security_refresh: str = "0"
     network: str | None = "host"
     verbose: bool = False  # -v: stream every BuildKit line, not only step starts
@@ -98,15 +102,13 @@ class Run:
     def label_keys(self) -> naming.LabelKeys:
         return naming.label_keys(self.config.publish.org)
 
+    def candidate_ref(self, cell_id: str, tag: str = naming.CANDIDATE_TAG) -> str:
+        """Where the build leaves a cell's image for `test` and `push` (ORCH_CANDIDATE_PREFIX)."""
+        return naming.candidate_ref(self.settings.candidate_prefix, cell_id, tag)
 
-def candidate_ref(cell_id: str, tag: str = naming.CANDIDATE_TAG) -> str:
-    """Where the build leaves a cell's image for `test` and `push` (ORCH_CANDIDATE_PREFIX)."""
-    return naming.candidate_ref(settings.get().candidate_prefix, cell_id, tag)
-
-
-def unlabelled_ref(cell_id: str) -> str:
-    """The build's own output, before the label pass."""
-    return candidate_ref(cell_id, naming.UNLABELLED_TAG)
+    def unlabelled_ref(self, cell_id: str) -> str:
+        """The build's own output, before the label pass."""
+        return self.candidate_ref(cell_id, naming.UNLABELLED_TAG)
 
 
 def state_dir(work: Path) -> Path:

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import settings
 from orchestrator.config import loader
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry
 from orchestrator.release.report import Report, Status
-from orchestrator.release.state import CellState, Run, candidate_ref
+from orchestrator.release.state import CellState, Run
 from tests.fakes.fake_engine import FakeEngine, FakeImage, synthetic_image
 
 FEATURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "features"
@@ -108,7 +109,7 @@ class Publisher:
         planned = plan.build(loaded, lock, only=self.only, today=TODAY)
         report = Report("push", planned.profile, planned.date)
         run = HarnessRun(loaded, lock, planned, report, self.work, engine=FakeEngine(self.client),
-                         client=self.client)
+                         settings=settings.get(), client=self.client)
         for img in planned.images:
             stage(run, img, (seeds or {}).get(img.id, seed), tested=img.id not in untested)
             if img.id in failed:
@@ -123,7 +124,7 @@ class Publisher:
 def stage(run: HarnessRun, img: PlannedImage, seed: str, tested: bool = True) -> FakeImage:
     """What build (and test) leave behind: the candidate in the engine and the cell's state."""
     image = image_for(run, img.id, seed)
-    run.engine.load(candidate_ref(img.id), image)
+    run.engine.load(run.candidate_ref(img.id), image)
     run.save_state(CellState(img.id, image.id, fingerprint(img.id, seed), {"libfoo": seed},
                              image.id if tested else "", image.size,
                              build_args={"SECURITY_REFRESH": "0"},  # what the provenance says

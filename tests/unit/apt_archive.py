@@ -25,7 +25,6 @@ from orchestrator.apt import sources as apt_sources
 from orchestrator.apt.outdated import OutdatedReport
 from orchestrator.apt.sources import AptSource
 from orchestrator.release import nightly
-from orchestrator.release.state import candidate_ref
 from tests.fakes.fake_registry import FakeRegistry
 from tests.fakes.publish_harness import HarnessRun, Publisher, write_config
 
@@ -130,7 +129,7 @@ def publish_with_labels(pub: Publisher, uri: str, installed: dict[str, str],
                   keys.inputs: (inputs_of or {}).get(img.id)
                   or inputs_hash(run, img, base)}
         image = synthetic_image(img.id, "1", labels)
-        run.engine.load(candidate_ref(img.id), image)
+        run.engine.load(run.candidate_ref(img.id), image)
         st = run.load_state(img.id)
         st.image_id = st.tested_image_id = image.id
         run.save_state(st)

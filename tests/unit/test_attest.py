@@ -20,7 +20,7 @@ from orchestrator.planning.plan import PlannedImage
 from orchestrator.release.attest import attach, provenance_inputs, sbom_cpython
 from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
-from orchestrator.release.state import CellState, candidate_ref
+from orchestrator.release.state import CellState
 from orchestrator.supplychain import provenance, sbom, signing, verify
 from tests.fakes.fake_cosign import FakeCosign
 from tests.fakes.fake_registry import FakeRegistry
@@ -187,7 +187,7 @@ def test_the_build_records_its_args_and_times_for_the_provenance(
     for img in run.plan.images:
         assert run.report.cell(img.id).status == "ok", run.report.cell(img.id).message
         st = run.load_state(img.id)
-        assert st.build_args == given[candidate_ref(img.id, "unlabelled")]
+        assert st.build_args == given[run.unlabelled_ref(img.id)]
         assert st.build_args["SECURITY_REFRESH"] == "20261121T030000"
         inputs = provenance_inputs(run, img)
         assert inputs.build_args == st.build_args

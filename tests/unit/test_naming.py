@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import naming, render
+from orchestrator import naming, render, settings
 from orchestrator.config import loader
 from orchestrator.config.axes import METHODS
 from orchestrator.config.model import Loaded
@@ -228,7 +228,7 @@ def _build_run(tmp_path: Path, fail: dict[str, str]) -> Run:
     engine = FakeEngine(_no_registry, on_build=on_build)
     the_plan = plan.build(loaded, lock, only=["*-bookworm-*"], today=TODAY)
     run = Run(loaded, lock, the_plan, Report("build", the_plan.profile, the_plan.date),
-              tmp_path / "work", engine)
+              tmp_path / "work", engine, settings=settings.get())
     do_build(run)
     return run
 

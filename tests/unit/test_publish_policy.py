@@ -15,7 +15,6 @@ from orchestrator.config.matrix import revision_tag
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
-from orchestrator.release.state import candidate_ref
 from tests.fakes.fake_engine import FakeEngine
 from tests.fakes.fake_registry import FakeRegistry
 from tests.fakes.faultproxy import FaultProxy, Rule
@@ -86,7 +85,7 @@ def test_tested_images_go_up_by_immutable_tag_first_then_the_public_tags_move_by
 
 def test_only_tested_cells_are_pushed_or_tagged(pub: Publisher, fake: FakeRegistry) -> None:
     run = pub.run(untested=(RT13,), failed=(DEV14,))
-    run.engine.load(candidate_ref(DEV13), image_for(run, DEV13, "rebuilt after its test"))
+    run.engine.load(run.candidate_ref(DEV13), image_for(run, DEV13, "rebuilt after its test"))
     do_push(run, all_or_nothing=False)
     for cid in (RT13, DEV13):
         res = run.report.cell(cid)

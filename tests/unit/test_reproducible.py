@@ -381,6 +381,6 @@ def test_release_builds_rewrite_layer_times_when_an_epoch_is_known(
     engine = FakeEngine(no_registry)
     the_plan = plan.build(loaded, lock, only=["3.13-source-bookworm-runtime"], today=TODAY)
     run = Run(loaded, lock, the_plan, Report("build", the_plan.profile, the_plan.date),
-              tmp_path / "work", engine, source_date_epoch=epoch)
+              tmp_path / "work", engine, source_date_epoch=epoch, settings=settings.get())
     do_build(run)
     assert engine.rewrites and all(flag is rewrite for _, flag in engine.rewrites)

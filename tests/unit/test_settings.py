@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -16,10 +18,12 @@ from orchestrator.release import state
 def test_candidate_prefix_defaults_and_is_used_for_candidate_refs() -> None:
     st = settings.Settings.from_environ({})
     assert st.candidate_prefix == "orchestrator-candidate"
-    settings.override(settings.Settings.from_environ({"ORCH_CANDIDATE_PREFIX": "ci-job-42/cand"}))
-    assert state.candidate_ref("3.13-source-bookworm-runtime") == (
+    unused = cast(Any, None)  # a run's candidate refs read only its settings
+    run = state.Run(unused, unused, unused, unused, Path(), unused,
+                    settings=settings.Settings.from_environ({"ORCH_CANDIDATE_PREFIX": "ci-job-42/cand"}))
+    assert run.candidate_ref("3.13-source-bookworm-runtime") == (
         "ci-job-42/cand/3.13-source-bookworm-runtime:latest")
-    assert state.candidate_ref("3.13-source-bookworm-dev", "unlabelled") == (
+    assert run.unlabelled_ref("3.13-source-bookworm-dev") == (
         "ci-job-42/cand/3.13-source-bookworm-dev:unlabelled")
 
 

@@ -22,7 +22,6 @@ from orchestrator.errors import ExitCode, UsageError
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.release.report import Report, Status, why
 from orchestrator.release.session import run_phases
-from orchestrator.release.state import candidate_ref
 from orchestrator.smoke import hardening, suite
 from orchestrator.smoke.elf import Policy
 from tests.fakes.fake_engine import FakeEngine
@@ -74,7 +73,7 @@ def containers(run: HarnessRun, failing: Failing = ()) \
         -> Callable[[str, list[str], str | None], RunOutcome]:
     """What each smoke check's container gives: a pass (the version, the uid, "app ok" as the
     checks expect), or exit 1 for the (cell, check, platform)s in ``failing``."""
-    by_ref = {candidate_ref(img.id): img for img in run.plan.images}
+    by_ref = {run.candidate_ref(img.id): img for img in run.plan.images}
     uid = str(run.config.runtime_user.uid)
 
     def outcome(image: str, argv: list[str], platform: str | None) -> RunOutcome:
@@ -103,7 +102,7 @@ def built(pub: Publisher, seed: str) -> HarnessRun:
 def again(pub: Publisher, run: HarnessRun, command: str) -> HarnessRun:
     """A later invocation on the same work dir and engine (e.g. `orchestrator push`)."""
     return HarnessRun(run.loaded, run.lock, run.plan, Report(command, run.plan.profile, run.plan.date),
-                      run.work, engine=run.engine, client=pub.client)
+                      run.work, engine=run.engine, settings=run.settings, client=pub.client)
 
 
 def published(run: HarnessRun, seed: str, *cells: str) -> dict[str, str]:

@@ -39,11 +39,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     db = grype.prepare(cfg.db, loaded.root, max_age_days=cfg.max_age_days,
                        now=dt.datetime.now(dt.UTC))
     client = registry.registry_for(loaded.config.publish.registry)
-    sboms: scan_images.SbomSource = scan_images.no_sboms
+    sboms: scan_images.EvidenceSource = scan_images.unattested
     if loaded.config.signing is not None:
         cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
                                                  str(loaded.path)))
-        sboms = scan_images.attested_sboms(cosign, work_dir(loaded) / "scan" / "sboms")
+        sboms = scan_images.attested(cosign, work_dir(loaded) / "scan" / "sboms")
     # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
     # on a terminal the live status; stdout is the report
     progress = Progress.for_command("scan", state_dir(work_dir(loaded)))

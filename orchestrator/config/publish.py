@@ -79,6 +79,26 @@ class IgnoreRule(FrozenModel):
     expires: dt.date = Field(description="From this day on the rule no longer applies")
 
 
+# The parts of an image a VEX rule may name: what the build may leave out, as the smoke test's
+# probe (orchestrator/smoke/checks/components.py) reports them, one key each.
+VexComponent = Literal["cpython-tests", "idle", "tkinter", "ensurepip", "pip", "compilers",
+                       "headers"]
+VEX_COMPONENTS: tuple[str, ...] = typing.get_args(VexComponent)
+
+
+class VexRule(FrozenModel):
+    """An advisory whose vulnerable code lives only in ``component``: an image the build left
+    without it is ``not_affected`` (its OpenVEX attestation says so, with the reason)."""
+
+    advisory: str = Field(min_length=1, description="e.g. CVE-2025-1234 or GHSA-xxxx-xxxx-xxxx")
+    component: VexComponent = Field(
+        description="cpython-tests (Lib/test), idle (idlelib), tkinter, ensurepip (its bundled "
+        "pip wheel), pip, compilers (cc, gcc, c++, clang), headers (Python.h)")
+    reason: str = Field(
+        min_length=10, description="Where in the component the flaw is (the VEX impact "
+        "statement, at least 10 characters)")
+
+
 class Scan(FrozenModel):
     """`orchestrator scan`: grype on every published image, per platform, with a pinned DB."""
 
@@ -90,3 +110,7 @@ class Scan(FrozenModel):
         "critical", description="The gate: a fixable finding at or above this severity fails "
         "the scan (exit 1)")
     ignore: tuple[IgnoreRule, ...] = ()
+    vex: tuple[VexRule, ...] = Field(
+        (), description="Advisories that concern one component a build may leave out: the "
+        "OpenVEX attestation of every image whose smoke test found that component absent says "
+        "not_affected (supplychain/vex.py), and the scanner reads it back")

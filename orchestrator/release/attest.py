@@ -1,12 +1,14 @@
-"""Supply chain of a pushed image: per platform an SBOM (syft + the CPython entry), one SLSA
-provenance for the build, a cosign signature on the pushed digest and on each platform
+"""Supply chain of a pushed image: per platform an SBOM (syft + the CPython entry) and an
+OpenVEX document (supplychain/vex.py: scan.vex rules against what the smoke test found
+absent), one SLSA provenance for the build, a cosign signature on the pushed digest and on each platform
 manifest, and the SBOMs and provenance attested with cosign. Called by the push phase for
 every pushed digest when images.yaml has ``signing:``; what it made is kept under the work dir
 (``supply/<cell>/``).
 
 Where things go: the signature on the pushed digest (the index of a multi-platform image) and
 on each platform manifest, so that a pull by tag, index digest or platform digest verifies;
-each platform's SBOM on that platform's manifest digest (an SBOM describes one filesystem);
+each platform's SBOM and OpenVEX document on that platform's manifest digest (an SBOM
+describes one filesystem);
 the provenance on the pushed digest (one build made every platform).
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import naming, runner, settings
@@ -23,11 +25,12 @@ from orchestrator.lock import lockfile
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry, scheme_for
 from orchestrator.release.state import Run
-from orchestrator.supplychain import provenance, sbom, signing
+from orchestrator.supplychain import provenance, sbom, signing, vex
 from orchestrator.supplychain.signing import Cosign
 
 SBOM_TYPES = {"spdx": "spdxjson", "cyclonedx": "cyclonedx"}  # format -> cosign --type
 PROVENANCE_TYPE = "slsaprovenance1"
+VEX_TYPE = "openvex"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Attached:
     platforms: dict[str, str]  # platform -> manifest digest
     sboms: dict[str, dict[str, Path]]  # platform -> format -> file
     provenance: Path  # the in-toto statement (its predicate is what cosign attested)
+    vex: dict[str, Path] = field(default_factory=dict)  # platform -> OpenVEX document
 
     @property
     def signed(self) -> list[str]:
@@ -53,6 +57,9 @@ class Attached:
                 "subject": f"{self.name}@{self.platforms[plat]}", "platform": plat,
                 "file": str(path)}
                for plat, paths in self.sboms.items() for fmt, path in paths.items()]
+        out += [{"predicate_type": signing.PREDICATE_TYPES[VEX_TYPE],
+                 "subject": f"{self.name}@{self.platforms[plat]}", "platform": plat,
+                 "file": str(path)} for plat, path in self.vex.items()]
         out.append({"predicate_type": signing.PREDICATE_TYPES[PROVENANCE_TYPE],
                     "subject": f"{self.name}@{self.digest}", "platform": "",
                     "file": str(self.provenance)})
@@ -124,6 +131,24 @@ def sbom_cpython(run: Run, img: PlannedImage) -> sbom.CPython | None:
     return sbom.cpython_for(run.lock, img.base_minor, img.method, run.prefix(img))
 
 
+def vex_document(run: Run, img: PlannedImage, ref: str, platform: str,
+                 sboms: dict[str, Path]) -> dict[str, object]:
+    """The OpenVEX document of ``img`` on ``platform`` (pushed as ``ref``): images.yaml's
+    scan.vex rules against what its last passing smoke test found absent there."""
+    rules = run.config.scan.vex if run.config.scan is not None else ()
+    st = run.load_state(img.id)
+    components = st.components.get(platform)
+    if rules and components is None:
+        raise SupplyChainError(f"{img.id}: no smoke-test record of its components on {platform} "
+                               "(the OpenVEX document is made from it); run `orchestrator "
+                               "test` on it again, then push")
+    spdx = sboms.get("spdx")
+    sbom_doc = json.loads(spdx.read_text()) if spdx is not None else {}
+    return vex.document(ref, platform, sbom_doc, components or {}, rules,
+                        author=f"{run.config.publish.org} (python -m orchestrator)",
+                        timestamp=st.build_finished)  # provenance_inputs checked it
+
+
 def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
            registry: Registry | None = None, formats: tuple[str, ...] = ("spdx",),
            syft: sbom.Runner | None = None) -> Attached:
@@ -141,16 +166,23 @@ def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
                                     run=syft or runner.run)
              for plat, d in plats.items()}
     inputs = provenance_inputs(run, img)
-    attached = Attached(name, digest, plats, sboms, out / "provenance.json")
+    vex_docs = {plat: vex_document(run, img, f"{name}@{d}", plat, sboms[plat])
+                for plat, d in plats.items()}
+    attached = Attached(name, digest, plats, sboms, out / "provenance.json",
+                        {plat: out / f"{plat.replace('/', '-')}.openvex.json" for plat in plats})
     statement = provenance.statement([(name, d) for d in attached.subjects], inputs)
     out.mkdir(parents=True, exist_ok=True)
     predicate_path = out / "provenance.predicate.json"
     attached.provenance.write_text(json.dumps(statement, indent=2) + "\n")
     predicate_path.write_text(json.dumps(statement["predicate"], indent=2) + "\n")
+    for plat, doc in vex_docs.items():
+        attached.vex[plat].write_text(json.dumps(doc, indent=2) + "\n")
 
     cosign.sign(attached.signed)
     for plat, paths in sboms.items():
         for fmt, path in paths.items():
             cosign.attest(f"{name}@{plats[plat]}", path, SBOM_TYPES[fmt])
+    for plat, path in attached.vex.items():
+        cosign.attest(f"{name}@{plats[plat]}", path, VEX_TYPE)
     cosign.attest(f"{name}@{digest}", predicate_path, PROVENANCE_TYPE)
     return attached

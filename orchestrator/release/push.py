@@ -22,6 +22,7 @@ from orchestrator.release.report import Status
 from orchestrator.release.state import CellState, Run
 from orchestrator.scan import gate as scan_gate
 from orchestrator.scan import images as scan_images
+from orchestrator.supplychain import verify
 from orchestrator.supplychain.signing import Cosign
 
 Pushed = list[tuple[PlannedImage, fingerprint.Published]]
@@ -114,7 +115,9 @@ def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: fingerprint.
     res = run.report.cell(img.id)
     start = time.monotonic()
     try:
-        if out.outcome == "unchanged" and cosign.verify(f"{name}@{out.digest}").ok:
+        # unchanged: re-attached unless everything verifies (e.g. pushed before its OpenVEX)
+        if out.outcome == "unchanged" and verify.verify_digest(cosign, registry, run.repo,
+                                                               out.digest).ok:
             res.signed = True
         else:
             got = attest.attach(run, img, out.digest, cosign, registry=registry, syft=tools.syft)
@@ -158,8 +161,8 @@ def _gate_all(run: Run, registry: Registry, pushed: Pushed, gate: scan_gate.Gate
     """The pushed cells whose tags may move: each new digest scanned against the image its
     first public tag holds now (scan.gate); one that brings a gating finding fails (phase
     ``scan``) and keeps only its immutable tag. Unchanged content is already published."""
-    sboms = (scan_images.attested_sboms(cosign, run.work / "scan" / "sboms")
-             if cosign is not None else scan_images.no_sboms)
+    sboms = (scan_images.attested(cosign, run.work / "scan" / "sboms")
+             if cosign is not None else scan_images.unattested)
     keep: Pushed = []
     for img, out in pushed:
         res = run.report.cell(img.id)

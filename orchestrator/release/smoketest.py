@@ -85,9 +85,10 @@ def _test_cell(run: Run, img: PlannedImage, res: CellResult) -> None:
     _withdraw(run, st)  # an earlier pass stands only until this test says otherwise
     start = time.monotonic()
     app_dev = _app_dev_ref(run, img)
-    results = [r for plat in img.platforms
-               for r in _platform_checks(run, img, ref, plat,
-                                         st.sizes.get(plat, st.size_bytes), app_dev)]
+    per_platform = {plat: _platform_checks(run, img, ref, plat,
+                                           st.sizes.get(plat, st.size_bytes), app_dev)
+                    for plat in img.platforms}
+    results = [r for found in per_platform.values() for r in found]
     res.checks = [{"check": r.check, "ok": r.ok, "problem": r.problem,
                    "seconds": round(r.seconds, 1)} for r in results]
     res.seconds["test"] = round(time.monotonic() - start, 1)
@@ -99,5 +100,7 @@ def _test_cell(run: Run, img: PlannedImage, res: CellResult) -> None:
             print(r.describe(), file=sys.stderr)
         return
     st.tested_image_id = st.image_id
+    st.components = {plat: suite.components(r.output) for plat, found in per_platform.items()
+                     for r in found if r.check.split(" [")[0] == suite.COMPONENTS}
     run.save_state(st)
     res.status, res.phase = Status.OK, "test"

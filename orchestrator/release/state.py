@@ -35,6 +35,9 @@ class CellState:
     build_args: dict[str, str] = field(default_factory=dict)
     build_started: str = ""
     build_finished: str = ""
+    # What the last passing smoke test found of the parts a build may leave out: platform ->
+    # component -> where it is (None: absent); the OpenVEX attestation is made from it
+    components: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from orchestrator.config.publish import Scan
 from orchestrator.errors import RegistryAuthError, RegistryError, ScanError
 from orchestrator.registry import Registry
 from orchestrator.scan.grype import Grype, find_binary
-from orchestrator.scan.images import SbomSource, scan_digest
+from orchestrator.scan.images import EvidenceSource, scan_digest
 from orchestrator.scan.models import DbInfo, Finding, PlatformScan
 from orchestrator.settings import Settings
 from orchestrator.supplychain.provenance import VulnerabilityDb
@@ -52,7 +52,7 @@ class Gate:
                                self.db.built, self.db.schema, self.db.scanner)
 
     def check(self, registry: Registry, repo: str, cell: str, digest: str, public_tag: str,
-              sboms: SbomSource) -> str | None:
+              sboms: EvidenceSource) -> str | None:
         """Why ``digest`` (pushed for ``cell``) may not take ``public_tag``, or None."""
         name = f"{registry.host}/{repo}"
         try:
@@ -93,7 +93,7 @@ def prepare(config: ImagesConfig, root: Path, st: Settings, *,
     return Gate(grype, config.scan, db, st.today)
 
 
-def promote_gate(gate: Gate, registry: Registry, sboms: SbomSource
+def promote_gate(gate: Gate, registry: Registry, sboms: EvidenceSource
                  ) -> Callable[[str, str, str, tuple[str, ...]], str | None]:
     """For promote: (repository, digest, cell, public tags) -> why not, or None."""
 

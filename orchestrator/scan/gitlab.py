@@ -117,7 +117,8 @@ def _messages(report: ScanReport, ignored: int) -> list[dict[str, str]]:
            {"level": "info", "value": f"gate: fixable findings at or above {report.fail_on}"}]
     if ignored:
         out.append({"level": "info", "value": f"{ignored} finding(s) covered by a live "
-                                              "scan.ignore rule are left out (see the JSON report)"})
+                                              "scan.ignore rule or the image's OpenVEX are left "
+                                              "out (see the JSON report)"})
     for i in report.images:
         if i.state == "error":
             out.append({"level": "warn", "value": f"{i.cell} ({i.ref}) not scanned: "
@@ -138,7 +139,7 @@ def report_for(report: ScanReport, *, started: dt.datetime, finished: dt.datetim
             continue
         groups: dict[tuple[str, str], list[tuple[str, Finding]]] = {}
         for plat, f in image.findings:
-            if f.ignored:
+            if f.ignored or f.vex:  # a live ignore rule, or the image's OpenVEX says so
                 ignored += 1
                 continue
             groups.setdefault((f.advisory, f.package), []).append((plat, f))

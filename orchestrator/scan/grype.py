@@ -182,15 +182,19 @@ class Grype:
 
     # ------------------------------------------------------------------ a scan
 
-    def scan(self, target: str, *, platform: str | None = None,
-             insecure_http: bool = False) -> list[Finding]:
+    def scan(self, target: str, *, platform: str | None = None, insecure_http: bool = False,
+             vex: Path | None = None) -> list[Finding]:
         """grype's matches for ``target`` (``sbom:FILE`` or ``registry:HOST/REPO@DIGEST``),
-        one Finding per advisory and package version. Raises ScanError when grype fails."""
+        one Finding per advisory and package version; with ``vex`` (an OpenVEX document)
+        grype applies it, and what it sets aside comes back with its VEX status. Raises
+        ScanError when grype fails."""
         if self.db_dir is None:
             raise ScanError("grype: no DB prepared (prepare() first)")
         args = [target, "-o", "json"]
         if platform:
             args += ["--platform", platform]
+        if vex is not None:
+            args += ["--vex", str(vex)]
         extra = {"GRYPE_REGISTRY_INSECURE_USE_HTTP": "true"} if insecure_http else {}
         out = self._call(args, f"on {target}", db_dir=self.db_dir, extra=extra).stdout
         try:
@@ -200,10 +204,22 @@ class Grype:
         return findings(doc)
 
 
+def _vex_status(m: dict[str, Any]) -> str | None:
+    """The VEX status grype set an ignored match aside with (None: another ignore rule)."""
+    for rule in m.get("appliedIgnoreRules") or []:
+        if rule.get("namespace") == "vex":
+            why = rule.get("vex-justification")
+            return str(rule.get("vex-status") or "vex") + (f" ({why})" if why else "")
+    return None
+
+
 def findings(doc: dict[str, Any]) -> list[Finding]:
-    """grype's JSON matches as Findings (one per advisory, package and version), sorted."""
+    """grype's JSON matches as Findings (one per advisory, package and version), sorted; the
+    matches an OpenVEX document set aside (``ignoredMatches``) too, with their VEX status."""
     seen: dict[tuple[str, str, str], Finding] = {}
-    for m in doc.get("matches") or []:
+    found: list[tuple[dict[str, Any], str]] = [(m, "") for m in doc.get("matches") or []]
+    found += [(m, v) for m in doc.get("ignoredMatches") or [] if (v := _vex_status(m))]
+    for m, vex in found:
         vuln, art = m.get("vulnerability") or {}, m.get("artifact") or {}
         fix = vuln.get("fix") or {}
         details = m.get("matchDetails") or [{}]
@@ -212,7 +228,7 @@ def findings(doc: dict[str, Any]) -> list[Finding]:
                     fixed_in=", ".join(str(v) for v in fix.get("versions") or []),
                     severity=str(vuln.get("severity") or "Unknown"),
                     fix_state=str(fix.get("state") or "unknown"), kind=str(art.get("type", "")),
-                    matched_by=str(details[0].get("type", "")))
+                    matched_by=str(details[0].get("type", "")), vex=vex)
         seen.setdefault((f.advisory, f.package, f.installed), f)
     return sorted(seen.values(), key=lambda f: (f.package, f.advisory))
 

@@ -9,7 +9,9 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator import log
 from orchestrator.config.publish import Scan
@@ -25,34 +27,62 @@ _log = log.get("scan")
 
 # (image, its scan) -> the scan's result: what scan_all runs each image's scan through
 Around = Callable[[PlannedImage, Callable[[], ImageScan]], ImageScan]
-# (host/repo@platform digest, platform) -> (the SBOM file, or None and why not)
-SbomSource = Callable[[str, str], tuple[Path | None, str]]
+@dataclass(frozen=True)
+class Evidence:
+    """What a scan of one platform manifest is given: the SBOM attested to it (None: grype
+    reads the image itself, ``note`` says why) and its OpenVEX attestation (None: none)."""
+
+    sbom: Path | None
+    vex: Path | None = None
+    note: str = ""
 
 
-def attested_sboms(cosign: Cosign, out_dir: Path) -> SbomSource:
-    """The SPDX SBOM attested to a platform manifest, verified with the configured key."""
+# (host/repo@platform digest, platform) -> what the push attested to that manifest
+EvidenceSource = Callable[[str, str], Evidence]
 
-    def source(ref: str, platform: str) -> tuple[Path | None, str]:
-        v = cosign.verify_attestation(ref, "spdxjson")
-        if not v.ok:
-            return None, f"no verified SBOM attestation ({v.reason}): grype read the image"
-        predicate = v.statements[0].get("predicate")
-        if not isinstance(predicate, dict) or not predicate.get("packages"):
-            return None, "the SBOM attestation holds no SPDX packages: grype read the image"
+
+def _predicate(cosign: Cosign, ref: str, kind: str) -> tuple[dict[str, Any] | None, str]:
+    v = cosign.verify_attestation(ref, kind)
+    if not v.ok:
+        return None, v.reason
+    predicate = v.statements[0].get("predicate") if v.statements else None
+    return (predicate, "") if isinstance(predicate, dict) else (None, "no predicate")
+
+
+def attested(cosign: Cosign, out_dir: Path) -> EvidenceSource:
+    """The SPDX SBOM and the OpenVEX document attested to a platform manifest, each verified
+    with the configured key."""
+
+    def source(ref: str, platform: str) -> Evidence:
+        stem = out_dir / ref.rsplit("@sha256:", 1)[-1][:24]
+        vex, _ = _predicate(cosign, ref, "openvex")
+        vex_path = None
+        if vex is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            vex_path = stem.with_suffix(".openvex.json")
+            vex_path.write_text(json.dumps(vex))
+        sbom, why = _predicate(cosign, ref, "spdxjson")
+        if sbom is None:
+            return Evidence(None, vex_path,
+                            f"no verified SBOM attestation ({why}): grype read the image")
+        if not sbom.get("packages"):
+            return Evidence(None, vex_path,
+                            "the SBOM attestation holds no SPDX packages: grype read the image")
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / (ref.rsplit("@sha256:", 1)[-1][:24] + ".spdx.json")
-        path.write_text(json.dumps(predicate))
-        return path, ""
+        path = stem.with_suffix(".spdx.json")
+        path.write_text(json.dumps(sbom))
+        return Evidence(path, vex_path)
 
     return source
 
 
-def no_sboms(ref: str, platform: str) -> tuple[Path | None, str]:
-    return None, "no signing: in images.yaml, so no SBOM attestation to verify: grype read the image"
+def unattested(ref: str, platform: str) -> Evidence:
+    return Evidence(None, None, "no signing: in images.yaml, so no SBOM attestation to verify: "
+                    "grype read the image")
 
 
 def scan_digest(registry: Registry, repo: str, cell: str, digest: str, grype: Grype,
-                sboms: SbomSource, scan: Scan, fail_on: str, today: dt.date) -> list[PlatformScan]:
+                sboms: EvidenceSource, scan: Scan, fail_on: str, today: dt.date) -> list[PlatformScan]:
     """Every platform of ``digest`` scanned and judged; ScanError when grype cannot read one
     (the message names the platform), RegistryError when the registry does not answer."""
     plats = registry.platform_manifests(repo, digest)
@@ -61,21 +91,21 @@ def scan_digest(registry: Registry, repo: str, cell: str, digest: str, grype: Gr
     out: list[PlatformScan] = []
     for plat, pdigest in sorted(plats.items()):
         at = f"{registry.host}/{repo}@{pdigest}"
-        sbom, note = sboms(at, plat)
-        target = f"sbom:{sbom}" if sbom else f"registry:{at}"
+        ev = sboms(at, plat)
+        target = f"sbom:{ev.sbom}" if ev.sbom else f"registry:{at}"
         try:
-            found = grype.scan(target, platform=None if sbom else plat,
-                               insecure_http=registry.scheme == "http")
+            found = grype.scan(target, platform=None if ev.sbom else plat,
+                               insecure_http=registry.scheme == "http", vex=ev.vex)
         except ScanError as exc:
             raise ScanError(f"{plat}: {exc}") from None
         judged = judge(cell, found, scan.ignore, fail_on, today)
-        out.append(PlatformScan(plat, pdigest, "sbom" if sbom else "image", judged, note))
+        out.append(PlatformScan(plat, pdigest, "sbom" if ev.sbom else "image", judged, ev.note))
         _log.info("scanned", image=cell, platform=plat, source=out[-1].source,
                   findings=len(judged), gating=sum(f.gating for f in judged))
     return out
 
 
-def scan_image(registry: Registry, repo: str, img: PlannedImage, grype: Grype, sboms: SbomSource,
+def scan_image(registry: Registry, repo: str, img: PlannedImage, grype: Grype, sboms: EvidenceSource,
                scan: Scan, fail_on: str, today: dt.date) -> ImageScan:
     """The image ``img``'s first public tag points at, every platform of it."""
     tag = img.tags[0] if img.tags else img.immutable_tag
@@ -97,7 +127,7 @@ def scan_image(registry: Registry, repo: str, img: PlannedImage, grype: Grype, s
 
 
 def scan_all(registry: Registry, repo: str, images: tuple[PlannedImage, ...], grype: Grype,
-             sboms: SbomSource, scan: Scan, report: ScanReport, today: dt.date,
+             sboms: EvidenceSource, scan: Scan, report: ScanReport, today: dt.date,
              around: Around | None = None) -> ScanReport:
     """Every image of the plan scanned into ``report`` (its DB and gate already set), each
     image's time in ``report.image_seconds``. ``around``: runs each image's scan (given the

@@ -48,6 +48,9 @@ class Finding:
     gating: bool = False  # fixable, at or above the gate, not ignored
     first_seen: str = ""  # YYYY-MM-DD: the first scan that reported it (the ledger)
     new: bool = False  # not reported by the previous scan (first seen in this one)
+    # the image's OpenVEX attestation covers it: its status (not_affected, fixed) and
+    # justification, as grype applied it; such a finding never gates
+    vex: str = ""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def judge(cell: str, found: Iterable[Finding], rules: tuple[IgnoreRule, ...], fa
             ignored = f"{rule.reason} (until {rule.expires.isoformat()})"
         elif rule is not None:
             expired = rule.expires.isoformat()
-        gating = (not ignored and f.fix_state == "fixed" and rank(f.severity) >= rank(fail_on))
+        gating = (not ignored and not f.vex and f.fix_state == "fixed"
+                  and rank(f.severity) >= rank(fail_on))
         out.append(dataclasses.replace(f, ignored=ignored, expired_rule=expired, gating=gating))
     return tuple(out)
 
@@ -78,6 +79,8 @@ def _note(f: Finding) -> str:
     notes = []
     if f.gating:
         notes.append("GATE" + (f" (ignore rule expired {f.expired_rule})" if f.expired_rule else ""))
+    elif f.vex:
+        notes.append(f"VEX: {f.vex}")
     elif f.ignored:
         notes.append(f"ignored: {f.ignored}")
     elif f.expired_rule:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import textwrap
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from orchestrator import log
+from orchestrator.config.publish import VEX_COMPONENTS
 from orchestrator.planning.plan import PlannedImage
 
 if TYPE_CHECKING:
@@ -112,6 +114,31 @@ def _uid_ok(t: Target, code: int, out: str) -> str | None:
         else f"default user is uid {out.strip()}, expected {t.uid}"
 
 
+COMPONENTS = "components"  # the check whose output the OpenVEX attestation is made from
+
+
+def components(output: str) -> dict[str, str | None]:
+    """What the components check printed: component -> where it was found (None: absent).
+    ValueError unless it is one JSON object with exactly images.yaml's VEX component names."""
+    lines = output.strip().splitlines()
+    doc = json.loads(lines[-1]) if lines else None
+    if not isinstance(doc, dict) or set(doc) != set(VEX_COMPONENTS):
+        raise ValueError(f"not a JSON object with the keys {', '.join(VEX_COMPONENTS)}")
+    if not all(v is None or isinstance(v, str) for v in doc.values()):
+        raise ValueError("a value is neither a path nor null")
+    return {k: doc[k] for k in VEX_COMPONENTS}
+
+
+def _components_ok(t: Target, code: int, out: str) -> str | None:
+    if code != 0:
+        return f"exit code {code}"
+    try:
+        components(out)
+    except ValueError as exc:
+        return f"the probe's output is {exc}"
+    return None
+
+
 def _no_args(t: Target) -> Sequence[str]:
     return ()
 
@@ -186,6 +213,8 @@ CHECK_TABLE: tuple[Row, ...] = (
     Row("dpkg-status", "dpkg_status.py", MINIMAL),
     Row("utf-8", "utf_8.py", MINIMAL),
     Row("venv", "venv.py", MINIMAL),
+    # what the build left out, for the image's OpenVEX attestation (supplychain/vex.py)
+    Row(COMPONENTS, "components.py", VARIANTS, expect=_components_ok),
 )
 
 

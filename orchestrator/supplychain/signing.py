@@ -43,6 +43,7 @@ PREDICATE_TYPES = {
     "spdxjson": "https://spdx.dev/Document",
     "cyclonedx": "https://cyclonedx.org/bom",
     "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "openvex": "https://openvex.dev/ns",
 }
 
 

@@ -1,13 +1,14 @@
 """Verify a pushed image as release/attest.py signed it: the signature of the digest and of
-each platform manifest, each platform's SBOM attestation, and the provenance attestation of
+each platform manifest, each platform's SBOM and OpenVEX attestations, and the provenance attestation of
 the digest, all with the configured public key. ``orchestrator verify REF...`` and promote's
 gate use it; application teams can run it too (``--key cosign.pub``, no images.yaml).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator import imageref
 from orchestrator.config import grammar
@@ -39,8 +40,19 @@ class Verification:
     def line(self) -> str:
         at = f" ({self.digest})" if self.digest and self.digest not in self.ref else ""
         if self.ok:
-            return f"verified  {self.ref}{at}: " + ", ".join(c.name for c in self.checks)
+            return f"verified  {self.ref}{at}: " + ", ".join(
+                c.name + (f" ({c.detail})" if c.detail else "") for c in self.checks)
         return f"FAILED    {self.ref}{at}: " + "; ".join(self.problems())
+
+
+def vex_summary(statements: Sequence[Mapping[str, Any]]) -> str:
+    """What an OpenVEX attestation says, in a few words: each statement's status and advisory."""
+    predicate = statements[0].get("predicate") if statements else None
+    said = predicate.get("statements") if isinstance(predicate, dict) else None
+    if not isinstance(said, list) or not said:
+        return "no statements"
+    return ", ".join(f"{st.get('status', '?')}: {(st.get('vulnerability') or {}).get('name', '?')}"
+                     for st in said if isinstance(st, dict))
 
 
 def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
@@ -66,6 +78,9 @@ def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
     for plat, d in plats.items():
         v = cosign.verify_attestation(f"{name}@{d}", "spdxjson")
         checks.append(Check(f"sbom {plat}", v.ok, v.reason))
+    for plat, d in plats.items():
+        v = cosign.verify_attestation(f"{name}@{d}", "openvex")
+        checks.append(Check(f"openvex {plat}", v.ok, vex_summary(v.statements) if v.ok else v.reason))
     if provenance:
         v = cosign.verify_attestation(f"{name}@{digest}", "slsaprovenance1")
         checks.append(Check("provenance", v.ok, v.reason))

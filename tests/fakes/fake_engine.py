@@ -3,7 +3,8 @@
 It implements the ``orchestrator.engine.Engine`` protocol (mypy checks it, below). The push
 path's methods are real (``exists``, ``inspect``, ``tag``, ``remove``, ``temp_tag``,
 ``push``); builds make synthetic images and containers run no program (their outcome
-comes from ``on_run``). ``push`` writes the image's blobs (HEAD, POST + PUT upload) and its
+comes from ``on_run``; the smoke test's components probe is answered by
+``on_probe``). ``push`` writes the image's blobs (HEAD, POST + PUT upload) and its
 manifest (PUT by tag, as ``docker push`` does) through an ``orchestrator.registry.Registry``
 client, so the client's retry and auth handling, and any fault proxy in between, are exercised
 for real. Images are deterministic: the same (name, seed, labels) always gives the same digest.
@@ -21,10 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import imageref
+from orchestrator.config.publish import VEX_COMPONENTS
 from orchestrator.engine import BuildOutcome, Engine, ImageInfo, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.registry import Registry
+from orchestrator.smoke import suite
 from tests.fakes.oci_layouts import Layer, write_layout
+
+PROBE = suite.snippet("components.py")  # the components check's program (python3 -c PROBE)
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -86,6 +91,9 @@ class FakeEngine:
     # what a container run gives (image, argv, platform) -> outcome; default: exit 0, no output
     on_run: Callable[[str, list[str], str | None], RunOutcome] | None = None
     runs: list[tuple[str, list[str], str | None]] = field(default_factory=list)  # (image, argv, platform)
+    # what the smoke test's components probe prints, before on_run is asked: (image, platform)
+    # -> component -> path or None; default: every component absent (a runtime image)
+    on_probe: Callable[[str, str | None], dict[str, str | None]] | None = None
     # called with (target, log path) before each build; may raise BuildFailed
     on_build: Callable[[str, Path], None] | None = None
     # OCI exports (check-reproducible): the layers per platform of the n-th export (from 1);
@@ -179,6 +187,10 @@ class FakeEngine:
         if image not in self.images:
             raise EngineError(f"cannot create a container of {image}: no such image")
         self.runs.append((image, argv, platform))
+        if PROBE in argv:
+            found = (self.on_probe(image, platform) if self.on_probe
+                     else dict.fromkeys(VEX_COMPONENTS))
+            return RunOutcome(0, json.dumps(found), 0.0)
         return self.on_run(image, argv, platform) if self.on_run else RunOutcome(0, "", 0.0)
 
     def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:

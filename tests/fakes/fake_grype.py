@@ -5,8 +5,9 @@ with grype's JSON shapes, its exit codes and its coloured log lines.
 Its DB "archive" is a file starting with ``FAKEDB`` followed by JSON (``{"built": ISO}``);
 ``db import`` of anything else fails as grype does on a file that is not an archive. Matches
 come from ``matches.json`` beside the script: {"<substring of the target>": [grype match,...]};
-a target containing "crash" fails. Every call is appended to ``calls.jsonl`` (argv and the
-GRYPE_* environment)."""
+a target containing "crash" fails; ``--vex FILE`` sets aside the matches its not_affected
+(or fixed) statements name, into ``ignoredMatches`` as grype does. Every call is appended to
+``calls.jsonl`` (argv and the GRYPE_* environment)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,17 @@ else:
         error(f"could not fetch image {target!r}: connection reset")
     table = json.loads((HERE / "matches.json").read_text()) if (HERE / "matches.json").exists() else {}
     matches = [m for key, ms in table.items() if key in target for m in ms]
-    print(json.dumps({"matches": matches, "source": {"target": target},
+    ignored = []
+    if "--vex" in argv:  # as grype applies OpenVEX: not_affected statements set matches aside
+        doc = json.loads(Path(argv[argv.index("--vex") + 1]).read_text())
+        said = {st["vulnerability"]["name"]: st for st in doc["statements"]
+                if st["status"] in ("not_affected", "fixed")}
+        ignored = [{**m, "appliedIgnoreRules": [{
+            "namespace": "vex", "vex-status": said[m["vulnerability"]["id"]]["status"],
+            "vex-justification": said[m["vulnerability"]["id"]].get("justification", "")}]}
+            for m in matches if m["vulnerability"]["id"] in said]
+        matches = [m for m in matches if m["vulnerability"]["id"] not in said]
+    print(json.dumps({"matches": matches, "ignoredMatches": ignored, "source": {"target": target},
                       "distro": {"name": "debian", "version": "12"}}))
 '''
 

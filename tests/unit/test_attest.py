@@ -4,6 +4,7 @@ The real push path publishes to the in-memory registry; syft and cosign are the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from orchestrator import render
+from orchestrator.config.publish import VEX_COMPONENTS, Scan, ScanDb, VexRule
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
 from orchestrator.planning.plan import PlannedImage
@@ -81,6 +83,7 @@ def test_attach_signs_attests_and_verifies(pushed: tuple[Publisher, HarnessRun])
         ("sign", "", f"{name}@{digest}"),
         ("attest", "spdxjson", f"{name}@{digest}"),
         ("attest", "cyclonedx", f"{name}@{digest}"),
+        ("attest", "openvex", f"{name}@{digest}"),
         ("attest", "slsaprovenance1", f"{name}@{digest}")]
 
     locked = run.lock.python("3.13")
@@ -124,7 +127,7 @@ def test_attach_again_replaces_the_attestations(pushed: tuple[Publisher, Harness
     for _ in range(2):
         attach(run, run.plan.image(RT13), digest, cosign, registry=pub.client(), syft=FakeSyft())
     assert [s["predicateType"] for _, s in fake_cosign.attestations[digest]] == [
-        "https://spdx.dev/Document", "https://slsa.dev/provenance/v1"]
+        "https://spdx.dev/Document", "https://openvex.dev/ns", "https://slsa.dev/provenance/v1"]
 
 
 def test_a_build_without_a_record_cannot_get_a_provenance(
@@ -218,3 +221,56 @@ def test_a_free_threaded_image_is_attested_with_its_minors_tarball(
         cpython = sbom_cpython(run, img)
         assert cpython is not None and (cpython.version, cpython.sha256) == (locked.version,
                                                                               locked.sha256)
+
+
+def _with_vex_rules(run: HarnessRun) -> None:
+    rules = (VexRule(advisory="CVE-2099-1007", component="idle",
+                     reason="The flaw is in idlelib's RPC server."),
+             VexRule(advisory="CVE-2099-1008", component="pip", reason="The flaw is in pip's resolver."))
+    scan = Scan(db=ScanDb(file="db.tar.gz", sha256="0" * 64), vex=rules)
+    run.loaded = dataclasses.replace(run.loaded, config=run.loaded.config.model_copy(
+        update={"scan": scan}))
+
+
+def test_the_openvex_document_says_what_the_smoke_test_found_absent(
+        pushed: tuple[Publisher, HarnessRun]) -> None:
+    """scan.vex rules against the probe's record: idle absent -> not_affected (with the SBOM's
+    CPython purl as subcomponent and as a product); pip present -> no statement."""
+    pub, run = pushed
+    _with_vex_rules(run)
+    st = run.load_state(RT13)
+    st.components = {"linux/amd64": {**dict.fromkeys(VEX_COMPONENTS), "pip": "/x/pip/__init__.py"}}
+    run.save_state(st)
+    digest = run.report.cell(RT13).digest
+    fake_cosign = FakeCosign()
+    out = attach(run, run.plan.image(RT13), digest, cosign_for(run, fake_cosign),
+                 registry=pub.client(), syft=FakeSyft())
+    doc = json.loads(out.vex["linux/amd64"].read_text())
+    assert doc["@context"] == "https://openvex.dev/ns/v0.2.0" and doc["@id"].startswith(
+        "https://openvex.dev/docs/public/vex-")
+    (stmt,) = doc["statements"]
+    assert stmt["vulnerability"] == {"name": "CVE-2099-1007"}
+    assert (stmt["status"], stmt["justification"]) == ("not_affected", "vulnerable_code_not_present")
+    assert stmt["timestamp"] == "2026-11-21T03:14:30Z"  # when the build finished
+    image, *own = stmt["products"]
+    assert image["@id"] == (f"pkg:oci/python@{digest}?repository_url={pub.host}/{REPO}")
+    assert image["hashes"] == {"sha-256": digest.removeprefix("sha256:")}
+    purls = [s["@id"] for s in image["subcomponents"]]
+    # the SBOM's CPython entries, qualifiers dropped: ours (the locked 3.13.5) and syft's binary
+    assert "pkg:generic/python@3.13.5" in purls and all(p.startswith("pkg:generic/python@")
+                                                         and "?" not in p for p in purls)
+    assert [p["@id"] for p in own] == purls
+    assert "idlelib's RPC server" in stmt["impact_statement"]
+    _, attested = fake_cosign.attestations[digest][1]
+    assert attested["predicateType"] == "https://openvex.dev/ns" and attested["predicate"] == doc
+
+
+def test_no_probe_record_no_openvex_and_nothing_signed(pushed: tuple[Publisher, HarnessRun]) -> None:
+    pub, run = pushed
+    _with_vex_rules(run)
+    fake_cosign = FakeCosign()
+    with pytest.raises(SupplyChainError, match="no smoke-test record of its components on "
+                       "linux/amd64"):
+        attach(run, run.plan.image(RT13), run.report.cell(RT13).digest,
+               cosign_for(run, fake_cosign), registry=pub.client(), syft=FakeSyft())
+    assert fake_cosign.calls == []

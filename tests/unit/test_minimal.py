@@ -194,7 +194,7 @@ def test_smoke_checks_run_python_as_the_entrypoint(mini: tuple[Loaded, lockfile.
     assert names == ["python-version", "stdlib-imports", "tls-verify", "pip-only-in-dev",
                      "startup-modules-frozen", "interpreter-link", "extensions-load",
                      "runs-as-non-root", "python-tree-read-only", "no-shell", "dpkg-status",
-                     "utf-8", "venv"]
+                     "utf-8", "venv", "components"]
     for c in checks:
         assert c.argv[0] in ("-c", "--version"), c.name  # arguments of ENTRYPOINT ["python3"]
         assert c.user is None, c.name

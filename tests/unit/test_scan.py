@@ -22,11 +22,12 @@ from orchestrator.config.publish import IgnoreRule, ScanDb
 from orchestrator.errors import ConfigError, ExitCode, ScanError
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan
+from orchestrator.registry import Registry
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, find_binary, last_error
 from orchestrator.scan.models import Finding, ScanReport
 from orchestrator.scan.report import judge
-from orchestrator.supplychain.signing import Cosign, Verified
+from orchestrator.supplychain.signing import PREDICATE_TYPES, Cosign, Verified
 from tests.fakes import fake_grype
 from tests.fakes.fake_registry import FakeRegistry
 from tests.fakes.publish_harness import write_config
@@ -234,7 +235,6 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         digests = {}
         for img in planned.images:
             reg.put_image("team/python", img.tags[0], img.id, ("linux/amd64", "linux/arm64"))
-            from orchestrator.registry import Registry
 
             plats = Registry(reg.address).platform_manifests("team/python", img.tags[0])
             assert plats is not None
@@ -344,18 +344,21 @@ def test_without_a_scan_section_the_command_says_what_to_add(setup: Setup,
 
 
 class StandInCosign:
-    """verify_attestation as signing.Cosign answers it: the SBOM predicate, or a refusal."""
+    """verify_attestation as signing.Cosign answers it: the SBOM or OpenVEX predicate, or a
+    refusal (a reference containing ``refuse``; an OpenVEX one when ``vex`` is None)."""
 
-    def __init__(self, sbom: dict[str, Any], refuse: str = "") -> None:
-        self.sbom, self.refuse = sbom, refuse
+    def __init__(self, sbom: dict[str, Any], refuse: str = "",
+                 vex: dict[str, Any] | None = None) -> None:
+        self.sbom, self.refuse, self.vex = sbom, refuse, vex
         self.asked: list[str] = []
 
     def verify_attestation(self, ref: str, predicate_type: str) -> Verified:
         self.asked.append(f"{predicate_type} {ref}")
-        if self.refuse and self.refuse in ref:
+        predicate = self.vex if predicate_type == "openvex" else self.sbom
+        if (self.refuse and self.refuse in ref) or predicate is None:
             return Verified(ref, False, "no matching attestations")
-        return Verified(ref, True, "", ({"predicateType": "https://spdx.dev/Document",
-                                         "predicate": self.sbom},))
+        return Verified(ref, True, "", ({"predicateType": PREDICATE_TYPES[predicate_type],
+                                         "predicate": predicate},))
 
 
 def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path: Path) -> None:
@@ -370,11 +373,10 @@ def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path
     cosign = StandInCosign({"spdxVersion": "SPDX-2.3", "packages": [{"name": "cpython"}]}, refuse=arm)
     grype = grype_in(setup.tools, tmp_path)
     grype.prepare(loaded.config.scan.db, setup.cfg.parent, max_age_days=5, now=NOW)
-    from orchestrator.registry import Registry
 
     report = scan_images.scan_all(
         Registry(setup.registry.address), "team/python", planned.images, grype,
-        scan_images.attested_sboms(cast(Cosign, cosign), tmp_path / "sboms"), loaded.config.scan,
+        scan_images.attested(cast(Cosign, cosign), tmp_path / "sboms"), loaded.config.scan,
         ScanReport(cast(Any, None), "high"), TODAY)
     (image,) = report.images
     plats = {p.platform: p for p in image.platforms}
@@ -388,8 +390,44 @@ def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path
     written = Path(call["argv"][0].removeprefix("sbom:"))
     assert json.loads(written.read_text())["packages"] == [{"name": "cpython"}]
     assert "--platform" not in call["argv"]  # the SBOM is of one platform already
-    assert cosign.asked == [f"spdxjson {setup.registry.address}/team/python@{d}"
-                            for _, d in sorted(setup.digests["3.14-source-bookworm-runtime"].items())]
+    assert cosign.asked == [f"{kind} {setup.registry.address}/team/python@{d}"
+                            for _, d in sorted(setup.digests["3.14-source-bookworm-runtime"].items())
+                            for kind in ("openvex", "spdxjson")]
+    assert "--vex" not in call["argv"]  # no OpenVEX attestation verified: none given
+
+
+def test_the_images_openvex_sets_its_advisory_aside_and_it_never_gates(
+        setup: Setup, tmp_path: Path) -> None:
+    """The OpenVEX attestation goes to grype with the SBOM; what it sets aside is reported
+    with its VEX status (not gating), the rest stands."""
+    (setup.tools / "matches.json").write_text(json.dumps({"sbom:": [
+        fake_grype.match("CVE-2099-1007", "python", "3.14.4", "Critical", "3.14.5",
+                         kind="UnknownPackage", matched_by="cpe-match"),
+        fake_grype.match("CVE-2026-4444", "python", "3.14.4", "Critical", "3.14.5",
+                         kind="UnknownPackage", matched_by="cpe-match")]}))
+    loaded = loader.load(setup.cfg, TODAY)
+    assert loaded.config.scan is not None
+    planned = plan.build(loaded, lockfile.read(loaded), only=["3.14-source-bookworm-runtime"],
+                         profile=None, today=TODAY)
+    vex = {"@context": "https://openvex.dev/ns/v0.2.0", "statements": [
+        {"vulnerability": {"name": "CVE-2099-1007"}, "status": "not_affected",
+         "justification": "vulnerable_code_not_present", "products": []}]}
+    cosign = StandInCosign({"spdxVersion": "SPDX-2.3", "packages": [{"name": "cpython"}]}, vex=vex)
+    grype = grype_in(setup.tools, tmp_path)
+    grype.prepare(loaded.config.scan.db, setup.cfg.parent, max_age_days=5, now=NOW)
+    report = scan_images.scan_all(
+        Registry(setup.registry.address), "team/python", planned.images, grype,
+        scan_images.attested(cast(Cosign, cosign), tmp_path / "evidence"), loaded.config.scan,
+        ScanReport(cast(Any, None), "high"), TODAY)
+    (image,) = report.images
+    for plat in image.platforms:
+        got = {f.advisory: f for f in plat.findings}
+        assert got["CVE-2099-1007"].vex == "not_affected (vulnerable_code_not_present)"
+        assert not got["CVE-2099-1007"].gating
+        assert got["CVE-2026-4444"].gating and got["CVE-2026-4444"].vex == ""
+    calls = [c["argv"] for c in fake_grype.calls(setup.tools) if c["argv"][0].startswith("sbom:")]
+    assert len(calls) == 2 and all(json.loads(Path(c[c.index("--vex") + 1]).read_text()) == vex
+                                   for c in calls)
 
 
 def test_a_db_url_is_downloaded_once_and_checked(tools: Path, tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ def test_the_report_is_valid_against_gitlabs_schema_and_says_what_the_scan_found
     assert scan["analyzer"]["vendor"] == {"name": "org"}
     messages = [m["value"] for m in scan["messages"]]
     assert messages[0].startswith("vulnerability DB: schema v6.1.10, built 2026-11-20T06:00:00Z, sha256:abab")
-    assert "1 finding(s) covered by a live scan.ignore rule are left out (see the JSON report)" in messages
+    assert ("1 finding(s) covered by a live scan.ignore rule or the image's OpenVEX are left out "
+            "(see the JSON report)") in messages
     assert "3.13-source-bookworm-runtime (registry.test/org/python:3.13-runtime): not published" in messages
     by_name = {v["name"]: v for v in doc["vulnerabilities"]}
     # the ignored libssl3 finding is not there; libc6 (on both platforms) is there once

@@ -45,16 +45,21 @@ def client(fake: FakeRegistry) -> Registry:
 
 def sign_and_attest(fake: FakeRegistry, cosign: signing.Cosign, digest: str, tmp_path: Path, *,
                     sbom_on: tuple[str, ...] = BOTH, provenance: bool = True) -> None:
-    """What release/attest.py does (without syft): signatures, SBOMs per platform, provenance."""
+    """What release/attest.py does (without syft): signatures, SBOMs and OpenVEX documents per
+    platform, provenance."""
     name = f"{fake.address}/{REPO}"
     plats = client(fake).platform_manifests(REPO, digest) or {}
     refs = [digest] + [d for d in plats.values() if d != digest]
     cosign.sign([f"{name}@{d}" for d in refs])
     predicate = tmp_path / "predicate.json"
     predicate.write_text('{"spdxVersion": "SPDX-2.3", "buildDefinition": {}, "runDetails": {}}')
+    vex = tmp_path / "vex.json"
+    vex.write_text('{"@context": "https://openvex.dev/ns/v0.2.0", "statements": [{"vulnerability"'
+                   ': {"name": "CVE-2099-1007"}, "status": "not_affected"}]}')
     for plat, d in plats.items():
         if plat in sbom_on:
             cosign.attest(f"{name}@{d}", predicate, "spdxjson")
+            cosign.attest(f"{name}@{d}", vex, "openvex")
     if provenance:
         cosign.attest(f"{name}@{digest}", predicate, "slsaprovenance1")
 
@@ -75,9 +80,12 @@ def test_a_signed_multi_platform_image_verifies(fake: FakeRegistry, signed: sign
     digest = fake.tags(REPO)["3.13-runtime"]
     assert v.ok and v.digest == digest
     assert [c.name for c in v.checks] == ["signature", "signature linux/amd64", "signature linux/arm64",
-                                          "sbom linux/amd64", "sbom linux/arm64", "provenance"]
+                                          "sbom linux/amd64", "sbom linux/arm64",
+                                          "openvex linux/amd64", "openvex linux/arm64", "provenance"]
     assert v.line() == (f"verified  {ref} ({digest}): signature, signature linux/amd64, signature "
-                        "linux/arm64, sbom linux/amd64, sbom linux/arm64, provenance")
+                        "linux/arm64, sbom linux/amd64, sbom linux/arm64, openvex linux/amd64 "
+                        "(not_affected: CVE-2099-1007), openvex linux/arm64 (not_affected: "
+                        "CVE-2099-1007), provenance")
     by_digest = verify.verify_ref(signed, f"{fake.address}/{REPO}@{digest}", lambda host: client(fake))
     assert by_digest.ok and by_digest.line().startswith(f"verified  {fake.address}/{REPO}@{digest}: ")
 
@@ -88,7 +96,8 @@ def test_a_tag_re_pointed_to_an_unsigned_digest_fails(fake: FakeRegistry, signed
     v = verify.verify_ref(signed, ref, lambda host: client(fake))
     assert not v.ok and v.digest == unsigned
     assert v.line() == (f"FAILED    {ref} ({unsigned}): signature: no signatures found; sbom "
-                        "linux/amd64: no matching attestations; provenance: no matching attestations")
+                        "linux/amd64: no matching attestations; openvex linux/amd64: no matching "
+                        "attestations; provenance: no matching attestations")
 
 
 def test_a_platform_without_its_sbom_fails(fake: FakeRegistry, keys: signing.Keys,
@@ -100,9 +109,10 @@ def test_a_platform_without_its_sbom_fails(fake: FakeRegistry, keys: signing.Key
     sign_and_attest(fake, cosign, digest, tmp_path, sbom_on=("linux/amd64",), provenance=False)
     v = verify.verify_digest(cosign, client(fake), REPO, digest)
     assert v.problems() == ["sbom linux/arm64: no matching attestations",
+                            "openvex linux/arm64: no matching attestations",
                             "provenance: no matching attestations"]
     assert verify.verify_digest(cosign, client(fake), REPO, digest, provenance=False).problems() == [
-        "sbom linux/arm64: no matching attestations"]
+        "sbom linux/arm64: no matching attestations", "openvex linux/arm64: no matching attestations"]
 
 
 def test_another_key_does_not_verify(fake: FakeRegistry, signed: signing.Cosign,
@@ -111,7 +121,7 @@ def test_another_key_does_not_verify(fake: FakeRegistry, signed: signing.Cosign,
     v = verify.verify_ref(other, f"{fake.address}/{REPO}:3.13-runtime", lambda host: client(fake))
     assert v.problems()[0] == ("signature: no matching signatures: invalid signature when "
                                "validating ASN.1 encoded signature")
-    assert len(v.problems()) == 6
+    assert len(v.problems()) == 8
 
 
 def test_a_single_platform_image_is_checked_once(fake: FakeRegistry, keys: signing.Keys,
@@ -122,7 +132,8 @@ def test_a_single_platform_image_is_checked_once(fake: FakeRegistry, keys: signi
     digest = fake.put_image(REPO, "single", "3")
     sign_and_attest(fake, cosign, digest, tmp_path)
     v = verify.verify_digest(cosign, client(fake), REPO, digest)
-    assert v.ok and [c.name for c in v.checks] == ["signature", "sbom linux/amd64", "provenance"]
+    assert v.ok and [c.name for c in v.checks] == ["signature", "sbom linux/amd64",
+                                                   "openvex linux/amd64", "provenance"]
 
 
 def test_unknown_tags_and_digests(fake: FakeRegistry, signed: signing.Cosign) -> None:
@@ -146,7 +157,8 @@ def test_promote_gate(fake: FakeRegistry, signed: signing.Cosign) -> None:
     unsigned = fake.put_image(REPO, "x", "unsigned")
     assert gate(REPO, unsigned) == (
         f"{fake.address}/{REPO}@{unsigned} is unsigned or does not verify (signature: no signatures "
-        "found; sbom linux/amd64: no matching attestations; provenance: no matching attestations); "
+        "found; sbom linux/amd64: no matching attestations; openvex linux/amd64: no matching "
+        "attestations; provenance: no matching attestations); "
         "sign and attest it (push with signing: in images.yaml) or set signing.required: false")
 
 

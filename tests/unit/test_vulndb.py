@@ -22,13 +22,15 @@ from typing import Any, cast
 import pytest
 
 from orchestrator.config import loader
-from orchestrator.config.publish import Scan, ScanDb
+from orchestrator.config.publish import VEX_COMPONENTS, Scan, ScanDb, VexRule
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan
 from orchestrator.registry import Registry
 from orchestrator.scan import images as scan_images
 from orchestrator.scan.grype import Grype, sha256_of
 from orchestrator.scan.models import ScanReport
+from orchestrator.scan.report import judge
+from orchestrator.supplychain import vex
 from orchestrator.supplychain.signing import Cosign, Verified
 from tests import require, vulndb
 from tests.fakes.fake_registry import FakeRegistry
@@ -142,6 +144,8 @@ def test_scan_gives_the_real_grype_the_attested_sbom(tmp_path: Path) -> None:
 
     class StandIn:
         def verify_attestation(self, ref: str, predicate_type: str) -> Verified:
+            if predicate_type != "spdxjson":  # no OpenVEX attested here
+                return Verified(ref, False, "no matching attestations")
             return Verified(ref, True, "", ({"predicate": json.loads(SBOM.read_text())},))
 
     grype = Grype(str(vulndb.grype()), tmp_path / "cache", {"PATH": os.environ["PATH"],
@@ -155,7 +159,7 @@ def test_scan_gives_the_real_grype_the_attested_sbom(tmp_path: Path) -> None:
                              profile=None, today=TODAY)
         reg.put_image("team/python", planned.images[0].tags[0], "seed")
         report = scan_images.scan_all(Registry(reg.address), "team/python", planned.images, grype,
-                                      scan_images.attested_sboms(cast(Cosign, StandIn()),
+                                      scan_images.attested(cast(Cosign, StandIn()),
                                                                  tmp_path / "sboms"),
                                       scan, ScanReport(info, "high"), TODAY)
     (image,) = report.images
@@ -167,3 +171,28 @@ def test_scan_gives_the_real_grype_the_attested_sbom(tmp_path: Path) -> None:
     assert got["CVE-2099-1001", "libc6"].gating  # High, fixed: at the gate
     assert not got["CVE-2099-1003", "zlib1g"].gating  # no fix yet
     assert report.exit_code == 1
+
+
+def test_the_real_grype_applies_the_images_openvex(imported: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    """The document supplychain/vex.py makes (idle absent, a rule putting CVE-2099-1005 in
+    idlelib) makes the real grype set the CPython match aside: reported with its VEX status,
+    never gating; the other findings stand."""
+    archive, _ = imported
+    rules = (VexRule(advisory="CVE-2099-1005", component="idle", reason="In idlelib's RPC."),)
+    doc = vex.document("127.0.0.1:5000/e2e/team@sha256:" + "cd" * 32, "linux/amd64",
+                       json.loads(SBOM.read_text()), dict.fromkeys(VEX_COMPONENTS), rules,
+                       author="e2e", timestamp="2026-12-07T00:00:00Z")
+    path = tmp_path / "vex.json"
+    path.write_text(json.dumps(doc))
+    grype = Grype(str(vulndb.grype()), tmp_path / "cache", {"PATH": os.environ["PATH"],
+                                                             "HOME": str(tmp_path)})
+    grype.prepare(ScanDb(file=str(archive), sha256=sha256_of(archive)), tmp_path,
+                  max_age_days=5, now=dt.datetime.now(dt.UTC))
+    got = {(f.advisory, f.package): f for f in grype.scan(f"sbom:{SBOM}", vex=path)}
+    assert got["CVE-2099-1005", "python"].vex.startswith("not_affected")
+    (judged,) = judge("c", [got["CVE-2099-1005", "python"]], (), "high", TODAY)
+    assert not judged.gating
+    assert got["CVE-2099-1001", "libc6"].vex == ""
+    without = {(f.advisory, f.package): f for f in grype.scan(f"sbom:{SBOM}")}
+    assert without["CVE-2099-1005", "python"].vex == ""

@@ -37,3 +37,12 @@ def check(scan: Scan | None, err: Report, warn: Warn, today: dt.date) -> None:
         if rule.expires <= today:
             warn(where + ("expires",), f"{rule.advisory}: expired on {rule.expires.isoformat()}; "
                  "the rule no longer hides anything: renew it with a reason, or remove it")
+    seen: set[str] = set()
+    for i, vex in enumerate(scan.vex):
+        where = ("scan", "vex", i, "advisory")
+        if any(c.isspace() for c in vex.advisory):
+            err(where, f"{vex.advisory!r} holds blanks", "write one advisory id, e.g. CVE-2025-1234")
+        if vex.advisory in seen:
+            err(where, f"{vex.advisory} has two vex rules",
+                "keep one rule per advisory (the component its flaw is in)")
+        seen.add(vex.advisory)

@@ -1,0 +1,45 @@
+"""components (every variant): which parts the build may leave out this image ships, as one
+JSON object (component -> where it was found, or null when absent). The OpenVEX attestation
+is generated from it (orchestrator/supplychain/vex.py); the keys are images.yaml's
+scan.vex[].component names (config/publish.py VEX_COMPONENTS, checked by a unit test)."""
+
+import importlib.util
+import json
+import shutil
+import sysconfig
+from pathlib import Path
+
+stdlib = Path(sysconfig.get_paths()["stdlib"])
+include = Path(sysconfig.get_paths()["include"])
+
+
+def first(directory: Path, *patterns: str) -> "str | None":
+    """The first path under ``directory`` matching one of ``patterns`` (in order), or None."""
+    for pattern in patterns:
+        hits = sorted(directory.glob(pattern))
+        if hits:
+            return str(hits[0])
+    return None
+
+
+def module(name: str) -> "str | None":
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return (spec.origin or name) if spec else None
+
+
+tools = ("cc", "gcc", "c++", "g++", "clang", "cpp")
+found = {
+    "cpython-tests": first(stdlib, "test/__init__.py", "test/regrtest.py"),
+    "idle": first(stdlib, "idlelib"),
+    "tkinter": first(stdlib, "tkinter"),
+    # the wheels ensurepip installs: its own, or Debian's (python3-pip-whl) that it falls back to
+    "ensurepip": first(stdlib, "ensurepip/_bundled/*.whl")
+    or first(Path("/usr/share/python-wheels"), "pip-*.whl"),
+    "pip": module("pip"),
+    "compilers": next((w for w in map(shutil.which, tools) if w), None),
+    "headers": first(include, "Python.h"),
+}
+print(json.dumps(found, sort_keys=True))

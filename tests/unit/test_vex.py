@@ -1,0 +1,141 @@
+"""OpenVEX (issue 32 item 5): the smoke test's components probe, the document made from it
+and images.yaml's scan.vex rules, and grype's verdicts read back into the scan's findings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.config import loader
+from orchestrator.config.publish import VEX_COMPONENTS, VexRule
+from orchestrator.errors import ConfigError
+from orchestrator.scan.grype import findings
+from orchestrator.scan.report import judge
+from orchestrator.smoke import suite
+from orchestrator.supplychain import vex
+from tests.unit.helpers import FIXTURES, TODAY
+
+REF = "127.0.0.1:5000/org/python@sha256:" + "ab" * 32
+SBOM = json.loads((FIXTURES / "scan" / "bookworm-3.14-runtime.spdx.json").read_text())
+RULES = (VexRule(advisory="CVE-2099-1007", component="idle", reason="The flaw is in idlelib."),
+         VexRule(advisory="CVE-2099-1008", component="compilers", reason="The flaw is in gcc."),
+         VexRule(advisory="CVE-2099-1009", component="ensurepip", reason="In pip's wheel."))
+
+
+def test_the_probe_runs_here_and_names_every_component() -> None:
+    """The probe is the file the smoke test runs (python3 -c): on this interpreter (a full
+    pyenv build with its test suite and ensurepip) it finds them, and its output parses."""
+    out = subprocess.run([sys.executable, "-c", suite.snippet("components.py")],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    found = suite.components(out)
+    assert list(found) == list(VEX_COMPONENTS)
+    assert found["idle"] and found["idle"].endswith("idlelib")
+    assert found["ensurepip"] and found["ensurepip"].endswith(".whl")
+
+
+def test_the_components_verdict_refuses_what_is_not_the_probes_output() -> None:
+    img = next(iter([]), None)  # the verdict reads only code and output
+    row = next(r for r in suite.CHECK_TABLE if r.name == suite.COMPONENTS)
+    good = json.dumps(dict.fromkeys(VEX_COMPONENTS))
+    assert row.expect(img, 0, good) is None  # type: ignore[arg-type]
+    assert row.expect(img, 1, good) == "exit code 1"  # type: ignore[arg-type]
+    bad = row.expect(img, 0, json.dumps({"idle": None}))  # type: ignore[arg-type]
+    assert bad is not None and "keys cpython-tests, idle" in bad
+    assert row.expect(img, 0, "Traceback") is not None  # type: ignore[arg-type]
+
+
+def test_a_statement_per_rule_whose_component_is_absent() -> None:
+    components = {**dict.fromkeys(VEX_COMPONENTS), "ensurepip": "/p/ensurepip/_bundled/pip.whl"}
+    doc = vex.document(REF, "linux/arm64", SBOM, components, RULES, author="acme",
+                       timestamp="2026-12-07T03:00:00Z")
+    said = {s["vulnerability"]["name"]: s for s in doc["statements"]}
+    assert set(said) == {"CVE-2099-1007", "CVE-2099-1008"}  # ensurepip ships: no statement
+    idle, gcc = said["CVE-2099-1007"], said["CVE-2099-1008"]
+    assert idle["justification"] == "vulnerable_code_not_present"
+    assert gcc["justification"] == "component_not_present"
+    assert idle["products"][0]["subcomponents"] == [{"@id": "pkg:generic/python@3.14.4"}]
+    assert idle["products"][1:] == [{"@id": "pkg:generic/python@3.14.4"}]
+    assert gcc["products"] == [{"@id": vex.image_purl(REF), "hashes": {"sha-256": "ab" * 32}}]
+    assert "on linux/arm64" in idle["impact_statement"]
+    again = vex.document(REF, "linux/arm64", SBOM, components, RULES, author="acme",
+                         timestamp="2026-12-07T03:00:00Z")
+    assert again == doc  # the same build, the same document (its id from its content)
+    other = vex.document(REF, "linux/arm64", SBOM, {**components, "idle": "/x"}, RULES,
+                         author="acme", timestamp="2026-12-07T03:00:00Z")
+    assert other["@id"] != doc["@id"] and len(other["statements"]) == 1
+
+
+def test_no_rules_or_no_probe_record_give_no_statement() -> None:
+    assert vex.document(REF, "linux/amd64", SBOM, dict.fromkeys(VEX_COMPONENTS), (),
+                        author="a", timestamp="t")["statements"] == []
+    assert vex.statements(REF, "linux/amd64", SBOM, {}, RULES, "t") == []
+
+
+def test_cpython_purls_of_a_deadsnakes_image() -> None:
+    sbom = {"packages": [
+        {"name": n, "externalRefs": [{"referenceType": "purl", "referenceLocator": p}]}
+        for n, p in (("python3.12-minimal", "pkg:deb/ubuntu/python3.12-minimal@3.12.13-1?arch=amd64"),
+                     ("libpython3.12-stdlib", "pkg:deb/ubuntu/libpython3.12-stdlib@3.12.13-1"),
+                     ("python3-pip", "pkg:deb/ubuntu/python3-pip@24.0"),
+                     ("zlib1g", "pkg:deb/ubuntu/zlib1g@1.3"))]}
+    assert vex.cpython_purls(sbom) == ["pkg:deb/ubuntu/libpython3.12-stdlib@3.12.13-1",
+                                       "pkg:deb/ubuntu/python3.12-minimal@3.12.13-1"]
+
+
+def test_image_purl() -> None:
+    assert vex.image_purl("reg.example:5000/team/python@sha256:" + "0" * 64) == (
+        "pkg:oci/python@sha256:" + "0" * 64 + "?repository_url=reg.example:5000/team/python")
+
+
+def test_grype_json_with_vex_is_read_back() -> None:
+    """grype's output shape (v0.121.3, seen on the demo's SBOM): a match OpenVEX set aside is
+    in ignoredMatches with an applied rule of namespace vex; other ignore rules are not VEX."""
+    m: dict[str, Any] = {"vulnerability": {"id": "CVE-2099-1007", "severity": "Critical",
+                           "fix": {"versions": ["3.14.5"], "state": "fixed"}},
+         "artifact": {"name": "python", "version": "3.14.4", "type": "binary"},
+         "matchDetails": [{"type": "cpe-match"}]}
+    doc = {"matches": [], "ignoredMatches": [
+        {**m, "appliedIgnoreRules": [{"namespace": "vex", "vex-status": "not_affected"}]},
+        {**m, "vulnerability": {**m["vulnerability"], "id": "CVE-2099-1010"},
+         "appliedIgnoreRules": [{"vulnerability": "CVE-2099-1010"}]}]}
+    (f,) = findings(doc)
+    assert (f.advisory, f.vex) == ("CVE-2099-1007", "not_affected")
+    (judged,) = judge("c", [f], (), "high", TODAY)
+    assert not judged.gating  # fixable and critical, but not in this image
+
+
+def _config(tmp_path: Path, vex_yaml: str) -> Path:
+    text = (FIXTURES / "minimal.yaml").read_text()
+    cfg = tmp_path / "images.yaml"
+    cfg.write_text(text + "scan:\n  db: {file: db.tar.gz, sha256: " + "a" * 64 + "}\n" + vex_yaml)
+    return cfg
+
+
+def test_bad_vex_rules_are_each_one_line(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "  vex:\n"
+                  "    - {advisory: CVE-2099-1, component: idlelib, reason: in idlelib only}\n"
+                  "    - {advisory: CVE-2099-2, component: idle, reason: short}\n")
+    with pytest.raises(ConfigError) as info:
+        loader.load(cfg, TODAY)
+    text = str(info.value)
+    assert "scan.vex[0].component" in text and "'idle'" in text
+    assert "scan.vex[1].reason" in text
+    cfg = _config(tmp_path, "  vex:\n"
+                  "    - {advisory: CVE-2099-3, component: idle, reason: in idlelib only}\n"
+                  "    - {advisory: CVE-2099-3, component: pip, reason: in pip's resolver}\n")
+    with pytest.raises(ConfigError) as info:
+        loader.load(cfg, TODAY)
+    assert "scan.vex[1].advisory: CVE-2099-3 has two vex rules" in str(info.value)
+
+
+def test_good_vex_rules_load(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "  vex:\n    - {advisory: CVE-2099-1, component: idle, "
+                  "reason: in idlelib's RPC server}\n")
+    scan = loader.load(cfg, TODAY).config.scan
+    assert scan is not None and scan.vex == (VexRule(advisory="CVE-2099-1", component="idle",
+                                                     reason="in idlelib's RPC server"),)

@@ -24,7 +24,7 @@ class Publish(FrozenModel):
 
 class Signing(FrozenModel):
     """cosign signatures and attestations (SBOM, provenance) of every pushed image, and the
-    verify gate of promote. Checks: checks_signing."""
+    verify gate of promote. Checks: config/checks/signing.py."""
 
     key: str = Field(
         description="The cosign signing key: a file (relative to images.yaml; written from a CI "

@@ -4,8 +4,9 @@
 # The e2e matrix (tests/e2e/images.yaml: 3.14 + 3.14t, 3.13, 3.12 on bookworm, trixie, noble
 # and resolute, every method and variant, amd64 + arm64 where the host can build it) copied into
 # the demo's state directory with a `signing:` section, then lock, render, release (build,
-# smoke-test, push, sign, attest SBOM + provenance) into the local registry, `orchestrator
-# verify` on every short tag, and a summary of what was published and what to try next.
+# smoke-test, push, sign, attest SBOM + OpenVEX + provenance, the scan gate) into the local
+# registry, `orchestrator verify` on every short tag, `orchestrator scan` with the demo's
+# vulnerability DB, and a summary of what was published and what to try next.
 #
 # State (kept between runs): ${ORCH_DEMO_DIR:-.orchestrator/demo}: images.yaml, images.lock,
 # generated/, the cosign key pair made on the first run (cosign.key, cosign.pub; its password in
@@ -30,11 +31,17 @@ fi
 COSIGN_PASSWORD=$(cat "$STATE/cosign.password")
 export COSIGN_PASSWORD
 
-# the e2e matrix as it is now, plus signing (the key pair above, relative to images.yaml)
+# the pinned grype (tools/go-tools.txt; built once per machine) for the release gate and scan
+bash scripts/install-go-tools.sh grype
+
+# the e2e matrix as it is now, plus signing (the key pair above, relative to images.yaml) and
+# scan: the demo's own vulnerability DB (tests/e2e/demo_db.py: advisories written there, made
+# into a grype DB by grype's own code; kept two days), the gate and the OpenVEX rules
 {
     cat tests/e2e/images.yaml
     printf '\n# make demo (scripts/demo.sh): sign and attest what the demo publishes\n'
     printf 'signing:\n  key: cosign.key\n'
+    "$PY" -m tests.e2e.demo_db "$STATE"
 } >"$CONFIG.new"
 mv "$CONFIG.new" "$CONFIG"
 
@@ -57,6 +64,8 @@ if ((${#short[@]})); then
     for t in "${short[@]}"; do refs+=("$REGISTRY/$repo:$t"); done
     "$PY" -m orchestrator verify --config "$CONFIG" "${refs[@]}" || rc=$((rc ? rc : $?))
 fi
+say "orchestrator scan: every published image, per platform, by its attested SBOM and OpenVEX"
+"$PY" -m orchestrator scan --config "$CONFIG" --json "$STATE/scan.json" || rc=$((rc ? rc : $?))
 
 say "done in $(($(date +%s) - start)) s (exit $rc)"
 say "published (short tags; every cell also has distro, version and immutable tags):"
@@ -67,5 +76,5 @@ say "try one:"
 say "  docker run --rm $REGISTRY/$repo:3.14-runtime python3 -c 'import sys; print(sys.version)'"
 say "  docker run --rm --platform linux/arm64 $REGISTRY/$repo:3.14-runtime python3 -c 'import platform; print(platform.machine())'"
 say "  docker run --rm $REGISTRY/$repo:3.14t-runtime python3 -c 'import sys; print(sys._is_gil_enabled())'"
-say "report: $STATE/release.json   config: $CONFIG   public key: $STATE/cosign.pub"
+say "reports: $STATE/release.json, $STATE/scan.json   config: $CONFIG   public key: $STATE/cosign.pub"
 exit "$rc"

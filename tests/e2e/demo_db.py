@@ -1,0 +1,77 @@
+"""`make demo`'s vulnerability DB (issue 32 item 3): advisories written here, turned into a
+grype v6 DB archive by tools/vulndb (grype's own DB build), and the `scan:` section that pins
+it, printed for scripts/demo.sh to append to the demo's images.yaml.
+
+    python -m tests.e2e.demo_db STATE_DIR
+
+Kept in STATE_DIR/vulndb/ and made anew only when older than two days (scan.max_age_days is
+5): a new archive has a new sha256, and the images' labels would change with the config.
+
+What the demo's `orchestrator scan` then shows: CVE-2099-4001 against the compiled CPython
+3.14 (by the SBOM's CPE, fixed in 3.14.99, Medium: below the gate), CVE-2099-4002 against
+CPython 3.13, CVE-2099-4003 against zlib on Debian 12 with no fix (reported, never gating),
+CVE-2099-4004 (Critical) in idlelib, which every image's OpenVEX sets aside (the build
+removes idlelib), and CVE-2099-4005 (Low) in ensurepip's wheel: not_affected in runtime and
+minimal, reported for dev.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from orchestrator.scan.grype import sha256_of
+from tests import vulndb
+
+CPE = "cpe:2.3:a:python:python:*:*:*:*:*:*:*:*"
+ADVISORIES = [
+    {"id": "CVE-2099-4001", "severity": "Medium", "cpe": CPE, "from": "3.14.0", "fixed": "3.14.99"},
+    {"id": "CVE-2099-4002", "severity": "Medium", "cpe": CPE, "from": "3.13.0", "fixed": "3.13.99"},
+    {"id": "CVE-2099-4003", "severity": "Medium", "namespace": "debian:12", "package": "zlib"},
+    {"id": "CVE-2099-4004", "severity": "Critical", "cpe": CPE, "from": "3.12.0", "fixed": "3.14.99"},
+    {"id": "CVE-2099-4005", "severity": "Low", "cpe": CPE, "from": "3.12.0", "fixed": "3.14.99"},
+]
+SCAN = """
+# make demo (tests/e2e/demo_db.py): the demo's own vulnerability DB, the release gate and the
+# OpenVEX rules every image's attestation is made from
+scan:
+  db: {{file: {file}, sha256: "{sha256}"}}
+  fail_on: high
+  vex:
+    - advisory: CVE-2099-4004
+      component: idle
+      reason: "The flaw is in idlelib's RPC server (demo advisory)."
+    - advisory: CVE-2099-4005
+      component: ensurepip
+      reason: "The flaw is in the pip wheel ensurepip bundles (demo advisory)."
+"""
+
+
+def archive(state: Path, max_age: dt.timedelta = dt.timedelta(days=2)) -> Path:
+    """The demo's DB archive under ``state``, made now unless a young enough one is there."""
+    out = state / "vulndb"
+    found = sorted(out.glob("db/vulnerability-db_v6.*.tar.gz"))
+    if found:
+        age = dt.datetime.now(dt.UTC) - dt.datetime.fromtimestamp(found[-1].stat().st_mtime,
+                                                                  dt.UTC)
+        if age < max_age:
+            return found[-1]
+    for old in found:
+        old.unlink()
+    return vulndb.write_db(ADVISORIES, out)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tests.e2e.demo_db STATE_DIR", file=sys.stderr)
+        return 2
+    state = Path(argv[0]).resolve()
+    path = archive(state)
+    print(SCAN.format(file=json.dumps(str(path.relative_to(state))), sha256=sha256_of(path)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -49,20 +49,21 @@ class ImagesConfig(FrozenModel):
         ("linux/amd64",), min_length=1,
         description="Platforms every image is built for; each tag is one OCI index listing them",
     )
-    # RUF012: ruff does not see that FrozenModel (of base) is a pydantic model; pydantic
-    # copies a mutable default for each instance.
-    profiles: dict[str, Profile] = {  # noqa: RUF012
+    # Mutable defaults go through Field(default): pydantic copies them for each instance and the
+    # schema shows them (default_factory would hide them there); a bare {} trips ruff's RUF012,
+    # which does not see that FrozenModel is a pydantic model.
+    profiles: dict[str, Profile] = Field({
         "release": Profile(pgo=True, lto=True, frame_pointers=True),
         # the test package and test C modules are neither built nor installed (prep would
         # delete them): less to compile and to byte-compile three times in `make install`.
         # release keeps them: PGO's training run uses the test suite.
         "fast": Profile(pgo=False, lto=False, configure_opts=("--disable-test-modules",)),
-    }
+    })
     default_profile: str = "release"
     build: Build = Build()
     runtime_user: User = User()
-    env: dict[str, str] = {}  # noqa: RUF012
-    labels: dict[str, str] = {}  # noqa: RUF012
+    env: dict[str, str] = Field({})
+    labels: dict[str, str] = Field({})
     ca_certificates: tuple[str, ...] = Field(
         (), description="Extra CA certificates (PEM files, relative to images.yaml) to trust"
     )

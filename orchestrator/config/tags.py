@@ -34,11 +34,11 @@ class Tags(FrozenModel):
         default_factory=dict,
         description='Per minor ("3.12", "3.14t"): the distro (and method) behind its short tags, '
         "for a minor the default distro does not carry (e.g. 3.12 only as noble's deadsnakes build)")
-    method_suffix: dict[Method, str] = {  # noqa: RUF012 (a pydantic field: see config.model)
+    method_suffix: dict[Method, str] = Field({  # a mutable default: see config.model's profiles
         "source": "",
         "python-build": "pybuild",
         "deadsnakes": "deadsnakes",
-    }
+    })
     moving: tuple[TagTemplate, ...]
     # The date inside the version (3.13.15.20261121-runtime-bookworm): Renovate and Dependabot
     # read the text after the first "-" as a compatibility suffix (docs/tags-and-renovate.md).

@@ -3,9 +3,12 @@ and images.yaml's scan.vex rules, and grype's verdicts read back into the scan's
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +30,27 @@ RULES = (VexRule(advisory="CVE-2099-1007", component="idle", reason="The flaw is
          VexRule(advisory="CVE-2099-1009", component="ensurepip", reason="In pip's wheel."))
 
 
-def test_the_probe_runs_here_and_names_every_component() -> None:
-    """The probe is the file the smoke test runs (python3 -c): on this interpreter (a full
-    pyenv build with its test suite and ensurepip) it finds them, and its output parses."""
+def test_the_probe_runs_here_and_agrees_with_the_import_system() -> None:
+    """The probe is the file the smoke test runs (python3 -c). On this interpreter (a pyenv
+    build with everything, or Debian's python3 without idlelib, tkinter or the test suite)
+    what it reports agrees with what the import system and sysconfig say, by other means."""
     out = subprocess.run([sys.executable, "-c", suite.snippet("components.py")],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     found = suite.components(out)
     assert list(found) == list(VEX_COMPONENTS)
-    assert found["idle"] and found["idle"].endswith("idlelib")
-    assert found["ensurepip"] and found["ensurepip"].endswith(".whl")
+    for component, module in (("idle", "idlelib"), ("tkinter", "tkinter"), ("pip", "pip"),
+                              ("cpython-tests", "test.test_sys")):
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:  # test.test_sys with no test package at all
+            spec = None
+        assert (found[component] is None) == (spec is None), (component, found[component])
+    headers = Path(str(sysconfig.get_config_var("INCLUDEPY")), "Python.h")
+    assert (found["headers"] is None) == (not headers.exists())
+    assert (found["compilers"] is None) == (shutil.which("cc") is None and shutil.which("gcc") is None
+                                            and shutil.which("clang") is None)
+    wheel = found["ensurepip"]
+    assert wheel is None or (wheel.endswith(".whl") and Path(wheel).is_file())
 
 
 def test_the_components_verdict_refuses_what_is_not_the_probes_output() -> None:

@@ -32,7 +32,9 @@ def module(name: str) -> "str | None":
 
 tools = ("cc", "gcc", "c++", "g++", "clang", "cpp")
 found = {
-    "cpython-tests": first(stdlib, "test/__init__.py", "test/regrtest.py"),
+    # the suite's own test modules: Debian's libpython3.X-stdlib ships test/support and
+    # regrtest without them (the suite is libpython3.X-testsuite)
+    "cpython-tests": first(stdlib, "test/test_sys.py", "test/test_grammar.py"),
     "idle": first(stdlib, "idlelib"),
     "tkinter": first(stdlib, "tkinter"),
     # the wheels ensurepip installs: its own, or Debian's (python3-pip-whl) that it falls back to

@@ -35,13 +35,13 @@ export COSIGN_PASSWORD
 bash scripts/install-go-tools.sh grype
 
 # the e2e matrix as it is now, plus signing (the key pair above, relative to images.yaml) and
-# scan: the demo's own vulnerability DB (tests/e2e/demo_db.py: advisories written there, made
+# scan: the demo's own vulnerability DB (hostkit/demo_db.py: advisories written there, made
 # into a grype DB by grype's own code; kept two days), the gate and the OpenVEX rules
 {
     cat tests/e2e/images.yaml
     printf '\n# make demo (scripts/demo.sh): sign and attest what the demo publishes\n'
     printf 'signing:\n  key: cosign.key\n'
-    "$PY" -m tests.e2e.demo_db "$STATE"
+    "$PY" -m hostkit.demo_db "$STATE"
 } >"$CONFIG.new"
 mv "$CONFIG.new" "$CONFIG"
 

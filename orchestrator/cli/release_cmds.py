@@ -89,7 +89,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if checker is not None:  # with scan: refuse digests that bring a new fixable finding
         if sig is not None and cosign is None:  # the attested SBOMs verify with the key
             cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
-        sboms = (scan_images.attested(cosign, work_dir(loaded) / "scan" / "sboms")
+        sboms = (scan_images.attested(cosign, work_dir(loaded) / "scan" / "sboms",
+                                      checker.vex_advisories)
                  if cosign is not None else scan_images.unattested)
         scan = scan_gate.promote_gate(checker, client, sboms)
     report = promote.promote(cells, client, all_or_nothing=args.all_or_nothing,

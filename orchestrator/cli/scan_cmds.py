@@ -43,7 +43,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if loaded.config.signing is not None:
         cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
                                                  str(loaded.path)))
-        sboms = scan_images.attested(cosign, work_dir(loaded) / "scan" / "sboms")
+        sboms = scan_images.attested(cosign, work_dir(loaded) / "scan" / "sboms",
+                                     frozenset(r.advisory for r in cfg.vex))
     # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
     # on a terminal the live status; stdout is the report
     progress = Progress.for_command("scan", state_dir(work_dir(loaded)))

@@ -81,8 +81,7 @@ class IgnoreRule(FrozenModel):
 
 # The parts of an image a VEX rule may name: what the build may leave out, as the smoke test's
 # probe (orchestrator/smoke/checks/components.py) reports them, one key each.
-VexComponent = Literal["cpython-tests", "idle", "tkinter", "ensurepip", "pip", "compilers",
-                       "headers"]
+VexComponent = Literal["cpython-tests", "idle", "tkinter", "ensurepip", "pip", "headers"]
 VEX_COMPONENTS: tuple[str, ...] = typing.get_args(VexComponent)
 
 
@@ -93,7 +92,7 @@ class VexRule(FrozenModel):
     advisory: str = Field(min_length=1, description="e.g. CVE-2025-1234 or GHSA-xxxx-xxxx-xxxx")
     component: VexComponent = Field(
         description="cpython-tests (Lib/test), idle (idlelib), tkinter, ensurepip (its bundled "
-        "pip wheel), pip, compilers (cc, gcc, c++, clang), headers (Python.h)")
+        "pip wheel), pip, headers (Python.h)")
     reason: str = Field(
         min_length=10, description="Where in the component the flaw is (the VEX impact "
         "statement, at least 10 characters)")

@@ -1,7 +1,8 @@
 """Supply chain of a pushed image: per platform an SBOM (syft + the CPython entry) and an
-OpenVEX document (supplychain/vex.py: scan.vex rules against what the smoke test found
-absent), one SLSA provenance for the build, a cosign signature on the pushed digest and on each platform
-manifest, and the SBOMs and provenance attested with cosign. Called by the push phase for
+OpenVEX document when a scan.vex rule applies (supplychain/vex.py: the rules against what the
+smoke test found absent; OpenVEX wants at least one statement), one SLSA provenance for the
+build, a cosign signature on the pushed digest and on each platform manifest, and the SBOMs,
+OpenVEX documents and provenance attested with cosign. Called by the push phase for
 every pushed digest when images.yaml has ``signing:``; what it made is kept under the work dir
 (``supply/<cell>/``).
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import naming, runner, settings
+from orchestrator.config.publish import VexRule
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
 from orchestrator.planning.plan import PlannedImage
@@ -131,11 +133,24 @@ def sbom_cpython(run: Run, img: PlannedImage) -> sbom.CPython | None:
     return sbom.cpython_for(run.lock, img.base_minor, img.method, run.prefix(img))
 
 
+def vex_rules(run: Run) -> tuple[VexRule, ...]:
+    return run.config.scan.vex if run.config.scan is not None else ()
+
+
+def expected_vex(run: Run, img: PlannedImage) -> dict[str, frozenset[str]]:
+    """platform -> the advisories the OpenVEX document of ``img`` would say not_affected now
+    (the current scan.vex rules against its last smoke-test record; platforms without a record
+    are left out)."""
+    rules = vex_rules(run)
+    return {plat: frozenset(r.advisory for r in vex.absent(found, rules))
+            for plat, found in run.load_state(img.id).components.items()}
+
+
 def vex_document(run: Run, img: PlannedImage, ref: str, platform: str,
                  sboms: dict[str, Path]) -> dict[str, object]:
     """The OpenVEX document of ``img`` on ``platform`` (pushed as ``ref``): images.yaml's
     scan.vex rules against what its last passing smoke test found absent there."""
-    rules = run.config.scan.vex if run.config.scan is not None else ()
+    rules = vex_rules(run)
     st = run.load_state(img.id)
     components = st.components.get(platform)
     if rules and components is None:
@@ -166,10 +181,10 @@ def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
                                     run=syft or runner.run)
              for plat, d in plats.items()}
     inputs = provenance_inputs(run, img)
-    vex_docs = {plat: vex_document(run, img, f"{name}@{d}", plat, sboms[plat])
-                for plat, d in plats.items()}
+    vex_docs = {plat: doc for plat, d in plats.items()
+                if (doc := vex_document(run, img, f"{name}@{d}", plat, sboms[plat]))["statements"]}
     attached = Attached(name, digest, plats, sboms, out / "provenance.json",
-                        {plat: out / f"{plat.replace('/', '-')}.openvex.json" for plat in plats})
+                        {plat: out / f"{plat.replace('/', '-')}.openvex.json" for plat in vex_docs})
     statement = provenance.statement([(name, d) for d in attached.subjects], inputs)
     out.mkdir(parents=True, exist_ok=True)
     predicate_path = out / "provenance.predicate.json"

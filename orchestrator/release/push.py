@@ -109,15 +109,22 @@ def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
     return signed
 
 
+def _still_attested(run: Run, registry: Registry, img: PlannedImage, digest: str,
+                    cosign: Cosign) -> bool:
+    """An unchanged digest keeps its attachments when they verify and its OpenVEX documents
+    say what the current scan.vex rules would (a rule added or removed: attached again)."""
+    v = verify.verify_digest(cosign, registry, run.repo, digest)
+    return v.ok and all(v.vex.get(plat, frozenset()) == want
+                        for plat, want in attest.expected_vex(run, img).items())
+
+
 def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: fingerprint.Published, name: str,
               cosign: Cosign, tools: attest.Tools) -> bool:
     """One pushed digest signed and attested (False: it could not be, the cell says why)."""
     res = run.report.cell(img.id)
     start = time.monotonic()
     try:
-        # unchanged: re-attached unless everything verifies (e.g. pushed before its OpenVEX)
-        if out.outcome == "unchanged" and verify.verify_digest(cosign, registry, run.repo,
-                                                               out.digest).ok:
+        if out.outcome == "unchanged" and _still_attested(run, registry, img, out.digest, cosign):
             res.signed = True
         else:
             got = attest.attach(run, img, out.digest, cosign, registry=registry, syft=tools.syft)
@@ -161,7 +168,7 @@ def _gate_all(run: Run, registry: Registry, pushed: Pushed, gate: scan_gate.Gate
     """The pushed cells whose tags may move: each new digest scanned against the image its
     first public tag holds now (scan.gate); one that brings a gating finding fails (phase
     ``scan``) and keeps only its immutable tag. Unchanged content is already published."""
-    sboms = (scan_images.attested(cosign, run.work / "scan" / "sboms")
+    sboms = (scan_images.attested(cosign, run.work / "scan" / "sboms", gate.vex_advisories)
              if cosign is not None else scan_images.unattested)
     keep: Pushed = []
     for img, out in pushed:

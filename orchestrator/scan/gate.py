@@ -46,6 +46,11 @@ class Gate:
     def fail_on(self) -> str:
         return self.scan.fail_on
 
+    @property
+    def vex_advisories(self) -> frozenset[str]:
+        """The advisories of the scan.vex rules: the only OpenVEX statements the gate honours."""
+        return frozenset(r.advisory for r in self.scan.vex)
+
     def provenance_record(self) -> VulnerabilityDb:
         """The DB as the provenance of each image this gate lets through records it."""
         return VulnerabilityDb(self.db.source, self.db.checksum.removeprefix("sha256:"),

@@ -49,13 +49,23 @@ def _predicate(cosign: Cosign, ref: str, kind: str) -> tuple[dict[str, Any] | No
     return (predicate, "") if isinstance(predicate, dict) else (None, "no predicate")
 
 
-def attested(cosign: Cosign, out_dir: Path) -> EvidenceSource:
+def current_statements(vex: dict[str, Any], advisories: frozenset[str]) -> dict[str, Any] | None:
+    """``vex`` with only the statements about ``advisories`` (the current scan.vex rules: a
+    rule removed since the image was attested hides nothing any more); None when none is left."""
+    kept = [st for st in vex.get("statements") or []
+            if isinstance(st, dict) and (st.get("vulnerability") or {}).get("name") in advisories]
+    return {**vex, "statements": kept} if kept else None
+
+
+def attested(cosign: Cosign, out_dir: Path, advisories: frozenset[str]) -> EvidenceSource:
     """The SPDX SBOM and the OpenVEX document attested to a platform manifest, each verified
-    with the configured key."""
+    with the configured key; of the document, the statements about ``advisories`` (the
+    advisories of images.yaml's scan.vex rules now)."""
 
     def source(ref: str, platform: str) -> Evidence:
         stem = out_dir / ref.rsplit("@sha256:", 1)[-1][:24]
-        vex, _ = _predicate(cosign, ref, "openvex")
+        attested_vex, _ = _predicate(cosign, ref, "openvex")
+        vex = current_statements(attested_vex, advisories) if attested_vex is not None else None
         vex_path = None
         if vex is not None:
             out_dir.mkdir(parents=True, exist_ok=True)

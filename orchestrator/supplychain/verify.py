@@ -7,7 +7,7 @@ gate use it; application teams can run it too (``--key cosign.pub``, no images.y
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import imageref
@@ -22,6 +22,10 @@ class Check:
     name: str  # "signature", "signature linux/arm64", "sbom linux/amd64", "provenance"
     ok: bool
     detail: str = ""
+    # shown, never failing: an OpenVEX document only sets findings aside, so an image without
+    # one (none of its scan.vex rules applies, or pushed before they existed) is not less
+    # trustworthy; scan and the gate use only a document that verifies
+    informational: bool = False
 
 
 @dataclass(frozen=True)
@@ -29,30 +33,45 @@ class Verification:
     ref: str  # as asked (tag or digest)
     digest: str  # what it resolved to ("" when it did not)
     checks: tuple[Check, ...]
+    # platform -> the advisories its verified OpenVEX document says not_affected (no verified
+    # document: no entry)
+    vex: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
+        return bool(self.checks) and all(c.ok for c in self.checks if not c.informational)
 
     def problems(self) -> list[str]:
-        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok and not c.informational]
 
     def line(self) -> str:
         at = f" ({self.digest})" if self.digest and self.digest not in self.ref else ""
         if self.ok:
             return f"verified  {self.ref}{at}: " + ", ".join(
-                c.name + (f" ({c.detail})" if c.detail else "") for c in self.checks)
+                c.name + (f" ({c.detail})" if c.ok and c.detail else "" if c.ok else " (none)")
+                for c in self.checks)
         return f"FAILED    {self.ref}{at}: " + "; ".join(self.problems())
+
+
+def _vex_statements(statements: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    predicate = statements[0].get("predicate") if statements else None
+    said = predicate.get("statements") if isinstance(predicate, dict) else None
+    return [st for st in said if isinstance(st, dict)] if isinstance(said, list) else []
 
 
 def vex_summary(statements: Sequence[Mapping[str, Any]]) -> str:
     """What an OpenVEX attestation says, in a few words: each statement's status and advisory."""
-    predicate = statements[0].get("predicate") if statements else None
-    said = predicate.get("statements") if isinstance(predicate, dict) else None
-    if not isinstance(said, list) or not said:
+    said = _vex_statements(statements)
+    if not said:
         return "no statements"
     return ", ".join(f"{st.get('status', '?')}: {(st.get('vulnerability') or {}).get('name', '?')}"
-                     for st in said if isinstance(st, dict))
+                     for st in said)
+
+
+def not_affected(statements: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+    """The advisories a verified OpenVEX attestation says not_affected."""
+    return frozenset(str((st.get("vulnerability") or {}).get("name", ""))
+                     for st in _vex_statements(statements) if st.get("status") == "not_affected")
 
 
 def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
@@ -78,13 +97,17 @@ def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
     for plat, d in plats.items():
         v = cosign.verify_attestation(f"{name}@{d}", "spdxjson")
         checks.append(Check(f"sbom {plat}", v.ok, v.reason))
+    vex: dict[str, frozenset[str]] = {}
     for plat, d in plats.items():
         v = cosign.verify_attestation(f"{name}@{d}", "openvex")
-        checks.append(Check(f"openvex {plat}", v.ok, vex_summary(v.statements) if v.ok else v.reason))
+        checks.append(Check(f"openvex {plat}", v.ok, vex_summary(v.statements) if v.ok else v.reason,
+                            informational=True))
+        if v.ok:
+            vex[plat] = not_affected(v.statements)
     if provenance:
         v = cosign.verify_attestation(f"{name}@{digest}", "slsaprovenance1")
         checks.append(Check("provenance", v.ok, v.reason))
-    return Verification(ref, digest, tuple(checks))
+    return Verification(ref, digest, tuple(checks), vex)
 
 
 def verify_ref(cosign: Cosign, ref: str, registry_for: Callable[[str], Registry], *,

@@ -34,10 +34,10 @@ COMPONENTS: dict[str, tuple[str, str, bool]] = {
     "tkinter": ("vulnerable_code_not_present", "tkinter (Lib/tkinter)", True),
     "ensurepip": ("vulnerable_code_not_present", "ensurepip's bundled pip wheel", True),
     "pip": ("component_not_present", "pip", False),
-    "compilers": ("component_not_present", "a C compiler (cc, gcc, c++, clang)", False),
     "headers": ("vulnerable_code_not_present", "CPython's C headers (Python.h)", True),
 }
-_CPYTHON_DEB = re.compile(r"^(lib)?python3\.\d+t?(-minimal|-stdlib|-venv|-dev)?$")
+# deadsnakes' and Ubuntu's packages of CPython (noble's time_t transition: libpython3.12t64)
+_CPYTHON_DEB = re.compile(r"^(lib)?python3\.\d+t?(t64)?(-minimal|-stdlib|-venv|-dev)?$")
 
 
 def _purl(pkg: Mapping[str, Any]) -> str:
@@ -63,6 +63,11 @@ def image_purl(ref: str) -> str:
     return f"pkg:oci/{name}@{parsed.digest}?repository_url={parsed.host}/{parsed.repository}"
 
 
+def absent(components: Mapping[str, str | None], rules: Sequence[VexRule]) -> list[VexRule]:
+    """The rules whose component the probe found absent (never probed: not absent)."""
+    return [r for r in rules if r.component in components and components[r.component] is None]
+
+
 def statements(ref: str, platform: str, sbom: Mapping[str, Any],
                components: Mapping[str, str | None], rules: Sequence[VexRule],
                timestamp: str) -> list[dict[str, Any]]:
@@ -70,9 +75,7 @@ def statements(ref: str, platform: str, sbom: Mapping[str, Any],
     findings on ``platform``) says is absent."""
     digest = parse(ref).digest
     out: list[dict[str, Any]] = []
-    for rule in rules:
-        if rule.component not in components or components[rule.component] is not None:
-            continue  # shipped (or never probed): the scanner's finding stands
+    for rule in absent(components, rules):  # shipped (or never probed): the finding stands
         justification, what, in_cpython = COMPONENTS[rule.component]
         subs = cpython_purls(sbom) if in_cpython else (["pkg:pypi/pip"] if rule.component == "pip"
                                                        else [])

@@ -40,7 +40,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 RUNTIME, DEV = "3.14-source-bookworm-runtime", "3.14-source-bookworm-dev"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPDX, SLSA = signing.PREDICATE_TYPES["spdxjson"], signing.PREDICATE_TYPES["slsaprovenance1"]
-VEX = signing.PREDICATE_TYPES["openvex"]
 
 
 def cosign_verify(public_key: Path, ref: str) -> subprocess.CompletedProcess[str]:
@@ -82,11 +81,10 @@ def check_report(cell: dict[str, Any], name: str, platforms: dict[str, str]) -> 
     assert cell["signed"] is True, cell
     assert set(cell["signatures"]) == {f"{name}@{d}" for d in (digest, *platforms.values())}
     atts = cell["attestations"]
-    assert Counter(a["predicate_type"] for a in atts) == {SPDX: len(platforms),
-                                                           VEX: len(platforms), SLSA: 1}
-    for kind in (SPDX, VEX):  # one per platform manifest
-        assert {(a["platform"], a["subject"]) for a in atts if a["predicate_type"] == kind} == {
-            (p, f"{name}@{d}") for p, d in platforms.items()}
+    # no scan.vex rule in this config: no OpenVEX document (OpenVEX wants one statement)
+    assert Counter(a["predicate_type"] for a in atts) == {SPDX: len(platforms), SLSA: 1}
+    assert {(a["platform"], a["subject"]) for a in atts if a["predicate_type"] == SPDX} == {
+        (p, f"{name}@{d}") for p, d in platforms.items()}
     assert [a["subject"] for a in atts if a["predicate_type"] == SLSA] == [f"{name}@{digest}"]
 
 
@@ -117,8 +115,8 @@ def test_the_release_signed_and_attested_what_it_pushed_and_a_re_pointed_tag_fai
     proc = orchestrator_verify(public, tagged)
     assert proc.returncode == 0 and proc.stdout.startswith(f"verified  {tagged} "), \
         proc.stdout + proc.stderr
-    # no scan.vex rules in this config: an OpenVEX document per platform, with no statement
-    assert "openvex linux/arm64 (no statements)" in proc.stdout, proc.stdout
+    # shown, not required: no scan.vex rule applies here (test_scan.py checks one that does)
+    assert "openvex linux/arm64 (none)" in proc.stdout, proc.stdout
 
     py = lock.python(img.python)
     cpython = sbom.CPython(py.version, img.method, py.url, py.sha256,
@@ -130,10 +128,6 @@ def test_the_release_signed_and_attested_what_it_pushed_and_a_re_pointed_tag_fai
         doc = got.statements[0]["predicate"]
         assert sbom.check_spdx(doc, cpython) == [], plat
         assert runtime_packages <= set(sbom.dpkg_packages(doc)), (plat, runtime_packages)
-        vex = cosign.verify_attestation(f"{name}@{digest}", "openvex")
-        assert vex.ok, (plat, vex.reason)
-        assert vex.statements[0]["predicateType"] == VEX
-        assert vex.statements[0]["predicate"]["@context"] == "https://openvex.dev/ns/v0.2.0"
         arch = plat.split("/")[1]
         assert any(f"arch={arch}" in r["referenceLocator"] for p in doc["packages"]
                    for r in p.get("externalRefs", []) if r["referenceType"] == "purl"), plat

@@ -204,9 +204,9 @@ def test_promote_refuses_digests_that_do_not_verify_when_signing_is_required(
     assert cells[DEV14]["phase"] == "verify"
     assert cells[DEV14]["message"] == (
         f"refused: {fake.address}/{REPO}@{digest} is unsigned or does not verify (signature: no "
-        "signatures found; sbom linux/amd64: no matching attestations; openvex linux/amd64: no "
-        "matching attestations; provenance: no matching attestations); sign and attest it (push "
-        "with signing: in images.yaml) or set signing.required: false")
+        "signatures found; sbom linux/amd64: no matching attestations; provenance: no matching "
+        "attestations); sign and attest it (push with signing: in images.yaml) or set "
+        "signing.required: false")
     assert all(c[c.index("--key") + 1] == str(root / "cosign.pub")
                for c in cosign_fake.calls[signed_calls:])
 

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import pytest
 
+from hostkit import vulndb
 from orchestrator.config import loader
 from orchestrator.config.publish import VEX_COMPONENTS, Scan, ScanDb, VexRule
 from orchestrator.lock import lockfile
@@ -32,7 +33,7 @@ from orchestrator.scan.models import ScanReport
 from orchestrator.scan.report import judge
 from orchestrator.supplychain import vex
 from orchestrator.supplychain.signing import Cosign, Verified
-from tests import require, vulndb
+from tests import require
 from tests.fakes.fake_registry import FakeRegistry
 from tests.fakes.publish_harness import write_config
 from tests.unit.helpers import FIXTURES, TODAY
@@ -160,7 +161,7 @@ def test_scan_gives_the_real_grype_the_attested_sbom(tmp_path: Path) -> None:
         reg.put_image("team/python", planned.images[0].tags[0], "seed")
         report = scan_images.scan_all(Registry(reg.address), "team/python", planned.images, grype,
                                       scan_images.attested(cast(Cosign, StandIn()),
-                                                                 tmp_path / "sboms"),
+                                                           tmp_path / "sboms", frozenset()),
                                       scan, ScanReport(info, "high"), TODAY)
     (image,) = report.images
     assert image.state == "scanned" and image.platforms[0].source == "sbom"

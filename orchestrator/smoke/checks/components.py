@@ -5,7 +5,6 @@ scan.vex[].component names (config/publish.py VEX_COMPONENTS, checked by a unit 
 
 import importlib.util
 import json
-import shutil
 import sysconfig
 from pathlib import Path
 
@@ -30,7 +29,6 @@ def module(name: str) -> "str | None":
     return (spec.origin or name) if spec else None
 
 
-tools = ("cc", "gcc", "c++", "g++", "clang", "cpp")
 found = {
     # the suite's own test modules: Debian's libpython3.X-stdlib ships test/support and
     # regrtest without them (the suite is libpython3.X-testsuite)
@@ -41,7 +39,6 @@ found = {
     "ensurepip": first(stdlib, "ensurepip/_bundled/*.whl")
     or first(Path("/usr/share/python-wheels"), "pip-*.whl"),
     "pip": module("pip"),
-    "compilers": next((w for w in map(shutil.which, tools) if w), None),
     "headers": first(include, "Python.h"),
 }
 print(json.dumps(found, sort_keys=True))

@@ -1,5 +1,6 @@
-"""The tests' vulnerability database: advisories the test writes, turned into a grype v6 DB
-archive by tools/vulndb (grype's own DB build and packaging code), for `grype db import`.
+"""The vulnerability databases of the tests and of `make demo`: advisories they write, turned
+into a grype v6 DB archive by tools/vulndb (grype's own DB build and packaging code), for
+`grype db import`.
 
 ``vulndb()`` builds tools/vulndb once per source (``go build`` under nice, into .cache/vulndb/
 keyed by the hash of its main.go, go.mod and go.sum); ``write_db`` runs it. ``grype()`` is the

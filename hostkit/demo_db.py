@@ -2,7 +2,7 @@
 grype v6 DB archive by tools/vulndb (grype's own DB build), and the `scan:` section that pins
 it, printed for scripts/demo.sh to append to the demo's images.yaml.
 
-    python -m tests.e2e.demo_db STATE_DIR
+    python -m hostkit.demo_db STATE_DIR
 
 Kept in STATE_DIR/vulndb/ and made anew only when older than two days (scan.max_age_days is
 5): a new archive has a new sha256, and the images' labels would change with the config.
@@ -18,12 +18,12 @@ minimal, reported for dev.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sys
 from pathlib import Path
 
-from orchestrator.scan.grype import sha256_of
-from tests import vulndb
+from hostkit import vulndb
 
 CPE = "cpe:2.3:a:python:python:*:*:*:*:*:*:*:*"
 ADVISORIES = [
@@ -34,7 +34,7 @@ ADVISORIES = [
     {"id": "CVE-2099-4005", "severity": "Low", "cpe": CPE, "from": "3.12.0", "fixed": "3.14.99"},
 ]
 SCAN = """
-# make demo (tests/e2e/demo_db.py): the demo's own vulnerability DB, the release gate and the
+# make demo (hostkit/demo_db.py): the demo's own vulnerability DB, the release gate and the
 # OpenVEX rules every image's attestation is made from
 scan:
   db: {{file: {file}, sha256: "{sha256}"}}
@@ -65,11 +65,12 @@ def archive(state: Path, max_age: dt.timedelta = dt.timedelta(days=2)) -> Path:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m tests.e2e.demo_db STATE_DIR", file=sys.stderr)
+        print("usage: python -m hostkit.demo_db STATE_DIR", file=sys.stderr)
         return 2
     state = Path(argv[0]).resolve()
     path = archive(state)
-    print(SCAN.format(file=json.dumps(str(path.relative_to(state))), sha256=sha256_of(path)))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    print(SCAN.format(file=json.dumps(str(path.relative_to(state))), sha256=digest))
     return 0
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import sys
 from pathlib import Path
+
+import yaml
 
 from hostkit import vulndb
 
@@ -33,20 +34,18 @@ ADVISORIES = [
     {"id": "CVE-2099-4004", "severity": "Critical", "cpe": CPE, "from": "3.12.0", "fixed": "3.14.99"},
     {"id": "CVE-2099-4005", "severity": "Low", "cpe": CPE, "from": "3.12.0", "fixed": "3.14.99"},
 ]
-SCAN = """
-# make demo (hostkit/demo_db.py): the demo's own vulnerability DB, the release gate and the
-# OpenVEX rules every image's attestation is made from
-scan:
-  db: {{file: {file}, sha256: "{sha256}"}}
-  fail_on: high
-  vex:
-    - advisory: CVE-2099-4004
-      component: idle
-      reason: "The flaw is in idlelib's RPC server (demo advisory)."
-    - advisory: CVE-2099-4005
-      component: ensurepip
-      reason: "The flaw is in the pip wheel ensurepip bundles (demo advisory)."
-"""
+def scan_section(file: str, sha256: str, *, idle: str, ensurepip: str, who: str) -> str:
+    """images.yaml's ``scan:`` for a DB archive ``file`` (its ``sha256``): the gate at high,
+    and the OpenVEX rules putting advisory ``idle`` in idlelib and ``ensurepip`` in the pip
+    wheel ensurepip bundles (``who``: whose advisories, for the reasons)."""
+    section = {"scan": {
+        "db": {"file": file, "sha256": sha256},
+        "fail_on": "high",
+        "vex": [{"advisory": idle, "component": "idle",
+                 "reason": f"The flaw is in idlelib's RPC server ({who} advisory)."},
+                {"advisory": ensurepip, "component": "ensurepip",
+                 "reason": f"The flaw is in the pip wheel ensurepip bundles ({who} advisory)."}]}}
+    return yaml.safe_dump(section, sort_keys=False)
 
 
 def archive(state: Path, max_age: dt.timedelta = dt.timedelta(days=2)) -> Path:
@@ -70,7 +69,10 @@ def main(argv: list[str]) -> int:
     state = Path(argv[0]).resolve()
     path = archive(state)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    print(SCAN.format(file=json.dumps(str(path.relative_to(state))), sha256=digest))
+    print("\n# make demo (hostkit/demo_db.py): the demo's own vulnerability DB, the release gate "
+          "and\n# the OpenVEX rules every image's attestation is made from")
+    print(scan_section(str(path.relative_to(state)), digest, idle="CVE-2099-4004",
+                       ensurepip="CVE-2099-4005", who="demo"), end="")
     return 0
 
 

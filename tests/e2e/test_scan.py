@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hostkit import vulndb
+from hostkit import demo_db, vulndb
 from orchestrator.scan.grype import sha256_of
 from tests import require
 from tests.e2e.conftest import (
@@ -71,22 +71,6 @@ def _advisories(netbase: str) -> list[dict[str, Any]]:
     ]
 
 
-SCAN = """
-scan:
-  db: {{file: {file}, sha256: "{sha256}"}}
-  fail_on: high
-  vex:
-    - advisory: CVE-2099-3004
-      component: idle
-      reason: "The flaw is in idlelib's RPC server (e2e advisory)."
-    - advisory: CVE-2099-3005
-      component: ensurepip
-      reason: "The flaw is in the pip wheel ensurepip bundles (e2e advisory)."
-signing:
-  key: cosign.key
-"""
-
-
 @pytest.fixture(scope="module")
 def scanned_setup(tmp_path_factory: pytest.TempPathFactory, release: Result, workspace: Path,
                   session_id: str) -> tuple[Path, str]:
@@ -104,7 +88,9 @@ def scanned_setup(tmp_path_factory: pytest.TempPathFactory, release: Result, wor
     config = make_config(ws, f"e2e-{session_id}/scanned")
     cosign_key_pair(ws)
     with config.open("a") as f:
-        f.write(SCAN.format(file=archive, sha256=sha256_of(archive)))
+        f.write("\n" + demo_db.scan_section(str(archive), sha256_of(archive), idle="CVE-2099-3004",
+                                            ensurepip="CVE-2099-3005", who="e2e")
+                + "signing:\n  key: cosign.key\n")
     for step in (("lock",), ("render",)):
         res = orch(*step, config=config)
         assert res.rc == 0, res.explain()

@@ -3,11 +3,11 @@
 It implements the ``orchestrator.engine.Engine`` protocol (mypy checks it, below). The push
 path's methods are real (``exists``, ``inspect``, ``tag``, ``remove``, ``temp_tag``,
 ``push``); builds make synthetic images and containers run no program (their outcome
-comes from ``on_run``; the smoke test's components probe is answered by
-``on_probe``). ``push`` writes the image's blobs (HEAD, POST + PUT upload) and its
-manifest (PUT by tag, as ``docker push`` does) through an ``orchestrator.registry.Registry``
-client, so the client's retry and auth handling, and any fault proxy in between, are exercised
-for real. Images are deterministic: the same (name, seed, labels) always gives the same digest.
+comes from ``on_run``; the smoke test's components probe finds every component absent).
+``push`` writes the image's blobs (HEAD, POST + PUT upload) and its manifest (PUT by tag, as
+``docker push`` does) through an ``orchestrator.registry.Registry`` client, so the client's
+retry and auth handling, and any fault proxy in between, are exercised for real. Images are
+deterministic: the same (name, seed, labels) always gives the same digest.
 """
 
 from __future__ import annotations
@@ -91,9 +91,6 @@ class FakeEngine:
     # what a container run gives (image, argv, platform) -> outcome; default: exit 0, no output
     on_run: Callable[[str, list[str], str | None], RunOutcome] | None = None
     runs: list[tuple[str, list[str], str | None]] = field(default_factory=list)  # (image, argv, platform)
-    # what the smoke test's components probe prints, before on_run is asked: (image, platform)
-    # -> component -> path or None; default: every component absent (a runtime image)
-    on_probe: Callable[[str, str | None], dict[str, str | None]] | None = None
     # called with (target, log path) before each build; may raise BuildFailed
     on_build: Callable[[str, Path], None] | None = None
     # OCI exports (check-reproducible): the layers per platform of the n-th export (from 1);
@@ -187,10 +184,8 @@ class FakeEngine:
         if image not in self.images:
             raise EngineError(f"cannot create a container of {image}: no such image")
         self.runs.append((image, argv, platform))
-        if PROBE in argv:
-            found = (self.on_probe(image, platform) if self.on_probe
-                     else dict.fromkeys(VEX_COMPONENTS))
-            return RunOutcome(0, json.dumps(found), 0.0)
+        if PROBE in argv:  # the smoke test's components probe: every component absent
+            return RunOutcome(0, json.dumps(dict.fromkeys(VEX_COMPONENTS)), 0.0)
         return self.on_run(image, argv, platform) if self.on_run else RunOutcome(0, "", 0.0)
 
     def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:

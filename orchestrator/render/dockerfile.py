@@ -145,6 +145,9 @@ def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> st
         "cross_dev_packages": cross_dev_packages(config, distro),
         "profile": profile_of(config, None),
         "profile_configure": " ".join(profile_of(config, None).configure_opts),
+        # any profile with PGO (the default's or one a build picks with --profile, whose build
+        # args turn PYTHON_PGO on): the native compiles carry the PGO training check
+        "pgo_possible": any(p.pgo for p in config.profiles.values()),
         "hardening": hardening_options(config),
         "pyenv": lock.pyenv,
         "deadsnakes": ({**vars(deadsnakes), "archive": config.sources.deadsnakes.archive.format(

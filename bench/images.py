@@ -14,6 +14,7 @@ Each is tagged locally as ``bench-local/...`` by image id right after its build.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -222,6 +223,7 @@ def build_ours(ws: Workspace, profile: str, images: dict[str, BenchImage]) -> di
     code, timing, report = ws.orch("build", "-v", "--profile", profile, "--only", OUR_CELLS,
                                    step=f"build-{profile}", report=True, show=orchestrator_lines)
     summary = summarize_build(code, timing, report)
+    summary["pgo_check"] = pgo_check_lines(ws.dir / "logs" / f"build-{profile}.log")
     cells = cells_of(report)
     for variant in VARIANTS:
         cell = cells.get(f"{MINOR}-source-{DISTRO}-{variant}")
@@ -231,8 +233,24 @@ def build_ours(ws: Workspace, profile: str, images: dict[str, BenchImage]) -> di
         img = images[our_key(profile, variant)]
         run(["docker", "tag", cell["image_id"], img.ref])
         img.image_id = cell["image_id"]
-        img.build = summary
+        img.build = {**summary, "optimizations": optimizations_label(img.ref)}
+    summary["optimizations"] = images[our_key(profile, "runtime")].build["optimizations"]
     return summary
+
+
+def optimizations_label(ref: str) -> str | None:
+    """What the image's compile really got (label ...optimizations: pgo+lto, lto, none)."""
+    labels = json.loads(run(["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", ref]))
+    return next((v for k, v in (labels or {}).items() if k.endswith(".optimizations")), None)
+
+
+def pgo_check_lines(log: Path) -> list[str]:
+    """The compile's PGO check verdicts (stages/scripts/pgo-check.sh) in a build log: what
+    the training covered, or why it failed; [] for a build without PGO or from cache."""
+    if not log.is_file():
+        return []
+    return sorted({line.split("pgo-check: ", 1)[1].strip()
+                   for line in log.read_text(errors="replace").splitlines() if "pgo-check: " in line})
 
 
 # --------------------------------------------------------------------------- reference images

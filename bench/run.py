@@ -64,6 +64,7 @@ SECTIONS = ("overhead", "build", "size", "startup", "speed", "rebuild")
 TARGETS = {
     "startup_ratio": 0.5,
     "speed_geomean": 1.0,
+    "pgo_gain": 1.08,  # issue 33: release (PGO+LTO) against fast (neither), same run
     "noop_ratio": 0.05,
     "refresh_ratio": 0.10,
     "nightly_ratio": 0.01,  # issue 17: a nightly with nothing new, against the cold build
@@ -383,6 +384,17 @@ def _speed_figures(results: dict[str, Any], profiles: tuple[str, ...]) -> list[d
                         g, "x reference (higher = faster)", f">= {target}x" if has_target else "",
                         (None if g is None else g >= target) if has_target else None,
                         _get(imgs, f"{p}-runtime", "python") or ""))
+    rel = _get(imgs, "release-runtime", "geomean_relative_to_reference")
+    fast = _get(imgs, "fast-runtime", "geomean_relative_to_reference")
+    if rel is not None and fast:
+        # both against the same reference medians of the same run: their quotient is release
+        # against fast (what PGO + LTO bought), with no second pairing of samples
+        gain = round(rel / fast, 4)
+        out.append(_fig("speed", "speed.release_vs_fast", "PGO + LTO gain: release against fast",
+                        gain, "x fast (higher = faster)", f">= {TARGETS['pgo_gain']}x",
+                        gain >= TARGETS["pgo_gain"],
+                        f"release ({_get(results, 'build', 'ours_release', 'optimizations') or '?'}) "
+                        f"vs fast ({_get(results, 'build', 'ours_fast', 'optimizations') or '?'})"))
     g = _get(imgs, "debian", "geomean_relative_to_reference")
     if g is not None:
         out.append(_fig("speed", "speed.debian.geomean", "debian python3 speed, geometric mean", g,

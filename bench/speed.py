@@ -1,4 +1,5 @@
-"""Interpreter speed: six pure-Python workloads (bench/workloads) under pyperf, per image.
+"""Interpreter speed: six pure-Python workloads (orchestrator/perf/workloads, the ones the
+release's performance record runs too) under pyperf, per image.
 
 pyperf is installed once per run from PyPI with pip inside the reference image (through
 this machine's TLS-intercepting proxy: the host CA bundle is mounted and PIP_CERT /
@@ -21,12 +22,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from common import BENCH, HOST_CA_BUNDLE, Section, Timer, loadavg, log
+from common import HOST_CA_BUNDLE, Section, Timer, loadavg, log
 from images import BenchImage
 
 from orchestrator import runner
+from orchestrator.perf import workloads as perf_workloads
 
-WORKLOADS = BENCH / "workloads"
+WORKLOADS = Path(perf_workloads.__file__).parent
 UID = "10001"
 
 

@@ -2,7 +2,7 @@
 runtime user) and ``Loaded``, a validated file; ``loader`` reads and validates a file into
 them. Each section's models live in a module of their own: ``axes`` (the Literal types,
 distros, pythons, variants, cell rules), ``tags``, ``build`` (and the profiles), ``sources``,
-``publish`` (and signing, scan). Leaves: they import no loader, check or planner."""
+``publish`` (and signing, scan, perf). Leaves: they import no loader, check or planner."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pydantic import Field
 from orchestrator.config.axes import CellRule, Distro, Platform, PythonEntry, Variant, VariantName
 from orchestrator.config.base import NAME_RE, FrozenModel
 from orchestrator.config.build import Build, Profile
-from orchestrator.config.publish import Publish, Scan, Signing
+from orchestrator.config.publish import Perf, Publish, Scan, Signing
 from orchestrator.config.sources import Sources
 from orchestrator.config.tags import Tags
 from orchestrator.config.yamlsafe import Path_, line
@@ -77,6 +77,10 @@ class ImagesConfig(FrozenModel):
     scan: Scan | None = Field(
         None, description="`orchestrator scan`: grype on every published image with a pinned "
         "vulnerability DB, and the severity that fails it",
+    )
+    perf: Perf = Field(
+        Perf(), description="A performance record per image (pyperf workloads, candidate against "
+        "the published image) attested beside the SBOM, and the gate that refuses a slower one",
     )
 
     def python(self, minor: str) -> PythonEntry:

@@ -1,6 +1,6 @@
 """Where images go and what guards them: the publish (registry and repository), signing
-(cosign) and scan (grype, its pinned DB, the gate and its ignore rules) sections of
-images.yaml."""
+(cosign), scan (grype, its pinned DB, the gate and its ignore rules) and perf (the performance
+record and its gate) sections of images.yaml."""
 
 from __future__ import annotations
 
@@ -113,3 +113,38 @@ class Scan(FrozenModel):
         (), description="Advisories that concern one component a build may leave out: the "
         "OpenVEX attestation of every image whose smoke test found that component absent says "
         "not_affected (supplychain/vex.py), and the scanner reads it back")
+
+
+# --------------------------------------------------------------------------- perf:
+
+# The pyperf workloads the orchestrator ships (orchestrator/perf/workloads/<name>.py, each
+# module's NAME); tests/unit/test_perf.py checks the two agree.
+Workload = Literal["dict_str", "generators", "json_roundtrip", "nbody", "regex_log", "scheduler"]
+WORKLOADS: tuple[str, ...] = typing.get_args(Workload)
+
+
+class Perf(FrozenModel):
+    """A performance record per image and the gate on it (orchestrator/perf/,
+    release/perf.py): before the push, the candidate and the image its first public tag holds
+    run the same pyperf workloads in interleaved rounds on the build host's native platform;
+    the figures are attested beside the SBOM; a candidate slower than ``max_slowdown`` times
+    the published one is not pushed. Checks: config/checks/perf.py."""
+
+    enabled: bool = Field(
+        False, description="Measure every image before it is pushed (adds minutes per image: "
+        "off by default)")
+    rounds: int = Field(
+        3, ge=2, le=20, description="Interleaved rounds: each runs the candidate and the "
+        "published image once, alternating which goes first")
+    processes: int = Field(
+        2, ge=1, le=20, description="pyperf worker processes per workload and run "
+        "(pyperf --processes)")
+    values: int = Field(
+        3, ge=1, le=50, description="Timed values per worker process (pyperf --values)")
+    max_slowdown: float = Field(
+        1.05, description="Refuse a candidate whose geometric mean over the workloads of "
+        "candidate median / published median is above this (1.05: more than 5 % slower); "
+        "keep it above the noise the records show")
+    workloads: tuple[Workload, ...] = Field(
+        (), description="The workloads to run (default: all of them): dict_str, generators, "
+        "json_roundtrip, nbody, regex_log, scheduler")

@@ -28,10 +28,14 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+# What runs inside the images, not on the build host (package data; the orchestrator imports
+# none of it): the smoke checks' scripts and the performance record's pyperf workloads.
+IN_IMAGE = (PACKAGE / "smoke" / "checks", PACKAGE / "perf" / "workloads")
+
+
 def _orchestrator_files() -> list[Path]:
-    """The orchestrator's own modules: not smoke/checks/, the scripts its smoke checks run
-    inside the images (package data; none is imported, none runs on the build host)."""
-    return [p for p in sorted(PACKAGE.rglob("*.py")) if p.parent != PACKAGE / "smoke" / "checks"]
+    """The orchestrator's own modules: not what it runs inside the images (``IN_IMAGE``)."""
+    return [p for p in sorted(PACKAGE.rglob("*.py")) if p.parent not in IN_IMAGE]
 
 
 def _modules() -> dict[str, set[str]]:
@@ -171,11 +175,12 @@ MAY_IMPORT = {
     "apt": {"config"},
     "registry": {"config", "apt", "engine", "planning"},  # fingerprint: an image's contents
     "smoke": {"config", "engine", "planning"},
-    "supplychain": {"config", "lock", "registry", "planning"},
+    "perf": {"config", "engine", "planning"},  # the record's workloads, runs and verdict
+    "supplychain": {"config", "lock", "registry", "planning", "perf"},  # its predicate type
     "scan": {"config", "planning", "registry", "supplychain"},  # grype over the SBOMs
     "versions": {"config", "lock", "planning", "render", "registry"},
     "release": {"config", "lock", "planning", "render", "engine", "apt", "registry", "smoke",
-                "supplychain", "scan"},
+                "supplychain", "scan", "perf"},
 }
 
 

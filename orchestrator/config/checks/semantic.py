@@ -12,7 +12,7 @@ import typing
 from packaging.version import InvalidVersion, Version
 
 from orchestrator.config import eol, grammar, matrix
-from orchestrator.config.checks import build, scan, signing
+from orchestrator.config.checks import build, perf, scan, signing
 from orchestrator.config.checks import matrix as checks_matrix
 from orchestrator.config.matrix import FREETHREADED, base_minor, python_minors
 from orchestrator.config.model import VERSION_RE, Loaded, minor_of
@@ -47,6 +47,7 @@ def check(loaded: Loaded, today: dt.date) -> list[str]:
     build.check(err.loaded.config, err, err.warn)
     signing.check(err.loaded.config, err)
     scan.check(err.loaded.config.scan, err, err.warn, today)
+    perf.check(err.loaded.config, err, err.warn)
     raise_all(err.problems)
 
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.

@@ -5,6 +5,7 @@ first), each as one line with the file, line, key path and a fix."""
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Annotated, Any
@@ -115,12 +116,19 @@ def pydantic_errors(exc: ValidationError, file: str, lines: dict[Path_, int]) ->
             msg, fix = "required key is missing", f'add "{loc[-1]}"'
             loc = loc[:-1] + (str(loc[-1]),)
         elif err["type"] == "literal_error":
-            fix = "use one of the values listed"
+            fix = _did_you_mean(err) or "use one of the values listed"
         elif err["type"] == "string_pattern_mismatch" and "freeze_modules" in loc:
             msg = f"{err['input']!r} is not a module name"
             fix = 'use a dotted stdlib module name, e.g. "encodings.utf_8"'
         out.setdefault(loc, ConfigError(file, fmt(loc), msg, fix, line(lines, loc)))
     return list(out.values())
+
+
+def _did_you_mean(err: Any) -> str:
+    """'did you mean "nbody"?' for a value close to one of a Literal's ("" when none is)."""
+    allowed = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+    close = difflib.get_close_matches(str(err.get("input", "")), allowed, n=1, cutoff=0.6)
+    return f'did you mean "{close[0]}"?' if close else ""
 
 
 def not_reported(errors: list[ConfigError], reported: list[ConfigError]) -> list[ConfigError]:

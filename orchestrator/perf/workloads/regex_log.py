@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-NAME = "regex"
+NAME = "regex_log"
 LINES = [
     f"2026-11-{(i % 28) + 1:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}Z "
     f"{['INFO', 'WARN', 'ERROR', 'DEBUG'][i % 4]} req={i:06x} ip=10.{i % 256}.{(i * 3) % 256}.{i % 7} "

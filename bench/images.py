@@ -2,9 +2,9 @@
 
 - ours: tests/e2e/images.yaml copied to a scratch workspace with the minimal variant
   switched on (MINIMAL_VARIANT), locked, rendered and built by the orchestrator
-  (``build --only '3.13-source-bookworm-*'``: runtime, dev and minimal; ``--profile release``
+  (``build --only '3.14-source-bookworm-*'``: runtime, dev and minimal; ``--profile release``
   for PGO+LTO, the config's default ``fast`` otherwise);
-- reference: bench/reference/Dockerfile, the official python:3.13-slim-bookworm recipe,
+- reference: bench/reference/Dockerfile, the official python:3.14-slim-bookworm recipe,
   FROM the base digest and with the CPython tarball (URL + sha256) pinned in that
   workspace's images.lock, so it starts from exactly what our images start from;
 - debian: bench/reference/debian.Dockerfile, Debian's own python3 on the same base.
@@ -28,18 +28,17 @@ from common import BENCH, PY, REPO, Timing, loadavg, log, run, stream
 
 E2E_CONFIG = REPO / "tests" / "e2e" / "images.yaml"
 REFERENCE_DIR = BENCH / "reference"
-OUR_CELLS = "3.13-source-bookworm-*"
+OUR_CELLS = "3.14-source-bookworm-*"
 DISTRO = "bookworm"
-MINOR = "3.13"
+MINOR = "3.14"
 PROFILES = ("release", "fast")
 VARIANTS = ("runtime", "dev", "minimal")
-# What the workspace's copy of tests/e2e/images.yaml gets: the minimal variant (issue 18) with
-# its size target as budget, and no minimal twin for the PPA's cells (validation refuses them).
+# What the workspace's copy of tests/e2e/images.yaml gets when its matrix has no minimal
+# variant: the minimal variant (issue 18) with its size target as budget (the PPA's cells are
+# excluded from minimal there already: validation refuses them).
 MINIMAL_TARGET_MB = 60
 MINIMAL_VARIANT = (("  dev: {size_budget_mb: 600}\n",
-                    f"  dev: {{size_budget_mb: 600}}\n  minimal: {{size_budget_mb: {MINIMAL_TARGET_MB}}}\n"),
-                   ('  - {python: "3.11", method: source}\n',
-                    '  - {python: "3.11", method: source}\n  - {method: deadsnakes, variant: minimal}\n'))
+                    f"  dev: {{size_budget_mb: 600}}\n  minimal: {{size_budget_mb: {MINIMAL_TARGET_MB}}}\n"),)
 CANDIDATE = "bench-candidate"
 MIRROR = "http://127.0.0.1:8700/ftp/python/"
 
@@ -89,7 +88,7 @@ def our_key(profile: str, variant: str) -> str:
 
 def local_ref(key: str) -> str:
     if key == "reference":
-        return "bench-local/reference:3.13-slim-bookworm"
+        return f"bench-local/reference:{MINOR}-slim-bookworm"
     if key == "debian":
         return "bench-local/debian-python3:bookworm"
     profile, variant = key.split("-", 1)
@@ -164,7 +163,8 @@ def make_workspace(dest: Path, name: str, *, repository: str,
     dest.mkdir(parents=True)
     text = E2E_CONFIG.read_text()
     text = text.replace("repository: org/python", f"repository: {repository}")
-    for old, new in MINIMAL_VARIANT if minimal else ():
+    has_minimal = re.search(r"^variants:\n(?:  .*\n)*?  minimal:", text, re.MULTILINE)
+    for old, new in MINIMAL_VARIANT if minimal and not has_minimal else ():
         if old not in text:
             raise RuntimeError(f"{E2E_CONFIG} changed: no {old.strip()!r} to enable minimal after")
         text = text.replace(old, new, 1)
@@ -219,7 +219,7 @@ def summarize_build(code: int, timing: Timing, report: dict[str, Any]) -> dict[s
 
 
 def build_ours(ws: Workspace, profile: str, images: dict[str, BenchImage]) -> dict[str, Any]:
-    """``build --profile <profile> --only 3.13-source-bookworm-*``; tag the results by id."""
+    """``build --profile <profile> --only 3.14-source-bookworm-*``; tag the results by id."""
     code, timing, report = ws.orch("build", "-v", "--profile", profile, "--only", OUR_CELLS,
                                    step=f"build-{profile}", report=True, show=orchestrator_lines)
     summary = summarize_build(code, timing, report)
@@ -308,7 +308,8 @@ def build_reference(ws: Workspace, images: dict[str, BenchImage], log_dir: Path,
     if not str(py["url"]).endswith(".tar.xz"):
         raise RuntimeError(f"the reference recipe needs a .tar.xz tarball; the lock has {py['url']}")
     base = base_ref(ws)
-    args = {"BASE": base, "PYTHON_URL": py["url"], "PYTHON_SHA256": py["sha256"]}
+    args = {"BASE": base, "PYTHON_URL": py["url"], "PYTHON_SHA256": py["sha256"],
+            "PYTHON_VERSION": py["version"]}
     if fresh_id:
         args["BENCH_BUILD_ID"] = fresh_id
     ref = images["reference"]

@@ -1,8 +1,8 @@
 """``make bench``: size, start-up, speed, rebuild cost and orchestrator overhead.
 
-Compares our 3.13 bookworm images (built by the orchestrator from tests/e2e/images.yaml,
+Compares our 3.14 bookworm images (built by the orchestrator from tests/e2e/images.yaml,
 ``release`` = PGO+LTO and ``fast`` profiles) with a reference built in the same run from
-the same base digest and CPython tarball with the official python:3.13-slim-bookworm
+the same base digest and CPython tarball with the official python:3.14-slim-bookworm
 recipe (bench/reference/Dockerfile), and with Debian's own python3 on that base.
 Writes bench/results.json (every measurement, with the machine's load average),
 bench/charts/*.svg (bench/charts.py: bars of size, start-up, speed and rebuild cost) and

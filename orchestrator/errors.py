@@ -131,6 +131,13 @@ class ScanError(OrchestratorError):
     exit_code = ExitCode.TOOL
 
 
+class PerfError(OrchestratorError):
+    """The performance record could not be made: no pyperf beside the orchestrator, or a
+    workload run that failed, printed no result or did other work than the other image's."""
+
+    exit_code = ExitCode.TOOL
+
+
 class NotVerified(OrchestratorError):
     """A signature or an attestation did not verify: the image is unsigned or not ours."""
 

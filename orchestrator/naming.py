@@ -335,6 +335,19 @@ def tagged(repository: str, tag: str) -> str:
     return f"{repository}:{tag}"
 
 
+def digested(repository: str, digest: str) -> str:
+    """registry.example.org/org/python + sha256:... -> registry.example.org/org/python@sha256:..."""
+    return f"{repository}@{digest}"
+
+
+# ---- inside an image --------------------------------------------------------------------------
+
+def interpreter(prefix: str) -> str:
+    """The python3 every image has under its CPython prefix (runtime, dev and minimal alike; a
+    deadsnakes image links it to the PPA's /usr/bin/python3.X)."""
+    return f"{prefix}/bin/python3"
+
+
 # ---- work files (under ORCH_WORK_DIR) ---------------------------------------------------------
 
 def reproducible_layout(work: Path, cell_id: str, n: int) -> Path:
@@ -344,3 +357,8 @@ def reproducible_layout(work: Path, cell_id: str, n: int) -> Path:
 
 def reproducible_log(work: Path, cell_id: str, n: int) -> Path:
     return work / "logs" / f"{cell_id}.reproducible-{n}.log"
+
+
+def perf_dir(work: Path) -> Path:
+    """The performance record's files: the pyperf copy the images bind-mount, each record."""
+    return work / "perf"

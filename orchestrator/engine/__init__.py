@@ -6,7 +6,7 @@ created, so that the rest of the package depends on the protocol alone.
 """
 
 from orchestrator.engine.buildlog import BuildLog, failed_stage, is_progress_line
-from orchestrator.engine.types import BuildFailed, BuildOutcome, Engine, ImageInfo, RunOutcome
+from orchestrator.engine.types import BuildFailed, BuildOutcome, Engine, ImageInfo, Mount, RunOutcome
 
-__all__ = ["BuildFailed", "BuildLog", "BuildOutcome", "Engine", "ImageInfo", "RunOutcome",
-           "failed_stage", "is_progress_line"]
+__all__ = ["BuildFailed", "BuildLog", "BuildOutcome", "Engine", "ImageInfo", "Mount",
+           "RunOutcome", "failed_stage", "is_progress_line"]

@@ -11,13 +11,14 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
+import docker.types
 import requests.exceptions
 from docker.models.containers import Container
 from python_on_whales import DockerClient
@@ -26,7 +27,7 @@ from python_on_whales.exceptions import DockerException
 
 from orchestrator import imageref, log, naming
 from orchestrator.engine.buildlog import BuildLog
-from orchestrator.engine.types import BuildFailed, BuildOutcome, Engine, ImageInfo, RunOutcome
+from orchestrator.engine.types import BuildFailed, BuildOutcome, Engine, ImageInfo, Mount, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
 
 _log = log.get("engine")
@@ -313,6 +314,30 @@ class DockerEngine:
         except DOCKER_PY_ERRORS as exc:
             where = f" ({platform})" if platform else ""
             raise EngineError(f"cannot create a container of {image}{where}: {exc}") from None
+        return self._finish(container, image, argv, timeout, start)
+
+    def run_program(self, image: str, argv: list[str], *, mounts: Sequence[Mount] = (),
+                    user: str | None = None, network: str | None = "none", timeout: float = 300,
+                    env: dict[str, str] | None = None, platform: str | None = None) -> RunOutcome:
+        """``argv[0]`` as the entrypoint (a minimal image has no shell, and python3 as its own
+        entrypoint), ``mounts`` bind-mounted read-only, a read-only root and a tmpfs /tmp."""
+        start = time.monotonic()
+        binds = [docker.types.Mount(m.target, str(m.source), type="bind", read_only=True)
+                 for m in mounts]
+        try:
+            container = self.client.containers.create(
+                image, argv[1:], entrypoint=[argv[0]], user=user, read_only=True,
+                network_mode=network, environment=env or {}, mounts=binds,
+                tmpfs={"/tmp": "rw,size=64m"}, platform=platform,
+            )
+        except DOCKER_PY_ERRORS as exc:
+            where = f" ({platform})" if platform else ""
+            raise EngineError(f"cannot create a container of {image}{where}: {exc}") from None
+        return self._finish(container, image, argv, timeout, start)
+
+    def _finish(self, container: Container, image: str, argv: list[str], timeout: float,
+                start: float) -> RunOutcome:
+        """Start a created container, wait for it (``timeout``), read its output, remove it."""
         try:
             container.start()
             code = _wait(container, timeout)
@@ -325,6 +350,20 @@ class DockerEngine:
             with contextlib.suppress(*DOCKER_PY_ERRORS):
                 container.remove(force=True)
         return RunOutcome(code, out, time.monotonic() - start)
+
+    def pull(self, ref: str, platform: str | None = None) -> str:
+        """``ref`` (by digest or tag) pulled into the local store; its image id."""
+        try:
+            img = self.client.images.pull(ref, platform=platform)
+        except DOCKER_PY_ERRORS as exc:
+            text = str(exc)
+            if "unauthorized" in text.lower() or "denied" in text.lower():
+                host = imageref.parse(ref).host
+                raise RegistryError(f"pull {ref}: registry {host} refused us ({text}); run "
+                                    f"`docker login {host}`") from None
+            raise EngineError(f"cannot pull {ref}{f' ({platform})' if platform else ''}: "
+                              f"{text}") from None
+        return str(img.id)
 
     def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:
         """A tar archive of ``path`` in ``image`` (``platform``'s image of an index), read from

@@ -4,7 +4,7 @@ result types. ``docker_engine.DockerEngine`` implements it over Docker; tests us
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,14 @@ class ImageInfo:
     layers: tuple[str, ...] = ()  # diff ids
     env: tuple[str, ...] = ()
     user: str = ""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory bind-mounted read-only into a container."""
+
+    source: Path
+    target: str
 
 
 class BuildFailed(EngineError):
@@ -107,6 +115,20 @@ class Engine(Protocol):
             read_only: bool = False, network: str | None = "host", timeout: float = 300,
             env: dict[str, str] | None = None, platform: str | None = None) -> RunOutcome:
         """Run a throwaway container; always removed, killed after ``timeout`` seconds."""
+        ...
+
+    def run_program(self, image: str, argv: list[str], *, mounts: Sequence[Mount] = (),
+                    user: str | None = None, network: str | None = "none", timeout: float = 300,
+                    env: dict[str, str] | None = None, platform: str | None = None) -> RunOutcome:
+        """Run ``argv[0]`` (an absolute path) as the container's entrypoint with ``argv[1:]``,
+        whatever the image's own entrypoint and whether or not it has a shell; ``mounts``
+        read-only, the root file system read-only with a tmpfs /tmp; always removed, killed
+        after ``timeout`` seconds."""
+        ...
+
+    def pull(self, ref: str, platform: str | None = None) -> str:
+        """Pull ``ref`` (host/repo@sha256:... or :tag; ``platform``'s image of an index) into
+        the local store; returns its image id."""
         ...
 
     def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:

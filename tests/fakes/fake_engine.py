@@ -3,7 +3,8 @@
 It implements the ``orchestrator.engine.Engine`` protocol (mypy checks it, below). The push
 path's methods are real (``exists``, ``inspect``, ``tag``, ``remove``, ``temp_tag``,
 ``push``); builds make synthetic images and containers run no program (their outcome
-comes from ``on_run``; the smoke test's components probe finds every component absent).
+comes from ``on_run``, ``run_program``'s too; the smoke test's components probe finds every
+component absent); ``pull`` makes a synthetic image of what the registry holds.
 ``push`` writes the image's blobs (HEAD, POST + PUT upload) and its manifest (PUT by tag, as
 ``docker push`` does) through an ``orchestrator.registry.Registry`` client, so the client's
 retry and auth handling, and any fault proxy in between, are exercised for real. Images are
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator import imageref
 from orchestrator.config.publish import VEX_COMPONENTS
-from orchestrator.engine import BuildOutcome, Engine, ImageInfo, RunOutcome
+from orchestrator.engine import BuildOutcome, Engine, ImageInfo, Mount, RunOutcome
 from orchestrator.errors import EngineError, RegistryError
 from orchestrator.registry import Registry
 from orchestrator.smoke import suite
@@ -99,6 +100,8 @@ class FakeEngine:
     exports: list[tuple[str, dict[str, str], bool]] = field(default_factory=list)
     export_labels: list[dict[str, str]] = field(default_factory=list)
     rewrites: list[tuple[str, bool]] = field(default_factory=list)  # (target, rewrite_timestamps)
+    mounted: list[tuple[Mount, ...]] = field(default_factory=list)  # run_program's mounts, in order
+    pulled: list[tuple[str, str | None]] = field(default_factory=list)  # (ref, platform)
 
     def load(self, ref: str, image: FakeImage) -> None:
         """What a build leaves behind: ``ref`` names ``image`` in the local store."""
@@ -187,6 +190,32 @@ class FakeEngine:
         if PROBE in argv:  # the smoke test's components probe: every component absent
             return RunOutcome(0, json.dumps(dict.fromkeys(VEX_COMPONENTS)), 0.0)
         return self.on_run(image, argv, platform) if self.on_run else RunOutcome(0, "", 0.0)
+
+    def run_program(self, image: str, argv: list[str], *, mounts: Sequence[Mount] = (),
+                    user: str | None = None, network: str | None = "none", timeout: float = 300,
+                    env: dict[str, str] | None = None, platform: str | None = None) -> RunOutcome:
+        """As ``run``: recorded in ``runs`` (and its mounts in ``mounted``), its outcome
+        ``on_run``'s; the program must be an absolute path (it is the entrypoint)."""
+        if image not in self.images:
+            raise EngineError(f"cannot create a container of {image}: no such image")
+        assert argv[0].startswith("/"), f"an entrypoint is an absolute path: {argv[0]}"
+        for m in mounts:
+            assert m.source.is_dir(), f"bind mount of a missing directory {m.source}"
+        self.runs.append((image, argv, platform))
+        self.mounted.append(tuple(mounts))
+        return self.on_run(image, argv, platform) if self.on_run else RunOutcome(0, "", 0.0)
+
+    def pull(self, ref: str, platform: str | None = None) -> str:
+        """A registry's manifest made a local image (``pulled`` records it); a digest or tag
+        the registry does not have is the engine's error, as docker's."""
+        parsed = imageref.parse(ref)
+        if self.registry_for(parsed.host).platform_manifests(parsed.repository,
+                                                             parsed.reference) is None:
+            raise EngineError(f"cannot pull {ref}: manifest unknown")
+        self.pulled.append((ref, platform))
+        image = synthetic_image(ref, "pulled", {})
+        self.load(ref, image)
+        return image.id
 
     def read_tree(self, image: str, path: str, platform: str | None = None) -> bytes:
         raise EngineError(f"cannot read {path} from {image}: the fake engine has no files")

@@ -151,6 +151,9 @@ def _calls(tmp_path: Path) -> dict[str, Callable[[DockerEngine], object]]:
         "push": lambda e: e.push("r.test/x:t", attempts=2, backoff=0),
         "run": lambda e: e.run("x:t", ["python3", "--version"], platform="linux/arm64"),
         "read_tree": lambda e: e.read_tree("x:t", "/opt/org/python/3.13", "linux/amd64"),
+        "run_program": lambda e: e.run_program("x:t", ["/opt/org/python/3.13/bin/python3", "-V"],
+                                               platform="linux/amd64"),
+        "pull": lambda e: e.pull("r.test/x@" + DIGEST, platform="linux/amd64"),
     }
 
 

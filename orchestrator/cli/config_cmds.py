@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestrator import log, registry, render
+from orchestrator import log, registry, render, settings
 from orchestrator.cli.common import SubParsers, load_config, load_plan
 from orchestrator.config import loader, matrix
 from orchestrator.errors import ExitCode
@@ -51,6 +51,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     loaded = load_config(args)
+    st = settings.get()
     old = lockfile.read(loaded, required=False)
     src = loaded.config.sources
     index: sources.PythonOrgIndex | sources.PyenvDefinitions
@@ -59,7 +60,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     else:
         index = sources.PythonOrgIndex(src.python, src.python_keys)
     new, changes = sources.update(loaded, old, upgrade=args.upgrade, only=args.only_names,
-                                   index=index, registry_for=registry.registry_for)
+                                   index=index,
+                                   registry_for=lambda host: registry.registry_for(host, st))
     path = lockfile.write(loaded, new)
     for ch in changes:
         print(f"  {ch}")

@@ -26,7 +26,8 @@ def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
     start = time.monotonic()
     loaded = load_config(args)
     run = session.start_run(
-        loaded, name, lambda: engine_for(args, loaded), only=args.only, profile=args.profile,
+        loaded, name, lambda: engine_for(args, loaded), settings=settings.get(),
+        only=args.only, profile=args.profile,
         shard=getattr(args, "shard", None), cache=build_cache.options_from(args),
         network=getattr(args, "network", None), verbose=args.verbose, security_refresh=refresh)
     checks = nightly.fast_path(run, args.full_refresh) if name == "nightly" else None
@@ -62,10 +63,10 @@ def cmd_outdated(args: argparse.Namespace) -> int:
     """What apt would upgrade in each published image (no pull, no build)."""
     loaded, plan = load_plan(args)
     st = settings.get()
-    client = registry.registry_for(loaded.config.publish.registry)
+    client = registry.registry_for(loaded.config.publish.registry, st)
     report = apt_check.check_all(loaded.config, client, plan.images,
                                  naming.label_keys(loaded.config.publish.org), st.cache_dir)
-    Ledger.record(work_dir(loaded), report, st.today)
+    Ledger.record(work_dir(loaded, st), report, st.today)
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -78,25 +79,28 @@ def cmd_promote(args: argparse.Namespace) -> int:
     """Move the public tags of images staged by `--stage-only` runs (e.g. one per CI shard)."""
     start = time.monotonic()
     loaded = load_config(args)
+    st = settings.get()
     cells = promote.read_staged(args.reports)
-    client = registry.registry_for(loaded.config.publish.registry)
+    client = registry.registry_for(loaded.config.publish.registry, st)
     sig, gate, cosign = loaded.config.signing, None, None
     if sig is not None and sig.required:  # refuse digests that are unsigned or do not verify
-        cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
+        cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)),
+                                st.child_env({}))
         gate = verify.promote_gate(cosign, client)
     scan = None
-    checker = scan_gate.prepare(loaded.config, loaded.root, settings.get())  # bad DB: exit 3 now
+    checker = scan_gate.prepare(loaded.config, loaded.root, st)  # bad DB: exit 3 now
     if checker is not None:  # with scan: refuse digests that bring a new fixable finding
         if sig is not None and cosign is None:  # the attested SBOMs verify with the key
-            cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)))
-        sboms = (scan_images.attested(cosign, work_dir(loaded) / "scan" / "sboms",
+            cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)),
+                                    st.child_env({}))
+        sboms = (scan_images.attested(cosign, work_dir(loaded, st) / "scan" / "sboms",
                                       checker.vex_advisories)
                  if cosign is not None else scan_images.unattested)
         scan = scan_gate.promote_gate(checker, client, sboms)
     report = promote.promote(cells, client, all_or_nothing=args.all_or_nothing,
-                             today=settings.get().today, gate=gate, scan=scan)
+                             today=st.today, gate=gate, scan=scan)
     report.seconds = round(time.monotonic() - start, 1)
-    reports.write(report, reports.report_path(args.report, work_dir(loaded), "promote"))
+    reports.write(report, reports.report_path(args.report, work_dir(loaded, st), "promote"))
     sys.stdout.write(report.table({c["id"]: c.get("platforms") or () for c in cells}))
     return report.exit_code
 

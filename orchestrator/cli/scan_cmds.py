@@ -38,16 +38,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     grype = Grype(find_binary(st.tools_dir), st.cache_dir / "scan", st.child_env({}))
     db = grype.prepare(cfg.db, loaded.root, max_age_days=cfg.max_age_days,
                        now=dt.datetime.now(dt.UTC))
-    client = registry.registry_for(loaded.config.publish.registry)
+    client = registry.registry_for(loaded.config.publish.registry, st)
+    work = work_dir(loaded, st)
     sboms: scan_images.EvidenceSource = scan_images.unattested
     if loaded.config.signing is not None:
         cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
-                                                 str(loaded.path)))
-        sboms = scan_images.attested(cosign, work_dir(loaded) / "scan" / "sboms",
+                                                 str(loaded.path)), st.child_env({}))
+        sboms = scan_images.attested(cosign, work / "scan" / "sboms",
                                      frozenset(r.advisory for r in cfg.vex))
     # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
     # on a terminal the live status; stdout is the report
-    progress = Progress.for_command("scan", state_dir(work_dir(loaded)))
+    progress = Progress.for_command("scan", state_dir(work), st)
     with progress.phase("scan", len(plan.images), cells=[i.id for i in plan.images]) as ph:
         def around(img: PlannedImage, scan_one: Callable[[], ImageScan]) -> ImageScan:
             res = CellResult(img.id)
@@ -61,7 +62,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                                       ScanReport(db, args.fail_on or cfg.fail_on), st.today,
                                       around=around)
     progress.save()
-    ledger = Ledger(work_dir(loaded) / "scan-first-seen.json")
+    ledger = Ledger(work / "scan-first-seen.json")
     ledger.stamp(report, st.today)
     ledger.save()
     if args.json:

@@ -30,8 +30,9 @@ def _keys(args: argparse.Namespace) -> signing.Keys:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """One line per reference; exit 1 when any does not verify."""
-    cosign = signing.Cosign(_keys(args))
-    results = [verify.verify_ref(cosign, ref, registry.registry_for,
+    st = settings.get()
+    cosign = signing.Cosign(_keys(args), st.child_env({}))
+    results = [verify.verify_ref(cosign, ref, lambda host: registry.registry_for(host, st),
                                  provenance=not args.no_provenance) for ref in args.refs]
     for r in results:
         print(r.line())
@@ -47,13 +48,14 @@ def cmd_check_reproducible(args: argparse.Namespace) -> int:
     if not plan.images:
         raise UsageError(f"--only {' '.join(args.only)}: no image of {loaded.path} matches; "
                          "`orchestrator plan` lists the ids")
-    when = epoch.resolve(loaded, settings.get())
+    st = settings.get()
+    when = epoch.resolve(loaded, st)
     print(f"SOURCE_DATE_EPOCH={when.value} ({when.iso()}, {when.source})")
     net = args.network or loaded.config.build.network
-    work = work_dir(loaded)
+    work = work_dir(loaded, st)
     # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
     # on a terminal the live status; stdout is the report
-    progress = Progress.for_command("check-reproducible", state_dir(work))
+    progress = Progress.for_command("check-reproducible", state_dir(work), st)
     checks = reproduce.check_images(
         engine_for(args, loaded), loaded, lockfile.read(loaded), plan, epoch=when,
         network=None if net == "default" else net, work=work,

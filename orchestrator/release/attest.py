@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import naming, runner, settings
+from orchestrator import naming, runner
 from orchestrator.config.publish import VexRule
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
@@ -82,7 +82,8 @@ def cosign_for(run: Run, tools: Tools = Tools()) -> Cosign | None:
     sig = run.config.signing
     if sig is None:
         return None
-    cosign = Cosign(signing.keys_for(sig, run.loaded.root, str(run.loaded.path)), run=tools.cosign)
+    cosign = Cosign(signing.keys_for(sig, run.loaded.root, str(run.loaded.path)),
+                    run.settings.child_env({}), run=tools.cosign)
     cosign.check_signing_key()
     return cosign
 
@@ -110,7 +111,6 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
         if img.method == "python-build" and pyenv is not None and pyenv.sha256:
             sources.append(provenance.Source(f"pyenv-{pyenv.version}", pyenv.url, pyenv.sha256))
     root = run.loaded.root
-    st_set = settings.get()
     return provenance.Inputs(
         cell=img.id, target=img.target, dockerfile=img.dockerfile,
         dockerfile_sha256=provenance.sha256_file(root / img.dockerfile),
@@ -118,12 +118,12 @@ def provenance_inputs(run: Run, img: PlannedImage) -> provenance.Inputs:
         base_image=base.image, base_digest=base.digest,
         lock_sha256=provenance.sha256_file(lockfile.lock_path(run.loaded)),
         config_sha256=provenance.sha256_file(run.loaded.path),
-        builder_id=st_set.builder_id,
+        builder_id=run.settings.builder_id,
         started=_time(st.build_started, "start", img.id),
         finished=_time(st.build_finished, "finish", img.id),
-        sources=tuple(sources), revision=st_set.revision,
+        sources=tuple(sources), revision=run.settings.revision,
         repository=run.config.labels.get(naming.OCI.source, ""),
-        invocation_id=st_set.invocation_id, labels=run.config.labels,
+        invocation_id=run.settings.invocation_id, labels=run.config.labels,
         vulnerability_db=run.scan_db)
 
 
@@ -177,6 +177,7 @@ def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
     cpython = sbom_cpython(run, img)
     sboms = {plat: sbom.image_sboms(f"{name}@{d}", plat, cpython, out / plat.replace("/", "-"),
                                     formats, http=scheme_for(run.repo_host) == "http",
+                                    env=run.settings.child_env({}),
                                     source_name=name, source_version=img.immutable_tag,
                                     run=syft or runner.run)
              for plat, d in plats.items()}

@@ -26,10 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from orchestrator import log, settings
+from orchestrator import log
 from orchestrator.release import progress_history as hist
 from orchestrator.release.progress_live import LiveStatus, Snapshot
 from orchestrator.release.report import CellResult, Status, duration, why
+from orchestrator.settings import Settings
 
 Clock = Callable[[], float]
 _ESC = "\x1b[0K"  # erase to the end of the line: GitLab's markers hide behind it
@@ -71,11 +72,11 @@ class Progress:
         self._status: LiveStatus | None = None
 
     @classmethod
-    def for_command(cls, command: str, state: Path) -> Progress:
+    def for_command(cls, command: str, state: Path, st: Settings) -> Progress:
         """The progress of ``command`` on stderr, as every long command shows it: a line per
         finished cell, GitLab sections in CI, the live status on a terminal (unless turned
-        off), the durations recorded in ``state`` (the work dir's state directory)."""
-        st = settings.get()
+        off), the durations recorded in ``state`` (the work dir's state directory); ``st``:
+        whether it runs in CI, whether the live status is wanted."""
         return cls(sys.stderr, command=command, sections=st.ci,
                    live=st.live_progress and sys.stderr.isatty(),
                    history=hist.history_path(state))

@@ -6,7 +6,6 @@ import sys
 import time
 from collections.abc import Callable, Collection
 
-from orchestrator import settings
 from orchestrator.config.model import Loaded
 from orchestrator.engine import Engine
 from orchestrator.lock import lockfile
@@ -19,30 +18,31 @@ from orchestrator.release.report import Report, Status
 from orchestrator.release.smoketest import do_test
 from orchestrator.release.state import Run, state_dir, work_dir
 from orchestrator.scan import gate as scan_gate
+from orchestrator.settings import Settings
 
 
-def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *,
+def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *, settings: Settings,
               only: list[str] | None, profile: str | None, shard: str | None,
               cache: build_cache.CacheOptions, network: str | None, verbose: bool = False,
               security_refresh: str = "0") -> Run:
     """Check the lock, plan, then start the engine (a config or lock problem is reported
-    before a missing engine). ``network`` None: build.network of images.yaml."""
+    before a missing engine). ``settings``: what the command read of the environment (the
+    run keeps it for its phases); ``network`` None: build.network of images.yaml."""
     lock = lockfile.read(loaded)
     lockfile.check_against(loaded, lock)
-    st = settings.get()
-    planned = plan.build(loaded, lock, only=only, profile=profile, today=st.today,
-                         shard=shard, ci=st.ci, cache=cache)
+    planned = plan.build(loaded, lock, only=only, profile=profile, today=settings.today,
+                         shard=shard, ci=settings.ci, cache=cache)
     report = Report(command, planned.profile, planned.date)
     for img in planned.images:
         report.cell(img.id)
     net = network or loaded.config.build.network
-    when = epoch.find(loaded, st)
-    work = work_dir(loaded)
-    progress = Progress.for_command(command, state_dir(work))
+    when = epoch.find(loaded, settings)
+    work = work_dir(loaded, settings)
+    progress = Progress.for_command(command, state_dir(work), settings)
     return Run(loaded, lock, planned, report, work, engine(),
                security_refresh=security_refresh, network=None if net == "default" else net,
                verbose=verbose, source_date_epoch=when.value if when else None,
-               progress=progress, settings=st,
+               progress=progress, settings=settings,
                platforms={img.id: img.platforms for img in planned.images})
 
 

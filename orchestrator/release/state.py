@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from orchestrator import naming, settings
+from orchestrator import naming
 from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.engine import Engine
 from orchestrator.lock import lockfile
@@ -48,8 +48,10 @@ class Run:
     report: Report
     work: Path
     engine: Engine
-    # What the command read of the environment, once (session.start_run): the phases take the
-    # candidate prefix, the date, the revision, the cache dir and the smoke test switch here
+    # What the command read of the environment, once (the CLI, passed to session.start_run):
+    # the phases take the candidate prefix, the date, the revision, the cache dir, the smoke
+    # test switch, the registry's login and proxies, the provenance's builder and the
+    # environment of cosign and syft here (only the CLI fetches the settings)
     settings: Settings = field(kw_only=True)
     security_refresh: str = "0"
     network: str | None = "host"
@@ -95,7 +97,7 @@ class Run:
         path.write_text(json.dumps(asdict(st), indent=2))
 
     def registry(self) -> Registry:
-        return registry_for(self.repo_host)
+        return registry_for(self.repo_host, self.settings)
 
     def prefix(self, img: PlannedImage) -> str:
         """Where ``img``'s CPython lives in the image."""
@@ -119,9 +121,10 @@ def state_dir(work: Path) -> Path:
     return work / "state"
 
 
-def work_dir(loaded: Loaded) -> Path:
-    """ORCH_WORK_DIR (logs, state, reports); a relative one is relative to images.yaml's dir."""
-    wd = settings.get().work_dir
+def work_dir(loaded: Loaded, st: Settings) -> Path:
+    """ORCH_WORK_DIR as ``st`` read it (logs, state, reports); a relative one is relative to
+    images.yaml's dir."""
+    wd = st.work_dir
     return wd if wd.is_absolute() else loaded.root / wd
 
 

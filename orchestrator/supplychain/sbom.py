@@ -17,13 +17,13 @@ from __future__ import annotations
 import copy
 import json
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from orchestrator import runner, settings
+from orchestrator import runner
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock.lockfile import Lock
 
@@ -90,9 +90,11 @@ def syft_path() -> str:
 
 
 def scan(ref: str, platform: str, outputs: dict[str, Path], *, http: bool,
-         source_name: str = "", source_version: str = "", run: Runner = runner.run) -> None:
+         env: Mapping[str, str], source_name: str = "", source_version: str = "",
+         run: Runner = runner.run) -> None:
     """syft on ``ref`` (host/repo@digest, read from the registry) for ``platform``; one output
-    file per format (``outputs``: "spdx"/"cyclonedx" -> path). ``http``: a plain-HTTP registry."""
+    file per format (``outputs``: "spdx"/"cyclonedx" -> path). ``http``: a plain-HTTP registry;
+    ``env``: the environment syft runs in (Settings.child_env: ours and DOCKER_CONFIG)."""
     argv = [syft_path(), "scan", f"registry:{ref}", "--platform", platform, "--quiet"]
     for fmt, path in outputs.items():
         argv += ["--output", f"{SYFT_FORMATS[fmt]}={path}"]
@@ -100,9 +102,8 @@ def scan(ref: str, platform: str, outputs: dict[str, Path], *, http: bool,
         argv += ["--source-name", source_name]
     if source_version:
         argv += ["--source-version", source_version]
-    env = settings.get().child_env({"SYFT_CHECK_FOR_APP_UPDATE": "false",
-                                    "SYFT_REGISTRY_INSECURE_USE_HTTP": "true" if http else "false"})
-    run(argv, env=env, timeout=1800)
+    run(argv, env={**env, "SYFT_CHECK_FOR_APP_UPDATE": "false",
+                   "SYFT_REGISTRY_INSECURE_USE_HTTP": "true" if http else "false"}, timeout=1800)
 
 
 def read_doc(path: Path) -> Doc:
@@ -120,16 +121,17 @@ def write_doc(path: Path, doc: Doc) -> None:
 
 
 def image_sboms(ref: str, platform: str, cpython: CPython | None, out: Path,
-                formats: tuple[str, ...] = ("spdx",), *, http: bool, source_name: str = "",
-                source_version: str = "", require_dpkg: bool = True,
+                formats: tuple[str, ...] = ("spdx",), *, http: bool, env: Mapping[str, str],
+                source_name: str = "", source_version: str = "", require_dpkg: bool = True,
                 run: Runner = runner.run) -> dict[str, Path]:
     """The SBOMs of one platform of a pushed image, with the CPython entry added:
     ``out``.spdx.json (and ``out``.cdx.json); returns format -> path. Refuses an SPDX document
-    that lacks the dpkg packages (``require_dpkg``) or the locked CPython."""
+    that lacks the dpkg packages (``require_dpkg``) or the locked CPython. ``env``: syft's
+    environment (``scan``)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = {"spdx": ".spdx.json", "cyclonedx": ".cdx.json"}
     paths = {fmt: out.with_name(out.name + suffix[fmt]) for fmt in formats}
-    scan(ref, platform, paths, http=http, source_name=source_name,
+    scan(ref, platform, paths, http=http, env=env, source_name=source_name,
          source_version=source_version, run=run)
     edit = {"spdx": add_cpython_spdx, "cyclonedx": add_cpython_cyclonedx}
     for fmt, path in paths.items():

@@ -25,12 +25,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import imageref, runner, settings
+from orchestrator import imageref, runner
 from orchestrator.config import grammar
 from orchestrator.config.publish import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
@@ -100,9 +100,13 @@ def digest_of(ref: str) -> str:
 
 
 class Cosign:
-    def __init__(self, keys: Keys, *, run: Runner | None = None, binary: str = "cosign",
-                 timeout: float = 600) -> None:
+    """cosign with ``keys``; ``env``: the environment it runs in (Settings.child_env: ours and
+    DOCKER_CONFIG), where the password variable of the key is looked up too."""
+
+    def __init__(self, keys: Keys, env: Mapping[str, str], *, run: Runner | None = None,
+                 binary: str = "cosign", timeout: float = 600) -> None:
         self.keys, self.binary, self.timeout = keys, binary, timeout
+        self.env = dict(env)
         self._run: Runner = run if run is not None else runner.run
 
     # ----------------------------------------------------------------- helpers
@@ -126,13 +130,13 @@ class Cosign:
                 raise SupplyChainError(f"signing.key: {key} does not exist; write the private key "
                                        "there before the push (e.g. from a CI secret file)")
         elif kind in grammar.KMS_SCHEMES:
-            return settings.get().child_env({})
-        password = settings.get().environ.get(self.keys.password_env)
+            return dict(self.env)
+        password = self.env.get(self.keys.password_env)
         if password is None:
             raise SupplyChainError(
                 f"environment: {self.keys.password_env} is not set: cosign needs the password of "
                 f"signing.key ({key}); set it (an empty string for a key without one)")
-        return settings.get().child_env({"COSIGN_PASSWORD": password})
+        return {**self.env, "COSIGN_PASSWORD": password}
 
     def _tlog_upload(self) -> str:
         return f"--tlog-upload={'true' if self.keys.tlog else 'false'}"
@@ -174,7 +178,7 @@ class Cosign:
         digest_of(ref)
         argv = [self.binary, "verify", "--key", self.keys.public_key, *self._verify_flags(),
                 *self._registry_flags([ref]), ref]
-        done = self._run(argv, env=settings.get().child_env({}), timeout=self.timeout, check=False)
+        done = self._run(argv, env=dict(self.env), timeout=self.timeout, check=False)
         if done.returncode != 0:
             return Verified(ref, False, cosign_error(done.stderr))
         return Verified(ref, True)
@@ -185,7 +189,7 @@ class Cosign:
         digest = digest_of(ref)
         argv = [self.binary, "verify-attestation", "--key", self.keys.public_key,
                 *self._verify_flags(), "--type", predicate_type, *self._registry_flags([ref]), ref]
-        done = self._run(argv, env=settings.get().child_env({}), timeout=self.timeout, check=False)
+        done = self._run(argv, env=dict(self.env), timeout=self.timeout, check=False)
         if done.returncode != 0:
             return Verified(ref, False, cosign_error(done.stderr))
         try:

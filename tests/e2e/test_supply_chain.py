@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator import settings
 from orchestrator.config import loader
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan
@@ -100,7 +101,7 @@ def test_the_release_signed_and_attested_what_it_pushed_and_a_re_pointed_tag_fai
     assert host == REGISTRY
     name, reg = f"{host}/{repo}", Registry(host)
     public = config.parent / "cosign.pub"
-    cosign = signing.Cosign(signing.keys_from_option(str(public)))
+    cosign = signing.Cosign(signing.keys_from_option(str(public)), settings.get().child_env({}))
     cells = release.cells()
     img = plan.build(loaded, lock, only=[RUNTIME], today=today).image(RUNTIME)
     signed_digest = cells[RUNTIME]["digest"]

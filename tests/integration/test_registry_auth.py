@@ -106,7 +106,7 @@ def test_basic_auth_registry_redirects_to_storage_without_the_password(
     with FakeRegistry(credentials=("ci", "s3cret"), storage=storage) as fake:
         want = fake.put_image(REPO, "24.04", "1")
         logins.config({"auths": {fake.address: {"auth": basic("ci", "s3cret")}}})
-        assert registry_for(fake.address).digest(REPO, "24.04") == want
+        assert registry_for(fake.address, settings.get()).digest(REPO, "24.04") == want
     assert storage.authorizations() == []
     assert [(m, p) for m, p, _ in storage.calls] == [("HEAD", f"/manifests/{want}"),
                                                       ("GET", f"/manifests/{want}")]
@@ -118,7 +118,7 @@ def test_token_auth_with_a_credential_helper_on_path(logins: Logins, storage: St
         want = fake.put_image(REPO, "24.04", "1", platforms=("linux/amd64", "linux/arm64"))
         logins.config({"credHelpers": {fake.address: "testhelper"}, "auths": {fake.address: {}}})
         logins.helper({fake.address: ("robot", "helper-pw")})
-        reg = registry_for(fake.address)
+        reg = registry_for(fake.address, settings.get())
         assert reg.digest(REPO, "24.04") == want
         configs = reg.platform_configs(REPO, "24.04")  # manifests and blobs, all via storage
         assert configs is not None and sorted(configs) == ["linux/amd64", "linux/arm64"]
@@ -136,7 +136,7 @@ def test_creds_store_and_the_docker_hub_key(logins: Logins, storage: Storage) ->
         want = fake.put_image(REPO, "24.04", "1")
         logins.config({"credsStore": "testhelper"})
         logins.helper({fake.address: ("hub", "pw"), "https://index.docker.io/v1/": ("other", "x")})
-        assert registry_for(fake.address).digest(REPO, "24.04") == want
+        assert registry_for(fake.address, settings.get()).digest(REPO, "24.04") == want
     assert storage.authorizations() == [] and logins.asked() == [f"get {fake.address}"]
 
 
@@ -151,7 +151,7 @@ def test_identity_tokens_are_refresh_tokens_for_the_token_service(
             logins.helper({fake.address: ("<token>", "rt-42")})
         else:
             logins.config({"auths": {fake.address: {"auth": basic("me", ""), "identitytoken": "rt-42"}}})
-        assert registry_for(fake.address).digest(REPO, "24.04") == want
+        assert registry_for(fake.address, settings.get()).digest(REPO, "24.04") == want
     assert [(m, h.get("authorization")) for m, p, h in fake.calls if p == "/token"] == [("POST", None)]
     assert storage.authorizations() == []
 
@@ -159,8 +159,8 @@ def test_identity_tokens_are_refresh_tokens_for_the_token_service(
 def test_digests_are_read_with_head(logins: Logins) -> None:
     with FakeRegistry() as fake:
         want = fake.put_image(REPO, "24.04", "1")
-        assert registry_for(fake.address).digest(REPO, "24.04") == want
-        assert registry_for(fake.address).digest(REPO, "nope") is None
+        assert registry_for(fake.address, settings.get()).digest(REPO, "24.04") == want
+        assert registry_for(fake.address, settings.get()).digest(REPO, "nope") is None
     assert [m for m, p in fake.requests if "/manifests/" in p] == ["HEAD", "HEAD"]
 
 
@@ -168,7 +168,7 @@ def test_tags_follow_the_link_pages(logins: Logins) -> None:
     with FakeRegistry(page_size=2) as fake:
         for tag in ("a", "b", "c", "d", "e"):
             fake.put_image(REPO, tag, tag)
-        assert registry_for(fake.address).tags(REPO) == ["a", "b", "c", "d", "e"]
+        assert registry_for(fake.address, settings.get()).tags(REPO) == ["a", "b", "c", "d", "e"]
         assert len([p for _, p in fake.requests if p.endswith("/tags/list")]) == 3
 
 
@@ -219,7 +219,7 @@ def test_no_login_anywhere_is_one_line_naming_what_was_looked_at(logins: Logins)
     logins.config({})
     with FakeRegistry(credentials=("ci", "pw"), token_auth=True) as fake, \
             pytest.raises(RegistryAuthError) as err:
-        registry_for(fake.address).digest(REPO, "24.04")
+        registry_for(fake.address, settings.get()).digest(REPO, "24.04")
     assert str(err.value) == (
         f"registry {fake.address} needs a login and none was found (looked at "
         f"{logins.docker_config}/config.json (no auths entry, credsStore or credHelpers for "
@@ -232,7 +232,7 @@ def test_a_refused_login_names_where_it_came_from(logins: Logins) -> None:
         logins.config({"credHelpers": {fake.address: "testhelper"}})
         logins.helper({fake.address: ("ci", "expired")})
         with pytest.raises(RegistryAuthError) as err:
-            registry_for(fake.address).digest(REPO, "24.04")
+            registry_for(fake.address, settings.get()).digest(REPO, "24.04")
     assert str(err.value) == (
         f"HEAD http://{fake.address}/v2/{REPO}/manifests/24.04: HTTP 401: registry {fake.address} "
         "refused the login from docker-credential-testhelper (credHelpers"
@@ -252,7 +252,7 @@ def test_a_login_asked_for_by_the_storage_host_is_never_given(logins: Logins,
         logins.config({"auths": {fake.address: {"auth": basic("ci", "s3cret")}}})
         storage.challenge = f'Bearer realm="{storage.url}/token",service="storage"'
         with pytest.raises(RegistryError) as err:
-            registry_for(fake.address).digest(REPO, "24.04")
+            registry_for(fake.address, settings.get()).digest(REPO, "24.04")
     assert storage.authorizations() == []
     assert [(m, p) for m, p, _ in storage.calls] == [("HEAD", f"/manifests/{want}")]  # no /token
     assert type(err.value) is RegistryError and err.value.exit_code == ExitCode.REGISTRY
@@ -274,7 +274,7 @@ def test_a_token_request_redirected_to_another_origin(logins: Logins, storage: S
         entry = {"identitytoken": "rt-42"} if login == "identity token" else {"auth": basic("robot", "pw")}
         logins.config({"auths": {fake.address: entry}})
         with pytest.raises(RegistryError) as err:
-            registry_for(fake.address).digest(REPO, "24.04")
+            registry_for(fake.address, settings.get()).digest(REPO, "24.04")
     assert storage.authorizations() == [] and storage.bodies == []
     assert err.value.exit_code == ExitCode.REGISTRY and "\n" not in str(err.value)
     if login == "password":
@@ -291,7 +291,7 @@ def test_basic_auth_takes_the_password_beside_an_identity_token(logins: Logins) 
     with FakeRegistry(credentials=("me", "pw")) as fake:
         want = fake.put_image(REPO, "24.04", "1")
         logins.config({"auths": {fake.address: {"auth": basic("me", "pw"), "identitytoken": "rt-9"}}})
-        assert registry_for(fake.address).digest(REPO, "24.04") == want
+        assert registry_for(fake.address, settings.get()).digest(REPO, "24.04") == want
     assert set(authorizations(fake, "/manifests/")) == {"", "Basic " + basic("me", "pw")}
 
 
@@ -300,7 +300,7 @@ def test_basic_auth_with_an_identity_token_alone_is_one_line(logins: Logins) -> 
         logins.config({"credHelpers": {fake.address: "testhelper"}})
         logins.helper({fake.address: ("<token>", "rt-9")})
         with pytest.raises(RegistryAuthError) as err:
-            registry_for(fake.address).digest(REPO, "24.04")
+            registry_for(fake.address, settings.get()).digest(REPO, "24.04")
     assert all("rt-9" not in base64.b64decode(a.split()[-1]).decode()
                for a in authorizations(fake, "/") if a)
     assert str(err.value) == (

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import render
+from orchestrator import render, settings
 from orchestrator.config.publish import VEX_COMPONENTS, Scan, ScanDb, VexRule
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
@@ -63,7 +63,7 @@ def pushed(tmp_path: Path, fake: FakeRegistry) -> tuple[Publisher, HarnessRun]:
 def cosign_for(run: HarnessRun, fake_cosign: FakeCosign) -> signing.Cosign:
     root = run.loaded.root
     return signing.Cosign(signing.Keys(str(root / "cosign.key"), str(root / "cosign.pub")),
-                          run=fake_cosign)
+                          settings.get().child_env({}), run=fake_cosign)
 
 
 def test_attach_signs_attests_and_verifies(pushed: tuple[Publisher, HarnessRun]) -> None:

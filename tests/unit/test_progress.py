@@ -189,11 +189,12 @@ def test_a_run_made_without_a_progress_says_nothing_and_the_json_report_is_as_be
 @pytest.mark.parametrize("ci", [True, False])
 def test_a_session_reports_progress_on_stderr_with_sections_only_in_ci(
         tmp_path: Path, fake: FakeRegistry, ci: bool) -> None:
-    settings.override(dataclasses.replace(settings.get(), ci=ci))
+    st = dataclasses.replace(settings.get(), ci=ci)  # what the CLI read of the environment
     loaded = loader.load(write_config(tmp_path / "cfg", fake.address, REPO), TODAY)
     engine = FakeEngine(registry_for=lambda host: pytest.fail(f"asked for registry {host}"))
-    run = session.start_run(loaded, "release", lambda: engine, only=[RT13], profile=None,
-                            shard=None, cache=build_cache.DEFAULT_OPTIONS, network=None)
+    run = session.start_run(loaded, "release", lambda: engine, settings=st, only=[RT13],
+                            profile=None, shard=None, cache=build_cache.DEFAULT_OPTIONS,
+                            network=None)
     assert run.progress.stream is not None and run.progress.sections is ci
     assert run.progress.command == "release"
     assert run.platforms == {RT13: ("linux/amd64",)}

@@ -255,8 +255,9 @@ def test_without_a_terminal_a_session_prints_exactly_the_old_lines_and_records_t
         capsys: pytest.CaptureFixture[str]) -> None:
     loaded = loader.load(write_config(tmp_path / "cfg", fake.address, REPO), TODAY)
     engine = FakeEngine(registry_for=lambda host: pytest.fail(f"asked for registry {host}"))
-    run = session.start_run(loaded, "build", lambda: engine, only=["*-source-*"], profile=None,
-                            shard=None, cache=build_cache.DEFAULT_OPTIONS, network=None)
+    run = session.start_run(loaded, "build", lambda: engine, settings=settings.get(),
+                            only=["*-source-*"], profile=None, shard=None,
+                            cache=build_cache.DEFAULT_OPTIONS, network=None)
     assert not sys.stderr.isatty() and run.progress.live is False
     history = hist.history_path(state_dir(run.work))
     hist.write(history, PAST)

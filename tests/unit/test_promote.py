@@ -169,7 +169,8 @@ def _sign(pub: Publisher, run: HarnessRun, cells: tuple[str, ...], cosign_fake: 
         st.build_started = st.build_finished = "2026-11-21T03:00:00Z"
         run.save_state(st)
         attach(run, run.plan.image(cid), run.report.cell(cid).digest,
-               signing.Cosign(keys, run=cosign_fake), registry=pub.client(), syft=FakeSyft())
+               signing.Cosign(keys, settings.get().child_env({}), run=cosign_fake),
+               registry=pub.client(), syft=FakeSyft())
 
 
 @pytest.mark.parametrize("required", [True, False])

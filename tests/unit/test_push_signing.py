@@ -89,7 +89,7 @@ def immutable_tags(run: HarnessRun, cells: tuple[str, ...], seed: str = "1") -> 
 
 def verifier(pub: Publisher, cosign: Cosign) -> signing.Cosign:
     root = pub.config.parent
-    return signing.Cosign(signing.Keys(None, str(root / "cosign.pub")), run=cosign.cosign)
+    return signing.Cosign(signing.Keys(None, str(root / "cosign.pub")), {}, run=cosign.cosign)
 
 
 def test_a_signed_push_attaches_to_every_digest_before_its_tags_move(

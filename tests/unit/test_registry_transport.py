@@ -83,13 +83,15 @@ def test_proxies_come_from_settings_and_skip_loopback_and_no_proxy() -> None:
     assert Proxies().for_url("https://registry.test/") == {}
 
 
-def test_registry_for_takes_the_proxies_and_the_docker_config_from_settings(tmp_path: Path) -> None:
-    settings.override(settings.Settings.from_environ({"DOCKER_CONFIG": str(tmp_path),
-                                                      "HTTPS_PROXY": "http://proxy:3128"}))
-    reg = registry_for("registry.test")
+def test_registry_for_takes_the_proxies_and_the_docker_config_from_the_settings_given(
+        tmp_path: Path) -> None:
+    st = settings.Settings.from_environ({"DOCKER_CONFIG": str(tmp_path),
+                                         "HTTPS_PROXY": "http://proxy:3128"})
+    reg = registry_for("registry.test", st)
     assert reg.proxies.https == "http://proxy:3128" and reg.lookup is not None
     assert reg.lookup().looked_at.startswith(f"{tmp_path}/config.json")
-    assert registry_for("docker.io").base_url == "https://registry-1.docker.io"
+    assert registry_for("docker.io", st).base_url == "https://registry-1.docker.io"
+    assert settings.get().https_proxy == ""  # the process's settings have none: st gave it
 
 
 def test_challenges_parse() -> None:

@@ -343,8 +343,9 @@ def test_the_epoch_is_the_last_commit_of_the_lock_file(
 def test_a_release_build_gets_the_epoch_as_a_build_arg(project: Path) -> None:
     engine = FakeEngine(registry_for=_no_registry)
     loaded = load(str(project), TODAY)
-    run = session.start_run(loaded, "build", lambda: engine, only=[CELL], profile=None,
-                            shard=None, cache=build_cache.DEFAULT_OPTIONS, network=None)
+    run = session.start_run(loaded, "build", lambda: engine, settings=settings.get(),
+                            only=[CELL], profile=None, shard=None,
+                            cache=build_cache.DEFAULT_OPTIONS, network=None)
     assert run.source_date_epoch == 1764547200
     _, targets = build.bake_targets(loaded, run.lock)
     (img,) = run.plan.images

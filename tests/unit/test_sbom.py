@@ -21,6 +21,8 @@ SBOMS = FIXTURES / "sbom"
 URL = "https://www.python.org/ftp/python/3.13.15/Python-3.13.15.tar.xz"
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
 CP = sbom.CPython("3.13.15", "source", URL, SHA, "/opt/org/python/3.13")
+# the environment syft is given (Settings.child_env: ours and DOCKER_CONFIG)
+ENV = {"DOCKER_CONFIG": "/home/ci/.docker", "HOME": "/home/ci"}
 ROOT = "SPDXRef-DocumentRoot-Image-127.0.0.1-5000-e2e-20261201213017-multi"
 BINARY = "SPDXRef-Package-binary-python-15463453b47409a4"
 
@@ -154,7 +156,8 @@ def test_image_sboms_runs_syft_on_the_registry_and_adds_cpython(tmp_path: Path) 
     fake = FakeSyft()
     ref = "127.0.0.1:5000/org/python@sha256:" + "a" * 64
     paths = sbom.image_sboms(ref, "linux/arm64", CP, tmp_path / "sbom" / "cell.arm64",
-                             ("spdx", "cyclonedx"), http=True, source_name="127.0.0.1:5000/org/python",
+                             ("spdx", "cyclonedx"), http=True, env=ENV,
+                             source_name="127.0.0.1:5000/org/python",
                              source_version="3.13.15.20261121-runtime-bookworm", run=fake)
     assert paths == {"spdx": tmp_path / "sbom" / "cell.arm64.spdx.json",
                      "cyclonedx": tmp_path / "sbom" / "cell.arm64.cdx.json"}
@@ -164,8 +167,8 @@ def test_image_sboms_runs_syft_on_the_registry_and_adds_cpython(tmp_path: Path) 
                     "--output", f"cyclonedx-json={paths['cyclonedx']}",
                     "--source-name", "127.0.0.1:5000/org/python",
                     "--source-version", "3.13.15.20261121-runtime-bookworm"]
-    assert env["SYFT_REGISTRY_INSECURE_USE_HTTP"] == "true"
-    assert env["SYFT_CHECK_FOR_APP_UPDATE"] == "false" and "DOCKER_CONFIG" in env
+    assert env == {**ENV, "SYFT_REGISTRY_INSECURE_USE_HTTP": "true",  # the caller's, plus syft's
+                   "SYFT_CHECK_FOR_APP_UPDATE": "false"}
     written = json.loads(paths["spdx"].read_text())
     assert sbom.check_spdx(written, CP) == []
     assert json.loads(paths["cyclonedx"].read_text())["components"][-1]["name"] == "cpython"
@@ -179,12 +182,12 @@ def test_image_sboms_refuses_a_document_without_dpkg_packages(tmp_path: Path) ->
 
     with pytest.raises(SupplyChainError, match="no dpkg package listed"):
         sbom.image_sboms("h/r@sha256:" + "b" * 64, "linux/amd64", CP, tmp_path / "x",
-                         http=False, run=FakeSyft(drop_debs))
+                         http=False, env=ENV, run=FakeSyft(drop_debs))
 
 
 def test_image_sboms_of_a_deadsnakes_image_adds_nothing(tmp_path: Path) -> None:
     paths = sbom.image_sboms("h/r@sha256:" + "c" * 64, "linux/amd64", None, tmp_path / "x",
-                             http=False, run=FakeSyft())
+                             http=False, env=ENV, run=FakeSyft())
     assert json.loads(paths["spdx"].read_text()) == spdx()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -25,6 +27,16 @@ def test_candidate_prefix_defaults_and_is_used_for_candidate_refs() -> None:
         "ci-job-42/cand/3.13-source-bookworm-runtime:latest")
     assert run.unlabelled_ref("3.13-source-bookworm-dev") == (
         "ci-job-42/cand/3.13-source-bookworm-dev:unlabelled")
+
+
+def test_the_work_dir_is_the_one_the_settings_given_read() -> None:
+    loaded = cast(Any, SimpleNamespace(root=Path("/srv/cfg")))  # work_dir reads only its root
+    relative = settings.Settings.from_environ({"ORCH_WORK_DIR": "out/work"})
+    assert state.work_dir(loaded, relative) == Path("/srv/cfg/out/work")  # next to images.yaml
+    absolute = settings.Settings.from_environ({"ORCH_WORK_DIR": "/var/tmp/orch"})
+    assert state.work_dir(loaded, absolute) == Path("/var/tmp/orch")
+    assert state.work_dir(loaded, settings.Settings.from_environ({})) == Path(
+        "/srv/cfg/.orchestrator")
 
 
 @pytest.mark.parametrize("bad", ["Upper/case", "has space", "trailing/", "-dash", "a//b"])
@@ -51,3 +63,40 @@ def test_bad_environment_exits_2_with_one_line(var: str, value: str, message: st
     assert proc.returncode == ExitCode.BAD_INPUT
     assert proc.stderr.strip() == message
     assert "Traceback" not in proc.stderr
+
+
+PACKAGE = Path(__file__).resolve().parents[2] / "orchestrator"
+
+
+def _takes_the_settings_module(path: Path) -> bool:
+    """Whether ``path`` imports orchestrator.settings itself (whose get() is the process's
+    snapshot of the environment) or its get/override, not only the Settings type."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import) and any(a.name == "orchestrator.settings"
+                                                for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and any(
+                (node.module, a.name) in (("orchestrator", "settings"),
+                                          ("orchestrator.settings", "get"),
+                                          ("orchestrator.settings", "override"))
+                for a in node.names):
+            return True
+    return False
+
+
+def test_below_the_cli_the_settings_are_given_not_fetched() -> None:
+    """Only the CLI calls settings.get() (the environment, read once): the release phases
+    (Run.settings), the registry client, the work dir, cosign and syft are given the Settings
+    or the values they need."""
+    fetchers = {str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.rglob("*.py"))
+                if _takes_the_settings_module(p)}
+    assert fetchers and all(f.startswith("cli/") for f in fetchers), fetchers
+
+
+def test_the_settings_check_sees_a_module_that_fetches_them(tmp_path: Path) -> None:
+    for text in ("from orchestrator import log, settings\n", "import orchestrator.settings\n",
+                 "from orchestrator.settings import get\n"):
+        (tmp_path / "m.py").write_text(text)
+        assert _takes_the_settings_module(tmp_path / "m.py"), text
+    (tmp_path / "m.py").write_text("from orchestrator.settings import Settings\n")
+    assert not _takes_the_settings_module(tmp_path / "m.py")

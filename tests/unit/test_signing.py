@@ -33,7 +33,7 @@ def keydir(tmp_path: Path) -> Path:
 
 def cosign_for(keydir: Path, fake: FakeCosign, **kw: Any) -> signing.Cosign:
     keys = signing.keys_for(Signing(key="cosign.key", **kw), keydir)
-    return signing.Cosign(keys, run=fake)
+    return signing.Cosign(keys, settings.get().child_env({}), run=fake)
 
 
 def test_keys_for_resolves_files_next_to_images_yaml(keydir: Path) -> None:
@@ -89,6 +89,19 @@ def test_the_password_comes_from_password_env(keydir: Path) -> None:
     assert fake.envs[0]["COSIGN_PASSWORD"] == "from-ci"
 
 
+def test_cosign_runs_in_the_environment_it_is_given_and_finds_the_password_there(
+        keydir: Path) -> None:
+    """Not the process's settings: the caller passes Settings.child_env (cli, attest.cosign_for)."""
+    fake = FakeCosign()
+    env = {"DOCKER_CONFIG": "/run/ci/docker", "CI_SIGNING_PASSWORD": "given"}
+    keys = signing.keys_for(Signing(key="cosign.key", password_env="CI_SIGNING_PASSWORD"), keydir)
+    cosign = signing.Cosign(keys, env, run=fake)
+    cosign.sign([f"{LOCAL}@{D1}"])
+    cosign.verify(f"{LOCAL}@{D1}")
+    assert fake.envs == [{**env, "COSIGN_PASSWORD": "given"}, env]
+    assert "CI_SIGNING_PASSWORD" not in settings.get().environ
+
+
 def test_a_missing_password_is_said_before_cosign_runs(keydir: Path) -> None:
     fake = FakeCosign()
     with pytest.raises(SupplyChainError) as info:
@@ -112,7 +125,7 @@ def test_a_missing_key_file_is_said_before_cosign_runs(keydir: Path) -> None:
 def test_a_kms_key_needs_no_password(keydir: Path) -> None:
     fake = FakeCosign()
     keys = signing.keys_for(Signing(key="hashivault://python-images"), keydir)
-    signing.Cosign(keys, run=fake).sign([f"{REMOTE}@{D1}"])
+    signing.Cosign(keys, settings.get().child_env({}), run=fake).sign([f"{REMOTE}@{D1}"])
     assert fake.calls[0][2:4] == ["--key", "hashivault://python-images"]
     assert "COSIGN_PASSWORD" not in fake.envs[0]
     assert fake.signatures == {D1: {"hashivault://python-images"}}
@@ -158,7 +171,7 @@ def test_a_cosign_failure_is_a_typed_error_with_cosigns_reason(keydir: Path) -> 
 def test_cosign_not_installed(keydir: Path) -> None:
     with_env(COSIGN_PASSWORD="x")
     keys = signing.keys_for(Signing(key="cosign.key"), keydir)
-    cosign = signing.Cosign(keys, binary="/nonexistent/cosign")
+    cosign = signing.Cosign(keys, settings.get().child_env({}), binary="/nonexistent/cosign")
     with pytest.raises(SupplyChainError, match=r"failed \(exit 127\): /nonexistent/cosign: not found"):
         cosign.sign([f"{LOCAL}@{D1}"])
     with pytest.raises(CommandError, match="not found"):  # verify: exit 3, not "unsigned"
@@ -184,10 +197,10 @@ def test_verify_flags_and_answers(keydir: Path) -> None:
                              f"{LOCAL}@{D1}"]
     cosign.sign([f"{LOCAL}@{D1}"])
     assert cosign.verify(f"{LOCAL}@{D1}").ok
-    other = signing.Cosign(signing.Keys(None, "/elsewhere/cosign.pub"), run=fake)
+    other = signing.Cosign(signing.Keys(None, "/elsewhere/cosign.pub"), {}, run=fake)
     assert other.verify(f"{LOCAL}@{D1}").reason == (
         "no matching signatures: invalid signature when validating ASN.1 encoded signature")
-    tlog = signing.Cosign(signing.Keys(None, str(keydir / "cosign.pub"), tlog=True), run=fake)
+    tlog = signing.Cosign(signing.Keys(None, str(keydir / "cosign.pub"), tlog=True), {}, run=fake)
     tlog.verify(f"{REMOTE}@{D1}")
     assert fake.calls[-1] == ["cosign", "verify", "--key", str(keydir / "cosign.pub"), f"{REMOTE}@{D1}"]
 
@@ -221,13 +234,13 @@ def test_an_attestation_about_another_digest_does_not_count() -> None:
     statement = {"predicateType": "https://spdx.dev/Document",
                  "subject": [{"name": "x", "digest": {"sha256": "2" * 64}}], "predicate": {}}
     envelope = {"payload": base64.b64encode(json.dumps(statement).encode()).decode()}
-    cosign = signing.Cosign(signing.Keys(None, "k.pub"), run=_answer(json.dumps(envelope) + "\n"))
+    cosign = signing.Cosign(signing.Keys(None, "k.pub"), {}, run=_answer(json.dumps(envelope) + "\n"))
     got = cosign.verify_attestation(f"{LOCAL}@{D1}", "spdxjson")
     assert not got.ok and got.reason == f"no https://spdx.dev/Document attestation about {D1}"
 
 
 def test_unreadable_verify_attestation_output() -> None:
-    cosign = signing.Cosign(signing.Keys(None, "k.pub"), run=_answer('{"payload": "%%%"}\n'))
+    cosign = signing.Cosign(signing.Keys(None, "k.pub"), {}, run=_answer('{"payload": "%%%"}\n'))
     got = cosign.verify_attestation(f"{LOCAL}@{D1}", "spdxjson")
     assert not got.ok and got.reason.startswith("unreadable attestation output (not a DSSE envelope")
 

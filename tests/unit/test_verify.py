@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import runner
+from orchestrator import runner, settings
 from orchestrator.errors import RegistryAuthError
 from orchestrator.registry import Registry
 from orchestrator.supplychain import signing, verify
@@ -68,7 +68,7 @@ def sign_and_attest(fake: FakeRegistry, cosign: signing.Cosign, digest: str, tmp
 def signed(fake: FakeRegistry, keys: signing.Keys, cosign_fake: FakeCosign, tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> signing.Cosign:
     with_env(COSIGN_PASSWORD="")
-    cosign = signing.Cosign(keys, run=cosign_fake)
+    cosign = signing.Cosign(keys, settings.get().child_env({}), run=cosign_fake)
     digest = fake.put_image(REPO, "3.13-runtime", "1", BOTH)
     sign_and_attest(fake, cosign, digest, tmp_path)
     return cosign
@@ -103,7 +103,7 @@ def test_a_platform_without_its_sbom_fails(fake: FakeRegistry, keys: signing.Key
                                            cosign_fake: FakeCosign, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with_env(COSIGN_PASSWORD="")
-    cosign = signing.Cosign(keys, run=cosign_fake)
+    cosign = signing.Cosign(keys, settings.get().child_env({}), run=cosign_fake)
     digest = fake.put_image(REPO, "t", "2", BOTH)
     sign_and_attest(fake, cosign, digest, tmp_path, sbom_on=("linux/amd64",), provenance=False)
     v = verify.verify_digest(cosign, client(fake), REPO, digest)
@@ -119,7 +119,7 @@ def test_a_platform_without_its_sbom_fails(fake: FakeRegistry, keys: signing.Key
 
 def test_another_key_does_not_verify(fake: FakeRegistry, signed: signing.Cosign,
                                      cosign_fake: FakeCosign) -> None:
-    other = signing.Cosign(signing.Keys(None, "/somewhere/else.pub"), run=cosign_fake)
+    other = signing.Cosign(signing.Keys(None, "/somewhere/else.pub"), {}, run=cosign_fake)
     v = verify.verify_ref(other, f"{fake.address}/{REPO}:3.13-runtime", lambda host: client(fake))
     assert v.problems()[0] == ("signature: no matching signatures: invalid signature when "
                                "validating ASN.1 encoded signature")
@@ -130,7 +130,7 @@ def test_a_single_platform_image_is_checked_once(fake: FakeRegistry, keys: signi
                                                  cosign_fake: FakeCosign, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     with_env(COSIGN_PASSWORD="")
-    cosign = signing.Cosign(keys, run=cosign_fake)
+    cosign = signing.Cosign(keys, settings.get().child_env({}), run=cosign_fake)
     digest = fake.put_image(REPO, "single", "3")
     sign_and_attest(fake, cosign, digest, tmp_path)
     v = verify.verify_digest(cosign, client(fake), REPO, digest)
@@ -203,7 +203,7 @@ def test_verify_command_without_provenance(
         fake: FakeRegistry, keys: signing.Keys, cosign_fake: FakeCosign, tmp_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     with_env(COSIGN_PASSWORD="")
-    cosign = signing.Cosign(keys, run=cosign_fake)
+    cosign = signing.Cosign(keys, settings.get().child_env({}), run=cosign_fake)
     digest = fake.put_image(REPO, "old", "4")
     sign_and_attest(fake, cosign, digest, tmp_path, provenance=False)
     monkeypatch.setattr(runner, "run", cosign_fake)
@@ -216,7 +216,7 @@ def test_an_image_without_openvex_verifies_and_says_so(fake: FakeRegistry, keys:
                                                        cosign_fake: FakeCosign, tmp_path: Path) -> None:
     """No scan.vex rule applies (or pushed before OpenVEX): verified, its line says none."""
     with_env(COSIGN_PASSWORD="")
-    cosign = signing.Cosign(keys, run=cosign_fake)
+    cosign = signing.Cosign(keys, settings.get().child_env({}), run=cosign_fake)
     digest = fake.put_image(REPO, "novex", "4")
     name = f"{fake.address}/{REPO}"
     cosign.sign([f"{name}@{digest}"])

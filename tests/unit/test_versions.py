@@ -726,7 +726,7 @@ def test_lock_only_is_checked(locked: tuple[Loaded, Lock], fake: FakePythonOrg) 
 def test_lock_upgrade_cli(repo_copy: Path, fake: FakePythonOrg, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sources, "PythonOrgIndex", functools.partial(PythonOrgIndex, fetch=fake))
-    monkeypatch.setattr(registry, "registry_for", lambda host: FakeRegistry(DIGESTS))
+    monkeypatch.setattr(registry, "registry_for", lambda host, settings: FakeRegistry(DIGESTS))
     pyenv_tarball = b"pyenv 2.6.30 release tarball"
 
     def fetch(url: str) -> bytes:  # the pyenv release the repo's lock leaves unpinned

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from orchestrator import runner, settings
 from orchestrator.release import progress_history as hist
-from orchestrator.release.progress import section_end, section_start
-from orchestrator.release.progress_live import LiveStatus, Snapshot
+from orchestrator.release.progress import Lines, section_end, section_start
+from orchestrator.release.progress_live import Snapshot
 from orchestrator.release.report import duration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,12 +134,12 @@ def stream(argv: Sequence[str], *, log_path: Path, prefix: str, env: dict[str, s
 Clock = Callable[[], float]
 
 
-class Progress:
+class Progress(Lines):
     """How far a bench run is, on ``stream`` (stderr), as the orchestrator's long commands show
-    it (orchestrator/release/progress.py, whose GitLab markers, live status and history file
-    this reuses): a line per finished section with its place among the run's sections, its
-    time and the time since the run started; inside a section that counts its items
-    (``Section.expect``), a line per finished item::
+    it (orchestrator/release/progress.py, whose lines and live status (``Lines``), GitLab
+    markers and history file this reuses): a line per finished section with its place among
+    the run's sections, its time and the time since the run started; inside a section that
+    counts its items (``Section.expect``), a line per finished item::
 
         bench 5/6: speed
         speed 3/20: reference (round 1/5) in 40s (elapsed 1h42m)
@@ -155,11 +155,10 @@ class Progress:
                  sections: bool = False, live: bool = False, history: Path | None = None,
                  clock: Clock = time.monotonic, wall: Clock = time.time,
                  refresh: float = 1.0) -> None:
-        self.stream, self.names, self.mode = stream, tuple(names), mode
+        super().__init__(stream, clock)
+        self.names, self.mode, self.wall = tuple(names), mode, wall
         self.sections, self.history, self.refresh = sections, history, refresh
         self.live = live and stream is not None
-        self.clock, self.wall = clock, wall
-        self.started = clock()
         self.times: dict[str, float] = {}  # this run's: section -> seconds (those that did not fail)
         self.past: dict[str, float] | None = None
         if self.live and history is not None:
@@ -168,7 +167,6 @@ class Progress:
                 log(f"no estimate of the time left: {problem}")
             self.past = past.cells.get(mode) if past else None
         self.current: Section | None = None
-        self._status: LiveStatus | None = None
 
     @classmethod
     def for_run(cls, names: Sequence[str], *, mode: str, history: Path) -> Progress:
@@ -177,15 +175,6 @@ class Progress:
         st = settings.Settings.from_environ()
         return cls(sys.stderr, names, mode=mode, sections=st.ci,
                    live=st.live_progress and sys.stderr.isatty(), history=history)
-
-    def elapsed(self) -> float:
-        return self.clock() - self.started
-
-    def say(self, line: str) -> None:
-        if self._status is not None:
-            self._status.print(line)
-        elif self.stream is not None:
-            print(line, file=self.stream, flush=True)
 
     def eta(self) -> float | None:
         """Seconds left by the earlier runs' section times: what is left of the running
@@ -206,10 +195,6 @@ class Progress:
             return Snapshot("bench", "", 0, 0, self.elapsed(), None)
         return Snapshot(f"bench {sec.index}/{len(self.names)}", sec.name, sec.done, sec.total,
                         self.elapsed(), self.eta(), cell=sec.running)
-
-    def redraw(self) -> None:
-        if self._status is not None:
-            self._status.update()
 
     def save(self) -> None:
         """Merge this run's section times into the history file (a file that cannot be
@@ -232,9 +217,8 @@ class Progress:
         marker = f"bench_{name}"
         self.say(section_start(marker, head, int(self.wall())) if self.sections else head)
         self.current = sec
-        if self.live and self.stream is not None:
-            self._status = LiveStatus(self.stream, self.snapshot, refresh=self.refresh)
-            self._status.start()
+        if self.live:
+            self.show_status(self.snapshot, self.refresh)
         try:
             yield sec
         except Exception as exc:
@@ -247,9 +231,7 @@ class Progress:
             self.times[name] = self.clock() - sec.started
             self.say(f"{head} done in {duration(self.times[name])} (elapsed {duration(self.elapsed())})")
         finally:
-            if self._status is not None:
-                self._status.stop()
-                self._status = None
+            self.hide_status()
             self.current = None
             if self.sections:
                 self.say(section_end(marker, int(self.wall())))

@@ -48,7 +48,43 @@ def section_end(name: str, unix_time: int) -> str:
     return f"{_ESC}section_end:{unix_time}:{name}\r{_ESC}"
 
 
-class Progress:
+class Lines:
+    """Progress lines on ``stream`` (None: silent), above the live status while one is shown,
+    and the time since they started by ``clock``: what Progress here and the benchmarks'
+    (bench/common.py) print alike."""
+
+    def __init__(self, stream: TextIO | None, clock: Clock) -> None:
+        self.stream, self.clock = stream, clock
+        self.started = clock()
+        self._status: LiveStatus | None = None
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def say(self, line: str) -> None:
+        if self._status is not None:
+            self._status.print(line)
+        elif self.stream is not None:
+            print(line, file=self.stream, flush=True)
+
+    def redraw(self) -> None:
+        if self._status is not None:
+            self._status.update()
+
+    def show_status(self, snapshot: Callable[[], Snapshot], refresh: float) -> None:
+        """The live status below the lines (``stream``: a terminal), redrawn ``refresh`` times
+        a second (0: only on ``redraw``) from ``snapshot``."""
+        if self.stream is not None:
+            self._status = LiveStatus(self.stream, snapshot, refresh=refresh)
+            self._status.start()
+
+    def hide_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+class Progress(Lines):
     """The progress of one command (``release``, ``nightly``, ...). ``stream`` None: silent.
     ``live``: a live status on ``stream`` (a terminal), redrawn ``refresh`` times a second (0:
     only as cells start and end); ``history``: the file of the durations runs recorded."""
@@ -56,9 +92,8 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, *, command: str = "", sections: bool = False,
                  clock: Clock = time.monotonic, wall: Clock = time.time, live: bool = False,
                  history: Path | None = None, refresh: float = 1.0) -> None:
-        self.stream, self.command, self.sections = stream, command, sections
-        self.clock, self.wall = clock, wall
-        self.started = clock()
+        super().__init__(stream, clock)
+        self.command, self.sections, self.wall = command, sections, wall
         self.live, self.history, self.refresh = live and stream is not None, history, refresh
         self.past: hist.History | None = None  # what the runs before recorded (live only)
         if self.live and history is not None:
@@ -69,7 +104,6 @@ class Progress:
         self.upcoming: tuple[Sequence[str], Sequence[str]] = ((), ())
         self.times: dict[str, dict[str, float]] = {}  # this run's: phase -> cell -> seconds
         self.overhead: dict[str, float] = {}
-        self._status: LiveStatus | None = None
 
     @classmethod
     def for_command(cls, command: str, state: Path, st: Settings) -> Progress:
@@ -80,15 +114,6 @@ class Progress:
         return cls(sys.stderr, command=command, sections=st.ci,
                    live=st.live_progress and sys.stderr.isatty(),
                    history=hist.history_path(state))
-
-    def elapsed(self) -> float:
-        return self.clock() - self.started
-
-    def say(self, line: str) -> None:
-        if self._status is not None:
-            self._status.print(line)
-        elif self.stream is not None:
-            print(line, file=self.stream, flush=True)
 
     def expect(self, phases: Sequence[str], cells: Sequence[str]) -> None:
         """The phases this command will run, in order, and the cells it runs them on (the
@@ -114,10 +139,6 @@ class Progress:
             return Snapshot(self.command, "", 0, 0, self.elapsed(), None)
         return Snapshot(self.command, ph.name, ph.done, ph.total, self.elapsed(), self.eta(),
                         len(ph.compiled), ph.compiles, ph.running)
-
-    def redraw(self) -> None:
-        if self._status is not None:
-            self._status.update()
 
     def save(self) -> None:
         """Merge this run's durations into the history file (nothing when no cell finished well
@@ -149,16 +170,13 @@ class Progress:
         section = self.section_name(name)
         self.say(section_start(section, header, int(self.wall())) if self.sections else header)
         self.current = ph
-        if self.live and self.stream is not None:
-            self._status = LiveStatus(self.stream, self.snapshot, refresh=self.refresh)
-            self._status.start()
+        if self.live:
+            self.show_status(self.snapshot, self.refresh)
         try:
             yield ph
             self.say(ph.summary())
         finally:
-            if self._status is not None:
-                self._status.stop()
-                self._status = None
+            self.hide_status()
             self.current = None
         spent = self.clock() - ph.started
         self.overhead[name] = spent - sum(ph.seconds.values())

@@ -322,8 +322,9 @@ class DockerEngine:
         """``argv[0]`` as the entrypoint (a minimal image has no shell, and python3 as its own
         entrypoint), ``mounts`` bind-mounted read-only, a read-only root and a tmpfs /tmp."""
         start = time.monotonic()
-        binds = [docker.types.Mount(m.target, str(m.source), type="bind", read_only=True)
-                 for m in mounts]
+        # docker wants an absolute source (the work dir may be relative to images.yaml's)
+        binds = [docker.types.Mount(m.target, str(m.source.absolute()), type="bind",
+                                    read_only=True) for m in mounts]
         try:
             container = self.client.containers.create(
                 image, argv[1:], entrypoint=[argv[0]], user=user, read_only=True,

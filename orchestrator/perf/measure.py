@@ -23,7 +23,7 @@ from orchestrator.config.publish import WORKLOADS, Perf
 from orchestrator.engine import Engine, Mount
 from orchestrator.errors import EngineError, PerfError
 
-PYPERF_MOUNT = "/pyperf"  # runner.py puts it on sys.path (its workers too: they get no env)
+PYPERF_MOUNT = "/pyperf"  # on PYTHONPATH, which pyperf passes on to its workers; runner.py adds it too
 WORKLOADS_MOUNT = "/perf"
 RESULT = "BENCH-RESULT "
 CANDIDATE, PUBLISHED = "candidate", "published"

@@ -1,29 +1,34 @@
 """Supply chain of a pushed image: per platform an SBOM (syft + the CPython entry) and an
 OpenVEX document when a scan.vex rule applies (supplychain/vex.py: the rules against what the
-smoke test found absent; OpenVEX wants at least one statement), one SLSA provenance for the
-build, a cosign signature on the pushed digest and on each platform manifest, and the SBOMs,
-OpenVEX documents and provenance attested with cosign. Called by the push phase for
+smoke test found absent; OpenVEX wants at least one statement), the performance record on the
+platform it was measured on when ``perf.enabled`` made one (release/perf.py), one SLSA
+provenance for the build, a cosign signature on the pushed digest and on each platform
+manifest, and the SBOMs, OpenVEX documents, performance records and provenance attested with
+cosign. Called by the push phase for
 every pushed digest when images.yaml has ``signing:``; what it made is kept under the work dir
 (``supply/<cell>/``).
 
 Where things go: the signature on the pushed digest (the index of a multi-platform image) and
 on each platform manifest, so that a pull by tag, index digest or platform digest verifies;
-each platform's SBOM and OpenVEX document on that platform's manifest digest (an SBOM
-describes one filesystem);
+each platform's SBOM, OpenVEX document and performance record on that platform's manifest
+digest (an SBOM describes one filesystem, a record one interpreter's speed);
 the provenance on the pushed digest (one build made every platform).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator import naming, runner
 from orchestrator.config.publish import VexRule
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
+from orchestrator.perf import predicate as perf_predicate
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry, scheme_for
 from orchestrator.release.state import Run
@@ -33,6 +38,7 @@ from orchestrator.supplychain.signing import Cosign
 SBOM_TYPES = {"spdx": "spdxjson", "cyclonedx": "cyclonedx"}  # format -> cosign --type
 PROVENANCE_TYPE = "slsaprovenance1"
 VEX_TYPE = "openvex"
+PERF_TYPE = perf_predicate.PREDICATE_TYPE
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Attached:
     sboms: dict[str, dict[str, Path]]  # platform -> format -> file
     provenance: Path  # the in-toto statement (its predicate is what cosign attested)
     vex: dict[str, Path] = field(default_factory=dict)  # platform -> OpenVEX document
+    perf: dict[str, Path] = field(default_factory=dict)  # platform -> performance record
 
     @property
     def signed(self) -> list[str]:
@@ -62,6 +69,8 @@ class Attached:
         out += [{"predicate_type": signing.PREDICATE_TYPES[VEX_TYPE],
                  "subject": f"{self.name}@{self.platforms[plat]}", "platform": plat,
                  "file": str(path)} for plat, path in self.vex.items()]
+        out += [{"predicate_type": PERF_TYPE, "subject": f"{self.name}@{self.platforms[plat]}",
+                 "platform": plat, "file": str(path)} for plat, path in self.perf.items()]
         out.append({"predicate_type": signing.PREDICATE_TYPES[PROVENANCE_TYPE],
                     "subject": f"{self.name}@{self.digest}", "platform": "",
                     "file": str(self.provenance)})
@@ -201,4 +210,28 @@ def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
     for plat, path in attached.vex.items():
         cosign.attest(f"{name}@{plats[plat]}", path, VEX_TYPE)
     cosign.attest(f"{name}@{digest}", predicate_path, PROVENANCE_TYPE)
-    return attached
+    return dataclasses.replace(attached, perf=attach_perf(run, img, name, plats, out, cosign))
+
+
+def perf_record(run: Run, img: PlannedImage) -> dict[str, Any] | None:
+    """The performance record this run made of ``img``'s tested image (release/perf.py), or
+    None: perf is off, or the record is of another image (an earlier run's)."""
+    st = run.load_state(img.id)
+    rec = st.perf
+    if not run.config.perf.enabled or not rec:
+        return None
+    return rec if rec.get("candidate", {}).get("image_id") == st.tested_image_id else None
+
+
+def attach_perf(run: Run, img: PlannedImage, name: str, plats: dict[str, str], out: Path,
+                cosign: Cosign) -> dict[str, Path]:
+    """The performance record attested on the platform manifest it was measured on, beside
+    that platform's SBOM (platform -> the predicate file; none without a record)."""
+    rec = perf_record(run, img)
+    plat = str(rec.get("platform", "")) if rec else ""
+    if rec is None or plat not in plats:
+        return {}
+    path = out / f"{plat.replace('/', '-')}.perf.json"
+    path.write_text(json.dumps(rec, indent=2) + "\n")
+    cosign.attest(f"{name}@{plats[plat]}", path, PERF_TYPE)
+    return {plat: path}

@@ -59,6 +59,9 @@ class CellResult:
     # upgrades, other inputs, an archive that does not verify, its group, --full-refresh)
     refresh_reason: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # perf.enabled: the performance record of this image (release/perf.py: the figures, the
+    # published image compared with, the verdict), or why it was not measured ({"skipped": ...})
+    perf: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     log: str = ""
 

@@ -12,6 +12,7 @@ from orchestrator.lock import lockfile
 from orchestrator.planning import build_cache, epoch, plan
 from orchestrator.release import attest, reports
 from orchestrator.release.build import do_build
+from orchestrator.release.perf import do_perf
 from orchestrator.release.progress import Progress
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Report, Status
@@ -53,7 +54,9 @@ def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = Fals
     gate = scan_gate.prepare(run.config, run.loaded.root, run.settings) if "push" in phases else None
     if gate is not None:
         run.scan_db = gate.provenance_record()
-    order = [p for p in ("build", "test", "push") if p in phases] + (["sign"] if signs else [])
+    measures = "push" in phases and run.config.perf.enabled  # the perf gate, before any push
+    order = [p for p in ("build", "test") if p in phases] + (["perf"] if measures else []) \
+        + (["push"] if "push" in phases else []) + (["sign"] if signs else [])
     run.progress.expect(order, [img.id for img in run.plan.images])
     if "build" in phases:
         do_build(run)
@@ -62,6 +65,8 @@ def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = Fals
             run.report.cell(img.id).status = Status.OK
     if "test" in phases:
         do_test(run)
+    if measures:
+        do_perf(run)
     if "push" in phases:
         do_push(run, all_or_nothing, stage_only, gate=gate)
 

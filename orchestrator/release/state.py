@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator import naming
 from orchestrator.config.model import ImagesConfig, Loaded
@@ -38,6 +39,9 @@ class CellState:
     # What the last passing smoke test found of the parts a build may leave out: platform ->
     # component -> where it is (None: absent); the OpenVEX attestation is made from it
     components: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # The performance record of this run's tested image (release/perf.py; empty: none), which
+    # release/attest.py attests on the platform it was measured on
+    perf: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from orchestrator import imageref, runner
 from orchestrator.config import grammar
 from orchestrator.config.publish import Signing
 from orchestrator.errors import CommandError, ConfigError, SupplyChainError, UsageError
+from orchestrator.perf import predicate as perf_predicate
 from orchestrator.registry import scheme_for
 
 Runner = Callable[..., runner.Completed]
@@ -44,6 +45,8 @@ PREDICATE_TYPES = {
     "cyclonedx": "https://cyclonedx.org/bom",
     "slsaprovenance1": "https://slsa.dev/provenance/v1",
     "openvex": "https://openvex.dev/ns",
+    # the performance record: the orchestrator's own type, which cosign takes as it is
+    perf_predicate.PREDICATE_TYPE: perf_predicate.PREDICATE_TYPE,
 }
 
 

@@ -1,6 +1,7 @@
 """Verify a pushed image as release/attest.py signed it: the signature of the digest and of
-each platform manifest, each platform's SBOM and OpenVEX attestations, and the provenance attestation of
-the digest, all with the configured public key. ``orchestrator verify REF...`` and promote's
+each platform manifest, each platform's SBOM and OpenVEX attestations (and its performance
+record, where one was measured), and the provenance attestation of the digest, all with the
+configured public key. ``orchestrator verify REF...`` and promote's
 gate use it; application teams can run it too (``--key cosign.pub``, no images.yaml).
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from orchestrator import imageref
 from orchestrator.config import grammar
 from orchestrator.errors import RegistryAuthError, RegistryError
+from orchestrator.perf import predicate as perf_predicate
 from orchestrator.registry import Registry
 from orchestrator.supplychain.signing import Cosign
 
@@ -24,7 +26,8 @@ class Check:
     detail: str = ""
     # shown, never failing: an OpenVEX document only sets findings aside, so an image without
     # one (none of its scan.vex rules applies, or pushed before they existed) is not less
-    # trustworthy; scan and the gate use only a document that verifies
+    # trustworthy; scan and the gate use only a document that verifies. The performance
+    # record likewise (shown only where one verifies: the measured platform, perf.enabled)
     informational: bool = False
 
 
@@ -75,9 +78,10 @@ def not_affected(statements: Sequence[Mapping[str, Any]]) -> frozenset[str]:
 
 
 def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
-                  provenance: bool = True, ref: str = "") -> Verification:
+                  provenance: bool = True, perf: bool = True, ref: str = "") -> Verification:
     """Every check of ``registry.host``/``repo``@``digest``; registry errors other than refused
-    credentials are a failed check (an image that cannot be read is not verified)."""
+    credentials are a failed check (an image that cannot be read is not verified). ``perf``:
+    look for performance records to show (push's and promote's checks need none of it)."""
     name = f"{registry.host}/{repo}"
     ref = ref or f"{name}@{digest}"
     try:
@@ -104,6 +108,13 @@ def verify_digest(cosign: Cosign, registry: Registry, repo: str, digest: str, *,
                             informational=True))
         if v.ok:
             vex[plat] = not_affected(v.statements)
+    # the performance record: shown where one verifies (the measured platform, never an
+    # emulated one), nothing said where there is none
+    for plat, d in (plats if perf else {}).items():
+        v = cosign.verify_attestation(f"{name}@{d}", perf_predicate.PREDICATE_TYPE)
+        if v.ok:
+            checks.append(Check(f"perf {plat}", True, perf_predicate.statements_summary(
+                v.statements), informational=True))
     if provenance:
         v = cosign.verify_attestation(f"{name}@{digest}", "slsaprovenance1")
         checks.append(Check("provenance", v.ok, v.reason))
@@ -137,7 +148,7 @@ def promote_gate(cosign: Cosign, registry: Registry, *, provenance: bool = True)
     """For promote: (repository, digest) -> why the digest may not be promoted, or None."""
 
     def gate(repo: str, digest: str) -> str | None:
-        v = verify_digest(cosign, registry, repo, digest, provenance=provenance)
+        v = verify_digest(cosign, registry, repo, digest, provenance=provenance, perf=False)
         if v.ok:
             return None
         return (f"{registry.host}/{repo}@{digest} is unsigned or does not verify ("

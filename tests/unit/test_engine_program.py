@@ -92,6 +92,16 @@ def test_run_program_makes_the_program_the_entrypoint_with_read_only_mounts(tmp_
     assert containers.container.calls == ["start", "wait", "remove"]
 
 
+def test_a_relative_mount_source_is_made_absolute(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    containers = Containers()
+    _engine(Client(containers)).run_program("x:t", ["/usr/bin/python3", "-V"],
+                                            mounts=(Mount(Path("work/perf"), "/pyperf"),))
+    ((_, kwargs),) = containers.created
+    assert kwargs["mounts"][0]["Source"] == str(tmp_path / "work" / "perf")
+
+
 def test_pull_by_digest_on_a_platform() -> None:
     images = Images()
     got = _engine(Client(images=images)).pull(f"r.test/team/python@{DIGEST}", "linux/amd64")

@@ -1,21 +1,26 @@
 #!/bin/sh
-# pgo-check.sh STATUS_FILE BUILD_DIR: run after a profile-guided compile (make profile-opt, which
-# --enable-optimizations makes the default target), in the build tree BUILD_DIR.
+# pgo-check.sh STATUS_FILE BUILD_LOG BUILD_DIR: run after a profile-guided compile (make
+# profile-opt, which --enable-optimizations makes the default target) whose output is in
+# BUILD_LOG, in the build tree BUILD_DIR.
 #
 # CPython's Makefile runs the training (PROFILE_TASK) with `|| true`, and gcc compiles a file
-# whose profile is missing, or a function the training never reached, as cold code (optimised
-# for size): a failed or partial training gives an interpreter slower than no PGO at all, with
-# nothing in the build saying so. This fails the compile unless
+# whose profile is missing as cold code (optimised for size): a failed or partial training gives
+# an interpreter slower than no PGO at all, with nothing in the build saying so. This fails the
+# compile unless
 #   - the training run (scripts/pgo-train.py) finished with exit status 0 (STATUS_FILE), and
-#   - every object of the interpreter core (Python/, Objects/, Parser/: all linked into every
-#     run of the interpreter) has its profile data, a non-empty .gcda beside the .o (libgcov
-#     writes one for every instrumented object of a process that exits normally). Modules/ is
-#     left out: an extension module the training never imports has no profile, rightly.
-# It prints what the profile covered: the counts of objects and of profile files.
+#   - gcc found profile data for every file of the interpreter core (Python/, Objects/, Parser/):
+#     no -Wmissing-profile warning about one in the profile-use build's output. gcc's own
+#     warning, not a count of .gcda files: a file without functions (data tables, code under
+#     #ifdef for another build such as the free-threaded one) or in assembly has no profile and
+#     needs none. A warning about another file (a test program such as Programs/_testembed, an
+#     extension module the training never imports) is listed, not fatal.
+# It prints what the profile covered: the number of profile files (.gcda) in the build tree.
 set -eu
 
-status_file=${1:?usage: pgo-check.sh STATUS_FILE BUILD_DIR}
-build=${2:?usage: pgo-check.sh STATUS_FILE BUILD_DIR}
+usage="usage: pgo-check.sh STATUS_FILE BUILD_LOG BUILD_DIR"
+status_file=${1:?$usage}
+log=${2:?$usage}
+build=${3:?$usage}
 
 fail() {
     echo "pgo-check: $1" >&2
@@ -25,15 +30,14 @@ fail() {
 [ -s "$status_file" ] || fail "the PGO training run did not run to its end (no $status_file): the profile would be partial; read the training's output above"
 status=$(cat "$status_file")
 [ "$status" = 0 ] || fail "the PGO training run (python -m test --pgo) exited with status $status: tests failed or it stopped early, so the profile is partial; read its output above"
+grep -q "Rebuilding with profile guided optimizations" "$log" \
+    || fail "$log holds no profile-use build (no 'Rebuilding with profile guided optimizations'): nothing to check"
 
-core() {
-    find "$build/Python" "$build/Objects" "$build/Parser" -name '*.o'
-}
-objects=$(core | wc -l)
-missing=$(core | while read -r o; do
-    [ -s "${o%.o}.gcda" ] || printf ' %s' "${o#"$build"/}"
-done)
-[ "$objects" -gt 0 ] || fail "no object files under $build/Python, Objects or Parser: not a CPython build tree"
-[ -z "$missing" ] || fail "no profile data for some of the $objects interpreter core objects:$missing"
-all=$(find "$build" -name '*.gcda' | wc -l)
-echo "pgo-check: training exit status 0; profile data for all $objects interpreter core objects, $all profile files in all"
+# '<dir>/Objects/listobject.gcda' profile count data file not found [-Wmissing-profile]
+unprofiled=$(grep -o "[^' ]*\.gcda' profile count data file not found" "$log" \
+    | sed "s/' profile count data file not found//; s|^$build/||; s|^\./||" | LC_ALL=C sort -u)
+core=$(printf '%s\n' "$unprofiled" | grep -E '^(Python|Objects|Parser)/' || true)
+other=$(printf '%s\n' "$unprofiled" | grep -vE '^(Python|Objects|Parser)/' | grep . || true)
+[ -z "$core" ] || fail "gcc found no profile data for interpreter core file(s): $(echo "$core" | tr '\n' ' ')(-Wmissing-profile in $log)"
+profiles=$(find "$build" -name '*.gcda' | wc -l)
+echo "pgo-check: training exit status 0; gcc found profile data for every interpreter core file; $profiles profile files in all${other:+; none for (not the interpreter core): $(echo "$other" | tr '\n' ' ')}"

@@ -146,8 +146,6 @@ class Workspace:
                               prefix=f"{self.name}/{step}", env=self.env, cwd=REPO, show=show)
         data: dict[str, Any] = {}
         if report and report_path.exists():
-            import json
-
             data = json.loads(report_path.read_text())
         log(f"{self.name}: {step} exited {code} after {timing.seconds:.1f}s")
         return code, timing, data

@@ -123,8 +123,8 @@ _PKG_RE = re.compile(rb"^Package: *(\S+)\s*$", re.M)
 _VER_RE = re.compile(rb"^Version: *(\S+)\s*$", re.M)
 
 
-def parse_packages(data: bytes) -> dict[str, str]:
-    """{package: newest version} of a Packages file (a PPA or flat repository may list
+def parse_packages_index(data: bytes) -> dict[str, str]:
+    """{package: newest version} of an apt Packages index (a PPA or flat repository may list
     several versions of one package)."""
     out: dict[str, str] = {}
     for para in data.split(b"\n\n"):
@@ -397,7 +397,7 @@ class ArchiveIndex:
             blob = got
             blob_path.parent.mkdir(parents=True, exist_ok=True)
             blob_path.write_bytes(blob)
-        result = parse_packages(_decompress(name, blob))
+        result = parse_packages_index(_decompress(name, blob))
         parsed.parent.mkdir(parents=True, exist_ok=True)
         parsed.write_text(json.dumps(result))
         return result

@@ -109,10 +109,10 @@ def contents_from_archive(data: bytes, prefix: str) -> Contents:
         dump = "".join(f"{sources.FILE_MARK}/{n}\n{(read(n) or b'').decode('utf-8', 'replace')}\n"
                        for n in sorted((n for n in members if _is_apt_source(n)), key=_apt_order))
     tree_hash = hashlib.sha256("".join(lines).encode()).hexdigest()
-    return Contents(dpkg_packages(status), tree_hash, size, tuple(sources.parse_dump(dump)))
+    return Contents(parse_dpkg_status(status), tree_hash, size, tuple(sources.parse_dump(dump)))
 
 
-def dpkg_packages(status: str) -> dict[str, str]:
+def parse_dpkg_status(status: str) -> dict[str, str]:
     """{package: version} of a dpkg status file: what `dpkg-query -W` lists (every stanza
     but those dpkg knows as not installed)."""
     out = {}
@@ -179,7 +179,9 @@ def combined_fingerprint(fps: dict[str, str]) -> str:
     return "sha256:" + hashlib.sha256(doc.encode()).hexdigest()
 
 
-def parse_packages(label: str) -> dict[str, str]:
+def parse_packages_label(label: str) -> dict[str, str]:
+    """{package: version} of an image's packages label ("name=version ...", what
+    ``Contents.packages_label`` writes)."""
     return dict(item.split("=", 1) for item in label.split() if "=" in item)
 
 
@@ -247,7 +249,7 @@ def push_candidate(
     if current and all(c == fps for c in current):
         digest = registry.digest(repo, img.tags[-1]) or ""
         return Published("unchanged", digest, "", (), _compressed(registry, repo, digest))
-    old_pkgs = parse_packages(precise.get(pkg_key, "")) if precise else {}
+    old_pkgs = parse_packages_label(precise.get(pkg_key, "")) if precise else {}
     changes = tuple(package_changes(old_pkgs, contents.packages)) if precise else ()
     immutable = _free_immutable(registry, repo, img, fps, fp_key)
     ref = tagged(repository_ref(host, repo), immutable)

@@ -29,7 +29,7 @@ from orchestrator.errors import ArchiveError, OrchestratorError, RegistryAuthErr
 from orchestrator.naming import LabelKeys
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry
-from orchestrator.registry.fingerprint import parse_packages
+from orchestrator.registry.fingerprint import parse_packages_label
 
 _log = log.get("outdated")
 
@@ -141,7 +141,7 @@ def check_image(registry: Registry, repo: str, img: PlannedImage, keys: LabelKey
         except ArchiveError as exc:
             return CellCheck(img.id, State.UNKNOWN, str(exc), digest)
         inputs.add(labels.get(keys.inputs, ""))
-        installed = parse_packages(labels[keys.packages])
+        installed = parse_packages_label(labels[keys.packages])
         plats.append(PlatformCheck(plat, tuple(upgrades(installed, views)),
                                    tuple(v.name for v in views),
                                    tuple(s.describe() for s in sources if s.trusted)))

@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator import settings
 from orchestrator.apt import sources
-from orchestrator.apt.index import ArchiveIndex, parse_packages, parse_release
+from orchestrator.apt.index import ArchiveIndex, parse_packages_index, parse_release
 from orchestrator.apt.outdated import (
     CellCheck,
     IndexView,
@@ -119,10 +119,10 @@ def test_security_is_marked_even_when_updates_carries_a_newer_version() -> None:
     assert [(u.candidate, u.origin, u.security) for u in got] == [("1.0-2", "u", True)]
 
 
-def test_parse_packages_keeps_the_newest_of_several_versions() -> None:
+def test_parse_packages_index_keeps_the_newest_of_several_versions() -> None:
     data = (b"Package: a\nVersion: 1.0-1\nArchitecture: all\n\n"
             b"Package: a\nVersion: 1.0-10\n\nPackage: b\nVersion: 2:0.1\n\nNot-A: stanza\n")
-    assert parse_packages(data) == {"a": "1.0-10", "b": "2:0.1"}
+    assert parse_packages_index(data) == {"a": "1.0-10", "b": "2:0.1"}
 
 
 def test_report_exit_codes_and_table() -> None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from orchestrator.config import yamlsafe
 from orchestrator.config.checks import semantic, shape, values
 from orchestrator.config.model import ImagesConfig, Loaded
-from orchestrator.config.yamlsafe import Lines, Path_
+from orchestrator.config.yamlsafe import Lines, Path_, Problems
 from orchestrator.errors import ConfigError, raise_all
 
 __all__ = ["json_schema", "load", "parse_yaml", "validate_data"]
@@ -45,16 +45,16 @@ def validate_data(
         lines.update(plain)
     if not isinstance(data, dict):
         raise ConfigError(file, "", "expected a mapping at the top level", "see images.schema.json")
-    problems: list[ConfigError] = []
-    shape.check_keys(data, ImagesConfig, (), file, lines, problems)
-    shape.check_scalars(data, ImagesConfig, (), file, lines, problems)
+    report = Problems(file, lines)
+    shape.check_keys(data, ImagesConfig, (), report)
+    shape.check_scalars(data, ImagesConfig, (), lines, report)
     try:
         config = ImagesConfig.model_validate(data)
     except ValidationError as exc:
-        raise_all(problems + shape.not_reported(shape.pydantic_errors(exc, file, lines),
-                                                       problems))
+        raise_all(report.problems + shape.not_reported(shape.pydantic_errors(exc, report),
+                                                       report.problems))
         raise  # pragma: no cover - pydantic_errors always has one
-    raise_all(problems)
+    raise_all(report.problems)
     loaded = Loaded(config, path, (), lines)
     raise_all(values.check(loaded))
     warnings = semantic.check(loaded, today)  # every semantic problem, or the warnings

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +64,50 @@ def fmt(path: Path_) -> str:
     return text
 
 
-def line(lines: dict[Path_, int], path: Path_) -> int | None:
+def line(lines: Mapping[Path_, int], path: Path_) -> int | None:
     """Line of the deepest known key on ``path``."""
     while path:
         if path in lines:
             return lines[path]
         path = path[:-1]
     return None
+
+
+class Problems:
+    """The one collector of the problems found in a YAML file (images.yaml, images.lock), for
+    every check: each problem becomes one ConfigError, at the line of the deepest key on its
+    path that ``lines`` knows (or at the line the parser saw it on), so that a file with three
+    bad values gets three lines, not one per run; and the warnings, one line each. A check
+    reports with ``report(path, problem, fix)``, ``report.add(path, grammar_answer)`` or
+    ``report.warn(path, text)``."""
+
+    def __init__(self, file: str, lines: Mapping[Path_, int] | None = None) -> None:
+        self.file = file
+        self.lines: Mapping[Path_, int] = {} if lines is None else lines
+        self.problems: list[ConfigError] = []
+        self.warnings: list[str] = []
+
+    def error(self, path: Path_, problem: str, fix: str, at_line: int | None = None) -> ConfigError:
+        """The ConfigError of ``problem`` at ``path`` (on ``at_line`` when given), not kept."""
+        return ConfigError(self.file, fmt(path), problem, fix,
+                           line(self.lines, path) if at_line is None else at_line)
+
+    def __call__(self, path: Path_, problem: str, fix: str, *, at_line: int | None = None) -> None:
+        self.problems.append(self.error(path, problem, fix, at_line))
+
+    def add(self, path: Path_, problem: tuple[str, str] | None) -> None:
+        """A grammar check's answer: (problem, fix), or None when there is none."""
+        if problem:
+            self(path, *problem)
+
+    def each(self, path: Path_, values: Iterable[str],
+             check: Callable[[str], tuple[str, str] | None]) -> None:
+        """``check`` over a list of values: a problem at path[i] for each bad one."""
+        for i, v in enumerate(values):
+            self.add(path + (i,), check(v))
+
+    def warn(self, path: Path_, text: str) -> None:
+        self.warnings.append(f"{self.file}: {fmt(path)}: {text}")
 
 
 def read_text(path: Path, fix: str) -> str:
@@ -110,9 +148,9 @@ def parse(text: str, file: str) -> tuple[Any, Lines]:
             if node is None:
                 return None, lines
             _bound(node, file)
-            problems: list[ConfigError] = []
-            data = _Builder(loader, lines, file, problems).build(node, ())
-            raise_all(problems)
+            problems = Problems(file, lines)
+            data = _Builder(loader, lines, problems).build(node, ())
+            raise_all(problems.problems)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -158,11 +196,11 @@ def _bound(root: yaml.Node, file: str) -> None:
 
 
 class _Builder:
-    def __init__(self, loader: Loader, lines: Lines, file: str, problems: list[ConfigError]) -> None:
-        self.loader, self.lines, self.file, self.problems = loader, lines, file, problems
+    def __init__(self, loader: Loader, lines: Lines, problems: Problems) -> None:
+        self.loader, self.lines, self.problems = loader, lines, problems
 
     def problem(self, path: Path_, node: yaml.Node, text: str, fix: str) -> None:
-        self.problems.append(ConfigError(self.file, fmt(path), text, fix, node.start_mark.line + 1))
+        self.problems(path, text, fix, at_line=node.start_mark.line + 1)
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.lines[path] = node.start_mark.line + 1

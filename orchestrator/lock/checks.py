@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator.config import grammar
 from orchestrator.config.grammar import Problem
-from orchestrator.config.yamlsafe import Lines, Path_, fmt
+from orchestrator.config.yamlsafe import Lines, Path_, Problems, fmt
 from orchestrator.errors import ConfigError
 
 Check = Callable[[str, Path_], Problem]
@@ -78,13 +78,8 @@ DEADSNAKES: Fields = {"ppa": (True, _ppa), "fingerprint": (True, _fpr), "key_url
 
 class _Checker:
     def __init__(self, file: str, lines: Lines) -> None:
-        self.file, self.lines = file, lines
-        self.problems: list[ConfigError] = []
-
-    def add(self, path: Path_, problem: str, fix: str) -> None:
-        line = next((self.lines[p] for p in (path[:n] for n in range(len(path), 0, -1)) if p in self.lines),
-                    None)
-        self.problems.append(ConfigError(self.file, fmt(path), problem, fix, line))
+        self.lines = lines
+        self.report = Problems(file, lines)
 
     def fix(self, path: Path_) -> str:
         entry = fmt(path[:2]) if path[0] in ("pythons", "bases") else fmt(path[:1])
@@ -92,11 +87,11 @@ class _Checker:
 
     def fields(self, data: Any, path: Path_, fields: Fields) -> None:
         if not isinstance(data, dict):
-            self.add(path, f"expected a mapping, found {_kind(data)}", self.fix(path))
+            self.report(path, f"expected a mapping, found {_kind(data)}", self.fix(path))
             return
         for key in data:
             if key not in fields:
-                self.add(path + (key,), "unknown key", self.fix(path))
+                self.report(path + (key,), "unknown key", self.fix(path))
         for key, (required, check) in fields.items():
             value, kpath = data.get(key), path + (key,)
             if isinstance(check, dict):
@@ -107,13 +102,13 @@ class _Checker:
                 value = data[key] = self.lines.scalars.get(kpath, ("", str(value)))[1]  # 1313... -> text
             if value is None:
                 if required:
-                    self.add(kpath, "required key is missing", self.fix(path))
+                    self.report(kpath, "required key is missing", self.fix(path))
             elif not isinstance(value, str):
-                self.add(kpath, f"expected a string, found {_kind(value)}", self.fix(path))
+                self.report(kpath, f"expected a string, found {_kind(value)}", self.fix(path))
             else:
                 bad = check(value, kpath)
                 if bad:
-                    self.add(kpath, bad[0], self.fix(path))
+                    self.report(kpath, bad[0], self.fix(path))
 
     def table(self, data: dict[str, Any], section: str, fields: Fields,
               keys: Callable[[str], Problem]) -> None:
@@ -121,12 +116,12 @@ class _Checker:
         if value is None:
             return
         if not isinstance(value, dict):
-            self.add((section,), f"expected a mapping, found {_kind(value)}", self.fix((section,)))
+            self.report((section,), f"expected a mapping, found {_kind(value)}", self.fix((section,)))
             return
         for name, entry in value.items():
             bad = keys(name)
             if bad:
-                self.add((section, name), bad[0], self.fix((section, name)))
+                self.report((section, name), bad[0], self.fix((section, name)))
             else:
                 self.fields(entry, (section, name), fields)
 
@@ -150,9 +145,9 @@ def check(data: Any, lines: Lines, file: str) -> list[ConfigError]:
     c = _Checker(file, lines)
     for key in data:
         if key not in SECTIONS:
-            c.add((key,), "unknown key", f"remove it (images.lock has {', '.join(SECTIONS)})")
+            c.report((key,), "unknown key", f"remove it (images.lock has {', '.join(SECTIONS)})")
     if data.get("schema_version", 1) != 1:
-        c.add(("schema_version",), f"schema_version {data['schema_version']!r} is not supported (1 is)",
+        c.report(("schema_version",), f"schema_version {data['schema_version']!r} is not supported (1 is)",
               "regenerate the lock with this orchestrator (`orchestrator lock`)")
     c.table(data, "pythons", PYTHON, lambda k: None if re.fullmatch(r"3\.\d+", k) else (
         f'"{k}" is not a Python minor version', ""))
@@ -161,4 +156,4 @@ def check(data: Any, lines: Lines, file: str) -> list[ConfigError]:
     for section, fields in (("pyenv", PYENV), ("deadsnakes", DEADSNAKES)):
         if data.get(section) is not None:
             c.fields(data[section], (section,), fields)
-    return c.problems
+    return c.report.problems

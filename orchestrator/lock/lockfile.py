@@ -190,20 +190,19 @@ def unsigned_problems(loaded: Loaded, pythons: dict[str, PythonLock]) -> list[Co
     3.14; PEP 761) that the lock pins without its signature and key, unless images.yaml's
     entry for it says why (pythons[].unsigned): else editing images.lock, or a mirror that
     stops serving the .asc, would switch the build's signature check off unnoticed."""
-    file, found = str(lock_path(loaded)), []
+    found = yamlsafe.Problems(str(lock_path(loaded)))
     where = {minor_of(p.version): i for i, p in enumerate(loaded.config.pythons)}
     for minor in sorted(pythons, key=matrix.minor_key):
         i = where.get(minor)
         if signed(pythons[minor]) or not eol.pgp_signed(minor) or (
                 i is not None and loaded.config.pythons[i].unsigned):
             continue
-        found.append(ConfigError(
-            file, f"pythons.{minor}", f"{pythons[minor].version} is locked without its OpenPGP "
-            f"signature (signature_url, signing_key), and Python {minor} releases are signed",
-            f"run `orchestrator lock --upgrade --only {minor}` where the .asc is served, or, to "
-            f"build it unverified, say why in {loaded.path}: pythons[{i if i is not None else '?'}]"
-            '.unsigned: "<reason>" (add-python --unsigned REASON writes it)'))
-    return found
+        found(("pythons", minor), f"{pythons[minor].version} is locked without its OpenPGP "
+              f"signature (signature_url, signing_key), and Python {minor} releases are signed",
+              f"run `orchestrator lock --upgrade --only {minor}` where the .asc is served, or, to "
+              f"build it unverified, say why in {loaded.path}: pythons[{i if i is not None else '?'}]"
+              '.unsigned: "<reason>" (add-python --unsigned REASON writes it)')
+    return found.problems
 
 
 _DEFAULT_PORT = {"http": 80, "https": 443}
@@ -232,22 +231,23 @@ def _folder(base: str) -> str:
     return base if base.endswith("/") else base + "/"
 
 
-def python_source_problems(config: ImagesConfig, minor: str, p: PythonLock) -> list[tuple[str, str]]:
-    """(key, problem) for each URL of a locked CPython tarball that is not where images.yaml's
+def python_source_problems(config: ImagesConfig, minor: str,
+                           p: PythonLock) -> list[tuple[yamlsafe.Path_, str]]:
+    """(key path, problem) for each URL of a locked CPython tarball that is not where images.yaml's
     sources say: the tarball and its signature under sources.python, the release manager key at
     sources.python_keys. A lock edited by hand (or left behind after sources changed) could
     otherwise send the build to another host, whose file the lock's sha256 then "matches".
     ``orchestrator lock`` re-resolves an entry with a problem, so what it writes has none."""
-    src, out = config.sources, []
+    src, out = config.sources, list[tuple[yamlsafe.Path_, str]]()
     base = _folder(src.python)
     for key, url in (("url", p.url), ("signature_url", p.signature_url)):
         if url is not None and not under(url, base):
-            out.append((f"pythons.{minor}.{key}", f"{url} is not under images.yaml's sources.python: "
+            out.append((("pythons", minor, key), f"{url} is not under images.yaml's sources.python: "
                         f"it must start with {base}"))
     if p.signing_key is not None:
         want = src.python_keys.format(fingerprint=p.signing_key.fingerprint.upper())
         if p.signing_key.url != want:
-            out.append((f"pythons.{minor}.signing_key.url", f"{p.signing_key.url} is not the key "
+            out.append((("pythons", minor, "signing_key", "url"), f"{p.signing_key.url} is not the key "
                         f"URL images.yaml's sources.python_keys gives: it must be {want}"))
     return out
 
@@ -255,26 +255,26 @@ def python_source_problems(config: ImagesConfig, minor: str, p: PythonLock) -> l
 def source_problems(loaded: Loaded, lock: Lock) -> list[ConfigError]:
     """Every URL of the lock that is not where images.yaml's sources say (CPython tarballs,
     signatures and keys, the pyenv release, the deadsnakes key): one ConfigError each."""
-    file, src, fix = str(lock_path(loaded)), loaded.config.sources, "run `orchestrator lock`"
-    found = [ConfigError(file, key, problem, fix)
-             for minor in sorted(lock.pythons, key=matrix.minor_key)
-             for key, problem in python_source_problems(loaded.config, minor, lock.pythons[minor])]
+    found, src = yamlsafe.Problems(str(lock_path(loaded))), loaded.config.sources
+    fix = "run `orchestrator lock`"
+    for minor in sorted(lock.pythons, key=matrix.minor_key):
+        for path, problem in python_source_problems(loaded.config, minor, lock.pythons[minor]):
+            found(path, problem, fix)
     if lock.pyenv is not None:
         want = src.pyenv.url.format(version=lock.pyenv.version)
         if lock.pyenv.url != want:
-            found.append(ConfigError(file, "pyenv.url", f"{lock.pyenv.url} is not the release "
-                                     f"images.yaml's sources.pyenv.url gives: it must be {want}", fix))
+            found(("pyenv", "url"), f"{lock.pyenv.url} is not the release images.yaml's "
+                  f"sources.pyenv.url gives: it must be {want}", fix)
     if lock.deadsnakes is not None:
         ds = src.deadsnakes
         if lock.deadsnakes.ppa != ds.ppa:
-            found.append(ConfigError(file, "deadsnakes.ppa", f"{lock.deadsnakes.ppa} is not "
-                                     f"images.yaml's sources.deadsnakes.ppa ({ds.ppa})", fix))
+            found(("deadsnakes", "ppa"), f"{lock.deadsnakes.ppa} is not images.yaml's "
+                  f"sources.deadsnakes.ppa ({ds.ppa})", fix)
         want = ds.key_url.format(fingerprint=ds.key_fingerprint)
         if lock.deadsnakes.key_url != want:
-            found.append(ConfigError(file, "deadsnakes.key_url", f"{lock.deadsnakes.key_url} is not "
-                                     f"the key URL images.yaml's sources.deadsnakes.key_url gives: "
-                                     f"it must be {want}", fix))
-    return found
+            found(("deadsnakes", "key_url"), f"{lock.deadsnakes.key_url} is not the key URL "
+                  f"images.yaml's sources.deadsnakes.key_url gives: it must be {want}", fix)
+    return found.problems
 
 
 @dataclass(frozen=True)

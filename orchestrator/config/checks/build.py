@@ -3,19 +3,14 @@ problem, collected with the other semantic checks (checks_semantic)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from orchestrator.config.build import check_cache_template
 from orchestrator.config.model import ImagesConfig
-from orchestrator.config.yamlsafe import Path_
-
-Report = Callable[[Path_, str, str], None]
-Warn = Callable[[Path_, str], None]
+from orchestrator.config.yamlsafe import Path_, Problems
 
 
-def check(config: ImagesConfig, err: Report, warn: Warn) -> None:
-    _check_platforms(config, err, warn)
-    _check_cache(config, err)
+def check(config: ImagesConfig, report: Problems) -> None:
+    _check_platforms(config, report)
+    _check_cache(config, report)
 
 
 def _python_build_distros(config: ImagesConfig) -> dict[str, Path_]:
@@ -30,29 +25,29 @@ def _python_build_distros(config: ImagesConfig) -> dict[str, Path_]:
     return out
 
 
-def _check_platforms(config: ImagesConfig, err: Report, warn: Warn) -> None:
+def _check_platforms(config: ImagesConfig, report: Problems) -> None:
     native = config.build.native_platform
     lists: list[tuple[Path_, tuple[str, ...]]] = [(("platforms",), config.platforms)]
     lists += [(("distros", n, "platforms"), d.platforms) for n, d in config.distros.items()
               if d.platforms is not None]
     for path, plats in lists:
         if len(set(plats)) != len(plats):
-            err(path, "a platform is listed twice", "list each platform once")
+            report(path, "a platform is listed twice", "list each platform once")
     for name, path in _python_build_distros(config).items():
         if name not in config.distros:
             continue  # an unknown distro is reported by the rule checks
         plats = config.distros[name].platforms or config.platforms
         others = [p for p in plats if p != native]
         if native not in plats:
-            err(path, f"python-build cannot cross-compile and {name} is not built for "
-                f"{native} (build.native_platform)",
-                f"add {native} to {name}'s platforms or use method source there")
+            report(path, f"python-build cannot cross-compile and {name} is not built for "
+                   f"{native} (build.native_platform)",
+                   f"add {native} to {name}'s platforms or use method source there")
         elif others:
-            warn(path, f"python-build cannot cross-compile: its images on {name} are built for "
-                 f"{native} only (use method source for {', '.join(others)})")
+            report.warn(path, f"python-build cannot cross-compile: its images on {name} are built for "
+                        f"{native} only (use method source for {', '.join(others)})")
 
 
-def _check_cache(config: ImagesConfig, err: Report) -> None:
+def _check_cache(config: ImagesConfig, report: Problems) -> None:
     cache = config.build.cache
     if cache is None:
         return
@@ -64,7 +59,7 @@ def _check_cache(config: ImagesConfig, err: Report) -> None:
         problem = check_cache_template(text)
         if problem:
             problems += 1
-            err(path, problem, example)
+            report(path, problem, example)
     if not problems and "{cell}" not in cache.ref:
-        err(("build", "cache", "ref"), "the cache ref must contain {cell}",
-            "an export replaces the whole ref: give every cell its own")
+        report(("build", "cache", "ref"), "the cache ref must contain {cell}",
+               "an export replaces the whole ref: give every cell its own")

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from orchestrator.config import grammar, matrix
 from orchestrator.config.axes import MINIMAL_DATA_PACKAGES
 from orchestrator.config.matrix import Cell
-from orchestrator.config.yamlsafe import Path_, fmt
-from orchestrator.errors import ConfigError
+from orchestrator.config.yamlsafe import Path_, Problems, fmt
 
 if TYPE_CHECKING:
     from orchestrator.config.axes import CellRule
@@ -22,23 +21,20 @@ if TYPE_CHECKING:
 _SAMPLE_DATE = dt.datetime(2026, 12, 31, 23, 59, 59)
 
 
-def check(loaded: Loaded) -> list[ConfigError]:
-    c, file = loaded.config, str(loaded.path)
-    problems: list[ConfigError] = []
-
-    def add(path: Path_, problem: str, fix: str) -> None:
-        problems.append(ConfigError(file, fmt(path), problem, fix, loaded.line(path)))
-
+def check(loaded: Loaded, report: Problems) -> None:
+    """Every matrix-level problem into ``report``; the tags of each cell only when the settings
+    they come from have none."""
+    c, before = loaded.config, len(report.problems)
     if not c.variants:
-        add(("variants",), "no variant is listed, so the matrix is empty",
-            "add runtime (and dev), e.g. variants: {runtime: {size_budget_mb: 160}}")
+        report(("variants",), "no variant is listed, so the matrix is empty",
+               "add runtime (and dev), e.g. variants: {runtime: {size_budget_mb: 160}}")
     if len(c.pythons) > c.max_pythons:
-        add(("pythons",), f"{len(c.pythons)} Pythons are listed but max_pythons is {c.max_pythons}",
-            "retire one (orchestrator retire-python X.Y) or raise max_pythons")
+        report(("pythons",), f"{len(c.pythons)} Pythons are listed but max_pythons is {c.max_pythons}",
+               "retire one (orchestrator retire-python X.Y) or raise max_pythons")
     for method, suffix in c.tags.method_suffix.items():
         if not grammar.TAG_PART.fullmatch(suffix):
-            add(("tags", "method_suffix", method), f'"{suffix}" cannot be part of a tag',
-                "use letters, digits, '.', '_' and '-' only")
+            report(("tags", "method_suffix", method), f'"{suffix}" cannot be part of a tag',
+                   "use letters, digits, '.', '_' and '-' only")
     try:
         sample = _SAMPLE_DATE.strftime(c.tags.date_format)
     except ValueError as exc:
@@ -46,40 +42,35 @@ def check(loaded: Loaded) -> list[ConfigError]:
     else:
         why = f'gives "{sample}"'
     if not sample or not grammar.TAG_PART.fullmatch(sample):
-        add(("tags", "date_format"), f'"{c.tags.date_format}" {why}, which cannot be part of a tag',
-            'use strftime fields joined by letters, digits, ".", "_", "-", e.g. "%Y%m%d"')
-    if problems:
-        return problems
-    problems += _template_tags(loaded)
-    problems += _minimal_packages(loaded)
-    return problems
+        report(("tags", "date_format"), f'"{c.tags.date_format}" {why}, which cannot be part of a tag',
+               'use strftime fields joined by letters, digits, ".", "_", "-", e.g. "%Y%m%d"')
+    if len(report.problems) > before:
+        return
+    _template_tags(loaded, report)
+    _minimal_packages(loaded, report)
 
 
-def _minimal_packages(loaded: Loaded) -> list[ConfigError]:
-    c, file = loaded.config, str(loaded.path)
+def _minimal_packages(loaded: Loaded, report: Problems) -> None:
+    c = loaded.config
     distros = sorted({cell.distro for cell in matrix.expand(c) if cell.variant == "minimal"})
-    problems = []
     for name in distros:
         runtime = c.distros[name].packages.runtime
         missing = [p for p in MINIMAL_DATA_PACKAGES if p not in runtime]
         if missing:
             path: Path_ = ("distros", name, "packages", "runtime")
-            problems.append(ConfigError(
-                file, fmt(path), f"{name} has minimal images, which copy the CA bundle and the "
-                f"time zone database from runtime-base, but it does not install {', '.join(missing)}",
-                f"add {', '.join(missing)} to {fmt(path)}", loaded.line(path)))
-    return problems
+            report(path, f"{name} has minimal images, which copy the CA bundle and the time zone "
+                   f"database from runtime-base, but it does not install {', '.join(missing)}",
+                   f"add {', '.join(missing)} to {fmt(path)}")
 
 
-def _template_tags(loaded: Loaded) -> list[ConfigError]:
+def _template_tags(loaded: Loaded, report: Problems) -> None:
     """Each template, filled in for every cell (with a two-digit patch), must give OCI tags."""
-    c, file = loaded.config, str(loaded.path)
+    c = loaded.config
     cells = matrix.expand(c)
     templates: list[tuple[Path_, str, bool]] = [
         (("tags", "moving", i, "template"), t.template, t.only_default) for i, t in enumerate(c.tags.moving)
     ]
     templates.append((("tags", "immutable"), c.tags.immutable, False))
-    problems = []
     for path, template, only_default in templates:
         for cell in cells:
             if only_default and not matrix.is_default(c, cell, cells):
@@ -91,13 +82,11 @@ def _template_tags(loaded: Loaded) -> list[ConfigError]:
                 tag = revision if grammar.oci_tag(tag) is None else tag
             bad = grammar.oci_tag(tag)
             if bad:
-                problems.append(ConfigError(file, fmt(path), f"for {cell.id}: {bad[0]}", bad[1],
-                                            loaded.line(path)))
+                report(path, f"for {cell.id}: {bad[0]}", bad[1])
                 break
-    return problems
 
 
-def tag_warnings(loaded: Loaded) -> list[str]:
+def tag_warnings(loaded: Loaded, report: Problems) -> None:
     """The immutable tag must carry the build date inside its leading version (numbers and dots).
 
     Renovate's docker versioning and Dependabot read a tag as <numbers>[-<suffix>] and only
@@ -107,17 +96,17 @@ def tag_warnings(loaded: Loaded) -> list[str]:
     c = loaded.config
     cells = matrix.expand(c)
     if not cells:
-        return []
+        return
     # a GIL build's tag if there is one (a free-threaded version ends in "t": 3.13.99t)
     cell, date = next((x for x in cells if not x.freethreaded), cells[0]), _SAMPLE_DATE.date()
     tag = c.tags.immutable.format(**matrix.tag_fields(c, cell, f"{cell.base_minor}.99", date))
     head = tag.partition("-")[0]
     if re.fullmatch(r"[0-9]+(?:\.[0-9]+)*", head) and date.strftime(c.tags.date_format) in head:
-        return []
-    return [f'{loaded.path}: tags.immutable: "{tag}" does not start with the version and the date '
-            '(numbers and dots before the first "-"): Renovate and Dependabot read the rest as a '
-            "suffix, so pins of it never get updates; "
-            'use "{version}.{date}-{variant}-{distro}{method}" and a date_format of digits']
+        return
+    report.warn(("tags", "immutable"), f'"{tag}" does not start with the version and the date '
+                '(numbers and dots before the first "-"): Renovate and Dependabot read the rest as '
+                "a suffix, so pins of it never get updates; "
+                'use "{version}.{date}-{variant}-{distro}{method}" and a date_format of digits')
 
 
 def _added_by(rule: CellRule, c: ImagesConfig) -> set[Cell]:
@@ -126,31 +115,30 @@ def _added_by(rule: CellRule, c: ImagesConfig) -> set[Cell]:
     return {Cell(rule.python, rule.method, rule.distro, v) for v in variants}
 
 
-def warnings(loaded: Loaded) -> list[str]:
+def warnings(loaded: Loaded, report: Problems) -> None:
     """include rules that add nothing or are excluded again; exclude rules that match nothing."""
-    c, file = loaded.config, str(loaded.path)
+    c = loaded.config
     minors = matrix.python_minors(c)
     product = {Cell(m, meth, name, v) for name, d in c.distros.items() for m in minors
                for meth in d.methods for v in c.variants}
     everything = set(product)
-    out = []
     for i, rule in enumerate(c.include):
         added = _added_by(rule, c)
         everything |= added
         if added <= product:
-            out.append(f"{file}: include[{i}]: adds no cell ({rule.distro}/{rule.python}/{rule.method} "
-                       "is in the matrix already); remove it")
+            report.warn(("include", i), f"adds no cell ({rule.distro}/{rule.python}/{rule.method} "
+                        "is in the matrix already); remove it")
             continue
         for j, ex in enumerate(c.exclude):
             if all(_matches(ex, cell) for cell in added - product):
-                out.append(f"{file}: include[{i}] and exclude[{j}] cancel each other (every cell "
-                           "the include adds is excluded); remove both or narrow the exclude")
+                report.warnings.append(f"{report.file}: include[{i}] and exclude[{j}] cancel each "
+                                       "other (every cell the include adds is excluded); remove "
+                                       "both or narrow the exclude")
                 break
     for j, ex in enumerate(c.exclude):
         if not any(_matches(ex, cell) for cell in everything):
-            out.append(f"{file}: exclude[{j}]: matches no cell; remove it or fix its "
-                       "distro/python/method/variant")
-    return out
+            report.warn(("exclude", j), "matches no cell; remove it or fix its "
+                        "distro/python/method/variant")
 
 
 def _matches(rule: CellRule, cell: Cell) -> bool:

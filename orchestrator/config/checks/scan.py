@@ -4,45 +4,41 @@ other semantic checks). The DB file itself is looked for when `scan` runs, not h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from orchestrator.config import grammar
 from orchestrator.config.publish import Scan
-from orchestrator.config.yamlsafe import Path_
-
-Report = Callable[[Path_, str, str], None]
-Warn = Callable[[Path_, str], None]
+from orchestrator.config.yamlsafe import Path_, Problems
 
 
-def check(scan: Scan | None, err: Report, warn: Warn, today: dt.date) -> None:
+def check(scan: Scan | None, report: Problems, today: dt.date) -> None:
     if scan is None:
         return
     base: Path_ = ("scan", "db")
     db = scan.db
     if (db.url is None) == (db.file is None):
-        err(base, "give exactly one of url and file" if db.url else "no url and no file",
-            "set scan.db.url (a mirror of the DB archive) or scan.db.file (the archive, relative "
-            "to images.yaml), with its sha256")
+        report(base, "give exactly one of url and file" if db.url else "no url and no file",
+               "set scan.db.url (a mirror of the DB archive) or scan.db.file (the archive, relative "
+               "to images.yaml), with its sha256")
     if db.url is not None:
         bad = grammar.url(db.url)
         if bad:
-            err(base + ("url",), *bad)
+            report(base + ("url",), *bad)
     if db.file is not None and not db.file.strip():
-        err(base + ("file",), "the value is empty", "write the archive's path")
+        report(base + ("file",), "the value is empty", "write the archive's path")
     for i, rule in enumerate(scan.ignore):
         where: Path_ = ("scan", "ignore", i)
         if rule.advisory != rule.advisory.strip() or any(c.isspace() for c in rule.advisory):
-            err(where + ("advisory",), f"{rule.advisory!r} holds blanks",
-                "write one advisory id, e.g. CVE-2025-1234")
+            report(where + ("advisory",), f"{rule.advisory!r} holds blanks",
+                   "write one advisory id, e.g. CVE-2025-1234")
         if rule.expires <= today:
-            warn(where + ("expires",), f"{rule.advisory}: expired on {rule.expires.isoformat()}; "
-                 "the rule no longer hides anything: renew it with a reason, or remove it")
+            report.warn(where + ("expires",), f"{rule.advisory}: expired on {rule.expires.isoformat()}; "
+                        "the rule no longer hides anything: renew it with a reason, or remove it")
     seen: set[str] = set()
     for i, vex in enumerate(scan.vex):
         where = ("scan", "vex", i, "advisory")
         if any(c.isspace() for c in vex.advisory):
-            err(where, f"{vex.advisory!r} holds blanks", "write one advisory id, e.g. CVE-2025-1234")
+            report(where, f"{vex.advisory!r} holds blanks", "write one advisory id, e.g. CVE-2025-1234")
         if vex.advisory in seen:
-            err(where, f"{vex.advisory} has two vex rules",
-                "keep one rule per advisory (the component its flaw is in)")
+            report(where, f"{vex.advisory} has two vex rules",
+                   "keep one rule per advisory (the component its flaw is in)")
         seen.add(vex.advisory)

@@ -17,50 +17,38 @@ from orchestrator.config.checks import matrix as checks_matrix
 from orchestrator.config.matrix import FREETHREADED, base_minor, python_minors
 from orchestrator.config.model import VERSION_RE, Loaded, minor_of
 from orchestrator.config.tags import TAG_FIELDS
-from orchestrator.config.yamlsafe import Path_, fmt
-from orchestrator.errors import ConfigError, raise_all
-
-
-class _Problems:
-    """Collects every problem of one file (one ConfigError each) and the warnings."""
-
-    def __init__(self, loaded: Loaded) -> None:
-        self.loaded, self.file = loaded, str(loaded.path)
-        self.problems: list[ConfigError] = []
-        self.warnings: list[str] = []
-
-    def __call__(self, path: Path_, problem: str, fix: str) -> None:
-        self.problems.append(ConfigError(self.file, fmt(path), problem, fix, self.loaded.line(path)))
-
-    def warn(self, path: Path_, text: str) -> None:
-        self.warnings.append(f"{self.file}: {fmt(path)}: {text}")
+from orchestrator.config.yamlsafe import Path_, Problems
+from orchestrator.errors import raise_all
 
 
 def check(loaded: Loaded, today: dt.date) -> list[str]:
-    err = _Problems(loaded)
-    seen = _check_pythons(err, today)
+    err = Problems(str(loaded.path), loaded.lines)
+    seen = _check_pythons(loaded, err, today)
     pythons_ok = not err.problems  # else rules naming a bad entry would be blamed as well
-    _check_distros(err, today)
-    _check_names_and_tags(err)
-    _check_rules(err, seen if pythons_ok else None)
-    _check_ca_files(err)
-    build.check(err.loaded.config, err, err.warn)
-    signing.check(err.loaded.config, err)
-    scan.check(err.loaded.config.scan, err, err.warn, today)
-    perf.check(err.loaded.config, err, err.warn)
+    _check_distros(loaded, err, today)
+    _check_names_and_tags(loaded, err)
+    _check_rules(loaded, err, seen if pythons_ok else None)
+    _check_ca_files(loaded, err)
+    build.check(loaded.config, err)
+    signing.check(loaded.config, err)
+    scan.check(loaded.config.scan, err, today)
+    perf.check(loaded.config, err)
     raise_all(err.problems)
 
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.
-    raise_all(checks_matrix.check(loaded))
+    checks_matrix.check(loaded, err)
+    raise_all(err.problems)
     matrix.check(loaded)
     for w in matrix.warnings(loaded):
         err.warnings.append(f"{err.file}: {w}")
-    return err.warnings + checks_matrix.warnings(loaded) + checks_matrix.tag_warnings(loaded)
+    checks_matrix.warnings(loaded, err)
+    checks_matrix.tag_warnings(loaded, err)
+    return err.warnings
 
 
-def _check_pythons(err: _Problems, today: dt.date) -> dict[str, int]:
+def _check_pythons(loaded: Loaded, err: Problems, today: dt.date) -> dict[str, int]:
     seen: dict[str, int] = {}
-    for i, p in enumerate(err.loaded.config.pythons):
+    for i, p in enumerate(loaded.config.pythons):
         vpath: Path_ = ("pythons", i, "version")
         if not VERSION_RE.match(p.version):
             err(vpath, f'"{p.version}" is not a CPython version', 'write "3.13" or "3.13.5"')
@@ -97,7 +85,7 @@ def _check_pythons(err: _Problems, today: dt.date) -> dict[str, int]:
     return seen
 
 
-def _check_unsigned(err: _Problems, i: int, minor: str, reason: str | None) -> None:
+def _check_unsigned(err: Problems, i: int, minor: str, reason: str | None) -> None:
     """pythons[].unsigned: a reason, and only where a release has an OpenPGP signature to
     skip (before 3.14); a warning that the tarball may be built unverified."""
     if reason is None:
@@ -114,8 +102,8 @@ def _check_unsigned(err: _Problems, i: int, minor: str, reason: str | None) -> N
                  f"OpenPGP signature: {reason.strip()}")
 
 
-def _check_distros(err: _Problems, today: dt.date) -> None:
-    for name, d in err.loaded.config.distros.items():
+def _check_distros(loaded: Loaded, err: Problems, today: dt.date) -> None:
+    for name, d in loaded.config.distros.items():
         dpath: Path_ = ("distros", name)
         end = d.eol or eol.DISTRO_EOL.get(name)
         left = (end - today).days if end else 0
@@ -135,9 +123,9 @@ def _check_distros(err: _Problems, today: dt.date) -> None:
                     "use source or python-build on Debian")
 
 
-def _check_minor_defaults(err: _Problems) -> None:
+def _check_minor_defaults(loaded: Loaded, err: Problems) -> None:
     """tags.defaults: each key a minor of pythons, each distro one of distros."""
-    c = err.loaded.config
+    c = loaded.config
     try:
         minors = python_minors(c) if c.tags.defaults else []
     except ValueError:  # a bad pythons[].version: reported by its own check
@@ -151,12 +139,12 @@ def _check_minor_defaults(err: _Problems) -> None:
                 suggest(chosen.distro, c.distros))
 
 
-def _check_names_and_tags(err: _Problems) -> None:
-    c = err.loaded.config
+def _check_names_and_tags(loaded: Loaded, err: Problems) -> None:
+    c = loaded.config
     if c.tags.default_distro not in c.distros:
         err(("tags", "default_distro"), f'unknown distro "{c.tags.default_distro}"',
             suggest(c.tags.default_distro, c.distros))
-    _check_minor_defaults(err)
+    _check_minor_defaults(loaded, err)
     if c.default_profile not in c.profiles:
         err(("default_profile",), f'unknown profile "{c.default_profile}"',
             suggest(c.default_profile, c.profiles))
@@ -179,8 +167,8 @@ def _check_names_and_tags(err: _Problems) -> None:
             'e.g. "{version}.{date}-{variant}-{distro}{method}"')
 
 
-def _check_rules(err: _Problems, seen: dict[str, int] | None) -> None:
-    c = err.loaded.config
+def _check_rules(loaded: Loaded, err: Problems, seen: dict[str, int] | None) -> None:
+    c = loaded.config
     for k, rules in (("include", c.include), ("exclude", c.exclude)):
         for i, r in enumerate(rules):
             if r.distro is not None and r.distro not in c.distros:
@@ -196,9 +184,9 @@ def _check_rules(err: _Problems, seen: dict[str, int] | None) -> None:
                     "name all three (variant is optional)")
 
 
-def _check_ca_files(err: _Problems) -> None:
-    for i, ca in enumerate(err.loaded.config.ca_certificates):
-        pem = err.loaded.root / ca
+def _check_ca_files(loaded: Loaded, err: Problems) -> None:
+    for i, ca in enumerate(loaded.config.ca_certificates):
+        pem = loaded.root / ca
         try:
             text = pem.read_text(errors="replace") if pem.is_file() else None
         except OSError as exc:

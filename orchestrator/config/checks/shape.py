@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.config.yamlsafe import Lines, Path_, fmt, line
+from orchestrator.config.yamlsafe import Lines, Path_, Problems
 from orchestrator.errors import ConfigError
 
 
@@ -37,8 +37,7 @@ def model_for(annotation: Any) -> tuple[str, Any] | None:
     return None
 
 
-def check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, lines: dict[Path_, int],
-               problems: list[ConfigError]) -> None:
+def check_keys(data: Any, model: type[BaseModel], path: Path_, report: Problems) -> None:
     """Every unknown key (with a did-you-mean), in every model of the file."""
     if not isinstance(data, dict):
         return
@@ -47,8 +46,7 @@ def check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, lines:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             fix = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(fields)}"
-            kpath = path + (str(key),)
-            problems.append(ConfigError(file, fmt(kpath), "unknown key", fix, line(lines, kpath)))
+            report(path + (str(key),), "unknown key", fix)
             continue
         inner = model_for(fields[key].annotation)
         if inner is None:
@@ -56,13 +54,13 @@ def check_keys(data: Any, model: type[BaseModel], path: Path_, file: str, lines:
         kind, cls = inner
         sub = path + (key,)
         if kind == "model":
-            check_keys(value, cls, sub, file, lines, problems)
+            check_keys(value, cls, sub, report)
         elif kind == "list" and isinstance(value, list):
             for i, item in enumerate(value):
-                check_keys(item, cls, sub + (i,), file, lines, problems)
+                check_keys(item, cls, sub + (i,), report)
         elif kind == "dict" and isinstance(value, dict):
             for k, item in value.items():
-                check_keys(item, cls, sub + (str(k),), file, lines, problems)
+                check_keys(item, cls, sub + (str(k),), report)
 
 
 def _leaf(annotation: Any) -> Any:
@@ -77,8 +75,7 @@ def _leaf(annotation: Any) -> Any:
     return annotation
 
 
-def check_scalars(data: Any, annotation: Any, path: Path_, file: str, lines: Lines,
-                  problems: list[ConfigError]) -> None:
+def check_scalars(data: Any, annotation: Any, path: Path_, lines: Lines, report: Problems) -> None:
     """Unquoted YAML scalars typed as numbers/booleans/dates where a string belongs ("quote it"),
     and booleans where a number belongs (pydantic would read true as 1)."""
     ann = _leaf(annotation)
@@ -87,26 +84,25 @@ def check_scalars(data: Any, annotation: Any, path: Path_, file: str, lines: Lin
     if isinstance(ann, type) and issubclass(ann, BaseModel) and isinstance(data, dict):
         for key, value in data.items():
             if key in ann.model_fields:
-                check_scalars(value, ann.model_fields[key].annotation, path + (key,), file, lines, problems)
+                check_scalars(value, ann.model_fields[key].annotation, path + (key,), lines, report)
     elif origin in (tuple, list) and args and isinstance(data, list):
         for i, item in enumerate(data):
-            check_scalars(item, args[0], path + (i,), file, lines, problems)
+            check_scalars(item, args[0], path + (i,), lines, report)
     elif origin is dict and len(args) == 2 and isinstance(data, dict):
         for key, value in data.items():
-            check_scalars(value, args[1], path + (key,), file, lines, problems)
+            check_scalars(value, args[1], path + (key,), lines, report)
     elif ann is str and path in lines.scalars and not isinstance(data, str):
         kind, text = lines.scalars[path]
         fix = f'quote it: "{text}"' if text else 'write a value (quote it, e.g. "")'
         what = f"{text} is" if text else "the value is empty:"
-        problems.append(ConfigError(file, fmt(path), f"{what} read by YAML as {kind}, not a string",
-                                    fix, line(lines, path)))
+        report(path, f"{what} read by YAML as {kind}, not a string", fix)
     elif ann is int and isinstance(data, bool):
-        problems.append(ConfigError(file, fmt(path), f"{lines.scalars.get(path, ('', str(data)))[1]} "
-                                    "is a boolean, not a number", "write a number", line(lines, path)))
+        report(path, f"{lines.scalars.get(path, ('', str(data)))[1]} is a boolean, not a number",
+               "write a number")
 
 
-def pydantic_errors(exc: ValidationError, file: str, lines: dict[Path_, int]) -> list[ConfigError]:
-    """Every pydantic error, one line each (one per key path)."""
+def pydantic_errors(exc: ValidationError, report: Problems) -> list[ConfigError]:
+    """Every pydantic error, one line each (one per key path), at the lines ``report`` knows."""
     out: dict[Path_, ConfigError] = {}
     for err in exc.errors():
         loc: Path_ = tuple(err["loc"])
@@ -120,7 +116,7 @@ def pydantic_errors(exc: ValidationError, file: str, lines: dict[Path_, int]) ->
         elif err["type"] == "string_pattern_mismatch" and "freeze_modules" in loc:
             msg = f"{err['input']!r} is not a module name"
             fix = 'use a dotted stdlib module name, e.g. "encodings.utf_8"'
-        out.setdefault(loc, ConfigError(file, fmt(loc), msg, fix, line(lines, loc)))
+        out.setdefault(loc, report.error(loc, msg, fix))
     return list(out.values())
 
 

@@ -8,15 +8,12 @@ Key files are not looked for here: a private key is written from a CI secret at 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from orchestrator.config import grammar
 from orchestrator.config.grammar import KMS_SCHEMES, Problem, default_public_key, scheme
 from orchestrator.config.model import ImagesConfig
-from orchestrator.config.yamlsafe import Path_
-
-Report = Callable[[Path_, str, str], None]
+from orchestrator.config.yamlsafe import Path_, Problems
 
 KEY_FIX = ("write a file path relative to images.yaml (e.g. cosign.key), env://VAR or a KMS URI "
            "(" + ", ".join(f"{s}://" for s in KMS_SCHEMES) + ")")
@@ -55,23 +52,23 @@ def _reference(value: str, *, public: bool) -> Problem:
             f"use a file path or one of {allowed}")
 
 
-def check(config: ImagesConfig, err: Report) -> None:
+def check(config: ImagesConfig, report: Problems) -> None:
     signing = config.signing
     if signing is None:
         return
     base: Path_ = ("signing",)
     problem = _reference(signing.key, public=False)
     if problem:
-        err(base + ("key",), *problem)
+        report(base + ("key",), *problem)
     if signing.public_key is not None:
         problem = _reference(signing.public_key, public=True)
         if problem:
-            err(base + ("public_key",), *problem)
+            report(base + ("public_key",), *problem)
     elif not problem and default_public_key(signing.key) is None:
         why = ("an env:// key gives cosign no public key to verify with" if scheme(signing.key) == "env"
                else f"{signing.key} does not end in .key, so no .pub file is implied")
-        err(base + ("public_key",), f"required here: {why}",
-            "add public_key: the committed cosign.pub (or env://VAR, a KMS URI, an https:// URL)")
+        report(base + ("public_key",), f"required here: {why}",
+               "add public_key: the committed cosign.pub (or env://VAR, a KMS URI, an https:// URL)")
     bad = grammar.env_key(signing.password_env)
     if bad:
-        err(base + ("password_env",), *bad)
+        report(base + ("password_env",), *bad)

@@ -6,7 +6,6 @@ with three bad package names gets three lines, not one per run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from orchestrator.config import grammar
 from orchestrator.config.grammar import Problem
-from orchestrator.config.yamlsafe import Path_, fmt
+from orchestrator.config.yamlsafe import Path_, Problems
 from orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,23 +22,8 @@ if TYPE_CHECKING:
 ID_MAX = 2**31 - 1  # uid_t/gid_t as most tools read them (signed 32 bit)
 
 
-class Collector:
-    def __init__(self, loaded: Loaded) -> None:
-        self.loaded = loaded
-        self.problems: list[ConfigError] = []
-
-    def add(self, path: Path_, problem: Problem) -> None:
-        if problem:
-            self.problems.append(ConfigError(str(self.loaded.path), fmt(path), problem[0], problem[1],
-                                             self.loaded.line(path)))
-
-    def each(self, path: Path_, values: Iterable[str], check: Callable[[str], Problem]) -> None:
-        for i, v in enumerate(values):
-            self.add(path + (i,), check(v))
-
-
 def check(loaded: Loaded) -> list[ConfigError]:
-    col = Collector(loaded)
+    col = Problems(str(loaded.path), loaded.lines)
     c = loaded.config
     _publish_and_sources(col, c)
     _distros(col, c)
@@ -50,7 +34,7 @@ def check(loaded: Loaded) -> list[ConfigError]:
     return col.problems
 
 
-def _publish_and_sources(col: Collector, c: ImagesConfig) -> None:
+def _publish_and_sources(col: Problems, c: ImagesConfig) -> None:
     col.add(("publish", "registry"), grammar.registry(c.publish.registry))
     col.add(("publish", "repository"), grammar.repository(c.publish.repository))
     s = c.sources
@@ -67,7 +51,7 @@ def _publish_and_sources(col: Collector, c: ImagesConfig) -> None:
     col.add(("sources", "deadsnakes", "archive"), grammar.archive_url(s.deadsnakes.archive, ("ppa",)))
 
 
-def _distros(col: Collector, c: ImagesConfig) -> None:
+def _distros(col: Problems, c: ImagesConfig) -> None:
     for name, d in c.distros.items():
         dp: Path_ = ("distros", name)
         col.add(dp + ("release",), grammar.match(grammar.RELEASE, d.release, "a release number",
@@ -104,7 +88,7 @@ def _requirement(value: str) -> Problem:
     return None
 
 
-def _build_options(col: Collector, c: ImagesConfig) -> None:
+def _build_options(col: Problems, c: ImagesConfig) -> None:
     for i, p in enumerate(c.pythons):
         col.each(("pythons", i, "configure_opts"), p.configure_opts, _configure_opt)
     for name, prof in c.profiles.items():
@@ -113,7 +97,7 @@ def _build_options(col: Collector, c: ImagesConfig) -> None:
     col.each(("dev_tools",), c.dev_tools, _requirement)
 
 
-def _user(col: Collector, c: ImagesConfig) -> None:
+def _user(col: Problems, c: ImagesConfig) -> None:
     u = c.runtime_user
     if u.uid > ID_MAX:
         col.add(("runtime_user", "uid"), (f"uid {u.uid} is out of range (at most {ID_MAX})",
@@ -152,7 +136,7 @@ def _path_value(value: str) -> Problem:
     return None
 
 
-def _env_and_labels(col: Collector, c: ImagesConfig) -> None:
+def _env_and_labels(col: Problems, c: ImagesConfig) -> None:
     for key, value in c.env.items():
         col.add(("env", key), grammar.env_key(key))
         col.add(("env", key), _path_value(value) if key == "PATH" else _env_value(value))
@@ -161,7 +145,7 @@ def _env_and_labels(col: Collector, c: ImagesConfig) -> None:
         col.add(("labels", key), grammar.control(value))
 
 
-def _certificates(col: Collector, c: ImagesConfig) -> None:
+def _certificates(col: Problems, c: ImagesConfig) -> None:
     first: dict[str, int] = {}
     for i, ca in enumerate(c.ca_certificates):
         name = PurePosixPath(ca).name

@@ -4,7 +4,7 @@
 # its result is already there and says "skip" if so; safe to re-run.
 #
 # Steps:
-#   1 packages   apt-get install docker.io debootstrap docker-registry iproute2 ...
+#   1 packages   apt-get install docker.io mmdebstrap arch-test docker-registry iproute2 ...
 #   2 qemu       qemu-user-static + binfmt_misc: arm64 containers and RUN steps
 #                under emulation (linux/arm64 images are built on this amd64 host)
 #   3 buildkit   docker.io/docker-cli/docker-buildx .debs from Debian 13 (trixie)
@@ -15,9 +15,10 @@
 #                bridge is gone is restarted (any other: an error naming the
 #                fix); check BuildKit is the builder and lists linux/arm64
 #   5 registry   docker-registry on ${ORCH_REGISTRY} (loopback only)
-#   6 images     debootstrap minbase bookworm + trixie (Debian) and noble + resolute
-#                (Ubuntu, with trixie's debootstrap and Ubuntu's keyring) for amd64
-#                (and arm64: ORCH_ARM64_SUITES; --foreign, second stage under qemu),
+#   6 images     mmdebstrap minbase bookworm + trixie (Debian) and noble + resolute
+#                (Ubuntu, with trixie's ubuntu-keyring) for amd64 (and arm64:
+#                ORCH_ARM64_SUITES; maintainer scripts under qemu), -updates and
+#                -security at creation,
 #                slimmed like the official debian:*-slim / ubuntu:* images, docker
 #                import --platform, pushed as one OCI index per suite:
 #                ${ORCH_REGISTRY}/debian:<suite>-slim, ${ORCH_REGISTRY}/ubuntu:<suite>
@@ -93,7 +94,7 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 source "$SCRIPT_DIR/provision-ubuntu.sh"
 
 # iproute2: `ip link show docker0` (host-services.sh checks dockerd's bridge is there)
-HOST_PACKAGES=(docker.io debootstrap docker-registry gnupg curl ca-certificates
+HOST_PACKAGES=(docker.io mmdebstrap arch-test docker-registry gnupg curl ca-certificates
     xz-utils dpkg-dev apt-utils jq python3 qemu-user-static binfmt-support iproute2)
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 WANT_COSIGN=2.5
@@ -109,7 +110,9 @@ read -r -a ARM64_SUITES <<<"${ORCH_ARM64_SUITES:-bookworm trixie resolute}"
 # their base images. 2: the suite's -updates/-security packages are applied (as in the
 # official debian:*-slim images, which are regenerated with them).
 # 3: one rootfs per architecture (amd64, arm64), published as one multi-platform index.
-BASE_RECIPE=3
+# 4: mmdebstrap (one call per suite and architecture, every pocket at creation) instead of
+# debootstrap + a second stage under qemu + an upgrade pass.
+BASE_RECIPE=4
 
 # ----------------------------------------------------------------- helpers
 say() { printf '[provision] %s\n' "$*"; }
@@ -433,10 +436,10 @@ EOF
 
 # ----------------------------------------------------------------- 6 images
 # Official debian:*-slim style configuration, written into a rootfs.
-write_slim_config() {
-    local root=$1 suite=$2
-    mkdir -p "$root/etc/dpkg/dpkg.cfg.d" "$root/etc/apt/apt.conf.d" "$root/etc/apt/sources.list.d"
-    cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+# dpkg's path excludes of the official slim images (the image's /etc/dpkg/dpkg.cfg.d/docker,
+# and in effect while mmdebstrap installs).
+slim_dpkg_excludes() {
+    cat <<'EOF'
 # Slim image: documentation, manual pages and translations are not installed
 # (keeps later "apt-get install" in containers slim as well).
 path-exclude /usr/share/doc/*
@@ -449,6 +452,12 @@ path-exclude /usr/share/lintian/*
 path-exclude /usr/share/locale/*
 path-exclude /usr/share/man/*
 EOF
+}
+
+write_slim_config() {
+    local root=$1 suite=$2
+    mkdir -p "$root/etc/dpkg/dpkg.cfg.d" "$root/etc/apt/apt.conf.d" "$root/etc/apt/sources.list.d"
+    slim_dpkg_excludes >"$root/etc/dpkg/dpkg.cfg.d/docker"
     cat >"$root/etc/dpkg/dpkg.cfg.d/docker-apt-speedup" <<'EOF'
 # No fsync per file: containers are thrown away rather than recovered.
 force-unsafe-io
@@ -518,7 +527,7 @@ slim_rootfs() {
     return 0
 }
 
-# Unmount anything left mounted below $1 (an interrupted debootstrap).
+# Unmount anything left mounted below $1 (an interrupted bootstrap).
 umount_below() {
     local m
     findmnt -rn -o TARGET | awk -v p="$1/" 'index($0, p) == 1' | sort -r | while read -r m; do
@@ -526,62 +535,85 @@ umount_below() {
     done
 }
 
-# Apply the suite's -updates and -security packages, as the official slim images have
-# them: a base without them stores every upgraded package twice (old in the base layer,
-# new in the image's security-updates layer).
-upgrade_rootfs() {
-    local root=$1 suite=$2 rc=0
-    say "  apt-get upgrade in $suite (log: $ORCH_HOST_LOG_DIR/upgrade-$suite.log)"
-    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-    mount -t proc proc "$root/proc"
-    {
-        chroot "$root" apt-get update &&
-            DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get upgrade -y --no-install-recommends &&
-            chroot "$root" apt-get clean
-    } >"$ORCH_HOST_LOG_DIR/upgrade-$suite.log" 2>&1 || rc=$?
-    umount_below "$root"
-    if [[ $rc -ne 0 ]]; then
-        tail -n 30 "$ORCH_HOST_LOG_DIR/upgrade-$suite.log" >&2
-        die "apt-get upgrade in the $suite rootfs failed"
+# The apt sources a suite's rootfs is made from, one-line format, one per line: the release
+# with its -updates and -security pockets (Ubuntu: the pockets ubuntu_pockets found consistent,
+# in $UBUNTU_POCKETS), so the bootstrap installs the current packages at once, as the official
+# slim images have them.
+bootstrap_sources() {
+    local suite=$1 arch=$2 pocket mirror
+    local -a pockets
+    if ! is_ubuntu_suite "$suite"; then
+        printf '%s\n' "deb $ORCH_DEBIAN_MIRROR $suite main" "deb $ORCH_DEBIAN_MIRROR $suite-updates main" \
+            "deb $ORCH_DEBIAN_SECURITY_MIRROR $suite-security main"
+        return 0
     fi
-    did "$suite rootfs upgraded ($(grep -c '^Setting up ' "$ORCH_HOST_LOG_DIR/upgrade-$suite.log" || true) packages set up)"
+    read -r -a pockets <<<"${UBUNTU_POCKETS:-$suite}"
+    for pocket in "${pockets[@]}"; do
+        mirror=$(ubuntu_pocket_mirror "$pocket" "$arch") || die "no Ubuntu archive serves $pocket for $arch"
+        printf '%s\n' "deb $mirror $pocket ${UBUNTU_COMPONENTS[*]}"
+    done
 }
 
+# One mmdebstrap call per suite and architecture: minbase (Essential + Priority: required)
+# with apt, as debootstrap's minbase (Ubuntu's apt is Priority: important: mmdebstrap's minbase
+# alone has no apt there), every pocket at creation (no upgrade pass: each package is fetched
+# and unpacked once), dpkg's path excludes in effect while installing, a foreign
+# architecture's maintainer scripts under qemu (binfmt, step 2), the chroot's mounts, apt
+# lists and caches cleaned up by mmdebstrap itself. It replaced debootstrap (--foreign and a
+# second stage under qemu for arm64, trixie's debootstrap for Ubuntu suites, then a chroot
+# `apt-get upgrade`).
 build_rootfs() {
-    local suite=$1 arch=$2 root=$3 tmp=$3.tmp log
-    log=$ORCH_HOST_LOG_DIR/debootstrap-$suite-$arch.log
+    local suite=$1 arch=$2 root=$3 tmp=$3.tmp log keyring=$KEYRING excludes
+    local -a sources
+    log=$ORCH_HOST_LOG_DIR/mmdebstrap-$suite-$arch.log
     if [[ -d $tmp ]]; then
         say "  removing partial rootfs $tmp"
         umount_below "$tmp"
         rm -rf --one-file-system "$tmp"
     fi
     mkdir -p "$ORCH_HOST_LOG_DIR"
+    # /usr merged as debootstrap merges it. Debian: mmdebstrap's merged-usr hooks install the
+    # suite's usr-is-merged (left alone, apt satisfies init-system-helpers' "usrmerge |
+    # usr-is-merged" with usrmerge, which pulls perl and libfile-find-rule-perl into every
+    # image: +47 MB on bookworm). Ubuntu: nothing in minbase asks for either, and the hook's
+    # second half fails there (universe's usr-is-merged never replaces its dummy), so the
+    # links are made before anything is unpacked.
+    local -a merged_usr=(--hook-dir=/usr/share/mmdebstrap/hooks/maybe-merged-usr)
     if is_ubuntu_suite "$suite"; then
-        ubuntu_debootstrap "$suite" "$arch" "$tmp" "$log"
-    elif [[ $arch == "$(dpkg --print-architecture)" ]]; then
-        say "  debootstrap --variant=minbase $suite (log: $log)"
-        debootstrap --variant=minbase --arch="$arch" --keyring="$KEYRING" \
-            "$suite" "$tmp" "$ORCH_DEBIAN_MIRROR" >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
-    else
-        # A foreign architecture: unpack here, run the second stage under qemu (binfmt).
-        say "  debootstrap --variant=minbase --arch=$arch --foreign $suite + second stage under qemu (log: $log)"
-        debootstrap --variant=minbase --arch="$arch" --foreign --keyring="$KEYRING" \
-            "$suite" "$tmp" "$ORCH_DEBIAN_MIRROR" >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
-        chroot "$tmp" /debootstrap/debootstrap --second-stage >>"$log" 2>&1 \
-            || debootstrap_failed "$tmp" "$log"
+        trixie_tools
+        keyring=$UBUNTU_KEYRING
+        local dirs="bin sbin lib"
+        [[ $arch == amd64 ]] && dirs="$dirs lib64"
+        # shellcheck disable=SC2016 # $1 is the hook's argument (the rootfs), expanded by mmdebstrap's sh
+        merged_usr=(--setup-hook='for d in '"$dirs"'; do mkdir -p "$1/usr/$d" && ln -s "usr/$d" "$1/$d"; done')
     fi
+    mapfile -t sources < <(bootstrap_sources "$suite" "$arch")
+    ((${#sources[@]})) || die "no apt sources for $suite ($arch)"
+    excludes=$ORCH_HOST_STATE/rootfs/dpkg-excludes.cfg
+    slim_dpkg_excludes | write_if_changed "$excludes" || true
+    say "  mmdebstrap $(pkg_version mmdebstrap) --variant=minbase --architectures=$arch $suite, ${#sources[@]} pockets (log: $log)"
+    mmdebstrap --mode=root --variant=minbase --architectures="$arch" --keyring="$keyring" \
+        --include=apt "${merged_usr[@]}" --dpkgopt="$excludes" --format=directory "$suite" "$tmp" \
+        "${sources[@]}" >"$log" 2>&1 \
+        || bootstrap_failed "$tmp" "$log"
     umount_below "$tmp"
+    # mmdebstrap's copy of the excludes goes: write_slim_config writes the official file names
+    # (the stage templates move docker-clean aside by its name)
+    rm -f "$tmp/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
+    if is_ubuntu_suite "$suite" && [[ ! -s $tmp/usr/share/keyrings/ubuntu-archive-keyring.gpg ]]; then
+        # apt in the image verifies with the same keyring (copied in case minbase lacks it)
+        install -D -m 0644 "$UBUNTU_KEYRING" "$tmp/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+    fi
     write_slim_config "$tmp" "$suite" "$arch"
-    upgrade_rootfs "$tmp" "$suite"
     slim_rootfs "$tmp"
     mv "$tmp" "$root"
-    did "rootfs $root ($(du -sh --apparent-size "$root" | cut -f1))"
+    did "rootfs $root ($(du -sh --apparent-size "$root" | cut -f1), $(dpkg-query --admindir="$root/var/lib/dpkg" -W | wc -l) packages)"
 }
 
-debootstrap_failed() {
+bootstrap_failed() {
     tail -n 30 "$2" >&2
     umount_below "$1"
-    die "debootstrap failed (log: $2)"
+    die "mmdebstrap failed (log: $2)"
 }
 
 # One image per architecture (tag <suite>-slim-<arch>), then one OCI index <suite>-slim
@@ -662,7 +694,7 @@ base_image_for() {
     tar -C "$root" --numeric-owner --one-file-system --xattrs \
         --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf - . |
         docker import --platform "linux/$arch" --change 'CMD ["bash"]' \
-            --message "debootstrap --variant=minbase $suite ($arch), slimmed (provision-host.sh)" \
+            --message "mmdebstrap --variant=minbase $suite ($arch), slimmed (provision-host.sh)" \
             - "$image" >/dev/null
     did "imported $image ($(image_size "$image"))"
     docker push -q "$image" >/dev/null

@@ -1,10 +1,9 @@
 # shellcheck shell=bash
 # provision-ubuntu.sh - the Ubuntu parts of provision-host.sh (sourced by it; uses its helpers):
-#   * trixie's debootstrap and ubuntu-keyring, unpacked (never installed) into
-#     ${ORCH_HOST_STATE}/trixie-tools: Debian 12's debootstrap (1.0.128) has no noble/resolute
-#     scripts, and Debian 12 has no Ubuntu archive keyring;
-#   * Ubuntu base rootfs (noble, resolute) from Ubuntu's archive over plain HTTP, verified with
-#     that keyring;
+#   * trixie's ubuntu-keyring, unpacked (never installed) into ${ORCH_HOST_STATE}/trixie-tools:
+#     Debian 12's ubuntu-keyring is older than noble/resolute's signing keys;
+#   * the apt sources of the Ubuntu base rootfs (noble, resolute: mmdebstrap in
+#     provision-host.sh) from Ubuntu's archive over plain HTTP, verified with that keyring;
 #   * a deadsnakes-shaped PPA on the mirror (dists/<suite>/main/binary-amd64, signed InRelease,
 #     pool/), holding Ubuntu's own python3.X packages re-versioned like the PPA's, signed with the
 #     test-only key tests/e2e/ppa/signing-key.secret.asc.
@@ -21,7 +20,7 @@ export ORCH_UBUNTU_MIRROR ORCH_UBUNTU_SECURITY_MIRROR ORCH_UBUNTU_PORTS_MIRROR
 UBUNTU_SUITES=(noble resolute)
 UBUNTU_COMPONENTS=(main universe)
 TRIXIE_TOOLS=${ORCH_HOST_STATE}/trixie-tools
-TRIXIE_TOOL_DEBS=(debootstrap ubuntu-keyring)
+TRIXIE_TOOL_DEBS=(ubuntu-keyring)
 UBUNTU_KEYRING=${TRIXIE_TOOLS}/root/usr/share/keyrings/ubuntu-archive-keyring.gpg
 
 # The test PPA: which suite carries which minor (each its own system Python: what the real
@@ -67,10 +66,10 @@ EOF
     fi
 }
 
-# trixie's debootstrap + ubuntu-keyring, unpacked with dpkg-deb -x (not installed).
+# trixie's ubuntu-keyring, unpacked with dpkg-deb -x (not installed).
 trixie_tools() {
     local dir=$ORCH_HOST_STATE/apt-trixie p
-    if [[ -x $TRIXIE_TOOLS/root/usr/sbin/debootstrap && -s $UBUNTU_KEYRING ]]; then
+    if [[ -s $UBUNTU_KEYRING ]]; then
         host_ubuntu_keyring
         return 0
     fi
@@ -96,37 +95,8 @@ host_ubuntu_keyring() {
     install -D -m 0644 "$UBUNTU_KEYRING" /usr/local/share/keyrings/ubuntu-archive-keyring.gpg
 }
 
-# debootstrap an Ubuntu suite into $3 (the "gutsy" script: what every Ubuntu suite from gutsy
-# on links to, so a suite newer than the debootstrap release works too).
-ubuntu_debootstrap() {
-    local suite=$1 arch=$2 tmp=$3 log=$4 mirror=$ORCH_UBUNTU_MIRROR
-    local components
-    components=$(
-        IFS=,
-        echo "${UBUNTU_COMPONENTS[*]}"
-    )
-    trixie_tools
-    local foreign=()
-    if [[ $arch != "$(dpkg --print-architecture)" ]]; then
-        mirror=$(ubuntu_arch_mirror "$suite" "$arch") || die "no Ubuntu archive serves $suite for $arch"
-        foreign=(--foreign) # the second stage runs under qemu (binfmt), as for Debian
-    fi
-    say "  debootstrap (trixie's $(dpkg-deb -f "$(compgen -G "$ORCH_HOST_STATE/apt-trixie/download/debootstrap_*.deb" | head -n1)" Version 2>/dev/null || echo '?')) --variant=minbase --arch=$arch ${foreign[*]} $suite from $mirror (log: $log)"
-    DEBOOTSTRAP_DIR=$TRIXIE_TOOLS/root/usr/share/debootstrap \
-        "$TRIXIE_TOOLS/root/usr/sbin/debootstrap" --variant=minbase --arch="$arch" "${foreign[@]}" \
-        --components="$components" --keyring="$UBUNTU_KEYRING" \
-        "$suite" "$tmp" "$mirror" "$TRIXIE_TOOLS/root/usr/share/debootstrap/scripts/gutsy" \
-        >"$log" 2>&1 || debootstrap_failed "$tmp" "$log"
-    if ((${#foreign[@]})); then
-        chroot "$tmp" /debootstrap/debootstrap --second-stage >>"$log" 2>&1 \
-            || debootstrap_failed "$tmp" "$log"
-    fi
-    # apt in the image verifies with the same keyring (Ubuntu's apt depends on ubuntu-keyring;
-    # copied in case a minbase lacks it)
-    if [[ ! -s $tmp/usr/share/keyrings/ubuntu-archive-keyring.gpg ]]; then
-        install -D -m 0644 "$UBUNTU_KEYRING" "$tmp/usr/share/keyrings/ubuntu-archive-keyring.gpg"
-    fi
-}
+# The archive serving $pocket for $arch: the security archive for -security, amd64 from the
+# main archive, another architecture from whichever archive serves its index.
 
 # The archive that serves $pocket (resolute, resolute-updates, resolute-security) for $arch.
 ubuntu_pocket_mirror() {

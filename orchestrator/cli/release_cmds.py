@@ -16,8 +16,7 @@ from orchestrator.cli.common import SubParsers, engine_for, load_config, load_pl
 from orchestrator.planning import build_cache
 from orchestrator.release import apt_check, nightly, promote, reports, session
 from orchestrator.release.state import work_dir
-from orchestrator.scan import gate as scan_gate
-from orchestrator.scan import images as scan_images
+from orchestrator.scan import gate, images
 from orchestrator.supplychain import signing, verify
 
 
@@ -82,23 +81,23 @@ def cmd_promote(args: argparse.Namespace) -> int:
     st = settings.get()
     cells = promote.read_staged(args.reports)
     client = registry.registry_for(loaded.config.publish.registry, st)
-    sig, gate, cosign = loaded.config.signing, None, None
+    sig, signature_gate, cosign = loaded.config.signing, None, None
     if sig is not None and sig.required:  # refuse digests that are unsigned or do not verify
         cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)),
                                 st.child_env({}))
-        gate = verify.promote_gate(cosign, client)
+        signature_gate = verify.promote_gate(cosign, client)
     scan = None
-    checker = scan_gate.prepare(loaded.config, loaded.root, st)  # bad DB: exit 3 now
+    checker = gate.prepare(loaded.config, loaded.root, st)  # bad DB: exit 3 now
     if checker is not None:  # with scan: refuse digests that bring a new fixable finding
         if sig is not None and cosign is None:  # the attested SBOMs verify with the key
             cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)),
                                     st.child_env({}))
-        sboms = (scan_images.attested(cosign, work_dir(loaded, st) / "scan" / "sboms",
-                                      checker.vex_advisories)
-                 if cosign is not None else scan_images.unattested)
-        scan = scan_gate.promote_gate(checker, client, sboms)
+        sboms = (images.attested(cosign, work_dir(loaded, st) / "scan" / "sboms",
+                                 checker.vex_advisories)
+                 if cosign is not None else images.unattested)
+        scan = gate.promote_gate(checker, client, sboms)
     report = promote.promote(cells, client, all_or_nothing=args.all_or_nothing,
-                             today=st.today, gate=gate, scan=scan)
+                             today=st.today, gate=signature_gate, scan=scan)
     report.seconds = round(time.monotonic() - start, 1)
     reports.write(report, reports.report_path(args.report, work_dir(loaded, st), "promote"))
     sys.stdout.write(report.table({c["id"]: c.get("platforms") or () for c in cells}))

@@ -17,8 +17,7 @@ from orchestrator.planning.plan import PlannedImage
 from orchestrator.release.progress import Progress
 from orchestrator.release.report import CellResult, Status
 from orchestrator.release.state import state_dir, work_dir
-from orchestrator.scan import gitlab
-from orchestrator.scan import images as scan_images
+from orchestrator.scan import gitlab, images
 from orchestrator.scan.grype import Grype, find_binary
 from orchestrator.scan.models import ImageScan, ScanReport
 from orchestrator.scan.report import Ledger, image_status, image_why, table
@@ -40,12 +39,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
                        now=dt.datetime.now(dt.UTC))
     client = registry.registry_for(loaded.config.publish.registry, st)
     work = work_dir(loaded, st)
-    sboms: scan_images.EvidenceSource = scan_images.unattested
+    sboms: images.EvidenceSource = images.unattested
     if loaded.config.signing is not None:
         cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
                                                  str(loaded.path)), st.child_env({}))
-        sboms = scan_images.attested(cosign, work / "scan" / "sboms",
-                                     frozenset(r.advisory for r in cfg.vex))
+        sboms = images.attested(cosign, work / "scan" / "sboms",
+                                frozenset(r.advisory for r in cfg.vex))
     # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
     # on a terminal the live status; stdout is the report
     progress = Progress.for_command("scan", state_dir(work), st)
@@ -57,10 +56,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 progress_result(res, done)
             return done
 
-        report = scan_images.scan_all(client, loaded.config.publish.repository, plan.images,
-                                      grype, sboms, cfg,
-                                      ScanReport(db, args.fail_on or cfg.fail_on), st.today,
-                                      around=around)
+        report = images.scan_all(client, loaded.config.publish.repository, plan.images,
+                                 grype, sboms, cfg,
+                                 ScanReport(db, args.fail_on or cfg.fail_on), st.today,
+                                 around=around)
     progress.save()
     ledger = Ledger(work / "scan-first-seen.json")
     ledger.stamp(report, st.today)

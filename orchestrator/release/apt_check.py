@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import log
-from orchestrator.apt import keyrings
-from orchestrator.apt import sources as apt_sources
+from orchestrator.apt import keyrings, sources
 from orchestrator.apt.index import ArchiveIndex, http_fetch, utc_now
 from orchestrator.apt.outdated import (
     CellCheck,
@@ -95,9 +94,9 @@ def _deadsnakes_keyring(config: ImagesConfig, cache_dir: Path) -> Path:
         raise ArchiveError(f"{exc} (sources.deadsnakes.key_fingerprint, key_url)") from exc
 
 
-def _views(archive: ArchiveIndex, sources: list[AptSource], arch: str) -> list[IndexView]:
+def _views(archive: ArchiveIndex, image_sources: list[AptSource], arch: str) -> list[IndexView]:
     views = []
-    for src in sources:
+    for src in image_sources:
         rel = archive.release(src)
         for comp in src.components or ("",):
             pkgs = archive.packages(src, comp, arch)
@@ -133,9 +132,9 @@ def check_image(registry: Registry, repo: str, img: PlannedImage, keys: LabelKey
             return CellCheck(img.id, State.UNKNOWN, f"{tag} ({plat}) has no apt-sources/packages "
                              "label (published by an older orchestrator): refresh it once", digest)
         try:
-            sources = apt_sources.from_label(labels[keys.apt_sources])
+            image_sources = sources.from_label(labels[keys.apt_sources])
             arch = _ARCH[plat]
-            views = _views(archives(img.distro), sources, arch)
+            views = _views(archives(img.distro), image_sources, arch)
         except (ValueError, KeyError) as exc:
             return CellCheck(img.id, State.UNKNOWN, f"{tag} ({plat}): bad label: {exc}", digest)
         except ArchiveError as exc:
@@ -144,7 +143,7 @@ def check_image(registry: Registry, repo: str, img: PlannedImage, keys: LabelKey
         installed = parse_packages_label(labels[keys.packages])
         plats.append(PlatformCheck(plat, tuple(upgrades(installed, views)),
                                    tuple(v.name for v in views),
-                                   tuple(s.describe() for s in sources if s.trusted)))
+                                   tuple(s.describe() for s in image_sources if s.trusted)))
     return CellCheck(img.id, cell_state(plats), "", digest, tuple(plats),
                      inputs.pop() if len(inputs) == 1 else "")
 

@@ -11,7 +11,7 @@ import json
 from orchestrator import naming, render
 from orchestrator.apt import sources
 from orchestrator.planning.plan import PlannedImage
-from orchestrator.registry import fingerprint as publish
+from orchestrator.registry import fingerprint
 from orchestrator.release.state import CellState, Run
 from orchestrator.smoke import hardening
 
@@ -50,11 +50,11 @@ def inputs_hash(run: Run, img: PlannedImage, base_digest: str) -> str:
 
 
 def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
-            contents: publish.Contents, fingerprint: str, inputs: str) -> dict[str, str]:
+            contents: fingerprint.Contents, content_fingerprint: str, inputs: str) -> dict[str, str]:
     keys, oci = run.label_keys, naming.OCI
     created = dt.datetime.combine(run.settings.today, dt.time(), dt.UTC).isoformat()
     labels = {
-        keys.fingerprint: fingerprint,
+        keys.fingerprint: content_fingerprint,
         keys.packages: contents.packages_label(),
         keys.python_tree: contents.tree_hash,
         keys.inputs: inputs,
@@ -77,9 +77,9 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
     candidate, picked by TARGETARCH."""
     unlabelled = run.unlabelled_ref(img.id)
     stages = stages_hash(run, img)
-    read = publish.read_contents if img.has_shell else publish.read_contents_without_shell
+    read = fingerprint.read_contents if img.has_shell else fingerprint.read_contents_without_shell
     contents = {p: read(run.engine, unlabelled, run.prefix(img), platform=p) for p in img.platforms}
-    fps = {p: publish.fingerprint(base_digest, c, stages) for p, c in contents.items()}
+    fps = {p: fingerprint.fingerprint(base_digest, c, stages) for p, c in contents.items()}
     inputs = inputs_hash(run, img, base_digest)
     lines = []
     for plat, c in contents.items():
@@ -92,7 +92,7 @@ def label(run: Run, img: PlannedImage, unlabelled_id: str, base_digest: str) -> 
                                            log_path=run.work / "logs" / f"{img.id}.label.log")
     native = img.platforms[0]
     sizes = {p: c.unpacked_bytes for p, c in contents.items()}
-    combined = publish.combined_fingerprint(fps)
+    combined = fingerprint.combined_fingerprint(fps)
     st = CellState(img.id, image_id, combined, contents[native].packages, "", sizes[native],
                    fps, sizes)
     run.save_state(st)

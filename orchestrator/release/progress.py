@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from orchestrator import log
-from orchestrator.release import progress_history as hist
+from orchestrator.release import progress_history
 from orchestrator.release.progress_live import LiveStatus, Snapshot
 from orchestrator.release.report import CellResult, Status, duration, why
 from orchestrator.settings import Settings
@@ -95,9 +95,10 @@ class Progress(Lines):
         super().__init__(stream, clock)
         self.command, self.sections, self.wall = command, sections, wall
         self.live, self.history, self.refresh = live and stream is not None, history, refresh
-        self.past: hist.History | None = None  # what the runs before recorded (live only)
+        # what the runs before recorded (live only)
+        self.past: progress_history.History | None = None
         if self.live and history is not None:
-            self.past, problem = hist.read(history)
+            self.past, problem = progress_history.read(history)
             if problem:
                 _log.warning("no estimate of the time left", problem=problem)
         self.current: Phase | None = None
@@ -113,7 +114,7 @@ class Progress(Lines):
         whether it runs in CI, whether the live status is wanted."""
         return cls(sys.stderr, command=command, sections=st.ci,
                    live=st.live_progress and sys.stderr.isatty(),
-                   history=hist.history_path(state))
+                   history=progress_history.history_path(state))
 
     def expect(self, phases: Sequence[str], cells: Sequence[str]) -> None:
         """The phases this command will run, in order, and the cells it runs them on (the
@@ -131,7 +132,7 @@ class Progress(Lines):
         if ph.name in phases:
             work += [(p, cells) for p in phases[phases.index(ph.name) + 1:]]
         running = self.clock() - ph.running_since if ph.running else 0.0
-        return hist.remaining(self.past, work, running=running)
+        return progress_history.remaining(self.past, work, running=running)
 
     def snapshot(self) -> Snapshot:
         ph = self.current
@@ -145,10 +146,10 @@ class Progress(Lines):
         or there is no file to keep them in); a file that cannot be written is a warning."""
         if self.history is None or not (self.times or self.overhead):
             return
-        mine = hist.recorded(self.times, self.overhead)
-        before, _ = hist.read(self.history)
+        mine = progress_history.recorded(self.times, self.overhead)
+        before, _ = progress_history.read(self.history)
         try:
-            hist.write(self.history, (before or hist.History()).merged(mine))
+            progress_history.write(self.history, (before or progress_history.History()).merged(mine))
         except OSError as exc:
             _log.warning("progress history not saved", file=str(self.history), error=str(exc))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from orchestrator import table
 from orchestrator.errors import ExitCode
@@ -112,25 +112,27 @@ class Report:
 
     def write_junit(self, path: Path) -> None:
         counts = self.counts()
-        suite = ET.Element("testsuite", name=f"orchestrator {self.command}",
-                           tests=str(len(self.cells)),
-                           failures=str(counts["failed"]), errors=str(counts["aborted"]),
-                           skipped=str(counts["skipped"]), time=f"{self.seconds:.1f}")
+        suite = ElementTree.Element("testsuite", name=f"orchestrator {self.command}",
+                                    tests=str(len(self.cells)),
+                                    failures=str(counts["failed"]), errors=str(counts["aborted"]),
+                                    skipped=str(counts["skipped"]), time=f"{self.seconds:.1f}")
         for c in self.cells.values():
-            case = ET.SubElement(suite, "testcase", classname=self.command, name=c.id,
-                                 time=f"{sum(c.seconds.values()):.1f}")
+            case = ElementTree.SubElement(suite, "testcase", classname=self.command, name=c.id,
+                                          time=f"{sum(c.seconds.values()):.1f}")
             if c.status is Status.FAILED:
-                ET.SubElement(case, "failure", message=f"{c.phase}: {c.message[:200]}").text = c.message
+                failure = ElementTree.SubElement(case, "failure",
+                                                 message=f"{c.phase}: {c.message[:200]}")
+                failure.text = c.message
             elif c.status is Status.ABORTED:
-                ET.SubElement(case, "error", message=c.message).text = c.message
+                ElementTree.SubElement(case, "error", message=c.message).text = c.message
             elif c.status is Status.SKIPPED:
-                ET.SubElement(case, "skipped", message=c.message)
+                ElementTree.SubElement(case, "skipped", message=c.message)
             out = [f"status={c.status.value} publish={c.publish} digest={c.digest}"
                    + (" signed" if c.signed else "")]
             out += [f"tag {t}" for t in c.tags_moved] + c.package_changes
-            ET.SubElement(case, "system-out").text = "\n".join(out)
+            ElementTree.SubElement(case, "system-out").text = "\n".join(out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+        ElementTree.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
     def table(self, platforms: Mapping[str, Sequence[str]] | None = None) -> str:
         """The summary a person reads at the end: failed and aborted cells first, each with

@@ -28,7 +28,7 @@ from orchestrator.registry import oci_layout
 from orchestrator.release.build import bake_targets, build_args
 from orchestrator.release.progress import Progress
 from orchestrator.release.report import CellResult, Status
-from orchestrator.supplychain import reproducible as repro
+from orchestrator.supplychain import reproducible
 
 _log = log.get("reproduce")
 ROUNDS = 2
@@ -41,7 +41,7 @@ class ImageCheck:
     built_platforms: tuple[str, ...]
     layouts: tuple[Path, ...]
     seconds: tuple[float, ...]
-    comparison: repro.Comparison
+    comparison: reproducible.Comparison
 
     def to_dict(self) -> dict[str, Any]:
         return {"image": self.image, "built_platforms": list(self.built_platforms),
@@ -108,5 +108,5 @@ def check_image(engine: Engine, loaded: Loaded, plan: Plan, img: PlannedImage,
         seconds.append(time.monotonic() - start)
         layouts.append(dest)
     with oci_layout.Layout(layouts[0]) as first, oci_layout.Layout(layouts[1]) as second:
-        comparison = repro.compare(first, second)
+        comparison = reproducible.compare(first, second)
     return ImageCheck(img.id, platforms, tuple(layouts), tuple(seconds), comparison)

@@ -238,6 +238,37 @@ def test_naming_imports_nothing_of_the_package() -> None:
     assert _package_imports(_modules()["naming.py"]) == set()
 
 
+# The import aliases that stay (module, imported name, alias): datetime as dt everywhere (the
+# module beside its datetime class); the perf record's predicate module where the supply chain
+# handles other in-toto predicates and names them ``predicate``; scan.gate and scan.images
+# beside push.py's ``gate`` and ``images`` arguments (and session.py's ``gate``).
+KEPT_ALIASES = {
+    "release/attest.py": {("orchestrator.perf", "predicate", "perf_predicate")},
+    "supplychain/signing.py": {("orchestrator.perf", "predicate", "perf_predicate")},
+    "supplychain/verify.py": {("orchestrator.perf", "predicate", "perf_predicate")},
+    "release/push.py": {("orchestrator.scan", "gate", "scan_gate"),
+                        ("orchestrator.scan", "images", "scan_images")},
+    "release/session.py": {("orchestrator.scan", "gate", "scan_gate")},
+}
+
+
+def _aliases(path: Path) -> set[tuple[str, str, str]]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for a in node.names:
+                if a.asname and a.asname != a.name.rpartition(".")[2]:
+                    out.add((getattr(node, "module", None) or "", a.name, a.asname))
+    return out
+
+
+def test_modules_are_imported_by_their_own_names() -> None:
+    """No ``import x as x_mod``: one name per module, the one it has."""
+    found = {str(p.relative_to(PACKAGE)): aliases for p in sorted(PACKAGE.rglob("*.py"))
+             if (aliases := _aliases(p) - {("", "datetime", "dt")})}
+    assert found == KEPT_ALIASES
+
+
 def test_only_the_engine_and_the_registry_transport_import_the_http_stack() -> None:
     """requests/urllib3 (docker-py's HTTP stack): the engine, and the registry client's
     transport and its API (one session, urllib3's Retry, Link headers); nothing else."""

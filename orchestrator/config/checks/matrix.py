@@ -1,6 +1,7 @@
 """Matrix-level checks of images.yaml: the tags the templates produce are valid OCI tags,
 max_pythons holds; include/exclude rules that do nothing, and an immutable tag that update bots
-cannot order, are warned about."""
+cannot order, are warned about; and the expansion's own check and warnings (config/matrix.py),
+so that semantic reaches every matrix-level check through this module."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ _SAMPLE_DATE = dt.datetime(2026, 12, 31, 23, 59, 59)
 
 def check(loaded: Loaded, report: Problems) -> None:
     """Every matrix-level problem into ``report``; the tags of each cell only when the settings
-    they come from have none."""
+    they come from have none; when none is found, the expansion's own check (matrix.check:
+    deadsnakes coverage, an empty matrix, two cells with one tag), which raises the first."""
     c, before = loaded.config, len(report.problems)
     if not c.variants:
         report(("variants",), "no variant is listed, so the matrix is empty",
@@ -48,6 +50,8 @@ def check(loaded: Loaded, report: Problems) -> None:
         return
     _template_tags(loaded, report)
     _minimal_packages(loaded, report)
+    if len(report.problems) == before:
+        matrix.check(loaded)
 
 
 def _minimal_packages(loaded: Loaded, report: Problems) -> None:
@@ -116,7 +120,10 @@ def _added_by(rule: CellRule, c: ImagesConfig) -> set[Cell]:
 
 
 def warnings(loaded: Loaded, report: Problems) -> None:
-    """include rules that add nothing or are excluded again; exclude rules that match nothing."""
+    """The expansion's warnings (matrix.warnings: a minor without a default cell); include rules
+    that add nothing or are excluded again; exclude rules that match nothing."""
+    for w in matrix.warnings(loaded):
+        report.warnings.append(f"{report.file}: {w}")
     c = loaded.config
     minors = matrix.python_minors(c)
     product = {Cell(m, meth, name, v) for name, d in c.distros.items() for m in minors

@@ -1,6 +1,6 @@
 """Semantic checks of images.yaml (after its shape and grammar): versions and end-of-life
 dates, distros, names that must refer to something, tag templates, include/exclude rules, CA
-files, then the matrix (checks_matrix, matrix.check). Every problem is reported, one line each."""
+files, then the matrix (checks/matrix.py). Every problem is reported, one line each."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import typing
 
 from packaging.version import InvalidVersion, Version
 
-from orchestrator.config import eol, grammar, matrix
-from orchestrator.config.checks import build, perf, scan, signing
-from orchestrator.config.checks import matrix as checks_matrix
+from orchestrator.config import eol, grammar
+from orchestrator.config.checks import build, matrix, perf, scan, signing
 from orchestrator.config.matrix import FREETHREADED, base_minor, python_minors
 from orchestrator.config.model import VERSION_RE, Loaded, minor_of
 from orchestrator.config.tags import TAG_FIELDS
@@ -36,13 +35,10 @@ def check(loaded: Loaded, today: dt.date) -> list[str]:
     raise_all(err.problems)
 
     # Matrix-level checks (tags, empty matrix, deadsnakes coverage) live with the matrix.
-    checks_matrix.check(loaded, err)
+    matrix.check(loaded, err)
     raise_all(err.problems)
-    matrix.check(loaded)
-    for w in matrix.warnings(loaded):
-        err.warnings.append(f"{err.file}: {w}")
-    checks_matrix.warnings(loaded, err)
-    checks_matrix.tag_warnings(loaded, err)
+    matrix.warnings(loaded, err)
+    matrix.tag_warnings(loaded, err)
     return err.warnings
 
 

@@ -2,7 +2,7 @@
 frozen from the interpreter, and the stdlib on disk still serves it when freezing is switched
 off (-X frozen_modules=off)."""
 
-import importlib.util as u
+import importlib.util
 import subprocess
 import sys
 
@@ -16,7 +16,7 @@ sys.exit(0 if all(sys.modules[m].__spec__.origin != "frozen" for m in mods) else
 
 mods = sys.argv[1:]
 bad = [f"{m} from {s.origin if s else None}" for m in mods
-       if (s := u.find_spec(m)) is None or s.origin != "frozen"]
+       if (s := importlib.util.find_spec(m)) is None or s.origin != "frozen"]
 off = subprocess.run([sys.executable, "-X", "frozen_modules=off", "-c", OFF, *mods], check=False)
 bad += [] if off.returncode == 0 else [f"-X frozen_modules=off exit {off.returncode}"]
 sys.exit("not frozen: " + ", ".join(bad) if bad else 0)

@@ -43,7 +43,7 @@ test-unit: ## unit tests only (no Docker needed, seconds)
 test-e2e: ## integration + e2e only: real dockerd, BuildKit, registry (after `make provision`)
 	$(PY) -m pytest -m docker -q
 
-provision: install ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror)
+provision: install ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror, cosign, the pinned syft)
 	bash scripts/provision-host.sh
 
 E2E := tests/e2e/images.yaml

@@ -1,7 +1,10 @@
-"""The one wrapper for external commands: logs the command, raises CommandError on failure."""
+"""The one wrapper for external commands: logs the command, raises CommandError on failure;
+and where the Go tools the project pins are (``go_tool``)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -9,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import log
-from orchestrator.errors import CommandError
+from orchestrator.errors import CommandError, OrchestratorError
 
 _log = log.get("runner")
 
@@ -69,3 +72,21 @@ def run(
     if check and code != 0:
         raise CommandError(args, code, err, out)
     return result
+
+
+def go_tool(tools_dir: Path, name: str, error: type[OrchestratorError], *,
+            or_path: bool = False) -> str:
+    """The Go tool ``name`` as scripts/install-go-tools.sh built it from its pin in
+    tools/go-tools.txt: ``tools_dir/bin/NAME`` (Settings.tools_dir); with ``or_path``, else
+    ``name`` on PATH. Neither: ``error``, one line naming the command that builds it."""
+    pinned = tools_dir / "bin" / name
+    if os.access(pinned, os.X_OK) and pinned.is_file():  # access first: it never raises
+        return str(pinned)
+    found = shutil.which(name) if or_path else None
+    if found:
+        return found
+    where = (f"neither {pinned} nor {name} on PATH" if or_path
+             else f"{pinned} is missing or not executable")
+    raise error(f"no {name}: {where}; run `bash scripts/install-go-tools.sh {name}` (builds the "
+                f"{name} tools/go-tools.txt pins into {tools_dir}; set ORCH_TOOLS_DIR if it is "
+                "elsewhere)")

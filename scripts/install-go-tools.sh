@@ -71,6 +71,7 @@ install_one() {
     [[ -x $tmp/$name ]] || die "go install ${pkg}@${version} wrote no ${name} into ${tmp}"
     have=$(built_from "$tmp/$name")
     [[ $have == "$want" ]] || die "${tmp}/${name} says it was built from '${have}', not '${want}'"
+    chmod 755 "$tmp" # mktemp's 0700 would hide the tool from users other than the builder
     rm -rf "$dest"
     mv "$tmp" "$dest"
     say "built ${name} ${version} in ${took}s: ${bin}"

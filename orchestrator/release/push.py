@@ -22,7 +22,7 @@ from orchestrator.release.report import Status
 from orchestrator.release.state import CellState, Run
 from orchestrator.scan import gate as scan_gate
 from orchestrator.scan import images as scan_images
-from orchestrator.supplychain import verify
+from orchestrator.supplychain import sbom, verify
 from orchestrator.supplychain.signing import Cosign
 
 Pushed = list[tuple[PlannedImage, fingerprint.Published]]
@@ -92,7 +92,7 @@ def _push_one(run: Run, registry: Registry, img: PlannedImage,
 
 
 def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
-              tools: attest.Tools) -> Pushed:
+              syft: sbom.Syft) -> Pushed:
     """Sign and attest each pushed digest before any tag moves to it: a new or updated image
     always; an unchanged one only when its digest has no signature of the key yet (first
     pushed before ``signing:`` was configured), else it keeps the signatures and attestations
@@ -103,7 +103,7 @@ def _sign_all(run: Run, registry: Registry, pushed: Pushed, cosign: Cosign,
     with run.progress.phase("sign", len(pushed), cells=[i.id for i, _ in pushed]) as ph:
         for img, out in pushed:
             with ph.cell(run.report.cell(img.id)):
-                ok = _sign_one(run, registry, img, out, name, cosign, tools)
+                ok = _sign_one(run, registry, img, out, name, cosign, syft)
             if ok:
                 signed.append((img, out))
     return signed
@@ -119,7 +119,7 @@ def _still_attested(run: Run, registry: Registry, img: PlannedImage, digest: str
 
 
 def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: fingerprint.Published, name: str,
-              cosign: Cosign, tools: attest.Tools) -> bool:
+              cosign: Cosign, syft: sbom.Syft) -> bool:
     """One pushed digest signed and attested (False: it could not be, the cell says why)."""
     res = run.report.cell(img.id)
     start = time.monotonic()
@@ -127,7 +127,7 @@ def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: fingerprint.
         if out.outcome == "unchanged" and _still_attested(run, registry, img, out.digest, cosign):
             res.signed = True
         else:
-            got = attest.attach(run, img, out.digest, cosign, registry=registry, syft=tools.syft)
+            got = attest.attach(run, img, out.digest, cosign, syft, registry=registry)
             res.signed, res.signatures, res.attestations = True, got.signed, got.attestations()
     except RegistryAuthError:
         raise
@@ -195,6 +195,7 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
     registry = run.registry()
     registry.ping()
     cosign = attest.cosign_for(run, tools)  # no key or password: stop before any push
+    syft = attest.syft_for(run, tools) if cosign is not None else None  # nor without syft
     ready = _ready(run)
     bad = [c for c in run.report.cells.values() if c.status in (Status.FAILED, Status.ABORTED)]
     if all_or_nothing and bad:
@@ -205,8 +206,8 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
     if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
         _skip(run, [img for img, _ in pushed], "--all-or-nothing: a push failed, no tag moved")
         return
-    if cosign is not None:
-        pushed = _sign_all(run, registry, pushed, cosign, tools)
+    if cosign is not None and syft is not None:
+        pushed = _sign_all(run, registry, pushed, cosign, syft)
         if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
             _skip(run, [img for img, _ in pushed],
                   "--all-or-nothing: a signature failed, no tag moved")

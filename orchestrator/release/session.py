@@ -50,6 +50,8 @@ def start_run(loaded: Loaded, command: str, engine: Callable[[], Engine], *, set
 def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = False,
                stage_only: bool = False) -> None:
     signs = "push" in phases and attest.cosign_for(run) is not None  # a key missing: say so now
+    if signs:
+        attest.syft_for(run)  # and the pinned syft (the SBOMs): before hours of building
     # with scan: the DB is checked before anything is built (no scanner or a bad DB: exit 3)
     gate = scan_gate.prepare(run.config, run.loaded.root, run.settings) if "push" in phases else None
     if gate is not None:

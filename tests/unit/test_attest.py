@@ -19,7 +19,7 @@ from orchestrator.config.publish import VEX_COMPONENTS, Scan, ScanDb, VexRule
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
 from orchestrator.planning.plan import PlannedImage
-from orchestrator.release.attest import attach, provenance_inputs, sbom_cpython
+from orchestrator.release.attest import Tools, attach, provenance_inputs, sbom_cpython, syft_for
 from orchestrator.release.build import do_build
 from orchestrator.release.push import do_push
 from orchestrator.release.state import CellState
@@ -73,12 +73,13 @@ def test_attach_signs_attests_and_verifies(pushed: tuple[Publisher, HarnessRun])
     name = f"{pub.host}/{REPO}"
     fake_cosign, syft = FakeCosign(), FakeSyft()
     cosign = cosign_for(run, fake_cosign)
-    out = attach(run, img, digest, cosign, registry=pub.client(), formats=("spdx", "cyclonedx"),
-                 syft=syft)
+    out = attach(run, img, digest, cosign, syft_for(run, Tools(syft=syft)), registry=pub.client(),
+                 formats=("spdx", "cyclonedx"))
 
     assert out.platforms == {"linux/amd64": digest}
-    (argv, _), = syft.calls
-    assert argv[2:5] == [f"registry:{name}@{digest}", "--platform", "linux/amd64"]
+    (argv, _), = syft.calls  # the pinned syft in the settings' tools dir
+    assert argv[0] == str(run.settings.tools_dir / "bin" / "syft")
+    assert argv[1:5] == ["scan", f"registry:{name}@{digest}", "--platform", "linux/amd64"]
     assert [(c[1], c[c.index("--type") + 1] if "--type" in c else "", c[-1]) for c in fake_cosign.calls] == [
         ("sign", "", f"{name}@{digest}"),
         ("attest", "spdxjson", f"{name}@{digest}"),
@@ -124,7 +125,7 @@ def test_attach_again_replaces_the_attestations(pushed: tuple[Publisher, Harness
     fake_cosign = FakeCosign()
     cosign = cosign_for(run, fake_cosign)
     for _ in range(2):
-        attach(run, run.plan.image(RT13), digest, cosign, registry=pub.client(), syft=FakeSyft())
+        attach(run, run.plan.image(RT13), digest, cosign, FakeSyft().tool(), registry=pub.client())
     assert [s["predicateType"] for _, s in fake_cosign.attestations[digest]] == [
         "https://spdx.dev/Document", "https://slsa.dev/provenance/v1"]
 
@@ -138,7 +139,7 @@ def test_a_build_without_a_record_cannot_get_a_provenance(
     fake_cosign = FakeCosign()
     with pytest.raises(SupplyChainError) as info:
         attach(run, run.plan.image(RT13), run.report.cell(RT13).digest, cosign_for(run, fake_cosign),
-               registry=pub.client(), syft=FakeSyft())
+               FakeSyft().tool(), registry=pub.client())
     assert str(info.value) == (f"{RT13}: no start time recorded by its build (''); build it again "
                                "with this orchestrator, then push")
     assert fake_cosign.calls == []  # nothing signed when the provenance cannot be written
@@ -155,7 +156,7 @@ def test_an_sbom_without_dpkg_packages_stops_before_signing(
 
     with pytest.raises(SupplyChainError, match="no dpkg package listed"):
         attach(run, img, run.report.cell(img.id).digest, cosign_for(run, fake_cosign),
-               registry=pub.client(), syft=FakeSyft(drop_debs))
+               FakeSyft(drop_debs).tool(), registry=pub.client())
     assert fake_cosign.calls == []
 
 
@@ -163,7 +164,7 @@ def test_attach_to_a_digest_that_is_not_there(pushed: tuple[Publisher, HarnessRu
     pub, run = pushed
     with pytest.raises(SupplyChainError, match="not in the registry"):
         attach(run, run.plan.image(RT13), "sha256:" + "0" * 64, cosign_for(run, FakeCosign()),
-               registry=pub.client(), syft=FakeSyft())
+               FakeSyft().tool(), registry=pub.client())
 
 
 def test_the_build_records_its_args_and_times_for_the_provenance(
@@ -243,7 +244,7 @@ def test_the_openvex_document_says_what_the_smoke_test_found_absent(
     digest = run.report.cell(RT13).digest
     fake_cosign = FakeCosign()
     out = attach(run, run.plan.image(RT13), digest, cosign_for(run, fake_cosign),
-                 registry=pub.client(), syft=FakeSyft())
+                 FakeSyft().tool(), registry=pub.client())
     doc = json.loads(out.vex["linux/amd64"].read_text())
     assert doc["@context"] == "https://openvex.dev/ns/v0.2.0" and doc["@id"].startswith(
         "https://openvex.dev/docs/public/vex-")
@@ -271,5 +272,5 @@ def test_no_probe_record_no_openvex_and_nothing_signed(pushed: tuple[Publisher, 
     with pytest.raises(SupplyChainError, match="no smoke-test record of its components on "
                        "linux/amd64"):
         attach(run, run.plan.image(RT13), run.report.cell(RT13).digest,
-               cosign_for(run, fake_cosign), registry=pub.client(), syft=FakeSyft())
+               cosign_for(run, fake_cosign), FakeSyft().tool(), registry=pub.client())
     assert fake_cosign.calls == []

@@ -170,7 +170,7 @@ def _sign(pub: Publisher, run: HarnessRun, cells: tuple[str, ...], cosign_fake: 
         run.save_state(st)
         attach(run, run.plan.image(cid), run.report.cell(cid).digest,
                signing.Cosign(keys, settings.get().child_env({}), run=cosign_fake),
-               registry=pub.client(), syft=FakeSyft())
+               FakeSyft().tool(), registry=pub.client())
 
 
 @pytest.mark.parametrize("required", [True, False])

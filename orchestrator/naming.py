@@ -310,6 +310,7 @@ class OciKeys:
     base_name: str = "org.opencontainers.image.base.name"
     base_digest: str = "org.opencontainers.image.base.digest"
     source: str = "org.opencontainers.image.source"
+    description: str = "org.opencontainers.image.description"  # Registry.untag's placeholders
 
 
 OCI = OciKeys()
@@ -324,6 +325,22 @@ UNLABELLED_TAG = "unlabelled"  # the build's own output, before the label pass
 def candidate_ref(prefix: str, cell_id: str, tag: str = CANDIDATE_TAG) -> str:
     """A local, not yet published image: <ORCH_CANDIDATE_PREFIX>/<cell id>:<tag>."""
     return f"{prefix}/{cell_id}:{tag}"
+
+
+# The internal tag a candidate is pushed under until its gates passed (push.py): no public tag
+# starts with it (config/checks/matrix.py refuses a tag template that would give one), and the
+# push removes it again whatever became of the image, so what no gate let through is in the
+# registry by digest only.
+STAGING_PREFIX = "_staging-"
+
+
+def staging_tag(cell_id: str) -> str:
+    """``_staging-<cell id>``: one per cell (the next push of the cell overwrites a leftover)."""
+    return (STAGING_PREFIX + re.sub(r"[^A-Za-z0-9_.-]", "_", cell_id))[:128]
+
+
+def is_staging_tag(tag: str) -> bool:
+    return tag.startswith(STAGING_PREFIX)
 
 
 def repository_ref(registry: str, repository: str) -> str:

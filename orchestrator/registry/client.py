@@ -21,6 +21,7 @@ import requests
 
 from orchestrator.config import grammar
 from orchestrator.errors import RegistryAuthError, RegistryError
+from orchestrator.naming import OCI
 from orchestrator.registry.auth import basic_for, bearer_token, parse_challenge
 from orchestrator.registry.credentials import HUB_HOSTS, Credential, Lookup
 from orchestrator.registry.transport import Proxies, RetryPolicy, Transport, origin, scheme_for
@@ -38,6 +39,12 @@ INDEX_TYPES = {
     "application/vnd.docker.distribution.manifest.list.v2+json",
 }
 MAX_TAG_PAGES = 1000
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+# the image spec's empty descriptor ({}), and what Registry.untag's placeholders are
+EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_JSON = b"{}"
+EMPTY_DIGEST = "sha256:" + hashlib.sha256(EMPTY_JSON).hexdigest()
+PLACEHOLDER = "placeholder while the registry removes the tag "
 
 
 @dataclass
@@ -218,6 +225,61 @@ class Registry:
             raise RegistryError(f"{self.host}/{repo}@{digest} is not in the registry; cannot tag {tag}")
         body, mtype, _ = found
         self.put_manifest(repo, tag, body, mtype)
+
+    def untag(self, repo: str, tag: str) -> bool:
+        """Remove ``tag``, never the manifest it points at: the distribution spec's DELETE of
+        the tag where the registry supports it (distribution 3, Harbor, zot); where it does not
+        (distribution 2.x answers 405), or our login may not delete, the tag is first pointed
+        at a placeholder of its own (an empty OCI artifact naming the tag) and the placeholder
+        is deleted by digest, which takes the tag with it. True when the tag is gone; False
+        when the registry deletes nothing (deletion disabled): the tag stays, on the
+        placeholder, so what it held is reachable by digest only."""
+        if self._delete(repo, tag):
+            return True
+        if self.digest(repo, tag) is None:
+            return True
+        body = self._placeholder(repo, tag)
+        placeholder = self.put_manifest(repo, tag, body, OCI_MANIFEST)
+        return self._delete(repo, placeholder)
+
+    def _delete(self, repo: str, ref: str) -> bool:
+        """DELETE the manifest (a digest) or the tag ``ref``: True when it is gone (202, or
+        404: not there), False when the registry or our login does not delete."""
+        try:
+            r = self.request("DELETE", f"/v2/{repo}/manifests/{ref}",
+                             scope=f"repository:{repo}:delete")
+        except RegistryAuthError:
+            return False  # a login that may push but not delete
+        return r.status in (200, 202, 404)
+
+    def _placeholder(self, repo: str, tag: str) -> bytes:
+        """An empty OCI artifact of its own for ``tag`` (its config and layer the empty
+        descriptor the image spec defines), its blob uploaded when the repository lacks it."""
+        if self.request("HEAD", f"/v2/{repo}/blobs/{EMPTY_DIGEST}",
+                        scope=f"repository:{repo}:pull").status != 200:
+            self.upload_blob(repo, EMPTY_JSON)
+        empty = {"mediaType": EMPTY_TYPE, "digest": EMPTY_DIGEST, "size": len(EMPTY_JSON)}
+        return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": empty,
+                           "layers": [empty], "annotations": {OCI.description: PLACEHOLDER + tag}},
+                          sort_keys=True).encode()
+
+    def upload_blob(self, repo: str, data: bytes) -> str:
+        """Upload ``data`` as a blob of ``repo`` (POST, then PUT with its digest); its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        scope = f"repository:{repo}:pull,push"
+        r = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope)
+        location = r.headers.get("Location", "")
+        if r.status != 202 or not location:
+            raise RegistryError(f"POST blob upload {self.host}/{repo}: HTTP {r.status} "
+                                f"{r.body[:200]!r}")
+        url = urljoin(f"{self.base_url}/v2/{repo}/blobs/uploads/", location)
+        url += ("&" if "?" in url else "?") + f"digest={digest}"
+        r = self.request("PUT", url, {"Content-Type": "application/octet-stream"}, data,
+                         scope=scope)
+        if r.status not in (201, 204):
+            raise RegistryError(f"PUT blob {self.host}/{repo}@{digest}: HTTP {r.status} "
+                                f"{r.body[:200]!r}")
+        return digest
 
     def blob(self, repo: str, digest: str) -> bytes:
         r = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=f"repository:{repo}:pull")

@@ -2,8 +2,11 @@
 
 Content fingerprint: base digest + installed package versions + Python tree hash + the
 hash of the rendered stages the image is built from. Publishing pushes a tested image under
-its new immutable tag first (by digest), and only then moves the public tags; an image whose
-fingerprint equals what the registry's tags carry is not pushed at all.
+an internal staging tag (naming.staging_tag: never a public one), gives it its new immutable
+tag only when its gates passed (``publish_immutable``: signing, the scan gate), then moves the
+public tags; the staging tag is removed again either way (``Registry.untag``), so an image no
+gate let through is in the registry by digest only. An image whose fingerprint equals what the
+registry's tags carry is not pushed at all.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from orchestrator.apt import sources
 from orchestrator.apt.sources import AptSource
 from orchestrator.config.matrix import revision_tag
 from orchestrator.errors import EngineError, RegistryError
-from orchestrator.naming import repository_ref, tagged
+from orchestrator.naming import repository_ref, staging_tag, tagged
 from orchestrator.registry import Registry
 
 if TYPE_CHECKING:
@@ -204,9 +207,12 @@ def package_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
 class Published:
     outcome: str  # new | updated | unchanged
     digest: str
+    # new/updated: the immutable tag the image takes when its gates pass (publish_immutable;
+    # already its tag when an interrupted earlier run published this very content under it)
     immutable_tag: str
     package_changes: tuple[str, ...]
     compressed: dict[str, int]  # platform -> config + layers as stored in the registry
+    staging_tag: str = ""  # the internal tag this push went under ("": nothing pushed now)
 
 
 def platform_fingerprints(registry: Registry, repo: str, ref: str,
@@ -242,27 +248,53 @@ def push_candidate(
     engine: Engine, registry: Registry, host: str, repo: str, img: PlannedImage,
     candidate: str, fps: dict[str, str], contents: Contents, fp_key: str, pkg_key: str,
 ) -> Published:
-    """Push the tested candidate (one OCI index when it has several platforms) under its
-    immutable tag; move nothing yet. Unchanged: every public tag already holds, on every
-    platform, the content fingerprint we built (the same set of platforms too)."""
+    """Push the tested candidate (one OCI index when it has several platforms) under the
+    cell's internal staging tag, and pick the immutable tag it will take; no tag a user pulls
+    changes here. Unchanged: every public tag already holds, on every platform, the content
+    fingerprint we built (the same set of platforms too)."""
     current, precise = current_state(registry, repo, img, fp_key)
     if current and all(c == fps for c in current):
         digest = registry.digest(repo, img.tags[-1]) or ""
         return Published("unchanged", digest, "", (), _compressed(registry, repo, digest))
     old_pkgs = parse_packages_label(precise.get(pkg_key, "")) if precise else {}
     changes = tuple(package_changes(old_pkgs, contents.packages)) if precise else ()
+    outcome = "updated" if precise else "new"
     immutable = _free_immutable(registry, repo, img, fps, fp_key)
-    ref = tagged(repository_ref(host, repo), immutable)
     existing = registry.digest(repo, immutable)
-    if existing:  # an interrupted earlier run already pushed this very content
-        digest = existing
+    if existing:  # an interrupted earlier run already published this very content
+        return Published(outcome, existing, immutable, changes,
+                         _compressed(registry, repo, existing))
+    staging = staging_tag(img.id)
+    ref = tagged(repository_ref(host, repo), staging)
+    staged = registry.digest(repo, staging)
+    if staged and platform_fingerprints(registry, repo, staged, fp_key) == fps:
+        digest = staged  # an interrupted earlier run already staged this very content
     else:
         with engine.temp_tag(candidate, ref):
             digest = engine.push(ref)
-        if registry.digest(repo, immutable) != digest:
+        if registry.digest(repo, staging) != digest:
             raise RegistryError(f"{ref}: registry digest differs from the pushed {digest}")
-    return Published("updated" if precise else "new", digest, immutable, changes,
-                     _compressed(registry, repo, digest))
+    return Published(outcome, digest, immutable, changes, _compressed(registry, repo, digest),
+                     staging)
+
+
+def publish_immutable(registry: Registry, repo: str, img: PlannedImage, digest: str,
+                      planned: str) -> str:
+    """Give ``digest`` its immutable tag, its gates passed: ``planned`` (push_candidate's
+    pick), or when another image took that one since, the next free same-day revision. An
+    immutable tag never moves: one that holds another digest is passed over."""
+    names = [planned] + [img.immutable_tag if n == 0 else revision_tag(img.immutable_revision, n)
+                         for n in range(0, 100)]
+    for tag in dict.fromkeys(names):
+        there = registry.digest(repo, tag)
+        if there == digest:
+            return tag
+        if there is None:
+            registry.tag(repo, digest, tag)
+            _log.info("immutable tag", tag=tagged(repository_ref(registry.host, repo), tag),
+                      digest=digest)
+            return tag
+    raise RegistryError(f"{repo}:{img.immutable_tag}: 100 releases on one day; refusing to add more")
 
 
 def _compressed(registry: Registry, repo: str, digest: str) -> dict[str, int]:

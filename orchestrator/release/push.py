@@ -1,19 +1,23 @@
 """The push phase and its tag-move policy.
 
-Only tested candidates are pushed (by digest, under their immutable tag); an unchanged image
-is not pushed again; with ``signing:`` in images.yaml every pushed digest is signed and
-attested (release/attest.py) before a tag moves to it, and a cell that cannot be signed fails
-(phase ``sign``) with no tag moved; public tags move only after every push (and signature) of
-the run went through (``--all-or-nothing``: only when no cell failed at all), and
-``--stage-only`` leaves them to ``promote``. Refused credentials stop the run (exit 4); any
-other registry error fails its cell only.
+Only tested candidates are pushed, under the cell's internal staging tag
+(naming.staging_tag), never under a tag users pull; an unchanged image is not pushed again.
+With ``signing:`` in images.yaml every pushed digest is signed and attested (release/attest.py)
+by digest, and a cell that cannot be signed fails (phase ``sign``); with ``scan:`` the scan
+gate reads each new digest and its attestations and refuses one that brings a new fixable
+finding (phase ``scan``). Only an image that passed gets its immutable tag and then its public
+tags, after every push (and signature, and scan) of the run went through
+(``--all-or-nothing``: only when no cell failed at all); ``--stage-only`` gives it its
+immutable tag and leaves the public ones to ``promote``. The staging tags go again at the end
+whatever happened (``_unstage``): a refused or failed image is in the registry by digest only.
+Refused credentials stop the run (exit 4); any other registry error fails its cell only.
 """
 
 from __future__ import annotations
 
 import time
 
-from orchestrator import naming
+from orchestrator import log, naming
 from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry, fingerprint
@@ -26,6 +30,7 @@ from orchestrator.supplychain import sbom, verify
 from orchestrator.supplychain.signing import Cosign
 
 Pushed = list[tuple[PlannedImage, fingerprint.Published]]
+_log = log.get("push")
 
 
 def _ready(run: Run) -> list[tuple[PlannedImage, CellState]]:
@@ -53,7 +58,7 @@ def _skip(run: Run, images: list[PlannedImage], message: str) -> None:
 
 
 def _push_all(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellState]]) -> Pushed:
-    """Push every ready candidate under its immutable tag; no public tag moves here."""
+    """Push every ready candidate under its staging tag; no tag users pull changes here."""
     pushed: Pushed = []
     with run.progress.phase("push", len(ready), cells=[i.id for i, _ in ready]) as ph:
         for img, st in ready:
@@ -83,7 +88,7 @@ def _push_one(run: Run, registry: Registry, img: PlannedImage,
         return None
     res.seconds["push"] = round(time.monotonic() - start, 1)
     res.publish, res.digest = out.outcome, out.digest
-    res.immutable_tag, res.package_changes = out.immutable_tag, list(out.package_changes)
+    res.package_changes = list(out.package_changes)  # immutable_tag: when it is given one
     res.compressed_bytes = out.compressed.get(img.platforms[0], 0)
     res.compressed = out.compressed
     res.repository = naming.repository_ref(run.repo_host, run.repo)
@@ -132,27 +137,32 @@ def _sign_one(run: Run, registry: Registry, img: PlannedImage, out: fingerprint.
     except RegistryAuthError:
         raise
     except OrchestratorError as exc:
-        res.fail("sign", f"{exc}\n{name}@{out.digest} is pushed but not signed: no public "
-                         "tag moves to it")
+        res.fail("sign", f"{exc}\n{name}@{out.digest} is pushed but not signed: it gets "
+                         "no tag")
         return False
     res.seconds["sign"] = round(time.monotonic() - start, 1)
     return True
 
 
 def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -> None:
+    """The images that passed every gate: each its immutable tag, then (unless
+    ``stage_only``) its public tags."""
     for img, out in pushed:
         res = run.report.cell(img.id)
         if out.outcome == "unchanged":
             res.status, res.phase, res.message = Status.UNCHANGED, "push", "content unchanged"
             continue
-        if stage_only:
-            res.tags_moved = [out.immutable_tag]
-            res.status, res.phase = Status.OK, "staged"
-            res.message = "pushed by digest; public tags move with `orchestrator promote`"
-            continue
         try:
-            res.tags_moved = [out.immutable_tag, *fingerprint.move_tags(registry, run.repo, out.digest,
-                                                                     img.tags)]
+            res.immutable_tag = fingerprint.publish_immutable(registry, run.repo, img, out.digest,
+                                                              out.immutable_tag)
+            if stage_only:
+                res.tags_moved = [res.immutable_tag]
+                res.status, res.phase = Status.OK, "staged"
+                res.message = ("pushed, under its immutable tag only; public tags move with "
+                               "`orchestrator promote`")
+                continue
+            res.tags_moved = [res.immutable_tag,
+                              *fingerprint.move_tags(registry, run.repo, out.digest, img.tags)]
         except RegistryAuthError:
             raise  # as during pushes: refused credentials stop the run (exit 4)
         except OrchestratorError as exc:
@@ -163,11 +173,39 @@ def _move_tags(run: Run, registry: Registry, pushed: Pushed, stage_only: bool) -
             res.message = f"{len(res.package_changes)} package change(s)"
 
 
+def _unstage(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellState]],
+             pushed: Pushed) -> None:
+    """Remove the staging tag of every image this run tried to push, published or not (a
+    push that failed half-way too): what no gate let through stays in the registry by digest
+    only (its cell says so). A registry that deletes nothing keeps the tag, pointed at a
+    placeholder (Registry.untag): said too."""
+    name = naming.repository_ref(run.repo_host, run.repo)
+    outs = {img.id: out for img, out in pushed}
+    for img, _ in ready:
+        out = outs.get(img.id)
+        if out is not None and not out.staging_tag:
+            continue  # unchanged, or published under its immutable tag by an earlier run
+        tag = out.staging_tag if out is not None else naming.staging_tag(img.id)
+        res = run.report.cell(img.id)
+        try:
+            gone = registry.untag(run.repo, tag)
+        except OrchestratorError as exc:  # credentials too: the run's own error comes first
+            gone, why = False, f"removing it failed: {exc}"
+        else:
+            why = "the registry deletes no tag; it now points at a placeholder"
+        if out is not None and not res.immutable_tag:  # no gate let it through
+            res.message += (f"\nnot published: {name}@{out.digest} has no tag, it is in the "
+                            "registry by digest only")
+        if not gone:
+            res.message += f"\ninternal tag {tag} stays ({why})"
+            _log.warning("staging tag stays", tag=tag, why=why)
+
+
 def _gate_all(run: Run, registry: Registry, pushed: Pushed, gate: scan_gate.Gate,
               cosign: Cosign | None) -> Pushed:
     """The pushed cells whose tags may move: each new digest scanned against the image its
     first public tag holds now (scan.gate); one that brings a gating finding fails (phase
-    ``scan``) and keeps only its immutable tag. Unchanged content is already published."""
+    ``scan``) and gets no tag at all. Unchanged content is already published."""
     sboms = (scan_images.attested(cosign, run.work / "scan" / "sboms", gate.vex_advisories)
              if cosign is not None else scan_images.unattested)
     keep: Pushed = []
@@ -203,6 +241,16 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
               f"--all-or-nothing: {len(bad)} cell(s) failed, nothing published")
         return
     pushed = _push_all(run, registry, ready)
+    try:
+        _publish(run, registry, ready, pushed, all_or_nothing, stage_only, cosign, syft, gate)
+    finally:
+        _unstage(run, registry, ready, pushed)
+
+
+def _publish(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellState]],
+             pushed: Pushed, all_or_nothing: bool, stage_only: bool, cosign: Cosign | None,
+             syft: sbom.Syft | None, gate: scan_gate.Gate | None) -> None:
+    """Sign, scan, then tag what passed (``pushed``: the pushed images, by digest)."""
     if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
         _skip(run, [img for img, _ in pushed], "--all-or-nothing: a push failed, no tag moved")
         return

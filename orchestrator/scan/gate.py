@@ -1,8 +1,9 @@
-"""The release gate (issue 32 item 4): with ``scan:`` in images.yaml, a pushed image whose tags
-would move is scanned first and refused when it brings a finding that gates (fixable, at or
-above ``scan.fail_on``, no live ignore rule) which the image it replaces did not have (the one
-its first public tag points at now; none: everything it has is new). What is already
-published is not the release's fault: reported by ``orchestrator scan``, never blocking here.
+"""The release gate (issue 32 item 4): with ``scan:`` in images.yaml, a pushed image is scanned
+by digest (it has no tag yet: release/push.py) and refused when it brings a finding that gates
+(fixable, at or above ``scan.fail_on``, no live ignore rule) which the image it replaces did not
+have (the one its first public tag points at now; none: everything it has is new); a refused
+image gets no tag at all. What is already published is not the release's fault: reported by
+``orchestrator scan``, never blocking here.
 
 The DB is prepared before anything is built (``prepare``): a missing scanner or a missing,
 corrupt or old DB stops the run with one line (exit 3) and nothing is published.
@@ -72,7 +73,7 @@ class Gate:
             raise
         except (RegistryError, ScanError) as exc:
             return (f"scan gate: {exc}; with scan: in images.yaml an image that cannot be "
-                    f"scanned is not published ({name}@{digest} stays under its immutable tag)")
+                    f"scanned is not published ({name}@{digest} gets no tag)")
         brought = new_findings(new, old)
         if not brought:
             return None
@@ -83,8 +84,7 @@ class Gate:
         return (f"scan gate: brings {len(brought)} fixable finding(s) at or above "
                 f"{self.fail_on} that {against} does not have: {items}; rebuild with the fix "
                 f"(a security refresh) or add a scan.ignore rule with a reason and an expiry; "
-                f"{name}@{digest} stays under its immutable tag (DB built {self.db.built}, "
-                f"{self.db.checksum})")
+                f"{name}@{digest} gets no tag (DB built {self.db.built}, {self.db.checksum})")
 
 
 def prepare(config: ImagesConfig, root: Path, st: Settings, *,

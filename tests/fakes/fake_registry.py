@@ -1,7 +1,7 @@
 """An in-memory OCI distribution registry on 127.0.0.1 for unit tests (no Docker).
 
 It speaks enough of the distribution API for ``orchestrator.registry.Registry`` and for
-blob + manifest pushes: ``/v2/``, GET/HEAD/PUT ``manifests/<tag|digest>``, GET/HEAD
+blob + manifest pushes: ``/v2/``, GET/HEAD/PUT/DELETE ``manifests/<tag|digest>``, GET/HEAD
 ``blobs/<digest>``, POST/PATCH/PUT ``blobs/uploads/``, ``tags/list``. Like a real registry it
 refuses a manifest whose blobs are missing or whose digest does not match its reference. It
 keeps every request (``requests``) and every value each tag ever had (``history``), so tests
@@ -14,9 +14,12 @@ issues one for the requested scope to ``credentials`` (GET with Basic) or to a r
 ``refresh_tokens`` (POST ``grant_type=refresh_token``). ``storage`` (tests.fakes.fake_storage.Storage)
 makes manifest and blob reads answer 307 to that other host, as registries send reads to S3 or
 a CDN. ``page_size`` splits ``tags/list`` into pages linked by ``Link: <...>; rel="next"``.
-``calls`` keeps every request with its headers. ``token_redirect``: the token service answers
-every request with a 307 to this URL (a token service that moved, or one that would send the
-login elsewhere).
+``calls`` keeps every request with its headers. ``deletes`` is what DELETE may remove:
+"tags" (distribution 3: a tag, or a manifest by digest with the tags on it), "digests"
+(distribution 2.x with deletion enabled: a tag is refused, as the local registry of the e2e
+tests refuses it) or "none" (deletion disabled: 405 UNSUPPORTED). ``token_redirect``: the
+token service answers every request with a 307 to this URL (a token service that moved, or
+one that would send the login elsewhere).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
@@ -81,8 +84,11 @@ def _error(status: int, code: str, message: str) -> Answer:
 class FakeRegistry:
     def __init__(self, credentials: tuple[str, str] | None = None, read_only: bool = False, *,
                  token_auth: bool = False, refresh_tokens: tuple[str, ...] = (),
-                 storage: Storage | None = None, page_size: int | None = None) -> None:
+                 storage: Storage | None = None, page_size: int | None = None,
+                 deletes: Literal["tags", "digests", "none"] = "tags") -> None:
         self.credentials, self.read_only = credentials, read_only
+        self.deletes = deletes
+        self.no_delete = False  # every DELETE: 403, as to a login that may push but not delete
         self.token_auth, self.refresh_tokens = token_auth, refresh_tokens
         self.storage, self.page_size = storage, page_size
         self.token_redirect = ""
@@ -128,6 +134,11 @@ class FakeRegistry:
         """tag -> digest, as the registry holds them now."""
         with self.lock:
             return dict(self.repos.get(repo, Repo()).tags)
+
+    def has_manifest(self, repo: str, digest: str) -> bool:
+        """Whether the registry holds the manifest ``digest`` (tagged or not)."""
+        with self.lock:
+            return digest in self.repos.get(repo, Repo()).manifests
 
     def writes(self, repo: str) -> list[str]:
         """The references manifests were PUT to, in order."""
@@ -216,7 +227,8 @@ class FakeRegistry:
         """None when the request carries a token of ours for its repository and action."""
         found = [m for _, p in _ROUTES if (m := p.match(path)) and "name" in p.groupindex]
         name = found[0].group("name") if found else ""
-        action = "push" if method in ("POST", "PUT", "PATCH", "DELETE") else "pull"
+        action = {"POST": "push", "PUT": "push", "PATCH": "push", "DELETE": "delete"}.get(
+            method, "pull")
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme == "Bearer" and token in self.tokens:
             _, _, granted = self.tokens[token].partition(":")
@@ -236,7 +248,8 @@ class FakeRegistry:
                 a = _error(401, "UNAUTHORIZED", "authentication required")
                 a.headers["WWW-Authenticate"] = 'Basic realm="fake-registry"'
                 return a
-        if self.read_only and method in ("POST", "PUT", "PATCH", "DELETE"):
+        if (self.read_only and method in ("POST", "PUT", "PATCH", "DELETE")) \
+                or (self.no_delete and method == "DELETE"):
             return _error(403, "DENIED", "requested access to the resource is denied")
         return None
 
@@ -248,6 +261,8 @@ class FakeRegistry:
         if call.method == "PUT":
             return self._put_manifest(name, repo, ref, call.body,
                                       call.headers.get("content-type", MANIFEST))
+        if call.method == "DELETE":
+            return self._delete_manifest(repo, ref)
         digest = ref if ref.startswith("sha256:") else repo.tags.get(ref)
         if digest is None or digest not in repo.manifests:
             return _error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {name}:{ref}")
@@ -275,6 +290,22 @@ class FakeRegistry:
             self.history.setdefault((name, ref), []).append(digest)
         return Answer(201, b"", {"Docker-Content-Digest": digest,
                                  "Location": f"/v2/{name}/manifests/{digest}"})
+
+    def _delete_manifest(self, repo: Repo, ref: str) -> Answer:
+        """A tag, or a manifest by digest and every tag on it (as distribution deletes one)."""
+        if self.deletes == "none":
+            return _error(405, "UNSUPPORTED", "The operation is unsupported.")
+        if not ref.startswith("sha256:"):
+            if self.deletes == "digests":  # distribution 2.x parses the reference as a digest
+                return _error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            if repo.tags.pop(ref, None) is None:
+                return _error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {ref}")
+            return Answer(202)
+        if repo.manifests.pop(ref, None) is None:
+            return _error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {ref}")
+        for tag in [t for t, d in repo.tags.items() if d == ref]:
+            del repo.tags[tag]
+        return Answer(202)
 
     def _blob(self, call: Call, name: str, digest: str) -> Answer:
         repo = self.repos.setdefault(name, Repo())

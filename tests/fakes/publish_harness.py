@@ -27,7 +27,7 @@ from tests.fakes.fake_engine import FakeEngine, FakeImage, synthetic_image
 FEATURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "features"
 TODAY = dt.date(2026, 11, 21)
 ONLY = ["3.1[34]-source-bookworm-*"]
-IMMUTABLE_PUT = r"/manifests/[^/]*-20261121(\.\d+)?$"  # a manifest PUT to a dated tag
+STAGING_PUT = r"/manifests/_staging-[^/]*$"  # a push (under the cell's internal staging tag)
 PUBLIC_PUT = r"/manifests/3\.1[34]-(runtime|dev)(-bookworm)?$"  # a manifest PUT that moves a tag
 
 

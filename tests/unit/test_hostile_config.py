@@ -107,6 +107,11 @@ CASES = [
     _c("tag-too-long", TEMPLATE, TEMPLATE.replace('{method}"', '{method}' + "x" * 120 + '"'), "x" * 120,
        'tags.moving[1].template: for 3.12-source-bookworm-dev: "3.12-dev-bookworm' + "x" * 120 + '" is '
        "not a valid OCI tag (longer than 128 characters); " + TAG_FIX),
+    _c("tag-like-a-staging-tag", TEMPLATE, TEMPLATE.replace('"{minor}', '"_staging-{minor}'),
+       '"_staging-{minor}',
+       'tags.moving[1].template: for 3.12-source-bookworm-dev: "_staging-3.12-dev-bookworm" starts '
+       'with "_staging-", the prefix of the internal tags a push stages images under before they '
+       'may be published; start the template with something else, e.g. "{minor}"'),
     _c("date-format-slash", "  default_distro: bookworm\n",
        '  default_distro: bookworm\n  date_format: "%Y/%m/%d"\n', "date_format",
        'tags.date_format: "%Y/%m/%d" gives "2026/12/31", which cannot be part of a tag; use strftime '

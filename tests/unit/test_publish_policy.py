@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from orchestrator.config.matrix import revision_tag
 from orchestrator.errors import ExitCode, RegistryAuthError, RegistryError
+from orchestrator.naming import staging_tag
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
-from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.fake_engine import FakeEngine, FakeImage
 from tests.fakes.fake_registry import FakeRegistry
 from tests.fakes.faultproxy import FaultProxy, Rule
 from tests.fakes.publish_harness import PUBLIC_PUT, HarnessRun, Publisher, image_for, write_config
@@ -61,8 +63,10 @@ def pushed(run: HarnessRun) -> list[str]:
     return engine.pushed
 
 
-def test_tested_images_go_up_by_immutable_tag_first_then_the_public_tags_move_by_digest(
+def test_tested_images_go_up_under_a_staging_tag_then_take_their_tags_by_digest(
         pub: Publisher, fake: FakeRegistry) -> None:
+    """Every push goes under the cell's internal staging tag first; then each image gets its
+    immutable tag and its public tags, by digest; then the staging tags go."""
     run = pub.run()
     do_push(run, all_or_nothing=False)
     for img in run.plan.images:
@@ -70,17 +74,51 @@ def test_tested_images_go_up_by_immutable_tag_first_then_the_public_tags_move_by
         assert (res.status, res.phase, res.publish) == (Status.OK, "push", "new"), res.message
         assert res.digest == image_for(run, img.id, "1").digest
         assert res.tags_moved == [img.immutable_tag, *img.tags]
+        assert res.immutable_tag == img.immutable_tag
     assert run.report.exit_code == 0
     tags = expected_tags(run)
-    assert fake.tags(REPO) == tags
+    assert fake.tags(REPO) == tags  # the staging tags are gone
     writes = fake.writes(REPO)
     n = len(run.plan.images)
-    assert set(writes[:n]) == {i.immutable_tag for i in run.plan.images}  # every push first
-    assert sorted(writes[n:]) == sorted(t for i in run.plan.images for t in i.tags)
+    staging = {staging_tag(i.id) for i in run.plan.images}
+    assert set(writes[:n]) == staging  # every push first
+    assert [ref.rpartition(":")[2] for ref in pushed(run)] == writes[:n]
+    assert writes[n:] == [t for i in run.plan.images for t in (i.immutable_tag, *i.tags)]
     for k, (method, path) in enumerate(fake.requests):  # a tag move re-PUTs the pushed digest
         tag = path.rpartition("/")[2]
         if method == "PUT" and tag in writes[n:]:
             assert fake.requests[k - 1] == ("GET", f"/v2/{REPO}/manifests/{tags[tag]}")
+    deletes = [k for k, (m, _) in enumerate(fake.requests) if m == "DELETE"]
+    assert {fake.requests[k][1].rpartition("/")[2] for k in deletes} == staging
+    last_put = max(k for k, (m, p) in enumerate(fake.requests) if m == "PUT" and "/manifests/" in p)
+    assert min(deletes) > last_put  # the staging tags go once every tag is where it belongs
+
+
+@pytest.mark.parametrize("deletes", ["digests", "none"])
+def test_a_registry_that_cannot_delete_a_tag_gets_its_staging_tag_on_a_placeholder(
+        tmp_path: Path, deletes: Literal["digests", "none"]) -> None:
+    """distribution 2.x (the e2e tests' registry) deletes manifests by digest, never a tag: the
+    staging tag is pointed at a placeholder of its own which is then deleted by digest, taking
+    the tag with it. With deletion disabled the tag stays, on the placeholder: the image it
+    held is reachable by digest only, and the cell says so."""
+    with FakeRegistry(deletes=deletes) as fake:
+        pub = Publisher(write_config(tmp_path / "cfg", fake.address, REPO), fake.address,
+                        tmp_path / "work")
+        run = pub.run()
+        do_push(run, all_or_nothing=False)
+        assert {run.report.cell(i.id).status for i in run.plan.images} == {Status.OK}
+        tags = fake.tags(REPO)
+        assert {t: d for t, d in tags.items() if not t.startswith("_")} == expected_tags(run)
+        leftover = {t: d for t, d in tags.items() if t.startswith("_")}
+        if deletes == "digests":
+            assert leftover == {}
+            return
+        assert set(leftover) == {staging_tag(i.id) for i in run.plan.images}
+        published = {image_for(run, i.id, "1").digest for i in run.plan.images}
+        assert not set(leftover.values()) & published  # on placeholders, not on the images
+        for img in run.plan.images:
+            assert f"internal tag {staging_tag(img.id)} stays (the registry deletes no tag" \
+                in run.report.cell(img.id).message
 
 
 def test_only_tested_cells_are_pushed_or_tagged(pub: Publisher, fake: FakeRegistry) -> None:
@@ -94,32 +132,70 @@ def test_only_tested_cells_are_pushed_or_tagged(pub: Publisher, fake: FakeRegist
     assert (run.report.cell(DEV14).status, run.report.cell(DEV14).phase) == (Status.FAILED, "test")
     assert run.report.cell(RT14).status is Status.OK
     assert fake.tags(REPO) == expected_tags(run, (RT14,))
-    assert [ref.rpartition(":")[2] for ref in pushed(run)] == [run.plan.image(RT14).immutable_tag]
+    assert [ref.rpartition(":")[2] for ref in pushed(run)] == [staging_tag(RT14)]
     assert run.report.exit_code == ExitCode.FAILED
 
 
-def test_no_tag_moves_when_the_immutable_tag_no_longer_holds_what_was_pushed(
-        pub: Publisher, fake: FakeRegistry) -> None:
-    """Another pipeline pushes other content under the same dated tag right after our push:
-    the cell fails and its public tags never point at the image nobody here tested."""
-    run = pub.run()
+def race(run: HarnessRun, tag: str, racer: FakeImage) -> None:
+    """Another pipeline pushes ``racer`` under ``tag`` right after the run's first push."""
     engine: FakeEngine = run.engine
+
+    def after(ref: str) -> None:
+        engine.after_push = None
+        engine.load("racer", racer)
+        with engine.temp_tag("racer", f"{ref.rpartition(':')[0]}:{tag}"):
+            engine.push(f"{ref.rpartition(':')[0]}:{tag}")
+
+    engine.after_push = after
+
+
+def test_no_tag_moves_when_the_staging_tag_no_longer_holds_what_was_pushed(
+        pub: Publisher, fake: FakeRegistry) -> None:
+    """Another pipeline pushes other content under the cell's staging tag right after our
+    push: the cell fails, and no tag of it points at the image nobody here tested."""
+    pub.only = [RT13]
+    run = pub.run()
     racer = image_for(run, RT13, "someone else's build")
-    target = run.plan.image(RT13).immutable_tag
-
-    def race(ref: str) -> None:
-        if ref.endswith(f":{target}"):
-            engine.after_push = None
-            engine.load("racer", racer)
-            with engine.temp_tag("racer", ref):
-                engine.push(ref)
-
-    engine.after_push = race
+    race(run, staging_tag(RT13), racer)
     do_push(run, all_or_nothing=False)
     res = run.report.cell(RT13)
     assert (res.status, res.phase) == (Status.FAILED, "push")
     assert "registry digest differs from the pushed" in res.message
-    assert fake.tags(REPO) == {**expected_tags(run, (DEV13, RT14, DEV14)), target: racer.digest}
+    assert fake.tags(REPO) == {}
+
+
+def test_a_dated_tag_taken_meanwhile_is_never_moved_the_image_takes_the_next_revision(
+        pub: Publisher, fake: FakeRegistry) -> None:
+    """Another pipeline publishes other content under the dated tag while ours is in its
+    gates: ours takes the next same-day revision, the other's immutable tag stays."""
+    pub.only = [RT13]
+    run = pub.run()
+    racer = image_for(run, RT13, "someone else's build")
+    img = run.plan.image(RT13)
+    race(run, img.immutable_tag, racer)
+    do_push(run, all_or_nothing=False)
+    res = run.report.cell(RT13)
+    assert (res.status, res.immutable_tag) == (Status.OK, revision_tag(img.immutable_revision, 1))
+    mine = image_for(run, RT13, "1").digest
+    assert fake.tags(REPO) == {img.immutable_tag: racer.digest, res.immutable_tag: mine,
+                               **dict.fromkeys(img.tags, mine)}
+
+
+def test_an_image_an_interrupted_run_staged_is_reused_and_its_staging_tag_removed(
+        pub: Publisher, fake: FakeRegistry) -> None:
+    """A run killed between its pushes and its tags left its images under their staging
+    tags: the next run of the same content pushes nothing again and publishes them."""
+    killed = pub.run()
+    for img in killed.plan.images:
+        ref = f"{pub.host}/{REPO}:{staging_tag(img.id)}"
+        with killed.engine.temp_tag(killed.candidate_ref(img.id), ref):
+            killed.engine.push(ref)
+    assert set(fake.tags(REPO)) == {staging_tag(i.id) for i in killed.plan.images}
+    run = pub.run()
+    do_push(run, all_or_nothing=False)
+    assert pushed(run) == []
+    assert {run.report.cell(i.id).status for i in run.plan.images} == {Status.OK}
+    assert fake.tags(REPO) == expected_tags(run)
 
 
 def test_nothing_is_pushed_when_every_public_tag_carries_the_fingerprint(
@@ -209,7 +285,7 @@ def test_a_failed_push_moves_no_tag_with_all_or_nothing(
         proxied: tuple[FaultProxy, Publisher], fake: FakeRegistry, all_or_nothing: bool) -> None:
     proxy, pub = proxied
     run = pub.run()
-    bad = run.plan.image(RT14).immutable_tag.replace(".", r"\.")
+    bad = staging_tag(RT14).replace(".", r"\.")
     proxy.add(Rule("status", method="PUT", path=f"/manifests/{bad}$", status=500))
     do_push(run, all_or_nothing=all_or_nothing)
     res = run.report.cell(RT14)
@@ -217,11 +293,12 @@ def test_a_failed_push_moves_no_tag_with_all_or_nothing(
     assert pub.sleeps == [0.5, 1.0]  # the PUT was tried 3 times, with backoff
     others = (RT13, DEV13, DEV14)
     if all_or_nothing:
-        assert fake.tags(REPO) == {run.plan.image(c).immutable_tag: image_for(run, c, "1").digest
-                                   for c in others}  # staged by digest, not one public tag
+        assert fake.tags(REPO) == {}  # pushed by digest, not one tag: not even a dated one
         for cid in others:
             assert run.report.cell(cid).status is Status.SKIPPED
-            assert run.report.cell(cid).message == "--all-or-nothing: a push failed, no tag moved"
+            assert run.report.cell(cid).message.startswith(
+                "--all-or-nothing: a push failed, no tag moved\nnot published: ")
+            assert fake.has_manifest(REPO, image_for(run, cid, "1").digest)
     else:
         assert fake.tags(REPO) == expected_tags(run, others)
     assert run.report.exit_code == ExitCode.FAILED
@@ -239,6 +316,7 @@ def test_failed_tag_moves_leave_the_old_tags_and_a_rerun_reuses_the_pushed_image
         res = second.report.cell(img.id)
         assert (res.status, res.phase) == (Status.FAILED, "tag")
         assert "unreachable after 3 attempts" in res.message
+        assert res.immutable_tag and "not published" not in res.message  # it has its dated tag
         for tag in img.tags:  # still the tested image of the first release
             assert fake.tags(REPO)[tag] == image_for(first, img.id, "1").digest
     proxy.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Literal
 
 import pytest
 
@@ -202,3 +203,44 @@ def test_a_token_for_one_repository_is_never_sent_for_another() -> None:
         assert {p.split("/")[3] for p, _ in sent} == {"b", "a"}
         for path, token in sent:
             assert fake.tokens[token] == f"repository:team/{path.split('/')[3]}:pull", path
+
+
+@pytest.mark.parametrize("deletes", ["tags", "digests", "none"])
+def test_untag_removes_a_tag_never_the_image_it_names(deletes: Literal["tags", "digests", "none"]
+                                                     ) -> None:
+    """distribution 3 deletes the tag itself; distribution 2.x only manifests by digest, so the
+    tag is pointed at a placeholder of its own, which is then deleted (and the tag with it);
+    with deletion disabled the tag stays on the placeholder: the image is reachable by digest
+    only, and untag says False. The image and its other tags are never touched."""
+    with FakeRegistry(("u", "p"), token_auth=True, deletes=deletes) as fake:
+        digest = fake.put_image(REPO, "_staging-cell", "1", ("linux/amd64", "linux/arm64"))
+        fake.put_image(REPO, "other", "1", ("linux/amd64", "linux/arm64"))
+        reg = client(fake.address, [], credentials=("u", "p"))
+        assert reg.untag(REPO, "_staging-cell") is (deletes != "none")
+        assert reg.digest(REPO, "other") == digest and fake.has_manifest(REPO, digest)
+        tags = fake.tags(REPO)
+        if deletes != "none":
+            assert tags == {"other": digest}
+            placeholders = [d for d in fake.history.get((REPO, "_staging-cell"), [])[1:]]
+            assert all(not fake.has_manifest(REPO, d) for d in placeholders)
+            assert len(placeholders) == (1 if deletes == "digests" else 0)
+            assert reg.untag(REPO, "_staging-cell") is True  # not there: nothing to do
+            return
+        held = tags.pop("_staging-cell")
+        assert tags == {"other": digest} and held != digest
+        body = json.loads(reg.manifest(REPO, held)[0])  # type: ignore[index]
+        assert body["annotations"] == {
+            "org.opencontainers.image.description":
+                "placeholder while the registry removes the tag _staging-cell"}
+        assert reg.platform_manifests(REPO, held) == {"linux/amd64": held}  # no image of ours
+        deleting = [s for s in fake.tokens.values() if s.endswith(":delete")]
+        assert deleting == [f"repository:{REPO}:delete"] * len(deleting) and deleting
+
+
+def test_untag_with_a_login_that_may_not_delete_points_the_tag_at_a_placeholder() -> None:
+    with FakeRegistry(deletes="tags") as fake:
+        digest = fake.put_image(REPO, "_staging-cell", "1")
+        fake.no_delete = True
+        reg = client(fake.address, [])
+        assert reg.untag(REPO, "_staging-cell") is False
+        assert fake.tags(REPO)["_staging-cell"] != digest and fake.has_manifest(REPO, digest)

@@ -1,6 +1,7 @@
 """The release gate (issue 32 item 4): with scan: in images.yaml, push scans each new digest
-before its tags move and refuses one that brings a fixable finding at or above scan.fail_on
-which the image its first public tag holds did not have; the published image keeps the tags.
+(pushed under an internal staging tag, no other) and refuses one that brings a fixable finding
+at or above scan.fail_on which the image its first public tag holds did not have: the refused
+image gets no tag at all (by digest only), the published image keeps the tags.
 Over the push harness (fake engine, in-memory registry) with the stand-in grype."""
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from orchestrator import settings
 from orchestrator.config import loader
 from orchestrator.errors import ScanError
+from orchestrator.naming import staging_tag
 from orchestrator.release import session
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
@@ -54,19 +56,23 @@ class Env:
         return image_for(run, cell, seed).digest.removeprefix("sha256:")
 
 
+def make_env(tmp_path: Path, fake: FakeRegistry, tools: Path) -> Env:
+    cfg = write_config(tmp_path / "cfg", fake.address, REPO)
+    built = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sha = fake_grype.archive(cfg.parent / "db.tar.gz", built)
+    cfg.write_text(cfg.read_text() + f"scan:\n  db: {{file: db.tar.gz, sha256: {sha}}}\n"
+                   "  fail_on: high\n")
+    st = settings.get()
+    settings.override(dataclasses.replace(st, tools_dir=tools, cache_dir=tmp_path / "cache"))
+    return Env(Publisher(cfg, fake.address, tmp_path / "work"), fake, tools)
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     tools = tmp_path / "tools"
     fake_grype.install(tools, {})
     with FakeRegistry() as fake:
-        cfg = write_config(tmp_path / "cfg", fake.address, REPO)
-        built = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        sha = fake_grype.archive(cfg.parent / "db.tar.gz", built)
-        cfg.write_text(cfg.read_text() + f"scan:\n  db: {{file: db.tar.gz, sha256: {sha}}}\n"
-                       "  fail_on: high\n")
-        st = settings.get()
-        settings.override(dataclasses.replace(st, tools_dir=tools, cache_dir=tmp_path / "cache"))
-        yield Env(Publisher(cfg, fake.address, tmp_path / "work"), fake, tools)
+        yield make_env(tmp_path, fake, tools)
 
 
 def publish(env: Env, seeds: dict[str, str] | None = None) -> Any:
@@ -75,7 +81,10 @@ def publish(env: Env, seeds: dict[str, str] | None = None) -> Any:
     return run
 
 
-def test_an_image_that_brings_a_fixable_critical_keeps_only_its_immutable_tag(env: Env) -> None:
+def test_an_image_that_brings_a_fixable_critical_gets_no_tag_at_all(env: Env) -> None:
+    """Refused: no tag of any kind (public, dated, internal) names the new image, which the
+    registry holds by digest only; the published image keeps every tag; the image that passed
+    in the same run is published as always (its dated tag, then its public tags)."""
     first = publish(env)  # nothing found: everything is published
     assert all(first.report.cell(i.id).status is Status.OK for i in first.plan.images)
     published = env.fake.tags(REPO)
@@ -87,17 +96,56 @@ def test_an_image_that_brings_a_fixable_critical_keeps_only_its_immutable_tag(en
     assert f"{env.fake.address}/{REPO}:3.14-runtime (sha256:" in res.message
     assert "CVE-2026-9999" not in res.message  # no fix yet: not the release's to fix
     assert "DB built " in res.message and "sha256:" in res.message
-    tags = env.fake.tags(REPO)
-    img = run.plan.image(RT14)
-    assert all(tags[t] == published[t] for t in img.tags)  # the public tags did not move
     new = "sha256:" + env.digest(RT14, "2")
-    assert res.digest == new
-    # pushed under its immutable tag only (a revision of the dated one, which seed 1 holds)
-    assert [t for t, d in tags.items() if d == new] == [f"{img.immutable_tag}.1"]
-    dev = run.report.cell(DEV14)  # nothing found in the new dev image: it moved
-    assert (dev.status, dev.phase) == (Status.OK, "push")
-    assert tags[run.plan.image(DEV14).tags[0]] == "sha256:" + env.digest(DEV14, "2")
+    assert res.digest == new and res.immutable_tag == "" and res.tags_moved == []
+    assert f"{env.fake.address}/{REPO}@{new} gets no tag" in res.message
+    assert res.message.endswith(f"not published: {env.fake.address}/{REPO}@{new} has no tag, "
+                                "it is in the registry by digest only")
+    tags = env.fake.tags(REPO)
+    assert new not in tags.values()  # no tag at all, not even a dated or an internal one
+    assert env.fake.has_manifest(REPO, new)  # by digest only
+    img, dev_img = run.plan.image(RT14), run.plan.image(DEV14)
+    dev_new = "sha256:" + env.digest(DEV14, "2")
+    # nothing found in the new dev image: published as before, a revision of its dated tag
+    assert tags == {**published, **dict.fromkeys(dev_img.tags, dev_new),
+                    f"{dev_img.immutable_tag}.1": dev_new}
+    assert all(tags[t] == published[t] for t in (*img.tags, img.immutable_tag))
+    # the one tag that ever held it, while it was scanned: its internal staging tag
+    assert [t for (r, t), held in env.fake.history.items() if r == REPO and new in held] == [
+        staging_tag(RT14)]
+    dev = run.report.cell(DEV14)
+    assert (dev.status, dev.phase, dev.immutable_tag) == (Status.OK, "push",
+                                                          f"{dev_img.immutable_tag}.1")
     assert run.report.exit_code == 1
+
+
+@pytest.mark.parametrize("deletes", ["digests", "none"])
+def test_on_a_registry_that_deletes_no_tag_a_refused_image_is_still_reachable_by_digest_only(
+        tmp_path: Path, deletes: Literal["digests", "none"]) -> None:
+    """distribution 2.x (the e2e tests' registry) cannot delete a tag: the staging tag is
+    pointed at a placeholder first (then deleted by digest where deletion is enabled), so
+    the refused image has no tag there either."""
+    tools = tmp_path / "tools"
+    fake_grype.install(tools, {})
+    with FakeRegistry(deletes=deletes) as fake:
+        e = make_env(tmp_path, fake, tools)
+        publish(e)
+        e.matches({e.digest(RT14, "2"): [CRITICAL]})
+        run = publish(e, {RT14: "2"})
+        res = run.report.cell(RT14)
+        assert (res.status, res.phase) == (Status.FAILED, "scan")
+        new = "sha256:" + e.digest(RT14, "2")
+        tags = fake.tags(REPO)
+        assert new not in tags.values() and fake.has_manifest(REPO, new)
+        leftover = {t for t in tags if t.startswith("_")}
+        if deletes == "digests":
+            assert leftover == set()
+        else:  # kept, on placeholders: said in the cell
+            assert leftover == {staging_tag(i.id) for i in run.plan.images}
+            assert not {tags[t] for t in leftover} & {"sha256:" + e.digest(i.id, seed)
+                                                       for i in run.plan.images for seed in "12"}
+            assert f"internal tag {staging_tag(RT14)} stays (the registry deletes no tag" in \
+                res.message
 
 
 def test_a_finding_the_published_image_has_too_does_not_block(env: Env) -> None:

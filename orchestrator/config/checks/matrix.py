@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
+from orchestrator import naming
 from orchestrator.config import grammar, matrix
 from orchestrator.config.axes import MINIMAL_DATA_PACKAGES
 from orchestrator.config.matrix import Cell
@@ -68,7 +69,8 @@ def _minimal_packages(loaded: Loaded, report: Problems) -> None:
 
 
 def _template_tags(loaded: Loaded, report: Problems) -> None:
-    """Each template, filled in for every cell (with a two-digit patch), must give OCI tags."""
+    """Each template, filled in for every cell (with a two-digit patch), must give OCI tags,
+    none of them one of the push's internal staging tags (naming.staging_tag)."""
     c = loaded.config
     cells = matrix.expand(c)
     templates: list[tuple[Path_, str, bool]] = [
@@ -85,6 +87,10 @@ def _template_tags(loaded: Loaded, report: Problems) -> None:
                 revision = matrix.revision_tag(matrix.immutable_revision(c, cell, version, date), 99)
                 tag = revision if grammar.oci_tag(tag) is None else tag
             bad = grammar.oci_tag(tag)
+            if bad is None and naming.is_staging_tag(tag):
+                bad = (f'"{tag}" starts with "{naming.STAGING_PREFIX}", the prefix of the '
+                       "internal tags a push stages images under before they may be published",
+                       'start the template with something else, e.g. "{minor}"')
             if bad:
                 report(path, f"for {cell.id}: {bad[0]}", bad[1])
                 break

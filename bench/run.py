@@ -21,7 +21,6 @@ reported as not measured and the error is recorded.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -56,7 +55,7 @@ from images import BenchImage, Workspace
 from results_md import render_markdown
 
 from orchestrator import log as orch_log
-from orchestrator import naming, runner
+from orchestrator import naming, runner, timestamps
 from orchestrator.errors import CommandError
 from orchestrator.release import progress_history
 
@@ -94,7 +93,7 @@ class Bench:
         self.results: dict[str, Any] = {
             "meta": {
                 "run_id": self.run_id,
-                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "started": timestamps.now(offset="+00:00"),
                 "argv": sys.argv[1:],
                 "mode": "quick" if args.quick else "full",
                 "skip_build": args.skip_build,
@@ -213,7 +212,7 @@ class Bench:
         self.section("startup", self.do_startup)
         self.section("speed", self.do_speed)
         self.section("rebuild", self.do_rebuild)
-        self.results["meta"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.results["meta"]["finished"] = timestamps.now(offset="+00:00")
         self.save()
         log(f"done in {time.monotonic() - self.start:.0f}s: {self.json_path}, {self.md_path}")
         missed = [f for f in self.results["figures"] if f["met"] is False]

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import runner
+from orchestrator import runner, timestamps
 from orchestrator.config.model import Loaded
 from orchestrator.errors import CommandError, UsageError
 from orchestrator.lock import lockfile
@@ -26,7 +26,7 @@ class Epoch:
     source: str  # where it came from, for the log and the report
 
     def iso(self) -> str:
-        return dt.datetime.fromtimestamp(self.value, dt.UTC).isoformat(timespec="seconds")
+        return timestamps.rfc3339(dt.datetime.fromtimestamp(self.value, dt.UTC), offset="+00:00")
 
 
 def find(loaded: Loaded, st: Settings) -> Epoch | None:

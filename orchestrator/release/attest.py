@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator import naming, runner
+from orchestrator import naming, runner, timestamps
 from orchestrator.config.publish import VexRule
 from orchestrator.errors import SupplyChainError
 from orchestrator.lock import lockfile
@@ -105,7 +105,7 @@ def syft_for(run: Run, tools: Tools = Tools()) -> sbom.Syft:
 
 def _time(text: str, what: str, cell: str) -> dt.datetime:
     try:
-        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        return timestamps.parse(text)
     except ValueError:
         raise SupplyChainError(f"{cell}: no {what} time recorded by its build ({text!r}); build "
                                "it again with this orchestrator, then push") from None

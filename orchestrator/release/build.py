@@ -3,14 +3,13 @@ stage aborts the cells that need it, with what failed and why in words."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import log, naming, render
+from orchestrator import log, naming, render, timestamps
 from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.engine import BuildFailed, failed_stage, is_progress_line
 from orchestrator.errors import OrchestratorError, UsageError
@@ -106,7 +105,7 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
     log_path = run.work / "logs" / f"{img.id}.build.log"
     _log.info("build", image=img.id, target=img.target, log=str(log_path))
     context = bake_dir / spec["context"]
-    started = _now()
+    started = timestamps.now()
     try:
         outcome = run.engine.build(
             context, dockerfile=context / spec.get("dockerfile", naming.DOCKERFILE),
@@ -134,13 +133,9 @@ def _build_cell(run: Run, img: PlannedImage, res: CellResult, bake_dir: Path,
         res.fail("build", f"labelling failed: {exc}")
         return
     st = run.load_state(img.id)
-    st.build_args, st.build_started, st.build_finished = args, started, _now()
+    st.build_args, st.build_started, st.build_finished = args, started, timestamps.now()
     run.save_state(st)
     res.status, res.phase = Status.OK, "build"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _progress(image_id: str, verbose: bool) -> Callable[[str], None]:

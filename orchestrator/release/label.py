@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import json
 
-from orchestrator import naming, render
+from orchestrator import naming, render, timestamps
 from orchestrator.apt import sources
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import fingerprint
@@ -52,7 +52,8 @@ def inputs_hash(run: Run, img: PlannedImage, base_digest: str) -> str:
 def _labels(run: Run, img: PlannedImage, unlabelled: str, plat: str,
             contents: fingerprint.Contents, content_fingerprint: str, inputs: str) -> dict[str, str]:
     keys, oci = run.label_keys, naming.OCI
-    created = dt.datetime.combine(run.settings.today, dt.time(), dt.UTC).isoformat()
+    created = timestamps.rfc3339(dt.datetime.combine(run.settings.today, dt.time(), dt.UTC),
+                                 offset="+00:00")
     labels = {
         keys.fingerprint: content_fingerprint,
         keys.packages: contents.packages_label(),

@@ -22,13 +22,12 @@ baked before the smoke test and cannot carry them without changing the image.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import log, naming
+from orchestrator import log, naming, timestamps
 from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError
 from orchestrator.perf import compare, measure, predicate, pyperf_dir
 from orchestrator.planning.plan import PlannedImage
@@ -106,13 +105,12 @@ def _record(run: Run, registry: Registry, cells: list[PlannedImage], native: str
     verdict = compare.judge(m.values(measure.CANDIDATE),
                             m.values(measure.PUBLISHED) if published else None,
                             perf.max_slowdown, m.rounds())
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return predicate.record(
         m, verdict, cell=img.id, measured_cell=img.id, platform=native,
         image_id=st.tested_image_id,
         published_ref=naming.tagged(name, tag) if tag and digest else None,
         published_digest=digest, rounds=perf.rounds, args=measure.pyperf_args(perf),
-        pyperf=pyperf_version, measured_at=when)
+        pyperf=pyperf_version, measured_at=timestamps.now())
 
 
 def _refusal(record: dict[str, Any], measured: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator import __version__, imageref
+from orchestrator import __version__, imageref, timestamps
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -82,13 +82,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _time(t: dt.datetime) -> str:
-    """RFC 3339 in UTC, seconds precision (what in-toto-golang parses)."""
-    if t.tzinfo is None:
-        raise ValueError(f"{t!r} has no time zone")
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _hex(digest: str) -> str:
     return digest.removeprefix("sha256:")
 
@@ -122,7 +115,8 @@ def predicate(inp: Inputs) -> dict[str, Any]:
     }
     if inp.repository:
         external["source"] = {"uri": inp.repository, "revision": inp.revision}
-    metadata = {"startedOn": _time(inp.started), "finishedOn": _time(inp.finished)}
+    metadata = {"startedOn": timestamps.rfc3339(inp.started),
+                "finishedOn": timestamps.rfc3339(inp.finished)}
     if inp.invocation_id:
         metadata = {"invocationId": inp.invocation_id, **metadata}
     run_details: dict[str, Any] = {

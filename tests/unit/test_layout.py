@@ -162,7 +162,7 @@ def test_only_the_runner_starts_processes_and_only_settings_reads_the_environmen
 # ---- layers: a folder per concept, each importing only the folders below it ----------------
 
 # The modules at the package root: cross-cutting, importable from anywhere.
-ROOT = {"errors", "log", "settings", "runner", "naming", "imageref", "ledger", "table"}
+ROOT = {"errors", "log", "settings", "runner", "naming", "imageref", "ledger", "table", "timestamps"}
 MAX_ROOT_MODULES = 12
 
 # What each folder may import besides itself and the root (cli: anything; nothing imports it).
@@ -232,6 +232,18 @@ def test_the_config_models_are_leaves_and_only_the_loader_runs_the_checks() -> N
                  if any(t.startswith("orchestrator.config.checks") for t in targets)}
     assert {m for m in importers if not m.startswith("orchestrator.config.checks")} \
         == {"orchestrator.config.loader"}
+
+
+# Where a time format is written out: timestamps.py (RFC 3339 in UTC to the second, for
+# everything the orchestrator records), scan/gitlab.py (the GitLab report schema's own format,
+# without a zone) and scan/grype.py (the DB's build time as grype gave it, fractions kept).
+TIME_FORMATS = ("%Y-%m-%dT", "isoformat(timespec", '.replace("+00:00"')
+
+
+def test_the_time_format_is_written_out_in_timestamps_only() -> None:
+    writers = {str(p.relative_to(PACKAGE)) for p in _orchestrator_files()
+               if any(f in p.read_text() for f in TIME_FORMATS)}
+    assert writers == {"timestamps.py", "scan/gitlab.py", "scan/grype.py"}
 
 
 def test_naming_imports_nothing_of_the_package() -> None:

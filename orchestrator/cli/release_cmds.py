@@ -14,7 +14,8 @@ from orchestrator import naming, registry, settings
 from orchestrator.apt.outdated import Ledger
 from orchestrator.cli.common import SubParsers, engine_for, load_config, load_plan
 from orchestrator.planning import build_cache
-from orchestrator.release import apt_check, nightly, promote, reports, session
+from orchestrator.release import apt_check, nightly, promote, session
+from orchestrator.release.report import report_path
 from orchestrator.release.state import work_dir
 from orchestrator.scan import gate, images
 from orchestrator.supplychain import signing, verify
@@ -99,7 +100,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     report = promote.promote(cells, client, all_or_nothing=args.all_or_nothing,
                              today=st.today, gate=signature_gate, scan=scan)
     report.seconds = round(time.monotonic() - start, 1)
-    reports.write(report, reports.report_path(args.report, work_dir(loaded, st), "promote"))
+    report.write(report_path(args.report, work_dir(loaded, st), "promote"))
     sys.stdout.write(report.table({c["id"]: c.get("platforms") or () for c in cells}))
     return report.exit_code
 

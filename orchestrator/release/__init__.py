@@ -6,6 +6,7 @@ A failed cell never gets a tag; cells that depend on a failed stage are aborted,
 
 Modules: ``state`` (the run and what each phase leaves for the next), ``build``,
 ``label`` (fingerprint and relabel), ``smoketest``, ``push`` (the tag-move policy),
-``promote``, ``reports`` (writing them) and ``session`` (a run of phases, start to report).
+``promote``, ``report`` (each cell's result, the JSON and JUnit files, the exit code) and
+``session`` (a run of phases, start to report).
 They use the engine through its protocol and never import the CLI.
 """

@@ -1,4 +1,5 @@
-"""Results: one status per cell, a JSON report, JUnit XML for GitLab, one exit code."""
+"""Results: one status per cell, a JSON report with JUnit XML for GitLab next to it (where
+they go: ``report_path``; written by ``Report.write``), one exit code."""
 
 from __future__ import annotations
 
@@ -106,6 +107,13 @@ class Report:
         d["exit_code"] = self.exit_code
         return d
 
+    def write(self, out: Path) -> Path:
+        """Write the JSON report to ``out`` and the JUnit XML next to it; returns the XML's path."""
+        xml = out.with_suffix(".xml")
+        self.write_json(out)
+        self.write_junit(xml)
+        return xml
+
     def write_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
@@ -159,6 +167,11 @@ class Report:
                              f"{w['installed']} -> {w['candidate']} ({w['platform']}, "
                              f"since {w['since']})")
         return "\n".join(lines) + "\n"
+
+
+def report_path(explicit: str | None, work: Path, command: str) -> Path:
+    """``--report FILE`` when given, else report-COMMAND.json in the work dir."""
+    return Path(explicit) if explicit else work / f"report-{command}.json"
 
 
 _ORDER = {Status.FAILED: 0, Status.ABORTED: 1}  # then every other status, in the run's order

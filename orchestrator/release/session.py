@@ -10,12 +10,12 @@ from orchestrator.config.model import Loaded
 from orchestrator.engine import Engine
 from orchestrator.lock import lockfile
 from orchestrator.planning import build_cache, epoch, plan
-from orchestrator.release import attest, reports
+from orchestrator.release import attest
 from orchestrator.release.build import do_build
 from orchestrator.release.perf import do_perf
 from orchestrator.release.progress import Progress
 from orchestrator.release.push import do_push
-from orchestrator.release.report import Report, Status
+from orchestrator.release.report import Report, Status, report_path
 from orchestrator.release.smoketest import do_test
 from orchestrator.release.state import Run, state_dir, work_dir
 from orchestrator.scan import gate as scan_gate
@@ -77,8 +77,8 @@ def finish(run: Run, report_file: str | None, start: float) -> int:
     """Write the report (JSON and JUnit), print its table; the run's exit code."""
     run.report.seconds = round(time.monotonic() - start, 1)
     run.progress.save()
-    out = reports.report_path(report_file, run.work, run.report.command)
-    xml = reports.write(run.report, out)
+    out = report_path(report_file, run.work, run.report.command)
+    xml = run.report.write(out)
     sys.stdout.write(run.report.table(run.platforms))
     print(f"report: {out} (JUnit: {xml})")
     return run.report.exit_code

@@ -81,7 +81,8 @@ class IgnoreRule(FrozenModel):
 
 # The parts of an image a VEX rule may name: what the build may leave out, as the smoke test's
 # probe (orchestrator/smoke/checks/components.py) reports them, one key each.
-VexComponent = Literal["cpython-tests", "idle", "tkinter", "ensurepip", "pip", "headers"]
+VexComponent = Literal["cpython-tests", "idle", "tkinter", "ensurepip", "pip", "headers",
+                       "compilers"]
 VEX_COMPONENTS: tuple[str, ...] = typing.get_args(VexComponent)
 
 
@@ -92,7 +93,9 @@ class VexRule(FrozenModel):
     advisory: str = Field(min_length=1, description="e.g. CVE-2025-1234 or GHSA-xxxx-xxxx-xxxx")
     component: VexComponent = Field(
         description="cpython-tests (Lib/test), idle (idlelib), tkinter, ensurepip (its bundled "
-        "pip wheel), pip, headers (Python.h)")
+        "pip wheel), pip, headers (Python.h), compilers (the C toolchain: gcc, cc, g++, cc1, ld, "
+        "as; the statement names the packages of gcc's and binutils' sources the image ships, "
+        "e.g. libgcc-s1)")
     reason: str = Field(
         min_length=10, description="Where in the component the flaw is (the VEX impact "
         "statement, at least 10 characters)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -49,6 +50,34 @@ def test_the_probe_runs_here_and_agrees_with_the_import_system() -> None:
     assert (found["headers"] is None) == (not headers.exists())
     wheel = found["ensurepip"]
     assert wheel is None or (wheel.endswith(".whl") and Path(wheel).is_file())
+    on_path = [shutil.which(n) for n in ("cc", "gcc", "c++", "g++", "ld", "as") if shutil.which(n)]
+    if on_path:  # else it may still be under /usr/bin or be gcc's cc1 (the test below)
+        assert found["compilers"] == on_path[0]
+
+
+def test_the_probe_finds_a_toolchain_off_path_and_reports_none_without_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """components.py's toolchain(): PATH first, then the directories gcc and binutils install
+    into (versioned, target-prefixed names), then gcc's cc1; in an image without any: None."""
+    probe: dict[str, Any] = {}
+    exec(suite.snippet("components.py"), probe)  # the file the smoke test runs; prints its JSON
+    capsys.readouterr()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/python3").touch()
+    assert probe["toolchain"](root) is None  # a runtime image: no compiler anywhere
+    cc1 = root / "usr/lib/gcc/x86_64-linux-gnu/12/cc1"
+    cc1.parent.mkdir(parents=True)
+    cc1.touch()
+    assert probe["toolchain"](root) == str(cc1)  # the drivers gone, the compiler proper left
+    (root / "usr/bin/x86_64-linux-gnu-gcc-12").touch()
+    assert probe["toolchain"](root) == str(root / "usr/bin/x86_64-linux-gnu-gcc-12")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ld").touch(mode=0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert probe["toolchain"](root) == str(bin_dir / "ld")
 
 
 def test_the_components_verdict_refuses_what_is_not_the_probes_output() -> None:
@@ -82,6 +111,72 @@ def test_a_statement_per_rule_whose_component_is_absent() -> None:
     other = vex.document(REF, "linux/arm64", SBOM, {**components, "idle": "/x"}, RULES,
                          author="acme", timestamp="2026-12-07T03:00:00Z")
     assert other["@id"] != doc["@id"] and len(other["statements"]) == 1
+
+
+def _deb(name: str, version: str, upstream: str = "") -> dict[str, Any]:
+    qualifiers = "?arch=amd64&distro=debian-12" + (f"&upstream={upstream}" if upstream else "")
+    return {"name": name, "externalRefs": [{
+        "referenceType": "purl",
+        "referenceLocator": f"pkg:deb/debian/{name}@{version}{qualifiers}"}]}
+
+
+# what syft lists of a bookworm runtime image's toolchain sources: gcc's runtime libraries
+RUNTIME_TOOLCHAIN = [_deb("gcc-12-base", "12.2.0-14", "gcc-12"),
+                     _deb("libgcc-s1", "12.2.0-14", "gcc-12"),
+                     _deb("libstdc%2B%2B6", "12.2.0-14", "gcc-12"),
+                     _deb("libc6", "2.36-9%2Bdeb12u14", "glibc"),
+                     _deb("zlib1g", "1:1.2.13.dfsg-1", "zlib")]
+COMPILERS = VexRule(advisory="CVE-2099-1011", component="compilers",
+                    reason="The flaw is in gcc's C front end (cc1).")
+
+
+def test_the_toolchain_purls_are_the_packages_of_gcc_and_binutils_sources() -> None:
+    dev = [*RUNTIME_TOOLCHAIN, _deb("gcc", "4:12.2.0-3", "gcc-defaults"),
+           _deb("cpp-12", "12.2.0-14", "gcc-12"), _deb("binutils", "2.40-2"),
+           _deb("libbinutils", "2.40-2", "binutils"), _deb("libctf0", "2.40-2", "binutils"),
+           _deb("libgccjit0", "12.2.0-14", "gcc-12%4012.2.0-14")]  # syft's SOURCE@VERSION
+    assert vex.toolchain_purls({"packages": dev}) == sorted(
+        f"pkg:deb/debian/{n}" for n in (
+            "gcc-12-base@12.2.0-14", "libgcc-s1@12.2.0-14", "libstdc%2B%2B6@12.2.0-14",
+            "gcc@4:12.2.0-3", "cpp-12@12.2.0-14", "binutils@2.40-2", "libbinutils@2.40-2",
+            "libctf0@2.40-2", "libgccjit0@12.2.0-14"))
+    # none of them (a minimal image): the toolchain's own packages, unversioned
+    assert vex.toolchain_purls(SBOM) == ["pkg:deb/debian/binutils", "pkg:deb/debian/gcc"]
+    assert vex.toolchain_purls({"packages": []}) == ["pkg:deb/debian/binutils", "pkg:deb/debian/gcc"]
+
+
+def test_a_compilers_rule_speaks_for_gccs_runtime_libraries_where_no_compiler_is() -> None:
+    """The probe found no toolchain in a runtime image: a gcc advisory the scanner matches
+    against libgcc-s1 or libstdc++6 (source gcc-12) is not_affected there, those packages
+    named; the dev image ships gcc: no statement. An image whose SBOM has no package of those
+    sources still gets one (what expected_vex says, so an unchanged image is not attested
+    again every run), naming the absent gcc and binutils, never no package at all (that would
+    cover every package of the image)."""
+    sbom = {"packages": [*SBOM["packages"], *RUNTIME_TOOLCHAIN]}
+    runtime = dict.fromkeys(VEX_COMPONENTS)
+    doc = vex.document(REF, "linux/amd64", sbom, runtime, (*RULES, COMPILERS), author="acme",
+                       timestamp="2026-12-07T03:00:00Z")
+    (st,) = [s for s in doc["statements"] if s["vulnerability"]["name"] == "CVE-2099-1011"]
+    libs = ["pkg:deb/debian/gcc-12-base@12.2.0-14", "pkg:deb/debian/libgcc-s1@12.2.0-14",
+            "pkg:deb/debian/libstdc%2B%2B6@12.2.0-14"]
+    assert (st["status"], st["justification"]) == ("not_affected", "vulnerable_code_not_present")
+    assert st["products"][0]["subcomponents"] == [{"@id": p} for p in libs]
+    assert st["products"][1:] == [{"@id": p} for p in libs]
+    assert st["impact_statement"].startswith("The flaw is in gcc's C front end (cc1). The C "
+                                             "toolchain (gcc, cc, g++, cc1, ld, as) is not in")
+    dev = {**runtime, "compilers": "/usr/bin/cc"}
+    assert vex.statements(REF, "linux/amd64", sbom, dev, (COMPILERS,), "t") == []
+    (minimal,) = vex.statements(REF, "linux/amd64", SBOM, runtime, (COMPILERS,), "t")
+    assert minimal["products"][0]["subcomponents"] == [{"@id": "pkg:deb/debian/binutils"},
+                                                       {"@id": "pkg:deb/debian/gcc"}]
+    assert {r.advisory for r in vex.absent(runtime, (COMPILERS,))} == {"CVE-2099-1011"}
+
+
+def test_a_compilers_rule_loads(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "  vex:\n    - {advisory: CVE-2099-1, component: compilers, "
+                  "reason: in gcc's cc1 only}\n")
+    scan = loader.load(cfg, TODAY).config.scan
+    assert scan is not None and scan.vex[0].component == "compilers"
 
 
 def test_no_rules_or_no_probe_record_give_no_statement() -> None:

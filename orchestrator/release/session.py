@@ -18,7 +18,7 @@ from orchestrator.release.push import do_push
 from orchestrator.release.report import Report, Status, report_path
 from orchestrator.release.smoketest import do_test
 from orchestrator.release.state import Run, state_dir, work_dir
-from orchestrator.scan import gate as scan_gate
+from orchestrator.scan import gate
 from orchestrator.settings import Settings
 
 
@@ -53,9 +53,9 @@ def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = Fals
     if signs:
         attest.syft_for(run)  # and the pinned syft (the SBOMs): before hours of building
     # with scan: the DB is checked before anything is built (no scanner or a bad DB: exit 3)
-    gate = scan_gate.prepare(run.config, run.loaded.root, run.settings) if "push" in phases else None
-    if gate is not None:
-        run.scan_db = gate.provenance_record()
+    checker = gate.prepare(run.config, run.loaded.root, run.settings) if "push" in phases else None
+    if checker is not None:
+        run.scan_db = checker.provenance_record()
     measures = "push" in phases and run.config.perf.enabled  # the perf gate, before any push
     order = [p for p in ("build", "test") if p in phases] + (["perf"] if measures else []) \
         + (["push"] if "push" in phases else []) + (["sign"] if signs else [])
@@ -70,7 +70,7 @@ def run_phases(run: Run, phases: Collection[str], *, all_or_nothing: bool = Fals
     if measures:
         do_perf(run)
     if "push" in phases:
-        do_push(run, all_or_nothing, stage_only, gate=gate)
+        do_push(run, all_or_nothing, stage_only, gate=checker)
 
 
 def finish(run: Run, report_file: str | None, start: float) -> int:

@@ -253,14 +253,13 @@ def test_naming_imports_nothing_of_the_package() -> None:
 # The import aliases that stay (module, imported name, alias): datetime as dt everywhere (the
 # module beside its datetime class); the perf record's predicate module where the supply chain
 # handles other in-toto predicates and names them ``predicate``; scan.gate and scan.images
-# beside push.py's ``gate`` and ``images`` arguments (and session.py's ``gate``).
+# beside push.py's ``gate`` and ``images`` arguments.
 KEPT_ALIASES = {
     "release/attest.py": {("orchestrator.perf", "predicate", "perf_predicate")},
     "supplychain/signing.py": {("orchestrator.perf", "predicate", "perf_predicate")},
     "supplychain/verify.py": {("orchestrator.perf", "predicate", "perf_predicate")},
     "release/push.py": {("orchestrator.scan", "gate", "scan_gate"),
                         ("orchestrator.scan", "images", "scan_images")},
-    "release/session.py": {("orchestrator.scan", "gate", "scan_gate")},
 }
 
 

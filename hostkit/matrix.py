@@ -1,4 +1,5 @@
-"""What the mirror must hold, read from the e2e matrix (tests/e2e/images.yaml) with the package.
+"""What the mirror must hold and which base images provisioning makes, read from the e2e matrix
+(tests/e2e/images.yaml) with the package.
 
 * CPython: every pinned X.Y.Z of a minor that some cell compiles (methods source and
   python-build download a tarball from ``sources.python``; a deadsnakes-only minor needs none,
@@ -14,6 +15,10 @@ A pin must be a release whose tarball a deb-src index carries and serves here: D
 python.org's Python-3.14.4.tar.xz, the sha256 images.lock pins). Sid's 3.14.9/3.14.10 and
 3.15.2 pool files (and Ubuntu 27.04's) answer 404 through this machine's archive proxy, so no
 newer 3.14 and no 3.15 can be pinned yet.
+
+The base images (provision-host.sh, step images): one per distro of the matrix, named by its
+``image`` in the local registry (``debian:bookworm-slim`` -> $ORCH_REGISTRY/debian:bookworm-slim),
+made the way its ``family`` says (``suites``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from hostkit.common import HostkitError
+from orchestrator import imageref
 from orchestrator.config import eol, loader
 from orchestrator.config.model import minor_of
 from orchestrator.lock import lockfile
@@ -90,3 +96,44 @@ def load(path: Path, today: dt.date | None = None) -> MirrorPlan:
         pyenv_version=src.pyenv.version,
         pyenv_file=_url_path(src.pyenv.url.format(version=src.pyenv.version), "sources.pyenv.url"),
     )
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A distro's base image: the suite (the matrix's distro key), its repository and tag in the
+    local registry (the matrix's ``image``) and its family (debian, ubuntu)."""
+
+    name: str
+    repo: str
+    tag: str
+    family: str
+
+    def line(self) -> str:
+        """``suite repo tag family``: what ``python -m hostkit suites`` prints per suite."""
+        return f"{self.name} {self.repo} {self.tag} {self.family}"
+
+
+def suites(path: Path, today: dt.date | None = None) -> dict[str, Suite]:
+    """Every distro of the matrix at ``path``, in its order: bookworm -> debian bookworm-slim
+    debian, noble -> ubuntu noble ubuntu."""
+    cfg = loader.load(path, today or dt.datetime.now(dt.UTC).date()).config
+    found = {}
+    for name, distro in cfg.distros.items():
+        ref = imageref.parse(distro.image)
+        if ref.host != imageref.DOCKER_HUB or ref.digest or not ref.tag:
+            raise HostkitError(
+                f"{path}: distros: {name}: image {distro.image!r} is not repository:tag without a "
+                "registry or digest; provisioning pushes the base as $ORCH_REGISTRY/repository:tag")
+        found[name] = Suite(name, ref.name, ref.tag, distro.family)
+    return found
+
+
+def named_suites(path: Path, names: list[str], today: dt.date | None = None) -> list[Suite]:
+    """The suites ``names`` lists, in its order (every suite of the matrix when it is empty); a
+    name the matrix has no distro for is an error naming the ones it has."""
+    known = suites(path, today)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise HostkitError(f"{path} has no distro {', '.join(unknown)} (ORCH_BASE_SUITES); its "
+                           f"distros: {', '.join(known)}")
+    return [known[n] for n in names] if names else list(known.values())

@@ -40,7 +40,11 @@
 #
 # The mirror's content, the pyenv tarball, the registry queries and the summary are Python that
 # reuses the orchestrator package (hostkit: `python -m hostkit`), run with the
-# project's venv: `make install` (which `make provision` runs first) makes .venv.
+# project's venv: `make install` (which `make provision` runs first) makes .venv. hostkit also
+# decides what bash then does: each suite's base image name and family (from the distros of
+# tests/e2e/images.yaml), step 6's architectures and whether a base is current, needs a new
+# index or a new rootfs (its recipe marker), and steps 3, 4 and 10's version and engine checks
+# (the output of dpkg-query, docker buildx version/inspect, dockerd --version, docker info).
 #
 # Usage: provision-host.sh [STEP ...]   (default: all steps; STEP is a number
 #        or name above; the summary is always printed)
@@ -244,7 +248,8 @@ private_apt_stale() {
 }
 
 # The host kit: python -m hostkit COMMAND (mirror, served, pyenv, sums, registry-digest,
-# summary) from the repository root, with the project's venv.
+# summary, suites, base-arches, base-state, debs-at, version-in, docker-store, dockerd-check)
+# from the repository root, with the project's venv.
 hostkit() {
     [[ -x $HOSTKIT_PYTHON ]] ||
         die "$HOSTKIT_PYTHON not found: run \`make install\` first (it makes .venv with the orchestrator package), or set ORCH_HOSTKIT_PYTHON"
@@ -258,6 +263,37 @@ registry_has_tag() {
     registry_digest "$1" "$2" >/dev/null || rc=$?
     ((rc <= 1)) || die "cannot ask ${ORCH_REGISTRY} whether it has $1:$2"
     return "$rc"
+}
+
+# The suites' base images, as tests/e2e/images.yaml names them (hostkit suites: each distro's
+# `image` and `family`): SUITE_REPO[bookworm]=debian SUITE_TAG[bookworm]=bookworm-slim
+# SUITE_FAMILY[bookworm]=debian. Read once (one hostkit call), for the suites of BASE_SUITES;
+# a suite the matrix has no distro for is an error.
+declare -A SUITE_REPO=() SUITE_TAG=() SUITE_FAMILY=()
+load_suites() {
+    ((${#SUITE_REPO[@]})) && return 0
+    local table suite repo tag family
+    table=$(hostkit suites "${BASE_SUITES[@]}") || return 1
+    while read -r suite repo tag family; do
+        [[ -n $suite ]] || continue
+        SUITE_REPO[$suite]=$repo
+        SUITE_TAG[$suite]=$tag
+        SUITE_FAMILY[$suite]=$family
+    done <<<"$table"
+}
+is_ubuntu_suite() {
+    [[ -n ${SUITE_FAMILY[$1]:-} ]] || die "suite $1 is not in the suite table (load_suites)"
+    [[ ${SUITE_FAMILY[$1]} == ubuntu ]]
+}
+# Registry repository and tag of a suite's base: debian:<suite>-slim, ubuntu:<suite>.
+suite_repo() { printf '%s\n' "${SUITE_REPO[$1]:?suite $1 is not in the suite table (load_suites)}"; }
+suite_tag() { printf '%s\n' "${SUITE_TAG[$1]:?suite $1 is not in the suite table (load_suites)}"; }
+
+# Version checks (hostkit/dockerd.py): status 0 when every PACKAGE[=X.Y] is installed (at an
+# X.Y.* version; Debian's revision and an epoch aside).
+debs_at() {
+    dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\t${Version}\n' "${@%%=*}" 2>/dev/null |
+        hostkit debs-at "$@" >/dev/null
 }
 
 # --------------------------------------------------------------- 1 packages
@@ -302,12 +338,15 @@ step_qemu() {
 
 # --------------------------------------------------------------- 3 buildkit
 buildkit_upgraded() {
-    local v p
-    for p in "${TRIXIE_DEBS[@]}"; do pkg_installed "$p" || return 1; done
-    v=$(pkg_version docker.io)
-    [[ $v == "$WANT_DOCKERD".* ]] || return 1
-    v=$(pkg_version docker-buildx)
-    [[ $v == "$WANT_BUILDX".* ]] || return 1
+    local p specs=()
+    for p in "${TRIXIE_DEBS[@]}"; do
+        case $p in
+            docker.io) specs+=("$p=$WANT_DOCKERD") ;;
+            docker-buildx) specs+=("$p=$WANT_BUILDX") ;;
+            *) specs+=("$p") ;;
+        esac
+    done
+    debs_at "${specs[@]}"
 }
 
 step_buildkit() {
@@ -340,13 +379,15 @@ step_buildkit() {
     fi
     # /usr/local/bin/docker (if any) comes first on PATH: it must still find
     # the buildx plugin in /usr/libexec/docker/cli-plugins.
-    local bx
+    local bx dv
     bx=$(docker buildx version 2>&1) || die "\`docker buildx version\` failed ($(command -v docker)): $bx"
     # e.g. "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3" (Debian) or "... v0.13.1 ..."
-    [[ $bx =~ [[:space:]]v?${WANT_BUILDX//./\.}\. ]] || die "\`docker buildx version\` is not ${WANT_BUILDX}.x: $bx (client $(command -v docker))"
+    hostkit version-in buildx "$WANT_BUILDX" <<<"$bx" >/dev/null ||
+        die "\`docker buildx version\` is not ${WANT_BUILDX}.x: $bx (client $(command -v docker))"
     say "  docker ($(command -v docker)) sees: $bx"
-    say "  $(dockerd --version)"
-    [[ $(dockerd --version) == *" ${WANT_DOCKERD}."* ]] || die "dockerd is not ${WANT_DOCKERD}.x"
+    dv=$(dockerd --version 2>&1) || true
+    say "  $dv"
+    hostkit version-in dockerd "$WANT_DOCKERD" <<<"$dv" >/dev/null || die "dockerd is not ${WANT_DOCKERD}.x"
 }
 
 # ---------------------------------------------------------------- 4 dockerd
@@ -358,7 +399,8 @@ step_dockerd() {
     local cfg=$ORCH_HOST_ETC/dockerd.json
     printf '%s\n' '{"features": {"containerd-snapshotter": true}}' | write_if_changed "$cfg" \
         && say "  wrote $cfg (containerd image store)" || true
-    if docker info >/dev/null 2>&1 && [[ $(docker info --format '{{.DriverStatus}}') != *io.containerd.snapshotter* ]]; then
+    local info
+    if info=$(docker info --format '{{json .}}' 2>/dev/null) && [[ $(hostkit docker-store <<<"$info") == classic ]]; then
         # Migration from the classic store: nothing is carried over. The classic store's
         # images stay on disk under /var/lib/docker/image (invisible to the new store); the
         # base images are pulled again from the local registry by digest, everything else
@@ -372,23 +414,12 @@ step_dockerd() {
     # network) is restarted, saying so; one it did not start is an error naming the fix.
     "$HOST_SERVICES" start dockerd
     "$HOST_SERVICES" status dockerd || die "dockerd is not whole after \`$HOST_SERVICES start dockerd\` (see the line above)"
-    local dt
-    dt=$(docker info --format '{{.DriverStatus}}')
-    [[ $dt == *io.containerd.snapshotter.v1* ]] || die "dockerd does not use the containerd image store (driver status: $dt)"
-    local plats
-    plats=$(docker buildx inspect 2>/dev/null | awk '/^Platforms:/ { sub(/^Platforms: */, ""); print }')
-    [[ $plats == *linux/arm64* ]] || die "BuildKit does not list linux/arm64 (platforms: $plats); is binfmt qemu-aarch64 enabled (step qemu)?"
-    say "  image store: containerd snapshotter; BuildKit platforms: $plats"
-    local sv insecure
-    sv=$(docker version --format '{{.Server.Version}}')
-    [[ $sv == "$WANT_DOCKERD".* ]] || die "running dockerd is $sv, expected ${WANT_DOCKERD}.x (stop the old daemon and re-run)"
-    insecure=$(docker info --format '{{json .RegistryConfig.InsecureRegistryCIDRs}}')
-    say "  dockerd $sv, storage driver $(docker info --format '{{.Driver}}'), insecure registry CIDRs: $insecure"
-    [[ $insecure == *'"127.0.0.0/8"'* ]] || die "127.0.0.0/8 is not an insecure registry range; add \"insecure-registries\": [\"${ORCH_REGISTRY}\"] to /etc/docker/daemon.json"
-    local builder
-    builder=$(docker buildx inspect 2>&1 | awk '/^Driver:/ { print $2; exit }') || true
-    [[ $builder == docker ]] || die "default buildx builder does not use the docker driver (got '$builder')"
-    say "  default builder: $(docker buildx inspect | awk '/^Name:/ {n=$2} /^BuildKit version:/ {v=$3} END {print n " (driver docker, BuildKit " v ")"}')"
+    # the store, linux/arm64 in BuildKit, dockerd ${WANT_DOCKERD}.x, 127.0.0.0/8 insecure, the docker
+    # driver: checked (and said) by hostkit/dockerd.py from what docker info and buildx say
+    local inspect
+    info=$(docker info --format '{{json .}}') || die "\`docker info\` failed after \`$HOST_SERVICES start dockerd\`"
+    inspect=$(docker buildx inspect 2>&1) || true
+    hostkit dockerd-check "$WANT_DOCKERD" --info "$info" --inspect "$inspect" || exit 1
 }
 
 # --------------------------------------------------------------- 5 registry
@@ -622,50 +653,80 @@ bootstrap_failed() {
     die "mmdebstrap failed (log: $2)"
 }
 
+# hostkit base-state's removals, KIND WHAT pairs: rootfs NAME (a directory of
+# ${ORCH_HOST_STATE}/rootfs, unmounted first) and image REF (a local image, if there).
+remove_bases() {
+    local root
+    while (($# >= 2)); do
+        case $1 in
+            rootfs)
+                [[ $2 =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "hostkit base-state: not a rootfs name: '$2'"
+                root=${ORCH_HOST_STATE:?}/rootfs/$2
+                umount_below "$root"
+                rm -rf --one-file-system "$root"
+                ;;
+            image) docker image rm -f "$2" >/dev/null 2>&1 || true ;;
+            *) die "hostkit base-state: unknown removal '$1 $2'" ;;
+        esac
+        shift 2
+    done
+}
+
 # One image per architecture (tag <suite>-slim-<arch>), then one OCI index <suite>-slim
 # listing them: `lock` pins the index digest and every FROM resolves it per platform.
+# hostkit decides (hostkit/bases.py): which architectures (base-arches: arm64 when asked for,
+# or kept when an earlier run made it - never narrowed: a new index digest would invalidate
+# every build cache of the suite), and, from the recipe and the suite's marker, whether to skip,
+# push again, make a new index only (more architectures) or remove the rootfs and images and
+# make everything again (a new recipe or other pockets) (base-state).
 step_images() {
-    local suite arch tag repo t0 marker srcs arches recipe
+    local suite arch tag repo t0 marker srcs table plan line action recipe digest key value
+    local -a arches pockets remove
+    local -A wanted=()
+    load_suites || exit 1
+    table=$(hostkit base-arches --arm64 "${ARM64_SUITES[*]}" "${BASE_SUITES[@]}") || exit 1
+    while read -r suite value; do [[ -z $suite ]] || wanted[$suite]=$value; done <<<"$table"
     for suite in "${BASE_SUITES[@]}"; do
         t0=$(now)
         repo=$(suite_repo "$suite")
         tag=$(suite_tag "$suite")
-        arches=(amd64)
+        read -r -a arches <<<"${wanted[$suite]:?hostkit base-arches named no architectures for $suite}"
         if is_ubuntu_suite "$suite"; then
             trixie_tools # its keyring also verifies Ubuntu's indices for `orchestrator outdated`
-        fi
-        # arm64 when asked for, or kept when an earlier run made it (never narrowed: a new
-        # index digest would invalidate every build cache of the suite)
-        if [[ " ${ARM64_SUITES[*]} " == *" $suite "* ]] || registry_has_tag "$repo" "${tag}-arm64"; then
-            if is_ubuntu_suite "$suite" && ! ubuntu_arch_mirror "$suite" arm64 >/dev/null; then
+            if [[ " ${arches[*]} " == *" arm64 "* ]] && ! ubuntu_arch_mirror "$suite" arm64 >/dev/null; then
                 warn "no arm64 base for $suite: neither ${ORCH_UBUNTU_MIRROR} nor ${ORCH_UBUNTU_PORTS_MIRROR} serves dists/$suite/main/binary-arm64 (noble's arm64 is on ports.ubuntu.com only)"
-            else
-                arches+=(arm64)
+                arches=(amd64)
             fi
         fi
-        recipe="$BASE_RECIPE ${arches[*]}"
         UBUNTU_POCKETS=""
+        pockets=()
         if is_ubuntu_suite "$suite"; then
             UBUNTU_POCKETS=$(ubuntu_pockets "$suite" "${arches[@]}")
-            recipe="$recipe pockets: $UBUNTU_POCKETS" # a pocket back in sync: a new base
+            pockets=(--pockets "$UBUNTU_POCKETS") # a pocket back in sync: a new base
         fi
         marker=$ORCH_HOST_STATE/rootfs/$suite.recipe
-        if [[ "$(cat "$marker" 2>/dev/null)" != "$recipe" ]]; then
-            say "  $suite base recipe changed (now $recipe): rebuilding the index"
-            # a new recipe or other pockets: new rootfs too (more architectures: only the index)
-            if [[ "$(sed -E 's/ (amd64|arm64)//g' "$marker" 2>/dev/null)" != "$(sed -E 's/ (amd64|arm64)//g' <<<"$recipe")" ]]; then
-                for arch in "" -amd64 -arm64; do
-                    if [[ -d $ORCH_HOST_STATE/rootfs/$suite$arch ]]; then
-                        umount_below "$ORCH_HOST_STATE/rootfs/$suite$arch"
-                        rm -rf --one-file-system "${ORCH_HOST_STATE:?}/rootfs/$suite$arch"
-                    fi
-                    docker image rm -f "${ORCH_REGISTRY}/${repo}:${tag}${arch}" >/dev/null 2>&1 || true
-                done
-            fi
-        elif registry_has_tag "$repo" "$tag"; then
-            skip "${ORCH_REGISTRY}/${repo}:${tag} already in the registry ($(registry_digest "$repo" "$tag"))"
-            continue
-        fi
+        plan=$(hostkit base-state "$suite" --recipe-version "$BASE_RECIPE" --arches "${arches[*]}" \
+            "${pockets[@]}" --marker "$marker") || exit 1
+        action="" recipe="" digest="" remove=()
+        while IFS= read -r line; do
+            key=${line%% *} value=${line#* } # value as printed: a recipe's blanks kept
+            case $key in
+                action) action=$value ;;
+                recipe) recipe=$value ;;
+                digest) digest=$value ;;
+                rootfs | image) remove+=("$key" "$value") ;;
+            esac
+        done <<<"$plan"
+        case $action in
+            skip)
+                skip "${ORCH_REGISTRY}/${repo}:${tag} already in the registry ($digest)"
+                continue
+                ;;
+            push) ;; # the marker is current, the index is not in the registry
+            index | rebuild) say "  $suite base recipe changed (now $recipe): rebuilding the index" ;;
+            *) die "hostkit base-state $suite answered no action: $plan" ;;
+        esac
+        remove_bases "${remove[@]}"
         srcs=()
         for arch in "${arches[@]}"; do
             base_image_for "$suite" "$arch"
@@ -768,7 +829,7 @@ EOF
 # like the docker .debs of step 3.
 step_cosign() {
     local dir=$ORCH_HOST_STATE/apt-trixie deb
-    if pkg_installed cosign && [[ $(pkg_version cosign) == "$WANT_COSIGN".* ]]; then
+    if debs_at "cosign=$WANT_COSIGN"; then
         skip "cosign $(pkg_version cosign) installed (trixie)"
         return 0
     fi
@@ -779,7 +840,7 @@ step_cosign() {
     deb=$(compgen -G "$dir/download/cosign_*.deb") || die "apt-get download did not fetch cosign"
     say "    $(dpkg-deb -f "$deb" Package Version | paste -sd' ')  deps: $(dpkg-deb -f "$deb" Depends)"
     dpkg -i "$deb" </dev/null || die "dpkg -i ${deb##*/} failed (see above); not forcing dependencies"
-    [[ $(pkg_version cosign) == "$WANT_COSIGN".* ]] || die "cosign is $(pkg_version cosign), not ${WANT_COSIGN}.x"
+    debs_at "cosign=$WANT_COSIGN" || die "cosign is $(pkg_version cosign), not ${WANT_COSIGN}.x"
     did "installed cosign $(pkg_version cosign)"
 }
 
@@ -800,7 +861,9 @@ step_syft() {
 # ---------------------------------------------------------------- summary
 summary() {
     local suite images=()
-    for suite in "${BASE_SUITES[@]}"; do images+=("$(suite_repo "$suite"):$(suite_tag "$suite")"); done
+    if load_suites; then
+        for suite in "${BASE_SUITES[@]}"; do images+=("$(suite_repo "$suite"):$(suite_tag "$suite")"); done
+    fi
     hostkit summary "${images[@]}" || warn "the summary failed (see above)"
     "$HOST_SERVICES" status || true
     if ((${#STEP_ORDER[@]})); then
@@ -841,4 +904,5 @@ main() {
     say "total $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
 }
 
-main "$@"
+# sourced (tests/unit/test_provision_bases.py): the functions only
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

@@ -17,7 +17,6 @@ ORCH_UBUNTU_MIRROR=${ORCH_UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}
 ORCH_UBUNTU_SECURITY_MIRROR=${ORCH_UBUNTU_SECURITY_MIRROR:-http://security.ubuntu.com/ubuntu}
 ORCH_UBUNTU_PORTS_MIRROR=${ORCH_UBUNTU_PORTS_MIRROR:-http://ports.ubuntu.com/ubuntu-ports}
 export ORCH_UBUNTU_MIRROR ORCH_UBUNTU_SECURITY_MIRROR ORCH_UBUNTU_PORTS_MIRROR
-UBUNTU_SUITES=(noble resolute)
 UBUNTU_COMPONENTS=(main universe)
 TRIXIE_TOOLS=${ORCH_HOST_STATE}/trixie-tools
 TRIXIE_TOOL_DEBS=(ubuntu-keyring)
@@ -32,11 +31,6 @@ PPA_PACKAGES=(python3.12 python3.12-minimal python3.12-venv python3.12-dev libpy
 PPA_VERSION_SUFFIX=+deadsnakes.e2e1 # the PPA's own builds carry a suffix too (e.g. -1+noble1)
 PPA_RECIPE=1
 PPA_KEY=${SCRIPT_DIR}/../tests/e2e/ppa/signing-key.secret.asc
-
-is_ubuntu_suite() { [[ " ${UBUNTU_SUITES[*]} " == *" $1 "* ]]; }
-# Registry repository and tag of a suite's base: debian:<suite>-slim, ubuntu:<suite>.
-suite_repo() { if is_ubuntu_suite "$1"; then echo ubuntu; else echo debian; fi; }
-suite_tag() { if is_ubuntu_suite "$1"; then echo "$1"; else echo "$1-slim"; fi; }
 
 # The archive that serves $suite's binary-$arch index: the main archive, else ports (prints
 # nothing and fails when neither does). $3: the security archive instead of the main one.

@@ -23,6 +23,13 @@ def timeout_for(markers: Iterable[str]) -> float | None:
     return next((seconds for marker, seconds in MARKER_TIMEOUTS if marker in names), None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "spawns(*programs): the unit test may start these programs (basenames: "
+        "\"sh\", \"make\", \"python\" for any python3.X); tests/unit/conftest.py refuses "
+        "every other (tests/hermetic.py)")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("timeout") is not None:

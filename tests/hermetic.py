@@ -1,15 +1,21 @@
-"""The unit run spawns no Docker and reaches no network (issue 31 item 7): a guard the unit
-tests' autouse fixture installs (tests/unit/conftest.py; the idea is cibuildwheel's
-unit_test/main_tests/conftest.py, which makes subprocess.Popen fail in its unit tests).
+"""The unit run spawns nothing it does not name, no Docker, and reaches no network (issue 31
+item 7, issue 30): a guard the unit tests' autouse fixture installs (tests/unit/conftest.py; the
+idea is cibuildwheel's unit_test/main_tests/conftest.py, which makes subprocess.Popen fail in
+its unit tests).
 
 While installed, each of these raises ``NotHermetic`` with a message naming what was tried and
-what to use instead, and is recorded in ``Guard.violations`` (the fixture fails the test on any,
+what to do instead, and is recorded in ``Guard.violations`` (the fixture fails the test on any,
 so a violation that the code under test swallowed still shows):
 
-- starting docker, dockerd, docker-buildx, buildctl, buildkitd or containerd: subprocess (every
-  Popen, hence run/check_output/os.popen/asyncio), os.exec*, os.spawn*, os.posix_spawn*,
-  os.system. A stand-in of the same name in a temporary directory (a test's tmp_path) is
-  allowed: tests/unit/test_host_services.py runs host-services.sh against such stand-ins;
+- starting any program: subprocess (every Popen, hence run/call/check_output/os.popen/asyncio's
+  subprocesses), os.exec*, os.spawn*, os.posix_spawn*, os.system; unless the test names the
+  program, by the basename of what is started (argv[0], or ``executable=``; ``sh`` for a
+  shell command or os.system), in its marker: ``@pytest.mark.spawns("sh", "make")``. A name
+  also allows itself with a version after it ("python" allows python3 and python3.11);
+- starting docker, dockerd, docker-buildx, buildctl, buildkitd or containerd, named in a
+  marker or not, also as a word of a shell command. A stand-in of the same name in a temporary
+  directory (a test's tmp_path) is allowed when the marker names it:
+  tests/unit/test_host_services.py runs host-services.sh against such stand-ins;
 - constructing docker-py's client (``docker.from_env``, ``docker.DockerClient``,
   ``docker.APIClient``) or python-on-whales' ``DockerClient``, hence the real ``DockerEngine``;
 - a socket connecting (or sending a datagram) to an address that is not loopback, or to the
@@ -52,17 +58,25 @@ _SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "then", "do"
 
 
 class NotHermetic(RuntimeError):
-    """A unit test tried to reach Docker or the network. Not an OSError: code that handles an
-    unreachable host or a missing program must not take it for one."""
+    """A unit test tried to start a program it does not name, or to reach Docker or the
+    network. Not an OSError: code that handles an unreachable host or a missing program must
+    not take it for one."""
+
+
+def name_the_program(allowed: frozenset[str]) -> str:
+    allows = f"it allows {', '.join(sorted(allowed))}" if allowed else "it names none"
+    return ("a unit test starts no program unless it says which: mark it "
+            f"@pytest.mark.spawns(...) with the basename ({allows}), or use a fake")
 
 
 @dataclass
 class Guard:
     stand_in_dirs: tuple[Path, ...]  # programs of a forbidden name may run from here
+    allowed: frozenset[str] = frozenset()  # what the test's spawns marker names
     violations: list[str] = field(default_factory=list)
 
-    def refuse(self, what: str) -> NotHermetic:
-        message = f"hermetic unit tests: {what}; {USE_INSTEAD}"
+    def refuse(self, what: str, instead: str = USE_INSTEAD) -> NotHermetic:
+        message = f"hermetic unit tests: {what}; {instead}"
         self.violations.append(message)
         return NotHermetic(message)
 
@@ -72,8 +86,27 @@ class Guard:
         real = Path(os.path.realpath(path))
         return real.is_file() and any(real.is_relative_to(d) for d in self.stand_in_dirs)
 
+    def allows(self, name: str) -> bool:
+        """``name`` (a basename) is one the test's marker names, or one of them with a version
+        after it (python3.11 for "python")."""
+        return any(name == a or re.fullmatch(re.escape(a) + r"[0-9][0-9.]*", name)
+                   for a in self.allowed)
+
     def check_program(self, program: str | bytes | os.PathLike[Any],
                       env: Mapping[Any, Any] | None = None) -> None:
+        """``program`` is about to start: Docker's programs never (stand-ins aside), any other
+        only when the test's marker names it."""
+        self.check_engine_program(program, env)
+        self.check_named(program)
+
+    def check_named(self, program: str | bytes | os.PathLike[Any]) -> None:
+        name = os.fsdecode(program)
+        if not self.allows(Path(name).name):
+            raise self.refuse(f"starting {Path(name).name} ({name}) is not allowed",
+                              name_the_program(self.allowed))
+
+    def check_engine_program(self, program: str | bytes | os.PathLike[Any],
+                             env: Mapping[Any, Any] | None = None) -> None:
         name = os.fsdecode(program)
         if Path(name).name not in PROGRAMS:
             return
@@ -98,22 +131,28 @@ class Guard:
                 redirect = not redirect and not word.endswith(("&1", "&2"))
                 continue
             if expect_command and "=" not in word:
-                self.check_program(word, env)
+                self.check_engine_program(word, env)
             expect_command = (word in _SHELL_SEPARATORS or set(word) <= set("();|&")
                               or (expect_command and "=" in word))
 
     def check_argv(self, args: Any, executable: Any, env: Mapping[Any, Any] | None,
                    shell: bool) -> None:
+        """What Popen is about to start: Docker's programs anywhere in it are refused first;
+        then the program itself (``executable``, else argv[0]; the shell for a command
+        string) must be one the test names."""
         if shell:
             commands = [args] if isinstance(args, str | bytes) else list(args)[:1]
             for command in commands:
                 self.check_shell(command, env)
+            self.check_program(executable or "/bin/sh", env)
             return
         argv = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
         if executable is not None:
-            self.check_program(executable, env)
+            self.check_engine_program(executable, env)
         if argv:
-            self.check_program(argv[0], env)
+            self.check_engine_program(argv[0], env)
+        if executable is not None or argv:
+            self.check_named(executable if executable is not None else argv[0])
 
     # ------------------------------------------------------------------ network
 
@@ -176,6 +215,7 @@ class Guard:
 
         def guarded_system(command: str) -> int:
             guard.check_shell(command)
+            guard.check_program("/bin/sh")
             return real_system(command)
 
         monkeypatch.setattr(os, "system", guarded_system)

@@ -32,16 +32,29 @@ def pytest_runtest_makereport(item: pytest.Item,
     return report
 
 
+def spawned_programs(node: pytest.Item) -> frozenset[str]:
+    """The programs a test may start: what its spawns markers name (function, class, module),
+    each a basename ("sh", "make", "python"), not a path or a command line."""
+    names = frozenset(str(a) for m in node.iter_markers("spawns") for a in m.args)
+    bad = sorted(n for n in names if not n or "/" in n or any(c.isspace() for c in n))
+    if bad:
+        raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.spawns takes program basenames "
+                                f"(\"sh\", \"make\"), not {', '.join(map(repr, bad))}")
+    return names
+
+
 @pytest.fixture(autouse=True)
 def hermetic_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[hermetic.Guard | None]:
-    """No Docker, no network (tests/hermetic.py): starting docker/dockerd/buildx/buildctl,
-    constructing a real engine client or connecting a socket off loopback raises NotHermetic;
-    any attempt fails the test, even one the code under test swallowed."""
+    """Nothing spawned that the test does not name, no Docker, no network (tests/hermetic.py):
+    starting a program its spawns marker does not name, or docker/dockerd/buildx/buildctl at
+    all, constructing a real engine client or connecting a socket off loopback raises
+    NotHermetic; any attempt fails the test, even one the code under test swallowed."""
     if any(request.node.get_closest_marker(m) for m in EXEMPT_MARKERS):
         yield None
         return
-    guard = hermetic.Guard(hermetic.stand_in_dirs(tmp_path_factory.getbasetemp()))
+    guard = hermetic.Guard(hermetic.stand_in_dirs(tmp_path_factory.getbasetemp()),
+                           spawned_programs(request.node))
     guard.install(monkeypatch)
     yield guard
     if guard.violations and not request.node.stash.get(_REFUSED, False):

@@ -73,11 +73,13 @@ def refused(exc: pytest.ExceptionInfo[ArchiveError], status: str, key: Key) -> s
 # ----------------------------------------------------------------------------- the archive
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_inrelease_by_the_keyring_key_is_accepted(keys: Keys, tmp_path: Path) -> None:
     rel = index(tmp_path, keys.good.keyring(), inrelease(keys.good)).release(SRC)
     assert rel.verified and rel.name == "bookworm"
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_another_suites_signed_release_is_refused_in_its_place(keys: Keys, tmp_path: Path) -> None:
     """bookworm's Release, validly signed by the same archive key and without a Valid-Until,
     served for bookworm-security would hide every security update: refused, naming both. A
@@ -98,6 +100,7 @@ def test_another_suites_signed_release_is_refused_in_its_place(keys: Keys, tmp_p
     assert rel.verified and rel.security
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_inrelease_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None:
     files = inrelease(keys.expired)
     # gpgv itself takes it: exit 0 (status EXPKEYSIG); apt refuses it, so must we
@@ -115,6 +118,7 @@ def test_inrelease_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None
 FORGED = "Suite: forged\nValid-Until: Mon, 01 Jan 2001 00:00:00 UTC\n"
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_unsigned_text_around_a_signed_inrelease_is_never_read(keys: Keys, tmp_path: Path,
                                                               where: str) -> None:
@@ -126,6 +130,7 @@ def test_unsigned_text_around_a_signed_inrelease_is_never_read(keys: Keys, tmp_p
     assert rel.verified and rel.fields["Suite"] == "bookworm" and "Valid-Until" not in rel.fields
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_an_inrelease_of_two_signed_messages_is_refused(keys: Keys, tmp_path: Path) -> None:
     """Two clearsigned messages in one file, both by the archive's key (an old Release and a
     new one): gpgv reports a good signature, then fails (exit 2, "multiple plaintexts");
@@ -136,6 +141,7 @@ def test_an_inrelease_of_two_signed_messages_is_refused(keys: Keys, tmp_path: Pa
         index(tmp_path, keys.good.keyring(), {f"{URI}/dists/bookworm/InRelease": data}).release(SRC)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_release_gpg_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> None:
     """No InRelease: Release + its detached Release.gpg, the same rule."""
     base = f"{URI}/dists/bookworm"
@@ -147,12 +153,14 @@ def test_release_gpg_by_expired_key_is_refused(keys: Keys, tmp_path: Path) -> No
                                                                            keys.expired)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_inrelease_by_revoked_key_is_refused(keys: Keys, tmp_path: Path) -> None:
     with pytest.raises(ArchiveError) as exc:
         index(tmp_path, keys.revoked.keyring(), inrelease(keys.revoked)).release(SRC)
     assert "(the signing key has been revoked)" in refused(exc, "REVKEYSIG", keys.revoked)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_inrelease_signed_by_the_keyring_key_and_an_unknown_one_is_accepted(
         keys: Keys, tmp_path: Path) -> None:
     """A key rotation: the archive signs with its current key and the next one, the keyring holds
@@ -171,6 +179,7 @@ def test_inrelease_signed_by_the_keyring_key_and_an_unknown_one_is_accepted(
         index(tmp_path / "other", keys.revoked.keyring(), {url: both}).release(SRC)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_inrelease_by_a_key_outside_the_keyring_is_refused(keys: Keys, tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match=rf"NO_PUBKEY by {keys.other.fpr[-16:]} \(the signing "
                        r"key is not in the keyring\); fix: update the keyring"):
@@ -205,6 +214,7 @@ DEADSNAKES = AptSource("https://ppa.test/deadsnakes/ppa/ubuntu", "noble", ("main
                        "/etc/apt/keyrings/deadsnakes.gpg")
 
 
+@pytest.mark.spawns("gpg", "gpgconf", "gpgv")
 def test_deadsnakes_keyring_holds_only_the_pinned_key_of_a_file_with_a_second_key(
         keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     both = keys.other.armored() + keys.good.armored()
@@ -217,6 +227,7 @@ def test_deadsnakes_keyring_holds_only_the_pinned_key_of_a_file_with_a_second_ke
     assert index(tmp_path / "b", ring.read_bytes(), inrelease(keys.good)).release(SRC).verified
 
 
+@pytest.mark.spawns("gpg", "gpgconf")
 def test_deadsnakes_key_file_without_the_pinned_key_fails_naming_fingerprint_and_url(
         keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     resolve = deadsnakes_resolver(tmp_path, monkeypatch, keys.good.fpr, keys.other.armored())
@@ -228,6 +239,7 @@ def test_deadsnakes_key_file_without_the_pinned_key_fails_naming_fingerprint_and
         "the key's URL (sources.deadsnakes.key_fingerprint, key_url)")
 
 
+@pytest.mark.spawns("gpg", "gpgconf")
 def test_deadsnakes_key_that_has_expired_is_refused(
         keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     resolve = deadsnakes_resolver(tmp_path, monkeypatch, keys.expired.fpr, keys.expired.armored())
@@ -238,12 +250,14 @@ def test_deadsnakes_key_that_has_expired_is_refused(
         not list((tmp_path / "cache" / "keyrings").glob("*.gpg"))
 
 
+@pytest.mark.spawns("gpg", "gpgconf")
 def test_a_revoked_pinned_key_is_refused(keys: Keys) -> None:
     with pytest.raises(ArchiveError, match=rf"^the pinned key {keys.revoked.fpr} from u has "
                        "been revoked"):
         keyrings.export_pinned(keys.revoked.armored(), [keys.revoked.fpr], "u")
 
 
+@pytest.mark.spawns("gpg", "gpgconf", "gpgv")
 def test_an_inline_signed_by_key_block_checks_the_archive(keys: Keys, tmp_path: Path) -> None:
     block = keys.good.armored().decode().strip().splitlines()
     text = ("Types: deb\nURIs: " + URI + "\nSuites: bookworm\nComponents: main\nSigned-By:\n"
@@ -271,6 +285,7 @@ def script(name: str, *args: str | Path,
                           capture_output=True, text=True, check=False, timeout=60, env=env)
 
 
+@pytest.mark.spawns("gpg", "sh")
 def test_build_keyring_holds_only_the_pinned_key(keys: Keys, tmp_path: Path) -> None:
     (tmp_path / "key.asc").write_bytes(keys.other.armored() + keys.good.armored())
     res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x", tmp_path / "k.gpg",
@@ -279,6 +294,7 @@ def test_build_keyring_holds_only_the_pinned_key(keys: Keys, tmp_path: Path) -> 
     assert shown(tmp_path / "k.gpg", tmp_path) == [keys.good.fpr]
 
 
+@pytest.mark.spawns("gpg", "sh")
 def test_build_keyring_without_the_pinned_key_fails_in_one_line(keys: Keys, tmp_path: Path) -> None:
     (tmp_path / "key.asc").write_bytes(keys.other.armored())
     res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x?a&b", tmp_path / "k.gpg",
@@ -289,6 +305,7 @@ def test_build_keyring_without_the_pinned_key_fails_in_one_line(keys: Keys, tmp_
                           "pinned fingerprint or the key's URL\n")
 
 
+@pytest.mark.spawns("gpg", "sh")
 @pytest.mark.parametrize(("which", "status"), [("expired", "has expired"),
                                                ("revoked", "has been revoked")])
 def test_build_keyring_of_an_expired_or_revoked_pinned_key_fails(
@@ -314,12 +331,14 @@ def verify(tmp_path: Path, keyring: bytes, pin: str, *signers: Key) -> subproces
                   tmp_path / "data.asc", tmp_path / "data")
 
 
+@pytest.mark.spawns("gpg", "sh")
 def test_tarball_signature_by_the_pinned_key_is_accepted_in_the_build(keys: Keys,
                                                                       tmp_path: Path) -> None:
     res = verify(tmp_path, keys.good.keyring(), keys.good.fpr, keys.good)
     assert (res.returncode, res.stderr) == (0, "")
 
 
+@pytest.mark.spawns("gpg", "sh")
 def test_verify_signature_needs_the_data_a_detached_signature_signs(keys: Keys,
                                                                    tmp_path: Path) -> None:
     """Without DATA gpgv takes any clearsigned (or inline-signed) message by the pinned key as
@@ -338,6 +357,7 @@ def test_verify_signature_needs_the_data_a_detached_signature_signs(keys: Keys,
     assert res.returncode == 1 and ": NO_GOODSIG (" in res.stderr
 
 
+@pytest.mark.spawns("gpg", "sh")
 def test_tarball_signature_by_expired_key_is_refused_in_the_build(keys: Keys,
                                                                   tmp_path: Path) -> None:
     res = verify(tmp_path, keys.expired.keyring(), keys.expired.fpr, keys.expired)
@@ -349,6 +369,7 @@ def test_tarball_signature_by_expired_key_is_refused_in_the_build(keys: Keys,
     assert res.stderr.count("\n") == 1
 
 
+@pytest.mark.spawns("gpg", "sh")
 @pytest.mark.parametrize(("which", "ring", "status"), [
     ("revoked", "revoked", "REVKEYSIG"),
     ("other", "good", "NO_PUBKEY"),  # a keyring of the pinned key alone
@@ -361,6 +382,7 @@ def test_tarball_signature_by_a_revoked_or_unpinned_key_is_refused_in_the_build(
     assert res.returncode == 1 and f": {status} by " in res.stderr
 
 
+@pytest.mark.spawns("gpg", "sh")
 def test_tarball_signature_by_a_good_key_that_is_not_the_pinned_one_is_refused(
         keys: Keys, tmp_path: Path) -> None:
     both = keys.good.keyring() + keys.other.keyring()
@@ -368,6 +390,7 @@ def test_tarball_signature_by_a_good_key_that_is_not_the_pinned_one_is_refused(
     assert res.returncode == 1 and f"NOT_PINNED by {keys.other.fpr}" in res.stderr
 
 
+@pytest.mark.spawns("gpg", "gpgv", "sh")
 @pytest.mark.parametrize(("signers", "ring", "pin", "refusal"), [
     (("good", "other"), ("good",), "good", ""),  # the next key signs too: not in the keyring
     (("other", "good"), ("good",), "good", ""),
@@ -392,6 +415,7 @@ def test_a_second_signature_by_a_key_outside_the_keyring_is_ignored_beside_a_pin
     assert not verdict.good and verdict.status == refusal
 
 
+@pytest.mark.spawns("gpg", "gpgconf", "sh")
 def test_a_subkey_pin_keys_the_primary_that_carries_it(keys: Keys, tmp_path: Path) -> None:
     """A pin may name a signing subkey (verify-signature.sh and gpg_status take it): the
     keyring is its primary key, in the build and outside it, and the subkey's signature
@@ -409,6 +433,7 @@ def test_a_subkey_pin_keys_the_primary_that_carries_it(keys: Keys, tmp_path: Pat
     assert (ok.returncode, ok.stderr) == (0, "")
 
 
+@pytest.mark.spawns("gpg", "gpgconf", "sh")
 def test_a_subkey_pin_whose_subkey_has_expired_is_refused(keys: Keys, tmp_path: Path) -> None:
     k = keys.stale_subkey
     (tmp_path / "key.asc").write_bytes(k.armored())
@@ -434,6 +459,7 @@ def path_without(tmp_path: Path, missing: str) -> dict[str, str]:
     return {"PATH": str(bin_dir)}
 
 
+@pytest.mark.spawns("gpg", "sh")
 def test_a_missing_gpg_or_gpgv_is_named_not_read_as_a_bad_file(keys: Keys, tmp_path: Path) -> None:
     (tmp_path / "key.asc").write_bytes(keys.good.armored())
     res = script("pinned-keyring.sh", tmp_path / "key.asc", "http://k/x", tmp_path / "k.gpg",
@@ -451,6 +477,7 @@ def test_a_missing_gpg_or_gpgv_is_named_not_read_as_a_bad_file(keys: Keys, tmp_p
                                                "(apt-get install gpgv)\n")
 
 
+@pytest.mark.spawns("gpg", "gpgconf")
 def test_hostkit_mirror_refuses_a_tarball_signed_by_an_expired_key(keys: Keys, tmp_path: Path) -> None:
     data = tmp_path / "Python-3.13.5.tar.xz"
     data.write_bytes(b"tarball\n")

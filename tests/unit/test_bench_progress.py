@@ -241,6 +241,7 @@ def bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iter
     yield b
 
 
+@pytest.mark.spawns("git")
 def test_the_run_counts_its_sections_and_goes_on_after_a_failed_one(bench: Any, clock: Clock,
                                                                     capsys: pytest.CaptureFixture[str],
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ def orchestrator(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=False, timeout=120)
 
 
+@pytest.mark.spawns("python")
 def test_help() -> None:
     proc = orchestrator("--help")
     assert proc.returncode == 0, proc.stderr
@@ -29,6 +30,7 @@ def test_help() -> None:
         assert command in proc.stdout
 
 
+@pytest.mark.spawns("python")
 def test_validate() -> None:
     proc = orchestrator("validate")
     assert proc.returncode == 0, proc.stderr
@@ -41,6 +43,7 @@ def test_validate() -> None:
         assert json.loads(line)["level"] == "warning"
 
 
+@pytest.mark.spawns("python")
 def test_plan_json() -> None:
     proc = orchestrator("plan", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -56,6 +59,7 @@ def test_schema_command_prints_the_committed_schema(capsys: pytest.CaptureFixtur
     assert out == loader.json_schema() == (REPO / "images.schema.json").read_text()
 
 
+@pytest.mark.spawns("python")
 def test_unknown_command_is_a_usage_error() -> None:
     proc = orchestrator("frobnicate")
     assert proc.returncode == 2

@@ -275,6 +275,7 @@ def test_validate_command_exits_2_with_the_line(
     assert "Traceback" not in err
 
 
+@pytest.mark.spawns("python")
 def test_validate_subprocess_exit_code_and_no_traceback(tmp_path: Path, minimal_text: str) -> None:
     text = edit(minimal_text, "    family: debian\n", "    famly: debian\n")
     path = write_config(tmp_path, text)

@@ -255,6 +255,7 @@ IMAGE_ID = "sha256:" + "cd" * 32
 CELL = "3.13-source-bookworm-runtime"
 
 
+@pytest.mark.spawns("git")
 def test_a_docker_error_during_the_smoke_tests_is_exit_3_without_traceback(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(FIXTURES / "features", tmp_path, dirs_exist_ok=True)

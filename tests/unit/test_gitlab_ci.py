@@ -238,11 +238,13 @@ def _schema_problems(ci_file: Path, workdir: Path) -> list[str]:
     return problems
 
 
+@pytest.mark.spawns("check-jsonschema")
 def test_schema_valid_with_the_vendored_gitlab_schema(tmp_path: Path) -> None:
     """Uses the schema vendored inside check-jsonschema: no network needed."""
     assert _schema_problems(CI_FILE, tmp_path) == []
 
 
+@pytest.mark.spawns("check-jsonschema")
 @pytest.mark.parametrize(("old", "new"), [
     ("  parallel: 4 ", "  parallel: four "),                    # in a template
     ("      when: manual\n", "      when: sometimes\n"),       # in a rule
@@ -438,6 +440,7 @@ def _shard_report(cells: dict[str, Status]) -> Report:
     return report
 
 
+@pytest.mark.spawns("sh")
 @pytest.mark.parametrize(("case", "expect_ok"), [
     ("all-ok", True),
     ("one-cell-failed", False),
@@ -622,6 +625,7 @@ def test_the_nightly_scan_builds_the_pinned_grype_once_per_runner_and_keeps_its_
     assert (REPO / "tools" / "go-tools.txt").read_text().count("\ngrype ") == 1
 
 
+@pytest.mark.spawns("sh")
 @pytest.mark.parametrize("has_scan", [False, True])
 def test_the_nightly_scan_passes_with_a_note_while_images_yaml_pins_no_db(
         tmp_path: Path, jobs: dict[str, dict[str, Any]], has_scan: bool) -> None:

@@ -96,6 +96,7 @@ def arm_gcc(tmp_path_factory: pytest.TempPathFactory) -> Compile:
     return _compiler("aarch64-linux-gnu-gcc", tmp_path_factory.mktemp("arm"))
 
 
+@pytest.mark.spawns("gcc")
 def test_hardened_pie_has_every_property(gcc: Compile) -> None:
     r = analyze(gcc(PROG, HARDENED + EXE_PIE), "bin/python3.13")
     assert (r.machine, r.kind, r.stack_protector, r.fortify) == ("EM_X86_64", "pie", True, "fortified")
@@ -105,6 +106,7 @@ def test_hardened_pie_has_every_property(gcc: Compile) -> None:
     assert r.has("bti") is None and r.has("pac") is None  # not an aarch64 file
 
 
+@pytest.mark.spawns("gcc")
 def test_unhardened_executable_lacks_each_property(gcc: Compile) -> None:
     r = analyze(gcc(PROG, PLAIN + EXE_NO_PIE), "bin/python3.13")
     assert (r.kind, r.stack_protector, r.fortify, r.chk_functions) == ("exec", False, "missing", ())
@@ -116,6 +118,7 @@ def test_unhardened_executable_lacks_each_property(gcc: Compile) -> None:
     assert r.switches == Switches() and r.status("stack-clash") == "unknown"  # no record: not "no"
 
 
+@pytest.mark.spawns("gcc")
 def test_lazy_binding_is_partial_relro(gcc: Compile) -> None:
     r = analyze(gcc(LIB, COMPILE_HARDENED + ["-Wl,-z,relro,-z,lazy"] + SHARED))
     assert (r.kind, r.relro, r.bind_now, r.relro_level) == ("shared", True, False, "partial")
@@ -123,12 +126,14 @@ def test_lazy_binding_is_partial_relro(gcc: Compile) -> None:
     assert "DF_1_NOW" in r.why_not("bind-now")
 
 
+@pytest.mark.spawns("gcc")
 def test_nothing_fortifiable_is_not_missing(gcc: Compile) -> None:
     for flags in (HARDENED, PLAIN):
         r = analyze(gcc(COPY_ONLY, flags + SHARED))
         assert (r.fortify, r.has("fortify"), r.stack_protector) == ("none-fortifiable", True, False)
 
 
+@pytest.mark.spawns("gcc")
 @pytest.mark.parametrize(("mode", "features"), [
     ("full", {"ibt", "shstk"}), ("branch", {"ibt"}), ("return", {"shstk"}), ("none", set())])
 def test_cet_bits_from_the_gnu_property_note(gcc: Compile, mode: str, features: set[str]) -> None:
@@ -143,6 +148,7 @@ def _tree(exe: bytes, so: bytes) -> list[tuple[str, bytes]]:
     return [("bin/python3.13", exe), (DYNLOAD, so)]
 
 
+@pytest.mark.spawns("gcc")
 def test_tree_fails_naming_the_unhardened_extension_and_each_property(gcc: Compile) -> None:
     result = check_tree(_tree(gcc(PROG, HARDENED + EXE_PIE), gcc(LIB, PLAIN + SHARED)))
     assert not result.ok
@@ -153,6 +159,7 @@ def test_tree_fails_naming_the_unhardened_extension_and_each_property(gcc: Compi
     assert result.summary.startswith("files=2 pie=yes relro=none stack-protector=1/2 fortify=1/2 ")
 
 
+@pytest.mark.spawns("gcc")
 def test_tree_passes_when_hardened(gcc: Compile) -> None:
     cet = ["-nostartfiles"]  # see test_cet_bits_from_the_gnu_property_note
     result = check_tree(_tree(gcc(PROG, HARDENED + EXE_PIE), gcc(LIB, HARDENED + SHARED + cet)),
@@ -166,6 +173,7 @@ def test_tree_passes_when_hardened(gcc: Compile) -> None:
     assert cet_only.ok and " cet=ibt+shstk " in cet_only.summary
 
 
+@pytest.mark.spawns("gcc")
 def test_policy_pie_applies_to_executables_and_waivers_need_a_reason(gcc: Compile) -> None:
     tree = _tree(gcc(PROG, HARDENED + EXE_NO_PIE), gcc(COPY_ONLY, PLAIN + SHARED))
     result = check_tree(tree, Policy(required=frozenset({"pie", "stack-protector"})))
@@ -213,6 +221,7 @@ def _chunks(data: bytes, size: int = 777) -> Iterator[bytes]:
     return (data[i:i + size] for i in range(0, len(data), size))
 
 
+@pytest.mark.spawns("gcc")
 @pytest.mark.parametrize(("root", "prefix"), [
     ("opt/org/python/3.13/", "/opt/org/python/3.13"),  # container.export()
     ("3.13/", "3.13"),  # container.get_archive("/opt/org/python/3.13")
@@ -240,6 +249,7 @@ def test_files_from_tar_yields_the_layout_by_magic(gcc: Compile, root: str, pref
         assert got["bin/python3.13"] == exe and got[dynload + "_hard.so"] == so
 
 
+@pytest.mark.spawns("aarch64-linux-gnu-gcc")
 def test_arm64_stack_protector_and_branch_protection(arm_gcc: Compile) -> None:
     r = analyze(arm_gcc(PROG, ARM_HARDENED + EXE_PIE))
     assert (r.machine, r.kind, r.stack_protector, r.fortify, r.relro_level) == (
@@ -290,6 +300,7 @@ def arm_link(tmp_path_factory: pytest.TempPathFactory) -> Link:
     return _linker("aarch64-linux-gnu-gcc", tmp_path_factory)
 
 
+@pytest.mark.spawns("gcc", "strip")
 def test_record_survives_strip_one_string_per_unit_identical_ones_merged(link: Link) -> None:
     hard = ["-O2", "-fPIC", "-fstack-protector-strong", "-fstack-clash-protection", *RECORD]
     soft = ["-O0", "-fPIC", "-fno-stack-protector", *RECORD]
@@ -304,6 +315,7 @@ def test_record_survives_strip_one_string_per_unit_identical_ones_merged(link: L
     assert r.stack_protector and r.recorded("stack-protector")[0] == "no"  # LIB: import; -O0 unit: -fno-
 
 
+@pytest.mark.spawns("gcc", "strip")
 def test_small_module_without_arrays_passes_stack_protector_only_with_the_record(link: Link) -> None:
     flags = ["-O2", "-fPIC", "-fstack-protector-strong"]
     recorded = link([(ADD, flags + RECORD)], SHARED + NOW)
@@ -318,6 +330,7 @@ def test_small_module_without_arrays_passes_stack_protector_only_with_the_record
         "(compile with -frecord-gcc-switches))"]
 
 
+@pytest.mark.spawns("gcc", "strip")
 @pytest.mark.parametrize(("flags", "prop", "status"), [
     (["-fstack-protector"], "stack-protector", "yes"),
     (["-fstack-protector-all", "-fno-stack-protector"], "stack-protector", "no"),  # last one wins
@@ -339,6 +352,7 @@ def test_each_recorded_flag_on_x86_64(link: Link, flags: list[str], prop: str, s
     assert unrecorded.has(prop) is False  # unknown is never a pass
 
 
+@pytest.mark.spawns("gcc", "strip")
 def test_gcc_records_no_fortify_define_so_fortify_stays_import_based(link: Link) -> None:
     r = analyze(link([(LIB, ["-O2", "-fPIC", "-D_FORTIFY_SOURCE=2", *RECORD])], SHARED))
     assert not any("FORTIFY" in o for o in r.switches.options) and r.switches.section
@@ -365,6 +379,7 @@ def test_undelimitable_or_link_time_records_are_unknown_never_a_pass() -> None:
     assert mixed.verdict("stack-clash", "EM_X86_64")[0] == "no"
 
 
+@pytest.mark.spawns("gcc", "strip")
 def test_lto_records_the_link_time_options_not_the_functions_own(link: Link) -> None:
     lto = ["-O2", "-fPIC", "-flto", *RECORD]
     data = link([(PROG.replace("main", "spam_main"), lto + ["-fno-stack-protector"])],
@@ -375,6 +390,7 @@ def test_lto_records_the_link_time_options_not_the_functions_own(link: Link) -> 
     assert r.has("stack-protector") is False and "link-time" in r.why_not("stack-protector")
 
 
+@pytest.mark.spawns("gcc", "strip")
 def test_policy_requires_the_recorded_properties(link: Link) -> None:
     full = ["-O2", "-fPIC", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fstack-clash-protection",
             "-fno-omit-frame-pointer", "-fcf-protection"]
@@ -393,6 +409,7 @@ def test_policy_requires_the_recorded_properties(link: Link) -> None:
                                  "cf-protection=unknown")
 
 
+@pytest.mark.spawns("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-strip")
 def test_arm64_recorded_branch_protection_stack_clash_and_frame_pointers(arm_link: Link) -> None:
     flags = ["-O2", "-fPIC", "-fstack-clash-protection", "-fno-omit-frame-pointer", *RECORD]
     r = analyze(arm_link([(ADD, flags + ["-mbranch-protection=standard"])], SHARED + NOW))

@@ -36,6 +36,7 @@ def _flags(tmp_path: Path, vendor: str, arch: str = "amd64") -> tuple[list[str],
     return out[0].split(), out[1].split()
 
 
+@pytest.mark.spawns("bash")
 @pytest.mark.parametrize("vendor", ["", UBUNTU_DEFAULTS], ids=["debian", "ubuntu-defaults"])
 def test_only_hardening_reaches_the_compile(tmp_path: Path, vendor: str) -> None:
     cflags, ldflags = _flags(tmp_path, vendor)
@@ -46,6 +47,7 @@ def test_only_hardening_reaches_the_compile(tmp_path: Path, vendor: str) -> None
     assert {"-Wl,-z,relro", "-Wl,-z,now"} <= set(ldflags), ldflags
 
 
+@pytest.mark.spawns("dpkg-buildflags")
 def test_the_stand_in_for_ubuntu_defaults_does_add_them_without_the_script(tmp_path: Path) -> None:
     """The check above can fail: dpkg-buildflags alone does give the Ubuntu-like flags."""
     require_tool("dpkg-buildflags", "apt-get install dpkg-dev")

@@ -1,6 +1,7 @@
 """The unit tests' guard (tests/hermetic.py, installed by tests/unit/conftest.py) fires: no
-docker/dockerd/buildx/buildctl is started, no real engine client is made, no socket leaves
-loopback, no host name is resolved; a stand-in program and loopback servers still work.
+program starts that the test's spawns marker does not name, no docker/dockerd/buildx/buildctl
+starts at all, no real engine client is made, no socket leaves loopback, no host name is
+resolved; a named program, a stand-in named by the marker and loopback servers still work.
 
 A broken guard fails these tests without harm: the programs it should refuse are either named
 by a path that does not exist (os.exec*, os.spawn*, posix_spawn: a FileNotFoundError instead of
@@ -9,6 +10,7 @@ routed) and the reserved name ``example.invalid``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -29,6 +31,7 @@ from orchestrator.engine.docker_engine import DockerEngine
 from orchestrator.errors import EngineError
 from tests import hermetic
 from tests.hermetic import Guard, NotHermetic
+from tests.unit.conftest import spawned_programs
 
 MISSING = "/nonexistent/hermetic-test"  # a directory that does not exist
 
@@ -75,7 +78,9 @@ def test_starting_docker_or_buildkit_is_refused(guard: Guard, how: str) -> None:
     assert len(guard.violations) == 1
 
 
-def test_other_programs_and_stand_ins_of_those_names_run(guard: Guard, tmp_path: Path) -> None:
+@pytest.mark.spawns("docker", "python", "sh")
+def test_named_programs_and_named_stand_ins_of_docker_names_run(guard: Guard,
+                                                                tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     stand_in = bindir / "docker"
@@ -90,6 +95,75 @@ def test_other_programs_and_stand_ins_of_those_names_run(guard: Guard, tmp_path:
     assert done.stdout == "stand-in docker ps\n"
     assert runner.run([sys.executable, "-c", "print('docker')"], timeout=30).stdout == "docker\n"
     assert guard.violations == []
+
+
+UNNAMED: dict[str, Callable[[], Any]] = {
+    "subprocess.run": lambda: subprocess.run([sys.executable, "-c", "pass"], timeout=30,
+                                             check=False),
+    "subprocess.call": lambda: subprocess.call(["true"], timeout=30),
+    "check_output": lambda: subprocess.check_output(["echo", "x"], timeout=30),
+    "Popen": lambda: subprocess.Popen(["true"]).wait(30),
+    "shell": lambda: subprocess.run("true", shell=True, timeout=30, check=False),
+    "os.system": lambda: os.system("true"),
+    "os.popen": lambda: os.popen("true").close(),
+    "os.execv": lambda: os.execv(f"{MISSING}/true", ["true"]),
+    "os.posix_spawn": lambda: os.posix_spawn(f"{MISSING}/true", ["true"], {}),
+    "asyncio": lambda: asyncio.run(_async_spawn()),
+    "orchestrator.runner": lambda: runner.run(["true"], timeout=30),
+}
+
+
+async def _async_spawn() -> None:
+    proc = await asyncio.create_subprocess_exec("true")
+    await proc.wait()
+
+
+@pytest.mark.parametrize("how", sorted(UNNAMED))
+def test_a_program_the_test_does_not_name_is_refused(guard: Guard, how: str) -> None:
+    """Without a spawns marker every start fails, saying how to name the program."""
+    with pytest.raises(NotHermetic, match=r"hermetic unit tests: starting (true|python\S*|echo|"
+                                          r"sh) \(.*\) is not allowed; a unit test starts no "
+                                          r"program unless it says which: mark it "
+                                          r"@pytest.mark.spawns\(...\) with the basename \(it "
+                                          r"names none\)"):
+        UNNAMED[how]()
+    assert len(guard.violations) == 1
+
+
+@pytest.mark.spawns("python")
+def test_a_marked_test_starts_what_it_names_and_nothing_else(guard: Guard) -> None:
+    done = subprocess.run([sys.executable, "-c", "print('ran')"], capture_output=True,
+                          text=True, timeout=30, check=True)
+    assert done.stdout == "ran\n"
+    with pytest.raises(NotHermetic, match=r"starting true \(true\) is not allowed; .* \(it "
+                                          r"allows python\)"):
+        subprocess.run(["true"], timeout=30, check=False)
+    with pytest.raises(NotHermetic, match=r"starting sh \(/bin/sh\)"):  # a shell is a program
+        subprocess.run(f"{sys.executable} -c pass", shell=True, timeout=30, check=False)
+
+
+@pytest.mark.spawns("docker")
+def test_naming_docker_allows_a_stand_in_only(guard: Guard) -> None:
+    with pytest.raises(NotHermetic, match=r"starting docker \(.*\) is not allowed; the unit "
+                                          r"tests use fakes"):
+        subprocess.run(["docker", "--version"], capture_output=True, timeout=10, check=False)
+
+
+def test_a_name_allows_its_versions_and_a_marker_takes_basenames_only() -> None:
+    guard = Guard((), frozenset({"python", "sh"}))
+    assert [guard.allows(n) for n in ("python", "python3", "python3.11", "sh", "bash",
+                                      "pythonista", "sh-x")] \
+        == [True, True, True, True, False, False, False]
+
+    class Node:
+        nodeid = "tests/unit/test_x.py::test_y"
+
+        @staticmethod
+        def iter_markers(name: str) -> list[pytest.Mark]:
+            return [pytest.mark.spawns("sh", "/bin/make").mark]
+
+    with pytest.raises(pytest.UsageError, match=r"takes program basenames .* not '/bin/make'"):
+        spawned_programs(Node())  # type: ignore[arg-type]
 
 
 def test_a_refusal_the_code_swallows_is_still_recorded(guard: Guard) -> None:

@@ -152,6 +152,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
                 os.kill(pid, signal.SIGTERM)
 
 
+@pytest.mark.spawns("bash")
 def test_a_broken_bridge_of_a_dockerd_it_started_is_restarted_saying_so(host: Host) -> None:
     first = host.services("start", "dockerd")
     assert first.returncode == 0, first.stderr
@@ -180,6 +181,7 @@ def test_a_broken_bridge_of_a_dockerd_it_started_is_restarted_saying_so(host: Ho
     assert host.services("status", "dockerd").returncode == 0
 
 
+@pytest.mark.spawns("bash")
 def test_a_broken_bridge_of_a_dockerd_it_did_not_start_is_an_error_naming_the_fix(host: Host) -> None:
     host.foreign_daemon()
     whole = host.services("start", "dockerd")
@@ -195,6 +197,7 @@ def test_a_broken_bridge_of_a_dockerd_it_did_not_start_is_an_error_naming_the_fi
     assert status.returncode == 1 and "restart it yourself" in status.stdout
 
 
+@pytest.mark.spawns("bash")
 def test_a_restart_that_does_not_bring_the_bridge_back_is_an_error(host: Host) -> None:
     assert host.services("start", "dockerd").returncode == 0
     (host.state / "no-bridge").touch()
@@ -205,6 +208,7 @@ def test_a_restart_that_does_not_bring_the_bridge_back_is_an_error(host: Host) -
     assert "dockerd: started (pid" in res.stderr and "docker0 is gone" in res.stderr
 
 
+@pytest.mark.spawns("bash")
 def test_a_fresh_start_checks_the_bridge(host: Host) -> None:
     (host.state / "no-bridge").touch()
     res = host.services("start", "dockerd")
@@ -230,6 +234,7 @@ def stranger() -> Iterator[subprocess.Popen[bytes]]:
         proc.wait(timeout=10)
 
 
+@pytest.mark.spawns("bash")
 @pytest.mark.parametrize("answers", [False, True])
 def test_a_registry_port_held_by_another_process_is_an_error_naming_it_never_a_kill(
         host: Host, stranger: subprocess.Popen[bytes], answers: bool) -> None:
@@ -246,6 +251,7 @@ def test_a_registry_port_held_by_another_process_is_an_error_naming_it_never_a_k
     assert not (host.run_dir / "registry.pid").exists()
 
 
+@pytest.mark.spawns("bash")
 def test_a_mirror_port_held_by_another_process_is_an_error_naming_it(
         host: Host, stranger: subprocess.Popen[bytes]) -> None:
     host.listener(MIRROR_PORT, stranger.pid, answers=True)
@@ -259,6 +265,7 @@ def test_a_mirror_port_held_by_another_process_is_an_error_naming_it(
     assert not (host.run_dir / "mirror.pid").exists()
 
 
+@pytest.mark.spawns("bash")
 def test_a_listener_ss_cannot_name_is_an_error_too(host: Host) -> None:
     host.listener(REGISTRY_PORT, None, answers=False)
     res = host.services("start", "registry")
@@ -268,6 +275,7 @@ def test_a_listener_ss_cannot_name_is_an_error_too(host: Host) -> None:
     assert not (host.state / "registry.started").exists()
 
 
+@pytest.mark.spawns("bash")
 def test_its_own_registry_on_the_port_is_not_a_stranger(host: Host) -> None:
     first = host.services("start", "registry")
     assert first.returncode == 0, first.stderr

@@ -83,6 +83,7 @@ def test_the_repo_matrices_use_aliases_within_the_bound() -> None:
         loader.load(REPO / rel, today=TODAY)
 
 
+@pytest.mark.spawns("python")
 @pytest.mark.parametrize("argv", [["--config", "."], ["--config", ""]], ids=["dot", "empty"])
 def test_cli_without_traceback(tmp_path: Path, argv: list[str]) -> None:
     env = {**os.environ, "ORCH_DATE": "20261121", "ORCH_LOG_FORMAT": "console"}

@@ -41,6 +41,7 @@ def _pyenv(tmp_path: Path) -> tuple[PyenvTarball, io.StringIO]:
     return PyenvTarball(host_env(tmp_path), matrix.load(MATRIX, TODAY), Out(text, text)), text
 
 
+@pytest.mark.spawns("git", "gzip")
 def test_pyenv_tarball_is_git_archive_gzip_n_and_idempotent(tmp_path: Path) -> None:
     _checkout(tmp_path / "pyenv")
     kit, text = _pyenv(tmp_path)
@@ -62,6 +63,7 @@ def test_pyenv_tarball_is_git_archive_gzip_n_and_idempotent(tmp_path: Path) -> N
     assert "SHA256SUMS up to date" in out
 
 
+@pytest.mark.spawns("git", "gzip", "tar")
 def test_pyenv_tarball_without_git_is_reproducible(tmp_path: Path) -> None:
     _checkout(tmp_path / "pyenv", git=False)
     kit, text = _pyenv(tmp_path)
@@ -76,6 +78,7 @@ def test_pyenv_tarball_without_git_is_reproducible(tmp_path: Path) -> None:
     assert "(tar of the working tree)" in text.getvalue()
 
 
+@pytest.mark.spawns("git")
 def test_pyenv_checkout_must_be_the_matrix_version(tmp_path: Path) -> None:
     _checkout(tmp_path / "pyenv", version="2.6.31")
     with pytest.raises(HostkitError, match=r"^pyenv checkout .*/pyenv is 2\.6\.31 but .*images\.yaml "
@@ -174,6 +177,7 @@ def test_versions_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.split() == ["3.11.2", "3.13.5", "3.13.15"]
 
 
+@pytest.mark.spawns("python")
 def test_module_entry_point_runs_from_the_repository_root() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "ORCH_E2E_MATRIX": str(MATRIX)}
     proc = subprocess.run([sys.executable, "-m", "hostkit", "versions"], cwd=REPO, check=False,

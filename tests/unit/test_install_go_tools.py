@@ -85,6 +85,7 @@ def test_the_pins_are_grype_and_syft_at_exact_versions() -> None:
     assert f"github.com/anchore/grype {p['grype'][1]}\n" in gomod
 
 
+@pytest.mark.spawns("bash")
 def test_builds_each_pin_once_then_skips(env: dict[str, str]) -> None:
     first = run(env)
     assert first.returncode == 0, first.stderr
@@ -103,6 +104,7 @@ def test_builds_each_pin_once_then_skips(env: dict[str, str]) -> None:
     assert again.stdout.count("skip: ") == len(want)
 
 
+@pytest.mark.spawns("bash")
 def test_a_binary_of_another_version_is_rebuilt(env: dict[str, str]) -> None:
     pkg, version = pins()["grype"]
     stale = Path(env["ORCH_TOOLS_DIR"]) / f"grype-{version}" / "grype"
@@ -116,6 +118,7 @@ def test_a_binary_of_another_version_is_rebuilt(env: dict[str, str]) -> None:
     assert f"github.com/anchore/grype {version}" in stale.read_text()
 
 
+@pytest.mark.spawns("bash")
 def test_a_failed_build_leaves_nothing_and_says_why(env: dict[str, str]) -> None:
     (Path(env["FAKE_STATE"]) / "fail").touch()
     result = run(env, "syft")
@@ -126,6 +129,7 @@ def test_a_failed_build_leaves_nothing_and_says_why(env: dict[str, str]) -> None
     assert not list(tools.glob("syft-*")) and not list(tools.glob(".build-*"))
 
 
+@pytest.mark.spawns("bash")
 def test_an_unknown_name_is_refused(env: dict[str, str]) -> None:
     result = run(env, "trivy")
     assert result.returncode == 1

@@ -42,6 +42,7 @@ def rendered(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.spawns("make", "python")
 @pytest.mark.timeout(300)
 def test_rendered_e2e_output_is_outside_make_lint(rendered: Path) -> None:
     make = require_tool("make", "apt-get install make")
@@ -62,6 +63,7 @@ def test_rendered_e2e_output_is_outside_make_lint(rendered: Path) -> None:
         shutil.rmtree(rendered)
 
 
+@pytest.mark.spawns("python")
 def test_a_rendered_script_outside_generated_is_a_ruff_error() -> None:
     """The exclusion is by path: the build script the render copies, next to the tests, is linted
     (and fails: it is written for the image's interpreter, not to this project's rules)."""

@@ -171,6 +171,7 @@ def test_the_fingerprint_closure_follows_run_mounts(mini: tuple[Loaded, lockfile
     assert "AS x" in mounted
 
 
+@pytest.mark.spawns("shellcheck")
 def test_the_script_passes_shellcheck() -> None:
     shellcheck = require_tool("shellcheck", require.DEV_EXTRA,
                               path=Path(sys.executable).with_name("shellcheck"))
@@ -209,6 +210,7 @@ def test_smoke_checks_run_python_as_the_entrypoint(mini: tuple[Loaded, lockfile.
             if c.name == "stdlib-imports"] == ["python3"]
 
 
+@pytest.mark.spawns("python")
 def test_the_checks_pass_on_this_interpreter_where_they_can(tmp_path: Path) -> None:
     """The scripts are Python: the ones that do not need a minimal image run here."""
     cell = Cell("3.13", "source", "bookworm", "minimal")
@@ -297,6 +299,7 @@ def rootfs(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.spawns("du", "sh")
 def test_contents_from_the_archive_mean_what_the_shell_reads(rootfs: Path) -> None:
     c = fingerprint.contents_from_archive(_root_archive(rootfs), "/opt/org/python/3.13")
     tree, du = _shell_contents(rootfs, "/opt/org/python/3.13")

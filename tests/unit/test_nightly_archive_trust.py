@@ -142,6 +142,7 @@ def archive(tmp_path: Path, signing_key: tuple[Path, Path]) -> Iterator[tuple[Ar
         yield served
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_a_signed_inrelease_is_read_as_of_the_injected_clock(
         archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
     """The same verified InRelease: valid on NOW, expired a second past its Valid-Until."""
@@ -160,6 +161,7 @@ def test_a_signed_inrelease_is_read_as_of_the_injected_clock(
         index(UNTIL_AT + dt.timedelta(seconds=1), "c").release(src)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_a_signed_inrelease_dated_after_the_injected_clock_is_not_valid_yet(
         archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
     """The archive's InRelease is dated 2026-11-20 00:00 UTC: a clock a day earlier is refused
@@ -200,6 +202,7 @@ def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     stop_agent(home)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 @pytest.mark.parametrize("fault", ["tampered", "unknown-key"])
 def test_an_archive_that_does_not_verify_sends_every_image_down_the_full_path(
         published: tuple[Publisher, Archive, str], stranger: Path, fault: str) -> None:
@@ -230,6 +233,7 @@ def test_an_archive_that_does_not_verify_sends_every_image_down_the_full_path(
     assert checks.exit_code == 3  # `outdated` over the same archive: it could not tell
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_the_full_path_rebuilds_with_the_security_refresh(
         published: tuple[Publisher, Archive, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """The cells the fast path could not clear go through the build phase with the nightly's
@@ -250,6 +254,7 @@ def test_the_full_path_rebuilds_with_the_security_refresh(
         assert res.refresh_reason.startswith("unknown: ")
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_a_release_past_its_valid_until_takes_the_full_path_a_valid_one_does_not(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, arch, _ = published
@@ -265,6 +270,7 @@ def test_a_release_past_its_valid_until_takes_the_full_path_a_valid_one_does_not
                in run.report.cell(c.cell).refresh_reason for c in checks.cells)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_the_outdated_command_checks_with_the_clock_it_is_given(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, arch, _ = published

@@ -180,6 +180,7 @@ def _index(tmp_path: Path, keyrings: Path, now: dt.datetime = NOW) -> ArchiveInd
                         now=clock(now))
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_archive_verified_cached_by_hash_and_read_again_without_downloads(
         archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
     arch, uri = archive
@@ -203,6 +204,7 @@ def test_archive_verified_cached_by_hash_and_read_again_without_downloads(
     assert len(third.downloads) == 2  # the changed InRelease and its new Packages file
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_tampered_release_expired_release_and_missing_keyring_are_refused(
         archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
     arch, uri = archive
@@ -218,6 +220,7 @@ def test_tampered_release_expired_release_and_missing_keyring_are_refused(
         blind.release(AptSource(uri, "old", ("main",), SIGNED))
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_a_packages_file_that_does_not_match_its_hash_is_refused(
         archive: tuple[Archive, str], tmp_path: Path, signing_key: tuple[Path, Path]) -> None:
     arch, uri = archive
@@ -260,6 +263,7 @@ def published(tmp_path: Path, archive: tuple[Archive, str], signing_key: tuple[P
         yield pub, arch, uri
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_nothing_new_means_nothing_to_refresh(published: tuple[Publisher, Archive, str]) -> None:
     pub, _, uri = published
     publish_with_labels(pub, uri, {"netbase": "6.4", "libssl3": "3.0.20-1"})
@@ -273,6 +277,7 @@ def test_nothing_new_means_nothing_to_refresh(published: tuple[Publisher, Archiv
     assert len(run2.plan.images) == 4
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_a_security_update_refreshes_exactly_the_groups_that_have_the_package(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, arch, uri = published
@@ -291,6 +296,7 @@ def test_a_security_update_refreshes_exactly_the_groups_that_have_the_package(
     assert all(u.first_seen == "2026-11-21" for c in checks.cells for _, u in c.security)
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_changed_inputs_or_a_moved_tag_refresh_the_group(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, _, uri = published
@@ -324,6 +330,7 @@ class _TagMovedAfterFirstCall:
         return call
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_a_tag_moved_during_the_check_records_the_digest_whose_packages_were_checked(
         published: tuple[Publisher, Archive, str], tmp_path: Path) -> None:
     """The tag is resolved once and the configs read by that digest: moved between the two
@@ -349,6 +356,7 @@ def test_a_tag_moved_during_the_check_records_the_digest_whose_packages_were_che
     assert check.platforms and {u.package for p in check.platforms for u in p.upgrades} == {"libssl3"}
 
 
+@pytest.mark.spawns("gpg")
 def test_images_published_without_the_labels_take_the_full_path(
         published: tuple[Publisher, Archive, str]) -> None:
     from orchestrator.release.push import do_push
@@ -382,6 +390,7 @@ def test_keyrings_are_found_by_file_name_in_the_configured_directories(tmp_path:
     assert json.loads(sources.to_label([])) == []
 
 
+@pytest.mark.spawns("gpg", "gpgv")
 def test_the_report_says_what_an_image_took_and_what_a_failed_one_still_lacks(
         published: tuple[Publisher, Archive, str]) -> None:
     pub, arch, uri = published

@@ -195,6 +195,7 @@ def test_pyperf_is_copied_without_bytecode_or_tests(tmp_path: Path) -> None:
     assert [p.name for p in dest.iterdir()] == ["pyperf"]
 
 
+@pytest.mark.spawns("python")
 def test_the_runner_runs_the_selected_workloads_with_the_copied_pyperf(tmp_path: Path) -> None:
     """runner.py under this interpreter, pyperf from the copy (as in an image, where nothing
     else provides it): one quick workload, one value; what the measurement parses."""

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from orchestrator import render
 from orchestrator.config import loader
 from orchestrator.lock import lockfile
@@ -40,6 +42,7 @@ def _train(tmp_path: Path, main_body: str, *args: str, status: bool = True) -> t
     return done.returncode, status_file.read_text() if status_file.exists() else ""
 
 
+@pytest.mark.spawns("python")
 def test_training_passes_libregrtest_the_pgo_options_and_keeps_status_0(tmp_path: Path) -> None:
     body = ("import sys\n"
             "assert sys.argv[1:] == ['--pgo', '--timeout=1200'], sys.argv\n"
@@ -47,25 +50,30 @@ def test_training_passes_libregrtest_the_pgo_options_and_keeps_status_0(tmp_path
     assert _train(tmp_path, body) == (0, "0\n")
 
 
+@pytest.mark.spawns("python")
 def test_a_failed_training_is_kept_in_the_status_file(tmp_path: Path) -> None:
     body = "import sys\nsys.exit(2)\n"  # libregrtest's exit status when tests failed
     assert _train(tmp_path, body) == (2, "2\n")
 
 
+@pytest.mark.spawns("python")
 def test_a_training_that_dies_of_an_exception_is_status_1(tmp_path: Path) -> None:
     body = "raise RuntimeError('the test package could not start')\n"
     assert _train(tmp_path, body) == (1, "1\n")
 
 
+@pytest.mark.spawns("python")
 def test_a_training_that_falls_off_the_end_is_status_0(tmp_path: Path) -> None:
     assert _train(tmp_path, "x = 1\n") == (0, "0\n")
 
 
+@pytest.mark.spawns("python")
 def test_arguments_replace_the_default_options(tmp_path: Path) -> None:
     body = "import sys\nsys.exit(0 if sys.argv[1:] == ['-v', 'test_json'] else 9)\n"
     assert _train(tmp_path, body, "-v", "test_json") == (0, "0\n")
 
 
+@pytest.mark.spawns("python")
 def test_no_status_file_named_is_an_error(tmp_path: Path) -> None:
     assert _train(tmp_path, "import sys\nsys.exit(0)\n", status=False) == (2, "")
 
@@ -106,6 +114,7 @@ def _check(status_file: Path, log: Path, build: Path) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.spawns("sh")
 def test_check_passes_a_full_profile_and_says_what_it_covered(tmp_path: Path) -> None:
     done = _check(*_tree(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -113,6 +122,7 @@ def test_check_passes_a_full_profile_and_says_what_it_covered(tmp_path: Path) ->
                            "interpreter core file; 3 profile files in all\n")
 
 
+@pytest.mark.spawns("sh")
 def test_check_lists_unprofiled_files_outside_the_core_without_failing(tmp_path: Path) -> None:
     """Programs/_testembed (a test program the training never runs: 3.14.4's real build warns
     about it) and an extension module nobody imported are not the interpreter core."""
@@ -122,18 +132,21 @@ def test_check_lists_unprofiled_files_outside_the_core_without_failing(tmp_path:
         "; none for (not the interpreter core): Modules/_cursesmodule.gcda Programs/_testembed.gcda")
 
 
+@pytest.mark.spawns("sh")
 def test_check_fails_when_the_training_did_not_finish(tmp_path: Path) -> None:
     done = _check(*_tree(tmp_path, status=None))
     assert done.returncode == 1
     assert "did not run to its end" in done.stderr
 
 
+@pytest.mark.spawns("sh")
 def test_check_fails_when_the_training_failed(tmp_path: Path) -> None:
     done = _check(*_tree(tmp_path, status="2\n"))
     assert done.returncode == 1
     assert "exited with status 2" in done.stderr
 
 
+@pytest.mark.spawns("sh")
 def test_check_fails_and_names_core_files_gcc_found_no_profile_for(tmp_path: Path) -> None:
     done = _check(*_tree(tmp_path, unprofiled=("Objects/mimalloc/heap", "Python/ceval",
                                                "Programs/_testembed")))
@@ -142,6 +155,7 @@ def test_check_fails_and_names_core_files_gcc_found_no_profile_for(tmp_path: Pat
             "Objects/mimalloc/heap.gcda Python/ceval.gcda (-Wmissing-profile in") in done.stderr
 
 
+@pytest.mark.spawns("sh")
 def test_check_refuses_a_log_without_the_profile_use_build(tmp_path: Path) -> None:
     done = _check(*_tree(tmp_path, rebuilt=False))
     assert done.returncode == 1

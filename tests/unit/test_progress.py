@@ -186,6 +186,7 @@ def test_a_run_made_without_a_progress_says_nothing_and_the_json_report_is_as_be
     json.dumps(run.report.to_dict(), default=str)
 
 
+@pytest.mark.spawns("git")
 @pytest.mark.parametrize("ci", [True, False])
 def test_a_session_reports_progress_on_stderr_with_sections_only_in_ci(
         tmp_path: Path, fake: FakeRegistry, ci: bool) -> None:

@@ -250,6 +250,7 @@ def test_check_reproducible_prints_a_line_per_image_and_its_status_on_a_terminal
 
 # -- without a terminal: as before -----------------------------------------------------------
 
+@pytest.mark.spawns("git")
 def test_without_a_terminal_a_session_prints_exactly_the_old_lines_and_records_the_times(
         tmp_path: Path, fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -637,6 +637,7 @@ def test_python_build_definition_pins_the_locked_tarball(
     assert "PYTHON_BUILD_BUILD_PATH=/usr/src/python-build " in body
 
 
+@pytest.mark.spawns("bash", "sh")
 def test_python_build_definition_exports_the_tarballs_epoch(
     repo_render: Rendered, tmp_path: Path,
 ) -> None:
@@ -1007,6 +1008,7 @@ def test_there_are_committed_dockerfiles() -> None:
                                                                   "trixie"]
 
 
+@pytest.mark.spawns("hadolint")
 @pytest.mark.parametrize("dockerfile", _committed_dockerfiles(), ids=lambda p: p.parent.name)
 def test_hadolint_committed(dockerfile: Path) -> None:
     proc = subprocess.run(
@@ -1017,6 +1019,7 @@ def test_hadolint_committed(dockerfile: Path) -> None:
     assert proc.stdout == ""
 
 
+@pytest.mark.spawns("hadolint")
 def test_hadolint_features_render(
     tmp_path: Path, features_render: Rendered
 ) -> None:
@@ -1031,6 +1034,7 @@ def test_hadolint_features_render(
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.spawns("hadolint")
 @pytest.mark.parametrize(
     ("dockerfile", "finding"),
     [
@@ -1230,6 +1234,7 @@ def main():
 '''
 
 
+@pytest.mark.spawns("python")
 @pytest.mark.parametrize("tools", ["Tools/build", "Tools/scripts"])
 def test_freeze_script_adds_only_what_cpython_does_not_freeze(
     repo_render: Rendered, tmp_path: Path, tools: str
@@ -1252,6 +1257,7 @@ def test_freeze_script_adds_only_what_cpython_does_not_freeze(
     assert proc.stdout.strip() == "frozen in addition: encodings.aliases linecache xml"
 
 
+@pytest.mark.spawns("python")
 def test_freeze_script_fails_on_a_module_this_cpython_lacks(
     repo_render: Rendered, tmp_path: Path
 ) -> None:

@@ -239,6 +239,7 @@ def test_source_date_epoch_from_the_environment_and_its_date() -> None:
         settings.Settings.from_environ({"SOURCE_DATE_EPOCH": "-5"})
 
 
+@pytest.mark.spawns("git")
 def test_without_the_variable_and_without_git_history_the_fix_is_named(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
@@ -326,6 +327,7 @@ def test_only_is_required_and_an_unknown_platform_is_refused(
     assert code == ExitCode.BAD_INPUT and "--platform" in err and "Traceback" not in err
 
 
+@pytest.mark.spawns("git")
 def test_the_epoch_is_the_last_commit_of_the_lock_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))

@@ -155,6 +155,7 @@ def grype_in(tools: Path, tmp_path: Path) -> Grype:
     return Grype(find_binary(tools), tmp_path / "cache", {"PATH": "/usr/bin:/bin"})
 
 
+@pytest.mark.spawns("grype")
 def test_the_db_is_checked_imported_once_and_described(tools: Path, tmp_path: Path) -> None:
     sha = fake_grype.archive(tmp_path / "db.tar.gz", FRESH)
     grype = grype_in(tools, tmp_path)
@@ -172,6 +173,7 @@ def test_the_db_is_checked_imported_once_and_described(tools: Path, tmp_path: Pa
     assert env["GRYPE_DB_CACHE_DIR"] == str(tmp_path / "cache" / "grype-db" / sha[:16])
 
 
+@pytest.mark.spawns("grype")
 @pytest.mark.parametrize("case", ["checksum", "missing", "corrupt", "old"])
 def test_a_bad_db_is_one_line_and_exit_3(tools: Path, tmp_path: Path, case: str) -> None:
     sha = fake_grype.archive(tmp_path / "db.tar.gz", "2026-11-10T00:00:00Z" if case == "old" else FRESH)
@@ -254,6 +256,7 @@ def scan(setup: Setup, capsys: pytest.CaptureFixture[str],
     return code, stdout, stderr, json.loads(out.read_text()) if out.exists() else {}
 
 
+@pytest.mark.spawns("grype")
 def test_scan_reports_per_platform_by_digest_and_gates(setup: Setup,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     arm = setup.digests["3.14-source-bookworm-runtime"]["linux/arm64"]
@@ -295,6 +298,7 @@ def test_scan_reports_per_platform_by_digest_and_gates(setup: Setup,
     assert code == 0 and report["gating"] == [] and report["fail_on"] == "critical"
 
 
+@pytest.mark.spawns("grype")
 def test_unpublished_images_are_reported_not_failed(setup: Setup,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _, report = scan(setup, capsys, "--only", "3.13-source-bookworm-runtime",
@@ -307,6 +311,7 @@ def test_unpublished_images_are_reported_not_failed(setup: Setup,
     assert "1 image(s) scanned (2 platform(s)), 0 finding(s), 0 new, 0 gating, 1 unpublished" in out
 
 
+@pytest.mark.spawns("grype")
 def test_a_platform_grype_cannot_read_makes_the_scan_exit_3(setup: Setup,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     # the stand-in fails on targets containing "crash": name the runtime's arm64 digest so
@@ -323,6 +328,7 @@ def test_a_platform_grype_cannot_read_makes_the_scan_exit_3(setup: Setup,
     assert "connection reset" in failed["reason"]
 
 
+@pytest.mark.spawns("grype")
 def test_a_stale_db_stops_the_scan_with_one_line(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
     text = setup.cfg.read_text()
     old_sha = text.split("sha256: ")[1].split("\n")[0]
@@ -361,6 +367,7 @@ class StandInCosign:
                                          "predicate": predicate},))
 
 
+@pytest.mark.spawns("grype")
 def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path: Path) -> None:
     (setup.tools / "matches.json").write_text(json.dumps({"sbom:": [fake_grype.match(
         "CVE-2026-4444", "cpython", "3.14.4", "Critical", "3.14.5", kind="UnknownPackage",
@@ -397,6 +404,7 @@ def test_the_attested_sbom_goes_to_grype_when_it_verifies(setup: Setup, tmp_path
     assert "--vex" not in call["argv"]  # no OpenVEX attestation verified: none given
 
 
+@pytest.mark.spawns("grype")
 def test_the_images_openvex_sets_its_advisory_aside_and_it_never_gates(
         setup: Setup, tmp_path: Path) -> None:
     """The OpenVEX attestation goes to grype with the SBOM; what it sets aside is reported
@@ -432,6 +440,7 @@ def test_the_images_openvex_sets_its_advisory_aside_and_it_never_gates(
                                    for c in calls)
 
 
+@pytest.mark.spawns("grype")
 def test_a_db_url_is_downloaded_once_and_checked(tools: Path, tmp_path: Path) -> None:
     import functools
     import http.server
@@ -469,6 +478,7 @@ def test_the_tools_dir_comes_from_the_environment() -> None:
                                           ).tools_dir == Path("/opt/t")
 
 
+@pytest.mark.spawns("grype")
 def test_findings_carry_the_day_they_were_first_seen(setup: Setup,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """The ledger (work dir, scan-first-seen.json, kept between runs like the nightly's):
@@ -504,6 +514,7 @@ def test_findings_carry_the_day_they_were_first_seen(setup: Setup,
         "3.14-source-bookworm-runtime|linux/amd64|CVE-2026-0002|zlib1g"}
 
 
+@pytest.mark.spawns("grype")
 def test_scan_shows_its_progress_and_ends_with_a_summary_failures_first(
         setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 34 items 2 and 3: a k/n line per image on stderr (without a terminal: no status,

@@ -81,6 +81,7 @@ def publish(env: Env, seeds: dict[str, str] | None = None) -> Any:
     return run
 
 
+@pytest.mark.spawns("grype")
 def test_an_image_that_brings_a_fixable_critical_gets_no_tag_at_all(env: Env) -> None:
     """Refused: no tag of any kind (public, dated, internal) names the new image, which the
     registry holds by digest only; the published image keeps every tag; the image that passed
@@ -119,6 +120,7 @@ def test_an_image_that_brings_a_fixable_critical_gets_no_tag_at_all(env: Env) ->
     assert run.report.exit_code == 1
 
 
+@pytest.mark.spawns("grype")
 @pytest.mark.parametrize("deletes", ["digests", "none"])
 def test_on_a_registry_that_deletes_no_tag_a_refused_image_is_still_reachable_by_digest_only(
         tmp_path: Path, deletes: Literal["digests", "none"]) -> None:
@@ -148,6 +150,7 @@ def test_on_a_registry_that_deletes_no_tag_a_refused_image_is_still_reachable_by
                 res.message
 
 
+@pytest.mark.spawns("grype")
 def test_a_finding_the_published_image_has_too_does_not_block(env: Env) -> None:
     env.matches({env.digest(RT14, "1"): [CRITICAL]})
     first = publish(env)
@@ -167,6 +170,7 @@ def test_a_finding_the_published_image_has_too_does_not_block(env: Env) -> None:
     assert (run.report.cell(RT14).status, run.report.cell(RT14).phase) == (Status.OK, "push")
 
 
+@pytest.mark.spawns("grype")
 def test_an_image_the_scanner_cannot_read_is_not_published(env: Env) -> None:
     publish(env)
     script = env.tools / "bin" / "grype"
@@ -178,6 +182,7 @@ def test_an_image_the_scanner_cannot_read_is_not_published(env: Env) -> None:
     assert "an image that cannot be scanned is not published" in res.message
 
 
+@pytest.mark.spawns("grype")
 def test_the_gate_is_prepared_before_anything_and_stops_on_a_stale_db(env: Env) -> None:
     text = env.pub.config.read_text()
     sha = fake_grype.archive(env.pub.config.parent / "db.tar.gz", "2026-01-01T00:00:00Z")
@@ -202,6 +207,7 @@ def test_new_findings_compare_advisory_and_package_across_platforms() -> None:
         ("linux/amd64", "B"), ("linux/arm64", "C")]
 
 
+@pytest.mark.spawns("grype")
 def test_a_release_prepares_the_gate_first_and_records_its_db(env: Env) -> None:
     """session.run_phases (what release, nightly and push run): the DB is prepared before any
     phase, the run carries it for the provenance, and the push goes through the gate."""
@@ -215,6 +221,7 @@ def test_a_release_prepares_the_gate_first_and_records_its_db(env: Env) -> None:
     assert "CVE-2026-8888 in libexpat1" in run.report.cell(RT14).message
 
 
+@pytest.mark.spawns("grype")
 def test_promote_refuses_a_staged_image_that_brings_a_new_finding(
         env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Images staged without the gate (--stage-only by a run before scan: was configured, or

@@ -151,6 +151,7 @@ def test_the_schema_check_rejects_what_gitlab_would() -> None:
         validate(doc)
 
 
+@pytest.mark.spawns("grype")
 def test_scan_writes_the_gitlab_report_beside_the_json(setup: Setup,  # noqa: F811
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     arm = setup.digests["3.14-source-bookworm-runtime"]["linux/arm64"]
@@ -174,6 +175,7 @@ def test_scan_writes_the_gitlab_report_beside_the_json(setup: Setup,  # noqa: F8
     assert vuln["details"]["first_seen"]["value"] and vuln["details"]["gate"]["value"] == "yes"
 
 
+@pytest.mark.spawns("grype")
 def test_an_unwritable_gitlab_report_is_one_line(setup: Setup,  # noqa: F811
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     blocker = setup.cfg.parent / "file"

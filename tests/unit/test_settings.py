@@ -48,6 +48,7 @@ def test_bad_candidate_prefix_is_a_usage_error(bad: str) -> None:
         "letters, digits, '.', '_', '-' and '/' (e.g. ci-job-1234/candidate)")
 
 
+@pytest.mark.spawns("python")
 @pytest.mark.parametrize(("var", "value", "message"), [
     ("ORCH_DATE", "2026-11-21",
      "error: environment: ORCH_DATE='2026-11-21' is not a date; set it as YYYYMMDD "

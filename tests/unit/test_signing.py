@@ -168,6 +168,7 @@ def test_a_cosign_failure_is_a_typed_error_with_cosigns_reason(keydir: Path) -> 
                                "https://h/v2/: UNAUTHORIZED")
 
 
+@pytest.mark.spawns("cosign")
 def test_cosign_not_installed(keydir: Path) -> None:
     with_env(COSIGN_PASSWORD="x")
     keys = signing.keys_for(Signing(key="cosign.key"), keydir)

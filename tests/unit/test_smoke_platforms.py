@@ -7,6 +7,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 from orchestrator.config.model import Loaded
 from orchestrator.lock.lockfile import Lock
 from orchestrator.planning import plan
@@ -36,6 +38,7 @@ def test_every_check_runs_on_every_platform_under_the_same_name(
                           else set()), img.id
 
 
+@pytest.mark.spawns("sh")
 def test_emulated_c_extension_check_uses_the_sysconfig_toolchain(
         tmp_path: Path, repo_loaded: Loaded, repo_lock: Lock) -> None:
     """Run the emulated variant here with the host's Python and gcc: it compiles, links and

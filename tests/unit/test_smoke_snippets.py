@@ -106,6 +106,7 @@ def test_a_minimal_image_runs_only_python_given_to_its_entrypoint(
         suite._py_args(["/bin/sh", "-ec", "true"])
 
 
+@pytest.mark.spawns("sh", "shellcheck")
 def test_the_shell_files_parse_and_pass_shellcheck() -> None:
     scripts = sorted(SNIPPETS.glob("*.sh"))
     for script in scripts:
@@ -169,6 +170,7 @@ def runtime(repo_loaded: Loaded, repo_lock: Lock) -> plan.PlannedImage:
     return _source_image(repo_loaded, repo_lock)
 
 
+@pytest.mark.spawns("sh")
 def test_on_path_finds_each_program_it_is_given(host: Host, runtime: plan.PlannedImage) -> None:
     ok = host.run(_check(runtime, "on-path"), path=str(host.bin))
     assert ok.problem is None and ok.output.split() == [str(host.bin / "python3"),
@@ -196,6 +198,7 @@ def linked_module() -> tuple[Path, bytes]:
                         "a CPython with lib-dynload modules: Debian's python3 (libpython3-stdlib)")
 
 
+@pytest.mark.spawns("sh")
 def test_ldd_resolves_names_the_file_with_a_library_not_found(
         host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
     """A copy of one of this interpreter's extension modules links its library (libz.so.1,
@@ -219,6 +222,7 @@ def test_ldd_resolves_names_the_file_with_a_library_not_found(
     assert f"{broken}:" in out.output and f"{missing.decode()} => not found" in out.output
 
 
+@pytest.mark.spawns("sh")
 @pytest.mark.parametrize("layout", ["missing", "no-elf"])
 def test_ldd_resolves_does_not_pass_on_nothing(host: Host, runtime: plan.PlannedImage,
                                                tmp_path: Path, layout: str) -> None:
@@ -233,12 +237,14 @@ def test_ldd_resolves_does_not_pass_on_nothing(host: Host, runtime: plan.Planned
     assert ("no such file" if layout == "missing" else "no ELF file") in out.output
 
 
+@pytest.mark.spawns("sh")
 def test_python_tree_read_only_fails_on_a_missing_prefix(
         host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
     out = host.run(_check(runtime, "python-tree-read-only", prefix=str(tmp_path / "absent")))
     assert out.problem == "exit code 1" and "no such file" in out.output
 
 
+@pytest.mark.spawns("sh")
 def test_python_tree_read_only_names_a_writable_file(
         host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
@@ -257,6 +263,7 @@ def test_python_tree_read_only_names_a_writable_file(
             (tree / "bin").chmod(0o755)
 
 
+@pytest.mark.spawns("sh")
 def test_no_compilers_finds_a_program_or_a_package(host: Host, runtime: plan.PlannedImage,
                                                    tmp_path: Path) -> None:
     tools = tmp_path / "tools"
@@ -277,6 +284,7 @@ def test_no_compilers_finds_a_program_or_a_package(host: Host, runtime: plan.Pla
     assert out.problem == "exit code 1" and "found gcc" in out.output
 
 
+@pytest.mark.spawns("sh")
 def test_no_package_caches_finds_a_cached_file_but_not_a_lock(
         host: Host, runtime: plan.PlannedImage, tmp_path: Path) -> None:
     root = tmp_path / "root"
@@ -302,6 +310,7 @@ def test_no_package_caches_finds_a_cached_file_but_not_a_lock(
     assert out.problem == "exit code 1" and str(listed) in out.output
 
 
+@pytest.mark.spawns("sh")
 def test_the_venv_checks_make_a_venv_here(host: Host, runtime: plan.PlannedImage) -> None:
     """venv (runtime, without pip) and venv-with-pip as run under emulation (this interpreter's
     pip serves the new venv); natively venv-with-pip runs ensurepip, left to the e2e tests."""
@@ -311,6 +320,7 @@ def test_the_venv_checks_make_a_venv_here(host: Host, runtime: plan.PlannedImage
     assert out.problem is None, out.output
 
 
+@pytest.mark.spawns("python")
 def test_stdlib_imports_imports_each_module_it_is_given(runtime: plan.PlannedImage,
                                                         host: Host) -> None:
     dev = _check(dataclasses.replace(runtime, variant="dev"), "stdlib-imports")
@@ -328,6 +338,7 @@ def test_tls_verify_is_given_the_index_host(runtime: plan.PlannedImage) -> None:
     assert tls.argv == ["python3", "-c", suite.snippet("tls_verify.py"), "pypi.example.org"]
 
 
+@pytest.mark.spawns("python")
 def test_pip_only_in_dev_names_an_importable_module(runtime: plan.PlannedImage, host: Host) -> None:
     check = _check(runtime, "pip-only-in-dev")
     out = host.run(check)  # this venv has pip (and the stdlib, ensurepip)
@@ -336,6 +347,7 @@ def test_pip_only_in_dev_names_an_importable_module(runtime: plan.PlannedImage, 
     assert host.run(absent).problem is None
 
 
+@pytest.mark.spawns("python")
 def test_startup_modules_frozen_tells_frozen_from_disk(runtime: plan.PlannedImage,
                                                        host: Host) -> None:
     frozen = _check(dataclasses.replace(runtime, frozen_modules=("os", "codecs")),
@@ -347,6 +359,7 @@ def test_startup_modules_frozen_tells_frozen_from_disk(runtime: plan.PlannedImag
     assert out.problem == "exit code 1" and "not frozen: json from " in out.output
 
 
+@pytest.mark.spawns("python")
 def test_interpreter_link_compares_the_elf_type(runtime: plan.PlannedImage, host: Host) -> None:
     with Path(sys.executable).resolve().open("rb") as f:
         e_type = f.read(18)[16]
@@ -358,6 +371,7 @@ def test_interpreter_link_compares_the_elf_type(runtime: plan.PlannedImage, host
     assert f"ELF type {e_type}, expected {5 - e_type} (build.pie: {str(not pie).lower()})" in out.output
 
 
+@pytest.mark.spawns("python")
 def test_free_threaded_tells_the_build(runtime: plan.PlannedImage, host: Host) -> None:
     out = host.run(_check(dataclasses.replace(runtime, freethreaded=True), "free-threaded"))
     if sys.version_info >= (3, 13) and not sys._is_gil_enabled():  # type: ignore[attr-defined,unused-ignore]
@@ -366,6 +380,7 @@ def test_free_threaded_tells_the_build(runtime: plan.PlannedImage, host: Host) -
         assert out.problem == "exit code 1" and "not a --disable-gil build" in out.output
 
 
+@pytest.mark.spawns("python")
 def test_the_minimal_checks_pass_or_fail_here_as_they_should(
         runtime: plan.PlannedImage, host: Host) -> None:
     minimal = dataclasses.replace(runtime, variant="minimal")

@@ -31,6 +31,7 @@ RULES = (VexRule(advisory="CVE-2099-1007", component="idle", reason="The flaw is
          VexRule(advisory="CVE-2099-1009", component="ensurepip", reason="In pip's wheel."))
 
 
+@pytest.mark.spawns("python")
 def test_the_probe_runs_here_and_agrees_with_the_import_system() -> None:
     """The probe is the file the smoke test runs (python3 -c). On this interpreter (a pyenv
     build with everything, or Debian's python3 without idlelib, tkinter or the test suite)

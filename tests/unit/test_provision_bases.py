@@ -15,12 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.fake_registry import FakeRegistry
 from tests.unit.helpers import REPO
 from tests.unit.hostkit_fakes import MATRIX, RECORDED
 
 SCRIPT = REPO / "scripts" / "provision-host.sh"
 ENGINE = RECORDED / "engine"
+
+pytestmark = pytest.mark.spawns("bash")  # every test sources provision-host.sh in bash
 
 IMAGES_STAND_INS = """
 trixie_tools() { :; }

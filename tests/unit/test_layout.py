@@ -1,6 +1,7 @@
 """The package's layout rules: the CLI on top (nothing imports it), one command table that
 matches the parser, docker-py / python-on-whales behind the engine protocol, a pure core that
-imports nothing above it, and naming.py the only module that spells a name."""
+imports nothing above it, naming.py the only module that spells a name, and no module over 400
+lines."""
 
 from __future__ import annotations
 
@@ -142,13 +143,26 @@ def test_nothing_below_the_cli_imports_it() -> None:
 def test_only_the_docker_engine_imports_the_docker_clients() -> None:
     users = {name for name, imports in _modules().items()
              if any(i.split(".")[0] in ("docker", "python_on_whales") for i in imports)}
-    assert users == {"engine/docker_engine.py"}
+    assert users == {"engine/docker_engine.py", "engine/docker_store.py"}
 
 
 def test_the_release_uses_the_engine_protocol_not_its_docker_implementation() -> None:
     users = {name for name, imports in _modules().items()
              if "orchestrator.engine.docker_engine" in imports}
     assert users <= {"cli/common.py"}  # engine_for: the CLI starts the engine
+    store_users = {name for name, imports in _modules().items()
+                   if "orchestrator.engine.docker_store" in imports}
+    assert store_users == {"engine/docker_engine.py"}  # DockerEngine's base
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_over_400_lines() -> None:
+    """A module that outgrows it is two concepts: split it where they part."""
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
+             for p in sorted(PACKAGE.rglob("*.py"))}
+    assert {m: n for m, n in sizes.items() if n > MAX_MODULE_LINES} == {}
 
 
 def test_only_the_runner_starts_processes_and_only_settings_reads_the_environment() -> None:
@@ -285,7 +299,8 @@ def test_only_the_engine_and_the_registry_transport_import_the_http_stack() -> N
     transport and its API (one session, urllib3's Retry, Link headers); nothing else."""
     users = {name for name, imports in _modules().items()
              if any(i.split(".")[0] in ("requests", "urllib3") for i in imports)}
-    assert users <= {"engine/docker_engine.py", "registry/transport.py", "registry/client.py"}
+    assert users <= {"engine/docker_engine.py", "engine/docker_store.py", "registry/transport.py",
+                     "registry/client.py"}
 
 
 # ---- one owner for every name: naming.py ---------------------------------------------------

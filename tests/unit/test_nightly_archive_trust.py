@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.apt.index import MAX_FUTURE, ArchiveIndex, Release, check_date, check_valid_until, utc_now
+from orchestrator.apt.index import ArchiveIndex, utc_now
 from orchestrator.apt.outdated import State
+from orchestrator.apt.release_file import MAX_FUTURE, Release, check_date, check_valid_until
 from orchestrator.apt.sources import AptSource
 from orchestrator.errors import ArchiveError
 from orchestrator.release import apt_check, build, nightly

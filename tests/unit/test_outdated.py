@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator import settings
 from orchestrator.apt import sources
-from orchestrator.apt.index import ArchiveIndex, parse_packages_index, parse_release
+from orchestrator.apt.index import ArchiveIndex, parse_packages_index
 from orchestrator.apt.outdated import (
     CellCheck,
     IndexView,
@@ -28,6 +28,7 @@ from orchestrator.apt.outdated import (
     Upgrade,
     upgrades,
 )
+from orchestrator.apt.release_file import parse_release
 from orchestrator.apt.sources import AptSource
 from orchestrator.errors import ArchiveError, ExitCode
 from orchestrator.registry import Registry

@@ -35,6 +35,7 @@ def _run_phases(args: argparse.Namespace, name: str, phases: list[str],
                        stage_only=getattr(args, "stage_only", False))
     if checks is not None:
         nightly.security_report(run, checks)
+        nightly.scan_report(run)  # with scan:: the advisories first seen since last night
     return session.finish(run, args.report, start)
 
 

@@ -11,25 +11,61 @@ apt would upgrade nothing in it. Every other group, and every group this cannot 
 ``--full-refresh`` sends every group that way.
 
 After the phases, the report says per image which security updates it took, and for an image
-that could not be published, which ones its published image still lacks and since when.
+that could not be published, which ones its published image still lacks and since when. With
+``scan:`` in images.yaml it also lists per image the advisories first seen since the previous
+night (``scan_report``): the image each cell leaves behind is scanned, and the scan's ledger
+(scan-first-seen.json, the one ``orchestrator scan`` keeps) says which findings are new.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from orchestrator import log
+from orchestrator import log, naming
 from orchestrator.apt.index import utc_now
 from orchestrator.apt.outdated import CellCheck, Ledger, OutdatedReport, State
+from orchestrator.errors import RegistryError, ScanError
 from orchestrator.planning.plan import Plan, PlannedImage
+from orchestrator.release import attest
 from orchestrator.release.apt_check import check_all
 from orchestrator.release.label import inputs_hash
-from orchestrator.release.report import Status
+from orchestrator.release.report import Report, Status
 from orchestrator.release.state import Run
+from orchestrator.scan import gate, images, report
+from orchestrator.scan.models import ImageScan, ScanReport
+from orchestrator.supplychain import signing
 
 _log = log.get("nightly")
+
+
+@dataclass
+class NightlyReport(Report):
+    """The nightly's report: with ``scan:``, per image the advisories first seen since the
+    previous night (``scan_report``), in the JSON report and after the table."""
+
+    # cell -> {advisory, package, installed, fixed_in, severity, fix_state, platform, since,
+    # vex, ignored}: the findings the scan's ledger had not seen before tonight
+    new_advisories: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    scan_notes: list[str] = field(default_factory=list)  # what was scanned, with which DB
+
+    @classmethod
+    def of(cls, other: Report) -> NightlyReport:
+        if isinstance(other, cls):
+            return other
+        return cls(**{f.name: getattr(other, f.name) for f in dataclasses.fields(Report)})
+
+    def table(self, platforms: Mapping[str, Sequence[str]] | None = None) -> str:
+        lines = [super().table(platforms), *(f"{n}\n" for n in self.scan_notes)]
+        for cell, found in self.new_advisories.items():
+            for a in found:
+                fixed = f"fixed in {a['fixed_in']}" if a["fixed_in"] else "no fix yet"
+                lines.append(f"{cell}: new advisory {a['advisory']} in {a['package']} "
+                             f"{a['installed']} ({a['platform']}, {a['severity']}, {fixed}; "
+                             f"first seen {a['since']})\n")
+        return "".join(lines)
 
 
 def _group(img: PlannedImage) -> tuple[str, str, str]:
@@ -59,6 +95,7 @@ def fast_path(run: Run, full_refresh: bool, *,
     """Check every planned image; drop the groups that need nothing from the run's plan
     (their cells: unchanged); say in the report why each other image is rebuilt. Returns the
     checks (the report uses them after the run). ``now``: the archives' Valid-Until clock."""
+    run.report = NightlyReport.of(run.report)
     checks = check_all(run.config, run.registry(), run.plan.images, run.label_keys,
                        run.settings.cache_dir, now=now)
     Ledger.record(run.work, checks, run.settings.today)
@@ -124,3 +161,83 @@ def security_report(run: Run, checks: OutdatedReport) -> None:
             res.waiting_security = [
                 {"package": u.package, "installed": u.installed, "candidate": u.candidate,
                  "platform": plat, "since": u.first_seen} for plat, u in check.security]
+
+
+def _evidence(run: Run, tools: attest.Tools) -> images.EvidenceSource:
+    """What the scan gives grype per platform manifest: with ``signing:`` the SBOM and the
+    OpenVEX document attested to it (verified with the public key), else the image itself."""
+    sig, cfg = run.config.signing, run.config.scan
+    if sig is None or cfg is None:
+        return images.unattested
+    cosign = signing.Cosign(signing.keys_for(sig, run.loaded.root, str(run.loaded.path)),
+                            run.settings.child_env({}), run=tools.cosign)
+    return images.attested(cosign, run.work / "scan" / "sboms",
+                           frozenset(r.advisory for r in cfg.vex))
+
+
+def _left_behind(run: Run, planned: Mapping[str, PlannedImage]) -> dict[str, str]:
+    """cell -> the digest this nightly leaves for it: the one it published, staged or found
+    unchanged; for a cell that did not get that far, the one its first public tag holds (what
+    consumers still pull); a cell with neither is left out."""
+    out: dict[str, str] = {}
+    for cell, res in run.report.cells.items():
+        if res.status in (Status.OK, Status.UNCHANGED) and res.digest:
+            out[cell] = res.digest
+            continue
+        tags = planned[cell].tags if cell in planned else tuple(res.tags)
+        digest = run.registry().digest(run.repo, tags[0]) if tags else None
+        if digest:
+            out[cell] = digest
+    return out
+
+
+def scan_report(run: Run, *, tools: attest.Tools | None = None) -> ScanReport | None:
+    """With ``scan:`` in images.yaml: the image each cell leaves behind scanned (per platform,
+    by digest, the DB images.yaml pins, checked again now), stamped with the scan's ledger;
+    the findings first seen tonight go into the report per image with their first-seen date
+    (``NightlyReport.new_advisories``), and a note says what was scanned. An image that cannot
+    be scanned is said in a note: the report of what is new is not a gate (the release gate
+    in the push is). None without ``scan:``."""
+    cfg = run.config.scan
+    if cfg is None:
+        return None
+    out = NightlyReport.of(run.report)
+    run.report = out
+    try:  # the report is written whatever happens here: a problem is a note
+        checker = gate.prepare(run.config, run.loaded.root, run.settings)
+        left = _left_behind(run, {img.id: img for img in run.plan.images})
+    except (RegistryError, ScanError) as exc:
+        out.scan_notes.append(f"nightly scan: not run: {exc}")
+        _log.warning("no nightly scan", error=str(exc))
+        return None
+    assert checker is not None
+    sboms = _evidence(run, tools or attest.Tools())
+    registry = run.registry()
+    name = naming.repository_ref(run.repo_host, run.repo)
+    scanned = ScanReport(checker.db, checker.fail_on)
+    for cell, digest in left.items():
+        try:
+            plats = images.scan_digest(registry, run.repo, cell, digest, checker.grype, sboms,
+                                       cfg, checker.fail_on, run.settings.today)
+        except (RegistryError, ScanError) as exc:  # refused credentials too: a note
+            scanned.images.append(ImageScan(cell, f"{name}@{digest}", "error", digest,
+                                            reason=str(exc)))
+            continue
+        scanned.images.append(ImageScan(cell, f"{name}@{digest}", "scanned", digest, tuple(plats)))
+    ledger = report.Ledger(run.work / "scan-first-seen.json")
+    ledger.stamp(scanned, run.settings.today)
+    ledger.save()
+    for cell, plat, f in scanned.new:
+        out.new_advisories.setdefault(cell, []).append({
+            "advisory": f.advisory, "package": f.package, "installed": f.installed,
+            "fixed_in": f.fixed_in, "severity": f.severity, "fix_state": f.fix_state,
+            "platform": plat, "since": f.first_seen, "vex": f.vex, "ignored": f.ignored})
+    done = [i for i in scanned.images if i.state == "scanned"]
+    out.scan_notes.append(f"nightly scan: {len(done)} image(s) scanned with the DB built "
+                     f"{checker.db.built} ({checker.db.checksum}): {len(scanned.new)} advisory "
+                     "finding(s) first seen since the previous scan")
+    for i in scanned.images:
+        if i.state == "error":
+            out.scan_notes.append(f"nightly scan: {i.cell} ({i.ref}) not scanned: {i.reason}")
+            _log.warning("not scanned", image=i.cell, reason=i.reason)
+    return scanned

@@ -234,10 +234,9 @@ class Registry:
         is deleted by digest, which takes the tag with it. True when the tag is gone; False
         when the registry deletes nothing (deletion disabled): the tag stays, on the
         placeholder, so what it held is reachable by digest only."""
-        if self._delete(repo, tag):
-            return True
+        self._delete(repo, tag)
         if self.digest(repo, tag) is None:
-            return True
+            return True  # gone, or never there (a 404 to the DELETE is believed only after this)
         body = self._placeholder(repo, tag)
         placeholder = self.put_manifest(repo, tag, body, OCI_MANIFEST)
         return self._delete(repo, placeholder)

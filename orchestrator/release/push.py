@@ -183,9 +183,11 @@ def _unstage(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellS
     outs = {img.id: out for img, out in pushed}
     for img, _ in ready:
         out = outs.get(img.id)
-        if out is not None and not out.staging_tag:
-            continue  # unchanged, or published under its immutable tag by an earlier run
-        tag = out.staging_tag if out is not None else naming.staging_tag(img.id)
+        # every cell, unchanged or already published ones too: a run killed after the tags
+        # moved and before this cleanup left its staging tag, and the rerun finds the image
+        # published (no staging tag of its own) -- the tag must go all the same
+        staged = out is not None and bool(out.staging_tag)
+        tag = out.staging_tag if out is not None and staged else naming.staging_tag(img.id)
         res = run.report.cell(img.id)
         try:
             gone = registry.untag(run.repo, tag)
@@ -193,7 +195,7 @@ def _unstage(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellS
             gone, why = False, f"removing it failed: {exc}"
         else:
             why = "the registry deletes no tag; it now points at a placeholder"
-        if out is not None and not res.immutable_tag:  # no gate let it through
+        if out is not None and staged and not res.immutable_tag:  # no gate let it through
             res.message += (f"\nnot published: {name}@{out.digest} has no tag, it is in the "
                             "registry by digest only")
         if not gone:
@@ -240,8 +242,9 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
         _skip(run, [img for img, _ in ready],
               f"--all-or-nothing: {len(bad)} cell(s) failed, nothing published")
         return
-    pushed = _push_all(run, registry, ready)
-    try:
+    pushed: Pushed = []
+    try:  # a push stopped half-way (a login refused) leaves no staging tag either
+        pushed = _push_all(run, registry, ready)
         _publish(run, registry, ready, pushed, all_or_nothing, stage_only, cosign, syft, gate)
     finally:
         _unstage(run, registry, ready, pushed)

@@ -245,3 +245,21 @@ def test_promote_refuses_a_staged_image_that_brings_a_new_finding(
         (env.pub.config.parent / ".orchestrator" / "report-promote.json").read_text())["cells"]}
     assert (cells[RT14]["status"], cells[RT14]["phase"]) == ("failed", "scan")
     assert "CVE-2026-7777 in libssl3" in cells[RT14]["message"]
+
+
+@pytest.mark.spawns("grype")
+def test_a_staging_tag_a_killed_run_left_on_a_published_image_goes_on_the_rerun(env: Env) -> None:
+    """A run killed after its tags moved and before its cleanup leaves the staging tag on the
+    published image; the rerun finds that image published (unchanged: no staging tag of its
+    own to push) and still removes the leftover (tests/integration/test_registry_faults.py's
+    kill -9 between push and tag moves, against the real registry)."""
+    first = publish(env)
+    assert all(first.report.cell(i.id).status is Status.OK for i in first.plan.images)
+    published = env.fake.tags(REPO)
+    assert not [t for t in published if t.startswith("_")]
+    digest = published[first.plan.image(RT14).immutable_tag]
+    first.registry().tag(REPO, digest, staging_tag(RT14))  # what the killed run left
+    assert env.fake.tags(REPO)[staging_tag(RT14)] == digest
+    again = publish(env)  # the same content: unchanged, nothing pushed
+    assert again.report.cell(RT14).status is Status.UNCHANGED
+    assert env.fake.tags(REPO) == published

@@ -400,7 +400,9 @@ step_dockerd() {
     printf '%s\n' '{"features": {"containerd-snapshotter": true}}' | write_if_changed "$cfg" \
         && say "  wrote $cfg (containerd image store)" || true
     local info
-    if info=$(docker info --format '{{json .}}' 2>/dev/null) && [[ $(hostkit docker-store <<<"$info") == classic ]]; then
+    # `docker info --format` exits 0 with an empty answer when no daemon answers: ask first
+    if docker info >/dev/null 2>&1 && info=$(docker info --format '{{json .}}' 2>/dev/null) \
+        && [[ $(hostkit docker-store <<<"$info") == classic ]]; then
         # Migration from the classic store: nothing is carried over. The classic store's
         # images stay on disk under /var/lib/docker/image (invisible to the new store); the
         # base images are pulled again from the local registry by digest, everything else
@@ -417,7 +419,9 @@ step_dockerd() {
     # the store, linux/arm64 in BuildKit, dockerd ${WANT_DOCKERD}.x, 127.0.0.0/8 insecure, the docker
     # driver: checked (and said) by hostkit/dockerd.py from what docker info and buildx say
     local inspect
-    info=$(docker info --format '{{json .}}') || die "\`docker info\` failed after \`$HOST_SERVICES start dockerd\`"
+    if ! docker info >/dev/null 2>&1 || ! info=$(docker info --format '{{json .}}'); then
+        die "\`docker info\` failed after \`$HOST_SERVICES start dockerd\`"
+    fi
     inspect=$(docker buildx inspect 2>&1) || true
     hostkit dockerd-check "$WANT_DOCKERD" --info "$info" --inspect "$inspect" || exit 1
 }
@@ -877,6 +881,9 @@ summary() {
 main() {
     [[ $(id -u) == 0 ]] || die "must run as root"
     [[ -r /etc/debian_version ]] || die "not a Debian system"
+    # hostkit (python -m hostkit) decides for steps 3, 4, 6 and 10: without the venv `make
+    # install` makes, step 3 would read "not installed" and reinstall before failing
+    [[ -x $HOSTKIT_PYTHON ]] || die "$HOSTKIT_PYTHON is missing: run \`make install\` first (or set ORCH_HOSTKIT_PYTHON)"
     local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke cosign syft) steps=() s n
     for s in "$@"; do
         case $s in

@@ -48,9 +48,10 @@ dpkg-query() {{  # the recorded lines; one package's ${{Version}} alone for pkg_
 }}
 dockerd() {{ cat {ENGINE}/dockerd-version.txt; }}
 docker() {{
-    case "$1 $2" in
+    case "$1 ${{2:-}}" in
         "buildx version") cat {ENGINE}/docker-buildx-version.txt ;;
         "buildx inspect") cat {ENGINE}/docker-buildx-inspect.txt ;;
+        "info ") [[ -z ${{FAKE_NO_DAEMON:-}} ]] ;;  # plain `docker info`: does a daemon answer
         "info --format") sed "$FAKE_INFO_EDIT" {ENGINE}/docker-info.json ;;
         *) echo "unexpected: docker $*" >&2; return 1 ;;
     esac
@@ -164,3 +165,14 @@ def test_step_dockerd_stops_at_the_first_check_that_fails(tmp_path: Path) -> Non
                                             'insecure registry CIDRs: ["10.0.0.0/8"]')
     assert proc.stderr == ('[provision] ERROR: 127.0.0.0/8 is not an insecure registry range; add '
                            '"insecure-registries": ["127.0.0.1:5000"] to /etc/docker/daemon.json\n')
+
+
+def test_a_dockerd_that_does_not_answer_is_not_taken_for_the_classic_store(tmp_path: Path) -> None:
+    """`docker info --format` exits 0 with an empty answer when no daemon answers: step 4 asks
+    plain `docker info` first, so a stopped dockerd is started, not "restarted off the classic
+    store", and one that still does not answer after the start is said so."""
+    proc = _bash(tmp_path, "127.0.0.1:5000", ENGINE_STAND_INS + "step_dockerd",
+                 FAKE_INFO_EDIT="s/x/x/", FAKE_NO_DAEMON="1")
+    assert proc.returncode == 1
+    assert "classic image store" not in proc.stdout
+    assert "`docker info` failed after" in proc.stderr

@@ -94,9 +94,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
         if sig is not None and cosign is None:  # the attested SBOMs verify with the key
             cosign = signing.Cosign(signing.keys_for(sig, loaded.root, str(loaded.path)),
                                     st.child_env({}))
-        sboms = (images.attested(cosign, work_dir(loaded, st) / "scan" / "sboms",
-                                 checker.vex_advisories)
-                 if cosign is not None else images.unattested)
+        work = work_dir(loaded, st)
+        sboms = (images.attested(cosign, images.sbom_dir(work), checker.vex_advisories)
+                 if cosign is not None else images.made_by_push(work))
         scan = gate.promote_gate(checker, client, sboms)
     report = promote.promote(cells, client, all_or_nothing=args.all_or_nothing,
                              today=st.today, gate=signature_gate, scan=scan)

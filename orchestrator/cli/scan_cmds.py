@@ -39,11 +39,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
                        now=dt.datetime.now(dt.UTC))
     client = registry.registry_for(loaded.config.publish.registry, st)
     work = work_dir(loaded, st)
-    sboms: images.EvidenceSource = images.unattested
+    sboms: images.EvidenceSource = images.made_by_push(work)
     if loaded.config.signing is not None:
         cosign = signing.Cosign(signing.keys_for(loaded.config.signing, loaded.root,
                                                  str(loaded.path)), st.child_env({}))
-        sboms = images.attested(cosign, work / "scan" / "sboms",
+        sboms = images.attested(cosign, images.sbom_dir(work),
                                 frozenset(r.advisory for r in cfg.vex))
     # a line per image on stderr (k/n, its time, the elapsed total; GitLab sections in CI), and
     # on a terminal the live status; stdout is the report

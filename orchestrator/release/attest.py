@@ -32,6 +32,7 @@ from orchestrator.perf import predicate as perf_predicate
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry, scheme_for
 from orchestrator.release.state import Run
+from orchestrator.scan import images
 from orchestrator.supplychain import provenance, sbom, signing, vex
 from orchestrator.supplychain.signing import Cosign
 
@@ -217,6 +218,55 @@ def attach(run: Run, img: PlannedImage, digest: str, cosign: Cosign, syft: sbom.
         cosign.attest(f"{name}@{plats[plat]}", path, VEX_TYPE)
     cosign.attest(f"{name}@{digest}", predicate_path, PROVENANCE_TYPE)
     return dataclasses.replace(attached, perf=attach_perf(run, img, name, plats, out, cosign))
+
+
+def built_sboms(run: Run, img: PlannedImage, digest: str | None, syft: sbom.Syft,
+                registry: Registry) -> images.EvidenceSource:
+    """Without ``signing:``, what a scan gives grype for ``img`` pushed as ``digest`` (None:
+    not an image of the inputs planned now) and for the image it replaces: the SPDX SBOM of
+    each platform manifest, made when asked for as ``attach`` makes the attested one (syft,
+    then the CPython entry: on ``digest``'s platform manifests always, on another image's when
+    its label says it carries the locked CPython version), into ``scan/sboms/<cell>/`` of the
+    work dir, so the compiled CPython is matched by its purl and CPE either way; on
+    ``digest``'s platforms also the OpenVEX document when a scan.vex rule applies. An SBOM
+    that cannot be made: grype reads the image (the note says why)."""
+    name = naming.repository_ref(run.repo_host, run.repo)
+    out = images.sbom_dir(run.work) / img.id
+    cpython = sbom_cpython(run, img)
+    built = frozenset((registry.platform_manifests(run.repo, digest) or {}).values()
+                      if digest else ())
+
+    def source(ref: str, platform: str) -> images.Evidence:
+        pdigest = ref.rpartition("@")[2]
+        ours = pdigest in built
+        entry = cpython if ours else None
+        if cpython is not None and not ours:
+            labels = ((registry.image_config(run.repo, pdigest) or {}).get("config") or {}) \
+                .get("Labels") or {}
+            entry = cpython if labels.get(run.label_keys.python_version) == cpython.version \
+                else None
+        try:
+            paths = sbom.image_sboms(syft, ref, platform, entry,
+                                     out / pdigest.removeprefix("sha256:"), ("spdx",),
+                                     http=scheme_for(run.repo_host) == "http",
+                                     env=run.settings.child_env({}), source_name=name,
+                                     source_version=img.immutable_tag)
+        except SupplyChainError as exc:
+            return images.Evidence(None, None, f"no SBOM ({exc}): grype read the image")
+        vex_path = None
+        if ours and vex_rules(run):
+            try:
+                doc = vex_document(run, img, ref, platform, paths)
+            except SupplyChainError:
+                doc = {"statements": []}  # no smoke-test record: no document, as attach
+            if doc["statements"]:
+                vex_path = paths["spdx"].with_name(paths["spdx"].name.replace(".spdx.json",
+                                                                              ".openvex.json"))
+                vex_path.write_text(json.dumps(doc, indent=2) + "\n")
+        return images.Evidence(paths["spdx"], vex_path, "no signing: in images.yaml: the SBOM "
+                               "this run made, not attested")
+
+    return source
 
 
 def perf_record(run: Run, img: PlannedImage) -> dict[str, Any] | None:

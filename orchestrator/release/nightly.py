@@ -23,12 +23,14 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator import log, naming
 from orchestrator.apt.index import utc_now
 from orchestrator.apt.outdated import CellCheck, Ledger, OutdatedReport, State
-from orchestrator.errors import RegistryError, ScanError
+from orchestrator.errors import RegistryError, ScanError, SupplyChainError
 from orchestrator.planning.plan import Plan, PlannedImage
+from orchestrator.registry import Registry
 from orchestrator.release import attest
 from orchestrator.release.apt_check import check_all
 from orchestrator.release.label import inputs_hash
@@ -50,6 +52,14 @@ class NightlyReport(Report):
     # vex, ignored}: the findings the scan's ledger had not seen before tonight
     new_advisories: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     scan_notes: list[str] = field(default_factory=list)  # what was scanned, with which DB
+    # every image the nightly planned, the fast path's too (the run's plan loses those): for
+    # the scan's SBOMs; not in the JSON report
+    planned: dict[str, PlannedImage] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.pop("planned", None)
+        return out
 
     @classmethod
     def of(cls, other: Report) -> NightlyReport:
@@ -96,6 +106,7 @@ def fast_path(run: Run, full_refresh: bool, *,
     (their cells: unchanged); say in the report why each other image is rebuilt. Returns the
     checks (the report uses them after the run). ``now``: the archives' Valid-Until clock."""
     run.report = NightlyReport.of(run.report)
+    run.report.planned.update({img.id: img for img in run.plan.images})
     checks = check_all(run.config, run.registry(), run.plan.images, run.label_keys,
                        run.settings.cache_dir, now=now)
     Ledger.record(run.work, checks, run.settings.today)
@@ -163,31 +174,47 @@ def security_report(run: Run, checks: OutdatedReport) -> None:
                  "platform": plat, "since": u.first_seen} for plat, u in check.security]
 
 
-def _evidence(run: Run, tools: attest.Tools) -> images.EvidenceSource:
-    """What the scan gives grype per platform manifest: with ``signing:`` the SBOM and the
-    OpenVEX document attested to it (verified with the public key), else the image itself."""
+def _evidence(run: Run, tools: attest.Tools, registry: Registry
+              ) -> Callable[[PlannedImage | None, str | None], images.EvidenceSource]:
+    """(image, the digest of the inputs planned now or None) -> what the scan gives grype per
+    platform manifest: with ``signing:``
+    the SBOM and the OpenVEX document attested to it (verified with the public key), else the
+    SBOMs made now as the push makes them (attest.built_sboms; no pinned syft: the image)."""
     sig, cfg = run.config.signing, run.config.scan
-    if sig is None or cfg is None:
-        return images.unattested
-    cosign = signing.Cosign(signing.keys_for(sig, run.loaded.root, str(run.loaded.path)),
-                            run.settings.child_env({}), run=tools.cosign)
-    return images.attested(cosign, run.work / "scan" / "sboms",
-                           frozenset(r.advisory for r in cfg.vex))
+    if sig is not None and cfg is not None:
+        cosign = signing.Cosign(signing.keys_for(sig, run.loaded.root, str(run.loaded.path)),
+                                run.settings.child_env({}), run=tools.cosign)
+        attested = images.attested(cosign, images.sbom_dir(run.work),
+                                   frozenset(r.advisory for r in cfg.vex))
+        return lambda img, digest: attested
+    try:
+        syft = attest.syft_for(run, tools)
+    except SupplyChainError as exc:
+        without = images.without_sbom(str(exc))
+        return lambda img, digest: without
+
+    def made(img: PlannedImage | None, digest: str | None) -> images.EvidenceSource:
+        if img is None:
+            return images.without_sbom("the image is not in this run's plan")
+        return attest.built_sboms(run, img, digest, syft, registry)
+
+    return made
 
 
-def _left_behind(run: Run, planned: Mapping[str, PlannedImage]) -> dict[str, str]:
-    """cell -> the digest this nightly leaves for it: the one it published, staged or found
-    unchanged; for a cell that did not get that far, the one its first public tag holds (what
-    consumers still pull); a cell with neither is left out."""
-    out: dict[str, str] = {}
+def _left_behind(run: Run, planned: Mapping[str, PlannedImage]) -> dict[str, tuple[str, bool]]:
+    """cell -> the digest this nightly leaves for it, and whether it is the image of the
+    inputs planned now: the one it published, staged or found unchanged (True); for a cell
+    that did not get that far, the one its first public tag holds (what consumers still
+    pull; False); a cell with neither is left out."""
+    out: dict[str, tuple[str, bool]] = {}
     for cell, res in run.report.cells.items():
         if res.status in (Status.OK, Status.UNCHANGED) and res.digest:
-            out[cell] = res.digest
+            out[cell] = (res.digest, True)
             continue
         tags = planned[cell].tags if cell in planned else tuple(res.tags)
         digest = run.registry().digest(run.repo, tags[0]) if tags else None
         if digest:
-            out[cell] = digest
+            out[cell] = (digest, False)
     return out
 
 
@@ -211,14 +238,17 @@ def scan_report(run: Run, *, tools: attest.Tools | None = None) -> ScanReport | 
         _log.warning("no nightly scan", error=str(exc))
         return None
     assert checker is not None
-    sboms = _evidence(run, tools or attest.Tools())
     registry = run.registry()
+    evidence = _evidence(run, tools or attest.Tools(), registry)
+    planned = {**out.planned, **{img.id: img for img in run.plan.images}}
     name = naming.repository_ref(run.repo_host, run.repo)
     scanned = ScanReport(checker.db, checker.fail_on)
-    for cell, digest in left.items():
+    for cell, (digest, current) in left.items():
         try:
-            plats = images.scan_digest(registry, run.repo, cell, digest, checker.grype, sboms,
-                                       cfg, checker.fail_on, run.settings.today)
+            plats = images.scan_digest(registry, run.repo, cell, digest, checker.grype,
+                                       evidence(planned.get(cell), digest if current else None),
+                                       cfg,
+                                       checker.fail_on, run.settings.today)
         except (RegistryError, ScanError) as exc:  # refused credentials too: a note
             scanned.images.append(ImageScan(cell, f"{name}@{digest}", "error", digest,
                                             reason=str(exc)))

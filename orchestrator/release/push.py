@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from orchestrator import log, naming
-from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError
+from orchestrator.errors import EngineError, OrchestratorError, RegistryAuthError, SupplyChainError
 from orchestrator.planning.plan import PlannedImage
 from orchestrator.registry import Registry, fingerprint
 from orchestrator.release import attest
@@ -204,12 +204,20 @@ def _unstage(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellS
 
 
 def _gate_all(run: Run, registry: Registry, pushed: Pushed, gate: scan_gate.Gate,
-              cosign: Cosign | None) -> Pushed:
+              cosign: Cosign | None, syft: sbom.Syft | None) -> Pushed:
     """The pushed cells whose tags may move: each new digest scanned against the image its
     first public tag holds now (scan.gate); one that brings a gating finding fails (phase
-    ``scan``) and gets no tag at all. Unchanged content is already published."""
-    sboms = (scan_images.attested(cosign, run.work / "scan" / "sboms", gate.vex_advisories)
-             if cosign is not None else scan_images.unattested)
+    ``scan``) and gets no tag at all. Unchanged content is already published. grype reads the
+    attested SBOMs with ``signing:``, else the SBOMs ``syft`` makes now (attest.built_sboms;
+    no pinned syft: the images, the note says why)."""
+    sboms = (scan_images.attested(cosign, scan_images.sbom_dir(run.work), gate.vex_advisories)
+             if cosign is not None else None)
+    no_syft = ""
+    if sboms is None and syft is None:
+        try:
+            syft = attest.syft_for(run)
+        except SupplyChainError as exc:
+            no_syft = str(exc)
     keep: Pushed = []
     for img, out in pushed:
         res = run.report.cell(img.id)
@@ -217,13 +225,23 @@ def _gate_all(run: Run, registry: Registry, pushed: Pushed, gate: scan_gate.Gate
             keep.append((img, out))
             continue
         start = time.monotonic()
-        why = gate.check(registry, run.repo, img.id, out.digest, img.tags[0], sboms)
+        source = sboms or (attest.built_sboms(run, img, out.digest, syft, registry) if syft
+                           else scan_images.without_sbom(no_syft))
+        why = gate.check(registry, run.repo, img.id, out.digest, img.tags[0], source)
         res.seconds["scan"] = round(time.monotonic() - start, 1)
         if why is not None:
             res.fail("scan", why)
             continue
         keep.append((img, out))
     return keep
+
+
+def _optional_syft(run: Run, tools: attest.Tools) -> sbom.Syft | None:
+    """The pinned syft, or None when it is not there (the gate then says why)."""
+    try:
+        return attest.syft_for(run, tools)
+    except SupplyChainError:
+        return None
 
 
 def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
@@ -236,6 +254,8 @@ def do_push(run: Run, all_or_nothing: bool, stage_only: bool = False, *,
     registry.ping()
     cosign = attest.cosign_for(run, tools)  # no key or password: stop before any push
     syft = attest.syft_for(run, tools) if cosign is not None else None  # nor without syft
+    if cosign is None and gate is not None:  # the SBOMs the scan gate reads: made here
+        syft = _optional_syft(run, tools)
     ready = _ready(run)
     bad = [c for c in run.report.cells.values() if c.status in (Status.FAILED, Status.ABORTED)]
     if all_or_nothing and bad:
@@ -264,7 +284,7 @@ def _publish(run: Run, registry: Registry, ready: list[tuple[PlannedImage, CellS
                   "--all-or-nothing: a signature failed, no tag moved")
             return
     if gate is not None:
-        pushed = _gate_all(run, registry, pushed, gate, cosign)
+        pushed = _gate_all(run, registry, pushed, gate, cosign, syft)
         if all_or_nothing and any(run.report.cell(i.id).status is Status.FAILED for i, _ in ready):
             _skip(run, [img for img, _ in pushed],
                   "--all-or-nothing: the scan gate refused an image, no tag moved")

@@ -1,7 +1,9 @@
 """Which images a scan reads: each planned image's first public tag in the registry, every
 platform it was published for, by digest; the SBOM the push attested for that platform when
 ``signing:`` lets it be verified (so grype matches the compiled CPython by the CPE and purl
-of its SBOM entry), else the image itself (grype's own catalogue: syft's binary classifier)."""
+of its SBOM entry); without ``signing:`` the SBOM the push made of it when it was made here
+(``made_by_push``; the push's own gate makes them: release/attest.built_sboms), else the image
+itself (grype's own catalogue: syft's binary classifier)."""
 
 from __future__ import annotations
 
@@ -86,9 +88,40 @@ def attested(cosign: Cosign, out_dir: Path, advisories: frozenset[str]) -> Evide
     return source
 
 
-def unattested(ref: str, platform: str) -> Evidence:
-    return Evidence(None, None, "no signing: in images.yaml, so no SBOM attestation to verify: "
-                    "grype read the image")
+def sbom_dir(work: Path) -> Path:
+    """Where the SBOMs a scan reads are kept under the work dir: the verified attestations
+    (``attested``) and, without ``signing:``, those the push made (``<cell>/<digest>``,
+    release/attest.built_sboms)."""
+    return work / "scan" / "sboms"
+
+
+def made_by_push(work: Path) -> EvidenceSource:
+    """Without ``signing:``, for ``orchestrator scan`` and ``promote``: the SPDX SBOM a push
+    on this machine made of the platform manifest (attest.built_sboms, with the CPython entry),
+    found by its digest under ``sbom_dir(work)``; none there (another machine pushed it, or
+    the work dir is new): grype reads the image, the note says so."""
+
+    def source(ref: str, platform: str) -> Evidence:
+        hexd = ref.rpartition("@sha256:")[2]
+        hits = sorted(sbom_dir(work).glob(f"*/{hexd}.spdx.json")) if hexd else []
+        if hits:
+            return Evidence(hits[0], None, "no signing: in images.yaml: the SBOM a push on this "
+                            "machine made, not attested")
+        return Evidence(None, None, "no signing: in images.yaml, and no push on this machine "
+                        "made an SBOM of it: grype read the image")
+
+    return source
+
+
+def without_sbom(why: str) -> EvidenceSource:
+    """No attestation and no SBOM made here either (``why``: e.g. no pinned syft): grype reads
+    the image, the note says why (it may not match the compiled CPython that way)."""
+
+    def source(ref: str, platform: str) -> Evidence:
+        return Evidence(None, None, f"no signing: in images.yaml and no SBOM made here ({why}): "
+                        "grype read the image")
+
+    return source
 
 
 def scan_digest(registry: Registry, repo: str, cell: str, digest: str, grype: Grype,

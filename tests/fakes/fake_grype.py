@@ -4,7 +4,8 @@ with grype's JSON shapes, its exit codes and its coloured log lines.
 
 Its DB "archive" is a file starting with ``FAKEDB`` followed by JSON (``{"built": ISO}``);
 ``db import`` of anything else fails as grype does on a file that is not an archive. Matches
-come from ``matches.json`` beside the script: {"<substring of the target>": [grype match,...]};
+come from ``matches.json`` beside the script: {"<substring of the target, or of the SBOM
+file an sbom: target names>": [grype match,...]};
 a target containing "crash" fails; ``--vex FILE`` sets aside the matches its not_affected
 (or fixed) statements name, into ``ignoredMatches`` as grype does. Every call is appended to
 ``calls.jsonl`` (argv and the GRYPE_* environment)."""
@@ -59,7 +60,8 @@ else:
     if "crash" in target:
         error(f"could not fetch image {target!r}: connection reset")
     table = json.loads((HERE / "matches.json").read_text()) if (HERE / "matches.json").exists() else {}
-    matches = [m for key, ms in table.items() if key in target for m in ms]
+    seen = target + (Path(target[5:]).read_text() if target.startswith("sbom:") else "")
+    matches = [m for key, ms in table.items() if key in seen for m in ms]
     ignored = []
     if "--vex" in argv:  # as grype applies OpenVEX: not_affected statements set matches aside
         doc = json.loads(Path(argv[argv.index("--vex") + 1]).read_text())

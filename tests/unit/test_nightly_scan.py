@@ -19,12 +19,13 @@ import pytest
 
 from orchestrator import settings
 from orchestrator.config import loader
-from orchestrator.release import nightly
+from orchestrator.release import attest, nightly
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
 from orchestrator.scan import gate
-from tests.fakes import fake_grype
+from tests.fakes import fake_grype, fake_syft
 from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.fake_syft import FakeSyft
 from tests.fakes.publish_harness import HarnessRun, Publisher, image_for, write_config
 from tests.unit.helpers import TODAY
 
@@ -51,15 +52,15 @@ class Night:
         return image_for(self.pub.run(), cell, seed).digest.removeprefix("sha256:")
 
     def run(self, day: dt.date, seeds: dict[str, str] | None = None,
-            failed: tuple[str, ...] = ()) -> HarnessRun:
+            failed: tuple[str, ...] = (), tools: attest.Tools | None = None) -> HarnessRun:
         """One night: the candidates of ``seeds`` pushed through the gate, then the scan."""
         settings.override(dataclasses.replace(settings.get(), today=day))
         run = self.pub.run(seeds=seeds, failed=failed)
         run.report = nightly.NightlyReport.of(run.report)  # as nightly.fast_path makes it
         loaded = loader.load(self.pub.config, TODAY)
         do_push(run, all_or_nothing=False,
-                gate=gate.prepare(loaded.config, loaded.root, settings.get()))
-        nightly.scan_report(run)
+                gate=gate.prepare(loaded.config, loaded.root, settings.get()), tools=tools)
+        nightly.scan_report(run, tools=tools)
         return run
 
 
@@ -159,6 +160,22 @@ def test_a_db_that_went_stale_during_the_night_is_a_note_and_the_report_is_still
     note = first.report.scan_notes[-1]  # type: ignore[attr-defined]
     assert note.startswith("nightly scan: not run: scan.db: the vulnerability DB ")
     assert "older than scan.max_age_days (5)" in note
+
+
+def test_without_signing_the_nightly_scans_the_sboms_it_makes_and_finds_the_cpython(
+        night: Night) -> None:
+    """No signing: (issue 32 audit item 4): the scan gets the SBOMs made with the pinned syft
+    and the CPython entry, so an advisory against the compiled CPython 3.14.2 is reported for
+    the two 3.14 images (the 3.13 ones carry 3.13.5)."""
+    fake_syft.install(night.tools)
+    night.matches({"SPDXRef-Package-cpython-3.14.2-source": [fake_grype.match(
+        "CVE-2026-5556", "cpython", "3.14.2", "High", "3.14.3", kind="binary")]})
+    run = night.run(dt.date(2026, 11, 21), tools=attest.Tools(syft=FakeSyft()))
+    new = run.report.new_advisories  # type: ignore[attr-defined]
+    assert {c: [a["advisory"] for a in found] for c, found in new.items()} == {
+        RT14: ["CVE-2026-5556"], DEV14: ["CVE-2026-5556"]}
+    targets = [c["argv"][0] for c in fake_grype.calls(night.tools) if ":" in c["argv"][0]]
+    assert targets and all(t.startswith("sbom:") for t in targets)
 
 
 def test_without_scan_the_nightly_scans_nothing(tmp_path: Path) -> None:

@@ -299,6 +299,37 @@ def test_scan_reports_per_platform_by_digest_and_gates(setup: Setup,
 
 
 @pytest.mark.spawns("grype")
+def test_without_signing_scan_reads_the_sbom_a_push_here_made_else_the_image(
+        setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No signing: (issue 32 audit item 4): the SBOM the push made of a platform manifest
+    (release/attest.built_sboms: work/scan/sboms/<cell>/<digest>.spdx.json, with the CPython
+    entry) goes to grype, so the compiled CPython is matched; a manifest no push here made
+    one of is read from the registry, and its note says so."""
+    cell = "3.14-source-bookworm-runtime"
+    amd, arm = setup.digests[cell]["linux/amd64"], setup.digests[cell]["linux/arm64"]
+    made = scan_images.sbom_dir(tmp_path / "work") / cell / f"{amd.removeprefix('sha256:')}.spdx.json"
+    made.parent.mkdir(parents=True)
+    made.write_text(json.dumps({"packages": [{"SPDXID": "SPDXRef-Package-cpython-3.14.4-source"}]}))
+    (setup.tools / "matches.json").write_text(json.dumps({"SPDXRef-Package-cpython-3.14.4": [
+        fake_grype.match("CVE-2026-4444", "cpython", "3.14.4", "Medium", "3.14.5",
+                         kind="binary", matched_by="cpe-match")]}))
+    code, _, _, report = scan(setup, capsys, "--only", cell)
+    assert code == 0
+    (image,) = report["images"]
+    plats = {p["platform"]: p for p in image["platforms"]}
+    assert plats["linux/amd64"]["source"] == "sbom"
+    assert [f["advisory"] for f in plats["linux/amd64"]["findings"]] == ["CVE-2026-4444"]
+    assert plats["linux/amd64"]["note"] == ("no signing: in images.yaml: the SBOM a push on this "
+                                            "machine made, not attested")
+    assert (plats["linux/arm64"]["source"], plats["linux/arm64"]["findings"]) == ("image", [])
+    assert plats["linux/arm64"]["note"] == ("no signing: in images.yaml, and no push on this "
+                                            "machine made an SBOM of it: grype read the image")
+    targets = [c["argv"][0] for c in fake_grype.calls(setup.tools) if ":" in c["argv"][0]]
+    assert sorted(targets) == sorted([f"sbom:{made}",
+                                      f"registry:{setup.registry.address}/team/python@{arm}"])
+
+
+@pytest.mark.spawns("grype")
 def test_unpublished_images_are_reported_not_failed(setup: Setup,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _, report = scan(setup, capsys, "--only", "3.13-source-bookworm-runtime",

@@ -19,13 +19,16 @@ from orchestrator import settings
 from orchestrator.config import loader
 from orchestrator.errors import ScanError
 from orchestrator.naming import staging_tag
-from orchestrator.release import session
+from orchestrator.release import attest, session
 from orchestrator.release.push import do_push
 from orchestrator.release.report import Status
 from orchestrator.scan import gate as scan_gate
+from orchestrator.scan import images as scan_images
 from orchestrator.scan.models import Finding, PlatformScan
-from tests.fakes import fake_grype
+from tests.fakes import fake_grype, fake_syft
+from tests.fakes.fake_engine import synthetic_image
 from tests.fakes.fake_registry import FakeRegistry
+from tests.fakes.fake_syft import FakeSyft
 from tests.fakes.publish_harness import Publisher, image_for, write_config
 from tests.unit.helpers import TODAY, run_cli
 
@@ -263,3 +266,81 @@ def test_a_staging_tag_a_killed_run_left_on_a_published_image_goes_on_the_rerun(
     again = publish(env)  # the same content: unchanged, nothing pushed
     assert again.report.cell(RT14).status is Status.UNCHANGED
     assert env.fake.tags(REPO) == published
+
+
+# the advisory against the compiled CPython: the stand-in grype reports it for an SBOM that has
+# the orchestrator's CPython entry (sbom.add_cpython_spdx; the features fixture locks 3.14.2)
+CPYTHON_ENTRY = "SPDXRef-Package-cpython-3.14.2-source"
+CPYTHON = fake_grype.match("CVE-2026-5555", "cpython", "3.14.2", "Critical", "3.14.3",
+                           kind="binary", matched_by="cpe-match")
+
+
+@pytest.mark.spawns("grype")
+def test_without_signing_the_gate_reads_the_sbom_the_push_made_so_cpython_is_matched(
+        env: Env) -> None:
+    """No signing: nothing is attested, so the push makes the SBOMs itself (the pinned syft,
+    plus the CPython entry) and the gate hands them to grype: the advisory against the compiled
+    CPython is found on the new image. The image it replaces carries no CPython label in this
+    harness, so its SBOM has no CPython entry: the finding is new, the image is refused."""
+    fake_syft.install(env.tools)
+    syft = FakeSyft()
+    tools = attest.Tools(syft=syft)
+    first = env.pub.run()
+    do_push(first, all_or_nothing=False, gate=env.gate(), tools=tools)
+    assert {first.report.cell(i.id).status for i in first.plan.images} == {Status.OK}
+    env.matches({CPYTHON_ENTRY: [CPYTHON]})
+    run = env.pub.run(seeds={RT14: "2"})
+    do_push(run, all_or_nothing=False, gate=env.gate(), tools=tools)
+    res = run.report.cell(RT14)
+    assert (res.status, res.phase) == (Status.FAILED, "scan")
+    assert "CVE-2026-5555 in cpython 3.14.2 (amd64, Critical, fixed in 3.14.3)" in res.message
+    scans = [c["argv"][0] for c in fake_grype.calls(env.tools) if c["argv"][0].startswith(
+        ("sbom:", "registry:"))]
+    new, old = "sha256:" + env.digest(RT14, "2"), "sha256:" + env.digest(RT14, "1")
+    sbom_dir = env.pub.work / "scan" / "sboms" / RT14
+    assert f"sbom:{sbom_dir / new.removeprefix('sha256:')}.spdx.json" in scans
+    assert f"sbom:{sbom_dir / old.removeprefix('sha256:')}.spdx.json" in scans
+    assert not [t for t in scans if t.startswith("registry:")]  # grype read no image
+    made = json.loads((sbom_dir / f"{new.removeprefix('sha256:')}.spdx.json").read_text())
+    assert CPYTHON_ENTRY in {p["SPDXID"] for p in made["packages"]}
+    replaced = json.loads((sbom_dir / f"{old.removeprefix('sha256:')}.spdx.json").read_text())
+    assert CPYTHON_ENTRY not in {p["SPDXID"] for p in replaced["packages"]}
+    assert [c for c in syft.calls if f"@{new}" in " ".join(c[0])]  # syft read the new image
+
+
+def test_the_replaced_image_gets_the_cpython_entry_when_its_label_says_it_carries_it(
+        env: Env) -> None:
+    """built_sboms on an image this run did not push: the CPython entry only when the image's
+    python-version label is the locked version (an older CPython would be misnamed)."""
+    fake_syft.install(env.tools)
+    run = env.pub.run()
+    registry = env.pub.client()
+    engine = run.engine
+    img = run.plan.image(RT14)
+    key = run.label_keys.python_version
+    found = {}
+    for version in ("3.14.2", "3.14.1"):
+        engine.load(f"old-{version}", synthetic_image(RT14, version, {key: version}))
+        ref = f"{env.fake.address}/{REPO}:old-{version}"
+        with engine.temp_tag(f"old-{version}", ref):
+            digest = engine.push(ref)
+        source = attest.built_sboms(run, img, None, FakeSyft().tool(), registry)
+        ev = source(f"{env.fake.address}/{REPO}@{digest}", "linux/amd64")
+        assert ev.sbom is not None and ev.note.startswith("no signing: in images.yaml: the SBOM")
+        found[version] = CPYTHON_ENTRY in {p["SPDXID"] for p in
+                                           json.loads(ev.sbom.read_text())["packages"]}
+    assert found == {"3.14.2": True, "3.14.1": False}
+
+
+@pytest.mark.spawns("grype")
+def test_without_signing_and_without_the_pinned_syft_grype_reads_the_image_and_says_why(
+        env: Env) -> None:
+    publish(env)
+    env.matches({env.digest(RT14, "2"): [HIGH]})
+    run = publish(env, {RT14: "2"})
+    assert run.report.cell(RT14).phase == "scan"  # the image was read: its digest matched
+    targets = [c["argv"][0] for c in fake_grype.calls(env.tools)]
+    assert f"registry:{env.fake.address}/{REPO}@sha256:{env.digest(RT14, '2')}" in targets
+    ev = scan_images.without_sbom("no syft: /x/bin/syft is not there")("r@sha256:1", "linux/amd64")
+    assert (ev.sbom, ev.note) == (None, "no signing: in images.yaml and no SBOM made here (no "
+                                        "syft: /x/bin/syft is not there): grype read the image")

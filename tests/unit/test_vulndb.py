@@ -53,7 +53,8 @@ ADVISORIES: list[dict[str, Any]] = [
      "cpe": "cpe:2.3:a:python:python:*:*:*:*:*:*:*:*", "from": "3.13.0", "fixed": "3.13.16"},
 ]
 
-pytestmark = pytest.mark.grype  # make test leaves them out (CI budget); make test-full runs them
+pytestmark = [pytest.mark.grype,  # make test leaves them out (CI budget); make test-full runs them
+              pytest.mark.spawns("grype", "vulndb", "go")]  # the real scanner, its DB writer and its build
 
 
 @pytest.fixture(autouse=True, scope="module")

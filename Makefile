@@ -28,13 +28,12 @@ lint: ## ruff, mypy --strict, hadolint on the generated Dockerfiles, render --ch
 typecheck:
 	$(PY) -m mypy
 
-test: install lint ## everything CI runs: lint, unit tests (first, fast), provision, e2e tests
+test: install lint ## everything CI runs: lint, unit tests (first, fast), provision, the real-grype and e2e tests
 	$(PY) -m pytest -m "not docker and not grype" -q -x --durations=10
 	ORCH_BASE_SUITES="bookworm noble" ORCH_ARM64_SUITES=bookworm bash scripts/provision-host.sh
-	$(PY) -m pytest -m "docker and not grype" -q --durations=30
+	$(PY) -m pytest -m "docker or grype" -q --durations=30
 
-test-full: install lint provision ## `make test` plus the cells CI leaves out for time (trixie, resolute amd64 + arm64) and the real-grype scan tests
-	bash scripts/install-go-tools.sh grype
+test-full: install lint provision ## `make test` plus the cells CI leaves out for time (trixie, resolute amd64 + arm64)
 	ORCH_E2E_FULL=1 $(PY) -m pytest -q
 
 test-unit: ## unit tests only (no Docker needed, seconds)
@@ -43,7 +42,7 @@ test-unit: ## unit tests only (no Docker needed, seconds)
 test-e2e: ## integration + e2e only: real dockerd, BuildKit, registry (after `make provision`)
 	$(PY) -m pytest -m docker -q
 
-provision: install ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror, cosign, the pinned syft)
+provision: install ## turn this Debian 12 machine into a build host (dockerd, buildx, registry, mirror, cosign, the pinned syft and grype)
 	bash scripts/provision-host.sh
 
 E2E := tests/e2e/images.yaml

@@ -32,10 +32,11 @@
 #                arm64 RUN under emulation (also --network host, as the builds)
 #  10 cosign     cosign 2.5 .deb from Debian 13 (trixie), same private apt state as
 #                step 3: signs images and attests SBOMs/provenance
-#  11 syft       the syft tools/go-tools.txt pins (v1.57.2), built with Go by
-#                `scripts/install-go-tools.sh syft` into ${ORCH_TOOLS_DIR}/bin/syft:
-#                makes the SBOMs the push attests (skip: the pinned build is there;
-#                needs Go 1.26 on PATH or in /usr/local/go, and the Go module proxy)
+#  11 go tools   the syft and grype tools/go-tools.txt pins, built with Go by
+#                `scripts/install-go-tools.sh` into ${ORCH_TOOLS_DIR}/bin/{syft,grype}:
+#                syft makes the SBOMs the push attests, grype is the scan gate's scanner
+#                (skip: the pinned build is there; needs Go 1.26 on PATH or in
+#                /usr/local/go, and the Go module proxy)
 #   summary      versions, registry catalog, image digests, mirror sha256s
 #
 # The mirror's content, the pyenv tarball, the registry queries and the summary are Python that
@@ -848,18 +849,21 @@ step_cosign() {
     did "installed cosign $(pkg_version cosign)"
 }
 
-# ------------------------------------------------------------------- 11 syft
-# The SBOM generator the push runs: the syft tools/go-tools.txt pins, built with `go install`
-# by install-go-tools.sh (it says "skip" when the binary there was built from the pin) where
-# the orchestrator looks for it (ORCH_TOOLS_DIR, else ${ORCH_HOST_STATE}/tools).
-step_syft() {
+# --------------------------------------------------------------- 11 go tools
+# The SBOM generator the push runs and the scanner its gate runs: the syft and grype
+# tools/go-tools.txt pins, built with `go install` by install-go-tools.sh (it says "skip" when
+# the binary there was built from the pin) where the orchestrator looks for them
+# (ORCH_TOOLS_DIR, else ${ORCH_HOST_STATE}/tools). grype after syft: about 70 s more, as they
+# share most of Go's module and build caches.
+step_go_tools() {
     local go=${GO:-go}
     if ! command -v "$go" >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
         go=/usr/local/go/bin/go # Go's own tarball layout, not always on root's PATH
     fi
-    GO=$go bash "$SCRIPT_DIR/install-go-tools.sh" syft ||
-        die "scripts/install-go-tools.sh syft failed (see above)"
+    GO=$go bash "$SCRIPT_DIR/install-go-tools.sh" syft grype ||
+        die "scripts/install-go-tools.sh syft grype failed (see above)"
     ok "$("$ORCH_TOOLS_DIR/bin/syft" version | awk '$1 == "Version:" { print "syft", $2 }') at $ORCH_TOOLS_DIR/bin/syft"
+    ok "$("$ORCH_TOOLS_DIR/bin/grype" version | awk '$1 == "Version:" { print "grype", $2 }') at $ORCH_TOOLS_DIR/bin/grype"
 }
 
 # ---------------------------------------------------------------- summary
@@ -884,11 +888,12 @@ main() {
     # hostkit (python -m hostkit) decides for steps 3, 4, 6 and 10: without the venv `make
     # install` makes, step 3 would read "not installed" and reinstall before failing
     [[ -x $HOSTKIT_PYTHON ]] || die "$HOSTKIT_PYTHON is missing: run \`make install\` first (or set ORCH_HOSTKIT_PYTHON)"
-    local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke cosign syft) steps=() s n
+    local all=(packages qemu buildkit dockerd registry images mirror pyenv smoke cosign go_tools) steps=() s n
     for s in "$@"; do
         case $s in
             [1-9] | 1[01]) steps+=("${all[s - 1]}") ;;
-            packages | qemu | buildkit | dockerd | registry | images | mirror | pyenv | smoke | cosign | syft) steps+=("$s") ;;
+            packages | qemu | buildkit | dockerd | registry | images | mirror | pyenv | smoke | cosign | go_tools) steps+=("$s") ;;
+            syft | grype) steps+=(go_tools) ;; # step 11's name before grype joined it
             -h | --help)
                 sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
                 exit 0

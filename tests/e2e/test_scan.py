@@ -16,7 +16,12 @@ into a repository of their own, signed (SBOM + OpenVEX attested):
 - CVE-2099-3005 (Low) against CPython, in ensurepip's wheel: not_affected in the runtime (no
   ensurepip), reported for dev (which ships it).
 
-`make test-full` runs it (marker grype: the Go builds do not fit `make test`'s cold budget).
+The release before the refresh runs without ``signing:`` (audit item 4: the push's gate makes
+the SBOMs itself, with the CPython entry, so the compiled CPython is matched unsigned too); the
+nightly after it signs, and its report lists what it saw first (issue 32 item 6). Every run
+has a work dir of its own (``ORCH_WORK_DIR``): the scan's first-seen ledger is the test's.
+
+`make test` runs it after provisioning (step 11 builds grype beside syft).
 """
 
 from __future__ import annotations
@@ -87,14 +92,26 @@ def scanned_setup(tmp_path_factory: pytest.TempPathFactory, release: Result, wor
     archive = vulndb.write_db(_advisories(netbase), ws / "db")
     config = make_config(ws, f"e2e-{session_id}/scanned")
     cosign_key_pair(ws)
-    with config.open("a") as f:
+    with config.open("a") as f:  # no signing: yet (the test adds it after the unsigned release)
         f.write("\n" + demo_db.scan_section(str(archive), sha256_of(archive), idle="CVE-2099-3004",
-                                            ensurepip="CVE-2099-3005", who="e2e")
-                + "signing:\n  key: cosign.key\n")
+                                            ensurepip="CVE-2099-3005", who="e2e"))
     for step in (("lock",), ("render",)):
-        res = orch(*step, config=config)
+        res = orch(*step, config=config, env=_env(config))
         assert res.rc == 0, res.explain()
     return config, netbase
+
+
+def _env(config: Path) -> dict[str, str]:
+    """The test's own work dir (scan ledger, push-made SBOMs), and the key's password."""
+    return {"COSIGN_PASSWORD": COSIGN_PASSWORD, "ORCH_WORK_DIR": str(config.parent / "work")}
+
+
+def _cpython_entries(config: Path, cell: str) -> dict[str, list[str]]:
+    """SBOM file name -> the CPython entries' SPDX ids of the SBOMs an unsigned push made for
+    ``cell`` (release/attest.built_sboms: scan/sboms/<cell>/<platform digest>.spdx.json)."""
+    found = sorted((config.parent / "work" / "scan" / "sboms" / cell).glob("*.spdx.json"))
+    return {p.name: [pkg["SPDXID"] for pkg in json.loads(p.read_text())["packages"]
+                     if pkg["SPDXID"].startswith("SPDXRef-Package-cpython-")] for p in found}
 
 
 def _findings(report: dict[str, Any], cell: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -106,10 +123,12 @@ def _findings(report: dict[str, Any], cell: str) -> dict[tuple[str, str], dict[s
 def test_the_gate_refuses_the_build_before_the_security_refresh_and_publishes_the_one_after(
         scanned_setup: tuple[Path, str], tmp_path: Path) -> None:
     config, netbase = scanned_setup
-    env = {"COSIGN_PASSWORD": COSIGN_PASSWORD}
+    env = _env(config)
     repo = str(yaml.safe_load(config.read_text())["publish"]["repository"])
+    version = yaml.safe_load(config.with_suffix(".lock").read_text())["pythons"]["3.14"]["version"]
     reg = registry()
 
+    # unsigned: the gate reads the SBOMs the push made (with the CPython entry)
     before = orch("release", *CELLS, config=config, report=tmp_path / "release.json", env=env)
     assert before.rc == 1, before.explain()
     for cid in (RUNTIME, DEV):
@@ -118,7 +137,13 @@ def test_the_gate_refuses_the_build_before_the_security_refresh_and_publishes_th
         assert "CVE-2099-3001 in netbase" in cell["message"], cell["message"]
         assert f"fixed in {netbase}+e2e1" in cell["message"], cell["message"]
         assert "CVE-2099-3004" not in cell["message"]  # the OpenVEX set it aside
+        made = _cpython_entries(config, cid)
+        assert made, (cid, "no SBOM made by the unsigned push")  # one per platform manifest
+        for name, ids in made.items():
+            assert ids == [f"SPDXRef-Package-cpython-{version}-source"], (cid, name, ids)
     assert reg.digest(repo, "3.14-runtime") is None and reg.digest(repo, "3.14-dev") is None
+    with config.open("a") as f:  # from here on signed: SBOMs and OpenVEX attested
+        f.write("signing:\n  key: cosign.key\n")
 
     images = [f"{REGISTRY}/{repo}@{before.cells()[RUNTIME]['digest']}"]
     deb, new_version = _repacked_deb(images, "netbase", tmp_path)
@@ -134,6 +159,21 @@ def test_the_gate_refuses_the_build_before_the_security_refresh_and_publishes_th
             # nothing was published to diff against (package_changes): ask the image itself
             assert _installed(f"{REGISTRY}/{repo}@{cell['digest']}", "netbase") == new_version
         assert reg.digest(repo, "3.14-runtime") == after.cells()[RUNTIME]["digest"]
+        # the nightly's scan: every finding of what it published is first seen tonight
+        for cid in (RUNTIME, DEV):
+            new = after.report["new_advisories"][cid]
+            seen = {(a["advisory"], a["platform"]) for a in new}
+            plats = {p for _, p in seen}
+            assert "linux/amd64" in plats, (cid, sorted(seen))  # + arm64 in make test-full
+            for plat in plats:
+                assert {"CVE-2099-3002", "CVE-2099-3003", "CVE-2099-3004",
+                        "CVE-2099-3005"} <= {a for a, p in seen if p == plat}, (cid, plat, new)
+                assert ("CVE-2099-3001", plat) not in seen  # fixed by the refresh
+            (cpython,) = [a for a in new if a["advisory"] == "CVE-2099-3003"
+                          and a["platform"] == "linux/amd64"]
+            assert cpython["installed"] == version and cpython["fixed_in"] == "3.14.99", cpython
+            assert cpython["since"] == new[0]["since"]  # one night, one date
+            assert f"{cid}: new advisory CVE-2099-3003 in " in after.stdout, after.stdout
 
         out = tmp_path / "scan.json"
         scan = orch("scan", *CELLS, "--json", str(out), config=config, env=env)
@@ -141,8 +181,8 @@ def test_the_gate_refuses_the_build_before_the_security_refresh_and_publishes_th
         report = json.loads(out.read_text())
         assert report["db"]["schema"].startswith("v6.") and report["db"]["built"]
         pinned = yaml.safe_load(config.read_text())["scan"]["db"]["sha256"]
-        version = yaml.safe_load(config.with_suffix(".lock").read_text())["pythons"]["3.14"]["version"]
         assert report["db"]["checksum"] == f"sha256:{pinned}"
+        assert report["new"] == []  # the nightly's scan saw all of them first (one ledger)
         for cid in (RUNTIME, DEV):
             got = _findings(report, cid)
             plats = {p for _, p in got}

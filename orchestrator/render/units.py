@@ -156,6 +156,11 @@ def build_units(config: ImagesConfig, lock: Lock, cells: Iterable[Cell]) -> list
         if config.build.shared_libpython:
             configure += ["--enable-shared"]
             ldflags = f"-Wl,-rpath={prefix_for(config, c.minor)}/lib"
+        elif c.method == "python-build":
+            # python-build adds --enable-shared unless the options say --disable-shared
+            # (plugins/python-build/bin/python-build): say it, so the cell is static as
+            # shared_libpython: false promises (no libpython3.X.so, no loader relocations)
+            configure += ["--disable-shared"]
         key = p.signing_key
         seen[c.build_key] = BuildUnit(
             distro=c.distro, minor=c.minor, method=c.method, version=p.version,

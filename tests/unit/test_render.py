@@ -637,6 +637,22 @@ def test_python_build_definition_pins_the_locked_tarball(
     assert "PYTHON_BUILD_BUILD_PATH=/usr/src/python-build " in body
 
 
+def test_python_build_cells_are_static_unless_shared_libpython_says_otherwise(
+    repo_render: Rendered,
+) -> None:
+    """pyenv's python-build adds --enable-shared unless PYTHON_CONFIGURE_OPTS holds
+    --disable-shared: with build.shared_libpython false (the default) the python-build compile
+    says --disable-shared, so its cell ships a static interpreter like the source method's."""
+    _, _, files = repo_render
+    text = _dockerfiles(files)["bookworm"]
+    opts = re.search(r'PYTHON_CONFIGURE_OPTS="([^"]*)"',
+                     stage_body(text, "python-3.13-python-build"))
+    assert opts is not None
+    assert "--disable-shared" in opts.group(1).split() and "--enable-shared" not in opts.group(1)
+    source = stage_body(text, "python-3.13-source")  # configure's own default there
+    assert "--disable-shared" not in source and "--enable-shared" not in source
+
+
 @pytest.mark.spawns("bash", "sh")
 def test_python_build_definition_exports_the_tarballs_epoch(
     repo_render: Rendered, tmp_path: Path,

@@ -21,6 +21,9 @@ BAKE_FILE = "docker-bake.json"
 DOCKERFILE = "Dockerfile"
 CERTS_DIR = "certs"  # in a build context: images.yaml's ca_certificates
 SCRIPTS_DIR = "scripts"  # in a build context: stages/scripts; a RUN step bind-mounts the files
+# stages/scripts files only the clang compiles run: rendered only beside a Dockerfile that
+# has them (profiles.*.toolchain clang)
+CLANG_SCRIPTS = frozenset({"clang-toolchain.sh", "pgo-check-clang.sh"})
 # it runs one by one (render.templates.scripts_mount), so a change to one script rebuilds only
 # the steps that run it.
 # stages/minimal, only in the contexts of distros with minimal images.
@@ -47,6 +50,7 @@ def bake_target(cell_id: str) -> str:
 StageKind = Literal[
     # shared by every image of a distro's Dockerfile
     "base", "build-base", "security-updates", "runtime-base", "build-deps", "build-deps-cross",
+    "build-deps-clang",
     # one CPython build (minor x method): its verified tarball, compiles, prep and trees;
     # deadsnakes' PPA key
     "deadsnakes-key", "tarball", "python", "python-cross", "python-feed", "prep", "tree", "devtree",
@@ -57,7 +61,8 @@ STAGE_KINDS: tuple[StageKind, ...] = typing.get_args(StageKind)
 # The kinds whose stage name is the kind itself: one stage of each per Dockerfile (the
 # deadsnakes key too, though a failure of it takes down only the images that use the PPA).
 DISTRO_STAGE_KINDS: frozenset[StageKind] = frozenset(
-    ("base", "build-base", "security-updates", "runtime-base", "build-deps", "deadsnakes-key"))
+    ("base", "build-base", "security-updates", "runtime-base", "build-deps", "build-deps-clang",
+     "deadsnakes-key"))
 # "${BUILDARCH}": a FROM that picks its stage by platform names every stage it can be.
 _ARCH = r"[a-z0-9]+|\$\{[A-Z]+\}"
 _SUFFIX = r"(?P<minor>\d+\.\d+t?)-(?P<method>[a-z][a-z0-9]*(?:-[a-z0-9]+)*?)"
@@ -121,6 +126,8 @@ class DistroStages:
     security_updates: str = "security-updates"  # apt upgrade; the nightly re-runs only this
     runtime_base: str = "runtime-base"
     build_deps: str = "build-deps"  # compilers and -dev packages (FROM build-base)
+    # + the distro's clang-N, llvm-N, lld-N (bolt-N): FROM build-deps, for clang profiles
+    build_deps_clang: str = "build-deps-clang"
     deadsnakes_key: str = "deadsnakes-key"
 
     @staticmethod
@@ -285,7 +292,9 @@ class LabelKeys:
     fingerprint: str  # the content fingerprint that makes unchanged images push nothing
     packages: str  # every dpkg package=version
     python_tree: str  # sha256 of the installed CPython tree
-    optimizations: str  # pgo+lto | lto | pgo | none, per platform
+    # per platform: pgo+lto | lto | pgo | none (gcc); clang+[pgo+][thinlto+][bolt+][tail-call+]
+    # [jit-yes-off] (profiles.*.toolchain clang; the native compile only)
+    optimizations: str
     hardening: str  # what the compiled tree's ELF files have
     inputs: str  # everything the image is built from, known before a build
     apt_sources: str  # what the image's apt reads

@@ -14,6 +14,18 @@ from orchestrator.config.base import FrozenModel
 _MODULE_RE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
+Toolchain = Literal["gcc", "clang"]
+# The LLVM major each distro's own archive carries as clang-N, llvm-N, lld-N and bolt-N
+# (build.llvm overrides it per distro). bookworm: 1:19.1.7-3~deb12u1 (point-release updates);
+# trixie: its release; noble: llvm-toolchain-19 in universe (noble-updates); resolute:
+# llvm-toolchain-19 1:19.1.7-11 (Launchpad bug 2139024). Not checked by any test: apt decides.
+DISTRO_LLVM: dict[str, int] = {"bookworm": 19, "trixie": 19, "noble": 19, "resolute": 19}
+# The LLVM the 3.14+ options need: CPython's tail-calling interpreter wants clang 19 or later
+# (earlier ones miscompile or lack preserve_none), its JIT's stencils are built with LLVM 19 exactly.
+LLVM_FOR_314_OPTIONS = 19
+TAIL_CALL_MINOR = (3, 14)  # --with-tail-call-interp and --enable-experimental-jit=yes-off
+
+
 class Profile(FrozenModel):
     pgo: bool
     lto: bool
@@ -22,6 +34,25 @@ class Profile(FrozenModel):
     frame_pointers: bool = Field(
         False, description="-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer, as the official "
         "images build (perf and eBPF profilers can walk the stack); costs a few percent (make bench)",
+    )
+    toolchain: Toolchain = Field(
+        "gcc", description="The compiler of the native CPython compiles (method source): clang "
+        "is the distro's clang-N (build.llvm), with ThinLTO (--with-lto=thin) when lto is on and "
+        "PGO through llvm-profdata. Cross compiles (other platforms) stay on the gcc cross "
+        "toolchain, LTO without PGO; python-build cells stay on gcc (pyenv's recipe)",
+    )
+    bolt: bool = Field(
+        False, description="--enable-bolt: llvm-bolt reorders the interpreter after a training "
+        "run (toolchain clang, build.native_platform linux/amd64; the distro's bolt-N)",
+    )
+    tail_call: bool = Field(
+        False, description="--with-tail-call-interp: the tail-calling interpreter (toolchain "
+        "clang with LLVM 19+, CPython 3.14+; older minors are built without it)",
+    )
+    jit: Literal["off", "yes-off"] = Field(
+        "off", description="yes-off: --enable-experimental-jit=yes-off, the JIT built in and off "
+        "unless PYTHON_JIT=1 (toolchain clang with LLVM 19, CPython 3.14+, not the free-threaded "
+        "build; older minors are built without it)",
     )
 
 
@@ -103,6 +134,11 @@ class Build(FrozenModel):
     )
     output_dir: str = Field("generated", description="Where rendered Dockerfiles go")
     hardening: Hardening = Hardening()
+    llvm: dict[str, Annotated[int, Field(ge=11, le=99)] | None] = Field(
+        {}, description="Per distro: the LLVM major its archive has as clang-N, llvm-N, lld-N, "
+        "bolt-N (toolchain: clang profiles), or null for none; overrides the built-in table "
+        "(bookworm, trixie, noble, resolute: 19)",
+    )
     native_platform: Platform = Field(
         "linux/amd64",
         description="The platform of the machines that build (CI runners). CPython for other "
@@ -128,3 +164,13 @@ def check_cache_template(template: str) -> str | None:
         return f"unknown placeholder {{{sorted(unknown)[0]}}} (known: " + ", ".join(
             "{" + f + "}" for f in CACHE_FIELDS) + ")"
     return None
+
+
+def llvm_for(build: Build, distro: str) -> int | None:
+    """The LLVM major clang profiles compile with on ``distro`` (build.llvm, else the table)."""
+    return build.llvm[distro] if distro in build.llvm else DISTRO_LLVM.get(distro)
+
+
+def uses_clang(profiles: dict[str, Profile]) -> bool:
+    """Whether a profile compiles with clang: the Dockerfiles then carry the clang stages."""
+    return any(p.toolchain == "clang" for p in profiles.values())

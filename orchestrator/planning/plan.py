@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator import naming, table
 from orchestrator.config import eol, matrix
 from orchestrator.config.axes import MINIMAL_DATA_PACKAGES
-from orchestrator.config.build import Profile
+from orchestrator.config.build import TAIL_CALL_MINOR, Profile
 from orchestrator.config.matrix import Cell
 from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.errors import UsageError
@@ -258,15 +258,34 @@ def platforms_for(config: ImagesConfig, cell: Cell) -> tuple[str, ...]:
 
 def optimizations_for(config: ImagesConfig, cell: Cell, profile: str) -> dict[str, str] | None:
     """{platform: "pgo+lto" | "lto" | "pgo" | "none"} of a compiled cell under ``profile``:
-    cross-compiled platforms cannot run PGO (it runs the target). None: not our compile."""
+    cross-compiled platforms cannot run PGO (it runs the target). A clang profile's native
+    compile (method source) says "clang+" and what it got: pgo, thinlto, bolt, tail-call,
+    jit-yes-off (clang_options_for). None: not our compile."""
     if not cell.compiles:
         return None
     prof = profile_of(config, profile)
     out = {}
     for plat in platforms_for(config, cell):
-        pgo = prof.pgo and plat == config.build.native_platform
+        native = plat == config.build.native_platform
+        pgo = prof.pgo and native
+        if native and cell.method == "source" and prof.toolchain == "clang":
+            opts = clang_options_for(prof, cell)
+            out[plat] = "+".join(["clang", *(["pgo"] if pgo else []),
+                                  *(["thinlto"] if prof.lto else []), *opts])
+            continue
         out[plat] = "+".join(x for x, on in (("pgo", pgo), ("lto", prof.lto)) if on) or "none"
     return out
+
+
+def clang_options_for(prof: Profile, cell: Cell) -> list[str]:
+    """What a clang profile's options give the native compile of ``cell``: bolt; tail-call and
+    jit-yes-off on CPython 3.14+ only (the JIT not on the free-threaded build)."""
+    if prof.toolchain != "clang" or cell.method != "source":
+        return []
+    new = matrix.minor_key(cell.base_minor)[:2] >= TAIL_CALL_MINOR
+    return [x for x, on in (("bolt", prof.bolt), ("tail-call", prof.tail_call and new),
+                            ("jit-yes-off", prof.jit == "yes-off" and new and not cell.freethreaded))
+            if on]
 
 
 def cross_arches_for(config: ImagesConfig, cells: Iterable[Cell]) -> tuple[Arch, ...]:

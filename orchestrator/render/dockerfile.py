@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import naming
-from orchestrator.config.build import DPKG_HARDENING
+from orchestrator.config.build import DPKG_HARDENING, llvm_for, uses_clang
 from orchestrator.config.matrix import Cell
 from orchestrator.config.model import ImagesConfig, Loaded
 from orchestrator.errors import ConfigError
@@ -21,7 +21,7 @@ from orchestrator.planning.plan import (
     profile_of,
 )
 from orchestrator.render.templates import render_template
-from orchestrator.render.units import build_units
+from orchestrator.render.units import BuildUnit, build_units, clang_args
 
 
 def hardening_options(config: ImagesConfig) -> dict[str, str]:
@@ -33,6 +33,21 @@ def hardening_options(config: ImagesConfig) -> dict[str, str]:
     off = ["format", *(DPKG_HARDENING[f] for f in disabled)]
     return {"dpkg": "hardening=+all," + ",".join(f"-{f}" for f in off),
             "disable": " ".join(disabled)}
+
+
+def clang_context(config: ImagesConfig, distro: str,
+                  builds: list[BuildUnit]) -> dict[str, Any] | None:
+    """What the clang stages need (profiles.*.toolchain clang and a source compile here): the
+    distro's LLVM major (validated: an int), its packages, whether one profile wants BOLT and
+    the build arg defaults (the default profile's). None: the Dockerfile has no clang stage."""
+    llvm = llvm_for(config.build, distro)
+    if not uses_clang(config.profiles) or llvm is None or not any(
+            b.method == "source" for b in builds):
+        return None
+    bolt = any(p.toolchain == "clang" and p.bolt for p in config.profiles.values())
+    packages = [f"{p}-{int(llvm)}" for p in ("clang", "llvm", "lld", *(["bolt"] if bolt else []))]
+    return {"llvm": int(llvm), "packages": packages, "from_stage": "${PYTHON_BUILD_DEPS}",
+            "args": clang_args(profile_of(config, None))}
 
 
 def cross_dev_packages(config: ImagesConfig, distro: str) -> tuple[str, ...]:
@@ -149,6 +164,7 @@ def dockerfile(loaded: Loaded, lock: Lock, distro: str, cells: list[Cell]) -> st
         # args turn PYTHON_PGO on): the native compiles carry the PGO training check
         "pgo_possible": any(p.pgo for p in config.profiles.values()),
         "hardening": hardening_options(config),
+        "clang": clang_context(config, distro, builds),
         "pyenv": lock.pyenv,
         "deadsnakes": ({**vars(deadsnakes), "archive": config.sources.deadsnakes.archive.format(
             ppa=deadsnakes.ppa).rstrip("/")} if deadsnakes else None),

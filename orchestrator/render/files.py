@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator import naming
 from orchestrator.config import matrix
+from orchestrator.config.build import uses_clang
 from orchestrator.config.model import Loaded
 from orchestrator.lock.lockfile import Lock, check_against
 from orchestrator.render.bake import bake
@@ -27,6 +28,8 @@ def render_all(loaded: Loaded, lock: Lock) -> dict[Path, bytes]:
             for ca in loaded.config.ca_certificates:
                 out[context / naming.CERTS_DIR / Path(ca).name] = (loaded.root / ca).read_bytes()
             for script in sorted((STAGES_DIR / naming.SCRIPTS_DIR).iterdir()):
+                if script.name in naming.CLANG_SCRIPTS and not uses_clang(loaded.config.profiles):
+                    continue  # only a Dockerfile with the clang stages runs them
                 out[context / naming.SCRIPTS_DIR / script.name] = script.read_bytes()
             if any(c.distro == distro and c.variant == "minimal" for c in cells):
                 for script in sorted((STAGES_DIR / naming.MINIMAL_DIR).iterdir()):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from orchestrator import naming
 from orchestrator.config import matrix
-from orchestrator.config.build import Profile
+from orchestrator.config.build import TAIL_CALL_MINOR, Profile, uses_clang
 from orchestrator.config.matrix import Cell
 from orchestrator.config.model import ImagesConfig
 from orchestrator.lock.lockfile import Lock
@@ -62,9 +62,24 @@ def profile_args(config: ImagesConfig, profile_name: str | None) -> dict[str, st
     """The build args that carry a profile into the compile stages: a profile's flags reach
     the Dockerfile that builds it (the rendered ARG defaults are the default profile's)."""
     prof = profile_of(config, profile_name)
-    return {"PYTHON_PGO": "1" if prof.pgo else "", "PYTHON_LTO": "1" if prof.lto else "",
+    args = {"PYTHON_PGO": "1" if prof.pgo else "", "PYTHON_LTO": "1" if prof.lto else "",
             "PYTHON_EXTRA_CFLAGS": profile_cflags(prof),
             "PYTHON_PROFILE_CONFIGURE": " ".join(prof.configure_opts)}
+    if uses_clang(config.profiles):  # only then do the Dockerfiles declare these
+        args |= clang_args(prof)
+    return args
+
+
+def clang_args(prof: Profile) -> dict[str, str]:
+    """The build args of profiles.*.toolchain and its options: which build-deps stage the
+    native source compiles start FROM (a global ARG), and what scripts/clang-toolchain.sh turns
+    on. The compile stages of minors an option does not apply to do not declare its ARG."""
+    clang = prof.toolchain == "clang"
+    stages = naming.DISTRO_STAGES
+    return {"PYTHON_BUILD_DEPS": stages.build_deps_clang if clang else stages.build_deps,
+            "PYTHON_CLANG": "1" if clang else "", "PYTHON_BOLT": "1" if clang and prof.bolt else "",
+            "PYTHON_TAIL_CALL": "1" if clang and prof.tail_call else "",
+            "PYTHON_JIT": prof.jit if clang and prof.jit != "off" else ""}
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,11 @@ class BuildUnit:
     cross_arches: tuple[Arch, ...] = ()  # cross-compiled from the native platform (source only)
     native: str = "amd64"  # build.native_platform's architecture
     freethreaded: bool = False  # --disable-gil: the t ABI (python3.13t, lib/python3.13t)
+
+    @property
+    def clang_314(self) -> bool:
+        """Whether the 3.14+ clang options (tail call; JIT unless free-threaded) apply."""
+        return self.method == "source" and matrix.minor_key(self.base_minor)[:2] >= TAIL_CALL_MINOR
 
     @property
     def base_minor(self) -> str:

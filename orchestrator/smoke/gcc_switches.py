@@ -19,6 +19,10 @@ contradicting options winning. Limits, each making a verdict ``unknown`` rather 
 * objects compiled without ``-frecord-gcc-switches`` (crt files, static libraries built apart)
   leave no string: "every recorded unit" cannot see them.
 
+clang (profiles.*.toolchain clang) records one string per unit too, the driver's command line
+(``/usr/lib/llvm-19/bin/clang -c -O3 -fstack-protector-strong ...``, ``-D`` options included):
+a string whose first word is a clang driver is a unit as a GNU producer string is.
+
 GCC never records ``-D``/``-U``/``-Wp,`` options, so ``_FORTIFY_SOURCE`` is not in the section;
 the fortify rule below is there for a toolchain that records it, in practice fortify stays judged
 by the ``__*_chk`` imports.
@@ -85,6 +89,14 @@ RULES: dict[str, tuple[Rule, str]] = {  # property -> (unit rule, what it looks 
 _LTO_TRUSTED = frozenset({("cf-protection", "EM_X86_64")})  # global options lto-wrapper merges
 
 
+_CLANG_DRIVER = re.compile(r"(?:\S*/)?clang(?:\+\+)?(?:-\d+)?")
+
+
+def is_unit(s: str) -> bool:
+    """A per-unit record: a GNU producer string or a clang driver's command line."""
+    return s.startswith("GNU ") or _CLANG_DRIVER.fullmatch(s.split(maxsplit=1)[0]) is not None
+
+
 def _options(unit: str) -> tuple[str, ...]:
     return tuple(t for t in unit.split() if t.startswith("-"))
 
@@ -104,7 +116,7 @@ class Switches:
     @property
     def units(self) -> tuple[str, ...]:
         """Producer strings of compiled units (LTO link units excluded)."""
-        return tuple(s for s in self.strings if s.startswith("GNU ") and not self.is_lto(s))
+        return tuple(s for s in self.strings if is_unit(s) and not self.is_lto(s))
 
     @property
     def lto_units(self) -> tuple[str, ...]:
@@ -112,7 +124,7 @@ class Switches:
 
     @property
     def unparsed(self) -> tuple[str, ...]:
-        return tuple(s for s in self.strings if not s.startswith("GNU "))
+        return tuple(s for s in self.strings if not is_unit(s))
 
     @staticmethod
     def is_lto(unit: str) -> bool:

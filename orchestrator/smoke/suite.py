@@ -76,6 +76,7 @@ class Target:
     prefix: str
     tls_host: str
     emulated: bool  # a platform the host runs under QEMU
+    platform: str | None = None  # the platform checked (None: the image's first, native one)
 
     @property
     def files(self) -> list[str]:
@@ -152,6 +153,14 @@ def _minor_at_least(t: Target, minor: tuple[int, int]) -> bool:
     return (int(major), int(rest)) >= minor
 
 
+def has_jit(img: PlannedImage, platform: str | None) -> bool:
+    """Whether the compile of ``platform`` has the JIT built in (label optimizations says
+    jit-yes-off: a clang profile's native 3.14+ compile; cross compiles never)."""
+    opts = img.optimizations or {}
+    plat = platform or (img.platforms[0] if img.platforms else "")
+    return "jit-yes-off" in opts.get(plat, "").split("+")
+
+
 def _spam_c(t: Target) -> Sequence[str]:
     return (snippet(SPAM_C),)
 
@@ -202,6 +211,8 @@ CHECK_TABLE: tuple[Row, ...] = (
     Row("free-threaded", "free_threaded.py", VARIANTS, args=lambda t: t.modules,
         when=lambda t: t.img.freethreaded),
     Row("new-in-3.14", "new_in_314.py", VARIANTS, when=lambda t: _minor_at_least(t, (3, 14))),
+    # profiles.*.jit yes-off: built in, off by default, on with PYTHON_JIT=1
+    Row("jit", "jit.py", VARIANTS, when=lambda t: has_jit(t.img, t.platform)),
     Row("venv", "venv.sh", RUNTIME),
     Row("venv-with-pip", "venv_with_pip.sh", DEV, when=lambda t: not t.emulated),
     Row("venv-with-pip", "venv_with_pip_emulated.sh", DEV, when=lambda t: t.emulated),
@@ -249,13 +260,13 @@ def argv_of(row: Row, t: Target) -> list[str]:
 
 
 def checks_for(img: PlannedImage, *, uid: int, prefix: str, tls_host: str,
-               emulated: bool = False) -> list[Check]:
+               emulated: bool = False, platform: str | None = None) -> list[Check]:
     """The checks of one image, in the table's order. ``emulated`` (a platform the host runs
     under QEMU): the two checks that run pip end to end do the same thing with less pip, which
     under emulation took minutes per venv (dev_c_extension_wheel_emulated.sh and
     venv_with_pip_emulated.sh). A minimal image has no shell and python3 as its entrypoint:
     its checks are Python, given as its arguments."""
-    t = Target(img, uid, prefix, tls_host, emulated)
+    t = Target(img, uid, prefix, tls_host, emulated, platform)
     return [Check(r.name, argv_of(r, t), functools.partial(r.expect, t), r.user, r.variants)
             for r in CHECK_TABLE if img.variant in r.variants and r.when(t)]
 
@@ -293,7 +304,8 @@ def run_checks(engine: Engine, image_ref: str, img: PlannedImage, *, uid: int, p
     # Under emulation (a platform other than the build host's: ``label`` set) pip skips
     # compiling bytecode: byte-compiling pip's ~1000 files under QEMU took minutes per venv.
     env = EMULATED_ENV if label else None
-    checks = checks_for(img, uid=uid, prefix=prefix, tls_host=tls_host, emulated=bool(label))
+    checks = checks_for(img, uid=uid, prefix=prefix, tls_host=tls_host, emulated=bool(label),
+                        platform=platform)
     if fail_on_purpose:
         checks.append(forced_failure(img, platform or "the native platform"))
     for check in checks:

@@ -147,9 +147,11 @@ def _render_repo_with(tmp_path: Path, *edits: tuple[str, str]) -> Rendered:
     return _render(cfg)
 
 
-def _shipped_scripts(distros: Iterable[str]) -> list[Path]:
-    """What render copies next to each Dockerfile: every file of stages/scripts/."""
-    names = sorted(p.name for p in STAGE_SCRIPTS.iterdir())
+def _shipped_scripts(distros: Iterable[str], clang: bool = False) -> list[Path]:
+    """What render copies next to each Dockerfile: every file of stages/scripts/ (the clang
+    compiles' only with a clang profile)."""
+    names = sorted(p.name for p in STAGE_SCRIPTS.iterdir()
+                   if clang or p.name not in naming.CLANG_SCRIPTS)
     assert {"config.site", "freeze_modules.py"} <= set(names)
     return [Path(d) / "scripts" / n for d in distros for n in names]
 

@@ -46,7 +46,10 @@ def _variety(repo_loaded: Loaded, repo_lock: Lock) -> list[plan.PlannedImage]:
     images = list(plan.build(repo_loaded, repo_lock, today=TODAY).images)
     return images + [_source_image(repo_loaded, repo_lock, variant, frozen_modules=("os",),
                                    pie=pie, freethreaded=True)
-                     for variant in suite.VARIANTS for pie in (True, False)]
+                     for variant in suite.VARIANTS for pie in (True, False)] + [
+        _source_image(repo_loaded, repo_lock, variant, platforms=("linux/amd64",),
+                      optimizations={"linux/amd64": "clang+pgo+thinlto+jit-yes-off"})
+        for variant in suite.VARIANTS]
 
 
 def _check(img: plan.PlannedImage, name: str, *, uid: int = 10001, prefix: str = PREFIX,

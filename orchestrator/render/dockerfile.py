@@ -46,6 +46,11 @@ def clang_context(config: ImagesConfig, distro: str,
         return None
     bolt = any(p.toolchain == "clang" and p.bolt for p in config.profiles.values())
     packages = [f"{p}-{int(llvm)}" for p in ("clang", "llvm", "lld", *(["bolt"] if bolt else []))]
+    if any(p.toolchain == "clang" and p.jit != "off" for p in config.profiles.values()):
+        # the JIT's stencils are made at build time by Tools/jit/build.py, which needs a whole
+        # Python >= 3.11 (shlex, asyncio...): build-deps has only python3-minimal's stdlib
+        # (measured: "ModuleNotFoundError: No module named 'shlex'" from python3.11 there)
+        packages.append("python3")
     return {"llvm": int(llvm), "packages": packages, "from_stage": "${PYTHON_BUILD_DEPS}",
             "args": clang_args(profile_of(config, None))}
 

@@ -115,8 +115,10 @@ def test_clang_profiles_render_the_clang_stage_and_the_options_per_minor(tmp_pat
     assert bookworm.index('ARG PYTHON_BUILD_DEPS="build-deps"') < bookworm.index("\nFROM ")
     stage = bookworm[bookworm.index("AS build-deps-clang"):]
     stage = stage[:stage.index("\nFROM ")]
-    assert re.findall(r"\b(clang-19|llvm-19|lld-19|bolt-19) \\", stage) == [
-        "clang-19", "llvm-19", "lld-19", "bolt-19"]
+    # python3: the JIT's build script (Tools/jit/build.py) needs a whole stdlib, not
+    # python3-minimal's (a real clang-fast build failed on "No module named 'shlex'")
+    assert re.findall(r"\b(clang-19|llvm-19|lld-19|bolt-19|python3) \\", stage) == [
+        "clang-19", "llvm-19", "lld-19", "bolt-19", "python3"]
     compiles = {name: parent for parent, name in
                 re.findall(r"^FROM (\S+) AS (python-3\.1\dt?-source)$", bookworm, re.M)}
     assert set(compiles) == {"python-3.12-source", "python-3.13-source", "python-3.14-source"}
@@ -264,3 +266,13 @@ def test_clang_check_fails_a_partial_profile(tmp_path: Path, kw: dict[str, objec
                                              words: str) -> None:
     done = _run(_tree(tmp_path, **kw))  # type: ignore[arg-type]
     assert done.returncode == 1 and words in done.stderr, done.stderr
+
+
+def test_the_clang_stage_has_the_whole_python3_only_when_a_profile_builds_the_jit(
+        tmp_path: Path) -> None:
+    no_jit = RELEASE + "  clang-release: {pgo: true, lto: true, toolchain: clang}\n"
+    _loaded, _lock, files = _render_repo_with(tmp_path, (RELEASE, no_jit))
+    bookworm = files[Path("bookworm/Dockerfile")].decode()
+    stage = bookworm[bookworm.index("AS build-deps-clang"):]
+    stage = stage[:stage.index("\nFROM ")]
+    assert "clang-19" in stage and "python3" not in stage
